@@ -1,0 +1,29 @@
+# Assetvault: `make serve` and `make test` each install everything they need first.
+.PHONY: install serve test test-fast lint bench clean
+
+PY := .venv/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 4502
+DATA_DIR ?= ./assetvault-data
+
+install:
+	bash scripts/bootstrap.sh
+
+serve: install
+	.venv/bin/assetvault serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+lint: install
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+
+test: install lint
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e and not slow"
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .venv tests/e2e/node_modules .pytest_cache

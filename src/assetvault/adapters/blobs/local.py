@@ -1,0 +1,432 @@
+"""Blob store on the local file system.
+
+Blobs live at ``<root>/<aa>/<bb>/<sha256>``: written to a temporary file, fsynced,
+then renamed into place, so a reader never sees a partial blob and equal content is
+stored once. Memory use is constant: bytes move in bounded buffers on a worker thread
+while the event loop receives the next ones.
+
+Upload parts gather in ``<root>/.uploads/<upload id>/``. A part that arrives in order
+is appended straight to ``data`` (hashed on the way), so completing an upload is an
+fsync and a rename rather than a second copy of the file; a part that arrives early
+waits in its own file and is folded in when its turn comes. ``state.json`` records
+what ``data`` holds, so a crash mid-append is cut back to the last whole part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assetvault.adapters.blobs.base import (
+    BlobInfo,
+    PartConflict,
+    PartsIncomplete,
+    PartTooLarge,
+)
+
+FLUSH_BYTES = 4 * 1024 * 1024
+READ_BYTES = 1024 * 1024
+
+
+class _Hashes:
+    def __init__(self) -> None:
+        self.sha1 = hashlib.sha1(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.sha1.update(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+async def _pump(
+    chunks: AsyncIterable[bytes], sink: Callable[[bytes], None], max_size: int | None = None
+) -> int:
+    """Feed a byte stream to a blocking ``sink`` in FLUSH_BYTES batches on a thread, one
+    batch in flight while the next is received. Returns the byte count."""
+    buf = bytearray()
+    total = 0
+    pending: asyncio.Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            if max_size is not None and total > max_size:
+                raise PartTooLarge(f"more than {max_size} bytes")
+            buf += chunk
+            if len(buf) >= FLUSH_BYTES:
+                if pending is not None:
+                    await pending
+                data, buf = bytes(buf), bytearray()
+                pending = asyncio.ensure_future(asyncio.to_thread(sink, data))
+        if pending is not None:
+            await pending
+            pending = None
+        if buf:
+            await asyncio.to_thread(sink, bytes(buf))
+    finally:
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
+    return total
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Upload:
+    """In-process knowledge of one staged upload; rebuilt from disk when missing."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    hashes: _Hashes | None = None  # valid only while it covers exactly ``data``
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / ".tmp"
+        self.uploads_dir = root / ".uploads"
+        for d in (self.root, self.tmp_dir, self.uploads_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self._uploads: dict[str, _Upload] = {}
+
+    # -- blobs ---------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
+            raise ValueError(f"not a blob key: {key!r}")
+        return self.root / key[:2] / key[2:4] / key
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.exists() else None
+
+    async def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    async def put(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
+        tmp = self.tmp_dir / uuid.uuid4().hex
+        hashes = _Hashes()
+        fh = await asyncio.to_thread(open, tmp, "wb")
+        try:
+
+            def sink(data: bytes) -> None:
+                fh.write(data)
+                hashes.update(data)
+
+            await _pump(chunks, sink)
+            await asyncio.to_thread(self._flush_close, fh)
+            return await asyncio.to_thread(self._adopt, tmp, hashes)
+        finally:
+            fh.close()
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _flush_close(fh: Any) -> None:
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+
+    def _adopt(self, file: Path, hashes: _Hashes) -> BlobInfo:
+        """Move a complete, fsynced file into its content address (blocking)."""
+        key = hashes.sha256.hexdigest()
+        target = self._path(key)
+        if target.exists():
+            os.utime(target)  # freshly referenced: keeps a concurrent sweep off it
+            file.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, target)
+            _fsync_dir(target.parent)
+        return BlobInfo(key=key, size=hashes.size, sha1=hashes.sha1.hexdigest())
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        fh = await asyncio.to_thread(open, path, "rb")
+        try:
+            await asyncio.to_thread(fh.seek, start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                n = READ_BYTES if remaining is None else min(READ_BYTES, remaining)
+                data = await asyncio.to_thread(fh.read, n)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        finally:
+            fh.close()
+
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    async def touch(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self._path(key))
+
+    async def keys_older_than(self, seconds: float) -> AsyncIterator[str]:
+        cutoff = time.time() - seconds
+        for first in sorted(self.root.iterdir()):
+            if first.name.startswith(".") or not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                for blob in sorted(second.iterdir()):
+                    with contextlib.suppress(FileNotFoundError):
+                        if blob.stat().st_mtime <= cutoff:
+                            yield blob.name
+        # Leftovers of puts that died before their rename.
+        for tmp in self.tmp_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.stat().st_mtime <= cutoff:
+                    tmp.unlink()
+
+    # -- upload staging ------------------------------------------------------------------
+
+    def _upload_dir(self, upload_id: str) -> Path:
+        if not upload_id or not all(c in "0123456789abcdef" for c in upload_id):
+            raise ValueError(f"not an upload id: {upload_id!r}")
+        return self.uploads_dir / upload_id
+
+    def _state(self, d: Path) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = json.loads((d / "state.json").read_text())
+        except FileNotFoundError:
+            state = {"sizes": []}
+        return state
+
+    def _save_state(self, d: Path, state: dict[str, Any]) -> None:
+        self._write_json(d / "state.json", state)
+
+    def _upload(self, upload_id: str) -> _Upload:
+        return self._uploads.setdefault(upload_id, _Upload())
+
+    async def write_part(
+        self, upload_id: str, number: int, chunks: AsyncIterable[bytes], max_size: int
+    ) -> int:
+        d = self._upload_dir(upload_id)
+        await asyncio.to_thread(d.mkdir, exist_ok=True)
+        if await asyncio.to_thread((d / "assembled.json").exists):
+            raise PartConflict("this upload has already been completed")
+        up = self._upload(upload_id)
+        lock = up.lock
+        # Appending in order needs the lock for the whole part; take it only if it is free
+        # (acquire() on a free asyncio.Lock does not yield, so the check cannot go stale).
+        if not lock.locked():
+            await lock.acquire()
+            try:
+                state = await asyncio.to_thread(self._state, d)
+                if number == len(state["sizes"]) + 1:
+                    size = await self._append(d, up, state, chunks, max_size)
+                    await self._fold(d, up)
+                    return size
+            finally:
+                lock.release()
+        size = await self._write_part_file(d, number, chunks, max_size)
+        async with lock:
+            await self._fold(d, up)
+        return size
+
+    async def _append(
+        self,
+        d: Path,
+        up: _Upload,
+        state: dict[str, Any],
+        chunks: AsyncIterable[bytes],
+        max_size: int,
+    ) -> int:
+        start = sum(state["sizes"])
+        fh = await asyncio.to_thread(open, d / "data", "ab")
+        try:
+            # Cut off whatever a crash left after the last whole part.
+            await asyncio.to_thread(fh.truncate, start)
+            hashes = up.hashes if up.hashes is not None and up.hashes.size == start else None
+            up.hashes = None
+
+            def sink(data: bytes) -> None:
+                fh.write(data)
+                if hashes is not None:
+                    hashes.update(data)
+
+            try:
+                size = await _pump(chunks, sink, max_size)
+            except BaseException:
+                await asyncio.to_thread(fh.truncate, start)
+                raise
+            await asyncio.to_thread(self._flush_close, fh)
+        finally:
+            fh.close()
+        state["sizes"].append(size)
+        await asyncio.to_thread(self._save_state, d, state)
+        up.hashes = hashes
+        return size
+
+    async def _write_part_file(
+        self, d: Path, number: int, chunks: AsyncIterable[bytes], max_size: int
+    ) -> int:
+        tmp = d / f"part-{number}.{uuid.uuid4().hex}.tmp"
+        fh = await asyncio.to_thread(open, tmp, "wb")
+        try:
+            size = await _pump(chunks, fh.write, max_size)
+            await asyncio.to_thread(self._flush_close, fh)
+            state = await asyncio.to_thread(self._state, d)
+            sizes: list[int] = state["sizes"]
+            if number <= len(sizes):
+                # A retry of a part already joined: same length replaces it in place.
+                if sizes[number - 1] != size:
+                    raise PartConflict(
+                        f"part {number} was already received with {sizes[number - 1]} bytes"
+                    )
+                await asyncio.to_thread(self._overwrite, d, sum(sizes[: number - 1]), tmp)
+                self._upload(d.name).hashes = None
+            else:
+                await asyncio.to_thread(os.replace, tmp, d / f"part-{number}")
+            return size
+        finally:
+            fh.close()
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _overwrite(d: Path, offset: int, part: Path) -> None:
+        with open(d / "data", "r+b") as out, open(part, "rb") as src:
+            out.seek(offset)
+            shutil.copyfileobj(src, out, READ_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+
+    async def _fold(self, d: Path, up: _Upload) -> None:
+        """Append waiting part files that are next in line (caller holds the lock)."""
+
+        def fold() -> None:
+            state = self._state(d)
+            while True:
+                nxt = d / f"part-{len(state['sizes']) + 1}"
+                if not nxt.exists():
+                    return
+                start = sum(state["sizes"])
+                hashes = up.hashes if up.hashes is not None and up.hashes.size == start else None
+                up.hashes = None
+                with open(d / "data", "ab") as out, open(nxt, "rb") as src:
+                    out.truncate(start)
+                    while data := src.read(READ_BYTES):
+                        out.write(data)
+                        if hashes is not None:
+                            hashes.update(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                    size = out.tell() - start
+                state["sizes"].append(size)
+                self._save_state(d, state)
+                up.hashes = hashes
+                nxt.unlink()
+
+        await asyncio.to_thread(fold)
+
+    async def received(self, upload_id: str) -> dict[int, int]:
+        d = self._upload_dir(upload_id)
+        if not d.exists():
+            return {}
+        state = await asyncio.to_thread(self._state, d)
+        parts = {i + 1: s for i, s in enumerate(state["sizes"])}
+        for f in d.glob("part-*"):
+            if f.name.endswith(".tmp"):
+                continue
+            with contextlib.suppress(ValueError, FileNotFoundError):
+                parts[int(f.name[5:])] = f.stat().st_size
+        return parts
+
+    async def assemble(self, upload_id: str, expected_size: int) -> BlobInfo:
+        d = self._upload_dir(upload_id)
+        up = self._upload(upload_id)
+        async with up.lock:
+            if d.exists():
+                await self._fold(d, up)
+            state = await asyncio.to_thread(self._state, d) if d.exists() else {"sizes": []}
+            have = sum(state["sizes"])
+            waiting = [f for f in d.glob("part-*") if not f.name.endswith(".tmp")]
+            if have != expected_size or waiting:
+                gap = f"; {len(waiting)} part(s) wait after a missing one" if waiting else ""
+                raise PartsIncomplete(
+                    f"received {len(state['sizes'])} contiguous part(s) with {have} bytes "
+                    f"of {expected_size}{gap}"
+                )
+            data = d / "data"
+            done = d / "assembled.json"
+            if await asyncio.to_thread(done.exists):
+                # A complete that stored the blob but died before its row was committed.
+                info = BlobInfo(**json.loads(await asyncio.to_thread(done.read_text)))
+                if await self.size(info.key) != info.size:
+                    raise PartsIncomplete("the assembled upload is gone; upload the file again")
+                await self.touch(info.key)
+                return info
+            await asyncio.to_thread(self._cut, data, have)
+            hashes = up.hashes if up.hashes is not None and up.hashes.size == have else None
+            if hashes is None:
+                hashes = await asyncio.to_thread(self._hash_file, data)
+            info = await asyncio.to_thread(self._adopt, data, hashes)
+            # Kept until the caller has committed the asset and discards the upload, so a
+            # retried complete finds the blob instead of missing parts.
+            await asyncio.to_thread(
+                self._write_json, done, {"key": info.key, "size": info.size, "sha1": info.sha1}
+            )
+        return info
+
+    @staticmethod
+    def _write_json(path: Path, value: Any) -> None:
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as fh:
+            json.dump(value, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _cut(data: Path, size: int) -> None:
+        """Drop whatever a crash left after the last whole part (or make an empty file)."""
+        with open(data, "ab") as fh:
+            fh.truncate(size)
+
+    @staticmethod
+    def _hash_file(path: Path) -> _Hashes:
+        hashes = _Hashes()
+        with open(path, "rb") as fh:
+            while data := fh.read(READ_BYTES):
+                hashes.update(data)
+        return hashes
+
+    async def discard(self, upload_id: str) -> None:
+        d = self._upload_dir(upload_id)
+        self._uploads.pop(upload_id, None)
+        await asyncio.to_thread(shutil.rmtree, d, True)
+
+    async def sweep(self, older_than_seconds: float) -> int:
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for d in list(self.uploads_dir.iterdir()):
+            try:
+                newest = max([d.stat().st_mtime] + [f.stat().st_mtime for f in d.iterdir()])
+            except FileNotFoundError:
+                continue
+            up = self._uploads.get(d.name)
+            if newest <= cutoff and (up is None or not up.lock.locked()):
+                await self.discard(d.name)
+                removed += 1
+        return removed

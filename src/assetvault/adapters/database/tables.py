@@ -1,0 +1,86 @@
+"""The schema, as SQLAlchemy Core tables. Written for SQLite and PostgreSQL alike:
+portable types only, every change through an Alembic migration."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Folders and assets: one tree under /content/dam. The id is the UUID of the node's URN
+# (urn:aaid:aem:<id>) and never changes; the path does on a move.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("parent_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(255), nullable=False),
+    Column("path", Text, nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # "folder" | "asset"
+    Column("revision", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("modified_by", String(255), nullable=False),
+    # Folder properties (jcr:title, ...) or the asset's writable metadata.
+    Column("properties", JSON, nullable=False),
+    # The asset's current original; null for folders.
+    Column("blob_key", String(80), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("sha1", String(40), nullable=True),
+    Column("mime_type", String(255), nullable=True),
+    Column("asset_state", String(16), nullable=True),  # processing | processed | failed
+    UniqueConstraint("parent_id", "name"),
+    Index(None, "blob_key"),
+)
+
+# Earlier originals of an asset, kept when a new binary arrives with createVersion.
+asset_versions = Table(
+    "asset_versions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("node_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("label", Text, nullable=True),
+    Column("comment", Text, nullable=True),
+    Column("blob_key", String(80), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("mime_type", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("node_id", "number"),
+    Index(None, "blob_key"),
+)
+
+# API tokens; only a SHA-256 of the secret is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("scope", String(16), nullable=False),  # read | write | admin
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

@@ -1,0 +1,95 @@
+"""Serving a binary: conditional requests and one byte range, streamed from the store."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import format_datetime
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+
+from assetvault.adapters.blobs.base import BlobStore
+from assetvault.api.errors import error_response
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = [c.strip().removeprefix("W/") for c in header.split(",")]
+    return etag in candidates
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """(start, end) for a satisfiable single range, None to ignore the header (syntax
+    this server does not serve ranges for, e.g. several ranges), False if unsatisfiable."""
+    m = _RANGE.match(header.replace(" ", ""))
+    if not m:
+        return None
+    first, last = m.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            return False
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        return False
+    return start, min(end, size - 1)
+
+
+def binary_response(
+    request: Request,
+    blobs: BlobStore,
+    *,
+    key: str,
+    size: int,
+    media_type: str,
+    etag: str,
+    last_modified: datetime,
+    filename: str | None = None,
+    attachment: bool = False,
+) -> Response:
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(last_modified, usegmt=True),
+        "Accept-Ranges": "bytes",
+    }
+    if filename is not None:
+        kind = "attachment" if attachment else "inline"
+        headers["Content-Disposition"] = f"{kind}; filename*=UTF-8''{quote(filename)}"
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    start, end, status = 0, size - 1, 200
+    range_header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if range_header and (if_range is None or if_range.strip() in (etag, headers["Last-Modified"])):
+        parsed = _parse_range(range_header, size)
+        if parsed is False:
+            return error_response(
+                request,
+                416,
+                f"the range is outside the {size} bytes of this binary",
+                {"Content-Range": f"bytes */{size}"},
+            )
+        if isinstance(parsed, tuple):
+            start, end = parsed
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    length = max(0, end - start + 1)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD" or length == 0:
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    return StreamingResponse(
+        blobs.read(key, start, end), status_code=status, headers=headers, media_type=media_type
+    )

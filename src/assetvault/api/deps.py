@@ -1,0 +1,75 @@
+"""Dependencies shared by the interfaces: the service container and authentication."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+
+from assetvault.auth.models import Principal, Scope
+from assetvault.errors import Forbidden, Unauthorized
+from assetvault.services import Services
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def _token_from(header: str) -> str | None:
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and value:
+        return value
+    if scheme == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        # The token is the password; the user name is free (scripts put their own).
+        return decoded.partition(":")[2] or None
+    return None
+
+
+async def authenticate(request: Request, needed: Scope, *, api_key: bool) -> Principal:
+    svc = services(request)
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("credentials are required: Authorization: Bearer <token>")
+    token = _token_from(header)
+    principal = await svc.auth.verify(token) if token else None
+    if principal is None:
+        raise Unauthorized("the credentials are not valid")
+    if api_key:
+        key = request.headers.get("x-api-key", "")
+        if not key:
+            raise Forbidden("an X-Api-Key header is required")
+        if svc.settings.api_keys and key not in svc.settings.api_keys:
+            raise Forbidden("Api Key is invalid")
+    if not principal.allows(needed):
+        raise Forbidden(f"this token has the {principal.scope} scope; {needed} is needed")
+    request.state.principal = principal
+    return principal
+
+
+def require(needed: Scope, *, api_key: bool = False) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that lets a request through with a token of at least ``needed``."""
+
+    async def dependency(request: Request) -> Principal:
+        return await authenticate(request, needed, api_key=api_key)
+
+    return dependency
+
+
+def base_url(request: Request) -> str:
+    configured = services(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def raw_path(request: Request) -> str:
+    """The request path exactly as sent, still percent-encoded."""
+    raw = request.scope.get("raw_path")
+    text = raw.decode("latin-1") if raw else request.url.path
+    return text.split("?", 1)[0]

@@ -1,0 +1,62 @@
+"""The ASGI application: every interface mounted over one set of services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from assetvault.api import health
+from assetvault.api.classic import routes as classic
+from assetvault.api.content import routes as content
+from assetvault.api.errors import install_error_handlers
+from assetvault.services import Services, build_services
+from assetvault.settings import Settings, load_settings
+
+log = logging.getLogger("assetvault")
+
+
+SWEEP_EVERY_SECONDS = 600
+
+
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    periodic_sweep: bool = False,
+) -> FastAPI:
+    svc = services or build_services(settings or load_settings())
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+            try:
+                await svc.maintenance.sweep(svc.settings.sweep_grace_seconds)
+            except Exception:
+                log.exception("periodic sweep failed")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await svc.db.migrate()
+        sweeper = asyncio.create_task(sweep_forever()) if periodic_sweep else None
+        yield
+        if sweeper is not None:
+            sweeper.cancel()
+        await svc.close()
+
+    app = FastAPI(
+        title="Assetvault",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = svc
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(classic.router)
+    app.include_router(content.router)
+    return app

@@ -1,0 +1,184 @@
+"""The ``assetvault`` command.
+
+A stable contract that users' scripts and outside checks rely on:
+
+    assetvault serve --host H --port P --data-dir DIR
+    assetvault token create --data-dir DIR --name N --scope read|write|admin
+        (prints the token alone on the last line of stdout)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from assetvault.errors import AssetvaultError
+from assetvault.services import build_services
+from assetvault.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(data_dir=getattr(args, "data_dir", None))
+
+
+def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the embedded database and blobs live (default: $ASSETVAULT_DATA_DIR "
+        "or ./assetvault-data)",
+    )
+
+
+def _lock_data_dir(settings: Settings) -> IO[str]:
+    """One server per data directory: the start-up sweep relies on it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(settings.data_dir / "serve.lock", "w")  # noqa: SIM115 - held for the process
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(f"assetvault: another server is using {settings.data_dir}")
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+async def _prepare(settings: Settings) -> None:
+    svc = build_services(settings)
+    try:
+        await svc.db.migrate()
+        report = await svc.maintenance.sweep(grace_seconds=0)
+        if report.blobs_removed or report.uploads_removed:
+            logging.getLogger("assetvault").info(
+                "start-up sweep removed %d unreferenced blob(s) and %d abandoned upload(s)",
+                report.blobs_removed,
+                report.uploads_removed,
+            )
+    finally:
+        await svc.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from assetvault.app import create_app
+
+    settings = _settings(args)
+    lock = _lock_data_dir(settings)
+    asyncio.run(_prepare(settings))
+    url = f"http://{args.host}:{args.port}"
+    print(
+        f"Assetvault on {url} (data in {settings.data_dir})\n"
+        f"Get a first token with:\n"
+        f"  assetvault token create --data-dir {settings.data_dir} --name me --scope admin\n"
+        f"then call e.g.: curl -H 'Authorization: Bearer <token>' {url}/content/dam/<path>",
+        flush=True,
+    )
+    app = create_app(settings, periodic_sweep=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    lock.close()
+    return 0
+
+
+def _run(coro_fn, settings: Settings):  # type: ignore[no-untyped-def]
+    async def main():  # type: ignore[no-untyped-def]
+        svc = build_services(settings)
+        try:
+            await svc.db.migrate()
+            return await coro_fn(svc)
+        finally:
+            await svc.close()
+
+    return asyncio.run(main())
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    token = _run(lambda svc: svc.auth.create_token(args.name, args.scope), _settings(args))
+    print(f"Created token {args.name!r} with the {args.scope} scope. It is shown once:")
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    rows = _run(lambda svc: svc.auth.list_tokens(), _settings(args))
+    for name, scope, created, revoked in rows:
+        print(f"{name}\t{scope}\t{created:%Y-%m-%d %H:%M}\t{'revoked' if revoked else 'active'}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    _run(lambda svc: svc.auth.revoke(args.name), _settings(args))
+    print(f"Revoked {args.name!r}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _run(lambda svc: svc.db.migrate(), _settings(args))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    grace = settings.sweep_grace_seconds if args.grace is None else args.grace
+    report = _run(lambda svc: svc.maintenance.sweep(grace), settings)
+    print(f"removed {report.blobs_removed} blob(s), {report.uploads_removed} upload(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assetvault", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server on the embedded default")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4502)  # AEM author's usual port
+    serve.add_argument("--log-level", default="info")
+    _data_dir_arg(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    tsub = token.add_subparsers(dest="token_command", required=True)
+    create = tsub.add_parser("create", help="create a token and print it")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scope", choices=["read", "write", "admin"], default="write")
+    _data_dir_arg(create)
+    create.set_defaults(func=cmd_token_create)
+    lst = tsub.add_parser("list", help="list tokens")
+    _data_dir_arg(lst)
+    lst.set_defaults(func=cmd_token_list)
+    revoke = tsub.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("--name", required=True)
+    _data_dir_arg(revoke)
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    _data_dir_arg(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    sweep = sub.add_parser("sweep", help="remove unreferenced blobs and abandoned uploads")
+    sweep.add_argument("--grace", type=float, default=None, help="minimum age in seconds")
+    _data_dir_arg(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except AssetvaultError as exc:
+        print(f"assetvault: {exc.detail}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Domain errors. Services raise these; each API maps them to its own wire format."""
+
+from __future__ import annotations
+
+
+class AssetvaultError(Exception):
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(AssetvaultError):
+    status = 400
+    title = "Bad Request"
+
+
+class Unauthorized(AssetvaultError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(AssetvaultError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(AssetvaultError):
+    status = 404
+    title = "Not Found"
+
+
+class AlreadyExists(AssetvaultError):
+    status = 409
+    title = "Conflict"
+
+
+class Conflict(AssetvaultError):
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(AssetvaultError):
+    status = 412
+    title = "Precondition Failed"
+
+
+class PayloadTooLarge(AssetvaultError):
+    status = 413
+    title = "Payload Too Large"
+
+
+class RangeNotSatisfiable(AssetvaultError):
+    status = 416
+    title = "Range Not Satisfiable"

@@ -1,0 +1,54 @@
+"""Wiring: builds the adapters named by the settings and the services on top of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from assetvault.adapters.blobs.local import LocalBlobStore
+from assetvault.adapters.database.engine import Database
+from assetvault.auth.service import AuthService
+from assetvault.maintenance.guard import BlobGuard
+from assetvault.maintenance.service import MaintenanceService
+from assetvault.settings import Settings
+from assetvault.tree.service import TreeService
+from assetvault.uploads.service import UploadService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    blobs: LocalBlobStore
+    tree: TreeService
+    uploads: UploadService
+    auth: AuthService
+    maintenance: MaintenanceService
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def blob_store_from_url(url: str) -> LocalBlobStore:
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return LocalBlobStore(Path(parsed.path))
+    raise ValueError(f"unsupported blob store URL scheme: {parsed.scheme!r}")
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    blobs = blob_store_from_url(settings.resolved_blobs_url)
+    tree = TreeService(db)
+    guard = BlobGuard()
+    return Services(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        tree=tree,
+        uploads=UploadService(settings, tree, blobs, guard),
+        auth=AuthService(db),
+        maintenance=MaintenanceService(db, blobs, guard),
+    )

@@ -1,0 +1,104 @@
+"""Settings from the environment (``ASSETVAULT_*``) and an optional TOML file.
+
+Everything of the embedded default lives under ``data_dir``; the backends are chosen
+by URL only (``database_url``, ``blobs_url``), so the same code runs scaled out.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("ASSETVAULT_DATA_DIR", "./assetvault-data"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSETVAULT_",
+        toml_file=os.environ.get("ASSETVAULT_CONFIG", "assetvault.toml"),
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    blobs_url: str | None = None
+    # Public base URL used in absolute links (Siren hrefs, upload URIs). When unset the
+    # request's own scheme and host are used, which is what clients on loopback expect.
+    public_url: str | None = None
+
+    # Direct binary upload.
+    upload_min_part_size: int = 1024 * 1024
+    # Part URIs are handed out for parts of about this size (more when a file would need
+    # more than upload_max_parts): small enough to retry cheaply, large enough to stream.
+    upload_preferred_part_size: int = 16 * 1024 * 1024
+    upload_max_part_size: int = 256 * 1024 * 1024
+    upload_max_file_size: int = 1024 * 1024 * 1024 * 1024  # 1 TiB
+    upload_max_parts: int = 10_000
+    upload_token_ttl_seconds: int = 3600
+    # Unreferenced blobs and abandoned staging areas younger than this are left alone by the
+    # sweep, so a complete that is between "blob stored" and "row committed" is never raced.
+    sweep_grace_seconds: int = 3600
+
+    # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
+    api_keys: list[str] = Field(default_factory=list)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'assetvault.db'}"
+
+    @property
+    def resolved_blobs_url(self) -> str:
+        return self.blobs_url or f"file://{self.data_dir / 'blobs'}"
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        """Key that signs upload tokens and part URIs; made once per data directory."""
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # first writer wins; never replace a key in use
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

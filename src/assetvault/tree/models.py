@@ -1,0 +1,65 @@
+"""What the tree service hands out: plain, immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from assetvault.tree.paths import urn
+
+NodeKind = Literal["folder", "asset"]
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    parent_id: str | None
+    name: str
+    path: str
+    kind: NodeKind
+    revision: int
+    created_at: datetime
+    created_by: str
+    modified_at: datetime
+    modified_by: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    blob_key: str | None = None
+    size: int | None = None
+    sha1: str | None = None
+    mime_type: str | None = None
+    asset_state: str | None = None
+
+    @property
+    def urn(self) -> str:
+        return urn(self.id)
+
+    @property
+    def etag(self) -> str:
+        """Strong ETag of the node: changes with every revision."""
+        return f'"{self.id[:8]}-{self.revision}"'
+
+    @property
+    def title(self) -> str | None:
+        value = self.properties.get("jcr:title")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class AssetVersion:
+    id: str
+    node_id: str
+    number: int
+    label: str | None
+    comment: str | None
+    blob_key: str
+    size: int
+    sha1: str
+    mime_type: str
+    created_at: datetime
+    created_by: str
+
+    @property
+    def name(self) -> str:
+        """AEM numbers versions 1.0, 1.1, ..."""
+        return f"1.{self.number - 1}"

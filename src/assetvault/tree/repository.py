@@ -1,0 +1,110 @@
+"""SQL of the content tree. Functions take an open connection, so a service composes
+several of them inside one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.database.tables import asset_versions, nodes
+from assetvault.tree.models import AssetVersion, Node
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _node(row: Row[Any]) -> Node:
+    m = row._mapping
+    return Node(
+        id=m["id"],
+        parent_id=m["parent_id"],
+        name=m["name"],
+        path=m["path"],
+        kind=m["kind"],
+        revision=m["revision"],
+        created_at=_utc(m["created_at"]),
+        created_by=m["created_by"],
+        modified_at=_utc(m["modified_at"]),
+        modified_by=m["modified_by"],
+        properties=dict(m["properties"] or {}),
+        blob_key=m["blob_key"],
+        size=m["size"],
+        sha1=m["sha1"],
+        mime_type=m["mime_type"],
+        asset_state=m["asset_state"],
+    )
+
+
+def _version(row: Row[Any]) -> AssetVersion:
+    m = dict(row._mapping)
+    m["created_at"] = _utc(m["created_at"])
+    return AssetVersion(**m)
+
+
+async def by_path(conn: AsyncConnection, path: str) -> Node | None:
+    row = (await conn.execute(select(nodes).where(nodes.c.path == path))).first()
+    return _node(row) if row else None
+
+
+async def by_id(conn: AsyncConnection, node_id: str) -> Node | None:
+    row = (await conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
+    return _node(row) if row else None
+
+
+async def children(
+    conn: AsyncConnection, parent_id: str, *, offset: int = 0, limit: int | None = None
+) -> list[Node]:
+    q = select(nodes).where(nodes.c.parent_id == parent_id).order_by(nodes.c.name)
+    q = q.offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return [_node(r) for r in await conn.execute(q)]
+
+
+async def count_children(conn: AsyncConnection, parent_id: str) -> int:
+    q = select(func.count()).select_from(nodes).where(nodes.c.parent_id == parent_id)
+    return int((await conn.execute(q)).scalar_one())
+
+
+async def insert_node(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(nodes).values(**values))
+
+
+async def update_node(conn: AsyncConnection, node_id: str, values: dict[str, Any]) -> None:
+    """Update columns and bump the revision (the source of the node's ETag)."""
+    await conn.execute(
+        update(nodes).where(nodes.c.id == node_id).values(revision=nodes.c.revision + 1, **values)
+    )
+
+
+async def delete_node(conn: AsyncConnection, node_id: str) -> None:
+    await conn.execute(delete(asset_versions).where(asset_versions.c.node_id == node_id))
+    await conn.execute(delete(nodes).where(nodes.c.id == node_id))
+
+
+async def versions(conn: AsyncConnection, node_id: str) -> list[AssetVersion]:
+    q = (
+        select(asset_versions)
+        .where(asset_versions.c.node_id == node_id)
+        .order_by(asset_versions.c.number)
+    )
+    return [_version(r) for r in await conn.execute(q)]
+
+
+async def insert_version(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(asset_versions).values(**values))
+
+
+async def next_version_number(conn: AsyncConnection, node_id: str) -> int:
+    q = select(func.max(asset_versions.c.number)).where(asset_versions.c.node_id == node_id)
+    return int((await conn.execute(q)).scalar() or 0) + 1
+
+
+async def referenced_blob_keys(conn: AsyncConnection) -> set[str]:
+    keys = {k for (k,) in await conn.execute(select(nodes.c.blob_key).distinct()) if k}
+    keys |= {k for (k,) in await conn.execute(select(asset_versions.c.blob_key).distinct())}
+    return keys

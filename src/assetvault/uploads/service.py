@@ -1,0 +1,168 @@
+"""Direct binary upload: initiate, parts, complete (the protocol @adobe/aem-upload drives).
+
+Nothing of an upload is in the tree until complete succeeds; parts gather in the blob
+store's staging area, and a complete whose parts do not add up to the announced size
+is refused without creating anything.
+"""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+import uuid
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+
+from assetvault.adapters.blobs.base import (
+    PartConflict,
+    PartsIncomplete,
+    PartTooLarge,
+    UploadStaging,
+)
+from assetvault.errors import Conflict, InvalidInput, PayloadTooLarge
+from assetvault.maintenance.guard import BlobGuard
+from assetvault.settings import Settings
+from assetvault.tree.paths import check_name
+from assetvault.tree.service import StoredOriginal, TreeService
+from assetvault.uploads.tokens import UploadTicket, UploadTokens
+
+DEFAULT_MIME = "application/octet-stream"
+MAX_FILES_PER_INITIATE = 1000
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    ticket: UploadTicket
+    upload_token: str
+    part_tokens: list[str]
+    min_part_size: int
+    max_part_size: int
+
+
+@dataclass(frozen=True)
+class CompleteRequest:
+    upload_token: str
+    file_name: str
+    file_size: int
+    mime_type: str | None
+    create_version: bool
+    version_label: str | None
+    version_comment: str | None
+    replace: bool
+
+
+def guess_mime(file_name: str) -> str:
+    return mimetypes.guess_type(file_name, strict=False)[0] or DEFAULT_MIME
+
+
+class UploadService:
+    def __init__(
+        self, settings: Settings, tree: TreeService, staging: UploadStaging, guard: BlobGuard
+    ) -> None:
+        self.settings = settings
+        self.tree = tree
+        self.staging = staging
+        self.guard = guard
+        self.tokens = UploadTokens(settings.secret_key, settings.upload_token_ttl_seconds)
+
+    def _plan_parts(self, size: int) -> tuple[int, int]:
+        """How many part URIs to hand out, and the part size they assume."""
+        s = self.settings
+        part_size = max(s.upload_preferred_part_size, math.ceil(size / s.upload_max_parts))
+        return max(1, math.ceil(size / part_size)), part_size
+
+    async def initiate(
+        self, folder_path: str, files: list[tuple[str, int]], *, user: str
+    ) -> list[PlannedFile]:
+        s = self.settings
+        if not files:
+            raise InvalidInput("name at least one file with fileName and fileSize")
+        if len(files) > MAX_FILES_PER_INITIATE:
+            raise InvalidInput(f"at most {MAX_FILES_PER_INITIATE} files per initiate")
+        for name, size in files:
+            check_name(name)
+            if size < 0:
+                raise InvalidInput(f"fileSize of {name!r} is negative")
+            if size > s.upload_max_file_size:
+                raise PayloadTooLarge(
+                    f"fileSize of {name!r} is larger than the limit of "
+                    f"{s.upload_max_file_size} bytes"
+                )
+        await self.tree.get_folder(folder_path)
+        planned = []
+        for name, size in files:
+            parts, _ = self._plan_parts(size)
+            ticket = UploadTicket(
+                upload_id=uuid.uuid4().hex,
+                folder_path=folder_path,
+                file_name=name,
+                file_size=size,
+                mime_type=guess_mime(name),
+                part_count=parts,
+                max_part_size=s.upload_max_part_size,
+                user=user,
+            )
+            planned.append(
+                PlannedFile(
+                    ticket=ticket,
+                    upload_token=self.tokens.upload_token(ticket),
+                    part_tokens=[
+                        self.tokens.part_token(ticket.upload_id, n, s.upload_max_part_size)
+                        for n in range(1, parts + 1)
+                    ],
+                    min_part_size=min(s.upload_min_part_size, s.upload_max_part_size),
+                    max_part_size=s.upload_max_part_size,
+                )
+            )
+        return planned
+
+    async def receive_part(
+        self,
+        upload_id: str,
+        number: int,
+        token: str,
+        chunks: AsyncIterable[bytes],
+        content_length: int | None,
+    ) -> int:
+        grant = self.tokens.read_part_token(token, upload_id, number)
+        if content_length is not None and content_length > grant.max_part_size:
+            raise PayloadTooLarge(f"a part may hold at most {grant.max_part_size} bytes")
+        try:
+            return await self.staging.write_part(upload_id, number, chunks, grant.max_part_size)
+        except PartTooLarge as exc:
+            raise PayloadTooLarge(f"a part may hold at most {grant.max_part_size} bytes") from exc
+        except PartConflict as exc:
+            raise Conflict(str(exc)) from exc
+
+    async def complete(
+        self, folder_path: str, request: CompleteRequest, *, user: str
+    ) -> StoredOriginal:
+        ticket = self.tokens.read_upload_token(request.upload_token)
+        if ticket.folder_path != folder_path:
+            raise InvalidInput(f"the upload token was issued for {ticket.folder_path}")
+        if request.file_name != ticket.file_name:
+            raise InvalidInput(f"the upload token was issued for the file {ticket.file_name!r}")
+        if request.file_size != ticket.file_size:
+            raise InvalidInput(f"the upload token was issued for {ticket.file_size} bytes")
+        if request.create_version and request.replace:
+            raise InvalidInput("createVersion and replace cannot both be true")
+        await self.tree.get_folder(folder_path)
+        mime = request.mime_type if request.mime_type not in (None, "", DEFAULT_MIME) else None
+        async with self.guard.using():
+            try:
+                blob = await self.staging.assemble(ticket.upload_id, ticket.file_size)
+            except PartsIncomplete as exc:
+                raise InvalidInput(f"the uploaded parts do not add up to fileSize: {exc}") from exc
+            stored = await self.tree.store_original(
+                folder_path,
+                ticket.file_name,
+                blob,
+                mime_type=mime or ticket.mime_type,
+                user=user,
+                create_version=request.create_version,
+                version_label=request.version_label,
+                version_comment=request.version_comment,
+                replace=request.replace,
+            )
+        await self.staging.discard(ticket.upload_id)
+        return stored
