@@ -96,3 +96,20 @@ async def make_folder(client: httpx.AsyncClient, token: str, path: str) -> httpx
         json={"class": "assetFolder", "properties": {"jcr:title": path.rsplit("/", 1)[-1]}},
         headers=bearer(token),
     )
+
+
+async def snapshot(services: Any) -> dict[str, Any]:
+    """Everything a bad request must leave as it was: every node with its revision, every
+    version, every stored blob and every staged upload part."""
+    from sqlalchemy import select
+
+    from assetvault.adapters.database.tables import asset_versions, nodes
+
+    async with services.db.read() as conn:
+        node_rows = sorted(tuple(r) for r in await conn.execute(select(nodes)))
+        version_rows = sorted(tuple(r) for r in await conn.execute(select(asset_versions)))
+    root: Path = services.blobs.root
+    files = sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
+    )
+    return {"nodes": node_rows, "versions": version_rows, "files": files}

@@ -88,8 +88,8 @@ def binary_response(
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     length = max(0, end - start + 1)
     headers["Content-Length"] = str(length)
+    # Set verbatim: Starlette would add a charset to text/* types the original never had.
+    headers["Content-Type"] = media_type
     if request.method == "HEAD" or length == 0:
-        return Response(status_code=status, headers=headers, media_type=media_type)
-    return StreamingResponse(
-        blobs.read(key, start, end), status_code=status, headers=headers, media_type=media_type
-    )
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(blobs.read(key, start, end), status_code=status, headers=headers)

@@ -96,6 +96,14 @@ class _Upload:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     hashes: _Hashes | None = None  # valid only while it covers exactly ``data``
 
+    def take_hashes(self, offset: int) -> _Hashes | None:
+        """The running hashes to continue at ``offset``, or None when they do not cover
+        exactly the bytes before it (then the whole file is hashed at the end)."""
+        hashes, self.hashes = self.hashes, None
+        if offset == 0:
+            return _Hashes()
+        return hashes if hashes is not None and hashes.size == offset else None
+
 
 class LocalBlobStore:
     def __init__(self, root: Path) -> None:
@@ -226,6 +234,26 @@ class LocalBlobStore:
         await asyncio.to_thread(d.mkdir, exist_ok=True)
         if await asyncio.to_thread((d / "assembled.json").exists):
             raise PartConflict("this upload has already been completed")
+        try:
+            return await self._write_part(d, upload_id, number, chunks, max_size)
+        except BaseException:
+            # A refused first part leaves no empty staging area behind.
+            if await asyncio.to_thread(self._is_empty, d):
+                await self.discard(upload_id)
+            raise
+
+    @staticmethod
+    def _is_empty(d: Path) -> bool:
+        """Nothing received and nothing on its way (other parts stream into .tmp files)."""
+        try:
+            entries = list(d.iterdir())
+        except FileNotFoundError:
+            return False
+        return all(e.name == "data" and e.stat().st_size == 0 for e in entries)
+
+    async def _write_part(
+        self, d: Path, upload_id: str, number: int, chunks: AsyncIterable[bytes], max_size: int
+    ) -> int:
         up = self._upload(upload_id)
         lock = up.lock
         # Appending in order needs the lock for the whole part; take it only if it is free
@@ -258,8 +286,7 @@ class LocalBlobStore:
         try:
             # Cut off whatever a crash left after the last whole part.
             await asyncio.to_thread(fh.truncate, start)
-            hashes = up.hashes if up.hashes is not None and up.hashes.size == start else None
-            up.hashes = None
+            hashes = up.take_hashes(start)
 
             def sink(data: bytes) -> None:
                 fh.write(data)
@@ -322,8 +349,7 @@ class LocalBlobStore:
                 if not nxt.exists():
                     return
                 start = sum(state["sizes"])
-                hashes = up.hashes if up.hashes is not None and up.hashes.size == start else None
-                up.hashes = None
+                hashes = up.take_hashes(start)
                 with open(d / "data", "ab") as out, open(nxt, "rb") as src:
                     out.truncate(start)
                     while data := src.read(READ_BYTES):
@@ -357,9 +383,9 @@ class LocalBlobStore:
         d = self._upload_dir(upload_id)
         up = self._upload(upload_id)
         async with up.lock:
-            if d.exists():
-                await self._fold(d, up)
-            state = await asyncio.to_thread(self._state, d) if d.exists() else {"sizes": []}
+            await asyncio.to_thread(d.mkdir, exist_ok=True)
+            await self._fold(d, up)
+            state = await asyncio.to_thread(self._state, d)
             have = sum(state["sizes"])
             waiting = [f for f in d.glob("part-*") if not f.name.endswith(".tmp")]
             if have != expected_size or waiting:
