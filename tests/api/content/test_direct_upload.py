@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 import pytest
-
-from assetvault.services import Services
 from tests.conftest import Tokens
 from tests.factories import bearer, complete, initiate, make_folder, put_parts, snapshot, upload
+
+from assetvault.services import Services
 
 FOLDER = "/content/dam/photos"
 
