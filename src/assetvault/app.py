@@ -34,7 +34,9 @@ def create_app(
         while True:
             await asyncio.sleep(SWEEP_EVERY_SECONDS)
             try:
-                await svc.maintenance.sweep(svc.settings.sweep_grace_seconds)
+                await svc.maintenance.sweep(
+                    svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
+                )
             except Exception:
                 log.exception("periodic sweep failed")
 

@@ -55,7 +55,9 @@ async def _prepare(settings: Settings) -> None:
     svc = build_services(settings)
     try:
         await svc.db.migrate()
-        report = await svc.maintenance.sweep(grace_seconds=0)
+        report = await svc.maintenance.sweep(
+            grace_seconds=0, upload_ttl_seconds=settings.upload_token_ttl_seconds
+        )
         if report.blobs_removed or report.uploads_removed:
             logging.getLogger("assetvault").info(
                 "start-up sweep removed %d unreferenced blob(s) and %d abandoned upload(s)",
@@ -128,7 +130,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     settings = _settings(args)
     grace = settings.sweep_grace_seconds if args.grace is None else args.grace
-    report = _run(lambda svc: svc.maintenance.sweep(grace), settings)
+    ttl = settings.upload_token_ttl_seconds
+    report = _run(lambda svc: svc.maintenance.sweep(grace, ttl), settings)
     print(f"removed {report.blobs_removed} blob(s), {report.uploads_removed} upload(s)")
     return 0
 

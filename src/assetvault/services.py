@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from assetvault.adapters.blobs.local import LocalBlobStore
+from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
 from assetvault.auth.service import AuthService
 from assetvault.maintenance.guard import BlobGuard
@@ -20,7 +20,7 @@ from assetvault.uploads.service import UploadService
 class Services:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobBackend
     tree: TreeService
     uploads: UploadService
     auth: AuthService
@@ -30,9 +30,11 @@ class Services:
         await self.db.dispose()
 
 
-def blob_store_from_url(url: str) -> LocalBlobStore:
+def blob_store_from_url(url: str) -> BlobBackend:
     parsed = urlparse(url)
     if parsed.scheme == "file":
+        from assetvault.adapters.blobs.local import LocalBlobStore
+
         return LocalBlobStore(Path(parsed.path))
     raise ValueError(f"unsupported blob store URL scheme: {parsed.scheme!r}")
 

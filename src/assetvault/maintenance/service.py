@@ -1,16 +1,18 @@
 """The sweep: removes what a crash or an abandoned upload left behind.
 
-Blobs no row refers to and staging areas nobody touched are deleted once they are older
-than the grace period. The grace period keeps the sweep off a complete that has stored
-its blob but not yet committed its row; at start-up, when no request can be in flight,
-the server sweeps with no grace at all.
+Staging areas of uploads are removed once untouched for longer than an upload token
+lives (no complete can succeed after that), never earlier: their parts were acknowledged.
+Blobs that no row and no live staging area refers to are removed once older than the
+grace period, which keeps the sweep off a complete in another process that has stored
+its blob but not committed its row yet; at start-up, when nothing can be in flight, the
+server sweeps blobs with no grace at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assetvault.adapters.blobs.local import LocalBlobStore
+from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.tree import repository as tree_repo
@@ -23,13 +25,13 @@ class SweepReport:
 
 
 class MaintenanceService:
-    def __init__(self, db: Database, blobs: LocalBlobStore, guard: BlobGuard) -> None:
+    def __init__(self, db: Database, blobs: BlobBackend, guard: BlobGuard) -> None:
         self.db = db
         self.blobs = blobs
         self.guard = guard
 
-    async def sweep(self, grace_seconds: float) -> SweepReport:
-        uploads_removed = await self.blobs.sweep(grace_seconds)
+    async def sweep(self, grace_seconds: float, upload_ttl_seconds: float) -> SweepReport:
+        uploads_removed = await self.blobs.sweep(upload_ttl_seconds)
         # Blobs stored by this process are covered by the guard; the grace period covers
         # other processes sharing the store.
         candidates = [key async for key in self.blobs.keys_older_than(grace_seconds)]
@@ -37,6 +39,7 @@ class MaintenanceService:
         async with self.guard.collecting():
             async with self.db.read() as conn:
                 referenced = await tree_repo.referenced_blob_keys(conn)
+            referenced |= await self.blobs.staged_blob_keys()
             for key in candidates:
                 if key not in referenced:
                     await self.blobs.delete(key)

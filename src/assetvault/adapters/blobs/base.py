@@ -69,3 +69,10 @@ class UploadStaging(Protocol):
 
     async def sweep(self, older_than_seconds: float) -> int:
         """Remove staging areas untouched for that long; returns how many."""
+
+    async def staged_blob_keys(self) -> set[str]:
+        """Blobs already assembled for uploads whose complete has not committed."""
+
+
+class BlobBackend(BlobStore, UploadStaging, Protocol):
+    """What a blob store implementation provides: both halves."""

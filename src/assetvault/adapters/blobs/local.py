@@ -443,6 +443,19 @@ class LocalBlobStore:
         self._uploads.pop(upload_id, None)
         await asyncio.to_thread(shutil.rmtree, d, True)
 
+    async def staged_blob_keys(self) -> set[str]:
+        """Blobs assembled for uploads whose rows are not committed yet: a retried
+        complete will refer to them."""
+
+        def scan() -> set[str]:
+            keys = set()
+            for done in self.uploads_dir.glob("*/assembled.json"):
+                with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+                    keys.add(json.loads(done.read_text())["key"])
+            return keys
+
+        return await asyncio.to_thread(scan)
+
     async def sweep(self, older_than_seconds: float) -> int:
         cutoff = time.time() - older_than_seconds
         removed = 0
