@@ -50,6 +50,8 @@ class LiveServer:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # False: leave --data-dir out, so the server finds it in ASSETVAULT_DATA_DIR.
+    pass_data_dir: bool = True
 
     @property
     def url(self) -> str:
@@ -59,6 +61,7 @@ class LiveServer:
         self.log_path = self.data_dir.parent / f"serve-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        data_args = ["--data-dir", str(self.data_dir)] if self.pass_data_dir else []
         self.process = subprocess.Popen(
             [
                 ASSETVAULT,
@@ -67,8 +70,7 @@ class LiveServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--data-dir",
-                str(self.data_dir),
+                *data_args,
                 "--log-level",
                 "warning",
             ],
