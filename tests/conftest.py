@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 from assetvault.app import create_app
 from assetvault.services import Services, build_services
 from tests.factories import make_settings
+from tests.pg import create_template, create_test_database, drop_database, postgres_server
 
 
 @dataclass
@@ -19,12 +22,29 @@ class Tokens:
     admin: str
 
 
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    svc = build_services(make_settings(tmp_path / "data"))
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    with postgres_server() as url:
+        # Requested from inside async fixtures: migrate on a thread with its own loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, create_template(url)).result()
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def services(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Services]:
+    """The service container on each database backend; every test using it runs twice."""
+    database_url = None
+    admin_url = None
+    if request.param == "postgresql":
+        admin_url = request.getfixturevalue("postgres_admin_url")
+        database_url = await create_test_database(admin_url)
+    svc = build_services(make_settings(tmp_path / "data", database_url=database_url))
     await svc.db.migrate()
     yield svc
     await svc.close()
+    if admin_url and database_url:
+        await drop_database(admin_url, database_url)
 
 
 @pytest.fixture

@@ -92,6 +92,7 @@ async def test_bad_bodies_are_400(
     message: str,
 ) -> None:
     before = await snapshot(services)
+    kwargs = dict(kwargs)  # shared between the parametrized runs
     headers = {**bearer(tokens.write), **kwargs.pop("headers", {})}  # type: ignore[dict-item]
     r = await client.post("/api/assets/bad", headers=headers, **kwargs)  # type: ignore[arg-type]
     assert r.status_code == 400
