@@ -52,12 +52,18 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
 
 
 async def _prepare(settings: Settings) -> None:
+    from assetvault.jobs.supervisor import no_workers_running
+
     svc = build_services(settings)
     try:
         await svc.db.migrate()
-        report = await svc.maintenance.sweep(
-            grace_seconds=0, upload_ttl_seconds=settings.upload_token_ttl_seconds
-        )
+        # With no request and no worker in flight, unreferenced blobs are garbage at once;
+        # if workers of another process run, they may hold uncommitted blobs: use the grace.
+        with no_workers_running(settings.data_dir) as alone:
+            report = await svc.maintenance.sweep(
+                grace_seconds=0 if alone else settings.sweep_grace_seconds,
+                upload_ttl_seconds=settings.upload_token_ttl_seconds,
+            )
         if report.blobs_removed or report.uploads_removed:
             logging.getLogger("assetvault").info(
                 "start-up sweep removed %d unreferenced blob(s) and %d abandoned upload(s)",
@@ -72,10 +78,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from assetvault.app import create_app
+    from assetvault.jobs.supervisor import Supervisor
+    from assetvault.processing.service import default_workers
 
     settings = _settings(args)
     lock = _lock_data_dir(settings)
     asyncio.run(_prepare(settings))
+    count = args.workers if args.workers is not None else settings.workers
+    supervisor = Supervisor(default_workers() if count is None else count, settings.data_dir)
     url = f"http://{args.host}:{args.port}"
     print(
         f"Assetvault on {url} (data in {settings.data_dir})\n"
@@ -85,8 +95,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     app = create_app(settings, periodic_sweep=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
-    lock.close()
+    supervisor.start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        supervisor.stop()
+        lock.close()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from assetvault.adapters.media import sandbox
+    from assetvault.jobs.supervisor import hold_worker_lock
+    from assetvault.jobs.worker import Worker
+
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    held = hold_worker_lock(settings.data_dir)
+    sandbox.warm_up()
+
+    async def main() -> None:
+        svc = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await svc.db.migrate()
+            worker = Worker(svc)
+            if args.burst:
+                while await worker.run_once():
+                    pass
+            else:
+                await worker.run_forever(stop)
+        finally:
+            await svc.close()
+
+    asyncio.run(main())
+    del held
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    async def reprocess_all(svc):  # type: ignore[no-untyped-def]
+        for path in args.paths:
+            await svc.processing.reprocess(path, user="cli")
+            print(f"queued {path}")
+
+    _run(reprocess_all, _settings(args))
     return 0
 
 
@@ -144,8 +202,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4502)  # AEM author's usual port
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+    )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a worker: processing and other jobs")
+    worker.add_argument(
+        "--burst", action="store_true", help="exit once no job is due instead of waiting"
+    )
+    _data_dir_arg(worker)
+    worker.set_defaults(func=cmd_worker)
+
+    reprocess = sub.add_parser("reprocess", help="process assets' originals again")
+    reprocess.add_argument("paths", nargs="+", metavar="PATH", help="/content/dam/... paths")
+    _data_dir_arg(reprocess)
+    reprocess.set_defaults(func=cmd_reprocess)
 
     token = sub.add_parser("token", help="manage API tokens")
     tsub = token.add_subparsers(dest="token_command", required=True)

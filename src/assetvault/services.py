@@ -8,9 +8,11 @@ from urllib.parse import urlparse
 
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.auth.service import AuthService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
+from assetvault.processing.service import ProcessingService
 from assetvault.settings import Settings
 from assetvault.tree.service import TreeService
 from assetvault.uploads.service import UploadService
@@ -25,8 +27,11 @@ class Services:
     uploads: UploadService
     auth: AuthService
     maintenance: MaintenanceService
+    queue: TableJobQueue
+    processing: ProcessingService
 
     async def close(self) -> None:
+        self.processing.close()
         await self.db.dispose()
 
 
@@ -45,6 +50,9 @@ def build_services(settings: Settings) -> Services:
     blobs = blob_store_from_url(settings.resolved_blobs_url)
     tree = TreeService(db)
     guard = BlobGuard()
+    queue = TableJobQueue(db)
+    processing = ProcessingService(settings, db, blobs, queue)
+    tree.on_new_original(processing.enqueue)
     return Services(
         settings=settings,
         db=db,
@@ -53,4 +61,6 @@ def build_services(settings: Settings) -> Services:
         uploads=UploadService(settings, tree, blobs, guard),
         auth=AuthService(db),
         maintenance=MaintenanceService(db, blobs, guard),
+        queue=queue,
+        processing=processing,
     )

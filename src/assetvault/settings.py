@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     # sweep, so a complete that is between "blob stored" and "row committed" is never raced.
     sweep_grace_seconds: int = 3600
 
+    # Processing (renditions, metadata extraction) in worker processes.
+    workers: int | None = None  # worker processes `serve` starts; default: one per core
+    processing_max_pixels: int = 200_000_000  # larger images are refused, not decoded
+    processing_timeout_seconds: float = 300.0
+    processing_memory_limit_mb: int = 2048  # address-space limit of the media sandbox
+    processing_max_attempts: int = 3
+    job_lease_seconds: float = 60.0
+
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 

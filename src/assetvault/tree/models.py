@@ -29,6 +29,16 @@ class Node:
     sha1: str | None = None
     mime_type: str | None = None
     asset_state: str | None = None
+    extracted: dict[str, Any] = field(default_factory=dict)
+    extracted_text: str | None = None
+    processing_error: str | None = None
+
+    @property
+    def asset_metadata(self) -> dict[str, Any]:
+        """What processing extracted, overlaid by what users wrote; a user's null hides an
+        extracted value (a removal that survives the next extraction)."""
+        merged = {**self.extracted, **self.properties}
+        return {k: v for k, v in merged.items() if v is not None}
 
     @property
     def urn(self) -> str:
@@ -63,3 +73,17 @@ class AssetVersion:
     def name(self) -> str:
         """AEM numbers versions 1.0, 1.1, ..."""
         return f"1.{self.number - 1}"
+
+
+@dataclass(frozen=True)
+class Rendition:
+    id: str
+    node_id: str
+    name: str
+    origin: str  # generated | uploaded
+    blob_key: str
+    size: int
+    mime_type: str
+    width: int | None
+    height: int | None
+    created_at: datetime

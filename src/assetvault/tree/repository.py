@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from assetvault.adapters.database.tables import asset_versions, nodes
-from assetvault.tree.models import AssetVersion, Node
+from assetvault.adapters.database.tables import asset_versions, nodes, renditions
+from assetvault.tree.models import AssetVersion, Node, Rendition
 
 
 def _utc(value: datetime) -> datetime:
@@ -36,6 +36,9 @@ def _node(row: Row[Any]) -> Node:
         sha1=m["sha1"],
         mime_type=m["mime_type"],
         asset_state=m["asset_state"],
+        extracted=dict(m["extracted"] or {}),
+        extracted_text=m["extracted_text"],
+        processing_error=m["processing_error"],
     )
 
 
@@ -83,6 +86,7 @@ async def update_node(conn: AsyncConnection, node_id: str, values: dict[str, Any
 
 async def delete_node(conn: AsyncConnection, node_id: str) -> None:
     await conn.execute(delete(asset_versions).where(asset_versions.c.node_id == node_id))
+    await conn.execute(delete(renditions).where(renditions.c.node_id == node_id))
     await conn.execute(delete(nodes).where(nodes.c.id == node_id))
 
 
@@ -104,7 +108,33 @@ async def next_version_number(conn: AsyncConnection, node_id: str) -> int:
     return int((await conn.execute(q)).scalar() or 0) + 1
 
 
+async def list_renditions(conn: AsyncConnection, node_id: str) -> list[Rendition]:
+    q = select(renditions).where(renditions.c.node_id == node_id).order_by(renditions.c.name)
+    out = []
+    for row in await conn.execute(q):
+        m = dict(row._mapping)
+        m["created_at"] = _utc(m["created_at"])
+        out.append(Rendition(**m))
+    return out
+
+
+async def replace_generated_renditions(
+    conn: AsyncConnection, node_id: str, made: list[dict[str, Any]]
+) -> None:
+    """Swap the renditions processing made for new ones; uploaded renditions stay."""
+    await conn.execute(
+        delete(renditions).where(
+            renditions.c.node_id == node_id, renditions.c.origin == "generated"
+        )
+    )
+    taken = {r.name for r in await list_renditions(conn, node_id)}
+    rows = [r for r in made if r["name"] not in taken]
+    if rows:
+        await conn.execute(insert(renditions), [{**r, "node_id": node_id} for r in rows])
+
+
 async def referenced_blob_keys(conn: AsyncConnection) -> set[str]:
     keys = {k for (k,) in await conn.execute(select(nodes.c.blob_key).distinct()) if k}
     keys |= {k for (k,) in await conn.execute(select(asset_versions.c.blob_key).distinct())}
+    keys |= {k for (k,) in await conn.execute(select(renditions.c.blob_key).distinct())}
     return keys

@@ -7,6 +7,7 @@ in a single database transaction and bumps the revision of every node it touches
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import Database
 from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from assetvault.tree import repository as repo
-from assetvault.tree.models import AssetVersion, Node
+from assetvault.tree.models import AssetVersion, Node, Rendition
 from assetvault.tree.paths import ROOT, check_name, join
 
 
@@ -28,9 +29,18 @@ class StoredOriginal:
     created: bool  # False when an existing asset received a new original
 
 
+# Called inside the transaction that gave an asset a new original, so whatever it
+# writes (a processing job, an event) commits or rolls back with the change itself.
+OriginalHook = Callable[[AsyncConnection, Node], Awaitable[None]]
+
+
 class TreeService:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._original_hooks: list[OriginalHook] = []
+
+    def on_new_original(self, hook: OriginalHook) -> None:
+        self._original_hooks.append(hook)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -61,6 +71,14 @@ class TreeService:
     async def versions(self, node: Node) -> list[AssetVersion]:
         async with self.db.read() as conn:
             return await repo.versions(conn, node.id)
+
+    async def renditions(self, node: Node) -> list[Rendition]:
+        async with self.db.read() as conn:
+            return await repo.list_renditions(conn, node.id)
+
+    async def find_by_id(self, node_id: str) -> Node | None:
+        async with self.db.read() as conn:
+            return await repo.by_id(conn, node_id)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -114,6 +132,7 @@ class TreeService:
             "sha1": blob.sha1,
             "mime_type": mime_type,
             "asset_state": "processing",
+            "processing_error": None,
         }
         try:
             async with self.db.write() as conn:
@@ -154,6 +173,9 @@ class TreeService:
                     )
                     created = False
                 node = await repo.by_id(conn, node_id)
+                assert node is not None
+                for hook in self._original_hooks:
+                    await hook(conn, node)
         except IntegrityError as exc:
             raise Conflict(f"{path} was changed concurrently; try again") from exc
         assert node is not None

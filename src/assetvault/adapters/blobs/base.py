@@ -36,6 +36,13 @@ class BlobStore(Protocol):
     async def put(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
         """Store a stream; the blob is durable when this returns."""
 
+    async def put_file(self, path: Path) -> BlobInfo:
+        """Store a finished local file, taking it over (it is moved or removed)."""
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space on the store's own file system, for files to hand to put_file."""
+
     async def size(self, key: str) -> int | None: ...
 
     def local_path(self, key: str) -> Path | None:

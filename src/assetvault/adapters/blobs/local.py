@@ -148,6 +148,17 @@ class LocalBlobStore:
             fh.close()
             tmp.unlink(missing_ok=True)
 
+    async def put_file(self, path: Path) -> BlobInfo:
+        """Adopt a finished file (moved, not copied): it must be on this file system,
+        e.g. under ``tmp_dir``."""
+
+        def adopt() -> BlobInfo:
+            with open(path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            return self._adopt(path, self._hash_file(path))
+
+        return await asyncio.to_thread(adopt)
+
     @staticmethod
     def _flush_close(fh: Any) -> None:
         fh.flush()

@@ -50,6 +50,11 @@ nodes = Table(
     Column("sha1", String(40), nullable=True),
     Column("mime_type", String(255), nullable=True),
     Column("asset_state", String(16), nullable=True),  # processing | processed | failed
+    # What processing read from the original (EXIF, IPTC, XMP, dimensions); the view of
+    # assetMetadata is this overlaid by ``properties`` (what users wrote).
+    Column("extracted", JSON, nullable=True),
+    Column("extracted_text", Text, nullable=True),  # e.g. a PDF's text, for search
+    Column("processing_error", Text, nullable=True),
     UniqueConstraint("parent_id", "name"),
     Index(None, "blob_key"),
 )
@@ -83,4 +88,44 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
+# Renditions of an asset: made by processing ("generated") or put by a client ("uploaded").
+renditions = Table(
+    "renditions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("node_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("origin", String(16), nullable=False),  # generated | uploaded
+    Column("blob_key", String(80), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(255), nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("node_id", "name"),
+    Index(None, "blob_key"),
+)
+
+# The durable job queue of the embedded default. A job is inserted in the transaction of
+# the change that causes it, claimed with a lease, retried with backoff, and always ends
+# "succeeded" or "failed".
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | succeeded | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="3"),
+    Column("run_after", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("worker", String(64), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("ix_jobs_claim", "state", "run_after"),
 )

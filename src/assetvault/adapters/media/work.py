@@ -1,0 +1,257 @@
+"""Media work that runs inside the sandbox (see sandbox.py): renditions with libvips,
+PDF text with pdfium, video posters with ffmpeg. Pure functions of files: everything
+they make is written into ``out_dir`` and described in the returned dict."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("VIPS_CONCURRENCY", "1")  # one job per core; parallelism is in workers
+
+import pyvips
+
+pyvips.cache_set_max(0)  # each job reads its file once; a cache only holds memory
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int
+    pdf_max_pages_text: int = 500
+    text_max_chars: int = 1_000_000
+    tool_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    name: str
+    width: int
+    height: int
+    format: str  # png | jpeg | webp
+
+
+# AEM's usual rendition names and boxes (fit within, never enlarged).
+THUMBNAILS = (
+    RenditionSpec("cq5dam.thumbnail.48.48.png", 48, 48, "png"),
+    RenditionSpec("cq5dam.thumbnail.140.100.png", 140, 100, "png"),
+    RenditionSpec("cq5dam.thumbnail.319.319.png", 319, 319, "png"),
+)
+WEB = RenditionSpec("cq5dam.web.1280.1280.jpeg", 1280, 1280, "jpeg")
+WEB_WEBP = RenditionSpec("cq5dam.web.1280.1280.webp", 1280, 1280, "webp")
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+# MIME types libvips decodes here (Debian's build: poppler, libheif, magick, ...).
+IMAGE_TYPES = {
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/tiff",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+    "image/bmp",
+    "image/x-ms-bmp",
+    "image/vnd.adobe.photoshop",
+    "image/jp2",
+    "image/jxl",
+    "image/svg+xml",
+    "image/x-portable-pixmap",
+}
+
+
+class Refused(Exception):
+    """The file is not processed, on purpose (over a limit); the reason is shown."""
+
+
+def _to_srgb8(image: pyvips.Image) -> pyvips.Image:
+    if image.interpretation not in ("srgb", "b-w") or image.format != "uchar":
+        image = image.colourspace("srgb")
+    if image.format != "uchar":
+        image = image.cast("uchar")
+    return image
+
+
+def _save(image: pyvips.Image, spec: RenditionSpec, out_dir: Path) -> dict[str, Any]:
+    path = out_dir / spec.name
+    if spec.format == "png":
+        image.pngsave(str(path), compression=6, strip=True)
+    elif spec.format == "jpeg":
+        if image.hasalpha():
+            image = image.flatten(background=[255, 255, 255])
+        image.jpegsave(str(path), Q=85, strip=True, optimize_coding=True)
+    else:
+        image.webpsave(str(path), Q=80, strip=True)
+    return {
+        "name": spec.name,
+        "path": str(path),
+        "mime_type": MIME[spec.format],
+        "width": image.width,
+        "height": image.height,
+    }
+
+
+def _renditions_from(source: pyvips.Image, out_dir: Path) -> list[dict[str, Any]]:
+    web = _to_srgb8(source).copy_memory()
+    made = [_save(web, WEB, out_dir), _save(web, WEB_WEBP, out_dir)]
+    for spec in THUMBNAILS:
+        thumb = web.thumbnail_image(spec.width, height=spec.height, size="down")
+        made.append(_save(thumb, spec, out_dir))
+    return made
+
+
+def image(src: str, out_dir: str, limits: Limits, *, loader_options: str = "") -> dict[str, Any]:
+    """Renditions of a still image (first page/frame), with EXIF orientation applied and
+    colour converted to sRGB; shrink-on-load keeps memory bounded for large JPEGs."""
+    header = pyvips.Image.new_from_file(src + loader_options, access="sequential")
+    width, height = header.width, header.height
+    pages = header.get("n-pages") if "n-pages" in header.get_fields() else 1
+    if header.get_typeof("page-height"):
+        height = header.get("page-height")
+    if width * height > limits.max_pixels:
+        raise Refused(
+            f"the image has {width}x{height} pixels, more than the limit of "
+            f"{limits.max_pixels} pixels"
+        )
+    web = pyvips.Image.thumbnail(
+        src + loader_options,
+        WEB.width,
+        height=WEB.height,
+        size="down",
+        export_profile="srgb",
+        fail_on="truncated",
+    )
+    return {
+        "width": width,
+        "height": height,
+        "pages": pages,
+        "renditions": _renditions_from(web, Path(out_dir)),
+    }
+
+
+def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
+    """First page as renditions (poppler through libvips), all text through pdfium."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(src)
+    try:
+        page_count = len(document)
+        texts: list[str] = []
+        size = 0
+        for i in range(min(page_count, limits.pdf_max_pages_text)):
+            page = document[i]
+            textpage = page.get_textpage()
+            text = textpage.get_text_bounded()
+            textpage.close()
+            page.close()
+            texts.append(text)
+            size += len(text)
+            if size >= limits.text_max_chars:
+                break
+        width, height = (round(v) for v in document[0].get_size()) if page_count else (0, 0)
+    finally:
+        document.close()
+    result = image(src, out_dir, limits, loader_options="[page=0,dpi=150]") if page_count else {}
+    result.update(
+        {
+            "page_width_pt": width,
+            "page_height_pt": height,
+            "pages": page_count,
+            "text": "\n".join(texts)[: limits.text_max_chars],
+        }
+    )
+    return result
+
+
+def video(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
+    """Duration and dimensions from ffprobe; a poster frame from ffmpeg, then renditions."""
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", src],
+        capture_output=True,
+        timeout=limits.tool_timeout,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise RuntimeError("ffprobe could not read the video: " + probe.stderr.decode()[:200])
+    info = json.loads(probe.stdout or b"{}")
+    stream = next((s for s in info.get("streams", []) if s.get("codec_type") == "video"), None)
+    if stream is None:
+        raise RuntimeError("the file has no video stream")
+    duration = float(info.get("format", {}).get("duration") or stream.get("duration") or 0)
+    width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
+    if width * height > limits.max_pixels:
+        raise Refused(f"the video frame of {width}x{height} pixels is over the limit")
+    poster = Path(out_dir) / "poster.png"
+    at = min(1.0, duration / 2) if duration else 0
+    grab = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-ss",
+            f"{at:.3f}",
+            "-i",
+            src,
+            "-frames:v",
+            "1",
+            str(poster),
+        ],
+        capture_output=True,
+        timeout=limits.tool_timeout,
+        check=False,
+    )
+    if grab.returncode != 0 or not poster.exists():
+        raise RuntimeError("ffmpeg could not take a poster frame: " + grab.stderr.decode()[:200])
+    web = pyvips.Image.thumbnail(str(poster), WEB.width, height=WEB.height, size="down")
+    renditions = _renditions_from(web, Path(out_dir))
+    poster.unlink()
+    return {
+        "width": width,
+        "height": height,
+        "duration": duration,
+        "codec": stream.get("codec_name"),
+        "frame_rate": stream.get("avg_frame_rate"),
+        "renditions": renditions,
+    }
+
+
+def generic(out_dir: str, label: str) -> dict[str, Any]:
+    """A plain document icon with the file's extension, for types without a preview."""
+    side = 319
+    page = pyvips.Image.black(side, side, bands=3).new_from_image([245, 245, 245])
+    sheet = pyvips.Image.black(200, 260, bands=3).new_from_image([255, 255, 255])
+    page = page.insert(sheet, (side - 200) // 2, (side - 260) // 2)
+    text = (label or "file").upper()[:6]
+    try:
+        mask = pyvips.Image.text(text, font="sans bold 40", width=180)
+        ink = mask.new_from_image([90, 90, 90]).bandjoin(mask)
+        page = page.composite2(
+            ink, "over", x=(side - mask.width) // 2, y=(side - mask.height) // 2
+        ).flatten()
+    except pyvips.Error:
+        pass  # no font available: the plain sheet still marks the asset as a document
+    page = _to_srgb8(page)
+    made = [
+        _save(
+            page.thumbnail_image(spec.width, height=spec.height, size="down"), spec, Path(out_dir)
+        )
+        for spec in THUMBNAILS
+    ]
+    return {"renditions": made}
+
+
+def process(kind: str, src: str, out_dir: str, limits: Limits, label: str) -> dict[str, Any]:
+    """Entry point called in the sandbox."""
+    if kind == "image":
+        return image(src, out_dir, limits)
+    if kind == "pdf":
+        return pdf(src, out_dir, limits)
+    if kind == "video":
+        return video(src, out_dir, limits)
+    return generic(out_dir, label)

@@ -1,0 +1,48 @@
+"""The job queue seam. The embedded default keeps jobs in a table of the same database,
+so a job is committed in the very transaction of the change that causes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int  # including the one under way
+    max_attempts: int
+
+
+class JobQueue(Protocol):
+    async def enqueue(
+        self,
+        conn: AsyncConnection,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        max_attempts: int = 3,
+    ) -> str:
+        """Add a job inside the caller's transaction; it runs once that commits."""
+
+    async def claim(self, worker: str, lease_seconds: float) -> Job | None:
+        """Take the next due job (or one whose lease ran out) for ``lease_seconds``."""
+
+    async def extend(self, job: Job, worker: str, lease_seconds: float) -> bool:
+        """Keep a long job's lease; False if the job is no longer this worker's."""
+
+    async def succeed(self, conn: AsyncConnection, job: Job, worker: str) -> bool: ...
+
+    async def fail(
+        self, conn: AsyncConnection, job: Job, worker: str, error: str, *, retry: bool
+    ) -> bool:
+        """Record a failure; retried with backoff while attempts remain and ``retry`` is
+        set. Returns True when the job is now finally failed."""
+
+    async def reap(self, conn: AsyncConnection) -> list[Job]:
+        """Finally fail jobs whose lease ran out on their last attempt (the worker died
+        each time); returns them so their owners can record the failure."""

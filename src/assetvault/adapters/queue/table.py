@@ -1,0 +1,180 @@
+"""Job queue in a database table; SQL that runs on SQLite and PostgreSQL alike.
+
+Claiming is one UPDATE of the oldest due row in a write transaction (SQLite serialises
+writers; PostgreSQL skips rows other workers hold). A job whose worker died keeps its
+lease until it runs out, then is claimed again; on its last attempt it is reaped as
+failed, so every job ends ``succeeded`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.tables import jobs
+from assetvault.adapters.queue.base import Job
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 300.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _job(row: Any) -> Job:
+    m = row._mapping
+    return Job(
+        id=m["id"],
+        kind=m["kind"],
+        payload=dict(m["payload"]),
+        attempts=m["attempts"],
+        max_attempts=m["max_attempts"],
+    )
+
+
+class TableJobQueue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def enqueue(
+        self,
+        conn: AsyncConnection,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        max_attempts: int = 3,
+    ) -> str:
+        job_id = str(uuid.uuid4())
+        now = _now()
+        await conn.execute(
+            insert(jobs).values(
+                id=job_id,
+                kind=kind,
+                payload=payload,
+                state="queued",
+                attempts=0,
+                max_attempts=max_attempts,
+                run_after=now,
+                created_at=now,
+            )
+        )
+        return job_id
+
+    async def claim(self, worker: str, lease_seconds: float) -> Job | None:
+        now = _now()
+        due = or_(
+            and_(jobs.c.state == "queued", jobs.c.run_after <= now),
+            and_(
+                jobs.c.state == "running",
+                jobs.c.lease_until < now,
+                jobs.c.attempts < jobs.c.max_attempts,
+            ),
+        )
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(jobs.c.id)
+                    .where(due)
+                    .order_by(jobs.c.run_after, jobs.c.created_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).first()
+            if row is None:
+                return None
+            claimed = (
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == row.id, due)
+                    .values(
+                        state="running",
+                        attempts=jobs.c.attempts + 1,
+                        lease_until=now + timedelta(seconds=lease_seconds),
+                        worker=worker,
+                    )
+                    .returning(*jobs.c)
+                )
+            ).first()
+        return _job(claimed) if claimed else None
+
+    def _mine(self, job: Job, worker: str) -> Any:
+        return and_(
+            jobs.c.id == job.id,
+            jobs.c.state == "running",
+            jobs.c.worker == worker,
+            jobs.c.attempts == job.attempts,
+        )
+
+    async def extend(self, job: Job, worker: str, lease_seconds: float) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(jobs)
+                .where(self._mine(job, worker))
+                .values(lease_until=_now() + timedelta(seconds=lease_seconds))
+            )
+        return bool(result.rowcount)
+
+    async def succeed(self, conn: AsyncConnection, job: Job, worker: str) -> bool:
+        result = await conn.execute(
+            update(jobs)
+            .where(self._mine(job, worker))
+            .values(state="succeeded", lease_until=None, finished_at=_now())
+        )
+        return bool(result.rowcount)
+
+    async def fail(
+        self, conn: AsyncConnection, job: Job, worker: str, error: str, *, retry: bool
+    ) -> bool:
+        final = not retry or job.attempts >= job.max_attempts
+        if final:
+            values: dict[str, Any] = {
+                "state": "failed",
+                "lease_until": None,
+                "finished_at": _now(),
+                "last_error": error,
+            }
+        else:
+            delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (job.attempts - 1))
+            values = {
+                "state": "queued",
+                "lease_until": None,
+                "run_after": _now() + timedelta(seconds=delay),
+                "last_error": error,
+            }
+        await conn.execute(update(jobs).where(self._mine(job, worker)).values(**values))
+        return final
+
+    async def reap(self, conn: AsyncConnection) -> list[Job]:
+        now = _now()
+        dead = and_(
+            jobs.c.state == "running",
+            jobs.c.lease_until < now,
+            jobs.c.attempts >= jobs.c.max_attempts,
+        )
+        rows = (await conn.execute(select(jobs).where(dead))).all()
+        if not rows:
+            return []
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_([r.id for r in rows]), dead)
+            .values(
+                state="failed",
+                lease_until=None,
+                finished_at=now,
+                last_error="the worker stopped during every attempt (crash, kill or limit)",
+            )
+        )
+        return [_job(r) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
+            return {state: int(n) for state, n in rows}

@@ -1,0 +1,108 @@
+"""The worker loop: claim a job, run it, commit its result together with the job's new
+state. Leases are extended while a job runs, so only a dead worker's jobs run again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import traceback
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.queue.base import Job
+from assetvault.processing.service import PROCESS_ASSET, Apply, ProcessingFailed
+from assetvault.services import Services
+
+log = logging.getLogger("assetvault.worker")
+
+IDLE_POLL_SECONDS = 0.25
+
+
+class Handler(Protocol):
+    async def run(self, job: Job) -> Apply: ...
+
+    async def failed(self, conn: AsyncConnection, job: Job, reason: str) -> None: ...
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Worker:
+    def __init__(self, services: Services, name: str | None = None) -> None:
+        self.services = services
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.handlers: dict[str, Handler] = {PROCESS_ASSET: services.processing}
+        self.lease = services.settings.job_lease_seconds
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                did = await self.run_once()
+            except Exception:
+                log.exception("worker loop error")
+                did = False
+            if not did:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), IDLE_POLL_SECONDS)
+
+    async def run_once(self) -> bool:
+        """Reap dead jobs, then run one due job. False when there was nothing to do."""
+        queue = self.services.queue
+        async with self.services.db.write() as conn:
+            for job in await queue.reap(conn):
+                await self._handler(job).failed(
+                    conn, job, "processing stopped during every attempt (crash or limit)"
+                )
+        job = await queue.claim(self.name, self.lease)
+        if job is None:
+            return False
+        await self._run(job)
+        return True
+
+    def _handler(self, job: Job) -> Handler:
+        return self.handlers[job.kind]
+
+    async def _keep_lease(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if not await self.services.queue.extend(job, self.name, self.lease):
+                return
+
+    async def _run(self, job: Job) -> None:
+        queue = self.services.queue
+        handler = self._handler(job)
+        keeper = asyncio.create_task(self._keep_lease(job))
+        try:
+            apply = await handler.run(job)
+        except ProcessingFailed as exc:
+            await self._fail(job, handler, str(exc), retry=False)
+            return
+        except Exception as exc:
+            log.warning(
+                "job %s (%s) attempt %d failed:\n%s",
+                job.id,
+                job.kind,
+                job.attempts,
+                traceback.format_exc(),
+            )
+            await self._fail(job, handler, f"{type(exc).__name__}: {exc}", retry=True)
+            return
+        finally:
+            keeper.cancel()
+        try:
+            async with self.services.db.write() as conn:
+                await apply(conn)
+                if not await queue.succeed(conn, job, self.name):
+                    raise LeaseLost(job.id)
+        except LeaseLost:
+            log.warning("job %s lost its lease; its result was dropped", job.id)
+
+    async def _fail(self, job: Job, handler: Handler, reason: str, *, retry: bool) -> None:
+        async with self.services.db.write() as conn:
+            if await self.services.queue.fail(conn, job, self.name, reason, retry=retry):
+                await handler.failed(conn, job, reason)
