@@ -52,6 +52,7 @@ class LiveServer:
     log_path: Path | None = None
     # False: leave --data-dir out, so the server finds it in ASSETVAULT_DATA_DIR.
     pass_data_dir: bool = True
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -73,6 +74,7 @@ class LiveServer:
                 *data_args,
                 "--log-level",
                 "warning",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
