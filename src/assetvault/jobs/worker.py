@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import traceback
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from assetvault.services import Services
 log = logging.getLogger("assetvault.worker")
 
 IDLE_POLL_SECONDS = 0.25
+REAP_EVERY_SECONDS = 5.0
 
 
 class Handler(Protocol):
@@ -38,6 +40,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.handlers: dict[str, Handler] = {PROCESS_ASSET: services.processing}
         self.lease = services.settings.job_lease_seconds
+        self._next_reap = 0.0
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -53,11 +56,14 @@ class Worker:
     async def run_once(self) -> bool:
         """Reap dead jobs, then run one due job. False when there was nothing to do."""
         queue = self.services.queue
-        async with self.services.db.write() as conn:
-            for job in await queue.reap(conn):
-                await self._handler(job).failed(
-                    conn, job, "processing stopped during every attempt (crash or limit)"
-                )
+        now = time.monotonic()
+        if now >= self._next_reap:
+            self._next_reap = now + REAP_EVERY_SECONDS
+            async with self.services.db.write() as conn:
+                for job in await queue.reap(conn):
+                    await self._handler(job).failed(
+                        conn, job, "processing stopped during every attempt (crash or limit)"
+                    )
         job = await queue.claim(self.name, self.lease)
         if job is None:
             return False

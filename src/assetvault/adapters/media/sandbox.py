@@ -42,7 +42,7 @@ def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], memo
     except MemoryError:
         conn.send(("error", "the file needs more memory than the processing limit allows"))
     except Exception as exc:  # reported to the parent as the reason
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = " ".join(str(exc).split()) or type(exc).__name__
         conn.send(("error", message[:500], traceback.format_exc(limit=5)))
     finally:
         conn.close()

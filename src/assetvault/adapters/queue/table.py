@@ -76,6 +76,11 @@ class TableJobQueue:
                 jobs.c.attempts < jobs.c.max_attempts,
             ),
         )
+        # Look before taking the write lock: idle workers poll, and on SQLite every write
+        # transaction queues behind the API's writes.
+        async with self.db.read() as conn:
+            if (await conn.execute(select(jobs.c.id).where(due).limit(1))).first() is None:
+                return None
         async with self.db.write() as conn:
             row = (
                 await conn.execute(

@@ -1,0 +1,133 @@
+"""Renditions and media facts from real files, asserted exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pyvips
+
+from assetvault.adapters.media import work
+from tests import media
+
+LIMITS = work.Limits(max_pixels=200_000_000)
+
+
+def sizes(result: dict) -> dict[str, tuple[int, int]]:
+    return {r["name"]: (r["width"], r["height"]) for r in result["renditions"]}
+
+
+def loaded(result: dict, name: str) -> pyvips.Image:
+    path = next(r["path"] for r in result["renditions"] if r["name"] == name)
+    return pyvips.Image.new_from_file(path)
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+def test_jpeg_orientation_is_applied(tmp_path: Path, out: Path) -> None:
+    src = media.jpeg_with_metadata(tmp_path / "a.jpg", 600, 400)
+    result = work.image(str(src), str(out), LIMITS)
+    assert (result["width"], result["height"]) == (600, 400)  # as stored
+    assert sizes(result) == {  # as shown: orientation 6 turns it upright, 400 wide
+        "cq5dam.web.1280.1280.jpeg": (400, 600),
+        "cq5dam.web.1280.1280.webp": (400, 600),
+        "cq5dam.thumbnail.48.48.png": (32, 48),
+        "cq5dam.thumbnail.140.100.png": (67, 100),
+        "cq5dam.thumbnail.319.319.png": (213, 319),
+    }
+    assert {r["mime_type"] for r in result["renditions"]} == {
+        "image/jpeg",
+        "image/webp",
+        "image/png",
+    }
+    assert loaded(result, "cq5dam.web.1280.1280.jpeg").get("vips-loader") == "jpegload"
+    assert loaded(result, "cq5dam.web.1280.1280.webp").get("vips-loader") == "webpload"
+
+
+def test_large_images_shrink_to_the_box(tmp_path: Path, out: Path) -> None:
+    src = tmp_path / "big.jpg"
+    pyvips.Image.black(4000, 3000).jpegsave(str(src))
+    assert sizes(work.image(str(src), str(out), LIMITS))["cq5dam.web.1280.1280.jpeg"] == (1280, 960)
+
+
+def test_cmyk_becomes_srgb(tmp_path: Path, out: Path) -> None:
+    src = media.cmyk_jpeg(tmp_path / "c.jpg", 300, 200)
+    assert pyvips.Image.new_from_file(str(src)).interpretation == "cmyk"
+    result = work.image(str(src), str(out), LIMITS)
+    for name in sizes(result):
+        image = loaded(result, name)
+        assert (image.bands, image.interpretation, image.format) == (3, "srgb", "uchar"), name
+
+
+def test_png16_alpha_is_kept_in_pngs(tmp_path: Path, out: Path) -> None:
+    src = media.png16_with_alpha(tmp_path / "p.png", 500, 250)
+    assert pyvips.Image.new_from_file(str(src)).format == "ushort"
+    result = work.image(str(src), str(out), LIMITS)
+    assert sizes(result)["cq5dam.thumbnail.319.319.png"] == (319, 160)
+    thumb = loaded(result, "cq5dam.thumbnail.319.319.png")
+    assert (thumb.bands, thumb.format) == (4, "uchar")
+    web = loaded(result, "cq5dam.web.1280.1280.jpeg")
+    assert web.bands == 3  # JPEG has no alpha: flattened onto white
+
+
+def test_heic(tmp_path: Path, out: Path) -> None:
+    src = media.heic(tmp_path / "h.heic", 400, 300)
+    if src is None:
+        pytest.skip("pillow-heif has no HEIF encoder in this build")
+    result = work.image(str(src), str(out), LIMITS)
+    assert (result["width"], result["height"]) == (400, 300)
+    assert sizes(result)["cq5dam.thumbnail.140.100.png"] == (133, 100)
+
+
+def test_pdf_first_page_and_all_text(tmp_path: Path, out: Path) -> None:
+    src = media.pdf_with_pages(tmp_path / "d.pdf", ["Hello first page", "Second page", "Third"])
+    result = work.pdf(str(src), str(out), LIMITS)
+    assert result["pages"] == 3
+    assert result["text"].split("\n") == ["Hello first page", "Second page", "Third"]
+    assert (result["page_width_pt"], result["page_height_pt"]) == (612, 792)
+    # Letter at 150 dpi is 1275x1650; fit into 1280x1280.
+    assert sizes(result)["cq5dam.web.1280.1280.jpeg"] == (989, 1280)
+    assert sizes(result)["cq5dam.thumbnail.48.48.png"] == (37, 48)
+
+
+def test_video_poster_duration_and_size(tmp_path: Path, out: Path) -> None:
+    src = media.video(tmp_path / "v.mp4", seconds=2, width=320, height=240)
+    result = work.video(str(src), str(out), LIMITS)
+    assert result["duration"] == pytest.approx(2.0, abs=0.05)
+    assert (result["width"], result["height"], result["codec"]) == (320, 240, "h264")
+    assert sizes(result)["cq5dam.web.1280.1280.jpeg"] == (320, 240)
+    assert sizes(result)["cq5dam.thumbnail.319.319.png"] == (319, 239)
+    assert not (out / "poster.png").exists()
+
+
+def test_other_types_get_a_generic_thumbnail(out: Path) -> None:
+    result = work.generic(str(out), "docx")
+    assert sizes(result) == {
+        "cq5dam.thumbnail.48.48.png": (48, 48),
+        "cq5dam.thumbnail.140.100.png": (100, 100),
+        "cq5dam.thumbnail.319.319.png": (319, 319),
+    }
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path: Path, out: Path) -> None:
+    src = media.png_bomb(tmp_path / "bomb.png")
+    assert src.stat().st_size < 4096
+    with pytest.raises(work.Refused, match="50000x50000 pixels"):
+        work.image(str(src), str(out), LIMITS)
+
+
+def test_pixel_limit_is_configurable(tmp_path: Path, out: Path) -> None:
+    src = media.cmyk_jpeg(tmp_path / "c.jpg", 300, 200)
+    with pytest.raises(work.Refused, match="limit of 59999 pixels"):
+        work.image(str(src), str(out), work.Limits(max_pixels=59_999))
+
+
+def test_truncated_jpeg_fails(tmp_path: Path, out: Path) -> None:
+    src = media.truncated_jpeg(tmp_path / "t.jpg")
+    with pytest.raises(pyvips.Error, match="Premature end"):
+        work.image(str(src), str(out), LIMITS)
