@@ -7,12 +7,14 @@ libraries once (multiprocessing's forkserver), so a job pays a fork, not an impo
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import resource
 import signal
+import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -48,12 +50,30 @@ def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], memo
         conn.close()
 
 
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """multiprocessing makes every child re-import the parent's __main__ (here the whole
+    CLI and web stack, about a second a job). The work needs none of it: it is named by
+    its own module, which the fork server has loaded, so hide __main__'s path meanwhile."""
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    spec = getattr(main, "__spec__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
+        main.__spec__ = spec
+
+
 def run(fn: Callable[..., Any], *args: Any, timeout: float, memory_bytes: int) -> Any:
     """``fn(*args)`` in a child; its return value, or SandboxError with the reason."""
     ctx = _ctx()
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child, args=(sender, fn, args, memory_bytes), daemon=True)
-    process.start()
+    with _main_hidden():
+        process.start()
     sender.close()
     try:
         if not receiver.poll(timeout):
