@@ -1,10 +1,22 @@
 """Upload of a 1 GiB file through the direct binary upload protocol, against curl PUTting
 the same file to nginx (WebDAV PUT) on loopback in the same run; and the server's RSS.
 
-Both sides send the bytes with curl over one connection: the reference as one PUT, we
-as the protocol's part PUTs (curl with one -T per part URI), plus initiate and complete.
-Each pair uploads a fresh variant of the file (its first bytes changed), so the
-content-addressed store cannot skip work.
+Both sides send the bytes with curl from files in the page cache over one kept-alive
+connection: the reference as one PUT of the whole file, Assetvault as initiate, the
+part PUTs in order (one curl, one ``-T part-file URI`` per part, as @adobe/aem-upload
+sends a file's parts one after another) and complete. The part files are cut from the
+payload once, before any timing, at the part size the server hands out.
+
+Measurements alternate (reference first in even pairs, Assetvault first in odd ones),
+and ``sync`` runs before each one, so neither side pays for writing back what the other
+left dirty. Each pair uploads a new variant of the file (its first bytes changed in the
+payload and in part 1), so the content-addressed store cannot skip work; the sha1 the
+complete answers with is checked against the variant's, computed outside the timing.
+
+Context, not compared: the disk's sequential write + fsync speed (as ``dd bs=16M
+count=64 conv=fsync``). nginx does not fsync; Assetvault fsyncs every part.
+
+Environment: BENCH_UPLOAD_PAIRS (default 5).
 """
 
 from __future__ import annotations
@@ -12,80 +24,116 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from tests.live import LiveServer, create_token, free_port
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # also runnable as ``python bench/upload.py``
+    sys.path.insert(0, str(ROOT))
 
-from bench.common import RssSampler, rss_bytes, summary, write_result
+import httpx  # noqa: E402
+from tests.live import LiveServer, create_token, free_port  # noqa: E402
+
+from bench.common import RssSampler, rss_bytes, summary, write_result  # noqa: E402
 
 SIZE = 1024 * 1024 * 1024
-PAIRS = int(os.environ.get("BENCH_UPLOAD_PAIRS", "3"))
+CHUNK = 16 * 1024 * 1024
+PAIRS = int(os.environ.get("BENCH_UPLOAD_PAIRS", "5"))
+HEAD = 64  # bytes rewritten at the start of the file for each pair
+MB = 1e6
+MiB = 2**20
+FOLDER = "/content/dam/bench"
 
 
 def make_file(path: Path) -> None:
-    block = os.urandom(16 * 1024 * 1024)
     with open(path, "wb") as fh:
-        for i in range(SIZE // len(block)):
-            fh.write(i.to_bytes(8, "little") + block[8:])
+        for _ in range(SIZE // CHUNK):
+            fh.write(os.urandom(CHUNK))
 
 
-def vary(path: Path, n: int) -> str:
-    """Give the file a new first block; returns its sha1."""
-    with open(path, "r+b") as fh:
-        fh.write(f"pair {n} {time.time_ns()}".encode().ljust(64, b"."))
+def sha1_of(path: Path) -> str:
     h = hashlib.sha1(usedforsecurity=False)
     with open(path, "rb") as fh:
-        while chunk := fh.read(8 * 1024 * 1024):
+        while chunk := fh.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
 
 
+def split(file: Path, part_size: int, out: Path) -> list[Path]:
+    out.mkdir()
+    parts = []
+    with open(file, "rb") as src:
+        n = 0
+        while data := src.read(part_size):
+            n += 1
+            part = out / f"part-{n:05d}"
+            part.write_bytes(data)
+            parts.append(part)
+    return parts
+
+
+def vary(file: Path, first_part: Path, n: int) -> str:
+    """A new variant of the file (and of its first part): returns its sha1."""
+    head = f"pair {n} {time.time_ns()} ".encode().ljust(HEAD, b".")
+    for path in (file, first_part):
+        with open(path, "r+b") as fh:
+            fh.write(head)
+    return sha1_of(file)
+
+
+def disk_write_fsync(directory: Path) -> float:
+    """Seconds to write 1 GiB sequentially and fsync it, as ``dd conv=fsync`` does."""
+    target = directory / "dd.bin"
+    os.sync()
+    start = time.perf_counter()
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={target}", "bs=16M", "count=64", "conv=fsync"],
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - start
+    target.unlink()
+    return elapsed
+
+
 class Nginx:
+    """Debian's nginx with its own configuration, files and temp paths under ``work``."""
+
     def __init__(self, work: Path) -> None:
         self.work = work
         self.port = free_port()
-        (work / "root").mkdir(parents=True)
+        self.root = work / "root"
+        self.root.mkdir(parents=True)
         (work / "body").mkdir()
-        self.conf = work / "nginx.conf"
-        # As root, nginx's workers would drop to www-data and could not write here.
+        conf = work / "nginx.conf"
+        # As root, nginx's workers would drop to nobody and could not write here.
         user = "user root root;" if os.geteuid() == 0 else ""
-        self.conf.write_text(
-            textwrap.dedent(
-                f"""
-                daemon off;
-                {user}
-                worker_processes 1;
-                pid {work}/nginx.pid;
-                error_log {work}/error.log;
-                events {{ worker_connections 64; }}
-                http {{
-                    access_log off;
-                    client_body_temp_path {work}/body;
-                    proxy_temp_path {work}/body;
-                    fastcgi_temp_path {work}/body;
-                    uwsgi_temp_path {work}/body;
-                    scgi_temp_path {work}/body;
-                    server {{
-                        listen 127.0.0.1:{self.port};
-                        client_max_body_size 0;
-                        location / {{
-                            root {work}/root;
-                            dav_methods PUT;
-                            create_full_put_path on;
-                        }}
-                    }}
-                }}
-                """
-            )
+        temp_paths = " ".join(
+            f"{kind}_temp_path {work}/body;"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
-        self.process = subprocess.Popen(["nginx", "-c", str(self.conf), "-p", str(work)])
-        for _ in range(100):
+        conf.write_text(
+            f"daemon off; {user} worker_processes 1; pid {work}/nginx.pid;\n"
+            f"error_log {work}/error.log;\n"
+            "events { worker_connections 64; }\n"
+            f"http {{ access_log off; {temp_paths}\n"
+            f"  server {{ listen 127.0.0.1:{self.port}; client_max_body_size 0;\n"
+            f"    location / {{ root {self.root}; dav_methods PUT; create_full_put_path on; }}\n"
+            "  }\n"
+            "}\n"
+        )
+        self.process = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(work), "-e", str(work / "error.log")]
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {(work / 'error.log').read_text()}")
             try:
                 httpx.get(f"http://127.0.0.1:{self.port}/", timeout=0.5)
                 return
@@ -93,137 +141,233 @@ class Nginx:
                 time.sleep(0.05)
         raise RuntimeError("nginx did not start")
 
-    def put(self, file: Path) -> None:
+    def put(self, file: Path) -> float:
+        os.sync()
+        start = time.perf_counter()
         subprocess.run(
-            [
-                "curl",
-                "-sS",
-                "--fail",
-                "-o",
-                "/dev/null",
-                "-T",
-                str(file),
-                f"http://127.0.0.1:{self.port}/upload.bin",
-            ],
+            ["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(file), self.url],
             check=True,
         )
+        elapsed = time.perf_counter() - start
+        if (self.root / "x").stat().st_size != SIZE:
+            raise RuntimeError("nginx stored a different size")
+        (self.root / "x").unlink()
+        return elapsed
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/x"
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait()
 
 
-def split_parts(file: Path, part_size: int, out: Path) -> list[Path]:
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    subprocess.run(
-        ["split", "-b", str(part_size), "-d", "-a", "4", str(file), str(out / "p")], check=True
-    )
-    return sorted(out.iterdir())
+class Assetvault:
+    def __init__(self, work: Path) -> None:
+        # Processing workers off: this measures the upload path alone.
+        self.server = LiveServer(data_dir=work / "data", extra_args=["--workers", "0"]).start()
+        assert self.server.process is not None
+        self.pid = self.server.process.pid
+        token = create_token(self.server.data_dir, "bench")
+        self.http = httpx.Client(
+            base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+        )
+        self.http.post(
+            "/api/assets/bench",
+            json={"class": "assetFolder", "properties": {"jcr:title": "bench"}},
+        ).raise_for_status()
 
+    def initiate(self, name: str) -> dict[str, Any]:
+        r = self.http.post(
+            FOLDER + ".initiateUpload.json", data={"fileName": name, "fileSize": str(SIZE)}
+        )
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
 
-def protocol_upload(
-    server: LiveServer, token: str, file: Path, name: str, parts_dir: Path
-) -> tuple[float, dict[str, Any]]:
-    """Times initiate + part PUTs + complete; splitting the file into part files happens
-    after initiate (the part size is the server's answer) and is not timed."""
-    auth = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=server.url, headers=auth, timeout=600) as http:
+    def part_size(self) -> tuple[int, int]:
+        """(parts, part size) for SIZE, as a client works it out from initiate's answer."""
+        f = self.initiate("probe.bin")["files"][0]
+        count = len(f["uploadURIs"])
+        size = min(max(-(-SIZE // count), f["minPartSize"]), f["maxPartSize"])
+        return count, size
+
+    def upload(self, parts: list[Path], name: str) -> tuple[dict[str, float], dict[str, Any]]:
+        """The whole protocol, timed: initiate, the part PUTs in order, complete."""
+        os.sync()
         t0 = time.perf_counter()
-        init = http.post(
-            "/content/dam/bench.initiateUpload.json",
-            data={"fileName": name, "fileSize": str(SIZE)},
-        ).json()["files"][0]
-        t_init = time.perf_counter() - t0
-        uris = init["uploadURIs"]
-        part_size = max(-(-SIZE // len(uris)), init["minPartSize"])
-        parts = split_parts(file, part_size, parts_dir)
+        init = self.initiate(name)
+        f = init["files"][0]
+        if len(f["uploadURIs"]) != len(parts):
+            raise RuntimeError(f"{len(f['uploadURIs'])} upload URIs for {len(parts)} parts")
         t1 = time.perf_counter()
         args = ["curl", "-sS", "--fail", "-o", "/dev/null"]
-        for part, uri in zip(parts, uris, strict=False):
+        for part, uri in zip(parts, f["uploadURIs"], strict=True):
             args += ["-T", str(part), uri]
         subprocess.run(args, check=True)
-        done = http.post(
-            "/content/dam/bench.completeUpload.json",
+        t2 = time.perf_counter()
+        done = self.http.post(
+            init["completeURI"],
             data={
                 "fileName": name,
                 "fileSize": str(SIZE),
-                "uploadToken": init["uploadToken"],
+                "uploadToken": f["uploadToken"],
                 "mimeType": "application/octet-stream",
                 "createVersion": "false",
                 "replace": "false",
             },
         )
-        elapsed = t_init + time.perf_counter() - t1
-    done.raise_for_status()
-    return elapsed, {"parts": len(parts), **done.json()}
+        t3 = time.perf_counter()
+        done.raise_for_status()
+        phases = {"initiate": t1 - t0, "parts": t2 - t1, "complete": t3 - t2, "total": t3 - t0}
+        return phases, done.json()
+
+    def stop(self) -> None:
+        self.http.close()
+        self.server.stop()
+
+
+def vm_hwm(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def throughput(seconds: list[float]) -> dict[str, float]:
+    s = summary(seconds)
+    return {"best": SIZE / s["min"] / MB, "median": SIZE / s["median"] / MB}
+
+
+def measure(work: Path) -> dict[str, Any]:
+    file = work / "payload.bin"
+    make_file(file)
+    dd_before = disk_write_fsync(work)
+    nginx = Nginx(work / "nginx")
+    av = Assetvault(work)
+    try:
+        count, part_size = av.part_size()
+        parts = split(file, part_size, work / "parts")
+        if len(parts) != count:
+            raise RuntimeError(f"{len(parts)} part files for {count} upload URIs")
+        time.sleep(1)
+        idle = rss_bytes(av.pid)
+        ref: list[float] = []
+        ours: list[dict[str, float]] = []
+        peaks: list[int] = []
+        for n in range(PAIRS):
+            sha1 = vary(file, parts[0], n)
+
+            def run_ours(n: int = n, sha1: str = sha1) -> None:
+                with RssSampler(av.pid) as sampler:
+                    phases, body = av.upload(parts, f"f{n}.bin")
+                if body["sha1"] != sha1 or body["fileSize"] != SIZE:
+                    raise RuntimeError(f"the stored asset differs from the file: {body}")
+                ours.append(phases)
+                peaks.append(sampler.peak)
+
+            if n % 2 == 0:
+                ref.append(nginx.put(file))
+                run_ours()
+            else:
+                run_ours()
+                ref.append(nginx.put(file))
+            print(
+                f"  pair {n + 1}/{PAIRS}: reference {SIZE / ref[-1] / MB:.0f} MB/s, "
+                f"Assetvault {SIZE / ours[-1]['total'] / MB:.0f} MB/s "
+                f"(ratio {ref[-1] / ours[-1]['total']:.2f})",
+                flush=True,
+            )
+        hwm = vm_hwm(av.pid)
+    finally:
+        av.stop()
+        nginx.stop()
+    dd_after = disk_write_fsync(work)
+
+    totals = [o["total"] for o in ours]
+    ratios = [r / o for r, o in zip(ref, totals, strict=True)]
+    return {
+        "file_bytes": SIZE,
+        "parts": count,
+        "part_bytes": part_size,
+        "pairs": PAIRS,
+        "reference": {
+            "what": "curl -T file, one PUT to nginx dav_methods PUT (no fsync)",
+            "seconds": summary(ref),
+            "MBps": throughput(ref),
+        },
+        "assetvault": {
+            "what": "initiate + curl part PUTs in order on one connection + complete",
+            "seconds": summary(totals),
+            "MBps": throughput(totals),
+            "phase_seconds_median": {
+                k: statistics.median(o[k] for o in ours) for k in ("initiate", "parts", "complete")
+            },
+        },
+        "ratio_per_pair": ratios,
+        "ratio_median_of_pairs": statistics.median(ratios),
+        "ratio_of_medians": statistics.median(ref) / statistics.median(totals),
+        "server_rss_MB": {
+            "idle": idle / MiB,
+            "peak": max(peaks) / MiB,
+            "growth": (max(peaks) - idle) / MiB,
+            "vm_hwm": hwm / MiB,
+        },
+        "disk_write_fsync_MBps": {"before": SIZE / dd_before / MB, "after": SIZE / dd_after / MB},
+        "targets": {"ratio": ">= 0.7", "rss_growth_MB": "< 100"},
+        "units": "MB = 10^6 bytes (throughput), MB = 2^20 bytes (RSS)",
+    }
+
+
+def report(r: dict[str, Any]) -> None:
+    ref, av = r["reference"], r["assetvault"]
+    rows = [("nginx PUT (reference)", ref), ("Assetvault protocol", av)]
+    print(
+        f"upload of 1 GiB ({r['parts']} parts of {r['part_bytes'] // MiB} MiB), "
+        f"{r['pairs']} pairs, MB/s = 10^6 bytes/s"
+    )
+    print(f"  {'':24}{'min s':>8}{'median s':>10}{'max s':>8}{'best MB/s':>11}{'median MB/s':>13}")
+    for label, side in rows:
+        s, t = side["seconds"], side["MBps"]
+        print(
+            f"  {label:24}{s['min']:8.2f}{s['median']:10.2f}{s['max']:8.2f}"
+            f"{t['best']:11.0f}{t['median']:13.0f}"
+        )
+    p = av["phase_seconds_median"]
+    print(
+        f"  Assetvault phases (median s): initiate {p['initiate']:.3f}, parts {p['parts']:.2f}, "
+        f"complete {p['complete']:.3f}"
+    )
+    ok = "meets" if r["ratio_median_of_pairs"] >= 0.7 else "BELOW"
+    print(
+        f"  ratio Assetvault/reference: pairs {', '.join(f'{x:.2f}' for x in r['ratio_per_pair'])}"
+        f"; median of pairs {r['ratio_median_of_pairs']:.2f}, ratio of medians "
+        f"{r['ratio_of_medians']:.2f} ({ok} target >= 0.7)"
+    )
+    m = r["server_rss_MB"]
+    ok = "meets" if m["growth"] < 100 else "ABOVE"
+    print(
+        f"  server RSS: idle {m['idle']:.0f} MiB, peak during uploads {m['peak']:.0f} MiB, "
+        f"growth {m['growth']:.0f} MiB ({ok} target < 100); VmHWM {m['vm_hwm']:.0f} MiB"
+    )
+    d = r["disk_write_fsync_MBps"]
+    print(
+        f"  context: disk write + fsync of 1 GiB (dd bs=16M conv=fsync) "
+        f"{d['before']:.0f} MB/s before, {d['after']:.0f} MB/s after"
+    )
 
 
 def main() -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="assetvault-bench-upload-", dir=os.environ.get("TMPDIR")))
     try:
-        file = work / "payload.bin"
-        make_file(file)
-        nginx = Nginx(work / "nginx")
-        # Workers off: this measures the upload path alone, not processing afterwards.
-        server = LiveServer(data_dir=work / "data", extra_args=["--workers", "0"]).start()
-        try:
-            token = create_token(server.data_dir, "bench")
-            httpx.post(
-                server.url + "/api/assets/bench",
-                json={"class": "assetFolder"},
-                headers={"Authorization": f"Bearer {token}"},
-            ).raise_for_status()
-            assert server.process is not None
-            pid = server.process.pid
-            idle = rss_bytes(pid)
-            ref_times: list[float] = []
-            our_times: list[float] = []
-            peaks: list[int] = []
-            for n in range(PAIRS):
-                sha1 = vary(file, n)
-                start = time.perf_counter()
-                nginx.put(file)
-                ref_times.append(time.perf_counter() - start)
-                with RssSampler(pid) as sampler:
-                    elapsed, body = protocol_upload(
-                        server, token, file, f"f{n}.bin", work / "parts"
-                    )
-                our_times.append(elapsed)
-                peaks.append(sampler.peak)
-                assert body["sha1"] == sha1, "the stored asset differs from the file"
-                (work / "nginx" / "root" / "upload.bin").unlink(missing_ok=True)
-            ratios = [r / o for r, o in zip(ref_times, our_times, strict=True)]
-            mb = SIZE / 1e6
-            result = {
-                "file_bytes": SIZE,
-                "parts": body["parts"],
-                "pairs": PAIRS,
-                "reference_nginx_put_s": summary(ref_times),
-                "assetvault_protocol_s": summary(our_times),
-                "reference_MBps_median": mb / summary(ref_times)["median"],
-                "assetvault_MBps_median": mb / summary(our_times)["median"],
-                "ratio_per_pair": ratios,
-                "ratio_median": summary(ratios)["median"],
-                "server_idle_rss_MB": idle / 2**20,
-                "server_peak_rss_MB": max(peaks) / 2**20,
-                "server_rss_growth_MB": (max(peaks) - idle) / 2**20,
-                "targets": {"ratio": ">= 0.7", "rss_growth_MB": "< 100"},
-            }
-        finally:
-            server.stop()
-            nginx.stop()
+        result = measure(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_result("upload", result)
-    print(
-        f"upload 1 GiB: nginx PUT {result['reference_MBps_median']:.0f} MB/s, "
-        f"Assetvault protocol {result['assetvault_MBps_median']:.0f} MB/s "
-        f"({result['parts']} parts), ratio {result['ratio_median']:.2f} (target >= 0.7; "
-        f"pairs {', '.join(f'{r:.2f}' for r in ratios)}); server RSS "
-        f"{result['server_idle_rss_MB']:.0f} -> {result['server_peak_rss_MB']:.0f} MB "
-        f"(growth {result['server_rss_growth_MB']:.0f} MB, target < 100)"
-    )
+    path = write_result("upload", result)
+    report(result)
+    print(f"  written to {path.relative_to(ROOT)}")
     return result
 
 

@@ -113,3 +113,27 @@ async def snapshot(services: Any) -> dict[str, Any]:
         (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
     )
     return {"nodes": node_rows, "versions": version_rows, "files": files}
+
+
+async def _one_chunk(data: bytes) -> Any:
+    yield data
+
+
+async def make_asset(
+    services: Any, name: str, data: bytes, mime: str, folder: str = "/content/dam"
+) -> Any:
+    """An asset stored through the tree service, as a completed upload would store it."""
+    blob = await services.blobs.put(_one_chunk(data))
+    stored = await services.tree.store_original(folder, name, blob, mime_type=mime, user="writer")
+    return stored.node
+
+
+async def process_all(services: Any) -> int:
+    """Run every due job (processing, deletions) with an in-process worker."""
+    from assetvault.jobs.worker import Worker
+
+    worker = Worker(services, name="test-worker")
+    n = 0
+    while await worker.run_once():
+        n += 1
+    return n

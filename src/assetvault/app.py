@@ -6,10 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from assetvault.api import health
+from assetvault.api.adobe import routes as adobe
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
@@ -57,8 +60,28 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = svc
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    # Validation errors are answered 400 in each interface's own format.
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            for model in adobe.EXTRA_SCHEMAS:
+                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(found.pop("$defs", {}))
+                components[model.__name__] = found
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(adobe.router)
     app.include_router(classic.router)
     app.include_router(content.router)
     return app

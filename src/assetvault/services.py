@@ -9,10 +9,13 @@ from urllib.parse import urlparse
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.queue.table import TableJobQueue
+from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
+from assetvault.metadata.service import MetadataService
 from assetvault.processing.service import ProcessingService
+from assetvault.relations.service import RelationService
 from assetvault.settings import Settings
 from assetvault.tree.service import TreeService
 from assetvault.uploads.service import UploadService
@@ -29,6 +32,9 @@ class Services:
     maintenance: MaintenanceService
     queue: TableJobQueue
     processing: ProcessingService
+    metadata: MetadataService
+    relations: RelationService
+    assets: AssetService
 
     async def close(self) -> None:
         self.processing.close()
@@ -53,6 +59,7 @@ def build_services(settings: Settings) -> Services:
     queue = TableJobQueue(db)
     processing = ProcessingService(settings, db, blobs, queue)
     tree.on_new_original(processing.enqueue)
+    relations = RelationService(db)
     return Services(
         settings=settings,
         db=db,
@@ -63,4 +70,7 @@ def build_services(settings: Settings) -> Services:
         maintenance=MaintenanceService(db, blobs, guard),
         queue=queue,
         processing=processing,
+        metadata=MetadataService(db),
+        relations=relations,
+        assets=AssetService(db, queue, relations),
     )

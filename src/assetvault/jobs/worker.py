@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.queue.base import Job
+from assetvault.assets.service import DELETE_ASSET
 from assetvault.processing.service import PROCESS_ASSET, Apply, ProcessingFailed
 from assetvault.services import Services
 
@@ -38,7 +39,10 @@ class Worker:
     def __init__(self, services: Services, name: str | None = None) -> None:
         self.services = services
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.handlers: dict[str, Handler] = {PROCESS_ASSET: services.processing}
+        self.handlers: dict[str, Handler] = {
+            PROCESS_ASSET: services.processing,
+            DELETE_ASSET: services.assets,
+        }
         self.lease = services.settings.job_lease_seconds
         self._next_reap = 0.0
 

@@ -129,3 +129,18 @@ jobs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Index("ix_jobs_claim", "state", "run_after"),
 )
+
+# Relations between assets (Author API): "sources", "derived", "others". An "others"
+# relation is stored once per direction, so it reads the same from both ends.
+relations = Table(
+    "relations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("asset_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("relation_type", String(32), nullable=False),
+    Column("related_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("asset_id", "relation_type", "related_id"),
+    Index(None, "related_id"),
+)

@@ -1,0 +1,78 @@
+"""Wire shapes of the Assets Author API, for the OpenAPI document the app publishes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+class MetadataEnvelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    assetId: str
+    assetMetadata: dict[str, Any]
+    repositoryMetadata: dict[str, Any]
+
+
+class Dimensions(BaseModel):
+    width: int
+    height: int
+
+
+class RenditionItem(BaseModel):
+    name: str
+    format: str
+    size: int
+    dimensions: Dimensions | None
+
+
+class RenditionList(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    assetId: str
+    repo_name: str = Field(alias="repo:name")
+    items: list[RenditionItem]
+
+
+class RelationItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    relationType: Literal["sources", "derived", "others"]
+    relatedAssetId: str = Field(min_length=1)
+
+
+class RelationList(BaseModel):
+    items: list[RelationItem]
+    cursor: str | None = Field(default=None, min_length=1)
+
+
+class RelationsCreate(BaseModel):
+    items: list[RelationItem] = Field(min_length=1)
+
+
+class RelationTypeList(BaseModel):
+    items: list[str]
+    cursor: str | None = Field(default=None, min_length=1)
+
+
+JobStateName = Literal["PROCESSING", "COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"]
+
+
+class JobState(BaseModel):
+    jobId: str
+    state: JobStateName
+
+
+class JobResult(BaseModel):
+    jobId: str
+    state: JobStateName
+    errors: list[Problem] = []

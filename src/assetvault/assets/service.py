@@ -1,0 +1,95 @@
+"""Asset-level operations of the Author API that span domains: deletion (which must
+update the relations that point at the asset) and the status of its long-running jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.tables import jobs
+from assetvault.adapters.queue.base import Job, JobQueue
+from assetvault.errors import Conflict, NotFound
+from assetvault.processing.service import Apply
+from assetvault.relations.service import RelationService
+from assetvault.tree import repository as tree_repo
+from assetvault.tree.paths import urn
+
+DELETE_ASSET = "delete-asset"
+PUBLIC_JOB_KINDS = {DELETE_ASSET}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    state: str  # PROCESSING | COMPLETED | COMPLETED_WITH_ERRORS | FAILED
+    error: str | None
+    payload: dict[str, object]
+
+    @property
+    def done(self) -> bool:
+        return self.state != "PROCESSING"
+
+
+_STATES = {
+    "queued": "PROCESSING",
+    "running": "PROCESSING",
+    "succeeded": "COMPLETED",
+    "failed": "FAILED",
+}
+
+
+class AssetService:
+    def __init__(self, db: Database, queue: JobQueue, relations: RelationService) -> None:
+        self.db = db
+        self.queue = queue
+        self.relations = relations
+
+    async def delete(self, node_id: str, *, force: bool, user: str) -> str | None:
+        """Delete at once (returns None), or, when other assets relate to this one and
+        ``force`` is set, queue a job that removes those relations and then the asset
+        (returns its id). Without ``force`` a referenced asset is refused."""
+        async with self.db.write() as conn:
+            node = await tree_repo.by_id(conn, node_id)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {urn(node_id)} does not exist")
+            referrers = await self.relations.referrers(conn, node_id)
+            if referrers and not force:
+                raise Conflict(
+                    f"{referrers} relation(s) of other assets refer to this asset; "
+                    "delete with force=true to remove them too"
+                )
+            if referrers:
+                return await self.queue.enqueue(
+                    conn, DELETE_ASSET, {"node_id": node_id, "user": user}
+                )
+            await self._delete(conn, node_id)
+        return None
+
+    @staticmethod
+    async def _delete(conn: AsyncConnection, node_id: str) -> None:
+        await RelationService.drop_all(conn, node_id)
+        await tree_repo.delete_node(conn, node_id)
+
+    # -- the job, run by a worker --------------------------------------------------------
+
+    async def run(self, job: Job) -> Apply:
+        node_id = str(job.payload["node_id"])
+
+        async def apply(conn: AsyncConnection) -> None:
+            if await tree_repo.by_id(conn, node_id) is not None:
+                await self._delete(conn, node_id)
+
+        return apply
+
+    async def failed(self, conn: AsyncConnection, job: Job, reason: str) -> None:
+        return None  # the asset stays; the job's status says FAILED with the reason
+
+    async def job_status(self, job_id: str) -> JobStatus:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        if row is None or row.kind not in PUBLIC_JOB_KINDS:
+            raise NotFound(f"job {job_id} does not exist")
+        return JobStatus(job_id, _STATES[row.state], row.last_error, dict(row.payload))

@@ -1,0 +1,131 @@
+"""The metadata envelope of the Author API and its updates.
+
+``assetMetadata`` is the writable view (extracted metadata overlaid by users' writes);
+``repositoryMetadata`` is what the system keeps. A PATCH is applied to the view, and
+what differs from the extracted layer is stored as the users' layer, so user edits
+survive the next extraction and removals stay removed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.tables import nodes
+from assetvault.errors import InvalidInput, NotFound, PreconditionFailed
+from assetvault.metadata import patch
+from assetvault.tree import repository as tree_repo
+from assetvault.tree.models import Node
+from assetvault.tree.paths import ROOT, urn
+
+MISSING = object()
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def user_layer(view: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any]:
+    """What users changed relative to extraction: new or different values, and a null for
+    every extracted property they removed."""
+    layer = {k: v for k, v in view.items() if extracted.get(k, MISSING) != v}
+    layer.update({k: None for k in extracted if k not in view})
+    return layer
+
+
+class MetadataService:
+    def __init__(self, db: Database, repository_id: str = "assetvault") -> None:
+        self.db = db
+        self.repository_id = repository_id
+
+    async def ancestors(self, node: Node) -> list[str]:
+        """URNs of the folders from /content/dam down to the direct parent."""
+        parts = node.path[len(ROOT) :].strip("/").split("/")[:-1]
+        paths = [ROOT] + [ROOT + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(paths))
+            )
+            ids = dict(rows.all())
+        return [urn(ids[p]) for p in paths if p in ids]
+
+    async def repository_metadata(self, node: Node) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "repo:name": node.name,
+            "repo:path": node.path,
+            "repo:assetId": node.urn,
+            "repo:assetClass": "file" if node.kind == "asset" else "directory",
+            "repo:ancestors": await self.ancestors(node),
+            "repo:createDate": iso(node.created_at),
+            "repo:createdBy": node.created_by,
+            "repo:modifyDate": iso(node.modified_at),
+            "repo:modifiedBy": node.modified_by,
+            "repo:repositoryId": self.repository_id,
+            "repo:etag": node.etag,
+            "repo:version": f"{node.revision}",
+            "isPublishedToAemPublish": False,
+            "isPublishedToDynamicMedia": False,
+        }
+        if node.parent_id:
+            meta["repo:parent"] = urn(node.parent_id)
+        if node.kind == "asset":
+            meta.update(
+                {
+                    "dc:format": node.mime_type,
+                    "repo:size": node.size,
+                    "dam:sha1": node.sha1,
+                    "aem:assetState": node.asset_state,
+                }
+            )
+            width = node.extracted.get("tiff:ImageWidth")
+            height = node.extracted.get("tiff:ImageLength")
+            if isinstance(width, int) and isinstance(height, int):
+                meta["tiff:imageWidth"] = width
+                meta["tiff:imageLength"] = height
+            if node.processing_error:
+                meta["aem:assetStateReason"] = node.processing_error
+        return meta
+
+    async def envelope(self, node: Node) -> dict[str, Any]:
+        group = "assetMetadata" if node.kind == "asset" else "folderMetadata"
+        return {
+            "assetId": node.urn,
+            group: node.asset_metadata if node.kind == "asset" else dict(node.properties),
+            "repositoryMetadata": await self.repository_metadata(node),
+        }
+
+    async def patch(self, node_id: str, operations: Any, *, if_match: str, user: str) -> Node:
+        """Apply a JSON Patch to assetMetadata if ``if_match`` is ``*`` or the current
+        ETag; atomic, and safe against concurrent writers (the revision is compared in
+        the same UPDATE that writes)."""
+        async with self.db.write() as conn:
+            node = await tree_repo.by_id(conn, node_id)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {urn(node_id)} does not exist")
+            if if_match.strip() != "*" and node.etag not in [
+                t.strip() for t in if_match.split(",")
+            ]:
+                raise PreconditionFailed(
+                    f"the asset has changed: its ETag is now {node.etag}, not {if_match}"
+                )
+            view = patch.apply(node.asset_metadata, operations)
+            if any(v is None for v in view.values()):
+                raise InvalidInput("metadata values cannot be null; remove the property")
+            result = await conn.execute(
+                update(nodes)
+                .where(nodes.c.id == node.id, nodes.c.revision == node.revision)
+                .values(
+                    properties=user_layer(view, node.extracted),
+                    revision=nodes.c.revision + 1,
+                    modified_at=datetime.now(UTC),
+                    modified_by=user,
+                )
+            )
+            if result.rowcount != 1:
+                raise PreconditionFailed("the asset was changed by another request")
+            updated = await tree_repo.by_id(conn, node.id)
+        assert updated is not None
+        return updated
