@@ -12,7 +12,14 @@ import pytest
 from assetvault.app import create_app
 from assetvault.services import Services, build_services
 from tests.factories import make_settings
-from tests.pg import create_template, create_test_database, drop_database, postgres_server
+from tests.pg import (
+    TEMPLATE,
+    create_template,
+    create_test_database,
+    drop_database,
+    drop_named,
+    postgres_server,
+)
 
 
 @dataclass
@@ -29,6 +36,8 @@ def postgres_admin_url() -> Iterator[str]:
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, create_template(url)).result()
         yield url
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, drop_named(url, TEMPLATE)).result()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -21,7 +21,9 @@ from pathlib import Path
 import asyncpg
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TEMPLATE = "assetvault_test_template"
+# One template per test run: runs of other checkouts may share the server, at other
+# schema revisions.
+TEMPLATE = f"assetvault_test_template_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
 def _answers(host: str, port: int) -> bool:
@@ -134,7 +136,10 @@ async def create_test_database(admin_url: str) -> str:
 
 
 async def drop_database(admin_url: str, url: str) -> None:
-    name = url.rsplit("/", 1)[1]
+    await drop_named(admin_url, url.rsplit("/", 1)[1])
+
+
+async def drop_named(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
