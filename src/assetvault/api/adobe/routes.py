@@ -213,6 +213,7 @@ async def delete_asset(
     principal: Principal = Depends(write),
 ) -> Response:
     node_id = parse_urn(assetId)
+    negotiate(request, JSON_TYPES)  # a 202 answers with a JSON job document
     job_id = await services(request).assets.delete(
         node_id, force=_bool_param(force, "force"), user=principal.name
     )
@@ -521,6 +522,7 @@ async def create_relations(
     principal: Principal = Depends(write_bearer),
 ) -> Response:
     node_id = parse_urn(assetId)
+    negotiate(request, JSON_TYPES)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
         raise UnsupportedMediaType(
