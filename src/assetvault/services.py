@@ -17,7 +17,7 @@ from assetvault.metadata.service import MetadataService
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
 from assetvault.settings import Settings
-from assetvault.tree.service import TreeService
+from assetvault.tree.service import TreeChanges, TreeService
 from assetvault.uploads.service import UploadService
 
 
@@ -35,6 +35,7 @@ class Services:
     metadata: MetadataService
     relations: RelationService
     assets: AssetService
+    changes: TreeChanges
 
     async def close(self) -> None:
         self.processing.close()
@@ -73,4 +74,5 @@ def build_services(settings: Settings) -> Services:
         metadata=MetadataService(db),
         relations=relations,
         assets=AssetService(db, queue, relations),
+        changes=TreeChanges(db),
     )

@@ -108,21 +108,21 @@ async def test_adobe_routes_need_an_api_key_too(services: Services, tokens: Toke
     app = create_app(services=services)
     probe = APIRouter()
 
-    @probe.get("/adobe/assets/probe")
+    @probe.get("/adobe/probe")
     async def _probe(principal: object = Depends(require("read", api_key=True))) -> dict[str, str]:
         return {"ok": "yes"}
 
     app.include_router(probe)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        r = await c.get("/adobe/assets/probe")
+        r = await c.get("/adobe/probe")
         assert r.status_code == 401
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["status"] == 401
-        r = await c.get("/adobe/assets/probe", headers=bearer(tokens.read))
+        r = await c.get("/adobe/probe", headers=bearer(tokens.read))
         assert r.status_code == 403 and "X-Api-Key" in r.json()["detail"]
-        ok = await c.get("/adobe/assets/probe", headers={**bearer(tokens.read), "X-Api-Key": "k"})
+        ok = await c.get("/adobe/probe", headers={**bearer(tokens.read), "X-Api-Key": "k"})
         assert ok.status_code == 200
         services.settings.api_keys = ["allowed"]
-        r = await c.get("/adobe/assets/probe", headers={**bearer(tokens.read), "X-Api-Key": "k"})
+        r = await c.get("/adobe/probe", headers={**bearer(tokens.read), "X-Api-Key": "k"})
         assert r.status_code == 403 and r.json()["detail"] == "Api Key is invalid"

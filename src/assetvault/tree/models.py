@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from assetvault.tree.paths import urn
@@ -39,6 +39,26 @@ class Node:
         extracted value (a removal that survives the next extraction)."""
         merged = {**self.extracted, **self.properties}
         return {k: v for k, v in merged.items() if v is not None}
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        """False outside the asset's On/Off time (``onTime``/``offTime``, ISO 8601): such
+        an asset answers 404 in the classic API and at /content/dam."""
+        if self.kind != "asset":
+            return True
+        now = now or datetime.now(UTC)
+        for key, hidden_from_then in (("onTime", False), ("offTime", True)):
+            value = self.properties.get(key)
+            if not isinstance(value, str):
+                continue
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            if (now >= moment) if hidden_from_then else (now < moment):
+                return False
+        return True
 
     @property
     def urn(self) -> str:

@@ -138,3 +138,62 @@ async def referenced_blob_keys(conn: AsyncConnection) -> set[str]:
     keys |= {k for (k,) in await conn.execute(select(asset_versions.c.blob_key).distinct())}
     keys |= {k for (k,) in await conn.execute(select(renditions.c.blob_key).distinct())}
     return keys
+
+
+def _like_prefix(path: str) -> str:
+    """A LIKE pattern for everything below ``path`` (wildcards in names escaped)."""
+    escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+async def subtree(conn: AsyncConnection, node: Node) -> list[Node]:
+    """The node and everything below it, parents before children."""
+    q = (
+        select(nodes)
+        .where((nodes.c.id == node.id) | nodes.c.path.like(_like_prefix(node.path), escape="\\"))
+        .order_by(nodes.c.path)
+    )
+    found = [_node(r) for r in await conn.execute(q)]
+    return sorted(found, key=lambda n: n.path.count("/"))
+
+
+async def repath_subtree(conn: AsyncConnection, old: str, new: str) -> None:
+    """Give every node below ``old`` the same place below ``new``."""
+    below = (
+        await conn.execute(
+            select(nodes.c.id, nodes.c.path).where(
+                nodes.c.path.like(_like_prefix(old), escape="\\")
+            )
+        )
+    ).all()
+    for node_id, path in below:
+        await conn.execute(
+            update(nodes).where(nodes.c.id == node_id).values(path=new + path[len(old) :])
+        )
+
+
+async def upsert_rendition(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert or replace a rendition by (node, name); True if it was new."""
+    existing = (
+        await conn.execute(
+            select(renditions.c.id).where(
+                renditions.c.node_id == values["node_id"], renditions.c.name == values["name"]
+            )
+        )
+    ).first()
+    if existing is None:
+        await conn.execute(insert(renditions).values(**values))
+        return True
+    await conn.execute(
+        update(renditions)
+        .where(renditions.c.id == existing.id)
+        .values(**{k: v for k, v in values.items() if k != "id"})
+    )
+    return False
+
+
+async def delete_rendition(conn: AsyncConnection, node_id: str, name: str) -> bool:
+    result = await conn.execute(
+        delete(renditions).where(renditions.c.node_id == node_id, renditions.c.name == name)
+    )
+    return bool(result.rowcount)

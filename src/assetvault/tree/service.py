@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import Database
-from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PreconditionFailed
 from assetvault.tree import repository as repo
 from assetvault.tree.models import AssetVersion, Node, Rendition
 from assetvault.tree.paths import ROOT, check_name, join
@@ -216,3 +216,235 @@ class TreeService:
             "modified_by": user,
             "properties": properties,
         }
+
+
+class TreeChanges:
+    """Deletion, move, copy and property writes of the tree (the classic API's verbs)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def delete(self, path: str) -> None:
+        """Delete a node and everything below it (versions, renditions, relations and
+        comments go with it through the schema's cascades)."""
+        if path == ROOT:
+            raise InvalidInput("the root folder cannot be deleted")
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None:
+                raise NotFound(f"{path} does not exist")
+            await repo.delete_node(conn, node.id)
+
+    async def _prepare_target(
+        self, conn: AsyncConnection, source: Node, dest: str, overwrite: bool
+    ) -> tuple[Node, bool]:
+        """The destination's parent, and whether something was there (and is now gone)."""
+        if dest == source.path or dest.startswith(source.path + "/"):
+            raise PreconditionFailed("a node cannot be copied or moved into itself")
+        parent_path, name = dest.rsplit("/", 1)
+        check_name(name)
+        parent = await repo.by_path(conn, parent_path)
+        if parent is None or parent.kind != "folder":
+            raise NotFound(f"the destination folder {parent_path} does not exist")
+        existing = await repo.by_path(conn, dest)
+        if existing is not None:
+            if not overwrite:
+                raise PreconditionFailed(f"{dest} exists and X-Overwrite is F")
+            if existing.id == source.id:
+                raise PreconditionFailed("the destination is the source")
+            await repo.delete_node(conn, existing.id)
+        return parent, existing is not None
+
+    async def move(self, path: str, dest: str, *, overwrite: bool, user: str, depth: str) -> bool:
+        """Move a node (ids stay); True if it replaced something at the destination."""
+        now = datetime.now(UTC)
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None or path == ROOT:
+                raise NotFound(f"{path} does not exist")
+            if depth == "0" and await repo.count_children(conn, node.id):
+                raise PreconditionFailed(
+                    "X-Depth 0 would leave the children behind; move with X-Depth infinity"
+                )
+            parent, replaced = await self._prepare_target(conn, node, dest, overwrite)
+            await repo.repath_subtree(conn, node.path, dest)
+            await repo.update_node(
+                conn,
+                node.id,
+                {
+                    "parent_id": parent.id,
+                    "name": dest.rsplit("/", 1)[1],
+                    "path": dest,
+                    "modified_at": now,
+                    "modified_by": user,
+                },
+            )
+            for folder_id in {node.parent_id, parent.id} - {None}:
+                await repo.update_node(conn, str(folder_id), {"modified_at": now})
+        return replaced
+
+    async def copy(self, path: str, dest: str, *, overwrite: bool, user: str, depth: str) -> bool:
+        """Copy a node (and, at depth infinity, all below it) with new ids; originals,
+        versions' blobs and renditions are shared by content, not duplicated."""
+        now = datetime.now(UTC)
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None or path == ROOT:
+                raise NotFound(f"{path} does not exist")
+            parent, replaced = await self._prepare_target(conn, node, dest, overwrite)
+            nodes_to_copy = await repo.subtree(conn, node) if depth != "0" else [node]
+            new_ids: dict[str, str] = {}
+            for original in nodes_to_copy:
+                new_id = str(uuid.uuid4())
+                new_ids[original.id] = new_id
+                new_parent = (
+                    parent.id if original.id == node.id else new_ids[original.parent_id or ""]
+                )
+                values = {
+                    "id": new_id,
+                    "parent_id": new_parent,
+                    "name": dest.rsplit("/", 1)[1] if original.id == node.id else original.name,
+                    "path": dest + original.path[len(node.path) :],
+                    "kind": original.kind,
+                    "revision": 1,
+                    "created_at": now,
+                    "created_by": user,
+                    "modified_at": now,
+                    "modified_by": user,
+                    "properties": original.properties,
+                    "blob_key": original.blob_key,
+                    "size": original.size,
+                    "sha1": original.sha1,
+                    "mime_type": original.mime_type,
+                    "asset_state": original.asset_state,
+                    "extracted": original.extracted,
+                    "extracted_text": original.extracted_text,
+                    "processing_error": original.processing_error,
+                }
+                await repo.insert_node(conn, values)
+                for r in await repo.list_renditions(conn, original.id):
+                    await repo.upsert_rendition(
+                        conn,
+                        {
+                            "id": str(uuid.uuid4()),
+                            "node_id": new_id,
+                            "name": r.name,
+                            "origin": r.origin,
+                            "blob_key": r.blob_key,
+                            "size": r.size,
+                            "mime_type": r.mime_type,
+                            "width": r.width,
+                            "height": r.height,
+                            "created_at": now,
+                        },
+                    )
+            await repo.update_node(conn, parent.id, {"modified_at": now})
+        return replaced
+
+    async def set_properties(self, path: str, changes: dict[str, Any], *, user: str) -> Node:
+        """Merge properties into a node's users' layer (None removes)."""
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None:
+                raise NotFound(f"{path} does not exist")
+            merged = {**node.properties, **changes}
+            await repo.update_node(
+                conn,
+                node.id,
+                {"properties": merged, "modified_at": datetime.now(UTC), "modified_by": user},
+            )
+            updated = await repo.by_id(conn, node.id)
+        assert updated is not None
+        return updated
+
+    async def put_rendition(
+        self,
+        path: str,
+        name: str,
+        blob: BlobInfo,
+        mime_type: str,
+        *,
+        replace_only: bool,
+        create_only: bool,
+    ) -> bool:
+        """Store an uploaded rendition; True if it is new."""
+        check_name(name)
+        if name == "original":
+            raise InvalidInput("the original is replaced through direct binary upload")
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {path} does not exist")
+            present = name in {r.name for r in await repo.list_renditions(conn, node.id)}
+            if replace_only and not present:
+                raise NotFound(f"{path} has no rendition {name!r}")
+            if create_only and present:
+                raise AlreadyExists(f"{path} already has a rendition {name!r}")
+            new = await repo.upsert_rendition(
+                conn,
+                {
+                    "id": str(uuid.uuid4()),
+                    "node_id": node.id,
+                    "name": name,
+                    "origin": "uploaded",
+                    "blob_key": blob.key,
+                    "size": blob.size,
+                    "mime_type": mime_type,
+                    "width": None,
+                    "height": None,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+            await repo.update_node(conn, node.id, {"modified_at": datetime.now(UTC)})
+        return new
+
+    async def delete_rendition(self, path: str, name: str) -> None:
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {path} does not exist")
+            if name == "original":
+                if node.blob_key is None:
+                    raise NotFound(f"{path} has no original")
+                # As AEM does: the asset stays, without its original binary.
+                await repo.update_node(
+                    conn, node.id, {"blob_key": None, "size": None, "sha1": None}
+                )
+            elif not await repo.delete_rendition(conn, node.id, name):
+                raise NotFound(f"{path} has no rendition {name!r}")
+            else:
+                await repo.update_node(conn, node.id, {"modified_at": datetime.now(UTC)})
+
+    async def add_comment(
+        self, path: str, message: str, annotation: Any, *, user: str
+    ) -> dict[str, Any]:
+        from assetvault.adapters.database.tables import comments
+
+        if not message.strip():
+            raise InvalidInput("message is required")
+        comment = {
+            "id": str(uuid.uuid4()),
+            "message": message,
+            "annotation_data": annotation,
+            "created_at": datetime.now(UTC),
+            "created_by": user,
+        }
+        async with self.db.write() as conn:
+            node = await repo.by_path(conn, path)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {path} does not exist")
+            await conn.execute(comments.insert().values(node_id=node.id, **comment))
+        return comment
+
+    async def comments(self, node: Node) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        from assetvault.adapters.database.tables import comments
+
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(comments)
+                .where(comments.c.node_id == node.id)
+                .order_by(comments.c.created_at, comments.c.id)
+            )
+            return [dict(r._mapping) for r in rows]

@@ -144,3 +144,16 @@ relations = Table(
     UniqueConstraint("asset_id", "relation_type", "related_id"),
     Index(None, "related_id"),
 )
+
+# Comments on assets (classic Assets HTTP API).
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("node_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("annotation_data", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Index(None, "node_id"),
+)

@@ -1,17 +1,24 @@
-"""/api/assets (classic Assets HTTP API, Siren). Folder creation, as the upload clients
-use it to build a folder tree before uploading into it."""
+"""/api/assets and /api.json: the classic Assets HTTP API (Siren JSON), a view over the
+same tree as the Author API. Folders (listing, create), asset metadata, renditions,
+comments, COPY, MOVE, DELETE; On/Off time hides assets here."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
 
+from assetvault.api.binary import binary_response
+from assetvault.api.classic import siren
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.api.errors import siren_location
-from assetvault.errors import AssetvaultError, InvalidInput, NotFound
+from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
+from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
 
 router = APIRouter()
@@ -30,12 +37,9 @@ class ParentMissing(AssetvaultError):
     title = "Internal Server Error"
 
 
-def tree_path(request: Request) -> list[str]:
-    """Segments below /content/dam that an /api/assets URL names."""
-    raw = raw_path(request)
-    if not (raw == API_ROOT or raw.startswith(API_ROOT + "/")):
-        raise NotFound(f"{request.url.path} is not under {API_ROOT}")
-    return decode_segments(raw[len(API_ROOT) :])
+def _is_fragment(value: Any) -> bool:
+    classes = value if isinstance(value, list) else [value]
+    return any(isinstance(c, str) and "fragment" in c.lower() for c in classes)
 
 
 def _class_ok(value: Any) -> bool:
@@ -59,6 +63,11 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
             raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
         if not isinstance(doc, dict):
             raise InvalidInput("the body must be a Siren entity object")
+        if "class" in doc and _is_fragment(doc["class"]):
+            raise InvalidInput(
+                "content fragments cannot be created here; Assetvault does not keep "
+                "structured content"
+            )
         if "class" in doc and not _class_ok(doc["class"]):
             raise InvalidInput(
                 "only folders (class assetFolder) are created here; "
@@ -85,12 +94,9 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
     return props, name
 
 
-@router.post("/api/assets/{rest:path}", include_in_schema=False)
-@router.post("/api/assets", include_in_schema=False)
-async def create_folder(request: Request) -> Response:
+async def create_folder(request: Request, segments: list[str]) -> Response:
     principal = await authenticate(request, "write", api_key=False)
     svc = services(request)
-    segments = tree_path(request)
     props, name_param = await _folder_request(request)
     if segments and segments[-1] == "*":
         if not name_param:
@@ -125,3 +131,304 @@ async def create_folder(request: Request) -> Response:
         status_code=201,
         headers={"Location": base_url(request) + location},
     )
+
+
+# -- the rest of the classic API: one dispatcher, since the verbs and sub-resources share
+# a path space (/api/assets/<folder>/<asset>/renditions/<name>, .../comments/*).
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+SUBRESOURCES = ("renditions", "comments")
+TWINS = {
+    "dc:title": "jcr:title",
+    "dc:description": "jcr:description",
+    "dc:language": "jcr:language",
+}
+
+
+def core_response(request: Request, status: int, message: str, node_path: str) -> Response:
+    api = siren.api_path(node_path)
+    location, parent = siren_location(api)
+    return JSONResponse(
+        {
+            "class": "core/response",
+            "properties": {
+                "path": api,
+                "location": location,
+                "parentLocation": parent,
+                "status.code": status,
+                "status.message": message,
+            },
+        },
+        status_code=status,
+    )
+
+
+def _node_path(segments: list[str]) -> str:
+    return "/".join([ROOT, *segments])
+
+
+async def _visible(request: Request, path: str) -> Node:
+    node = await services(request).tree.find(path)
+    if node is None or not node.is_live():
+        raise NotFound(f"{siren.api_path(path)} does not exist")
+    return node
+
+
+async def _split_subresource(request: Request, segments: list[str]) -> tuple[str, str, str] | None:
+    """(asset path, "renditions"|"comments", name) when the path addresses one."""
+    for i in range(1, len(segments) - 1):
+        if segments[i] in SUBRESOURCES and i + 2 == len(segments):
+            node = await services(request).tree.find(_node_path(segments[:i]))
+            if node is not None and node.kind == "asset":
+                return node.path, segments[i], segments[i + 1]
+    return None
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}")
+    return int(value)
+
+
+async def read(request: Request, raw: str) -> Response:
+    await authenticate(request, "read", api_key=False)
+    svc = services(request)
+    base = base_url(request)
+    if raw.endswith(".json"):
+        node = await _visible(request, _node_path(decode_segments(raw[: -len(".json")])))
+        show = request.query_params.getlist("showProperty")
+        if node.kind == "folder":
+            offset = _int_param(request, "offset", 0, 0, 10**9)
+            limit = _int_param(request, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
+            children, total = await svc.tree.list_children(node, offset=offset, limit=limit)
+            body = siren.folder(base, node, children, total, offset, limit, show)
+        else:
+            body = siren.asset(
+                base, node, await svc.tree.renditions(node), await svc.changes.comments(node), show
+            )
+        if request.method == "HEAD":
+            return Response(status_code=200, media_type="application/json")
+        return JSONResponse(body)
+    sub = await _split_subresource(request, decode_segments(raw))
+    if sub is None or sub[1] != "renditions":
+        raise NotFound(f"{request.url.path} does not exist; listings end in .json")
+    node = await _visible(request, sub[0])
+    if sub[2] == "original":
+        if node.blob_key is None:
+            raise NotFound(f"{node.path} has no original")
+        return binary_response(
+            request,
+            svc.blobs,
+            key=node.blob_key,
+            size=node.size or 0,
+            media_type=node.mime_type or "application/octet-stream",
+            etag=f'"{node.sha1}"',
+            last_modified=node.modified_at,
+        )
+    found = {r.name: r for r in await svc.tree.renditions(node)}.get(sub[2])
+    if found is None:
+        raise NotFound(f"{node.path} has no rendition {sub[2]!r}")
+    return binary_response(
+        request,
+        svc.blobs,
+        key=found.blob_key,
+        size=found.size,
+        media_type=found.mime_type,
+        etag=f'"{found.blob_key[:40]}"',
+        last_modified=found.created_at,
+    )
+
+
+async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1024 * 1024):
+        yield chunk
+
+
+async def write_rendition(
+    request: Request, asset_path: str, name: str, *, replace: bool
+) -> Response:
+    principal = await authenticate(request, "write", api_key=False)
+    svc = services(request)
+    await _visible(request, asset_path)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if name == "*":
+        if ctype != "multipart/form-data":
+            raise InvalidInput("POST .../renditions/* takes multipart/form-data: name, file")
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("the form needs a file part named file")
+        given = form.get("name")
+        name = given if isinstance(given, str) and given else (upload.filename or "")
+        mime = upload.content_type or "application/octet-stream"
+        blob = await svc.blobs.put(_file_chunks(upload))
+    else:
+        mime = ctype or "application/octet-stream"
+        blob = await svc.blobs.put(request.stream())
+    new = await svc.changes.put_rendition(
+        asset_path, name, blob, mime, replace_only=replace, create_only=not replace
+    )
+    del principal
+    status = 201 if new else 200
+    return core_response(
+        request, status, "Created" if new else "OK", f"{asset_path}/renditions/{name}"
+    )
+
+
+async def add_comment(request: Request, asset_path: str) -> Response:
+    principal = await authenticate(request, "write", api_key=False)
+    await _visible(request, asset_path)
+    try:
+        form = await request.form(max_files=0)
+    except Exception as exc:
+        raise InvalidInput(f"the form body could not be read: {exc}") from exc
+    message = form.get("message")
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidInput("message is required")
+    annotation: Any = None
+    raw_annotation = form.get("annotationData")
+    if isinstance(raw_annotation, str) and raw_annotation.strip():
+        try:
+            annotation = json.loads(raw_annotation)
+        except ValueError as exc:
+            raise InvalidInput(f"annotationData is not valid JSON: {exc}") from exc
+        if not isinstance(annotation, dict):
+            raise InvalidInput("annotationData must be a JSON object")
+    await services(request).changes.add_comment(
+        asset_path, message, annotation, user=principal.name
+    )
+    return core_response(request, 201, "Created", f"{asset_path}/comments")
+
+
+def _check_value(key: str, value: Any) -> None:
+    scalar = (str, int, float, bool)
+    if value is None or isinstance(value, scalar):
+        return
+    if isinstance(value, list) and all(isinstance(v, scalar) for v in value):
+        return
+    raise InvalidInput(f"{key}: values are strings, numbers, booleans or lists of them")
+
+
+async def update_metadata(request: Request, segments: list[str]) -> Response:
+    principal = await authenticate(request, "write", api_key=False)
+    path = _node_path(segments)
+    # Not _visible(): a hidden asset must stay reachable for the write that shows it again.
+    node = await services(request).tree.get(path)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise InvalidInput(
+            "send metadata as application/json Siren; binaries go through direct binary upload"
+        )
+    try:
+        doc = json.loads(await request.body())
+    except ValueError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("properties"), dict):
+        raise InvalidInput('the body must be {"class": "asset", "properties": {...}}')
+    changes: dict[str, Any] = {}
+    for key, value in doc["properties"].items():
+        _check_value(key, value)
+        if key in ("name", "metadata", "srn:paging"):
+            raise InvalidInput(f"{key} cannot be written here")
+        changes[key] = value
+        if key in TWINS:  # writing dc:* writes its jcr:* twin
+            changes[TWINS[key]] = value
+    await services(request).changes.set_properties(node.path, changes, user=principal.name)
+    return core_response(request, 200, "OK", node.path)
+
+
+def _destination(request: Request) -> str:
+    header = request.headers.get("x-destination")
+    if not header:
+        raise PreconditionFailed("X-Destination is required")
+    parts = urlsplit(header)
+    raw = parts.path
+    if not raw.startswith(API_ROOT + "/"):
+        raise PreconditionFailed("X-Destination must be an /api/assets/... URI")
+    segments = decode_segments(raw[len(API_ROOT) :].removesuffix(".json"))
+    if not segments:
+        raise PreconditionFailed("X-Destination cannot be the root folder")
+    return _node_path(segments)
+
+
+async def copy_or_move(request: Request, segments: list[str]) -> Response:
+    principal = await authenticate(request, "write", api_key=False)
+    dest = _destination(request)
+    depth = request.headers.get("x-depth", "infinity").lower()
+    if depth not in ("infinity", "0"):
+        raise PreconditionFailed("X-Depth must be infinity or 0")
+    overwrite_header = request.headers.get("x-overwrite", "T").upper()
+    if overwrite_header not in ("T", "F"):
+        raise PreconditionFailed("X-Overwrite must be T or F")
+    source = await _visible(request, _node_path(segments))
+    verb = (
+        services(request).changes.move
+        if request.method == "MOVE"
+        else (services(request).changes.copy)
+    )
+    try:
+        replaced = await verb(
+            source.path, dest, overwrite=overwrite_header == "T", user=principal.name, depth=depth
+        )
+    except NotFound as exc:
+        if exc.detail.startswith("the destination folder"):
+            raise ParentMissing(exc.detail) from exc
+        raise
+    if replaced:
+        return Response(status_code=204)
+    return core_response(request, 201, "Created", dest)
+
+
+async def delete(request: Request, segments: list[str]) -> Response:
+    await authenticate(request, "write", api_key=False)
+    svc = services(request)
+    sub = await _split_subresource(request, segments)
+    if sub is not None and sub[1] == "renditions":
+        await _visible(request, sub[0])
+        await svc.changes.delete_rendition(sub[0], sub[2])
+        return core_response(request, 200, "OK", f"{sub[0]}/renditions/{sub[2]}")
+    path = _node_path(segments)
+    await _visible(request, path)
+    await svc.changes.delete(path)
+    return core_response(request, 200, "OK", path)
+
+
+@router.get("/api.json", include_in_schema=False)
+async def service_document(request: Request) -> Response:
+    await authenticate(request, "read", api_key=False)
+    return JSONResponse(siren.service_document(base_url(request)))
+
+
+@router.api_route(
+    "/api/assets{rest:path}",
+    methods=["GET", "HEAD", "POST", "PUT", "DELETE", "COPY", "MOVE"],
+    include_in_schema=False,
+)
+async def classic(request: Request) -> Response:
+    raw = raw_path(request)
+    if not (raw == API_ROOT or raw.startswith((API_ROOT + "/", API_ROOT + "."))):
+        raise NotFound(f"{request.url.path} does not exist")
+    rest = raw[len(API_ROOT) :]
+    if request.method in ("GET", "HEAD"):
+        return await read(request, rest)
+    segments = decode_segments(rest)
+    sub = await _split_subresource(request, segments)
+    if request.method == "POST":
+        if sub and sub[1] == "comments":
+            if sub[2] != "*":
+                raise InvalidInput("POST comments to .../comments/*")
+            return await add_comment(request, sub[0])
+        if sub and sub[1] == "renditions":
+            return await write_rendition(request, sub[0], sub[2], replace=False)
+        return await create_folder(request, segments)
+    if request.method == "PUT":
+        if sub and sub[1] == "renditions":
+            return await write_rendition(request, sub[0], sub[2], replace=True)
+        return await update_metadata(request, segments)
+    if request.method == "DELETE":
+        return await delete(request, segments)
+    return await copy_or_move(request, segments)

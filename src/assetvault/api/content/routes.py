@@ -189,6 +189,8 @@ async def content_get(request: Request) -> Response:
     await authenticate(request, "read", api_key=False)
     svc = services(request)
     node = await svc.tree.get(dam_path(request))
+    if not node.is_live():
+        raise NotFound(f"{node.path} does not exist")
     if node.kind != "asset" or node.blob_key is None:
         raise NotFound(f"{node.path} is a folder; only assets have a binary")
     return binary_response(
