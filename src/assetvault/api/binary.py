@@ -12,6 +12,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from assetvault.adapters.blobs.base import BlobStore
 from assetvault.api.errors import error_response
+from assetvault.errors import NotFound
+from assetvault.tree.models import Node, Rendition
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -93,3 +95,48 @@ def binary_response(
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
     return StreamingResponse(blobs.read(key, start, end), status_code=status, headers=headers)
+
+
+def original_response(
+    request: Request,
+    blobs: BlobStore,
+    node: Node,
+    *,
+    filename: str | None = None,
+    attachment: bool = False,
+) -> Response:
+    """An asset's original (404 when it has none, e.g. after its deletion)."""
+    if node.blob_key is None:
+        raise NotFound(f"{node.path} has no original binary")
+    return binary_response(
+        request,
+        blobs,
+        key=node.blob_key,
+        size=node.size or 0,
+        media_type=node.mime_type or "application/octet-stream",
+        etag=f'"{node.sha1}"',
+        last_modified=node.modified_at,
+        filename=filename,
+        attachment=attachment,
+    )
+
+
+def rendition_response(
+    request: Request,
+    blobs: BlobStore,
+    rendition: Rendition,
+    *,
+    filename: str | None = None,
+    attachment: bool = False,
+) -> Response:
+    return binary_response(
+        request,
+        blobs,
+        key=rendition.blob_key,
+        size=rendition.size,
+        media_type=rendition.mime_type,
+        etag=f'"{rendition.blob_key[:40]}"',
+        last_modified=rendition.created_at,
+        filename=filename,
+        attachment=attachment,
+    )

@@ -206,6 +206,11 @@ async def test_renditions_create_replace_delete(
     assert (
         await client.get("/content/dam/lib/photo.jpg", headers=bearer(tokens.read))
     ).status_code == 404
+    author = await client.get(
+        f"/adobe/assets/{node.urn}/original/as/x.jpg",
+        headers={**bearer(tokens.read), "X-Api-Key": "k"},
+    )
+    assert author.status_code == 404
     r = await client.post(
         "/api/assets/lib/none.jpg/renditions/x", content=b"x", headers=bearer(tokens.write)
     )

@@ -24,7 +24,7 @@ from assetvault.api.adobe.schemas import (
     RelationTypeList,
     RenditionList,
 )
-from assetvault.api.binary import binary_response, etag_matches
+from assetvault.api.binary import etag_matches, original_response, rendition_response
 from assetvault.api.deps import require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
@@ -192,7 +192,7 @@ async def get_asset(
     if not offered:
         raise NotFound(f"asset {assetId} has no web-optimized rendition (it is {node.asset_state})")
     rendition = available[WEB_RENDITIONS[negotiate(request, offered)]]
-    return _rendition_response(request, rendition, node)
+    return _rendition_response(request, rendition)
 
 
 @router.delete(
@@ -229,22 +229,13 @@ async def delete_asset(
 def _rendition_response(
     request: Request,
     rendition: Rendition,
-    node: Node,
     *,
     filename: str | None = None,
     attachment: bool = False,
 ) -> Response:
     negotiate(request, [rendition.mime_type])
-    return binary_response(
-        request,
-        services(request).blobs,
-        key=rendition.blob_key,
-        size=rendition.size,
-        media_type=rendition.mime_type,
-        etag=f'"{rendition.blob_key[:40]}"',
-        last_modified=rendition.created_at,
-        filename=filename,
-        attachment=attachment,
+    return rendition_response(
+        request, services(request).blobs, rendition, filename=filename, attachment=attachment
     )
 
 
@@ -268,19 +259,8 @@ async def get_original(
     _: Principal = Depends(read),
 ) -> Response:
     node = await asset_node(request, assetId)
-    assert node.blob_key is not None
-    mime = node.mime_type or "application/octet-stream"
-    negotiate(request, [mime])
-    return binary_response(
-        request,
-        services(request).blobs,
-        key=node.blob_key,
-        size=node.size or 0,
-        media_type=mime,
-        etag=f'"{node.sha1}"',
-        last_modified=node.modified_at,
-        filename=seoName,
-    )
+    negotiate(request, [node.mime_type or "application/octet-stream"])
+    return original_response(request, services(request).blobs, node, filename=seoName)
 
 
 @router.get(
@@ -350,25 +330,15 @@ async def get_rendition(
     node = await asset_node(request, assetId)
     as_attachment = _bool_param(attachment, "attachment")
     if renditionName == "original":
-        assert node.blob_key is not None
-        mime = node.mime_type or "application/octet-stream"
-        negotiate(request, [mime])
-        return binary_response(
-            request,
-            services(request).blobs,
-            key=node.blob_key,
-            size=node.size or 0,
-            media_type=mime,
-            etag=f'"{node.sha1}"',
-            last_modified=node.modified_at,
-            filename=seoName,
-            attachment=as_attachment,
+        negotiate(request, [node.mime_type or "application/octet-stream"])
+        return original_response(
+            request, services(request).blobs, node, filename=seoName, attachment=as_attachment
         )
     found = {r.name: r for r in await services(request).tree.renditions(node)}
     if renditionName not in found:
         raise NotFound(f"asset {assetId} has no rendition {renditionName!r}")
     return _rendition_response(
-        request, found[renditionName], node, filename=seoName, attachment=as_attachment
+        request, found[renditionName], filename=seoName, attachment=as_attachment
     )
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from assetvault.api.binary import binary_response
+from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.classic import siren
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.api.errors import siren_location
@@ -218,29 +218,11 @@ async def read(request: Request, raw: str) -> Response:
         raise NotFound(f"{request.url.path} does not exist; listings end in .json")
     node = await _visible(request, sub[0])
     if sub[2] == "original":
-        if node.blob_key is None:
-            raise NotFound(f"{node.path} has no original")
-        return binary_response(
-            request,
-            svc.blobs,
-            key=node.blob_key,
-            size=node.size or 0,
-            media_type=node.mime_type or "application/octet-stream",
-            etag=f'"{node.sha1}"',
-            last_modified=node.modified_at,
-        )
+        return original_response(request, svc.blobs, node)
     found = {r.name: r for r in await svc.tree.renditions(node)}.get(sub[2])
     if found is None:
         raise NotFound(f"{node.path} has no rendition {sub[2]!r}")
-    return binary_response(
-        request,
-        svc.blobs,
-        key=found.blob_key,
-        size=found.size,
-        media_type=found.mime_type,
-        etag=f'"{found.blob_key[:40]}"',
-        last_modified=found.created_at,
-    )
+    return rendition_response(request, svc.blobs, found)
 
 
 async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:

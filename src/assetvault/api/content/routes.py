@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
-from assetvault.api.binary import binary_response
+from assetvault.api.binary import original_response
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.tree.paths import ROOT, decode_segments
@@ -191,14 +191,6 @@ async def content_get(request: Request) -> Response:
     node = await svc.tree.get(dam_path(request))
     if not node.is_live():
         raise NotFound(f"{node.path} does not exist")
-    if node.kind != "asset" or node.blob_key is None:
+    if node.kind != "asset":
         raise NotFound(f"{node.path} is a folder; only assets have a binary")
-    return binary_response(
-        request,
-        svc.blobs,
-        key=node.blob_key,
-        size=node.size or 0,
-        media_type=node.mime_type or "application/octet-stream",
-        etag=f'"{node.sha1}"',
-        last_modified=node.modified_at,
-    )
+    return original_response(request, svc.blobs, node)
