@@ -167,8 +167,11 @@ async def repath_subtree(conn: AsyncConnection, old: str, new: str) -> None:
         )
     ).all()
     for node_id, path in below:
+        # A new path is a new representation (repo:path): a new revision, a new ETag.
         await conn.execute(
-            update(nodes).where(nodes.c.id == node_id).values(path=new + path[len(old) :])
+            update(nodes)
+            .where(nodes.c.id == node_id)
+            .values(path=new + path[len(old) :], revision=nodes.c.revision + 1)
         )
 
 
