@@ -9,17 +9,21 @@ payload once, before any timing, at the part size the server hands out.
 
 Measurements alternate (reference first in even pairs, Assetvault first in odd ones),
 and ``sync`` runs before each one, so neither side pays for writing back what the other
-left dirty. Both sides keep what they stored (nginx a file per pair, Assetvault an
-asset per pair): writing into page cache that was just freed is several times faster
-on these virtual machines than into memory not touched yet, so deleting on one side
-only would favour it. Each pair uploads a new variant of the file (its first bytes changed in the
+left dirty. By default both sides remove what they stored after each measurement (nginx
+its file; Assetvault its asset, and its blob with ``assetvault sweep --grace 0``), so
+every measurement writes into page cache that was in use before, as on a server whose
+memory is long warm. On these virtual machines memory never touched yet is several
+times slower to write into (dd without fsync: ~300 MB/s into it, ~2 GB/s into recycled
+page cache); BENCH_UPLOAD_MEMORY=keep keeps everything instead, so both sides pay that.
+
+Each pair uploads a new variant of the file (its first bytes changed in the
 payload and in part 1), so the content-addressed store cannot skip work; the sha1 the
 complete answers with is checked against the variant's, computed outside the timing.
 
 Context, not compared: the disk's sequential write + fsync speed (as ``dd bs=16M
 count=64 conv=fsync``). nginx does not fsync; Assetvault fsyncs every part.
 
-Environment: BENCH_UPLOAD_PAIRS (default 5).
+Environment: BENCH_UPLOAD_PAIRS (default 5), BENCH_UPLOAD_MEMORY (recycle or keep).
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ from bench.common import RssSampler, rss_bytes, summary, write_result  # noqa: E
 SIZE = 1024 * 1024 * 1024
 CHUNK = 16 * 1024 * 1024
 PAIRS = int(os.environ.get("BENCH_UPLOAD_PAIRS", "5"))
-# keep: both sides keep what they stored (each upload writes into page cache not used
-# before); recycle: both remove it after each measurement (the next one reuses it).
-MEMORY = os.environ.get("BENCH_UPLOAD_MEMORY", "keep")
+# recycle: both sides remove what they stored after each measurement (the next one
+# reuses that page cache); keep: both keep it (each upload writes into memory not used
+# before).
+MEMORY = os.environ.get("BENCH_UPLOAD_MEMORY", "recycle")
+if MEMORY not in ("recycle", "keep"):
+    raise SystemExit(f"BENCH_UPLOAD_MEMORY must be recycle or keep, not {MEMORY!r}")
 HEAD = 64  # bytes rewritten at the start of the file for each pair
 MB = 1e6
 MiB = 2**20
@@ -263,6 +270,7 @@ def throughput(seconds: list[float]) -> dict[str, float]:
 
 
 def measure(work: Path) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     file = work / "payload.bin"
     make_file(file)
     dd_before = [disk_write_fsync(work) for _ in range(2)]
@@ -341,6 +349,8 @@ def measure(work: Path) -> dict[str, Any]:
             "before": [SIZE / t / MB for t in dd_before],
             "after": [SIZE / t / MB for t in dd_after],
         },
+        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
+        "cpus": os.cpu_count(),
         "targets": {"ratio": ">= 0.7", "rss_growth_MB": "< 100"},
         "units": "MB = 10^6 bytes (throughput), MB = 2^20 bytes (RSS)",
     }
@@ -380,6 +390,11 @@ def report(r: dict[str, Any]) -> None:
     d = r["disk_write_fsync_MBps"]
     runs = ", ".join(f"{x:.0f}" for x in d["before"] + d["after"])
     print(f"  context: disk write + fsync of 1 GiB (dd bs=16M count=64 conv=fsync), MB/s: {runs}")
+    la = r["loadavg_1min"]
+    print(
+        f"  context: {r['cpus']} CPUs, 1-minute load average {la['before']:.1f} before, "
+        f"{la['after']:.1f} after (others' work on this machine skews the figures)"
+    )
 
 
 def main() -> dict[str, Any]:

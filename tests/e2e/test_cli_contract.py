@@ -79,3 +79,45 @@ def test_one_server_per_data_dir(tmp_path: Path) -> None:
         assert second.returncode != 0 and "another server" in second.stderr
     finally:
         first.stop()
+
+
+def test_reprocess_queues_the_asset_again(tmp_path: Path) -> None:
+    import sqlite3
+
+    server = LiveServer(data_dir=tmp_path / "d", extra_args=["--workers", "0"]).start()
+    try:
+        token = create_token(server.data_dir, "t")
+        http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+        init = http.post(
+            "/content/dam.initiateUpload.json", data={"fileName": "a.txt", "fileSize": "2"}
+        ).json()["files"][0]
+        httpx.put(init["uploadURIs"][0], content=b"hi").raise_for_status()
+        http.post(
+            "/content/dam.completeUpload.json",
+            data={"fileName": "a.txt", "fileSize": "2", "uploadToken": init["uploadToken"]},
+        ).raise_for_status()
+        subprocess.run(
+            [ASSETVAULT, "worker", "--burst", "--data-dir", str(server.data_dir)],
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            [ASSETVAULT, "reprocess", "--data-dir", str(server.data_dir), "/content/dam/a.txt"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "queued /content/dam/a.txt" in out
+        db = sqlite3.connect(f"file:{server.data_dir / 'assetvault.db'}?mode=ro", uri=True)
+        states = db.execute("SELECT state FROM jobs ORDER BY created_at").fetchall()
+        asset = db.execute("SELECT asset_state FROM nodes WHERE name='a.txt'").fetchone()
+        db.close()
+        assert states == [("succeeded",), ("queued",)] and asset == ("processing",)
+        missing = subprocess.run(
+            [ASSETVAULT, "reprocess", "--data-dir", str(server.data_dir), "/content/dam/no"],
+            capture_output=True,
+            text=True,
+        )
+        assert missing.returncode == 2 and "does not exist" in missing.stderr
+    finally:
+        server.stop()

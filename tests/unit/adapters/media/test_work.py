@@ -131,3 +131,16 @@ def test_truncated_jpeg_fails(tmp_path: Path, out: Path) -> None:
     src = media.truncated_jpeg(tmp_path / "t.jpg")
     with pytest.raises(pyvips.Error, match="Premature end"):
         work.image(str(src), str(out), LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "loader"),
+    [(".gif", "gifload"), (".tif", "tiffload"), (".webp", "webpload"), (".png", "pngload")],
+)
+def test_other_image_formats(tmp_path: Path, out: Path, suffix: str, loader: str) -> None:
+    src = tmp_path / f"image{suffix}"
+    pyvips.Image.black(300, 150, bands=3).new_from_image([10, 120, 200]).write_to_file(str(src))
+    assert pyvips.Image.new_from_file(str(src)).get("vips-loader") == loader
+    result = work.image(str(src), str(out), LIMITS)
+    assert (result["width"], result["height"]) == (300, 150)
+    assert sizes(result)["cq5dam.thumbnail.140.100.png"] == (140, 70)
