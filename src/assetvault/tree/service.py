@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.tables import comments
 from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PreconditionFailed
 from assetvault.tree import repository as repo
 from assetvault.tree.models import AssetVersion, Node, Rendition
@@ -418,8 +420,6 @@ class TreeChanges:
     async def add_comment(
         self, path: str, message: str, annotation: Any, *, user: str
     ) -> dict[str, Any]:
-        from assetvault.adapters.database.tables import comments
-
         if not message.strip():
             raise InvalidInput("message is required")
         comment = {
@@ -437,10 +437,6 @@ class TreeChanges:
         return comment
 
     async def comments(self, node: Node) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        from assetvault.adapters.database.tables import comments
-
         async with self.db.read() as conn:
             rows = await conn.execute(
                 select(comments)

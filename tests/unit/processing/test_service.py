@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from assetvault.adapters.database.tables import jobs
-from assetvault.jobs.worker import Worker
 from assetvault.services import Services
 from assetvault.tree.models import Node
 from tests import media
+from tests.factories import make_asset
+from tests.factories import process_all as drain
 
 
 async def chunks(path: Path) -> AsyncIterator[bytes]:
@@ -20,20 +21,9 @@ async def chunks(path: Path) -> AsyncIterator[bytes]:
 
 
 async def store(services: Services, path: Path, name: str, mime: str) -> Node:
-    blob = await services.blobs.put(chunks(path))
-    stored = await services.tree.store_original(
-        "/content/dam", name, blob, mime_type=mime, user="tester"
-    )
-    assert stored.node.asset_state == "processing"
-    return stored.node
-
-
-async def drain(services: Services) -> int:
-    worker = Worker(services, name="test-worker")
-    n = 0
-    while await worker.run_once():
-        n += 1
-    return n
+    node = await make_asset(services, name, path.read_bytes(), mime)
+    assert node.asset_state == "processing"
+    return node
 
 
 async def test_jpeg_metadata_and_renditions(services: Services, tmp_path: Path) -> None:
