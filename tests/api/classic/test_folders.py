@@ -110,3 +110,14 @@ async def test_bad_names_are_400(
     r = await client.post(path, json={"class": "assetFolder"}, headers=bearer(tokens.write))
     assert r.status_code == 400, r.text
     assert await snapshot(services) == before
+
+
+async def test_location_of_non_latin1_names_is_percent_encoded(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    r = await make_folder(client, tokens.write, "文件 ü")
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == (
+        "http://assetvault.test/api/assets/%E6%96%87%E4%BB%B6%20%C3%BC.json"
+    )
+    assert (await services.tree.get("/content/dam/文件 ü")).kind == "folder"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -129,7 +129,8 @@ async def create_folder(request: Request, segments: list[str]) -> Response:
             },
         },
         status_code=201,
-        headers={"Location": base_url(request) + location},
+        # Header values are Latin-1 on the wire: the path goes percent-encoded.
+        headers={"Location": base_url(request) + quote(location, safe="/")},
     )
 
 
