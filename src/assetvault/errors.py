@@ -47,6 +47,21 @@ class PreconditionFailed(AssetvaultError):
     title = "Precondition Failed"
 
 
+class PreconditionRequired(AssetvaultError):
+    status = 428
+    title = "Precondition Required"
+
+
+class NotAcceptable(AssetvaultError):
+    status = 406
+    title = "Not Acceptable"
+
+
+class UnsupportedMediaType(AssetvaultError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
 class PayloadTooLarge(AssetvaultError):
     status = 413
     title = "Payload Too Large"

@@ -35,6 +35,24 @@ def siren_location(path: str) -> tuple[str, str]:
     return f"{path}.json", f"{parent}.json"
 
 
+def siren_core_response(
+    path: str, status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The Sling ``core/response`` body AEM answers writes and errors with."""
+    location, parent = siren_location(path.removesuffix(".json"))
+    body = {
+        "class": "core/response",
+        "properties": {
+            "path": path,
+            "location": location,
+            "parentLocation": parent,
+            "status.code": status,
+            "status.message": message,
+        },
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def error_response(
     request: Request, status: int, detail: str, headers: dict[str, str] | None = None
 ) -> Response:
@@ -42,21 +60,9 @@ def error_response(
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", CHALLENGE)
-    body: dict[str, Any]
     if path.startswith(("/api", "/content")):
-        location, parent = siren_location(path.removesuffix(".json"))
-        body = {
-            "class": "core/response",
-            "properties": {
-                "path": path,
-                "location": location,
-                "parentLocation": parent,
-                "status.code": status,
-                "status.message": detail,
-            },
-        }
-        return JSONResponse(body, status_code=status, headers=headers)
-    body = {
+        return siren_core_response(path, status, detail, headers)
+    body: dict[str, Any] = {
         "type": "about:blank",
         "title": _title(status),
         "status": status,

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from assetvault.errors import AssetvaultError
-
-
-class NotAcceptable(AssetvaultError):
-    status = 406
-    title = "Not Acceptable"
+from assetvault.errors import NotAcceptable
 
 
 def _ranges(header: str) -> list[tuple[str, float]]:

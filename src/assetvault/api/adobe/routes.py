@@ -28,7 +28,12 @@ from assetvault.api.binary import etag_matches, original_response, rendition_res
 from assetvault.api.deps import require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
-from assetvault.errors import AssetvaultError, InvalidInput, NotFound
+from assetvault.errors import (
+    InvalidInput,
+    NotFound,
+    PreconditionRequired,
+    UnsupportedMediaType,
+)
 from assetvault.relations.service import parse_urn
 from assetvault.tree.models import Node, Rendition
 from assetvault.tree.paths import urn
@@ -40,16 +45,6 @@ WEB_RENDITIONS = {
     "image/jpeg": "cq5dam.web.1280.1280.jpeg",
 }
 PATCH_TYPE = "application/json-patch+json"
-
-
-class PreconditionRequired(AssetvaultError):
-    status = 428
-    title = "Precondition Required"
-
-
-class UnsupportedMediaType(AssetvaultError):
-    status = 415
-    title = "Unsupported Media Type"
 
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

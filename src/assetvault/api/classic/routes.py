@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.classic import siren
 from assetvault.api.deps import authenticate, base_url, raw_path, services
-from assetvault.api.errors import siren_location
+from assetvault.api.errors import siren_core_response
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
@@ -115,23 +115,10 @@ async def create_folder(request: Request, segments: list[str]) -> Response:
         node = await svc.tree.create_folder(parent, name, user=principal.name, properties=stored)
     except NotFound as exc:
         raise ParentMissing(f"the parent folder {parent} does not exist") from exc
-    api_path = API_ROOT + node.path[len(ROOT) :]
-    location, parent_location = siren_location(api_path)
-    return JSONResponse(
-        {
-            "class": "core/response",
-            "properties": {
-                "path": api_path,
-                "location": location,
-                "parentLocation": parent_location,
-                "status.code": 201,
-                "status.message": "Created",
-            },
-        },
-        status_code=201,
-        # Header values are Latin-1 on the wire: the path goes percent-encoded.
-        headers={"Location": base_url(request) + quote(location, safe="/")},
-    )
+    api_path = siren.api_path(node.path)
+    # Header values are Latin-1 on the wire: the path goes percent-encoded.
+    location = base_url(request) + quote(api_path + ".json", safe="/")
+    return siren_core_response(api_path, 201, "Created", {"Location": location})
 
 
 # -- the rest of the classic API: one dispatcher, since the verbs and sub-resources share
@@ -147,22 +134,8 @@ TWINS = {
 }
 
 
-def core_response(request: Request, status: int, message: str, node_path: str) -> Response:
-    api = siren.api_path(node_path)
-    location, parent = siren_location(api)
-    return JSONResponse(
-        {
-            "class": "core/response",
-            "properties": {
-                "path": api,
-                "location": location,
-                "parentLocation": parent,
-                "status.code": status,
-                "status.message": message,
-            },
-        },
-        status_code=status,
-    )
+def core_response(status: int, message: str, node_path: str) -> Response:
+    return siren_core_response(siren.api_path(node_path), status, message)
 
 
 def _node_path(segments: list[str]) -> str:
@@ -234,7 +207,7 @@ async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 async def write_rendition(
     request: Request, asset_path: str, name: str, *, replace: bool
 ) -> Response:
-    principal = await authenticate(request, "write", api_key=False)
+    await authenticate(request, "write", api_key=False)
     svc = services(request)
     await _visible(request, asset_path)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -255,11 +228,8 @@ async def write_rendition(
     new = await svc.changes.put_rendition(
         asset_path, name, blob, mime, replace_only=replace, create_only=not replace
     )
-    del principal
     status = 201 if new else 200
-    return core_response(
-        request, status, "Created" if new else "OK", f"{asset_path}/renditions/{name}"
-    )
+    return core_response(status, "Created" if new else "OK", f"{asset_path}/renditions/{name}")
 
 
 async def add_comment(request: Request, asset_path: str) -> Response:
@@ -284,7 +254,7 @@ async def add_comment(request: Request, asset_path: str) -> Response:
     await services(request).changes.add_comment(
         asset_path, message, annotation, user=principal.name
     )
-    return core_response(request, 201, "Created", f"{asset_path}/comments")
+    return core_response(201, "Created", f"{asset_path}/comments")
 
 
 def _check_value(key: str, value: Any) -> None:
@@ -321,7 +291,7 @@ async def update_metadata(request: Request, segments: list[str]) -> Response:
         if key in TWINS:  # writing dc:* writes its jcr:* twin
             changes[TWINS[key]] = value
     await services(request).changes.set_properties(node.path, changes, user=principal.name)
-    return core_response(request, 200, "OK", node.path)
+    return core_response(200, "OK", node.path)
 
 
 def _destination(request: Request) -> str:
@@ -363,7 +333,7 @@ async def copy_or_move(request: Request, segments: list[str]) -> Response:
         raise
     if replaced:
         return Response(status_code=204)
-    return core_response(request, 201, "Created", dest)
+    return core_response(201, "Created", dest)
 
 
 async def delete(request: Request, segments: list[str]) -> Response:
@@ -373,11 +343,11 @@ async def delete(request: Request, segments: list[str]) -> Response:
     if sub is not None and sub[1] == "renditions":
         await _visible(request, sub[0])
         await svc.changes.delete_rendition(sub[0], sub[2])
-        return core_response(request, 200, "OK", f"{sub[0]}/renditions/{sub[2]}")
+        return core_response(200, "OK", f"{sub[0]}/renditions/{sub[2]}")
     path = _node_path(segments)
     await _visible(request, path)
     await svc.changes.delete(path)
-    return core_response(request, 200, "OK", path)
+    return core_response(200, "OK", path)
 
 
 @router.get("/api.json", include_in_schema=False)
