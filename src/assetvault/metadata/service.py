@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import nodes
@@ -41,24 +42,22 @@ class MetadataService:
         self.db = db
         self.repository_id = repository_id
 
-    async def ancestors(self, node: Node) -> list[str]:
+    @staticmethod
+    async def _ancestors(conn: AsyncConnection, node: Node) -> list[str]:
         """URNs of the folders from /content/dam down to the direct parent."""
         parts = node.path[len(ROOT) :].strip("/").split("/")[:-1]
         paths = [ROOT] + [ROOT + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(paths))
-            )
-            ids = dict(rows.all())
+        rows = await conn.execute(select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(paths)))
+        ids = dict(rows.all())
         return [urn(ids[p]) for p in paths if p in ids]
 
-    async def repository_metadata(self, node: Node) -> dict[str, Any]:
+    def repository_metadata(self, node: Node, ancestors: list[str]) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "repo:name": node.name,
             "repo:path": node.path,
             "repo:assetId": node.urn,
             "repo:assetClass": "file" if node.kind == "asset" else "directory",
-            "repo:ancestors": await self.ancestors(node),
+            "repo:ancestors": ancestors,
             "repo:createDate": iso(node.created_at),
             "repo:createdBy": node.created_by,
             "repo:modifyDate": iso(node.modified_at),
@@ -89,13 +88,27 @@ class MetadataService:
                 meta["aem:assetStateReason"] = node.processing_error
         return meta
 
-    async def envelope(self, node: Node) -> dict[str, Any]:
+    def _envelope(self, node: Node, ancestors: list[str]) -> dict[str, Any]:
         group = "assetMetadata" if node.kind == "asset" else "folderMetadata"
         return {
             "assetId": node.urn,
             group: node.asset_metadata if node.kind == "asset" else dict(node.properties),
-            "repositoryMetadata": await self.repository_metadata(node),
+            "repositoryMetadata": self.repository_metadata(node, ancestors),
         }
+
+    async def envelope(self, node: Node) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            ancestors = await self._ancestors(conn, node)
+        return self._envelope(node, ancestors)
+
+    async def asset_envelope(self, node_id: str) -> tuple[Node, dict[str, Any]]:
+        """An asset and its envelope, read in one transaction (the API's hot path)."""
+        async with self.db.read() as conn:
+            node = await tree_repo.by_id(conn, node_id)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {urn(node_id)} does not exist")
+            ancestors = await self._ancestors(conn, node)
+        return node, self._envelope(node, ancestors)
 
     async def patch(self, node_id: str, operations: Any, *, if_match: str, user: str) -> Node:
         """Apply a JSON Patch to assetMetadata if ``if_match`` is ``*`` or the current

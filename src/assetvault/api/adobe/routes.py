@@ -348,8 +348,7 @@ async def get_rendition(
     responses={304: {"description": "Not Modified"}, **READ_ERRORS},
 )
 async def get_metadata(request: Request, assetId: str, _: Principal = Depends(read)) -> Response:
-    node = await asset_node(request, assetId)
-    body = await services(request).metadata.envelope(node)
+    node, body = await services(request).metadata.asset_envelope(parse_urn(assetId))
     return json_response(request, body, etag=node.etag)
 
 
