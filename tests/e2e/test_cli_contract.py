@@ -14,18 +14,10 @@ pytestmark = pytest.mark.e2e
 
 
 def test_token_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) -> None:
+    argv = [ASSETVAULT, "token", "create", "--data-dir", str(tmp_path), "--name", "n"]
+    argv += ["--scope", "read"]
     out = subprocess.run(
-        [
-            ASSETVAULT,
-            "token",
-            "create",
-            "--data-dir",
-            str(tmp_path),
-            "--name",
-            "n",
-            "--scope",
-            "read",
-        ],
+        argv,
         check=True,
         capture_output=True,
         text=True,
@@ -33,17 +25,7 @@ def test_token_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) ->
     last = out.rstrip("\n").splitlines()[-1]
     assert last.startswith("av_") and " " not in last
     bad = subprocess.run(
-        [
-            ASSETVAULT,
-            "token",
-            "create",
-            "--data-dir",
-            str(tmp_path),
-            "--name",
-            "n",
-            "--scope",
-            "read",
-        ],
+        argv,
         capture_output=True,
         text=True,
     )

@@ -25,7 +25,7 @@ from assetvault.api.adobe.schemas import (
     RenditionList,
 )
 from assetvault.api.binary import etag_matches, original_response, rendition_response
-from assetvault.api.deps import require, services
+from assetvault.api.deps import content_type, json_body, require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
 from assetvault.errors import (
@@ -403,16 +403,13 @@ async def patch_metadata(
     principal: Principal = Depends(write),
 ) -> Response:
     node_id = parse_urn(assetId)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = content_type(request)
     if ctype != PATCH_TYPE:
         raise UnsupportedMediaType(f"send the patch as {PATCH_TYPE}, not {ctype or 'nothing'}")
     negotiate(request, JSON_TYPES)
     if not if_match:
         raise PreconditionRequired("If-Match is required: send the ETag you read, or *")
-    try:
-        operations = json.loads(await request.body())
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+    operations = await json_body(request)
     svc = services(request)
     if await svc.tree.find_by_id(node_id) is None:
         raise NotFound(f"asset {assetId} does not exist")
@@ -487,15 +484,12 @@ async def create_relations(
 ) -> Response:
     node_id = parse_urn(assetId)
     negotiate(request, JSON_TYPES)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = content_type(request)
     if ctype != "application/json":
         raise UnsupportedMediaType(
             f"send the relations as application/json, not {ctype or 'nothing'}"
         )
-    try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+    body = await json_body(request)
     if not isinstance(body, dict) or set(body) != {"items"}:
         raise InvalidInput('the body must be an object with only "items"')
     await services(request).relations.add(node_id, body["items"], user=principal.name)

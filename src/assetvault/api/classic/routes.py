@@ -15,7 +15,14 @@ from starlette.datastructures import UploadFile
 
 from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.classic import siren
-from assetvault.api.deps import authenticate, base_url, raw_path, services
+from assetvault.api.deps import (
+    authenticate,
+    base_url,
+    content_type,
+    json_body,
+    raw_path,
+    services,
+)
 from assetvault.api.errors import siren_core_response
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.tree.models import Node
@@ -52,15 +59,9 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
     fields or query parameters (AEM accepts all three)."""
     props: dict[str, Any] = {k: v for k, v in request.query_params.items() if k != "name"}
     name = request.query_params.get("name")
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = content_type(request)
     if ctype == "application/json":
-        body = await request.body()
-        if len(body) > MAX_JSON_BODY:
-            raise InvalidInput("the JSON body is too large")
-        try:
-            doc = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+        doc = await json_body(request, max_bytes=MAX_JSON_BODY, if_empty=b"{}")
         if not isinstance(doc, dict):
             raise InvalidInput("the body must be a Siren entity object")
         if "class" in doc and _is_fragment(doc["class"]):
@@ -210,7 +211,7 @@ async def write_rendition(
     await authenticate(request, "write", api_key=False)
     svc = services(request)
     await _visible(request, asset_path)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = content_type(request)
     if name == "*":
         if ctype != "multipart/form-data":
             raise InvalidInput("POST .../renditions/* takes multipart/form-data: name, file")
@@ -271,15 +272,12 @@ async def update_metadata(request: Request, segments: list[str]) -> Response:
     path = _node_path(segments)
     # Not _visible(): a hidden asset must stay reachable for the write that shows it again.
     node = await services(request).tree.get(path)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    ctype = content_type(request)
     if ctype != "application/json":
         raise InvalidInput(
             "send metadata as application/json Siren; binaries go through direct binary upload"
         )
-    try:
-        doc = json.loads(await request.body())
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+    doc = await json_body(request)
     if not isinstance(doc, dict) or not isinstance(doc.get("properties"), dict):
         raise InvalidInput('the body must be {"class": "asset", "properties": {...}}')
     changes: dict[str, Any] = {}
