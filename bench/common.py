@@ -6,7 +6,6 @@ import json
 import statistics
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,12 +52,6 @@ class RssSampler:
         self._stop.set()
         if self._thread:
             self._thread.join()
-
-
-def timed(fn: Any, *args: Any) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@dataclass
-class Initiated:
-    body: dict[str, Any]
-
-    def file(self, i: int = 0) -> dict[str, Any]:
-        return self.body["files"][i]  # type: ignore[no-any-return]
 
 
 async def initiate(
