@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from assetvault.api import health
 from assetvault.api.adobe import routes as adobe
+from assetvault.api.adobe import search as adobe_search
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
@@ -81,6 +82,7 @@ def create_app(
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(adobe_search.router)
     app.include_router(adobe.router)
     app.include_router(classic.router)
     app.include_router(content.router)

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.queue.table import TableJobQueue
+from assetvault.adapters.search.sql import SqlSearchIndex
 from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
 from assetvault.maintenance.guard import BlobGuard
@@ -16,6 +17,7 @@ from assetvault.maintenance.service import MaintenanceService
 from assetvault.metadata.service import MetadataService
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
+from assetvault.search.service import SearchService
 from assetvault.settings import Settings
 from assetvault.tree.service import TreeChanges, TreeService
 from assetvault.uploads.service import UploadService
@@ -36,6 +38,7 @@ class Services:
     relations: RelationService
     assets: AssetService
     changes: TreeChanges
+    search: SearchService
 
     async def close(self) -> None:
         self.processing.close()
@@ -61,6 +64,7 @@ def build_services(settings: Settings) -> Services:
     processing = ProcessingService(settings, db, blobs, queue)
     tree.on_new_original(processing.enqueue)
     relations = RelationService(db)
+    metadata = MetadataService(db)
     return Services(
         settings=settings,
         db=db,
@@ -71,8 +75,9 @@ def build_services(settings: Settings) -> Services:
         maintenance=MaintenanceService(db, blobs, guard),
         queue=queue,
         processing=processing,
-        metadata=MetadataService(db),
+        metadata=metadata,
         relations=relations,
         assets=AssetService(db, queue, relations),
         changes=TreeChanges(db),
+        search=SearchService(settings, db, SqlSearchIndex.for_database(db.is_sqlite), metadata),
     )

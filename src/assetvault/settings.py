@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     processing_max_attempts: int = 3
     job_lease_seconds: float = 60.0
 
+    # Search: a PDF sent as the query ("enhanced search") may be this large.
+    search_pdf_max_bytes: int = 20 * 2**20
+
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 

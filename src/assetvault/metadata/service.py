@@ -43,10 +43,15 @@ class MetadataService:
         self.repository_id = repository_id
 
     @staticmethod
-    async def _ancestors(conn: AsyncConnection, node: Node) -> list[str]:
-        """URNs of the folders from /content/dam down to the direct parent."""
+    def _ancestor_paths(node: Node) -> list[str]:
+        """Paths of the folders from /content/dam down to the node's direct parent."""
         parts = node.path[len(ROOT) :].strip("/").split("/")[:-1]
-        paths = [ROOT] + [ROOT + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+        return [ROOT] + [ROOT + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+    @classmethod
+    async def _ancestors(cls, conn: AsyncConnection, node: Node) -> list[str]:
+        """URNs of the folders from /content/dam down to the direct parent."""
+        paths = cls._ancestor_paths(node)
         rows = await conn.execute(select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(paths)))
         ids = dict(rows.all())
         return [urn(ids[p]) for p in paths if p in ids]
@@ -95,6 +100,20 @@ class MetadataService:
             group: node.asset_metadata if node.kind == "asset" else dict(node.properties),
             "repositoryMetadata": self.repository_metadata(node, ancestors),
         }
+
+    async def envelopes(self, conn: AsyncConnection, found: list[Node]) -> list[dict[str, Any]]:
+        """Envelopes of many nodes, their ancestors read in one query."""
+        wanted = {p for node in found for p in self._ancestor_paths(node)}
+        ids: dict[str, str] = {}
+        if wanted:
+            rows = await conn.execute(
+                select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(sorted(wanted)))
+            )
+            ids = dict(rows.all())
+        return [
+            self._envelope(node, [urn(ids[p]) for p in self._ancestor_paths(node) if p in ids])
+            for node in found
+        ]
 
     async def envelope(self, node: Node) -> dict[str, Any]:
         async with self.db.read() as conn:

@@ -37,7 +37,7 @@ def _node(row: Row[Any]) -> Node:
         mime_type=m["mime_type"],
         asset_state=m["asset_state"],
         extracted=dict(m["extracted"] or {}),
-        extracted_text=m["extracted_text"],
+        extracted_text=m.get("extracted_text"),
         processing_error=m["processing_error"],
     )
 
@@ -56,6 +56,13 @@ async def by_path(conn: AsyncConnection, path: str) -> Node | None:
 async def by_id(conn: AsyncConnection, node_id: str) -> Node | None:
     row = (await conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
     return _node(row) if row else None
+
+
+async def by_ids(conn: AsyncConnection, node_ids: list[str]) -> dict[str, Node]:
+    """The nodes with these ids, without their extracted text (which can be large)."""
+    columns = [c for c in nodes.c if c.name != "extracted_text"]
+    rows = await conn.execute(select(*columns).where(nodes.c.id.in_(node_ids)))
+    return {row.id: _node(row) for row in rows}
 
 
 async def children(

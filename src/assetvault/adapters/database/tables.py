@@ -55,8 +55,18 @@ nodes = Table(
     Column("extracted", JSON, nullable=True),
     Column("extracted_text", Text, nullable=True),  # e.g. a PDF's text, for search
     Column("processing_error", Text, nullable=True),
+    # The asset's row number in the full-text index (SQLite's search_fts, kept by
+    # triggers); stable, unlike SQLite's own rowid, which VACUUM may renumber.
+    Column("doc_id", Integer, nullable=True),
     UniqueConstraint("parent_id", "name"),
     Index(None, "blob_key"),
+    Index("ix_nodes_doc_id", "doc_id", unique=True),
+    # What searches filter and sort on.
+    Index(None, "mime_type"),
+    Index(None, "size"),
+    Index(None, "created_at"),
+    Index(None, "modified_at"),
+    Index(None, "name"),
 )
 
 # Earlier originals of an asset, kept when a new binary arrives with createVersion.
@@ -156,4 +166,16 @@ comments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),
     Index(None, "node_id"),
+)
+
+
+# Relevance-ordered search results, frozen when their first page is read, so later pages
+# follow the same order however the index changes meanwhile (a cursor names a snapshot).
+search_snapshots = Table(
+    "search_snapshots",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("node_ids", JSON, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index(None, "expires_at"),
 )

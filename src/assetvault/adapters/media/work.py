@@ -134,8 +134,9 @@ def image(src: str, out_dir: str, limits: Limits, *, loader_options: str = "") -
     }
 
 
-def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
-    """First page as renditions (poppler through libvips), all text through pdfium."""
+def pdf_text(src: str, max_pages: int, max_chars: int) -> tuple[str, int, tuple[int, int]]:
+    """A PDF's text (its first pages, up to ``max_chars``), page count and first page's
+    size in points."""
     import pypdfium2 as pdfium
 
     document = pdfium.PdfDocument(src)
@@ -143,7 +144,7 @@ def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
         page_count = len(document)
         texts: list[str] = []
         size = 0
-        for i in range(min(page_count, limits.pdf_max_pages_text)):
+        for i in range(min(page_count, max_pages)):
             page = document[i]
             textpage = page.get_textpage()
             text = textpage.get_text_bounded()
@@ -151,18 +152,26 @@ def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
             page.close()
             texts.append(text)
             size += len(text)
-            if size >= limits.text_max_chars:
+            if size >= max_chars:
                 break
         width, height = (round(v) for v in document[0].get_size()) if page_count else (0, 0)
     finally:
         document.close()
+    return "\n".join(texts)[:max_chars], page_count, (width, height)
+
+
+def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
+    """First page as renditions (poppler through libvips), all text through pdfium."""
+    text, page_count, (width, height) = pdf_text(
+        src, limits.pdf_max_pages_text, limits.text_max_chars
+    )
     result = image(src, out_dir, limits, loader_options="[page=0,dpi=150]") if page_count else {}
     result.update(
         {
             "page_width_pt": width,
             "page_height_pt": height,
             "pages": page_count,
-            "text": "\n".join(texts)[: limits.text_max_chars],
+            "text": text,
         }
     )
     return result

@@ -1,0 +1,272 @@
+"""Asset search: runs a parsed request against the search index and shapes the answer
+(hits with projections, the total, facets and a cursor to the next page).
+
+Cursors are opaque to clients and stable while assets come and go between pages:
+- Sorted results (or unscored ones) page by position: the cursor holds the sort keys of
+  the last hit, and the next page starts strictly after them, ties broken by id.
+- Relevance-ordered results cannot page by score (an insert changes every bm25 score),
+  so the first page freezes the ranked ids (the first ``SNAPSHOT_CAP``, like AEM's
+  10,000-hit window) and the cursor walks that snapshot, skipping assets that no longer
+  match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import hashlib
+import json
+import tempfile
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.tables import search_snapshots
+from assetvault.adapters.media import sandbox, work
+from assetvault.adapters.search.base import SearchIndex
+from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from assetvault.metadata.service import MetadataService
+from assetvault.search.fields import ALL_TEXT_COLUMNS
+from assetvault.search.query import (
+    Match,
+    Projection,
+    SearchRequest,
+    positive_matches,
+    words,
+)
+from assetvault.settings import Settings
+from assetvault.tree import repository as tree_repo
+
+TOTAL_CAP = 10_000  # totalCount beyond this is reported as 10000, relation "gte"
+SNAPSHOT_CAP = 10_000
+SNAPSHOT_TTL = timedelta(hours=1)
+DOCUMENT_WORDS = 32  # words of a PDF that make its query
+DOCUMENT_PAGES = 50
+DOCUMENT_CHARS = 200_000
+
+
+def fingerprint(request: SearchRequest) -> str:
+    """What a cursor must match: the query and its order."""
+    digest = hashlib.sha256(repr((request.query, request.sort)).encode())
+    return digest.hexdigest()[:16]
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"d": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def _untag(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"d"} and isinstance(value["d"], str):
+            return datetime.fromisoformat(value["d"])
+        if set(value) == {"n"} and isinstance(value["n"], str):
+            return Decimal(value["n"])
+        raise ValueError("unknown key type")
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise ValueError("unknown key type")
+
+
+def encode_cursor(state: dict[str, Any]) -> str:
+    raw = json.dumps(state, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, expected: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(state, dict) or not isinstance(state.get("f"), str):
+            raise ValueError("not a cursor")
+        if "k" in state:
+            if not isinstance(state["k"], list):
+                raise ValueError("bad keys")
+            state["k"] = [_untag(v) for v in state["k"]]
+        elif not (
+            isinstance(state.get("s"), str)
+            and isinstance(state.get("o"), int)
+            and state["o"] >= 0
+        ):
+            raise ValueError("bad snapshot position")
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("the cursor is not valid: pass one from a previous response") from exc
+    if state["f"] != expected:
+        raise InvalidInput("the cursor belongs to a different query or sort; start again")
+    return state
+
+
+def project(envelope: dict[str, Any], projection: Projection) -> dict[str, Any]:
+    """The envelope limited to ``includes`` (or without ``excludes``); fields name a group
+    (``assetMetadata``) or a key in one (``assetMetadata.dc:title``). assetId stays."""
+    if projection.includes:
+        result: dict[str, Any] = {"assetId": envelope["assetId"]}
+        for name in projection.includes:
+            group, _, key = name.partition(".")
+            if group not in envelope or group == "assetId":
+                continue
+            if not key:
+                result[group] = copy.deepcopy(envelope[group])
+            elif isinstance(envelope[group], dict) and key in envelope[group]:
+                result.setdefault(group, {})[key] = copy.deepcopy(envelope[group][key])
+        return result
+    result = copy.deepcopy(envelope)
+    for name in projection.excludes:
+        group, _, key = name.partition(".")
+        if group == "assetId" or group not in result:
+            continue
+        if not key:
+            del result[group]
+        elif isinstance(result[group], dict):
+            result[group].pop(key, None)
+    return result
+
+
+def document_query(text: str) -> Match:
+    """A full-text query from a document's text: its most frequent words, any of which
+    may match; bm25 then ranks documents sharing more (and rarer) words first."""
+    counts = Counter(w for w in words(text) if len(w) > 2 and not w.isdigit())
+    if not counts:
+        raise InvalidInput("the PDF holds no text to search with")
+    top = tuple(sorted(w for w, _ in counts.most_common(DOCUMENT_WORDS)))
+    return Match(top, ALL_TEXT_COLUMNS, any_word=True)
+
+
+class SearchService:
+    def __init__(
+        self, settings: Settings, db: Database, index: SearchIndex, metadata: MetadataService
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.index = index
+        self.metadata = metadata
+
+    async def pdf_query(self, data: bytes) -> Match:
+        """The text of a PDF, read by pdfium in the media sandbox (a malformed file ends
+        a child process, not the server), as a full-text query."""
+        if len(data) > self.settings.search_pdf_max_bytes:
+            raise PayloadTooLarge(
+                f"the PDF is larger than {self.settings.search_pdf_max_bytes} bytes"
+            )
+        if not data.startswith(b"%PDF-"):
+            raise UnsupportedMediaType("enhanced search takes a PDF file (it starts with %PDF-)")
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
+            file.write(data)
+            file.flush()
+            try:
+                text, _, _ = await asyncio.to_thread(
+                    sandbox.run,
+                    work.pdf_text,
+                    file.name,
+                    DOCUMENT_PAGES,
+                    DOCUMENT_CHARS,
+                    timeout=self.settings.processing_timeout_seconds,
+                    memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
+                )
+            except sandbox.SandboxError as exc:
+                raise InvalidInput(f"the PDF could not be read: {exc}") from exc
+        return document_query(text)
+
+    async def search(self, request: SearchRequest) -> dict[str, Any]:
+        expected = fingerprint(request)
+        state = decode_cursor(request.cursor, expected) if request.cursor else None
+        scored = not request.sort and bool(positive_matches(request.query))
+        if state is not None and ("s" in state) != scored:
+            raise InvalidInput("the cursor belongs to a different query or sort; start again")
+        snapshot: list[str] | None = None
+        async with self.db.read() as conn:
+            counted = await self.index.count(conn, request.query, TOTAL_CAP + 1)
+            facets = [
+                {
+                    "id": facet.id,
+                    "type": "CATEGORY",
+                    "values": [
+                        {"value": value, "count": count}
+                        for value, count in await self.index.facet(conn, request.query, facet)
+                    ],
+                }
+                for facet in request.facets
+            ]
+            next_state: dict[str, Any] | None = None
+            if not scored:
+                after = state["k"] if state else None
+                rows = await self.index.page(
+                    conn, request.query, request.sort, after, request.limit + 1
+                )
+                ids = [node_id for node_id, _ in rows[: request.limit]]
+                if len(rows) > request.limit:
+                    next_state = {"f": expected, "k": [_tag(v) for v in rows[request.limit - 1][1]]}
+            elif state is None:
+                ranked = await self.index.ranked(conn, request.query, SNAPSHOT_CAP)
+                ids = ranked[: request.limit]
+                if len(ranked) > request.limit:
+                    snapshot = ranked
+                    next_state = {"f": expected, "s": str(uuid.uuid4()), "o": request.limit}
+            else:
+                ids, offset = await self._from_snapshot(conn, request, state)
+                if offset is not None:
+                    next_state = {"f": expected, "s": state["s"], "o": offset}
+            found = await tree_repo.by_ids(conn, ids)
+            envelopes = await self.metadata.envelopes(conn, [found[i] for i in ids if i in found])
+        if snapshot is not None and next_state is not None:
+            await self._save_snapshot(next_state["s"], snapshot)
+        body: dict[str, Any] = {
+            "hits": {"results": [project(e, request.projection) for e in envelopes]},
+            "search_metadata": {
+                "totalCount": {
+                    "total": min(counted, TOTAL_CAP),
+                    "relation": "gte" if counted > TOTAL_CAP else "eq",
+                }
+            },
+        }
+        if next_state is not None:
+            body["cursor"] = encode_cursor(next_state)
+        if request.facets:
+            body["facets"] = facets
+        return body
+
+    async def _from_snapshot(
+        self, conn: Any, request: SearchRequest, state: dict[str, Any]
+    ) -> tuple[list[str], int | None]:
+        """The next page of a frozen ranking: its ids still matching, from the cursor's
+        offset; and the offset after them if any further id still matches."""
+        ranked = (
+            await conn.execute(
+                select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
+            )
+        ).scalar()
+        if not isinstance(ranked, list):
+            raise InvalidInput("the cursor has expired; run the search again")
+        position = state["o"]
+        picked: list[str] = []
+        while position < len(ranked) and len(picked) <= request.limit:
+            chunk = ranked[position : position + 2 * request.limit]
+            alive = await self.index.among(conn, request.query, chunk)
+            for node_id in chunk:
+                position += 1
+                if node_id in alive:
+                    picked.append(node_id)
+                    if len(picked) > request.limit:
+                        position -= 1  # the extra hit opens the next page
+                        break
+        if len(picked) > request.limit:
+            return picked[: request.limit], position
+        return picked, None
+
+    async def _save_snapshot(self, snapshot_id: str, ranked: list[str]) -> None:
+        now = datetime.now(UTC)
+        async with self.db.write() as conn:
+            await conn.execute(delete(search_snapshots).where(search_snapshots.c.expires_at < now))
+            await conn.execute(
+                insert(search_snapshots).values(
+                    id=snapshot_id, node_ids=ranked, expires_at=now + SNAPSHOT_TTL
+                )
+            )
