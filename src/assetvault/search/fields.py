@@ -87,6 +87,8 @@ def resolve(name: object, *, where: str) -> Field:
             raise InvalidInput(f"{where}: unknown field {name!r}; repository fields are {known}")
         return field
     if group == ASSET_GROUP:
+        if '"' in key:
+            raise InvalidInput(f"{where}: field names cannot contain a double quote: {name!r}")
         return Field(name, "any", key=key, text_column=TEXT_KEYS.get(key))
     raise InvalidInput(
         f"{where}: unknown field group {group!r} in {name!r}; "

@@ -92,9 +92,7 @@ def decode_cursor(cursor: str, expected: str) -> dict[str, Any]:
                 raise ValueError("bad keys")
             state["k"] = [_untag(v) for v in state["k"]]
         elif not (
-            isinstance(state.get("s"), str)
-            and isinstance(state.get("o"), int)
-            and state["o"] >= 0
+            isinstance(state.get("s"), str) and isinstance(state.get("o"), int) and state["o"] >= 0
         ):
             raise ValueError("bad snapshot position")
     except (ValueError, TypeError) as exc:

@@ -61,8 +61,11 @@ async def by_id(conn: AsyncConnection, node_id: str) -> Node | None:
 async def by_ids(conn: AsyncConnection, node_ids: list[str]) -> dict[str, Node]:
     """The nodes with these ids, without their extracted text (which can be large)."""
     columns = [c for c in nodes.c if c.name != "extracted_text"]
-    rows = await conn.execute(select(*columns).where(nodes.c.id.in_(node_ids)))
-    return {row.id: _node(row) for row in rows}
+    found: dict[str, Node] = {}
+    for i in range(0, len(node_ids), 500):  # bound the number of SQL parameters
+        q = select(*columns).where(nodes.c.id.in_(node_ids[i : i + 500]))
+        found.update((row.id, _node(row)) for row in await conn.execute(q))
+    return found
 
 
 async def children(
@@ -82,6 +85,21 @@ async def count_children(conn: AsyncConnection, parent_id: str) -> int:
 
 async def insert_node(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(insert(nodes).values(**values))
+
+
+async def insert_nodes(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(insert(nodes), rows)
+
+
+async def child_names(conn: AsyncConnection, parent_id: str, names: list[str]) -> set[str]:
+    """Which of ``names`` the folder already holds."""
+    taken: set[str] = set()
+    for i in range(0, len(names), 500):  # bound the number of SQL parameters
+        q = select(nodes.c.name).where(
+            nodes.c.parent_id == parent_id, nodes.c.name.in_(names[i : i + 500])
+        )
+        taken.update((await conn.execute(q)).scalars())
+    return taken
 
 
 async def update_node(conn: AsyncConnection, node_id: str, values: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,16 @@ from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, P
 from assetvault.tree import repository as repo
 from assetvault.tree.models import AssetVersion, Node, Rendition
 from assetvault.tree.paths import ROOT, check_name, join
+
+
+@dataclass(frozen=True)
+class NewAsset:
+    """An asset to import: its name, stored binary, type and initial assetMetadata."""
+
+    name: str
+    blob: BlobInfo
+    mime_type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,48 @@ class TreeService:
             raise Conflict(f"{path} was changed concurrently; try again") from exc
         assert node is not None
         return StoredOriginal(node=node, created=created)
+
+    async def import_originals(
+        self, folder_path: str, assets: list[NewAsset], *, user: str
+    ) -> list[Node]:
+        """New assets in one folder, all in one transaction: every one is created, or
+        none (a name that exists, or repeats, fails the whole batch)."""
+        names = [a.name for a in assets]
+        for asset in assets:
+            check_name(asset.name)
+            if any(not isinstance(k, str) or v is None for k, v in asset.metadata.items()):
+                raise InvalidInput(f"{asset.name}: metadata needs string keys and non-null values")
+        if len(set(names)) != len(names):
+            raise InvalidInput("each asset of an import needs its own name")
+        try:
+            async with self.db.write() as conn:
+                folder = await self._folder_for_write(conn, folder_path)
+                taken = await repo.child_names(conn, folder.id, names)
+                if taken:
+                    raise AlreadyExists(f"{join(folder_path, sorted(taken)[0])} already exists")
+                rows = [
+                    {
+                        **self._new_node(str(uuid.uuid4()), folder, a.name, "asset", user, {}),
+                        "properties": dict(a.metadata),
+                        "blob_key": a.blob.key,
+                        "size": a.blob.size,
+                        "sha1": a.blob.sha1,
+                        "mime_type": a.mime_type,
+                        "asset_state": "processing",
+                    }
+                    for a in assets
+                ]
+                if rows:
+                    await repo.insert_nodes(conn, rows)
+                    await self._touch(conn, folder, user)
+                found = await repo.by_ids(conn, [r["id"] for r in rows])
+                created = [found[r["id"]] for r in rows]
+                for node in created:
+                    for hook in self._original_hooks:
+                        await hook(conn, node)
+        except IntegrityError as exc:
+            raise Conflict(f"{folder_path} was changed concurrently; try again") from exc
+        return created
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -192,14 +192,17 @@ class PostgresDialect(Dialect):
         )
 
     def meta_scalar_keys(self, st: Statement, key: str) -> list[str]:
-        # SQLite's order: numbers (numerically) before strings (by code point).
+        # SQLite's order: numbers (numerically; true and false are 1 and 0) before
+        # strings (by code point).
         value = self.meta_value(st, key)
-        is_number = f"json_typeof({value}) = 'number'"
+        kind = f"json_typeof({value})"
         return [
-            f"(CASE WHEN {is_number} THEN 0 WHEN json_typeof({value}) = 'null' THEN NULL "
-            f"WHEN {value} IS NULL THEN NULL ELSE 1 END)",
-            f"(CASE WHEN {is_number} THEN CAST(CAST({value} AS text) AS numeric) END)",
-            f"(CASE WHEN NOT {is_number} THEN ({value} #>> '{{}}') END) COLLATE \"C\"",
+            f"(CASE WHEN {kind} IN ('number', 'boolean') THEN 0 "
+            f"WHEN {kind} IS NULL OR {kind} = 'null' THEN NULL ELSE 1 END)",
+            f"(CASE WHEN {kind} = 'number' THEN CAST(CAST({value} AS text) AS numeric) "
+            f"WHEN {kind} = 'boolean' THEN CAST(CAST({value} AS text) = 'true' AS integer) END)",
+            f"(CASE WHEN {kind} NOT IN ('number', 'boolean') "
+            f"THEN ({value} #>> '{{}}') END) COLLATE \"C\"",
         ]
 
     def meta_facet(self, st: Statement, key: str) -> str:
@@ -239,7 +242,10 @@ class PostgresDialect(Dialect):
                     column, "dc:subject"
                 )
                 parts.append(f"coalesce({self.meta_value(st, key)} #>> '{{}}', '')")
-        return "to_tsvector('simple', " + " || ' ' || ".join(parts) + ")"
+        # Split on everything but letters and digits first, as SQLite's unicode61 does
+        # (PostgreSQL's parser would keep "kiwi.jpg" as one file-name token).
+        document = " || ' ' || ".join(parts)
+        return f"to_tsvector('simple', regexp_replace({document}, '[^[:alnum:]]+', ' ', 'g'))"
 
     @staticmethod
     def _tsquery(node: Match) -> str:
