@@ -18,6 +18,16 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+# SQLite's full-text index (search_fts and its shadow tables) is a virtual table made by
+# migration 0005 in SQL; autogenerate must not read it as a table to drop.
+FULL_TEXT_TABLES = "search_fts"
+
+
+def is_declared(name: str | None, type_: str) -> bool:
+    """Whether autogenerate compares this object (Alembic's include_name hook)."""
+    return not (type_ == "table" and (name or "").startswith(FULL_TEXT_TABLES))
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -9,12 +9,18 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
 from assetvault.adapters.database.engine import alembic_config
-from assetvault.adapters.database.tables import metadata
+from assetvault.adapters.database.tables import is_declared, metadata
 from assetvault.services import Services
 
 
 def _diff(conn: Connection) -> list[object]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        conn,
+        opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, _parents: is_declared(name, type_),
+        },
+    )
     return list(compare_metadata(context, metadata))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from assetvault.adapters.database.tables import metadata
+from assetvault.adapters.database.tables import is_declared, metadata
 
 config = context.config
 
@@ -31,6 +31,7 @@ def _run(connection: object) -> None:
         target_metadata=metadata,
         render_as_batch=True,  # SQLite alters tables by copy
         compare_type=True,
+        include_name=lambda name, type_, _parents: is_declared(name, type_),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -78,5 +78,7 @@ def downgrade() -> None:
     for column in ("mime_type", "size", "created_at", "modified_at", "name"):
         op.drop_index(f"ix_nodes_{column}", "nodes")
     op.drop_index("ix_nodes_doc_id", "nodes")
-    with op.batch_alter_table("nodes") as batch:
-        batch.drop_column("doc_id")
+    # Not in batch mode: a batch rebuild of nodes on SQLite drops the old table, and with
+    # foreign keys on that deletes every asset through the cascades. SQLite (3.35+) drops
+    # an unindexed column in place.
+    op.drop_column("nodes", "doc_id")
