@@ -1,0 +1,560 @@
+"""POST /adobe/assets/search over N synthetic assets (BENCH_SEARCH_ASSETS, default one
+million) in the embedded SQLite database: latency p50/p95/max of first pages and of a
+20th page, against the same server's /health measured in the same run (interleaved with
+the searches, so both see the same machine). The target is a first-page p95 <= 50 ms.
+
+The assets are loaded through the services (TreeService.import_originals), not with raw
+SQL, so the full-text index and every other derived row come from the code under test.
+Loading takes a while at scale, so the data directory is kept under
+bench/.cache/search-<N>/ with a marker of what was loaded; a later run with the same N,
+generator and schema reuses it (BENCH_SEARCH_RELOAD=1 loads again). The report says
+whether the load figures were measured in this run or read from the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from alembic.script import ScriptDirectory
+from tests.live import ASSETVAULT, LiveServer, create_token
+
+from assetvault.adapters.blobs.base import BlobInfo
+from assetvault.adapters.database.engine import alembic_config
+from assetvault.services import Services, build_services
+from assetvault.settings import Settings
+from assetvault.tree.service import NewAsset, TreeService
+from bench.common import ROOT, RssSampler, write_result
+
+COUNT = int(os.environ.get("BENCH_SEARCH_ASSETS", "1000000"))
+RELOAD = os.environ.get("BENCH_SEARCH_RELOAD", "") == "1"
+QUERIES = int(os.environ.get("BENCH_SEARCH_QUERIES", "300"))
+DEEP_QUERIES = int(os.environ.get("BENCH_SEARCH_DEEP", "30"))
+WARMUP = 20
+TARGET_P95_MS = 50.0
+
+# Bump GENERATOR whenever the generated data changes: it invalidates cached loads.
+GENERATOR = 1
+SEED = 20261125
+BATCH = 1000  # assets per folder, and per import_originals call
+PROGRESS_EVERY = 50_000
+VOCABULARY = 5000
+SUBJECTS = 200
+BLOBS = 256
+MIN_BLOB, MAX_BLOB = 1024, 2 * 1024 * 1024
+CACHE = ROOT / "bench" / ".cache"
+BENCH_FOLDER = "/content/dam/bench"
+USER = "bench"
+
+# (MIME type, file extension, weight)
+FORMATS = [
+    ("image/jpeg", "jpg", 40),
+    ("image/png", "png", 18),
+    ("application/pdf", "pdf", 10),
+    ("image/tiff", "tif", 8),
+    ("image/webp", "webp", 8),
+    ("video/mp4", "mp4", 6),
+    ("image/gif", "gif", 5),
+    ("image/svg+xml", "svg", 5),
+]
+STATUSES: list[tuple[str | None, int]] = [
+    ("approved", 45),
+    ("pending", 20),
+    ("rejected", 10),
+    (None, 25),  # no dam:assetStatus at all
+]
+# repo:size lower bounds of the queries; blob sizes are log-uniform over 1 KiB..2 MiB, so
+# these keep about 100%, 82%, 55%, 27% and 9% of the assets.
+SIZE_FLOORS = [0, 4096, 32768, 262144, 1048576]
+# Ranks (0-based, by frequency) the match words are drawn from.
+BANDS = {"common": (0, 20), "medium": (100, 500), "rare": (2000, VOCABULARY)}
+FACETS = [
+    {"id": "format", "field": "repositoryMetadata.dc:format"},
+    {"id": "status", "field": "assetMetadata.dam:assetStatus"},
+]
+BY_MODIFIED = [{"field": "repositoryMetadata.repo:modifyDate", "order": "DESC"}]
+BY_TITLE = [{"field": "assetMetadata.dc:title", "order": "ASC"}]
+# variant -> (share of the page-1 queries, has a match, sort)
+VARIANTS: dict[str, tuple[float, bool, list[dict[str, str]] | None]] = {
+    "match_modified": (0.30, True, BY_MODIFIED),
+    "match_title": (0.15, True, BY_TITLE),
+    "filter_modified": (0.20, False, BY_MODIFIED),
+    "filter_title": (0.10, False, BY_TITLE),
+    "relevance": (0.25, True, None),
+}
+SEARCH_PATH = "/adobe/assets/search?allowUnsafeSearch=true"
+
+
+# -- synthetic data ------------------------------------------------------------------------
+
+ONSETS = [*"bcdfghjklmnprstvwz", "br", "ch", "dr", "fl", "gr", "kl", "pr", "qu", "sh", "st", "tr"]
+NUCLEI = ["a", "e", "i", "o", "u", "ai", "ea", "io", "ou"]
+CODAS = ["", "", "", "n", "r", "s", "l", "m", "x", "nd"]
+# Words the asset names and formats put in the full-text index: no pseudo-word is one.
+RESERVED = {"asset", *(ext for _, ext, _ in FORMATS)}
+
+
+def pseudo_words(rng: random.Random, count: int, taken: set[str]) -> list[str]:
+    """``count`` distinct lowercase pronounceable words, none of them in ``taken``."""
+    found: list[str] = []
+    seen = set(taken)
+    while len(found) < count:
+        syllables = rng.randint(2, 4)
+        word = "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) for _ in range(syllables))
+        word += rng.choice(CODAS)
+        if word not in seen:
+            seen.add(word)
+            found.append(word)
+    return found
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The words assets are written in: ``vocabulary`` by falling frequency (Zipf, s=1)."""
+
+    vocabulary: list[str]
+    cum_weights: list[float]
+    subjects: list[str]
+
+    @classmethod
+    def make(cls, seed: int) -> Corpus:
+        rng = random.Random(seed)
+        vocabulary = pseudo_words(rng, VOCABULARY, RESERVED)
+        subjects = pseudo_words(rng, SUBJECTS, RESERVED | set(vocabulary))
+        weights = itertools.accumulate(1.0 / rank for rank in range(1, VOCABULARY + 1))
+        return cls(vocabulary, list(weights), subjects)
+
+    def text(self, rng: random.Random, count: int) -> list[str]:
+        return rng.choices(self.vocabulary, cum_weights=self.cum_weights, k=count)
+
+    def band(self, rng: random.Random, name: str, count: int) -> list[str]:
+        low, high = BANDS[name]
+        return rng.sample(self.vocabulary[low:high], count)
+
+
+def blob_sizes(rng: random.Random) -> list[int]:
+    """BLOBS distinct sizes, log-uniform from MIN_BLOB to MAX_BLOB."""
+    sizes: set[int] = set()
+    while len(sizes) < BLOBS:
+        sizes.add(int(math.exp(rng.uniform(math.log(MIN_BLOB), math.log(MAX_BLOB)))))
+    return sorted(sizes)
+
+
+async def _repeated(byte: int, size: int) -> AsyncIterator[bytes]:
+    chunk = bytes([byte]) * min(size, 1 << 20)
+    sent = 0
+    while sent < size:
+        part = chunk[: size - sent]
+        sent += len(part)
+        yield part
+
+
+def batch_assets(
+    rng: random.Random, corpus: Corpus, blobs: list[BlobInfo], first: int, count: int
+) -> list[NewAsset]:
+    """Assets ``first`` to ``first + count - 1``: the first BLOBS of all use one blob
+    each (so every blob is referenced), the rest a random one."""
+    formats = rng.choices(FORMATS, weights=[w for *_, w in FORMATS], k=count)
+    statuses = rng.choices([s for s, _ in STATUSES], weights=[w for _, w in STATUSES], k=count)
+    title_lengths = [rng.randint(2, 5) for _ in range(count)]
+    description_lengths = [rng.randint(6, 15) for _ in range(count)]
+    words = iter(corpus.text(rng, sum(title_lengths) + sum(description_lengths)))
+    assets = []
+    for i in range(count):
+        number = first + i
+        blob = blobs[number] if number < len(blobs) else rng.choice(blobs)
+        mime, ext, _ = formats[i]
+        title = " ".join(itertools.islice(words, title_lengths[i]))
+        metadata: dict[str, Any] = {
+            "dc:title": title[:1].upper() + title[1:],
+            "dc:description": " ".join(itertools.islice(words, description_lengths[i])) + ".",
+            "dc:subject": rng.sample(corpus.subjects, rng.randint(1, 3)),
+        }
+        if statuses[i] is not None:
+            metadata["dam:assetStatus"] = statuses[i]
+        assets.append(NewAsset(f"asset-{number:07d}.{ext}", blob, mime, metadata))
+    return assets
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def alembic_head() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def database_file(svc: Services) -> Path:
+    url = svc.settings.resolved_database_url
+    if not url.startswith("sqlite") or "///" not in url:
+        raise RuntimeError(f"the search benchmark runs on the embedded SQLite, not {url}")
+    return Path(url.split("///", 1)[1])
+
+
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+async def database_bytes(svc: Services) -> int:
+    """The database's files after folding the write-ahead log into the main file."""
+    async with svc.db.engine.connect() as conn:
+        busy, _, _ = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        await conn.commit()
+    if busy:
+        raise RuntimeError("the WAL checkpoint was blocked")
+    main = database_file(svc)
+    files = [main, main.with_name(main.name + "-wal"), main.with_name(main.name + "-shm")]
+    return sum(f.stat().st_size for f in files if f.exists())
+
+
+async def load(data_dir: Path, count: int) -> dict[str, Any]:
+    svc = build_services(Settings(data_dir=data_dir))
+    try:
+        await svc.db.migrate()
+        rng = random.Random(SEED)
+        corpus = Corpus.make(SEED)
+        blobs = [
+            await svc.blobs.put(_repeated(i % 256, size)) for i, size in enumerate(blob_sizes(rng))
+        ]
+        # A TreeService of its own, without the processing hook build_services() adds to
+        # svc.tree: importing queues no processing job (nothing would run them here, and
+        # a million queued jobs would be a different benchmark). The assets stay in
+        # asset_state "processing", which search does not look at.
+        tree = TreeService(svc.db)
+        await svc.tree.create_folder("/content/dam", BENCH_FOLDER.rsplit("/", 1)[1], user=USER)
+        in_services = 0.0
+        started = time.perf_counter()
+        for first in range(0, count, BATCH):
+            assets = batch_assets(rng, corpus, blobs, first, min(BATCH, count - first))
+            t0 = time.perf_counter()
+            folder = await svc.tree.create_folder(BENCH_FOLDER, f"f{first // BATCH:04d}", user=USER)
+            await tree.import_originals(folder.path, assets, user=USER)
+            in_services += time.perf_counter() - t0
+            done = first + len(assets)
+            if done % PROGRESS_EVERY == 0 or done == count:
+                elapsed = time.perf_counter() - started
+                print(
+                    f"  loaded {done:,} assets in {elapsed:.0f} s ({done / elapsed:,.0f}/s)",
+                    flush=True,
+                )
+        wall = time.perf_counter() - started
+        return {
+            "assets": count,
+            "load_seconds": wall,
+            "assets_per_s": count / wall,
+            "import_seconds": in_services,  # inside create_folder + import_originals
+            "import_assets_per_s": count / in_services,
+            "db_bytes": await database_bytes(svc),
+            "blob_bytes": tree_bytes(data_dir / "blobs"),
+            "blobs": len(blobs),
+        }
+    finally:
+        await svc.close()
+
+
+def prepared_data(count: int) -> tuple[Path, dict[str, Any], bool]:
+    """The loaded data directory, its load figures, and whether they were measured now
+    (False: read from the cache's marker)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    place = CACHE / f"search-{count}"
+    data_dir, marker_path = place / "data", place / "marker.json"
+    wanted = {"assets": count, "generator": GENERATOR, "seed": SEED, "alembic_head": alembic_head()}
+    if marker_path.exists() and not RELOAD:
+        marker = json.loads(marker_path.read_text())
+        if {k: marker.get(k) for k in wanted} == wanted and data_dir.is_dir():
+            print(f"reusing the data loaded on {marker['loaded_at']} in {place}", flush=True)
+            return data_dir, marker, False
+        print(f"the cache in {place} does not match this run: loading again", flush=True)
+    shutil.rmtree(place, ignore_errors=True)
+    print(f"loading {count:,} assets into {data_dir}", flush=True)
+    figures = asyncio.run(load(data_dir, count))
+    marker = {**wanted, **figures, "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    marker_path.write_text(json.dumps(marker, indent=2))  # written last: a complete load
+    return data_dir, marker, True
+
+
+# -- the workload --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    variant: str
+    band: str | None  # the frequency band of the match words, if any
+    body: dict[str, Any]
+
+
+def make_query(rng: random.Random, corpus: Corpus, variant: str) -> Query:
+    _, has_match, sort = VARIANTS[variant]
+    mimes = [m for m, _, _ in FORMATS]
+    first = rng.choices(mimes, weights=[w for *_, w in FORMATS])[0]
+    formats = [first] if rng.random() < 0.5 else [first, rng.choice(mimes)]
+    items: list[dict[str, Any]] = [
+        {"term": {"repositoryMetadata.dc:format": sorted(set(formats))}},
+        {"range": {"repositoryMetadata.repo:size": {"gte": rng.choice(SIZE_FLOORS)}}},
+    ]
+    band = None
+    if has_match:
+        band = rng.choice(list(BANDS))
+        items.append({"match": {"text": " ".join(corpus.band(rng, band, rng.randint(1, 2)))}})
+    body: dict[str, Any] = {"query": items, "facets": FACETS, "limit": 50}
+    if sort is not None:
+        body["sort"] = sort
+    return Query(variant, band, body)
+
+
+def make_queries(seed: int, count: int) -> list[Query]:
+    rng = random.Random(seed)
+    corpus = Corpus.make(SEED)
+    shares = {v: share for v, (share, _, _) in VARIANTS.items()}
+    variants = rng.choices(list(shares), weights=list(shares.values()), k=count)
+    return [make_query(rng, corpus, v) for v in variants]
+
+
+class Client:
+    """One keep-alive connection; every response must be a 200."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=120)
+        self.headers = {"Authorization": f"Bearer {token}", "X-Api-Key": "bench"}
+
+    def search(self, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        t0 = time.perf_counter()
+        r = self.http.post(SEARCH_PATH, json=body, headers=self.headers)
+        ms = (time.perf_counter() - t0) * 1000
+        if r.status_code != 200:
+            raise RuntimeError(f"search answered {r.status_code}: {r.text[:2000]}\n{body}")
+        answer: dict[str, Any] = r.json()
+        return ms, answer
+
+    def health(self) -> float:
+        t0 = time.perf_counter()
+        r = self.http.get("/health")
+        ms = (time.perf_counter() - t0) * 1000
+        if r.status_code != 200:
+            raise RuntimeError(f"/health answered {r.status_code}: {r.text[:2000]}")
+        return ms
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50_ms": statistics.median(values),
+        "p95_ms": percentile(values, 95),
+        "max_ms": max(values),
+    }
+
+
+@dataclass
+class Timed:
+    query: Query
+    ms: float
+    total: int
+    relation: str
+    cursor: str | None
+    ids: frozenset[str]  # the assets of the first page
+
+
+def run_workload(client: Client, queries: list[Query]) -> tuple[list[Timed], list[float]]:
+    """Every query's first page, each followed by a GET /health."""
+    timed: list[Timed] = []
+    health: list[float] = []
+    for q in queries:
+        ms, answer = client.search(q.body)
+        total = answer["search_metadata"]["totalCount"]
+        ids = frozenset(hit["assetId"] for hit in answer["hits"]["results"])
+        timed.append(Timed(q, ms, total["total"], total["relation"], answer.get("cursor"), ids))
+        health.append(client.health())
+    return timed, health
+
+
+def deep_candidates(timed: list[Timed], wanted: int) -> list[Timed]:
+    """Up to ``wanted`` queries with a full 20th page, taken in turn from each variant."""
+    by_variant: dict[str, list[Timed]] = {}
+    for t in timed:
+        if t.total >= 20 * 50 and t.cursor is not None:  # 20 full pages
+            by_variant.setdefault(t.query.variant, []).append(t)
+    picked: list[Timed] = []
+    for round_ in itertools.zip_longest(*by_variant.values()):
+        picked += [t for t in round_ if t is not None]
+    return picked[:wanted]
+
+
+def page_twenty(client: Client, start: Timed) -> tuple[list[float], float]:
+    """Follow the cursor of a first page to page 20: (times of pages 2-19, page 20's).
+    Every page must be full and no asset may show up twice."""
+    cursor, middle, seen = start.cursor, list[float](), start.ids
+    for page in range(2, 21):
+        if cursor is None:
+            raise RuntimeError(f"no cursor after page {page - 1} of {start.query.body}")
+        ms, answer = client.search({**start.query.body, "cursor": cursor})
+        ids = [hit["assetId"] for hit in answer["hits"]["results"]]
+        if len(ids) != 50 or seen.intersection(ids):
+            raise RuntimeError(
+                f"page {page} has {len(ids)} hits, {len(seen.intersection(ids))} of them on "
+                f"earlier pages, for {start.query.body}"
+            )
+        seen = seen.union(ids)
+        if page == 20:
+            return middle, ms
+        middle.append(ms)
+        cursor = answer.get("cursor")
+    raise AssertionError("unreachable")
+
+
+def grouped(timed: Iterable[Timed], key: str) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[Timed]] = {}
+    for t in timed:
+        name = getattr(t.query, key)
+        if name is not None:
+            groups.setdefault(name, []).append(t)
+    return {
+        name: {**stats([t.ms for t in ts]), "median_total": statistics.median(t.total for t in ts)}
+        for name, ts in sorted(groups.items())
+    }
+
+
+def measure(data_dir: Path) -> dict[str, Any]:
+    # --workers 0: no processing worker, so the loaded assets are never processed and
+    # nothing but the searches runs on the server.
+    server = LiveServer(data_dir=data_dir, extra_args=["--workers", "0"]).start(timeout=300)
+    token_name = f"bench-search-{uuid.uuid4().hex[:8]}"
+    try:
+        assert server.process is not None
+        client = Client(server.url, create_token(data_dir, token_name, "read"))
+        try:
+            with RssSampler(server.process.pid, interval=0.1) as rss:
+                run_workload(client, make_queries(SEED + 1, WARMUP))  # not recorded
+                queries = make_queries(SEED + 2, QUERIES)
+                started = time.perf_counter()
+                timed, health = run_workload(client, queries)
+                first_pages_s = time.perf_counter() - started
+                middle: list[float] = []
+                deep: list[tuple[Timed, float]] = []
+                for start in deep_candidates(timed, DEEP_QUERIES):
+                    pages, ms = page_twenty(client, start)
+                    middle += pages
+                    deep.append((start, ms))
+                    health.append(client.health())
+        finally:
+            client.close()
+        subprocess.run(
+            [ASSETVAULT, "token", "revoke", "--data-dir", str(data_dir), "--name", token_name],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        server.stop()
+    if server.log_path is not None:  # kept when the run fails, for its errors
+        server.log_path.unlink(missing_ok=True)
+    page1 = stats([t.ms for t in timed])
+    health_stats = stats(health)
+    result: dict[str, Any] = {
+        "page1": {**page1, "seconds": first_pages_s},
+        "page1_by_variant": grouped(timed, "variant"),
+        "page1_by_band": grouped(timed, "band"),
+        "pages_2_to_19": stats(middle) if middle else None,
+        "page20": stats([ms for _, ms in deep]) if deep else None,
+        "page20_by_variant": {
+            v: stats([ms for t, ms in deep if t.query.variant == v])
+            for v in sorted({t.query.variant for t, _ in deep})
+        },
+        "health": health_stats,
+        "ratio_page1_p50_to_health_p50": page1["p50_ms"] / health_stats["p50_ms"],
+        "target_p95_ms": TARGET_P95_MS,
+        "page1_p95_within_target": page1["p95_ms"] <= TARGET_P95_MS,
+        "server_peak_rss_bytes": rss.peak,
+        "slowest_page1": [
+            {"ms": t.ms, "variant": t.query.variant, "total": t.total, "body": t.query.body}
+            for t in sorted(timed, key=lambda t: -t.ms)[:5]
+        ],
+    }
+    if deep:
+        result["ratio_page20_p50_to_health_p50"] = (
+            result["page20"]["p50_ms"] / health_stats["p50_ms"]
+        )
+    return result
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def _line(name: str, s: dict[str, float], extra: str = "") -> str:
+    return (
+        f"  {name:<16} n={s['n']:<4} p50 {s['p50_ms']:7.1f} ms  p95 {s['p95_ms']:7.1f} ms  "
+        f"max {s['max_ms']:7.1f} ms{extra}"
+    )
+
+
+def report(load_figures: dict[str, Any], measured: bool, result: dict[str, Any]) -> None:
+    mib = 1024 * 1024
+    source = "measured in this run" if measured else f"from the cache ({load_figures['loaded_at']})"
+    print(
+        f"load of {load_figures['assets']:,} assets, {source}: "
+        f"{load_figures['load_seconds']:.1f} s ({load_figures['assets_per_s']:,.0f} assets/s; "
+        f"{load_figures['import_seconds']:.1f} s in the services, "
+        f"{load_figures['import_assets_per_s']:,.0f} assets/s); database "
+        f"{load_figures['db_bytes'] / mib:,.1f} MiB, blobs {load_figures['blob_bytes'] / mib:,.1f} "
+        f"MiB ({load_figures['blobs']} distinct)"
+    )
+    print("first pages (limit 50, two facets):")
+    print(_line("all", result["page1"]))
+    for name, s in result["page1_by_variant"].items():
+        print(_line(name, s, f"  median total {s['median_total']:,.0f}"))
+    for name, s in result["page1_by_band"].items():
+        print(_line(f"words {name}", s, f"  median total {s['median_total']:,.0f}"))
+    if result["page20"]:
+        print("page 20 (after following the cursor 19 times):")
+        print(_line("all", result["page20"]))
+        for name, s in result["page20_by_variant"].items():
+            print(_line(name, s))
+        print(_line("pages 2-19", result["pages_2_to_19"]))
+    print(_line("GET /health", result["health"]))
+    verdict = "within" if result["page1_p95_within_target"] else "OVER"
+    rss = result["server_peak_rss_bytes"] / mib
+    print(
+        f"ratio search p50 / health p50: {result['ratio_page1_p50_to_health_p50']:.1f}; "
+        f"first-page p95 {result['page1']['p95_ms']:.1f} ms is {verdict} the "
+        f"{TARGET_P95_MS:.0f} ms target; server peak RSS {rss:.0f} MiB"
+    )
+
+
+def main() -> dict[str, Any]:
+    data_dir, load_figures, measured = prepared_data(COUNT)
+    result = measure(data_dir)
+    result = {
+        "assets": COUNT,
+        "queries": QUERIES,
+        "load": {**load_figures, "measured_in_this_run": measured},
+        **result,
+    }
+    write_result("search", result)
+    report(load_figures, measured, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
