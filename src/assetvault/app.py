@@ -41,12 +41,15 @@ def create_app(
                 await svc.maintenance.sweep(
                     svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
                 )
+                await svc.search.forget_expired()
+                await svc.db.optimize()
             except Exception:
                 log.exception("periodic sweep failed")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await svc.db.migrate()
+        await svc.db.optimize()
         sweeper = asyncio.create_task(sweep_forever()) if periodic_sweep else None
         yield
         if sweeper is not None:

@@ -40,6 +40,7 @@ SEED_OPERATIONS = {
     ("delete", "/adobe/assets/{assetId}/relations/{relationType}/{relatedAssetId}"),
     ("get", "/adobe/assets/{assetId}/relationTypes"),
     ("get", "/adobe/assets/jobs/{jobId}/status"),
+    ("post", "/adobe/assets/search"),
 }
 CHECKS = [
     not_a_server_error,

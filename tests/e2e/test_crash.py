@@ -33,6 +33,7 @@ def referenced_blobs(data_dir: Path) -> set[str]:
     try:
         keys = {k for (k,) in db.execute("SELECT blob_key FROM nodes") if k}
         keys |= {k for (k,) in db.execute("SELECT blob_key FROM asset_versions")}
+        keys |= {k for (k,) in db.execute("SELECT blob_key FROM renditions")}
         return keys
     finally:
         db.close()
@@ -47,7 +48,26 @@ def staged_blobs(data_dir: Path) -> set[str]:
     }
 
 
+def jobs_settled(data_dir: Path, timeout: float = 120) -> None:
+    """Wait until the workers have no job queued or running: a job's scratch files and
+    its renditions' blobs exist only until it commits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db = sqlite3.connect(f"file:{data_dir / 'assetvault.db'}?mode=ro", uri=True)
+        try:
+            busy = db.execute(
+                "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')"
+            ).fetchone()[0]
+        finally:
+            db.close()
+        if not busy:
+            return
+        time.sleep(0.2)
+    raise AssertionError("jobs did not settle")
+
+
 def assert_no_orphans(data_dir: Path) -> None:
+    jobs_settled(data_dir)
     assert blob_files(data_dir) <= referenced_blobs(data_dir) | staged_blobs(data_dir)
     assert not list((data_dir / "blobs" / ".tmp").iterdir())
 

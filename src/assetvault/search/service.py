@@ -25,11 +25,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import search_snapshots
 from assetvault.adapters.media import sandbox, work
-from assetvault.adapters.search.base import SearchIndex
+from assetvault.adapters.search.base import PreparedSearch, SearchIndex
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from assetvault.metadata.service import MetadataService
 from assetvault.search.fields import ALL_TEXT_COLUMNS
@@ -181,35 +182,27 @@ class SearchService:
             raise InvalidInput("the cursor belongs to a different query or sort; start again")
         snapshot: list[str] | None = None
         async with self.db.read() as conn:
-            counted = await self.index.count(conn, request.query, TOTAL_CAP + 1)
-            facets = [
-                {
-                    "id": facet.id,
-                    "type": "CATEGORY",
-                    "values": [
-                        {"value": value, "count": count}
-                        for value, count in await self.index.facet(conn, request.query, facet)
-                    ],
-                }
-                for facet in request.facets
-            ]
+            scopes = tuple(f.scope for f in request.facets if f.scope is not None)
+            prepared = await self.index.prepare(conn, request.query, scopes)
+            counted, buckets = await prepared.summary(request.facets, TOTAL_CAP + 1)
             next_state: dict[str, Any] | None = None
             if not scored:
                 after = state["k"] if state else None
-                rows = await self.index.page(
-                    conn, request.query, request.sort, after, request.limit + 1
+                rows = await prepared.page(
+                    request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
                 )
                 ids = [node_id for node_id, _ in rows[: request.limit]]
                 if len(rows) > request.limit:
-                    next_state = {"f": expected, "k": [_tag(v) for v in rows[request.limit - 1][1]]}
+                    last_keys = rows[request.limit - 1][1]
+                    next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
             elif state is None:
-                ranked = await self.index.ranked(conn, request.query, SNAPSHOT_CAP)
+                ranked = await prepared.ranked(SNAPSHOT_CAP)
                 ids = ranked[: request.limit]
                 if len(ranked) > request.limit:
                     snapshot = ranked
                     next_state = {"f": expected, "s": str(uuid.uuid4()), "o": request.limit}
             else:
-                ids, offset = await self._from_snapshot(conn, request, state)
+                ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
                 if offset is not None:
                     next_state = {"f": expected, "s": state["s"], "o": offset}
             found = await tree_repo.by_ids(conn, ids)
@@ -228,11 +221,18 @@ class SearchService:
         if next_state is not None:
             body["cursor"] = encode_cursor(next_state)
         if request.facets:
-            body["facets"] = facets
+            body["facets"] = [
+                {
+                    "id": facet.id,
+                    "type": "CATEGORY",
+                    "values": [{"value": value, "count": count} for value, count in found],
+                }
+                for facet, found in zip(request.facets, buckets, strict=True)
+            ]
         return body
 
     async def _from_snapshot(
-        self, conn: Any, request: SearchRequest, state: dict[str, Any]
+        self, conn: AsyncConnection, prepared: PreparedSearch, limit: int, state: dict[str, Any]
     ) -> tuple[list[str], int | None]:
         """The next page of a frozen ranking: its ids still matching, from the cursor's
         offset; and the offset after them if any further id still matches."""
@@ -245,24 +245,31 @@ class SearchService:
             raise InvalidInput("the cursor has expired; run the search again")
         position = state["o"]
         picked: list[str] = []
-        while position < len(ranked) and len(picked) <= request.limit:
-            chunk = ranked[position : position + 2 * request.limit]
-            alive = await self.index.among(conn, request.query, chunk)
+        while position < len(ranked) and len(picked) <= limit:
+            chunk = ranked[position : position + 2 * limit]
+            alive = await prepared.among(chunk)
             for node_id in chunk:
                 position += 1
                 if node_id in alive:
                     picked.append(node_id)
-                    if len(picked) > request.limit:
+                    if len(picked) > limit:
                         position -= 1  # the extra hit opens the next page
                         break
-        if len(picked) > request.limit:
-            return picked[: request.limit], position
+        if len(picked) > limit:
+            return picked[:limit], position
         return picked, None
+
+    async def forget_expired(self) -> int:
+        """Remove the snapshots whose cursors have expired."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                delete(search_snapshots).where(search_snapshots.c.expires_at < datetime.now(UTC))
+            )
+        return int(result.rowcount)
 
     async def _save_snapshot(self, snapshot_id: str, ranked: list[str]) -> None:
         now = datetime.now(UTC)
         async with self.db.write() as conn:
-            await conn.execute(delete(search_snapshots).where(search_snapshots.c.expires_at < now))
             await conn.execute(
                 insert(search_snapshots).values(
                     id=snapshot_id, node_ids=ranked, expires_at=now + SNAPSHOT_TTL

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from assetvault.adapters.database.tables import search_snapshots
 from assetvault.services import Services
 from tests import media
 from tests.api.adobe.conftest import adobe
@@ -457,3 +460,21 @@ async def test_every_malformed_request_is_a_400_problem(
     r = await client.post(SEARCH, content=b"{not json", headers=adobe(tokens.read))
     assert is_problem(r, 400)
     assert await snapshot(services) == before
+
+
+async def test_relevance_cursors_expire(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    await make_assets(services, [(f"s{i}.jpg", {"dc:title": "shared"}) for i in range(3)])
+    body = {"query": [{"match": {"text": "shared"}}], "limit": 1}
+    first = await search(client, tokens.read, **body)
+    cursor = first.json()["cursor"]
+    assert names(await search(client, tokens.read, **body, cursor=cursor))
+    assert await services.search.forget_expired() == 0
+    async with services.db.write() as conn:
+        await conn.execute(
+            update(search_snapshots).values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
+        )
+    assert await services.search.forget_expired() == 1
+    r = await search(client, tokens.read, **body, cursor=cursor)
+    assert is_problem(r, 400) and "expired" in r.json()["detail"]

@@ -75,6 +75,17 @@ class Database:
             await conn.run_sync(_upgrade, self.url)
             await conn.commit()
 
+    async def optimize(self) -> None:
+        """Refresh the query planner's statistics where they are stale (SQLite keeps none
+        on its own; PostgreSQL's autovacuum does). Bounded work: SQLite samples each
+        index rather than reading it whole."""
+        if not self.is_sqlite:
+            return
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            await conn.exec_driver_sql("PRAGMA optimize=0x10002")
+            await conn.commit()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -8,36 +8,38 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from assetvault.search.query import And, FacetRequest, SortKey
+from assetvault.search.query import And, FacetRequest, QueryNode, SortKey
 
 
-class SearchIndex(Protocol):
-    async def count(self, conn: AsyncConnection, query: And, cap: int) -> int:
-        """How many assets match, counting no further than ``cap``."""
-        ...
+class PreparedSearch(Protocol):
+    """One query, planned once, for the statements of one search request."""
 
-    async def facet(
-        self, conn: AsyncConnection, query: And, facet: FacetRequest
-    ) -> list[tuple[Any, int]]:
-        """(value, count) buckets of the facet's field over every match, most first."""
+    async def summary(
+        self, facets: tuple[FacetRequest, ...], cap: int
+    ) -> tuple[int, list[list[tuple[Any, int]]]]:
+        """How many assets match (counting to ``cap`` at least) and, per facet, its
+        (value, count) buckets over every match, most first."""
         ...
 
     async def page(
-        self,
-        conn: AsyncConnection,
-        query: And,
-        sort: tuple[SortKey, ...],
-        after: list[Any] | None,
-        limit: int,
+        self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int, *, large: bool
     ) -> list[tuple[str, list[Any]]]:
         """Up to ``limit`` matches in sort order (ties broken by id), after the position
         ``after`` (the keys of the last hit seen); each as (node id, its keys)."""
         ...
 
-    async def ranked(self, conn: AsyncConnection, query: And, cap: int) -> list[str]:
+    async def ranked(self, cap: int) -> list[str]:
         """Ids of up to ``cap`` matches, most relevant first."""
         ...
 
-    async def among(self, conn: AsyncConnection, query: And, ids: list[str]) -> set[str]:
+    async def among(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` match now."""
+        ...
+
+
+class SearchIndex(Protocol):
+    async def prepare(
+        self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch:
+        """Plan ``query`` (and the facet ``scopes`` that narrow it) on ``conn``."""
         ...

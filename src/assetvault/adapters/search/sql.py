@@ -11,6 +11,7 @@ fixed fragments are written into the SQL text.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,14 @@ COMPARATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 NOT_NULL = {"id", "name", "path", "created_at", "modified_at", "created_by", "modified_by"}
 # bm25 weights of the full-text columns (name, title, description, subject, body).
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
+# A match with at most this many full-text hits drives the join (SQLite); a commoner one
+# is left to the planner, as one condition among the others.
+DRIVER_MAX_ROWS = 20_000
+FTS_JOIN = "search_fts CROSS JOIN nodes AS n ON n.doc_id = search_fts.rowid"
+# Sort columns with an index and never NULL for an asset: walking the index gives the
+# order, and stops after a page.
+WALKABLE = {"name", "created_at", "modified_at"}
+FORMAT_FIELD = "repositoryMetadata.dc:format"
 
 
 class Statement:
@@ -55,6 +64,17 @@ class Statement:
         name = f"p{len(self.params)}"
         self.params[name] = value
         return f":{name}"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """How a dialect ranks by relevance: FROM clause, its condition, the order, and
+    whether the FROM clause already applies the match nodes."""
+
+    source: str
+    condition: str
+    order: str
+    applies_matches: bool
 
 
 class Dialect:
@@ -99,9 +119,21 @@ class Dialect:
     def match(self, st: Statement, node: Match) -> str:
         raise NotImplementedError
 
-    def scored(self, st: Statement, matches: list[Match]) -> tuple[str, str, str]:
-        """(join clause adding column score, score expression, order direction)."""
+    async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
+        """The match to drive the join from, if one is selective enough."""
+        return None
+
+    def source(self, st: Statement, driver: Match | None) -> tuple[str, str]:
+        """FROM clause (nodes as n) and the condition it adds."""
+        return "nodes AS n", TRUE
+
+    def scored(self, st: Statement, matches: list[Match]) -> Scored:
         raise NotImplementedError
+
+    def walks(self, sort: tuple[SortKey, ...]) -> bool:
+        """Whether walking the first sort key's index beats filtering first, for a
+        result too large to sort (the engine's own planner decides otherwise)."""
+        return False
 
 
 def _path(key: str) -> str:
@@ -167,14 +199,34 @@ class SqliteDialect(Dialect):
         q = st.bind(fts_query(node))
         return f"n.doc_id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH {q})"
 
-    def scored(self, st: Statement, matches: list[Match]) -> tuple[str, str, str]:
+    async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
+        best: tuple[int, Match] | None = None
+        for node in matches:
+            st = Statement()
+            q = st.bind(fts_query(node))
+            sql = (
+                f"SELECT count(*) FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH {q} "
+                f"LIMIT {DRIVER_MAX_ROWS + 1}) AS c"
+            )
+            hits = int((await conn.execute(text(sql), st.params)).scalar_one())
+            if hits <= DRIVER_MAX_ROWS and (best is None or hits < best[0]):
+                best = (hits, node)
+        return best[1] if best else None
+
+    def source(self, st: Statement, driver: Match | None) -> tuple[str, str]:
+        if driver is None:
+            return "nodes AS n", TRUE
+        # CROSS JOIN: SQLite keeps this order, the few full-text hits outermost.
+        return FTS_JOIN, f"search_fts MATCH {st.bind(fts_query(driver))}"
+
+    def scored(self, st: Statement, matches: list[Match]) -> Scored:
         q = st.bind(" AND ".join(f"({fts_query(m)})" for m in matches))
         weights = ", ".join(str(w) for w in WEIGHTS.values())
-        join = (
-            f"JOIN (SELECT rowid AS doc, bm25(search_fts, {weights}) AS score "
-            f"FROM search_fts WHERE search_fts MATCH {q}) AS f ON f.doc = n.doc_id"
-        )
-        return join, "f.score", "ASC"  # bm25: lower is better
+        # bm25: lower is better.
+        return Scored(FTS_JOIN, f"search_fts MATCH {q}", f"bm25(search_fts, {weights})", True)
+
+    def walks(self, sort: tuple[SortKey, ...]) -> bool:
+        return bool(sort) and sort[0].field.column in WALKABLE
 
 
 class PostgresDialect(Dialect):
@@ -259,13 +311,13 @@ class PostgresDialect(Dialect):
         q = st.bind(self._tsquery(node))
         return f"{self._document(st, node.columns)} @@ to_tsquery('simple', {q})"
 
-    def scored(self, st: Statement, matches: list[Match]) -> tuple[str, str, str]:
+    def scored(self, st: Statement, matches: list[Match]) -> Scored:
         ranks = [
             f"ts_rank({self._document(st, m.columns)}, "
             f"to_tsquery('simple', {st.bind(self._tsquery(m))}))"
             for m in matches
         ]
-        return "", "(" + " + ".join(ranks) + ")", "DESC"
+        return Scored("nodes AS n", TRUE, "(" + " + ".join(ranks) + ") DESC", False)
 
 
 class SqlSearchIndex:
@@ -276,120 +328,62 @@ class SqlSearchIndex:
     def for_database(cls, is_sqlite: bool) -> SqlSearchIndex:
         return cls(SqliteDialect() if is_sqlite else PostgresDialect())
 
-    # -- the interface -------------------------------------------------------------------
-
-    async def count(self, conn: AsyncConnection, query: And, cap: int) -> int:
-        st = Statement()
-        where = await self._where(conn, st, query)
-        sql = f"SELECT count(*) FROM (SELECT 1 FROM nodes n WHERE {where} LIMIT {int(cap)}) AS c"
-        return int((await conn.execute(text(sql), st.params)).scalar_one())
-
-    async def facet(
-        self, conn: AsyncConnection, query: And, facet: FacetRequest
-    ) -> list[tuple[Any, int]]:
-        st = Statement()
-        scoped = And((*query.children, facet.scope)) if facet.scope else query
-        where = await self._where(conn, st, scoped)
-        if facet.field == "repositoryMetadata.dc:format":
-            value = "n.mime_type"
-        else:
-            value = self.dialect.meta_facet(st, facet.field.split(".", 1)[1])
-        only = ""
-        if facet.values is not None:
-            only = f" AND {value} IN ({', '.join(st.bind(v) for v in facet.values)})"
-        sql = (
-            f"SELECT {value} AS value, count(*) AS hits FROM nodes n "
-            f"WHERE {where} AND {value} IS NOT NULL{only} "
-            f"GROUP BY 1 ORDER BY hits DESC, 1 LIMIT {int(facet.size)}"
-        )
-        rows = await conn.execute(text(sql), st.params)
-        return [(r.value, int(r.hits)) for r in rows]
-
-    async def page(
-        self,
-        conn: AsyncConnection,
-        query: And,
-        sort: tuple[SortKey, ...],
-        after: list[Any] | None,
-        limit: int,
-    ) -> list[tuple[str, list[Any]]]:
-        st = Statement()
-        where = await self._where(conn, st, query)
-        keys = [*self._sort_keys(st, sort), (self.dialect.string("n.id"), False)]
-        if after is not None:
-            if len(after) != len(keys):
-                raise InvalidInput("the cursor does not belong to this query")
-            where += " AND " + self._after(st, keys, after)
-        columns = ", ".join(f"{expr} AS k{i}" for i, (expr, _) in enumerate(keys))
-        order = ", ".join(f"k{i} {'DESC' if desc else 'ASC'}" for i, (_, desc) in enumerate(keys))
-        sql = f"SELECT {columns} FROM nodes n WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
-        rows = (await conn.execute(text(sql), st.params)).all()
-        return [(row[-1], list(row)) for row in rows]
-
-    async def ranked(self, conn: AsyncConnection, query: And, cap: int) -> list[str]:
-        st = Statement()
-        join, score, direction = self.dialect.scored(st, positive_matches(query))
-        where = await self._where(conn, st, query)
-        sql = (
-            f"SELECT n.id FROM nodes n {join} WHERE {where} "
-            f"ORDER BY {score} {direction}, n.id LIMIT {int(cap)}"
-        )
-        return list((await conn.execute(text(sql), st.params)).scalars())
-
-    async def among(self, conn: AsyncConnection, query: And, ids: list[str]) -> set[str]:
-        if not ids:
-            return set()
-        st = Statement()
-        where = await self._where(conn, st, query)
-        listed = ", ".join(st.bind(i) for i in ids)
-        sql = f"SELECT n.id FROM nodes n WHERE n.id IN ({listed}) AND {where}"
-        return set((await conn.execute(text(sql), st.params)).scalars())
+    async def prepare(
+        self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSql:
+        """The query planned once for all the statements of one search: the folders its
+        repo:ancestors terms name, and whether a full-text match drives the join."""
+        folders = await _folder_paths(conn, [query, *scopes])
+        driver = await self.dialect.driver(conn, positive_matches(query))
+        return PreparedSql(self, conn, query, folders, driver)
 
     # -- compiling -----------------------------------------------------------------------
 
-    async def _where(self, conn: AsyncConnection, st: Statement, query: And) -> str:
-        folders = await self._folder_paths(conn, query)
-        return f"n.kind = 'asset' AND {self._node(st, query, folders)}"
+    def where(
+        self,
+        st: Statement,
+        node: QueryNode,
+        folders: dict[str, str],
+        skip: tuple[Match, ...] = (),
+        plain: bool = False,
+    ) -> str:
+        """The predicate of ``node`` on assets. Nodes in ``skip`` (by identity) are left
+        out, the join applying them; ``plain`` keeps indexes off the filter columns, so
+        that the sort's index gives the order."""
+        return "n.kind = 'asset' AND " + self._node(st, node, folders, skip, plain)
 
-    @staticmethod
-    async def _folder_paths(conn: AsyncConnection, query: And) -> dict[str, str]:
-        """Paths of the folders named by repo:ancestors terms, looked up once."""
-        ids: set[str] = set()
-        stack: list[QueryNode] = [query]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, And | Or | Not):
-                stack.extend(node.children)
-            elif isinstance(node, Term) and node.field.type == "ancestors":
-                ids.update(_urn_ids(node.values))
-        if not ids:
-            return {}
-        st = Statement()
-        listed = ", ".join(st.bind(i) for i in sorted(ids))
-        sql = f"SELECT id, path FROM nodes WHERE kind = 'folder' AND id IN ({listed})"
-        return {r.id: r.path for r in await conn.execute(text(sql), st.params)}
+    def _node(
+        self,
+        st: Statement,
+        node: QueryNode,
+        folders: dict[str, str],
+        skip: tuple[Match, ...],
+        plain: bool,
+    ) -> str:
+        def each(children: tuple[QueryNode, ...], joiner: str) -> str:
+            return joiner.join(self._node(st, c, folders, skip, plain) for c in children)
 
-    def _node(self, st: Statement, node: QueryNode, folders: dict[str, str]) -> str:
         if isinstance(node, And):
-            return "(" + " AND ".join(self._node(st, c, folders) for c in node.children) + ")"
+            return "(" + each(node.children, " AND ") + ")"
         if isinstance(node, Or):
-            return "(" + " OR ".join(self._node(st, c, folders) for c in node.children) + ")"
+            return "(" + each(node.children, " OR ") + ")"
         if isinstance(node, Not):
-            inner = " OR ".join(self._node(st, c, folders) for c in node.children)
-            return f"(NOT ({inner}))"
+            return f"(NOT ({each(node.children, ' OR ')}))"
         if isinstance(node, Match):
-            return TRUE if node.match_all else self.dialect.match(st, node)
+            if node.match_all or any(node is s for s in skip):
+                return TRUE
+            return self.dialect.match(st, node)
         if node.field.key is not None:
             return self._metadata(st, node)
         if isinstance(node, Term):
-            return self._column_term(st, node, folders)
+            return self._column_term(st, node, folders, plain)
         if isinstance(node, Range):
-            return self._column_range(st, node)
+            return self._column_range(st, node, plain)
         return self._column_exists(node.field)
 
-    def _column_term(self, st: Statement, node: Term, folders: dict[str, str]) -> str:
+    def _column_term(self, st: Statement, node: Term, folders: dict[str, str], plain: bool) -> str:
         field = node.field
-        column = f"n.{field.column}"
+        column = f"{'+' if plain else ''}n.{field.column}"
         if field.type == "ancestors":
             parts = [
                 f"({self.dialect.string(column)} > {st.bind(folders[i] + '/')} AND "
@@ -414,9 +408,9 @@ class SqlSearchIndex:
             return f"{column} IN ({', '.join(self.dialect.number(st, v) for v in values)})"
         return f"{column} IN ({', '.join(st.bind(v) for v in values)})"
 
-    def _column_range(self, st: Statement, node: Range) -> str:
+    def _column_range(self, st: Statement, node: Range, plain: bool) -> str:
         field = node.field
-        column = f"n.{field.column}"
+        column = f"{'+' if plain else ''}n.{field.column}"
         if field.type == "string":
             column = self.dialect.string(column)
         parts = []
@@ -469,7 +463,7 @@ class SqlSearchIndex:
             test = "(" + " AND ".join(tests) + ")"
         return f"EXISTS (SELECT 1 FROM {d.elements(value)} WHERE {test})"
 
-    def _sort_keys(self, st: Statement, sort: tuple[SortKey, ...]) -> list[tuple[str, bool]]:
+    def sort_keys(self, st: Statement, sort: tuple[SortKey, ...]) -> list[tuple[str, bool]]:
         """(expression, descending) pairs; a missing value sorts last either way."""
         keys: list[tuple[str, bool]] = []
         for key in sort:
@@ -487,7 +481,7 @@ class SqlSearchIndex:
             keys.append((column, key.descending))
         return keys
 
-    def _after(self, st: Statement, keys: list[tuple[str, bool]], after: list[Any]) -> str:
+    def after(self, st: Statement, keys: list[tuple[str, bool]], after: list[Any]) -> str:
         """Rows strictly after the position ``after`` in the order of ``keys``. A NULL in
         ``after`` means every row still tied on the earlier keys is NULL there too (the
         missing-value key comes first), so it compares as equal and never as greater."""
@@ -510,3 +504,143 @@ def _is_number(value: Any) -> bool:
 
 def _urn_ids(values: tuple[Any, ...]) -> list[str]:
     return [v[len(URN_PREFIX) :] for v in values if isinstance(v, str) and v.startswith(URN_PREFIX)]
+
+
+async def _folder_paths(conn: AsyncConnection, nodes: list[QueryNode]) -> dict[str, str]:
+    """Paths of the folders named by repo:ancestors terms, looked up once."""
+    ids: set[str] = set()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And | Or | Not):
+            stack.extend(node.children)
+        elif isinstance(node, Term) and node.field.type == "ancestors":
+            ids.update(_urn_ids(node.values))
+    if not ids:
+        return {}
+    st = Statement()
+    listed = ", ".join(st.bind(i) for i in sorted(ids))
+    sql = f"SELECT id, path FROM nodes WHERE kind = 'folder' AND id IN ({listed})"
+    return {r.id: r.path for r in await conn.execute(text(sql), st.params)}
+
+
+class PreparedSql:
+    """One query's statements: the total and facets, a page, a ranking, a recheck."""
+
+    def __init__(
+        self,
+        index: SqlSearchIndex,
+        conn: AsyncConnection,
+        query: And,
+        folders: dict[str, str],
+        driver: Match | None,
+    ) -> None:
+        self.index = index
+        self.conn = conn
+        self.query = query
+        self.folders = folders
+        self.driver = driver
+
+    def _base(self, st: Statement, plain: bool = False) -> tuple[str, str]:
+        source, condition = self.index.dialect.source(st, self.driver)
+        skip = (self.driver,) if self.driver else ()
+        where = self.index.where(st, self.query, self.folders, skip, plain)
+        return source, where if condition == TRUE else f"{where} AND {condition}"
+
+    async def summary(
+        self, facets: tuple[FacetRequest, ...], cap: int
+    ) -> tuple[int, list[list[tuple[Any, int]]]]:
+        """How many assets match (counting to ``cap`` at least) and each facet's
+        (value, count) buckets over all of them, most first: one pass over the hits."""
+        st = Statement()
+        source, where = self._base(st)
+        if not facets:
+            sql = (
+                f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} LIMIT {int(cap)}) AS c"
+            )
+            return int((await self.conn.execute(text(sql), st.params)).scalar_one()), []
+        columns = ["1 AS one"]
+        parts = ["SELECT 0 AS part, CAST(NULL AS text) AS value, count(*) AS hits FROM h"]
+        for i, facet in enumerate(facets):
+            if facet.field == FORMAT_FIELD:
+                columns.append(f"n.mime_type AS v{i}")
+            else:
+                key = facet.field.split(".", 1)[1]
+                columns.append(f"{self.index.dialect.meta_facet(st, key)} AS v{i}")
+            conditions = [f"v{i} IS NOT NULL"]
+            if facet.scope is not None:
+                scope = self.index.where(st, facet.scope, self.folders)
+                columns.append(f"(CASE WHEN {scope} THEN 1 ELSE 0 END) AS s{i}")
+                conditions.append(f"s{i} = 1")
+            if facet.values is not None:
+                listed = ", ".join(st.bind(v) for v in facet.values) or "NULL"
+                conditions.append(f"v{i} IN ({listed})")
+            parts.append(
+                f"SELECT * FROM (SELECT {i + 1} AS part, v{i} AS value, count(*) AS hits FROM h "
+                f"WHERE {' AND '.join(conditions)} GROUP BY v{i} "
+                f"ORDER BY hits DESC, v{i} LIMIT {int(facet.size)}) AS f{i}"
+            )
+        sql = (
+            f"WITH h AS MATERIALIZED (SELECT {', '.join(columns)} FROM {source} WHERE {where}) "
+            + " UNION ALL ".join(parts)
+        )
+        rows = (await self.conn.execute(text(sql), st.params)).all()
+        total = next(int(r.hits) for r in rows if r.part == 0)
+        buckets: list[list[tuple[Any, int]]] = [[] for _ in facets]
+        for row in rows:
+            if row.part:
+                buckets[row.part - 1].append((row.value, int(row.hits)))
+        for found in buckets:
+            found.sort(key=lambda b: (-b[1], b[0]))
+        return total, buckets
+
+    async def page(
+        self,
+        sort: tuple[SortKey, ...],
+        after: list[Any] | None,
+        limit: int,
+        *,
+        large: bool,
+    ) -> list[tuple[str, list[Any]]]:
+        """Up to ``limit`` hits in sort order (ties broken by id) after the position
+        ``after``; each as (id, its sort keys). ``large``: the result is too large to
+        sort, so the sort's index, where it has one, gives the order."""
+        st = Statement()
+        plain = large and self.driver is None and self.index.dialect.walks(sort)
+        source, where = self._base(st, plain)
+        d = self.index.dialect
+        keys = [*self.index.sort_keys(st, sort), (d.string("n.id"), False)]
+        if after is not None:
+            if len(after) != len(keys):
+                raise InvalidInput("the cursor does not belong to this query")
+            where += " AND " + self.index.after(st, keys, after)
+        columns = ", ".join(f"{expr} AS k{i}" for i, (expr, _) in enumerate(keys))
+        order = ", ".join(f"k{i} {'DESC' if desc else 'ASC'}" for i, (_, desc) in enumerate(keys))
+        sql = f"SELECT {columns} FROM {source} WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
+        rows = (await self.conn.execute(text(sql), st.params)).all()
+        return [(row[-1], list(row)) for row in rows]
+
+    async def ranked(self, cap: int) -> list[str]:
+        """Ids of up to ``cap`` hits, most relevant first."""
+        st = Statement()
+        matches = positive_matches(self.query)
+        scored = self.index.dialect.scored(st, matches)
+        skip = tuple(matches) if scored.applies_matches else ()
+        where = self.index.where(st, self.query, self.folders, skip)
+        if scored.condition != TRUE:
+            where += f" AND {scored.condition}"
+        sql = (
+            f"SELECT n.id FROM {scored.source} WHERE {where} "
+            f"ORDER BY {scored.order}, n.id LIMIT {int(cap)}"
+        )
+        return list((await self.conn.execute(text(sql), st.params)).scalars())
+
+    async def among(self, ids: list[str]) -> set[str]:
+        """Which of ``ids`` match now."""
+        if not ids:
+            return set()
+        st = Statement()
+        where = self.index.where(st, self.query, self.folders)
+        listed = ", ".join(st.bind(i) for i in ids)
+        sql = f"SELECT n.id FROM nodes AS n WHERE n.id IN ({listed}) AND {where}"
+        return set((await self.conn.execute(text(sql), st.params)).scalars())
