@@ -7,6 +7,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -18,14 +19,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-# SQLite's full-text index (search_fts and its shadow tables) is a virtual table made by
-# migration 0005 in SQL; autogenerate must not read it as a table to drop.
+# What only the SQLite schema has, made by migrations in SQL, which autogenerate must not
+# read as objects to drop: the full-text index (search_fts and its shadow tables), and
+# the generated dc:title column of nodes with its sort indexes.
 FULL_TEXT_TABLES = "search_fts"
+SQLITE_ONLY = {
+    ("column", "title"),
+    ("index", "ix_nodes_title_asc"),
+    ("index", "ix_nodes_title_desc"),
+}
 
 
 def is_declared(name: str | None, type_: str) -> bool:
     """Whether autogenerate compares this object (Alembic's include_name hook)."""
-    return not (type_ == "table" and (name or "").startswith(FULL_TEXT_TABLES))
+    if type_ == "table" and (name or "").startswith(FULL_TEXT_TABLES):
+        return False
+    return (type_, name) not in SQLITE_ONLY
 
 
 metadata = MetaData(
@@ -68,9 +77,18 @@ nodes = Table(
     # The asset's row number in the full-text index (SQLite's search_fts, kept by
     # triggers); stable, unlike SQLite's own rowid, which VACUUM may renumber.
     Column("doc_id", Integer, nullable=True),
+    # assetMetadata dam:assetStatus as the metadata API shows it, computed by the database
+    # (migration 0006 holds each backend's expression), so facets read an index.
+    Column(
+        "asset_status",
+        String(255),
+        Computed("dam:assetStatus of the users' layer over the extracted one"),
+        nullable=True,
+    ),
     UniqueConstraint("parent_id", "name"),
     Index(None, "blob_key"),
     Index("ix_nodes_doc_id", "doc_id", unique=True),
+    Index("ix_nodes_search_facets", "kind", "mime_type", "size", "asset_status", "doc_id"),
     # What searches filter and sort on.
     Index(None, "mime_type"),
     Index(None, "size"),

@@ -51,7 +51,13 @@ FTS_JOIN = "search_fts CROSS JOIN nodes AS n ON n.doc_id = search_fts.rowid"
 # Sort columns with an index and never NULL for an asset: walking the index gives the
 # order, and stops after a page.
 WALKABLE = {"name", "created_at", "modified_at"}
-FORMAT_FIELD = "repositoryMetadata.dc:format"
+# Metadata keys SQLite keeps a generated, indexed column of, for sorting (migration 0006).
+SORT_COLUMNS = {"dc:title": "title"}
+# The columns facets count (asset_status is generated from the metadata view).
+FACET_COLUMNS = {
+    "repositoryMetadata.dc:format": "n.mime_type",
+    "assetMetadata.dam:assetStatus": "n.asset_status",
+}
 
 
 class Statement:
@@ -99,9 +105,6 @@ class Dialect:
         present value)."""
         raise NotImplementedError
 
-    def meta_facet(self, st: Statement, key: str) -> str:
-        raise NotImplementedError
-
     def elements(self, value: str) -> str:
         """FROM clause: one row (alias e, columns kind and val) per element of a JSON
         value (the value itself when it is not an array)."""
@@ -116,8 +119,14 @@ class Dialect:
     def element_string(self) -> str:
         raise NotImplementedError
 
-    def match(self, st: Statement, node: Match) -> str:
+    def match(self, st: Statement, node: Match, probe: bool = False) -> str:
+        """The predicate of a full-text match; ``probe``: checked row by row (while
+        walking an index), rather than against the set of all its hits."""
         raise NotImplementedError
+
+    def meta_sort_keys(self, st: Statement, key: str) -> list[str] | None:
+        """Sort expressions of a metadata key the database keeps a column for, if any."""
+        return None
 
     async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
         """The match to drive the join from, if one is selective enough."""
@@ -172,9 +181,6 @@ class SqliteDialect(Dialect):
     def meta_scalar_keys(self, st: Statement, key: str) -> list[str]:
         return [self._scalar(st, key)]  # SQLite orders numbers before text by itself
 
-    def meta_facet(self, st: Statement, key: str) -> str:
-        return self._scalar(st, key)
-
     def elements(self, value: str) -> str:
         return f"json_each({value}) AS e"
 
@@ -193,11 +199,20 @@ class SqliteDialect(Dialect):
     def element_string(self) -> str:
         return "e.value"
 
-    def match(self, st: Statement, node: Match) -> str:
+    def match(self, st: Statement, node: Match, probe: bool = False) -> str:
         if not node.tokens:
             return FALSE
         q = st.bind(fts_query(node))
+        if probe:
+            return (
+                "EXISTS (SELECT 1 FROM search_fts WHERE search_fts MATCH "
+                f"{q} AND search_fts.rowid = n.doc_id)"
+            )
         return f"n.doc_id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH {q})"
+
+    def meta_sort_keys(self, st: Statement, key: str) -> list[str] | None:
+        column = SORT_COLUMNS.get(key)
+        return [f"n.{column}"] if column else None
 
     async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
         best: tuple[int, Match] | None = None
@@ -226,7 +241,10 @@ class SqliteDialect(Dialect):
         return Scored(FTS_JOIN, f"search_fts MATCH {q}", f"bm25(search_fts, {weights})", True)
 
     def walks(self, sort: tuple[SortKey, ...]) -> bool:
-        return bool(sort) and sort[0].field.column in WALKABLE
+        if not sort:
+            return False
+        field = sort[0].field
+        return field.column in WALKABLE or (field.key is not None and field.key in SORT_COLUMNS)
 
 
 class PostgresDialect(Dialect):
@@ -256,10 +274,6 @@ class PostgresDialect(Dialect):
             f"(CASE WHEN {kind} NOT IN ('number', 'boolean') "
             f"THEN ({value} #>> '{{}}') END) COLLATE \"C\"",
         ]
-
-    def meta_facet(self, st: Statement, key: str) -> str:
-        value = self.meta_value(st, key)
-        return f"(CASE WHEN json_typeof({value}) <> 'null' THEN {value} #>> '{{}}' END)"
 
     def elements(self, value: str) -> str:
         return (
@@ -305,7 +319,7 @@ class PostgresDialect(Dialect):
         joiner = " | " if node.any_word else " & "
         return joiner.join(f"'{w}'{star}" for w in node.tokens)  # words hold no quotes
 
-    def match(self, st: Statement, node: Match) -> str:
+    def match(self, st: Statement, node: Match, probe: bool = False) -> str:
         if not node.tokens:
             return FALSE
         q = st.bind(self._tsquery(node))
@@ -350,7 +364,8 @@ class SqlSearchIndex:
         """The predicate of ``node`` on assets. Nodes in ``skip`` (by identity) are left
         out, the join applying them; ``plain`` keeps indexes off the filter columns, so
         that the sort's index gives the order."""
-        return "n.kind = 'asset' AND " + self._node(st, node, folders, skip, plain)
+        kind = "+n.kind" if plain else "n.kind"
+        return f"{kind} = 'asset' AND " + self._node(st, node, folders, skip, plain)
 
     def _node(
         self,
@@ -372,7 +387,7 @@ class SqlSearchIndex:
         if isinstance(node, Match):
             if node.match_all or any(node is s for s in skip):
                 return TRUE
-            return self.dialect.match(st, node)
+            return self.dialect.match(st, node, probe=plain)
         if node.field.key is not None:
             return self._metadata(st, node)
         if isinstance(node, Term):
@@ -469,7 +484,9 @@ class SqlSearchIndex:
         for key in sort:
             field = key.field
             if field.key is not None:
-                values = self.dialect.meta_scalar_keys(st, field.key)
+                values = self.dialect.meta_sort_keys(
+                    st, field.key
+                ) or self.dialect.meta_scalar_keys(st, field.key)
                 keys.append((f"(CASE WHEN {values[0]} IS NULL THEN 1 ELSE 0 END)", False))
                 keys += [(v, key.descending) for v in values]
                 continue
@@ -562,11 +579,7 @@ class PreparedSql:
         columns = ["1 AS one"]
         parts = ["SELECT 0 AS part, CAST(NULL AS text) AS value, count(*) AS hits FROM h"]
         for i, facet in enumerate(facets):
-            if facet.field == FORMAT_FIELD:
-                columns.append(f"n.mime_type AS v{i}")
-            else:
-                key = facet.field.split(".", 1)[1]
-                columns.append(f"{self.index.dialect.meta_facet(st, key)} AS v{i}")
+            columns.append(f"{FACET_COLUMNS[facet.field]} AS v{i}")
             conditions = [f"v{i} IS NOT NULL"]
             if facet.scope is not None:
                 scope = self.index.where(st, facet.scope, self.folders)
