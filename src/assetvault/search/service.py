@@ -225,9 +225,9 @@ class SearchService:
                 {
                     "id": facet.id,
                     "type": "CATEGORY",
-                    "values": [{"value": value, "count": count} for value, count in found],
+                    "values": [{"value": value, "count": count} for value, count in counts],
                 }
-                for facet, found in zip(request.facets, buckets, strict=True)
+                for facet, counts in zip(request.facets, buckets, strict=True)
             ]
         return body
 

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assetvault.errors import InvalidInput
 from assetvault.search.query import (
@@ -175,3 +177,47 @@ def test_deep_nesting_is_refused() -> None:
         node = {"and": [node]}
     with pytest.raises(InvalidInput, match="nest at most"):
         parse_request({"query": [node]})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+keys = st.sampled_from(
+    [
+        "and",
+        "or",
+        "not",
+        "match",
+        "term",
+        "range",
+        "exists",
+        "text",
+        "fields",
+        "field",
+        "gt",
+        "lte",
+        "assetMetadata.x",
+        "repositoryMetadata.repo:size",
+        "query",
+        "sort",
+        "limit",
+    ]
+)
+near_requests = st.recursive(
+    json_values,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=2),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.fixed_dictionaries({"query": near_requests}) | near_requests)
+def test_any_json_is_parsed_or_refused_with_a_400(body: Any) -> None:
+    try:
+        parse_request(body)
+    except InvalidInput as exc:
+        assert str(exc)

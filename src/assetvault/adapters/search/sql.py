@@ -11,6 +11,7 @@ fixed fragments are written into the SQL text.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -83,7 +84,7 @@ class Scored:
     applies_matches: bool
 
 
-class Dialect:
+class Dialect(ABC):
     """The SQL that differs between SQLite and PostgreSQL."""
 
     def string(self, sql: str) -> str:
@@ -96,33 +97,41 @@ class Dialect:
     def number(self, st: Statement, value: int | float) -> str:
         return st.bind(value)
 
+    def unindexed(self, column: str) -> str:
+        """The column, in a form the planner will not look up through an index."""
+        return column
+
+    @abstractmethod
     def meta_value(self, st: Statement, key: str) -> str:
         """The metadata view's JSON value of ``key``: users' layer over extracted."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def meta_scalar_keys(self, st: Statement, key: str) -> list[str]:
         """Expressions that order the view's value of ``key`` (never all NULL for a
         present value)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def elements(self, value: str) -> str:
-        """FROM clause: one row (alias e, columns kind and val) per element of a JSON
-        value (the value itself when it is not an array)."""
-        raise NotImplementedError
+        """FROM clause: one row (alias e) per element of a JSON value (the value itself
+        when it is not an array), read by element_is/element_number/element_string."""
+        ...
 
-    def element_is(self, kind: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def element_is(self, kind: str) -> str: ...
 
-    def element_number(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def element_number(self) -> str: ...
 
-    def element_string(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def element_string(self) -> str: ...
 
+    @abstractmethod
     def match(self, st: Statement, node: Match, probe: bool = False) -> str:
         """The predicate of a full-text match; ``probe``: checked row by row (while
         walking an index), rather than against the set of all its hits."""
-        raise NotImplementedError
+        ...
 
     def meta_sort_keys(self, st: Statement, key: str) -> list[str] | None:
         """Sort expressions of a metadata key the database keeps a column for, if any."""
@@ -136,8 +145,8 @@ class Dialect:
         """FROM clause (nodes as n) and the condition it adds."""
         return "nodes AS n", TRUE
 
-    def scored(self, st: Statement, matches: list[Match]) -> Scored:
-        raise NotImplementedError
+    @abstractmethod
+    def scored(self, st: Statement, matches: list[Match]) -> Scored: ...
 
     def walks(self, sort: tuple[SortKey, ...]) -> bool:
         """Whether walking the first sort key's index beats filtering first, for a
@@ -160,6 +169,9 @@ def fts_query(node: Match) -> str:
 
 
 class SqliteDialect(Dialect):
+    def unindexed(self, column: str) -> str:
+        return f"+{column}"  # SQLite's documented way to rule an index out
+
     def date_param(self, moment: datetime) -> Any:
         # The format SQLAlchemy stores DateTime in on SQLite (UTC, no offset).
         return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -364,7 +376,7 @@ class SqlSearchIndex:
         """The predicate of ``node`` on assets. Nodes in ``skip`` (by identity) are left
         out, the join applying them; ``plain`` keeps indexes off the filter columns, so
         that the sort's index gives the order."""
-        kind = "+n.kind" if plain else "n.kind"
+        kind = self.dialect.unindexed("n.kind") if plain else "n.kind"
         return f"{kind} = 'asset' AND " + self._node(st, node, folders, skip, plain)
 
     def _node(
@@ -398,7 +410,9 @@ class SqlSearchIndex:
 
     def _column_term(self, st: Statement, node: Term, folders: dict[str, str], plain: bool) -> str:
         field = node.field
-        column = f"{'+' if plain else ''}n.{field.column}"
+        column = f"n.{field.column}"
+        if plain:
+            column = self.dialect.unindexed(column)
         if field.type == "ancestors":
             parts = [
                 f"({self.dialect.string(column)} > {st.bind(folders[i] + '/')} AND "
@@ -425,7 +439,9 @@ class SqlSearchIndex:
 
     def _column_range(self, st: Statement, node: Range, plain: bool) -> str:
         field = node.field
-        column = f"{'+' if plain else ''}n.{field.column}"
+        column = f"n.{field.column}"
+        if plain:
+            column = self.dialect.unindexed(column)
         if field.type == "string":
             column = self.dialect.string(column)
         parts = []
@@ -576,35 +592,33 @@ class PreparedSql:
                 f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} LIMIT {int(cap)}) AS c"
             )
             return int((await self.conn.execute(text(sql), st.params)).scalar_one()), []
-        columns = ["1 AS one"]
-        parts = ["SELECT 0 AS part, CAST(NULL AS text) AS value, count(*) AS hits FROM h"]
-        for i, facet in enumerate(facets):
-            columns.append(f"{FACET_COLUMNS[facet.field]} AS v{i}")
-            conditions = [f"v{i} IS NOT NULL"]
+        # One pass: hits grouped by every facet's value (and scope), summed up here. The
+        # groups are few: formats times statuses.
+        columns: list[str] = []
+        positions: list[tuple[int, int | None]] = []  # per facet: its value and scope columns
+        for facet in facets:
+            value_at, scope_at = len(columns), None
+            columns.append(FACET_COLUMNS[facet.field])
             if facet.scope is not None:
+                scope_at = len(columns)
                 scope = self.index.where(st, facet.scope, self.folders)
-                columns.append(f"(CASE WHEN {scope} THEN 1 ELSE 0 END) AS s{i}")
-                conditions.append(f"s{i} = 1")
-            if facet.values is not None:
-                listed = ", ".join(st.bind(v) for v in facet.values) or "NULL"
-                conditions.append(f"v{i} IN ({listed})")
-            parts.append(
-                f"SELECT * FROM (SELECT {i + 1} AS part, v{i} AS value, count(*) AS hits FROM h "
-                f"WHERE {' AND '.join(conditions)} GROUP BY v{i} "
-                f"ORDER BY hits DESC, v{i} LIMIT {int(facet.size)}) AS f{i}"
-            )
-        sql = (
-            f"WITH h AS MATERIALIZED (SELECT {', '.join(columns)} FROM {source} WHERE {where}) "
-            + " UNION ALL ".join(parts)
-        )
+                columns.append(f"(CASE WHEN {scope} THEN 1 ELSE 0 END)")
+            positions.append((value_at, scope_at))
+        groups = ", ".join(str(i + 1) for i in range(len(columns)))
+        sql = f"SELECT {', '.join(columns)}, count(*) FROM {source} WHERE {where} GROUP BY {groups}"
         rows = (await self.conn.execute(text(sql), st.params)).all()
-        total = next(int(r.hits) for r in rows if r.part == 0)
-        buckets: list[list[tuple[Any, int]]] = [[] for _ in facets]
-        for row in rows:
-            if row.part:
-                buckets[row.part - 1].append((row.value, int(row.hits)))
-        for found in buckets:
-            found.sort(key=lambda b: (-b[1], b[0]))
+        total = sum(int(row[-1]) for row in rows)
+        buckets: list[list[tuple[Any, int]]] = []
+        for facet, (value_at, scope_at) in zip(facets, positions, strict=True):
+            counts: dict[Any, int] = {}
+            for row in rows:
+                value = row[value_at]
+                if value is None or (scope_at is not None and not row[scope_at]):
+                    continue
+                if facet.values is None or value in facet.values:
+                    counts[value] = counts.get(value, 0) + int(row[-1])
+            ordered = sorted(counts.items(), key=lambda b: (-b[1], str(b[0])))
+            buckets.append(ordered[: facet.size])
         return total, buckets
 
     async def page(
@@ -653,7 +667,8 @@ class PreparedSql:
         if not ids:
             return set()
         st = Statement()
-        where = self.index.where(st, self.query, self.folders)
+        # A few ids: checked one by one, the full text probed per row.
+        where = self.index.where(st, self.query, self.folders, plain=True)
         listed = ", ".join(st.bind(i) for i in ids)
         sql = f"SELECT n.id FROM nodes AS n WHERE n.id IN ({listed}) AND {where}"
         return set((await self.conn.execute(text(sql), st.params)).scalars())
