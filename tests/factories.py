@@ -153,3 +153,20 @@ async def make_assets(
         for name, metadata in items
     ]
     return await services.tree.import_originals(folder, batch, user="writer")
+
+
+async def migrate_down_and_up(services: Any, down_to: str) -> None:
+    """Downgrade the schema to ``down_to`` and upgrade it to the newest revision again."""
+    from alembic import command
+
+    from assetvault.adapters.database.engine import alembic_config
+
+    def cycle(conn: Any) -> None:
+        cfg = alembic_config(services.db.url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, down_to)
+        command.upgrade(cfg, "head")
+
+    async with services.db.engine.connect() as conn:
+        await conn.run_sync(cycle)
+        await conn.commit()

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
-from assetvault.adapters.database.engine import alembic_config
 from assetvault.search.query import parse_request
 from assetvault.services import Services
-from tests.factories import make_assets
+from tests.factories import make_assets, migrate_down_and_up
 
 
 async def hits(services: Services, words: str) -> list[str]:
@@ -76,15 +74,7 @@ async def test_every_change_reaches_the_index(services: Services) -> None:
 async def test_assets_from_before_the_search_migration_are_indexed(services: Services) -> None:
     await make_assets(services, [("old.jpg", {"dc:title": "heirloom"})])
 
-    def down_and_up(conn: Connection) -> None:
-        cfg = alembic_config(services.db.url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0004")
-        command.upgrade(cfg, "head")
-
-    async with services.db.engine.connect() as conn:
-        await conn.run_sync(down_and_up)
-        await conn.commit()
+    await migrate_down_and_up(services, "0004")
     assert await hits(services, "heirloom") == ["/content/dam/old.jpg"]
     await make_assets(services, [("new.jpg", {"dc:title": "heirloom too"})])
     assert await hits(services, "heirloom") == ["/content/dam/new.jpg", "/content/dam/old.jpg"]

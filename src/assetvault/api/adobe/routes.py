@@ -96,7 +96,7 @@ async def asset_node(request: Request, asset_id: str) -> Node:
     return node
 
 
-def _bool_param(value: str | None, name: str) -> bool:
+def bool_param(value: str | None, name: str) -> bool:
     if value is None:
         return False
     if value.lower() in ("true", "1"):
@@ -210,7 +210,7 @@ async def delete_asset(
     node_id = parse_urn(assetId)
     negotiate(request, JSON_TYPES)  # a 202 answers with a JSON job document
     job_id = await services(request).assets.delete(
-        node_id, force=_bool_param(force, "force"), user=principal.name
+        node_id, force=bool_param(force, "force"), user=principal.name
     )
     if job_id is None:
         return Response(status_code=204)
@@ -323,7 +323,7 @@ async def get_rendition(
     _: Principal = Depends(read),
 ) -> Response:
     node = await asset_node(request, assetId)
-    as_attachment = _bool_param(attachment, "attachment")
+    as_attachment = bool_param(attachment, "attachment")
     if renditionName == "original":
         negotiate(request, [node.mime_type or "application/octet-stream"])
         return original_response(

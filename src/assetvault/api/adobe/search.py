@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from assetvault.api.adobe.routes import problems, read
+from assetvault.api.adobe.routes import bool_param, problems, read
 from assetvault.api.deps import content_type, json_body, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
@@ -54,16 +54,6 @@ REQUEST_SCHEMA: dict[str, Any] = {
         "facets": {"type": "array", "maxItems": 2, "items": {"type": "object"}},
     },
 }
-
-
-def _flag(value: str | None, name: str) -> bool | None:
-    if value is None:
-        return None
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise InvalidInput(f"{name} must be true or false, not {value!r}")
 
 
 async def _capped_body(request: Request, limit: int) -> bytes:
@@ -143,9 +133,10 @@ async def search(
     _: Principal = Depends(read),
 ) -> Response:
     negotiate(request, JSON_TYPES)
-    allowed = _flag(allow_unindexed, "allowUnindexedSearch")
-    if allowed is None:
-        allowed = _flag(allow_unsafe, "allowUnsafeSearch")
+    if allow_unindexed is not None:
+        allowed = bool_param(allow_unindexed, "allowUnindexedSearch")
+    else:
+        allowed = bool_param(allow_unsafe, "allowUnsafeSearch")
     if not allowed:
         raise InvalidInput(
             "allowUnsafeSearch=true is required (or allowUnindexedSearch=true): "

@@ -3,14 +3,13 @@ and can be undone."""
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from assetvault.adapters.database.engine import alembic_config
 from assetvault.adapters.database.tables import is_declared, metadata
 from assetvault.services import Services
+from tests.factories import migrate_down_and_up
 
 
 def _diff(conn: Connection) -> list[object]:
@@ -30,15 +29,7 @@ async def test_migrated_schema_matches_the_tables(services: Services) -> None:
 
 
 async def test_downgrade_to_base_and_up_again(services: Services) -> None:
-    def cycle(conn: Connection) -> None:
-        cfg = alembic_config(services.db.url)
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "base")
-        command.upgrade(cfg, "head")
-
-    async with services.db.engine.connect() as conn:
-        await conn.run_sync(cycle)
-        await conn.commit()
+    await migrate_down_and_up(services, "base")
     async with services.db.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
     assert (await services.tree.get("/content/dam")).kind == "folder"
