@@ -517,18 +517,29 @@ class SqlSearchIndex:
     def after(self, st: Statement, keys: list[tuple[str, bool]], after: list[Any]) -> str:
         """Rows strictly after the position ``after`` in the order of ``keys``. A NULL in
         ``after`` means every row still tied on the earlier keys is NULL there too (the
-        missing-value key comes first), so it compares as equal and never as greater."""
+        missing-value key comes first), so it compares as equal and never as greater.
+
+        The first key also gets a plain bound: the range an index on it can walk from
+        the position on. The disjunction itself is kept away from indexes, or SQLite
+        would gather its branches through several index lookups and sort them all."""
+        d = self.dialect
         clauses = []
         for i, (expr, desc) in enumerate(keys):
             equal = [
-                f"{e} IS NULL" if v is None else f"{e} = {st.bind(v)}"
+                f"{d.unindexed(e)} IS NULL" if v is None else f"{d.unindexed(e)} = {st.bind(v)}"
                 for (e, _), v in zip(keys[:i], after[:i], strict=True)
             ]
             if after[i] is None:
                 continue
-            greater = f"{expr} {'<' if desc else '>'} {st.bind(after[i])}"
+            greater = f"{d.unindexed(expr)} {'<' if desc else '>'} {st.bind(after[i])}"
             clauses.append("(" + " AND ".join([*equal, greater]) + ")")
-        return "(" + " OR ".join(clauses) + ")" if clauses else FALSE
+        if not clauses:
+            return FALSE
+        first, desc = keys[0]
+        bound = (
+            "" if after[0] is None else f"{first} {'<=' if desc else '>='} {st.bind(after[0])} AND "
+        )
+        return f"({bound}({' OR '.join(clauses)}))"
 
 
 def _is_number(value: Any) -> bool:
