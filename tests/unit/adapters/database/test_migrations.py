@@ -17,7 +17,6 @@ from tests.factories import migrate_down_and_up
 def _diff(conn: Connection) -> list[object]:
     # SQLAlchemy cannot reflect SQLite's expression indexes (the title sort indexes, which
     # is_declared leaves out anyway) and says so once per index.
-    warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
     context = MigrationContext.configure(
         conn,
         opts={
@@ -25,7 +24,9 @@ def _diff(conn: Connection) -> list[object]:
             "include_name": lambda name, type_, _parents: is_declared(name, type_),
         },
     )
-    return list(compare_metadata(context, metadata))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        return list(compare_metadata(context, metadata))
 
 
 async def test_migrated_schema_matches_the_tables(services: Services) -> None:
