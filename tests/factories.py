@@ -106,7 +106,7 @@ async def snapshot(services: Any) -> dict[str, Any]:
     return {"nodes": node_rows, "versions": version_rows, "files": files}
 
 
-async def _one_chunk(data: bytes) -> Any:
+async def one_chunk(data: bytes) -> Any:
     yield data
 
 
@@ -114,7 +114,7 @@ async def make_asset(
     services: Any, name: str, data: bytes, mime: str, folder: str = "/content/dam"
 ) -> Any:
     """An asset stored through the tree service, as a completed upload would store it."""
-    blob = await services.blobs.put(_one_chunk(data))
+    blob = await services.blobs.put(one_chunk(data))
     stored = await services.tree.store_original(folder, name, blob, mime_type=mime, user="writer")
     return stored.node
 
@@ -149,7 +149,7 @@ async def make_assets(
     from assetvault.tree.service import NewAsset
 
     batch = [
-        NewAsset(name, await services.blobs.put(_one_chunk(name.encode())), mime, metadata)
+        NewAsset(name, await services.blobs.put(one_chunk(name.encode())), mime, metadata)
         for name, metadata in items
     ]
     return await services.tree.import_originals(folder, batch, user="writer")
