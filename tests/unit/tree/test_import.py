@@ -9,7 +9,7 @@ from assetvault.adapters.database.tables import jobs
 from assetvault.errors import AlreadyExists, InvalidInput, NotFound
 from assetvault.services import Services
 from assetvault.tree.service import NewAsset
-from tests.factories import one_chunk, make_assets, snapshot
+from tests.factories import make_assets, one_chunk, snapshot
 
 
 async def test_a_batch_lands_with_its_metadata_and_a_processing_job(services: Services) -> None:
