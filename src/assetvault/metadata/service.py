@@ -48,14 +48,6 @@ class MetadataService:
         parts = node.path[len(ROOT) :].strip("/").split("/")[:-1]
         return [ROOT] + [ROOT + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
-    @classmethod
-    async def _ancestors(cls, conn: AsyncConnection, node: Node) -> list[str]:
-        """URNs of the folders from /content/dam down to the direct parent."""
-        paths = cls._ancestor_paths(node)
-        rows = await conn.execute(select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(paths)))
-        ids = dict(rows.all())
-        return [urn(ids[p]) for p in paths if p in ids]
-
     def repository_metadata(self, node: Node, ancestors: list[str]) -> dict[str, Any]:
         meta: dict[str, Any] = {
             "repo:name": node.name,
@@ -117,8 +109,8 @@ class MetadataService:
 
     async def envelope(self, node: Node) -> dict[str, Any]:
         async with self.db.read() as conn:
-            ancestors = await self._ancestors(conn, node)
-        return self._envelope(node, ancestors)
+            (body,) = await self.envelopes(conn, [node])
+        return body
 
     async def asset_envelope(self, node_id: str) -> tuple[Node, dict[str, Any]]:
         """An asset and its envelope, read in one transaction (the API's hot path)."""
@@ -126,8 +118,8 @@ class MetadataService:
             node = await tree_repo.by_id(conn, node_id)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
-            ancestors = await self._ancestors(conn, node)
-        return node, self._envelope(node, ancestors)
+            (body,) = await self.envelopes(conn, [node])
+        return node, body
 
     async def patch(self, node_id: str, operations: Any, *, if_match: str, user: str) -> Node:
         """Apply a JSON Patch to assetMetadata if ``if_match`` is ``*`` or the current

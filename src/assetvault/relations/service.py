@@ -8,9 +8,6 @@ are left as they are (adding is idempotent).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault import cursors
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import nodes, relations
 from assetvault.errors import InvalidInput, NotFound
@@ -52,13 +50,13 @@ def check_type(value: str) -> str:
 
 
 def encode_cursor(values: list[str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    return cursors.pack(values)
 
 
 def decode_cursor(cursor: str, size: int) -> list[str]:
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
+        values = cursors.unpack(cursor)
+    except ValueError as exc:
         raise InvalidInput("the cursor is not valid") from exc
     if (
         not isinstance(values, list)

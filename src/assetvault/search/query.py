@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from assetvault.errors import InvalidInput
 from assetvault.search.fields import ALL_TEXT_COLUMNS, FACET_FIELDS, Field, resolve
+from assetvault.tree.models import parse_instant
 
 MAX_ITEMS = 5  # query items, and children of one and/or/not
 MAX_DEPTH = 8
@@ -28,6 +29,7 @@ MAX_TERM_VALUES = 100
 MAX_TEXT = 10_000
 RANGE_OPS = ("gt", "gte", "lt", "lte")
 REQUEST_KEYS = {"query", "sort", "orderBy", "limit", "cursor", "projectedFields", "facets"}
+FACET_KEYS = {"type", "id", "field", "size", "sort", "scope", "includes"}
 
 Scalar = str | int | float | bool
 
@@ -118,15 +120,16 @@ def words(text: str) -> list[str]:
     return _WORD.findall(stripped)
 
 
+def _reject_unknown(value: dict[str, Any], allowed: set[str], what: str) -> None:
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise InvalidInput(f"{what} {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
 def parse_request(body: Any) -> SearchRequest:
     if not isinstance(body, dict):
         raise InvalidInput("the search request must be a JSON object")
-    unknown = sorted(set(body) - REQUEST_KEYS)
-    if unknown:
-        raise InvalidInput(
-            f"unknown request field(s) {', '.join(unknown)}; "
-            f"allowed: {', '.join(sorted(REQUEST_KEYS))}"
-        )
+    _reject_unknown(body, REQUEST_KEYS, "unknown request field(s)")
     if "query" not in body:
         raise InvalidInput("query is required: an array of 1 to 5 query objects")
     items = _node_list(body["query"], "query", depth=0)
@@ -179,9 +182,7 @@ def _node(value: Any, where: str, depth: int) -> QueryNode:
 def _match(arg: Any, where: str) -> Match:
     if not isinstance(arg, dict):
         raise InvalidInput(f"{where} must be an object with a text")
-    unknown = sorted(set(arg) - {"text", "fields", "mode", "operator"})
-    if unknown:
-        raise InvalidInput(f"{where}: unknown key(s) {', '.join(unknown)}")
+    _reject_unknown(arg, {"text", "fields", "mode", "operator"}, f"{where}: unknown key(s)")
     text = arg.get("text")
     if not isinstance(text, str):
         raise InvalidInput(f"{where}.text must be a string")
@@ -235,11 +236,9 @@ def _term(arg: Any, where: str) -> Term:
 def parse_date(value: Any, where: str) -> datetime:
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parse_instant(value)
         except ValueError:
             pass
-        else:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise InvalidInput(f"{where}: {value!r} is not an ISO 8601 date")
 
 
@@ -360,9 +359,7 @@ def _facets(value: Any) -> tuple[FacetRequest, ...]:
         where = f"facets[{i}]"
         if not isinstance(item, dict):
             raise InvalidInput(f"{where} must be an object")
-        unknown = sorted(set(item) - {"type", "id", "field", "size", "sort", "scope", "includes"})
-        if unknown:
-            raise InvalidInput(f"{where}: unknown key(s) {', '.join(unknown)}")
+        _reject_unknown(item, FACET_KEYS, f"{where}: unknown key(s)")
         if item.get("type", "CATEGORY") != "CATEGORY":
             raise InvalidInput(f"{where}.type must be CATEGORY, not {item.get('type')!r}")
         name = FACET_FIELDS.get(item.get("field"))  # type: ignore[arg-type]

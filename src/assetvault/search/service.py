@@ -13,10 +13,8 @@ Cursors are opaque to clients and stable while assets come and go between pages:
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import hashlib
-import json
 import tempfile
 import uuid
 from collections import Counter
@@ -27,6 +25,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault import cursors
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import search_snapshots
 from assetvault.adapters.media import sandbox, work
@@ -78,14 +77,9 @@ def _untag(value: Any) -> Any:
     raise ValueError("unknown key type")
 
 
-def encode_cursor(state: dict[str, Any]) -> str:
-    raw = json.dumps(state, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def decode_cursor(cursor: str, expected: str) -> dict[str, Any]:
     try:
-        state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        state = cursors.unpack(cursor)
         if not isinstance(state, dict) or not isinstance(state.get("f"), str):
             raise ValueError("not a cursor")
         if "k" in state:
@@ -219,7 +213,7 @@ class SearchService:
             },
         }
         if next_state is not None:
-            body["cursor"] = encode_cursor(next_state)
+            body["cursor"] = cursors.pack(next_state)
         if request.facets:
             body["facets"] = [
                 {

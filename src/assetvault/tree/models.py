@@ -11,6 +11,12 @@ from assetvault.tree.paths import urn
 NodeKind = Literal["folder", "asset"]
 
 
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or time (``Z`` allowed; no offset means UTC); ValueError if not."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class Node:
     id: str
@@ -51,11 +57,9 @@ class Node:
             if not isinstance(value, str):
                 continue
             try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                moment = parse_instant(value)
             except ValueError:
                 continue
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
             if (now >= moment) if hidden_from_then else (now < moment):
                 return False
         return True

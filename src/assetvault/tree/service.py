@@ -138,14 +138,7 @@ class TreeService:
         check_name(name)
         path = join(folder_path, name)
         now = datetime.now(UTC)
-        original = {
-            "blob_key": blob.key,
-            "size": blob.size,
-            "sha1": blob.sha1,
-            "mime_type": mime_type,
-            "asset_state": "processing",
-            "processing_error": None,
-        }
+        original = self._original(blob, mime_type)
         try:
             async with self.db.write() as conn:
                 folder = await self._folder_for_write(conn, folder_path)
@@ -213,13 +206,10 @@ class TreeService:
                     raise AlreadyExists(f"{join(folder_path, sorted(taken)[0])} already exists")
                 rows = [
                     {
-                        **self._new_node(str(uuid.uuid4()), folder, a.name, "asset", user, {}),
-                        "properties": dict(a.metadata),
-                        "blob_key": a.blob.key,
-                        "size": a.blob.size,
-                        "sha1": a.blob.sha1,
-                        "mime_type": a.mime_type,
-                        "asset_state": "processing",
+                        **self._new_node(
+                            str(uuid.uuid4()), folder, a.name, "asset", user, dict(a.metadata)
+                        ),
+                        **self._original(a.blob, a.mime_type),
                     }
                     for a in assets
                 ]
@@ -249,6 +239,18 @@ class TreeService:
         await repo.update_node(
             conn, node.id, {"modified_at": datetime.now(UTC), "modified_by": user}
         )
+
+    @staticmethod
+    def _original(blob: BlobInfo, mime_type: str) -> dict[str, Any]:
+        """Columns of an asset's new original, which processing will read."""
+        return {
+            "blob_key": blob.key,
+            "size": blob.size,
+            "sha1": blob.sha1,
+            "mime_type": mime_type,
+            "asset_state": "processing",
+            "processing_error": None,
+        }
 
     @staticmethod
     def _new_node(

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.errors import InvalidInput
-from assetvault.search.fields import Field
+from assetvault.search.fields import TEXT_KEYS, Field
 from assetvault.search.query import (
     And,
     Exists,
@@ -31,6 +31,7 @@ from assetvault.search.query import (
     Or,
     QueryNode,
     Range,
+    Scalar,
     SortKey,
     Term,
     parse_date,
@@ -43,6 +44,8 @@ COMPARATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 # Columns that are never NULL for an asset: sorted without a missing-value key, so an
 # index can give the order.
 NOT_NULL = {"id", "name", "path", "created_at", "modified_at", "created_by", "modified_by"}
+# The metadata key each full-text column holds (but name and body).
+TEXT_COLUMN_KEYS = {column: key for key, column in TEXT_KEYS.items()}
 # bm25 weights of the full-text columns (name, title, description, subject, body).
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
 # A match with at most this many full-text hits drives the join (SQLite); a commoner one
@@ -176,22 +179,23 @@ class SqliteDialect(Dialect):
         # The format SQLAlchemy stores DateTime in on SQLite (UTC, no offset).
         return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def meta_value(self, st: Statement, key: str) -> str:
+    @staticmethod
+    def _view(st: Statement, key: str, read: str) -> str:
+        """``read`` (with {doc} and {path}) of the key in the users' layer if it is there
+        (a null included), else in the extracted one."""
         path = st.bind(_path(key))
+        users = read.format(doc="n.properties", path=path)
+        extracted = read.format(doc="n.extracted", path=path)
         return (
-            f"(CASE WHEN json_type(n.properties, {path}) IS NULL "
-            f"THEN n.extracted -> {path} ELSE n.properties -> {path} END)"
+            f"(CASE WHEN json_type(n.properties, {path}) IS NULL THEN {extracted} ELSE {users} END)"
         )
 
-    def _scalar(self, st: Statement, key: str) -> str:
-        path = st.bind(_path(key))
-        return (
-            f"(CASE WHEN json_type(n.properties, {path}) IS NULL "
-            f"THEN json_extract(n.extracted, {path}) ELSE json_extract(n.properties, {path}) END)"
-        )
+    def meta_value(self, st: Statement, key: str) -> str:
+        return self._view(st, key, "{doc} -> {path}")  # as JSON text
 
     def meta_scalar_keys(self, st: Statement, key: str) -> list[str]:
-        return [self._scalar(st, key)]  # SQLite orders numbers before text by itself
+        # As an SQL value: SQLite orders numbers before text by itself.
+        return [self._view(st, key, "json_extract({doc}, {path})")]
 
     def elements(self, value: str) -> str:
         return f"json_each({value}) AS e"
@@ -316,9 +320,7 @@ class PostgresDialect(Dialect):
             elif column == "body":
                 parts.append("coalesce(n.extracted_text, '')")
             else:
-                key = {"title": "dc:title", "description": "dc:description"}.get(
-                    column, "dc:subject"
-                )
+                key = TEXT_COLUMN_KEYS[column]
                 parts.append(f"coalesce({self.meta_value(st, key)} #>> '{{}}', '')")
         # Split on everything but letters and digits first, as SQLite's unicode61 does
         # (PostgreSQL's parser would keep "kiwi.jpg" as one file-name token).
@@ -426,16 +428,12 @@ class SqlSearchIndex:
         elif field.type == "number":
             values = [v for v in node.values if _is_number(v)]
         elif field.type == "date":
-            values = [
-                self.dialect.date_param(parse_date(v, f"term {field.name}")) for v in node.values
-            ]
+            values = [parse_date(v, f"term {field.name}") for v in node.values]
         else:
             values = [v for v in node.values if isinstance(v, str)]
         if not values:
             return FALSE
-        if field.type == "number":
-            return f"{column} IN ({', '.join(self.dialect.number(st, v) for v in values)})"
-        return f"{column} IN ({', '.join(st.bind(v) for v in values)})"
+        return f"{column} IN ({', '.join(self._value(st, v) for v in values)})"
 
     def _column_range(self, st: Statement, node: Range, plain: bool) -> str:
         field = node.field
@@ -444,16 +442,16 @@ class SqlSearchIndex:
             column = self.dialect.unindexed(column)
         if field.type == "string":
             column = self.dialect.string(column)
-        parts = []
-        for op, value in node.bounds:
-            if isinstance(value, datetime):
-                bound = st.bind(self.dialect.date_param(value))
-            elif isinstance(value, str):
-                bound = st.bind(value)
-            else:
-                bound = self.dialect.number(st, value)
-            parts.append(f"{column} {COMPARATORS[op]} {bound}")
+        parts = [f"{column} {COMPARATORS[op]} {self._value(st, v)}" for op, v in node.bounds]
         return "(" + " AND ".join(parts) + ")"
+
+    def _value(self, st: Statement, value: Scalar | datetime) -> str:
+        """A request's value as a parameter of the type its column compares with."""
+        if isinstance(value, datetime):
+            return st.bind(self.dialect.date_param(value))
+        if isinstance(value, str):
+            return st.bind(value)
+        return self.dialect.number(st, value)
 
     @staticmethod
     def _column_exists(field: Field) -> str:
@@ -477,7 +475,7 @@ class SqlSearchIndex:
                 listed = ", ".join(st.bind(v) for v in strings)
                 tests.append(f"({d.element_is('string')} AND {d.element_string()} IN ({listed}))")
             if numbers:
-                listed = ", ".join(d.number(st, v) for v in numbers)
+                listed = ", ".join(self._value(st, v) for v in numbers)
                 tests.append(f"({d.element_is('number')} AND {d.element_number()} IN ({listed}))")
             for flag in {v for v in node.values if isinstance(v, bool)}:
                 tests.append(d.element_is("true" if flag else "false"))
@@ -486,11 +484,7 @@ class SqlSearchIndex:
             numeric = not isinstance(node.bounds[0][1], str)
             element = d.element_number() if numeric else d.element_string()
             tests = [d.element_is("number" if numeric else "string")]
-            tests += [
-                f"{element} {COMPARATORS[op]} "
-                + (st.bind(v) if isinstance(v, str) else d.number(st, v))  # type: ignore[arg-type]
-                for op, v in node.bounds
-            ]
+            tests += [f"{element} {COMPARATORS[op]} {self._value(st, v)}" for op, v in node.bounds]
             test = "(" + " AND ".join(tests) + ")"
         return f"EXISTS (SELECT 1 FROM {d.elements(value)} WHERE {test})"
 
@@ -503,12 +497,12 @@ class SqlSearchIndex:
                 values = self.dialect.meta_sort_keys(
                     st, field.key
                 ) or self.dialect.meta_scalar_keys(st, field.key)
-                keys.append((f"(CASE WHEN {values[0]} IS NULL THEN 1 ELSE 0 END)", False))
+                keys.append((_missing(values[0]), False))
                 keys += [(v, key.descending) for v in values]
                 continue
             column = f"n.{field.column}"
             if field.column not in NOT_NULL:
-                keys.append((f"(CASE WHEN {column} IS NULL THEN 1 ELSE 0 END)", False))
+                keys.append((_missing(column), False))
             if field.type == "string" or field.type == "urn":
                 column = self.dialect.string(column)
             keys.append((column, key.descending))
@@ -540,6 +534,11 @@ class SqlSearchIndex:
             "" if after[0] is None else f"{first} {'<=' if desc else '>='} {st.bind(after[0])} AND "
         )
         return f"({bound}({' OR '.join(clauses)}))"
+
+
+def _missing(expr: str) -> str:
+    """A sort key that puts rows without a value last (ascending, whatever the order)."""
+    return f"(CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END)"
 
 
 def _is_number(value: Any) -> bool:
