@@ -38,6 +38,7 @@ from assetvault.adapters.database.engine import alembic_config
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings
 from assetvault.tree.service import NewAsset, TreeService
+from assetvault.tree.writes import Writes
 from bench.common import ROOT, RssSampler, write_result
 
 COUNT = int(os.environ.get("BENCH_SEARCH_ASSETS", "1000000"))
@@ -231,11 +232,11 @@ async def load(data_dir: Path, count: int) -> dict[str, Any]:
         blobs = [
             await svc.blobs.put(_repeated(i % 256, size)) for i, size in enumerate(blob_sizes(rng))
         ]
-        # A TreeService of its own, without the processing hook build_services() adds to
-        # svc.tree: importing queues no processing job (nothing would run them here, and
-        # a million queued jobs would be a different benchmark). The assets stay in
-        # asset_state "processing", which search does not look at.
-        tree = TreeService(svc.db)
+        # A TreeService over a write path of its own, without the processing hook
+        # build_services() adds: importing queues no processing job (nothing would run
+        # them here, and a million queued jobs would be a different benchmark). The
+        # assets stay in asset_state "processing", which search does not look at.
+        tree = TreeService(svc.db, Writes(svc.db, svc.blobs))
         await svc.tree.create_folder("/content/dam", BENCH_FOLDER.rsplit("/", 1)[1], user=USER)
         in_services = 0.0
         started = time.perf_counter()

@@ -20,6 +20,7 @@ from assetvault.relations.service import RelationService
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
 from assetvault.tree.service import TreeChanges, TreeService
+from assetvault.tree.writes import Writes
 from assetvault.uploads.service import UploadService
 
 
@@ -39,6 +40,7 @@ class Services:
     assets: AssetService
     changes: TreeChanges
     search: SearchService
+    writes: Writes
 
     async def close(self) -> None:
         self.processing.close()
@@ -58,13 +60,14 @@ def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     blobs = blob_store_from_url(settings.resolved_blobs_url)
-    tree = TreeService(db)
+    writes = Writes(db, blobs)
+    tree = TreeService(db, writes)
     guard = BlobGuard()
     queue = TableJobQueue(db)
-    processing = ProcessingService(settings, db, blobs, queue)
-    tree.on_new_original(processing.enqueue)
-    relations = RelationService(db)
-    metadata = MetadataService(db)
+    processing = ProcessingService(settings, db, blobs, queue, writes)
+    writes.on_new_original(processing.enqueue)
+    relations = RelationService(db, writes)
+    metadata = MetadataService(db, writes)
     return Services(
         settings=settings,
         db=db,
@@ -77,7 +80,8 @@ def build_services(settings: Settings) -> Services:
         processing=processing,
         metadata=metadata,
         relations=relations,
-        assets=AssetService(db, queue, relations),
-        changes=TreeChanges(db),
+        assets=AssetService(db, queue, relations, writes),
+        changes=TreeChanges(db, writes),
         search=SearchService(settings, db, SqlSearchIndex.for_database(db.is_sqlite), metadata),
+        writes=writes,
     )

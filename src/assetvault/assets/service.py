@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import jobs
@@ -16,6 +15,7 @@ from assetvault.processing.service import Apply
 from assetvault.relations.service import RelationService
 from assetvault.tree import repository as tree_repo
 from assetvault.tree.paths import urn
+from assetvault.tree.writes import Change, Writes
 
 DELETE_ASSET = "delete-asset"
 PUBLIC_JOB_KINDS = {DELETE_ASSET}
@@ -42,20 +42,23 @@ _STATES = {
 
 
 class AssetService:
-    def __init__(self, db: Database, queue: JobQueue, relations: RelationService) -> None:
+    def __init__(
+        self, db: Database, queue: JobQueue, relations: RelationService, writes: Writes
+    ) -> None:
         self.db = db
         self.queue = queue
         self.relations = relations
+        self.writes = writes
 
     async def delete(self, node_id: str, *, force: bool, user: str) -> str | None:
         """Delete at once (returns None), or, when other assets relate to this one and
         ``force`` is set, queue a job that removes those relations and then the asset
         (returns its id). Without ``force`` a referenced asset is refused."""
-        async with self.db.write() as conn:
-            node = await tree_repo.by_id(conn, node_id)
+        async with self.writes.change(user) as ch:
+            node = await tree_repo.by_id(ch.conn, node_id)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
-            referrers = await self.relations.referrers(conn, node_id)
+            referrers = await self.relations.referrers(ch.conn, node_id)
             if referrers and not force:
                 raise Conflict(
                     f"{referrers} relation(s) of other assets refer to this asset; "
@@ -63,28 +66,24 @@ class AssetService:
                 )
             if referrers:
                 return await self.queue.enqueue(
-                    conn, DELETE_ASSET, {"node_id": node_id, "user": user}
+                    ch.conn, DELETE_ASSET, {"node_id": node_id, "user": user}
                 )
-            await self._delete(conn, node_id)
+            await ch.delete(node)
         return None
-
-    @staticmethod
-    async def _delete(conn: AsyncConnection, node_id: str) -> None:
-        await RelationService.drop_all(conn, node_id)
-        await tree_repo.delete_node(conn, node_id)
 
     # -- the job, run by a worker --------------------------------------------------------
 
     async def run(self, job: Job) -> Apply:
         node_id = str(job.payload["node_id"])
 
-        async def apply(conn: AsyncConnection) -> None:
-            if await tree_repo.by_id(conn, node_id) is not None:
-                await self._delete(conn, node_id)
+        async def apply(ch: Change) -> None:
+            node = await tree_repo.by_id(ch.conn, node_id)
+            if node is not None:
+                await ch.delete(node)
 
         return apply
 
-    async def failed(self, conn: AsyncConnection, job: Job, reason: str) -> None:
+    async def failed(self, ch: Change, job: Job, reason: str) -> None:
         return None  # the asset stays; the job's status says FAILED with the reason
 
     async def job_status(self, job_id: str) -> JobStatus:

@@ -12,12 +12,11 @@ import time
 import traceback
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from assetvault.adapters.queue.base import Job
 from assetvault.assets.service import DELETE_ASSET
 from assetvault.processing.service import PROCESS_ASSET, Apply, ProcessingFailed
 from assetvault.services import Services
+from assetvault.tree.writes import Change
 
 log = logging.getLogger("assetvault.worker")
 
@@ -28,7 +27,7 @@ REAP_EVERY_SECONDS = 5.0
 class Handler(Protocol):
     async def run(self, job: Job) -> Apply: ...
 
-    async def failed(self, conn: AsyncConnection, job: Job, reason: str) -> None: ...
+    async def failed(self, ch: Change, job: Job, reason: str) -> None: ...
 
 
 class LeaseLost(Exception):
@@ -63,10 +62,10 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_reap:
             self._next_reap = now + REAP_EVERY_SECONDS
-            async with self.services.db.write() as conn:
-                for job in await queue.reap(conn):
+            async with self.services.writes.change(None) as ch:
+                for job in await queue.reap(ch.conn):
                     await self._handler(job).failed(
-                        conn, job, "processing stopped during every attempt (crash or limit)"
+                        ch, job, "processing stopped during every attempt (crash or limit)"
                     )
         job = await queue.claim(self.name, self.lease)
         if job is None:
@@ -105,14 +104,20 @@ class Worker:
         finally:
             keeper.cancel()
         try:
-            async with self.services.db.write() as conn:
-                await apply(conn)
-                if not await queue.succeed(conn, job, self.name):
+            async with self.services.writes.change(_acting_user(job)) as ch:
+                await apply(ch)
+                if not await queue.succeed(ch.conn, job, self.name):
                     raise LeaseLost(job.id)
         except LeaseLost:
             log.warning("job %s lost its lease; its result was dropped", job.id)
 
     async def _fail(self, job: Job, handler: Handler, reason: str, *, retry: bool) -> None:
-        async with self.services.db.write() as conn:
-            if await self.services.queue.fail(conn, job, self.name, reason, retry=retry):
-                await handler.failed(conn, job, reason)
+        async with self.services.writes.change(_acting_user(job)) as ch:
+            if await self.services.queue.fail(ch.conn, job, self.name, reason, retry=retry):
+                await handler.failed(ch, job, reason)
+
+
+def _acting_user(job: Job) -> str | None:
+    """Who asked for the job's change (e.g. a forced delete), or None for the system."""
+    user = job.payload.get("user")
+    return user if isinstance(user, str) else None

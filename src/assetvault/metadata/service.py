@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.engine import Database
@@ -21,6 +21,7 @@ from assetvault.metadata import patch
 from assetvault.tree import repository as tree_repo
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, urn
+from assetvault.tree.writes import Writes
 
 MISSING = object()
 
@@ -38,8 +39,9 @@ def user_layer(view: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any
 
 
 class MetadataService:
-    def __init__(self, db: Database, repository_id: str = "assetvault") -> None:
+    def __init__(self, db: Database, writes: Writes, repository_id: str = "assetvault") -> None:
         self.db = db
+        self.writes = writes
         self.repository_id = repository_id
 
     @staticmethod
@@ -125,8 +127,8 @@ class MetadataService:
         """Apply a JSON Patch to assetMetadata if ``if_match`` is ``*`` or the current
         ETag; atomic, and safe against concurrent writers (the revision is compared in
         the same UPDATE that writes)."""
-        async with self.db.write() as conn:
-            node = await tree_repo.by_id(conn, node_id)
+        async with self.writes.change(user) as ch:
+            node = await tree_repo.by_id(ch.conn, node_id)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
             if if_match.strip() != "*" and node.etag not in [
@@ -138,18 +140,6 @@ class MetadataService:
             view = patch.apply(node.asset_metadata, operations)
             if any(v is None for v in view.values()):
                 raise InvalidInput("metadata values cannot be null; remove the property")
-            result = await conn.execute(
-                update(nodes)
-                .where(nodes.c.id == node.id, nodes.c.revision == node.revision)
-                .values(
-                    properties=user_layer(view, node.extracted),
-                    revision=nodes.c.revision + 1,
-                    modified_at=datetime.now(UTC),
-                    modified_by=user,
-                )
+            return await ch.set_properties(
+                node, user_layer(view, node.extracted), expected_revision=node.revision
             )
-            if result.rowcount != 1:
-                raise PreconditionFailed("the asset was changed by another request")
-            updated = await tree_repo.by_id(conn, node.id)
-        assert updated is not None
-        return updated

@@ -13,11 +13,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
@@ -30,10 +27,12 @@ from assetvault.processing.metadata import from_exiftool
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
 from assetvault.tree.models import Node
+from assetvault.tree.writes import Change, NewRendition, Writes
 
 PROCESS_ASSET = "process-asset"
 
-Apply = Callable[[AsyncConnection], Awaitable[None]]
+# What a job commits, in the write path's transaction that also finishes the job.
+Apply = Callable[[Change], Awaitable[None]]
 
 # What libmagic says for content it cannot name more precisely; then the type the
 # client declared (or the file name implied) is kept.
@@ -60,25 +59,27 @@ def classify(mime: str) -> str:
     return "other"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ProcessingService:
     def __init__(
-        self, settings: Settings, db: Database, blobs: BlobBackend, queue: JobQueue
+        self,
+        settings: Settings,
+        db: Database,
+        blobs: BlobBackend,
+        queue: JobQueue,
+        writes: Writes,
     ) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs
+        self.writes = writes
         self.queue = queue
         self._exif: ExifReader | None = None
 
     # -- queueing (inside the transaction of the change) --------------------------------
 
-    async def enqueue(self, conn: AsyncConnection, node: Node) -> None:
+    async def enqueue(self, ch: Change, node: Node) -> None:
         await self.queue.enqueue(
-            conn,
+            ch.conn,
             PROCESS_ASSET,
             {"node_id": node.id, "blob_key": node.blob_key},
             max_attempts=self.settings.processing_max_attempts,
@@ -86,26 +87,13 @@ class ProcessingService:
 
     async def reprocess(self, path: str, *, user: str) -> Node:
         """Process an asset's current original again (e.g. after a failure)."""
-        async with self.db.write() as conn:
-            node = await tree_repo.by_path(conn, path)
+        async with self.writes.change(user) as ch:
+            node = await tree_repo.by_path(ch.conn, path)
             if node is None:
                 raise NotFound(f"{path} does not exist")
             if node.kind != "asset":
                 raise InvalidInput(f"{path} is a folder; only assets are processed")
-            await tree_repo.update_node(
-                conn,
-                node.id,
-                {
-                    "asset_state": "processing",
-                    "processing_error": None,
-                    "modified_at": _now(),
-                    "modified_by": user,
-                },
-            )
-            node = await tree_repo.by_id(conn, node.id)
-            assert node is not None
-            await self.enqueue(conn, node)
-        return node
+            return await ch.restart_processing(node)
 
     # -- running (in a worker) ------------------------------------------------------------
 
@@ -154,53 +142,40 @@ class ProcessingService:
                 )
             except sandbox.SandboxError as exc:
                 raise ProcessingFailed(str(exc)) from exc
-            made = []
-            for r in result.get("renditions", []):
-                info = await self.blobs.put_file(Path(r["path"]))
-                made.append(
-                    {
-                        "id": str(uuid.uuid4()),
-                        "name": r["name"],
-                        "origin": "generated",
-                        "blob_key": info.key,
-                        "size": info.size,
-                        "mime_type": r["mime_type"],
-                        "width": r["width"],
-                        "height": r["height"],
-                        "created_at": _now(),
-                    }
+            made = [
+                NewRendition(
+                    name=r["name"],
+                    blob=await self.writes.store_file(Path(r["path"])),
+                    mime_type=r["mime_type"],
+                    width=r["width"],
+                    height=r["height"],
                 )
+                for r in result.get("renditions", [])
+            ]
             extracted = self._extracted(tags, result, mime)
         finally:
             await asyncio.to_thread(shutil.rmtree, work_dir, True)
 
-        async def apply(conn: AsyncConnection) -> None:
-            current = await tree_repo.by_id(conn, node_id)
+        async def apply(ch: Change) -> None:
+            current = await tree_repo.by_id(ch.conn, node_id)
             if current is None or current.blob_key != blob_key:
                 return
-            await tree_repo.replace_generated_renditions(conn, node_id, made)
-            await tree_repo.update_node(
-                conn,
-                node_id,
-                {
-                    "extracted": extracted,
-                    "extracted_text": result.get("text") or None,
-                    "mime_type": mime,
-                    "asset_state": "processed",
-                    "processing_error": None,
-                },
+            await ch.processing_completed(
+                current,
+                made=made,
+                extracted=extracted,
+                text_content=result.get("text") or None,
+                mime_type=mime,
             )
 
         return apply
 
-    async def failed(self, conn: AsyncConnection, job: Job, reason: str) -> None:
+    async def failed(self, ch: Change, job: Job, reason: str) -> None:
         """The job is finally failed: say so on the asset, if it still has that original."""
-        node = await tree_repo.by_id(conn, job.payload["node_id"])
+        node = await tree_repo.by_id(ch.conn, job.payload["node_id"])
         if node is None or node.blob_key != job.payload["blob_key"]:
             return
-        await tree_repo.update_node(
-            conn, node.id, {"asset_state": "failed", "processing_error": reason[:2000]}
-        )
+        await ch.processing_failed(node, reason)
 
     def _content_type(self, path: str, node: Node) -> str:
         sniffed = sniff(path)
@@ -229,7 +204,7 @@ class ProcessingService:
         return props
 
 
-async def _nothing(conn: AsyncConnection) -> None:
+async def _nothing(ch: Change) -> None:
     return None
 
 

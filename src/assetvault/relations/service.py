@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault import cursors
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import nodes, relations
 from assetvault.errors import InvalidInput, NotFound
+from assetvault.tree import repository as tree_repo
+from assetvault.tree.models import Node
 from assetvault.tree.paths import URN_PREFIX, urn
+from assetvault.tree.writes import Change, Writes
 
 TYPES = ("sources", "derived", "others")
-TWO_WAY = {"others"}
 MAX_LIMIT = 50
 
 
@@ -76,8 +77,16 @@ def check_limit(limit: int | None) -> int:
 
 
 class RelationService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, writes: Writes) -> None:
         self.db = db
+        self.writes = writes
+
+    @staticmethod
+    async def _asset_for_write(ch: Change, node_id: str) -> Node:
+        node = await tree_repo.by_id(ch.conn, node_id)
+        if node is None or node.kind != "asset":
+            raise NotFound(f"asset {urn(node_id)} does not exist")
+        return node
 
     @staticmethod
     async def _asset(conn: AsyncConnection, node_id: str) -> None:
@@ -111,45 +120,17 @@ class RelationService:
             if relation in wanted:
                 raise InvalidInput(f"items[{i}] repeats an earlier item")
             wanted.append(relation)
-        now = datetime.now(UTC)
-        added = 0
-        async with self.db.write() as conn:
-            await self._asset(conn, node_id)
+        async with self.writes.change(user) as ch:
+            node = await self._asset_for_write(ch, node_id)
             for i, rel in enumerate(wanted):
                 kind = (
-                    await conn.execute(select(nodes.c.kind).where(nodes.c.id == rel.related_id))
+                    await ch.conn.execute(select(nodes.c.kind).where(nodes.c.id == rel.related_id))
                 ).scalar()
                 if kind != "asset":
                     raise InvalidInput(
                         f"items[{i}].relatedAssetId {urn(rel.related_id)} is not an existing asset"
                     )
-            for rel in wanted:
-                pairs = [(node_id, rel.related_id)]
-                if rel.relation_type in TWO_WAY:
-                    pairs.append((rel.related_id, node_id))
-                for source, target in pairs:
-                    exists = (
-                        await conn.execute(
-                            select(relations.c.id).where(
-                                relations.c.asset_id == source,
-                                relations.c.relation_type == rel.relation_type,
-                                relations.c.related_id == target,
-                            )
-                        )
-                    ).first()
-                    if exists is None:
-                        await conn.execute(
-                            insert(relations).values(
-                                id=str(uuid.uuid4()),
-                                asset_id=source,
-                                relation_type=rel.relation_type,
-                                related_id=target,
-                                created_at=now,
-                                created_by=user,
-                            )
-                        )
-                        added += source == node_id
-        return added
+            return await ch.add_relations(node, [(r.relation_type, r.related_id) for r in wanted])
 
     async def list(
         self,
@@ -194,27 +175,17 @@ class RelationService:
         page = names[:limit]
         return page, encode_cursor([page[-1]]) if len(names) > limit else None
 
-    async def remove(self, node_id: str, relation_type: str, related_id: str | None = None) -> int:
+    async def remove(
+        self, node_id: str, relation_type: str, related_id: str | None = None, *, user: str
+    ) -> int:
         """Remove one relation, or all of a type; returns how many of this asset's went."""
         check_type(relation_type)
-        mine = and_(relations.c.asset_id == node_id, relations.c.relation_type == relation_type)
-        if related_id is not None:
-            mine = and_(mine, relations.c.related_id == related_id)
-        async with self.db.write() as conn:
-            await self._asset(conn, node_id)
-            targets = [r[0] for r in await conn.execute(select(relations.c.related_id).where(mine))]
+        async with self.writes.change(user) as ch:
+            node = await self._asset_for_write(ch, node_id)
+            targets = await ch.remove_relations(node, relation_type, related_id)
             if related_id is not None and not targets:
                 raise NotFound(
                     f"{urn(node_id)} has no {relation_type} relation to {urn(related_id)}"
-                )
-            await conn.execute(delete(relations).where(mine))
-            if relation_type in TWO_WAY and targets:
-                await conn.execute(
-                    delete(relations).where(
-                        relations.c.relation_type == relation_type,
-                        relations.c.related_id == node_id,
-                        relations.c.asset_id.in_(targets),
-                    )
                 )
         return len(targets)
 
@@ -222,11 +193,3 @@ class RelationService:
         """How many relations of other assets point at this one."""
         q = select(func.count()).select_from(relations).where(relations.c.related_id == node_id)
         return int((await conn.execute(q)).scalar_one())
-
-    @staticmethod
-    async def drop_all(conn: AsyncConnection, node_id: str) -> None:
-        await conn.execute(
-            delete(relations).where(
-                or_(relations.c.asset_id == node_id, relations.c.related_id == node_id)
-            )
-        )

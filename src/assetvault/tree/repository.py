@@ -1,12 +1,12 @@
-"""SQL of the content tree. Functions take an open connection, so a service composes
-several of them inside one transaction."""
+"""Reads of the content tree. Functions take an open connection, so a service composes
+several of them inside one transaction; the writes are the write path's (tree/writes.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.tables import asset_versions, nodes, renditions
@@ -83,14 +83,6 @@ async def count_children(conn: AsyncConnection, parent_id: str) -> int:
     return int((await conn.execute(q)).scalar_one())
 
 
-async def insert_node(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(nodes).values(**values))
-
-
-async def insert_nodes(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await conn.execute(insert(nodes), rows)
-
-
 async def child_names(conn: AsyncConnection, parent_id: str, names: list[str]) -> set[str]:
     """Which of ``names`` the folder already holds."""
     taken: set[str] = set()
@@ -102,19 +94,6 @@ async def child_names(conn: AsyncConnection, parent_id: str, names: list[str]) -
     return taken
 
 
-async def update_node(conn: AsyncConnection, node_id: str, values: dict[str, Any]) -> None:
-    """Update columns and bump the revision (the source of the node's ETag)."""
-    await conn.execute(
-        update(nodes).where(nodes.c.id == node_id).values(revision=nodes.c.revision + 1, **values)
-    )
-
-
-async def delete_node(conn: AsyncConnection, node_id: str) -> None:
-    await conn.execute(delete(asset_versions).where(asset_versions.c.node_id == node_id))
-    await conn.execute(delete(renditions).where(renditions.c.node_id == node_id))
-    await conn.execute(delete(nodes).where(nodes.c.id == node_id))
-
-
 async def versions(conn: AsyncConnection, node_id: str) -> list[AssetVersion]:
     q = (
         select(asset_versions)
@@ -122,10 +101,6 @@ async def versions(conn: AsyncConnection, node_id: str) -> list[AssetVersion]:
         .order_by(asset_versions.c.number)
     )
     return [_version(r) for r in await conn.execute(q)]
-
-
-async def insert_version(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(insert(asset_versions).values(**values))
 
 
 async def next_version_number(conn: AsyncConnection, node_id: str) -> int:
@@ -141,21 +116,6 @@ async def list_renditions(conn: AsyncConnection, node_id: str) -> list[Rendition
         m["created_at"] = _utc(m["created_at"])
         out.append(Rendition(**m))
     return out
-
-
-async def replace_generated_renditions(
-    conn: AsyncConnection, node_id: str, made: list[dict[str, Any]]
-) -> None:
-    """Swap the renditions processing made for new ones; uploaded renditions stay."""
-    await conn.execute(
-        delete(renditions).where(
-            renditions.c.node_id == node_id, renditions.c.origin == "generated"
-        )
-    )
-    taken = {r.name for r in await list_renditions(conn, node_id)}
-    rows = [r for r in made if r["name"] not in taken]
-    if rows:
-        await conn.execute(insert(renditions), [{**r, "node_id": node_id} for r in rows])
 
 
 async def referenced_blob_keys(conn: AsyncConnection) -> set[str]:
@@ -180,48 +140,3 @@ async def subtree(conn: AsyncConnection, node: Node) -> list[Node]:
     )
     found = [_node(r) for r in await conn.execute(q)]
     return sorted(found, key=lambda n: n.path.count("/"))
-
-
-async def repath_subtree(conn: AsyncConnection, old: str, new: str) -> None:
-    """Give every node below ``old`` the same place below ``new``."""
-    below = (
-        await conn.execute(
-            select(nodes.c.id, nodes.c.path).where(
-                nodes.c.path.like(_like_prefix(old), escape="\\")
-            )
-        )
-    ).all()
-    for node_id, path in below:
-        # A new path is a new representation (repo:path): a new revision, a new ETag.
-        await conn.execute(
-            update(nodes)
-            .where(nodes.c.id == node_id)
-            .values(path=new + path[len(old) :], revision=nodes.c.revision + 1)
-        )
-
-
-async def upsert_rendition(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert or replace a rendition by (node, name); True if it was new."""
-    existing = (
-        await conn.execute(
-            select(renditions.c.id).where(
-                renditions.c.node_id == values["node_id"], renditions.c.name == values["name"]
-            )
-        )
-    ).first()
-    if existing is None:
-        await conn.execute(insert(renditions).values(**values))
-        return True
-    await conn.execute(
-        update(renditions)
-        .where(renditions.c.id == existing.id)
-        .values(**{k: v for k, v in values.items() if k != "id"})
-    )
-    return False
-
-
-async def delete_rendition(conn: AsyncConnection, node_id: str, name: str) -> bool:
-    result = await conn.execute(
-        delete(renditions).where(renditions.c.node_id == node_id, renditions.c.name == name)
-    )
-    return bool(result.rowcount)

@@ -228,7 +228,7 @@ async def test_cursor_is_stable_while_assets_come_and_go(
         # ...and deletions of one asset already seen and one not yet seen.
         for node in (created[page], created[-page]):
             if node.name not in deleted_after:
-                await services.changes.delete(node.path)
+                await services.changes.delete(node.path, user="t")
                 deleted_after[node.name] = page
 
     body: dict[str, Any] = {"query": [{"match": {"text": "common"}}], "limit": 7}

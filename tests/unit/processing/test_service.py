@@ -150,15 +150,11 @@ async def test_new_version_is_processed_again_and_stale_jobs_do_nothing(
 
 
 async def test_reprocess_and_user_metadata_survives(services: Services, tmp_path: Path) -> None:
-    from assetvault.tree import repository
-
     src = media.jpeg_with_metadata(tmp_path / "a.jpg")
     node = await store(services, src, "a.jpg", "image/jpeg")
     await drain(services)
-    async with services.db.write() as conn:  # a user's edits: a new title, a removal
-        await repository.update_node(
-            conn, node.id, {"properties": {"dc:title": "Mine", "dc:description": None}}
-        )
+    async with services.writes.change("admin") as ch:  # a user's edits: a title, a removal
+        await ch.set_properties(node, {"dc:title": "Mine", "dc:description": None})
     node = await services.processing.reprocess("/content/dam/a.jpg", user="admin")
     assert node.asset_state == "processing"
     await drain(services)

@@ -19,6 +19,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+# SQLite aliases the rowid only for INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
+Sequence64 = BigInteger().with_variant(Integer, "sqlite")
+
 # What only the SQLite schema has, made by migrations in SQL, which autogenerate must not
 # read as objects to drop: the full-text index (search_fts and its shadow tables), and
 # the generated dc:title column of nodes with its sort indexes.
@@ -206,4 +209,27 @@ search_snapshots = Table(
     Column("node_ids", JSON, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index(None, "expires_at"),
+)
+
+
+# The transactional outbox: one row per domain event, appended in the transaction of
+# the change that caused it, so a rolled-back change leaves none and a committed one
+# never misses its own. ``seq`` is the commit order (SQLite serialises writers; on
+# PostgreSQL the write path takes a transaction lock before appending), which is how
+# consumers (the search indexer, the event dispatcher) read it and remember where
+# they are. AUTOINCREMENT on SQLite: a number is never handed out twice, even after
+# pruning.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Sequence64, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),  # the event's own id
+    Column("type", String(64), nullable=False),  # e.g. asset.created
+    Column("node_id", String(36), nullable=True),  # no foreign key: deletes keep events
+    Column("path", Text, nullable=True),
+    Column("user", String(255), nullable=True),  # who acted; null for the system
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index(None, "node_id", "seq"),
+    sqlite_autoincrement=True,
 )

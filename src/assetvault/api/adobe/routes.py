@@ -529,10 +529,10 @@ async def delete_relations_of_type(
     request: Request,
     assetId: str,
     relationType: str,
-    _: Principal = Depends(write_bearer),
+    principal: Principal = Depends(write_bearer),
 ) -> Response:
     negotiate(request, JSON_TYPES)
-    await services(request).relations.remove(parse_urn(assetId), relationType)
+    await services(request).relations.remove(parse_urn(assetId), relationType, user=principal.name)
     return Response(status_code=204)
 
 
@@ -548,11 +548,14 @@ async def delete_relation(
     assetId: str,
     relationType: str,
     relatedAssetId: str,
-    _: Principal = Depends(write_bearer),
+    principal: Principal = Depends(write_bearer),
 ) -> Response:
     negotiate(request, JSON_TYPES)
     await services(request).relations.remove(
-        parse_urn(assetId), relationType, parse_urn(relatedAssetId, "relatedAssetId")
+        parse_urn(assetId),
+        relationType,
+        parse_urn(relatedAssetId, "relatedAssetId"),
+        user=principal.name,
     )
     return Response(status_code=204)
 

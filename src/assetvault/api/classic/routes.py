@@ -208,7 +208,7 @@ async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
 async def write_rendition(
     request: Request, asset_path: str, name: str, *, replace: bool
 ) -> Response:
-    await authenticate(request, "write", api_key=False)
+    principal = await authenticate(request, "write", api_key=False)
     svc = services(request)
     await _visible(request, asset_path)
     ctype = content_type(request)
@@ -222,12 +222,18 @@ async def write_rendition(
         given = form.get("name")
         name = given if isinstance(given, str) and given else (upload.filename or "")
         mime = upload.content_type or "application/octet-stream"
-        blob = await svc.blobs.put(_file_chunks(upload))
+        blob = await svc.writes.store_stream(_file_chunks(upload))
     else:
         mime = ctype or "application/octet-stream"
-        blob = await svc.blobs.put(request.stream())
+        blob = await svc.writes.store_stream(request.stream())
     new = await svc.changes.put_rendition(
-        asset_path, name, blob, mime, replace_only=replace, create_only=not replace
+        asset_path,
+        name,
+        blob,
+        mime,
+        replace_only=replace,
+        create_only=not replace,
+        user=principal.name,
     )
     status = 201 if new else 200
     return core_response(status, "Created" if new else "OK", f"{asset_path}/renditions/{name}")
@@ -335,16 +341,16 @@ async def copy_or_move(request: Request, segments: list[str]) -> Response:
 
 
 async def delete(request: Request, segments: list[str]) -> Response:
-    await authenticate(request, "write", api_key=False)
+    principal = await authenticate(request, "write", api_key=False)
     svc = services(request)
     sub = await _split_subresource(request, segments)
     if sub is not None and sub[1] == "renditions":
         await _visible(request, sub[0])
-        await svc.changes.delete_rendition(sub[0], sub[2])
+        await svc.changes.delete_rendition(sub[0], sub[2], user=principal.name)
         return core_response(200, "OK", f"{sub[0]}/renditions/{sub[2]}")
     path = _node_path(segments)
     await _visible(request, path)
-    await svc.changes.delete(path)
+    await svc.changes.delete(path, user=principal.name)
     return core_response(200, "OK", path)
 
 

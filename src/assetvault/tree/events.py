@@ -1,0 +1,32 @@
+"""The domain events of the tree, as the write path appends them to the outbox.
+
+Each row carries the type, the node's id and path (at the time of the event), the acting
+user (null for the system) and a small ``data`` object described here. The events issue
+turns these into AEM's CloudEvents; the search indexer reads them to stay current.
+"""
+
+from __future__ import annotations
+
+ASSET_CREATED = "asset.created"  # data: size, mimeType, sha1
+ORIGINAL_REPLACED = "asset.original_replaced"  # size, mimeType, sha1, previousSha1, versionKept
+PROCESSING_RESTARTED = "asset.processing_restarted"
+PROCESSING_COMPLETED = "asset.processing_completed"  # renditions (names made), mimeType
+PROCESSING_FAILED = "asset.processing_failed"  # reason
+RENDITION_STORED = "asset.rendition_stored"  # name, size, new
+RENDITION_DELETED = "asset.rendition_deleted"  # name ("original" for the original binary)
+COMMENT_ADDED = "asset.comment_added"  # commentId
+DOWNLOADED = "asset.downloaded"  # rendition ("original" or a rendition's name)
+RELATION_ADDED = "asset.relation_added"  # relationType, relatedId
+RELATION_REMOVED = "asset.relation_removed"  # relationType, relatedId
+FOLDER_CREATED = "folder.created"
+
+# By the node's kind. metadata_updated: previous (the earlier value of every key that
+# changed, null where there was none); moved: from, to (paths); copied: sourceId,
+# sourcePath (the event's node is the new copy).
+METADATA_UPDATED = {"asset": "asset.metadata_updated", "folder": "folder.metadata_updated"}
+MOVED = {"asset": "asset.moved", "folder": "folder.moved"}
+COPIED = {"asset": "asset.copied", "folder": "folder.copied"}
+DELETED = {"asset": "asset.deleted", "folder": "folder.deleted"}
+
+# Relation types stored from both ends (relating A to B relates B to A).
+TWO_WAY_RELATIONS = {"others"}

@@ -1,0 +1,655 @@
+"""THE write path of the content tree.
+
+Every change to the tree's tables (nodes, versions, renditions, relations, comments) and
+every binary stored for the tree goes through here: ``async with writes.change(user) as
+ch:`` opens one write transaction; the methods of ``ch`` load nothing behind the
+caller's back, bump the revision of each node they change, touch the parents whose
+children changed, run the hooks of a new original (the processing job) and append one
+outbox row per domain event. The rows are written when the block exits cleanly, in the
+same transaction, so a change that rolls back leaves no event and a committed one never
+misses its own. ``scripts/check_write_path.py`` (run by ``make lint``) fails if any
+other module writes these tables or stores blobs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.blobs.base import BlobInfo, BlobStore
+from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.tables import (
+    asset_versions,
+    comments,
+    nodes,
+    outbox,
+    relations,
+    renditions,
+)
+from assetvault.errors import InvalidInput, PreconditionFailed
+from assetvault.tree import events
+from assetvault.tree import repository as repo
+from assetvault.tree.models import Node
+from assetvault.tree.paths import ROOT, join
+
+# Called inside the transaction that gave an asset a new original, so whatever it
+# writes (a processing job) commits or rolls back with the change itself.
+OriginalHook = Callable[["Change", Node], Awaitable[None]]
+
+# Any constant serves: every transaction that appends outbox rows on PostgreSQL holds
+# this lock from the append to its commit, so sequence order is commit order.
+OUTBOX_LOCK_KEY = 0x61737365  # "asse"
+
+
+@dataclass(frozen=True)
+class Original:
+    """A stored binary about to become an asset's original."""
+
+    blob: BlobInfo
+    mime_type: str
+
+    def columns(self) -> dict[str, Any]:
+        """The node's columns of its original, which processing will read."""
+        return {
+            "blob_key": self.blob.key,
+            "size": self.blob.size,
+            "sha1": self.blob.sha1,
+            "mime_type": self.mime_type,
+            "asset_state": "processing",
+            "processing_error": None,
+        }
+
+
+@dataclass(frozen=True)
+class VersionNote:
+    """Keep the current original as a version, with this label and comment."""
+
+    label: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class NewRendition:
+    name: str
+    blob: BlobInfo
+    mime_type: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class _Pending:
+    type: str
+    node_id: str | None
+    path: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _view(node: Node) -> dict[str, Any]:
+    """What the metadata APIs show as the node's writable metadata."""
+    return node.asset_metadata if node.kind == "asset" else dict(node.properties)
+
+
+def metadata_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The previous value (None where there was none) of every key whose value changed."""
+    keys = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    return {k: before.get(k) for k in sorted(keys)}
+
+
+class Writes:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        self._original_hooks: list[OriginalHook] = []
+
+    def on_new_original(self, hook: OriginalHook) -> None:
+        self._original_hooks.append(hook)
+
+    @asynccontextmanager
+    async def change(self, user: str | None) -> AsyncIterator[Change]:
+        """One change of the tree: one transaction, committed with its outbox rows when
+        the block exits cleanly, rolled back with none of them otherwise. ``user`` is
+        who acted (None for the system, e.g. processing)."""
+        async with self.db.write() as conn:
+            ch = Change(conn, user, self._original_hooks, lock_outbox=not self.db.is_sqlite)
+            yield ch
+            await ch.flush()
+
+    # Binaries are stored before the transaction that references them (a stream of
+    # gigabytes cannot sit inside a transaction); content addressing makes a blob that
+    # no change ends up referencing harmless, and the sweep removes it.
+    async def store_stream(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
+        return await self.blobs.put(chunks)
+
+    async def store_file(self, path: Path) -> BlobInfo:
+        return await self.blobs.put_file(path)
+
+
+class Change:
+    """The operations of one write transaction. Nodes passed in were read through
+    ``conn`` in this same transaction."""
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        user: str | None,
+        original_hooks: list[OriginalHook],
+        *,
+        lock_outbox: bool,
+    ) -> None:
+        self.conn = conn
+        self.user = user
+        self.now = _now()
+        self._hooks = original_hooks
+        self._lock_outbox = lock_outbox
+        self._pending: list[_Pending] = []
+
+    # -- the outbox ---------------------------------------------------------------------
+
+    def record(self, type_: str, node: Node | None, data: dict[str, Any] | None = None) -> None:
+        """Append a domain event to this change (written when it commits)."""
+        self._pending.append(
+            _Pending(
+                type_, node.id if node else None, node.path if node else None, dict(data or {})
+            )
+        )
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        if self._lock_outbox:
+            await self.conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY}
+            )
+        await self.conn.execute(
+            insert(outbox),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": p.type,
+                    "node_id": p.node_id,
+                    "path": p.path,
+                    "user": self.user,
+                    "data": p.data,
+                    "created_at": self.now,
+                }
+                for p in self._pending
+            ],
+        )
+        self._pending.clear()
+
+    # -- reads inside the transaction ---------------------------------------------------
+
+    async def reload(self, node_id: str) -> Node:
+        node = await repo.by_id(self.conn, node_id)
+        assert node is not None, node_id
+        return node
+
+    # -- low-level helpers --------------------------------------------------------------
+
+    def _who(self) -> dict[str, Any]:
+        """modified_at, and modified_by when a user acted."""
+        values: dict[str, Any] = {"modified_at": self.now}
+        if self.user is not None:
+            values["modified_by"] = self.user
+        return values
+
+    async def _update(self, node_id: str, values: dict[str, Any]) -> None:
+        """Update columns and bump the revision (the source of the node's ETag)."""
+        await self.conn.execute(
+            update(nodes)
+            .where(nodes.c.id == node_id)
+            .values(revision=nodes.c.revision + 1, **values)
+        )
+
+    async def _touch(self, node_id: str) -> None:
+        """A folder whose children changed is itself modified."""
+        await self._update(node_id, self._who())
+
+    def _new_node(
+        self, parent: Node, name: str, kind: str, properties: dict[str, Any]
+    ) -> dict[str, Any]:
+        if not parent.path.startswith(ROOT):
+            raise InvalidInput("nodes live under /content/dam")
+        user = self.user or "system"
+        now = _now()  # each node its own instant, even within one batch
+        return {
+            "id": str(uuid.uuid4()),
+            "parent_id": parent.id,
+            "name": name,
+            "path": join(parent.path, name),
+            "kind": kind,
+            "revision": 1,
+            "created_at": now,
+            "created_by": user,
+            "modified_at": now,
+            "modified_by": user,
+            "properties": properties,
+        }
+
+    async def _new_original(self, node: Node) -> None:
+        for hook in self._hooks:
+            await hook(self, node)
+
+    # -- folders and assets -------------------------------------------------------------
+
+    async def create_folder(
+        self, parent: Node, name: str, properties: dict[str, Any] | None = None
+    ) -> Node:
+        values = self._new_node(parent, name, "folder", dict(properties or {}))
+        await self.conn.execute(insert(nodes).values(**values))
+        await self._touch(parent.id)
+        node = await self.reload(values["id"])
+        self.record(events.FOLDER_CREATED, node)
+        return node
+
+    async def create_assets(
+        self, folder: Node, items: list[tuple[str, Original, dict[str, Any]]]
+    ) -> list[Node]:
+        """New assets in ``folder``: (name, original, initial assetMetadata) each."""
+        if not items:
+            return []
+        rows = [
+            {**self._new_node(folder, name, "asset", dict(metadata)), **original.columns()}
+            for name, original, metadata in items
+        ]
+        await self.conn.execute(insert(nodes), rows)
+        await self._touch(folder.id)
+        found = await repo.by_ids(self.conn, [r["id"] for r in rows])
+        created = [found[r["id"]] for r in rows]
+        for node in created:
+            self.record(
+                events.ASSET_CREATED,
+                node,
+                {"size": node.size, "mimeType": node.mime_type, "sha1": node.sha1},
+            )
+            await self._new_original(node)
+        return created
+
+    async def replace_original(
+        self, node: Node, original: Original, *, keep_as_version: VersionNote | None
+    ) -> Node:
+        """Give an existing asset a new original, keeping the old one as a version when
+        asked; the asset keeps its id."""
+        if keep_as_version is not None and node.blob_key is not None:
+            number = await repo.next_version_number(self.conn, node.id)
+            await self.conn.execute(
+                insert(asset_versions).values(
+                    id=str(uuid.uuid4()),
+                    node_id=node.id,
+                    number=number,
+                    label=keep_as_version.label,
+                    comment=keep_as_version.comment,
+                    blob_key=node.blob_key,
+                    size=node.size,
+                    sha1=node.sha1,
+                    mime_type=node.mime_type,
+                    created_at=self.now,
+                    created_by=self.user or "system",
+                )
+            )
+        await self._update(node.id, {**original.columns(), **self._who()})
+        updated = await self.reload(node.id)
+        self.record(
+            events.ORIGINAL_REPLACED,
+            updated,
+            {
+                "size": updated.size,
+                "mimeType": updated.mime_type,
+                "sha1": updated.sha1,
+                "previousSha1": node.sha1,
+                "versionKept": keep_as_version is not None and node.blob_key is not None,
+            },
+        )
+        await self._new_original(updated)
+        return updated
+
+    async def delete(self, node: Node) -> None:
+        """Delete a node and everything below it; versions, renditions, relations and
+        comments go with them (the schema's cascades). One event per node, the deepest
+        first."""
+        if node.path == ROOT:
+            raise InvalidInput("the root folder cannot be deleted")
+        below = await repo.subtree(self.conn, node)
+        for gone in sorted(below, key=lambda n: n.path.count("/"), reverse=True):
+            self.record(events.DELETED[gone.kind], gone)
+        await self.conn.execute(
+            delete(relations).where(
+                or_(relations.c.asset_id == node.id, relations.c.related_id == node.id)
+            )
+        )
+        await self.conn.execute(delete(asset_versions).where(asset_versions.c.node_id == node.id))
+        await self.conn.execute(delete(renditions).where(renditions.c.node_id == node.id))
+        await self.conn.execute(delete(nodes).where(nodes.c.id == node.id))
+        if node.parent_id is not None:
+            await self._touch(node.parent_id)
+
+    async def move(self, node: Node, parent: Node, name: str) -> Node:
+        """Move or rename a node (its id stays); everything below follows. Each moved
+        node gets a new revision: a new path is a new representation."""
+        dest = join(parent.path, name)
+        below = [n for n in await repo.subtree(self.conn, node) if n.id != node.id]
+        for child in below:
+            await self.conn.execute(
+                update(nodes)
+                .where(nodes.c.id == child.id)
+                .values(path=dest + child.path[len(node.path) :], revision=nodes.c.revision + 1)
+            )
+        await self._update(
+            node.id, {"parent_id": parent.id, "name": name, "path": dest, **self._who()}
+        )
+        for folder_id in {node.parent_id, parent.id} - {None}:
+            await self._touch(str(folder_id))
+        moved = await self.reload(node.id)
+        self.record(events.MOVED[node.kind], moved, {"from": node.path, "to": dest})
+        for child in below:
+            self.record(
+                events.MOVED[child.kind],
+                replace(child, path=dest + child.path[len(node.path) :]),
+                {"from": child.path, "to": dest + child.path[len(node.path) :]},
+            )
+        return moved
+
+    async def copy(self, node: Node, parent: Node, name: str, *, deep: bool) -> Node:
+        """Copy a node (and, when ``deep``, all below it) with new ids; originals,
+        versions' blobs and renditions are shared by content, not duplicated."""
+        dest = join(parent.path, name)
+        to_copy = await repo.subtree(self.conn, node) if deep else [node]
+        new_ids: dict[str, str] = {}
+        user = self.user or "system"
+        for source in to_copy:
+            new_id = str(uuid.uuid4())
+            new_ids[source.id] = new_id
+            is_top = source.id == node.id
+            path = dest + source.path[len(node.path) :]
+            await self.conn.execute(
+                insert(nodes).values(
+                    id=new_id,
+                    parent_id=parent.id if is_top else new_ids[source.parent_id or ""],
+                    name=name if is_top else source.name,
+                    path=path,
+                    kind=source.kind,
+                    revision=1,
+                    created_at=self.now,
+                    created_by=user,
+                    modified_at=self.now,
+                    modified_by=user,
+                    properties=source.properties,
+                    blob_key=source.blob_key,
+                    size=source.size,
+                    sha1=source.sha1,
+                    mime_type=source.mime_type,
+                    asset_state=source.asset_state,
+                    extracted=source.extracted,
+                    extracted_text=source.extracted_text,
+                    processing_error=source.processing_error,
+                )
+            )
+            made = await repo.list_renditions(self.conn, source.id)
+            if made:
+                await self.conn.execute(
+                    insert(renditions),
+                    [
+                        {
+                            "id": str(uuid.uuid4()),
+                            "node_id": new_id,
+                            "name": r.name,
+                            "origin": r.origin,
+                            "blob_key": r.blob_key,
+                            "size": r.size,
+                            "mime_type": r.mime_type,
+                            "width": r.width,
+                            "height": r.height,
+                            "created_at": self.now,
+                        }
+                        for r in made
+                    ],
+                )
+            self.record(
+                events.COPIED[source.kind],
+                replace(source, id=new_id, path=path),
+                {"sourceId": source.id, "sourcePath": source.path},
+            )
+        await self._touch(parent.id)
+        return await self.reload(new_ids[node.id])
+
+    # -- metadata -----------------------------------------------------------------------
+
+    async def set_properties(
+        self, node: Node, properties: dict[str, Any], *, expected_revision: int | None = None
+    ) -> Node:
+        """Replace the users' layer of a node's metadata. With ``expected_revision``, the
+        revision is compared in the same UPDATE that writes (safe against a concurrent
+        writer between the caller's read and this write)."""
+        condition = nodes.c.id == node.id
+        if expected_revision is not None:
+            condition = and_(condition, nodes.c.revision == expected_revision)
+        result = await self.conn.execute(
+            update(nodes)
+            .where(condition)
+            .values(properties=properties, revision=nodes.c.revision + 1, **self._who())
+        )
+        if result.rowcount != 1:
+            raise PreconditionFailed("the asset was changed by another request")
+        updated = await self.reload(node.id)
+        changed = metadata_changes(_view(node), _view(updated))
+        if changed:
+            self.record(events.METADATA_UPDATED[node.kind], updated, {"previous": changed})
+        return updated
+
+    # -- processing ---------------------------------------------------------------------
+
+    async def restart_processing(self, node: Node) -> Node:
+        """Process the asset's current original again."""
+        await self._update(
+            node.id, {"asset_state": "processing", "processing_error": None, **self._who()}
+        )
+        updated = await self.reload(node.id)
+        self.record(events.PROCESSING_RESTARTED, updated)
+        await self._new_original(updated)
+        return updated
+
+    async def processing_completed(
+        self,
+        node: Node,
+        *,
+        made: list[NewRendition],
+        extracted: dict[str, Any],
+        text_content: str | None,
+        mime_type: str,
+    ) -> None:
+        """Swap the renditions processing made for new ones (uploaded ones stay) and store
+        what it read from the original."""
+        await self.conn.execute(
+            delete(renditions).where(
+                renditions.c.node_id == node.id, renditions.c.origin == "generated"
+            )
+        )
+        taken = {r.name for r in await repo.list_renditions(self.conn, node.id)}
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "node_id": node.id,
+                "name": r.name,
+                "origin": "generated",
+                "blob_key": r.blob.key,
+                "size": r.blob.size,
+                "mime_type": r.mime_type,
+                "width": r.width,
+                "height": r.height,
+                "created_at": self.now,
+            }
+            for r in made
+            if r.name not in taken
+        ]
+        if rows:
+            await self.conn.execute(insert(renditions), rows)
+        await self._update(
+            node.id,
+            {
+                "extracted": extracted,
+                "extracted_text": text_content,
+                "mime_type": mime_type,
+                "asset_state": "processed",
+                "processing_error": None,
+            },
+        )
+        self.record(
+            events.PROCESSING_COMPLETED,
+            await self.reload(node.id),
+            {"renditions": sorted(r["name"] for r in rows), "mimeType": mime_type},
+        )
+
+    async def processing_failed(self, node: Node, reason: str) -> None:
+        await self._update(node.id, {"asset_state": "failed", "processing_error": reason[:2000]})
+        self.record(events.PROCESSING_FAILED, await self.reload(node.id), {"reason": reason[:2000]})
+
+    # -- renditions and the original's binary --------------------------------------------
+
+    async def put_rendition(self, node: Node, rendition: NewRendition, *, origin: str) -> bool:
+        """Insert or replace a rendition by name; True if it is new."""
+        existing = (
+            await self.conn.execute(
+                select(renditions.c.id).where(
+                    renditions.c.node_id == node.id, renditions.c.name == rendition.name
+                )
+            )
+        ).first()
+        values = {
+            "origin": origin,
+            "blob_key": rendition.blob.key,
+            "size": rendition.blob.size,
+            "mime_type": rendition.mime_type,
+            "width": rendition.width,
+            "height": rendition.height,
+            "created_at": self.now,
+        }
+        if existing is None:
+            await self.conn.execute(
+                insert(renditions).values(
+                    id=str(uuid.uuid4()), node_id=node.id, name=rendition.name, **values
+                )
+            )
+        else:
+            await self.conn.execute(
+                update(renditions).where(renditions.c.id == existing.id).values(**values)
+            )
+        await self._update(node.id, self._who())
+        self.record(
+            events.RENDITION_STORED,
+            node,
+            {"name": rendition.name, "size": rendition.blob.size, "new": existing is None},
+        )
+        return existing is None
+
+    async def delete_rendition(self, node: Node, name: str) -> bool:
+        result = await self.conn.execute(
+            delete(renditions).where(renditions.c.node_id == node.id, renditions.c.name == name)
+        )
+        if not result.rowcount:
+            return False
+        await self._update(node.id, self._who())
+        self.record(events.RENDITION_DELETED, node, {"name": name})
+        return True
+
+    async def remove_original(self, node: Node) -> None:
+        """As AEM does: the asset stays, without its original binary."""
+        await self._update(node.id, {"blob_key": None, "size": None, "sha1": None, **self._who()})
+        self.record(events.RENDITION_DELETED, node, {"name": "original"})
+
+    # -- relations and comments -----------------------------------------------------------
+
+    async def add_relations(self, node: Node, wanted: list[tuple[str, str]]) -> int:
+        """Add (relation type, related id) pairs from ``node``; a two-way type is stored
+        from both ends. Existing ones stay as they are. Returns how many were new."""
+        added = 0
+        for relation_type, related_id in wanted:
+            pairs = [(node.id, related_id)]
+            if relation_type in events.TWO_WAY_RELATIONS:
+                pairs.append((related_id, node.id))
+            for source, target in pairs:
+                exists = (
+                    await self.conn.execute(
+                        select(relations.c.id).where(
+                            relations.c.asset_id == source,
+                            relations.c.relation_type == relation_type,
+                            relations.c.related_id == target,
+                        )
+                    )
+                ).first()
+                if exists is not None:
+                    continue
+                await self.conn.execute(
+                    insert(relations).values(
+                        id=str(uuid.uuid4()),
+                        asset_id=source,
+                        relation_type=relation_type,
+                        related_id=target,
+                        created_at=self.now,
+                        created_by=self.user or "system",
+                    )
+                )
+                if source == node.id:
+                    added += 1
+                    self.record(
+                        events.RELATION_ADDED,
+                        node,
+                        {"relationType": relation_type, "relatedId": target},
+                    )
+        return added
+
+    async def remove_relations(
+        self, node: Node, relation_type: str, related_id: str | None = None
+    ) -> list[str]:
+        """Remove one relation of ``node``, or all of a type; returns the related ids."""
+        mine = and_(relations.c.asset_id == node.id, relations.c.relation_type == relation_type)
+        if related_id is not None:
+            mine = and_(mine, relations.c.related_id == related_id)
+        found = await self.conn.execute(select(relations.c.related_id).where(mine))
+        targets = [r[0] for r in found]
+        if not targets:
+            return []
+        await self.conn.execute(delete(relations).where(mine))
+        if relation_type in events.TWO_WAY_RELATIONS:
+            await self.conn.execute(
+                delete(relations).where(
+                    relations.c.relation_type == relation_type,
+                    relations.c.related_id == node.id,
+                    relations.c.asset_id.in_(targets),
+                )
+            )
+        for target in targets:
+            self.record(
+                events.RELATION_REMOVED, node, {"relationType": relation_type, "relatedId": target}
+            )
+        return targets
+
+    async def add_comment(self, node: Node, message: str, annotation: Any) -> dict[str, Any]:
+        comment = {
+            "id": str(uuid.uuid4()),
+            "message": message,
+            "annotation_data": annotation,
+            "created_at": self.now,
+            "created_by": self.user or "system",
+        }
+        await self.conn.execute(insert(comments).values(node_id=node.id, **comment))
+        self.record(events.COMMENT_ADDED, node, {"commentId": comment["id"]})
+        return comment
+
+    # -- reads that are events --------------------------------------------------------------
+
+    def downloaded(self, node: Node, rendition: str) -> None:
+        """An original or rendition binary was read (a GET that sends its bytes)."""
+        self.record(events.DOWNLOADED, node, {"rendition": rendition})
