@@ -13,8 +13,10 @@ serve: install
 	.venv/bin/assetvault serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: install
-	.venv/bin/ruff check src tests bench
-	.venv/bin/ruff format --check src tests bench
+	.venv/bin/ruff check src tests bench scripts
+	.venv/bin/ruff format --check src tests bench scripts
+	.venv/bin/lint-imports --no-cache
+	$(PY) scripts/check_write_path.py
 
 test: install lint
 	$(PY) -m pytest -q

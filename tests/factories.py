@@ -170,3 +170,15 @@ async def migrate_down_and_up(services: Any, down_to: str) -> None:
     async with services.db.engine.connect() as conn:
         await conn.run_sync(cycle)
         await conn.commit()
+
+
+async def outbox_events(services: Any, after: int = 0) -> list[Any]:
+    """The outbox rows past ``after``, in commit order."""
+    from assetvault.tree import repository
+
+    found: list[Any] = []
+    async with services.db.read() as conn:
+        while batch := await repository.outbox_after(conn, after):
+            found.extend(batch)
+            after = batch[-1].seq
+    return found

@@ -42,6 +42,7 @@ def create_app(
                     svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
                 )
                 await svc.search.forget_expired()
+                await svc.uploads.forget_completed(svc.settings.upload_token_ttl_seconds)
                 await svc.db.optimize()
             except Exception:
                 log.exception("periodic sweep failed")

@@ -65,6 +65,7 @@ async def _prepare(settings: Settings) -> None:
                 grace_seconds=0 if alone else settings.sweep_grace_seconds,
                 upload_ttl_seconds=settings.upload_token_ttl_seconds,
             )
+        await svc.uploads.forget_completed(settings.upload_token_ttl_seconds)
         if report.blobs_removed or report.uploads_removed:
             logging.getLogger("assetvault").info(
                 "start-up sweep removed %d unreferenced blob(s) and %d abandoned upload(s)",

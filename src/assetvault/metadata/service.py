@@ -128,7 +128,7 @@ class MetadataService:
         ETag; atomic, and safe against concurrent writers (the revision is compared in
         the same UPDATE that writes)."""
         async with self.writes.change(user) as ch:
-            node = await tree_repo.by_id(ch.conn, node_id)
+            node = await tree_repo.by_id(ch.conn, node_id, lock=True)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
             if if_match.strip() != "*" and node.etag not in [

@@ -21,8 +21,8 @@ RELATION_REMOVED = "asset.relation_removed"  # relationType, relatedId
 FOLDER_CREATED = "folder.created"
 
 # By the node's kind. metadata_updated: previous (the earlier value of every key that
-# changed, null where there was none); moved: from, to (paths); copied: sourceId,
-# sourcePath (the event's node is the new copy).
+# changed, null where there was none), revision (the node's, after the change);
+# moved: from, to (paths); copied: sourceId, sourcePath (the event's node is the copy).
 METADATA_UPDATED = {"asset": "asset.metadata_updated", "folder": "folder.metadata_updated"}
 MOVED = {"asset": "asset.moved", "folder": "folder.moved"}
 COPIED = {"asset": "asset.copied", "folder": "folder.copied"}

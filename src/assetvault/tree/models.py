@@ -111,3 +111,17 @@ class Rendition:
     width: int | None
     height: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A domain event as the write path committed it (see tree/events.py)."""
+
+    seq: int  # position in commit order
+    id: str
+    type: str
+    node_id: str | None
+    path: str | None
+    user: str | None
+    data: dict[str, Any]
+    created_at: datetime

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from assetvault.adapters.database.tables import asset_versions, nodes, renditions
-from assetvault.tree.models import AssetVersion, Node, Rendition
+from assetvault.adapters.database.tables import asset_versions, nodes, outbox, renditions
+from assetvault.tree.models import AssetVersion, Node, OutboxEvent, Rendition
 
 
 def _utc(value: datetime) -> datetime:
@@ -48,13 +48,18 @@ def _version(row: Row[Any]) -> AssetVersion:
     return AssetVersion(**m)
 
 
-async def by_path(conn: AsyncConnection, path: str) -> Node | None:
-    row = (await conn.execute(select(nodes).where(nodes.c.path == path))).first()
+async def by_path(conn: AsyncConnection, path: str, *, lock: bool = False) -> Node | None:
+    """The node at ``path``; ``lock`` holds its row until the transaction ends, so a
+    concurrent writer waits instead of working from a stale read (PostgreSQL; SQLite's
+    write transactions are serialised anyway)."""
+    q = select(nodes).where(nodes.c.path == path)
+    row = (await conn.execute(q.with_for_update() if lock else q)).first()
     return _node(row) if row else None
 
 
-async def by_id(conn: AsyncConnection, node_id: str) -> Node | None:
-    row = (await conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
+async def by_id(conn: AsyncConnection, node_id: str, *, lock: bool = False) -> Node | None:
+    q = select(nodes).where(nodes.c.id == node_id)
+    row = (await conn.execute(q.with_for_update() if lock else q)).first()
     return _node(row) if row else None
 
 
@@ -140,3 +145,16 @@ async def subtree(conn: AsyncConnection, node: Node) -> list[Node]:
     )
     found = [_node(r) for r in await conn.execute(q)]
     return sorted(found, key=lambda n: n.path.count("/"))
+
+
+async def outbox_after(
+    conn: AsyncConnection, after: int = 0, limit: int = 1000
+) -> list[OutboxEvent]:
+    """Outbox rows past position ``after``, in commit order."""
+    q = select(outbox).where(outbox.c.seq > after).order_by(outbox.c.seq).limit(limit)
+    found = []
+    for row in await conn.execute(q):
+        m = dict(row._mapping)
+        m["created_at"] = _utc(m["created_at"])
+        found.append(OutboxEvent(**m))
+    return found

@@ -47,7 +47,7 @@ async def folder_for_write(ch: Change, path: str) -> Node:
 
 
 async def asset_for_write(ch: Change, path: str) -> Node:
-    node = await repo.by_path(ch.conn, path)
+    node = await repo.by_path(ch.conn, path, lock=True)
     if node is None or node.kind != "asset":
         raise NotFound(f"asset {path} does not exist")
     return node
@@ -133,24 +133,45 @@ class TreeService:
         """
         check_name(name)
         path = join(folder_path, name)
-        original = Original(blob, mime_type)
         try:
             async with self.writes.change(user) as ch:
-                folder = await folder_for_write(ch, folder_path)
-                existing = await repo.by_path(ch.conn, path)
-                if existing is not None and existing.kind != "asset":
-                    raise Conflict(f"{path} is a folder")
-                if existing is not None and replace:
-                    await ch.delete(existing)
-                    existing = None
-                if existing is None:
-                    (node,) = await ch.create_assets(folder, [(name, original, {})])
-                    return StoredOriginal(node=node, created=True)
-                note = VersionNote(version_label, version_comment) if create_version else None
-                node = await ch.replace_original(existing, original, keep_as_version=note)
-                return StoredOriginal(node=node, created=False)
+                return await self.store_original_in(
+                    ch,
+                    folder_path,
+                    name,
+                    Original(blob, mime_type),
+                    version=VersionNote(version_label, version_comment) if create_version else None,
+                    replace=replace,
+                )
         except IntegrityError as exc:
             raise Conflict(f"{path} was changed concurrently; try again") from exc
+
+    @staticmethod
+    async def store_original_in(
+        ch: Change,
+        folder_path: str,
+        name: str,
+        original: Original,
+        *,
+        version: VersionNote | None,
+        replace: bool,
+    ) -> StoredOriginal:
+        """store_original's work, inside a change the caller holds (so it can write rows
+        of its own in the same transaction)."""
+        check_name(name)
+        path = join(folder_path, name)
+        folder = await folder_for_write(ch, folder_path)
+        existing = await repo.by_path(ch.conn, path, lock=True)
+        if existing is not None and existing.kind != "asset":
+            raise Conflict(f"{path} is a folder")
+        if existing is not None and replace:
+            await ch.delete(existing)
+            existing = None
+        if existing is None:
+            (node,) = await ch.create_assets(folder, [(name, original, {})])
+            return StoredOriginal(node=node, created=True)
+        node = await ch.replace_original(existing, original, keep_as_version=version)
+        return StoredOriginal(node=node, created=False)
 
     async def import_originals(
         self, folder_path: str, assets: list[NewAsset], *, user: str
@@ -252,7 +273,7 @@ class TreeChanges:
     async def set_properties(self, path: str, changes: dict[str, Any], *, user: str) -> Node:
         """Merge properties into a node's users' layer (None removes)."""
         async with self.writes.change(user) as ch:
-            node = await repo.by_path(ch.conn, path)
+            node = await repo.by_path(ch.conn, path, lock=True)
             if node is None:
                 raise NotFound(f"{path} does not exist")
             return await ch.set_properties(node, {**node.properties, **changes})

@@ -446,7 +446,11 @@ class Change:
         updated = await self.reload(node.id)
         changed = metadata_changes(_view(node), _view(updated))
         if changed:
-            self.record(events.METADATA_UPDATED[node.kind], updated, {"previous": changed})
+            self.record(
+                events.METADATA_UPDATED[node.kind],
+                updated,
+                {"previous": changed, "revision": updated.revision},
+            )
         return updated
 
     # -- processing ---------------------------------------------------------------------
@@ -601,13 +605,13 @@ class Change:
                         created_by=self.user or "system",
                     )
                 )
-                if source == node.id:
-                    added += 1
-                    self.record(
-                        events.RELATION_ADDED,
-                        node,
-                        {"relationType": relation_type, "relatedId": target},
-                    )
+                added += source == node.id
+                # Each end of a two-way relation hears of it.
+                self.record(
+                    events.RELATION_ADDED,
+                    node if source == node.id else await self.reload(source),
+                    {"relationType": relation_type, "relatedId": target},
+                )
         return added
 
     async def remove_relations(
@@ -634,6 +638,12 @@ class Change:
             self.record(
                 events.RELATION_REMOVED, node, {"relationType": relation_type, "relatedId": target}
             )
+            if relation_type in events.TWO_WAY_RELATIONS:
+                self.record(
+                    events.RELATION_REMOVED,
+                    await self.reload(target),
+                    {"relationType": relation_type, "relatedId": node.id},
+                )
         return targets
 
     async def add_comment(self, node: Node, message: str, annotation: Any) -> dict[str, Any]:

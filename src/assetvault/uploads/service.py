@@ -12,6 +12,9 @@ import mimetypes
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
 
 from assetvault.adapters.blobs.base import (
     PartConflict,
@@ -24,6 +27,8 @@ from assetvault.maintenance.guard import BlobGuard
 from assetvault.settings import Settings
 from assetvault.tree.paths import check_name
 from assetvault.tree.service import StoredOriginal, TreeService
+from assetvault.tree.writes import Original, VersionNote
+from assetvault.uploads import repository as uploads_repo
 from assetvault.uploads.tokens import UploadTicket, UploadTokens
 
 DEFAULT_MIME = "application/octet-stream"
@@ -147,22 +152,47 @@ class UploadService:
         if request.create_version and request.replace:
             raise InvalidInput("createVersion and replace cannot both be true")
         await self.tree.get_folder(folder_path)
+        used = f"this upload token was already used: {ticket.file_name!r} was completed"
+        if await self._completed(ticket.upload_id):
+            raise Conflict(used)
         mime = request.mime_type if request.mime_type not in (None, "", DEFAULT_MIME) else None
         async with self.guard.using():
             try:
                 blob = await self.staging.assemble(ticket.upload_id, ticket.file_size)
             except PartsIncomplete as exc:
+                if await self._completed(ticket.upload_id):  # a racing complete won
+                    raise Conflict(used) from exc
                 raise InvalidInput(f"the uploaded parts do not add up to fileSize: {exc}") from exc
-            stored = await self.tree.store_original(
-                folder_path,
-                ticket.file_name,
-                blob,
-                mime_type=mime or ticket.mime_type,
-                user=user,
-                create_version=request.create_version,
-                version_label=request.version_label,
-                version_comment=request.version_comment,
-                replace=request.replace,
-            )
+            try:
+                async with self.tree.writes.change(user) as ch:
+                    stored = await self.tree.store_original_in(
+                        ch,
+                        folder_path,
+                        ticket.file_name,
+                        Original(blob, mime or ticket.mime_type),
+                        version=VersionNote(request.version_label, request.version_comment)
+                        if request.create_version
+                        else None,
+                        replace=request.replace,
+                    )
+                    await uploads_repo.mark_completed(
+                        ch.conn, ticket.upload_id, stored.node.id, ch.now
+                    )
+            except IntegrityError as exc:
+                if await self._completed(ticket.upload_id):
+                    raise Conflict(used) from exc
+                raise Conflict(
+                    f"{folder_path}/{ticket.file_name} was changed concurrently; try again"
+                ) from exc
         await self.staging.discard(ticket.upload_id)
         return stored
+
+    async def _completed(self, upload_id: str) -> bool:
+        async with self.tree.db.read() as conn:
+            return await uploads_repo.is_completed(conn, upload_id)
+
+    async def forget_completed(self, older_than_seconds: float) -> int:
+        """Forget completions whose tokens have expired (they can no longer be replayed)."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        async with self.tree.db.write() as conn:
+            return await uploads_repo.forget_completed_before(conn, cutoff)

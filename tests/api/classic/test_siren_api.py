@@ -211,10 +211,10 @@ async def test_renditions_create_replace_delete(
         headers={**bearer(tokens.read), "X-Api-Key": "k"},
     )
     assert author.status_code == 404
-    r = await client.post(
-        "/api/assets/lib/none.jpg/renditions/x", content=b"x", headers=bearer(tokens.write)
-    )
-    assert r.status_code in (404, 500)
+    for missing in ("/api/assets/lib/none.jpg/renditions/x", "/api/assets/no/a.jpg/comments/*"):
+        r = await client.post(missing, content=b"x", headers=bearer(tokens.write))
+        assert r.status_code == 404, r.text
+        assert status_of(r) == 404
 
 
 async def test_comments(client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node]) -> None:

@@ -14,6 +14,7 @@ from tests.factories import (
     complete,
     initiate,
     make_folder,
+    outbox_events,
     put_parts,
     snapshot,
     tampered,
@@ -377,3 +378,39 @@ async def test_unicode_and_space_names(client: httpx.AsyncClient, tokens: Tokens
         headers=bearer(tokens.read),
     )
     assert got.content == b"hi"
+
+
+async def test_a_used_upload_token_is_refused_as_used(
+    client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
+) -> None:
+    r = await initiate(client, tokens.write, folder, [("once.bin", 4)])
+    file = r.json()["files"][0]
+    await put_parts(client, file, b"once")
+    assert (await complete(client, tokens.write, folder, file, 4)).status_code == 200
+    before = await snapshot(services)
+    for fields in ({}, {"createVersion": "true"}, {"replace": "true"}):
+        again = await complete(client, tokens.write, folder, file, 4, **fields)
+        assert again.status_code == 409, again.text
+        assert "already used" in again.json()["properties"]["status.message"]
+    assert await snapshot(services) == before
+
+
+async def test_racing_completes_of_one_upload_make_one_asset(
+    client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
+) -> None:
+    import asyncio
+
+    r = await initiate(client, tokens.write, folder, [("race.bin", 4)])
+    file = r.json()["files"][0]
+    await put_parts(client, file, b"race")
+    answers = await asyncio.gather(
+        *(complete(client, tokens.write, folder, file, 4) for _ in range(4))
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(200) == 1, [a.text for a in answers]
+    assert statuses == [200, 409, 409, 409]
+    assert all("already used" in a.text for a in answers if a.status_code == 409)
+    node = await services.tree.get(f"{folder}/race.bin")
+    assert await services.tree.versions(node) == []
+    created = [e for e in await outbox_events(services) if e.path == node.path]
+    assert [e.type for e in created] == ["asset.created"]

@@ -69,6 +69,11 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def ping(self) -> None:
+        """One round trip: raises when the database cannot answer."""
+        async with self.read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         async with self.engine.connect() as conn:

@@ -233,3 +233,16 @@ outbox = Table(
     Index(None, "node_id", "seq"),
     sqlite_autoincrement=True,
 )
+
+
+# Uploads whose complete committed, kept as long as their upload token could be replayed:
+# a second complete with the same token is refused as such (in any server process), and
+# two racing completes of one upload cannot both create an asset.
+completed_uploads = Table(
+    "completed_uploads",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("node_id", String(36), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=False),
+    Index(None, "completed_at"),
+)

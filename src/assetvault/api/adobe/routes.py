@@ -26,6 +26,7 @@ from assetvault.api.adobe.schemas import (
 )
 from assetvault.api.binary import etag_matches, original_response, rendition_response
 from assetvault.api.deps import content_type, json_body, require, services
+from assetvault.api.downloads import counted
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
 from assetvault.errors import (
@@ -187,7 +188,7 @@ async def get_asset(
     if not offered:
         raise NotFound(f"asset {assetId} has no web-optimized rendition (it is {node.asset_state})")
     rendition = available[WEB_RENDITIONS[negotiate(request, offered)]]
-    return _rendition_response(request, rendition)
+    return await counted(request, _rendition_response(request, rendition), node, rendition.name)
 
 
 @router.delete(
@@ -255,7 +256,8 @@ async def get_original(
 ) -> Response:
     node = await asset_node(request, assetId)
     negotiate(request, [node.mime_type or "application/octet-stream"])
-    return original_response(request, services(request).blobs, node, filename=seoName)
+    response = original_response(request, services(request).blobs, node, filename=seoName)
+    return await counted(request, response, node, "original")
 
 
 @router.get(
@@ -326,15 +328,17 @@ async def get_rendition(
     as_attachment = bool_param(attachment, "attachment")
     if renditionName == "original":
         negotiate(request, [node.mime_type or "application/octet-stream"])
-        return original_response(
+        response = original_response(
             request, services(request).blobs, node, filename=seoName, attachment=as_attachment
         )
+        return await counted(request, response, node, "original")
     found = {r.name: r for r in await services(request).tree.renditions(node)}
     if renditionName not in found:
         raise NotFound(f"asset {assetId} has no rendition {renditionName!r}")
-    return _rendition_response(
+    response = _rendition_response(
         request, found[renditionName], filename=seoName, attachment=as_attachment
     )
+    return await counted(request, response, node, renditionName)
 
 
 # -- metadata ---------------------------------------------------------------------------

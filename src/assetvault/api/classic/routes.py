@@ -23,6 +23,7 @@ from assetvault.api.deps import (
     raw_path,
     services,
 )
+from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.tree.models import Node
@@ -160,6 +161,16 @@ async def _split_subresource(request: Request, segments: list[str]) -> tuple[str
     return None
 
 
+async def _refuse_missing_asset(request: Request, segments: list[str]) -> None:
+    """A POST to .../<name>/renditions/<r> or .../comments/* whose asset does not exist is
+    a 404, not a folder create under a missing parent (which AEM answers 500). A real
+    folder named renditions or comments still takes new folders."""
+    if len(segments) >= 3 and segments[-2] in SUBRESOURCES:
+        tree = services(request).tree
+        if await tree.find(_node_path(segments[:-1])) is None:
+            raise NotFound(f"{siren.api_path(_node_path(segments[:-2]))} is not an asset")
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     value = request.query_params.get(name)
     if value is None:
@@ -193,11 +204,11 @@ async def read(request: Request, raw: str) -> Response:
         raise NotFound(f"{request.url.path} does not exist; listings end in .json")
     node = await _visible(request, sub[0])
     if sub[2] == "original":
-        return original_response(request, svc.blobs, node)
+        return await counted(request, original_response(request, svc.blobs, node), node, "original")
     found = {r.name: r for r in await svc.tree.renditions(node)}.get(sub[2])
     if found is None:
         raise NotFound(f"{node.path} has no rendition {sub[2]!r}")
-    return rendition_response(request, svc.blobs, found)
+    return await counted(request, rendition_response(request, svc.blobs, found), node, found.name)
 
 
 async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -381,6 +392,7 @@ async def classic(request: Request) -> Response:
             return await add_comment(request, sub[0])
         if sub and sub[1] == "renditions":
             return await write_rendition(request, sub[0], sub[2], replace=False)
+        await _refuse_missing_asset(request, segments)
         return await create_folder(request, segments)
     if request.method == "PUT":
         if sub and sub[1] == "renditions":

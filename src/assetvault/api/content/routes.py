@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 
 from assetvault.api.binary import original_response
 from assetvault.api.deps import authenticate, base_url, raw_path, services
+from assetvault.api.downloads import counted
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.tree.paths import ROOT, decode_segments
 from assetvault.uploads.service import MAX_FILES_PER_INITIATE, CompleteRequest
@@ -193,4 +194,4 @@ async def content_get(request: Request) -> Response:
         raise NotFound(f"{node.path} does not exist")
     if node.kind != "asset":
         raise NotFound(f"{node.path} is a folder; only assets have a binary")
-    return original_response(request, svc.blobs, node)
+    return await counted(request, original_response(request, svc.blobs, node), node, "original")

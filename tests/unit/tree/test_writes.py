@@ -1,0 +1,153 @@
+"""The write path: one transaction per change, and its outbox rows with it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from assetvault.adapters.database.tables import nodes, outbox
+from assetvault.errors import PreconditionFailed
+from assetvault.services import Services
+from assetvault.tree import events
+from assetvault.tree import repository as repo
+from tests.factories import make_asset, make_assets, outbox_events
+
+
+class Boom(Exception):
+    pass
+
+
+async def count(services: Services, table: object) -> int:
+    async with services.db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_a_change_that_rolls_back_leaves_no_outbox_row(services: Services) -> None:
+    nodes_before = await count(services, nodes)
+    with pytest.raises(Boom):
+        async with services.writes.change("writer") as ch:
+            root = await repo.by_path(ch.conn, "/content/dam")
+            assert root is not None
+            await ch.create_folder(root, "gone")
+            ch.downloaded(root, "original")
+            raise Boom
+    assert await count(services, outbox) == 0
+    assert await count(services, nodes) == nodes_before
+    # A failed precondition inside the service is a rollback too.
+    asset = await make_asset(services, "a.txt", b"x", "text/plain")
+    rows = await count(services, outbox)
+    with pytest.raises(PreconditionFailed):
+        await services.metadata.patch(
+            asset.id, [{"op": "add", "path": "/x", "value": 1}], if_match='"nope"', user="w"
+        )
+    assert await count(services, outbox) == rows
+
+
+async def test_events_carry_node_path_user_and_data(services: Services) -> None:
+    folder = await services.tree.create_folder("/content/dam", "f", user="ann")
+    (asset,) = await make_assets(services, [("a.jpg", {"dc:title": "A"})], folder=folder.path)
+    await services.metadata.patch(
+        asset.id,
+        [
+            {"op": "replace", "path": "/dc:title", "value": "B"},
+            {"op": "add", "path": "/n", "value": 2},
+        ],
+        if_match="*",
+        user="bob",
+    )
+    await services.changes.move(
+        "/content/dam/f", "/content/dam/g", overwrite=False, user="cy", depth="infinity"
+    )
+    found = await outbox_events(services)
+    assert [(e.type, e.path, e.user) for e in found] == [
+        (events.FOLDER_CREATED, "/content/dam/f", "ann"),
+        (events.ASSET_CREATED, "/content/dam/f/a.jpg", "writer"),
+        ("asset.metadata_updated", "/content/dam/f/a.jpg", "bob"),
+        ("folder.moved", "/content/dam/g", "cy"),
+        ("asset.moved", "/content/dam/g/a.jpg", "cy"),
+    ]
+    assert found[1].node_id == asset.id and found[1].data["size"] == len(b"a.jpg")
+    assert found[2].data["previous"] == {"dc:title": "A", "n": None}
+    assert found[3].data == {"from": "/content/dam/f", "to": "/content/dam/g"}
+    assert found[4].data == {"from": "/content/dam/f/a.jpg", "to": "/content/dam/g/a.jpg"}
+    assert len({e.id for e in found}) == len(found)
+    assert [e.seq for e in found] == sorted(e.seq for e in found)
+
+
+async def test_delete_touches_the_parent_and_raises_one_event_per_node(
+    services: Services,
+) -> None:
+    box = await services.tree.create_folder("/content/dam", "box", user="w")
+    inner = await services.tree.create_folder(box.path, "inner", user="w")
+    await make_asset(services, "a.txt", b"a", "text/plain", folder=inner.path)
+    root_before = await services.tree.get("/content/dam")
+    start = (await outbox_events(services))[-1].seq
+    await services.changes.delete(box.path, user="dee")
+    root_after = await services.tree.get("/content/dam")
+    assert root_after.revision == root_before.revision + 1
+    assert root_after.modified_by == "dee"
+    gone = await outbox_events(services, after=start)
+    assert [(e.type, e.path) for e in gone] == [
+        ("asset.deleted", "/content/dam/box/inner/a.txt"),
+        ("folder.deleted", "/content/dam/box/inner"),
+        ("folder.deleted", "/content/dam/box"),
+    ]
+    assert {e.user for e in gone} == {"dee"}
+
+
+async def test_outbox_order_per_asset_is_commit_order(services: Services) -> None:
+    asset = await make_asset(services, "busy.txt", b"x", "text/plain")
+
+    async def bump(i: int) -> None:
+        await services.metadata.patch(
+            asset.id, [{"op": "add", "path": "/n", "value": i}], if_match="*", user=f"u{i}"
+        )
+
+    await asyncio.gather(*(bump(i) for i in range(12)))
+    updates = [e for e in await outbox_events(services) if e.type == "asset.metadata_updated"]
+    assert len(updates) == 12
+    revisions = [e.data["revision"] for e in updates]
+    assert revisions == sorted(revisions) and len(set(revisions)) == 12
+    # Each update's previous value is what the one committed before it wrote.
+    final = (await services.tree.find_by_id(asset.id)).asset_metadata["n"]  # type: ignore[union-attr]
+    written = [e.data["previous"]["n"] for e in updates[1:]] + [final]
+    assert sorted(written) == list(range(12))
+    assert updates[0].data["previous"] == {"n": None}
+
+
+async def test_readers_never_see_a_later_commit_take_an_earlier_position(
+    services: Services,
+) -> None:
+    """A consumer that remembers the highest position it has read must never find a row
+    committed later below it: positions are handed out in commit order."""
+    stop = asyncio.Event()
+    observed: list[tuple[int, set[int]]] = []
+
+    async def watch() -> None:
+        while not stop.is_set():
+            async with services.db.read() as conn:
+                q = select(outbox.c.seq).where(outbox.c.seq > start)
+                seen = set((await conn.execute(q)).scalars())
+            if seen:
+                observed.append((max(seen), seen))
+            await asyncio.sleep(0)
+
+    # Downloads share no row, so no row lock orders these transactions for us.
+    assets = await make_assets(services, [(f"d{i}.txt", {}) for i in range(8)])
+    start = (await outbox_events(services))[-1].seq
+
+    async def write(i: int) -> None:
+        for _ in range(10):
+            await services.tree.record_download(assets[i], "original", user="w")
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.gather(*(write(i) for i in range(8)))
+    stop.set()
+    await watcher
+    every = {e.seq for e in await outbox_events(services, after=start)}
+    assert len(every) == 80
+    assert observed
+    for highest, seen in observed:
+        assert {s for s in every if s <= highest} <= seen
