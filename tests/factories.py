@@ -177,8 +177,8 @@ async def outbox_events(services: Any, after: int = 0) -> list[Any]:
     from assetvault.tree import repository
 
     found: list[Any] = []
-    async with services.db.read() as conn:
-        while batch := await repository.outbox_after(conn, after):
+    async with services.db.reader() as r:
+        while batch := await repository.outbox_after(r, after):
             found.extend(batch)
             after = batch[-1].seq
     return found

@@ -55,7 +55,7 @@ class AssetService:
         ``force`` is set, queue a job that removes those relations and then the asset
         (returns its id). Without ``force`` a referenced asset is refused."""
         async with self.writes.change(user) as ch:
-            node = await tree_repo.by_id(ch.conn, node_id)
+            node = await tree_repo.by_id(ch.reader, node_id)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
             referrers = await self.relations.referrers(ch.conn, node_id)
@@ -77,7 +77,7 @@ class AssetService:
         node_id = str(job.payload["node_id"])
 
         async def apply(ch: Change) -> None:
-            node = await tree_repo.by_id(ch.conn, node_id)
+            node = await tree_repo.by_id(ch.reader, node_id)
             if node is not None:
                 await ch.delete(node)
 

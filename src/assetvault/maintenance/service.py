@@ -37,8 +37,8 @@ class MaintenanceService:
         candidates = [key async for key in self.blobs.keys_older_than(grace_seconds)]
         removed = 0
         async with self.guard.collecting():
-            async with self.db.read() as conn:
-                referenced = await tree_repo.referenced_blob_keys(conn)
+            async with self.db.reader() as r:
+                referenced = await tree_repo.referenced_blob_keys(r)
             referenced |= await self.blobs.staged_blob_keys()
             for key in candidates:
                 if key not in referenced:

@@ -11,11 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from assetvault.adapters.database.engine import Database
-from assetvault.adapters.database.tables import nodes
+from assetvault.adapters.database.reader import Reader
 from assetvault.errors import InvalidInput, NotFound, PreconditionFailed
 from assetvault.metadata import patch
 from assetvault.tree import repository as tree_repo
@@ -95,32 +92,27 @@ class MetadataService:
             "repositoryMetadata": self.repository_metadata(node, ancestors),
         }
 
-    async def envelopes(self, conn: AsyncConnection, found: list[Node]) -> list[dict[str, Any]]:
+    async def envelopes(self, r: Reader, found: list[Node]) -> list[dict[str, Any]]:
         """Envelopes of many nodes, their ancestors read in one query."""
-        wanted = {p for node in found for p in self._ancestor_paths(node)}
-        ids: dict[str, str] = {}
-        if wanted:
-            rows = await conn.execute(
-                select(nodes.c.path, nodes.c.id).where(nodes.c.path.in_(sorted(wanted)))
-            )
-            ids = dict(rows.all())
+        wanted = sorted({p for node in found for p in self._ancestor_paths(node)})
+        ids = await tree_repo.ids_at(r, wanted) if wanted else {}
         return [
             self._envelope(node, [urn(ids[p]) for p in self._ancestor_paths(node) if p in ids])
             for node in found
         ]
 
     async def envelope(self, node: Node) -> dict[str, Any]:
-        async with self.db.read() as conn:
-            (body,) = await self.envelopes(conn, [node])
+        async with self.db.reader() as r:
+            (body,) = await self.envelopes(r, [node])
         return body
 
     async def asset_envelope(self, node_id: str) -> tuple[Node, dict[str, Any]]:
         """An asset and its envelope, read in one transaction (the API's hot path)."""
-        async with self.db.read() as conn:
-            node = await tree_repo.by_id(conn, node_id)
+        async with self.db.reader() as r:
+            node = await tree_repo.by_id(r, node_id)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
-            (body,) = await self.envelopes(conn, [node])
+            (body,) = await self.envelopes(r, [node])
         return node, body
 
     async def patch(self, node_id: str, operations: Any, *, if_match: str, user: str) -> Node:
@@ -128,7 +120,7 @@ class MetadataService:
         ETag; atomic, and safe against concurrent writers (the revision is compared in
         the same UPDATE that writes)."""
         async with self.writes.change(user) as ch:
-            node = await tree_repo.by_id(ch.conn, node_id, lock=True)
+            node = await tree_repo.by_id(ch.reader, node_id, lock=True)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
             if if_match.strip() != "*" and node.etag not in [

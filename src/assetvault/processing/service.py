@@ -88,7 +88,7 @@ class ProcessingService:
     async def reprocess(self, path: str, *, user: str) -> Node:
         """Process an asset's current original again (e.g. after a failure)."""
         async with self.writes.change(user) as ch:
-            node = await tree_repo.by_path(ch.conn, path)
+            node = await tree_repo.by_path(ch.reader, path)
             if node is None:
                 raise NotFound(f"{path} does not exist")
             if node.kind != "asset":
@@ -111,8 +111,8 @@ class ProcessingService:
         """Do the work outside any transaction; return what to commit with the job."""
         node_id = job.payload["node_id"]
         blob_key = job.payload["blob_key"]
-        async with self.db.read() as conn:
-            node = await tree_repo.by_id(conn, node_id)
+        async with self.db.reader() as r:
+            node = await tree_repo.by_id(r, node_id)
         if node is None or node.blob_key != blob_key:
             return _nothing  # deleted, or a newer original has its own job
         src = self.blobs.local_path(blob_key)
@@ -157,7 +157,7 @@ class ProcessingService:
             await asyncio.to_thread(shutil.rmtree, work_dir, True)
 
         async def apply(ch: Change) -> None:
-            current = await tree_repo.by_id(ch.conn, node_id)
+            current = await tree_repo.by_id(ch.reader, node_id)
             if current is None or current.blob_key != blob_key:
                 return
             await ch.processing_completed(
@@ -172,7 +172,7 @@ class ProcessingService:
 
     async def failed(self, ch: Change, job: Job, reason: str) -> None:
         """The job is finally failed: say so on the asset, if it still has that original."""
-        node = await tree_repo.by_id(ch.conn, job.payload["node_id"])
+        node = await tree_repo.by_id(ch.reader, job.payload["node_id"])
         if node is None or node.blob_key != job.payload["blob_key"]:
             return
         await ch.processing_failed(node, reason)

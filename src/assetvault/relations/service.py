@@ -83,7 +83,7 @@ class RelationService:
 
     @staticmethod
     async def _asset_for_write(ch: Change, node_id: str) -> Node:
-        node = await tree_repo.by_id(ch.conn, node_id)
+        node = await tree_repo.by_id(ch.reader, node_id)
         if node is None or node.kind != "asset":
             raise NotFound(f"asset {urn(node_id)} does not exist")
         return node

@@ -199,8 +199,9 @@ class SearchService:
                 ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
                 if offset is not None:
                     next_state = {"f": expected, "s": state["s"], "o": offset}
-            found = await tree_repo.by_ids(conn, ids)
-            envelopes = await self.metadata.envelopes(conn, [found[i] for i in ids if i in found])
+            same = self.db.reader_of(conn)  # the same transaction, read as the repositories do
+            found = await tree_repo.by_ids(same, ids)
+            envelopes = await self.metadata.envelopes(same, [found[i] for i in ids if i in found])
         if snapshot is not None and next_state is not None:
             await self._save_snapshot(next_state["s"], snapshot)
         body: dict[str, Any] = {

@@ -1,132 +1,174 @@
-"""Reads of the content tree. Functions take an open connection, so a service composes
-several of them inside one transaction; the writes are the write path's (tree/writes.py)."""
+"""Reads of the content tree: plain SQL over a ``Reader`` (adapters/database/reader.py),
+so the same function answers a point read on the driver itself and a read inside a
+write transaction; rows come back as frozen dataclasses. The writes are the write
+path's (tree/writes.py). SQL is written once with ``?`` placeholders for both databases.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
 
-from assetvault.adapters.database.tables import asset_versions, nodes, outbox, renditions
+from assetvault.adapters.database.reader import Reader, Row
 from assetvault.tree.models import AssetVersion, Node, OutboxEvent, Rendition
 
+PARAMETER_BATCH = 500  # bound the number of SQL parameters per statement
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+NODE_COLUMNS = (
+    "id, parent_id, name, path, kind, revision, created_at, created_by, modified_at, "
+    "modified_by, properties, blob_key, size, sha1, mime_type, asset_state, extracted, "
+    "extracted_text, processing_error"
+)
+# Listings leave the extracted text (which can be large) behind.
+NODE_COLUMNS_NO_TEXT = NODE_COLUMNS.replace("extracted_text", "NULL")
+RENDITION_COLUMNS = (
+    "id, node_id, name, origin, blob_key, size, mime_type, width, height, created_at"
+)
+VERSION_COLUMNS = (
+    "id, node_id, number, label, comment, blob_key, size, sha1, mime_type, created_at, created_by"
+)
 
 
-def _node(row: Row[Any]) -> Node:
-    m = row._mapping
+def instant(value: Any) -> datetime:
+    """A stored timestamp: a datetime from PostgreSQL, ISO text from SQLite."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def document(value: Any) -> Any:
+    """A stored JSON column: text from either driver (or already decoded)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def node_from(row: Row) -> Node:
     return Node(
-        id=m["id"],
-        parent_id=m["parent_id"],
-        name=m["name"],
-        path=m["path"],
-        kind=m["kind"],
-        revision=m["revision"],
-        created_at=_utc(m["created_at"]),
-        created_by=m["created_by"],
-        modified_at=_utc(m["modified_at"]),
-        modified_by=m["modified_by"],
-        properties=dict(m["properties"] or {}),
-        blob_key=m["blob_key"],
-        size=m["size"],
-        sha1=m["sha1"],
-        mime_type=m["mime_type"],
-        asset_state=m["asset_state"],
-        extracted=dict(m["extracted"] or {}),
-        extracted_text=m.get("extracted_text"),
-        processing_error=m["processing_error"],
+        id=row[0],
+        parent_id=row[1],
+        name=row[2],
+        path=row[3],
+        kind=row[4],
+        revision=row[5],
+        created_at=instant(row[6]),
+        created_by=row[7],
+        modified_at=instant(row[8]),
+        modified_by=row[9],
+        properties=dict(document(row[10]) or {}),
+        blob_key=row[11],
+        size=row[12],
+        sha1=row[13],
+        mime_type=row[14],
+        asset_state=row[15],
+        extracted=dict(document(row[16]) or {}),
+        extracted_text=row[17],
+        processing_error=row[18],
     )
 
 
-def _version(row: Row[Any]) -> AssetVersion:
-    m = dict(row._mapping)
-    m["created_at"] = _utc(m["created_at"])
-    return AssetVersion(**m)
+def _batches(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(values), PARAMETER_BATCH):
+        yield values[i : i + PARAMETER_BATCH]
 
 
-async def by_path(conn: AsyncConnection, path: str, *, lock: bool = False) -> Node | None:
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _locking(r: Reader, lock: bool) -> str:
+    # SQLite's write transactions are serialised (BEGIN IMMEDIATE): no row locks there.
+    return " FOR UPDATE" if lock and r.dialect == "postgresql" else ""
+
+
+async def by_path(r: Reader, path: str, *, lock: bool = False) -> Node | None:
     """The node at ``path``; ``lock`` holds its row until the transaction ends, so a
     concurrent writer waits instead of working from a stale read (PostgreSQL; SQLite's
     write transactions are serialised anyway)."""
-    q = select(nodes).where(nodes.c.path == path)
-    row = (await conn.execute(q.with_for_update() if lock else q)).first()
-    return _node(row) if row else None
+    sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE path = ?" + _locking(r, lock)
+    row = await r.fetch_one(sql, (path,))
+    return node_from(row) if row else None
 
 
-async def by_id(conn: AsyncConnection, node_id: str, *, lock: bool = False) -> Node | None:
-    q = select(nodes).where(nodes.c.id == node_id)
-    row = (await conn.execute(q.with_for_update() if lock else q)).first()
-    return _node(row) if row else None
+async def by_id(r: Reader, node_id: str, *, lock: bool = False) -> Node | None:
+    sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?" + _locking(r, lock)
+    row = await r.fetch_one(sql, (node_id,))
+    return node_from(row) if row else None
 
 
-async def by_ids(conn: AsyncConnection, node_ids: list[str]) -> dict[str, Node]:
-    """The nodes with these ids, without their extracted text (which can be large)."""
-    columns = [c for c in nodes.c if c.name != "extracted_text"]
+async def by_ids(r: Reader, node_ids: list[str]) -> dict[str, Node]:
+    """The nodes with these ids, without their extracted text."""
     found: dict[str, Node] = {}
-    for i in range(0, len(node_ids), 500):  # bound the number of SQL parameters
-        q = select(*columns).where(nodes.c.id.in_(node_ids[i : i + 500]))
-        found.update((row.id, _node(row)) for row in await conn.execute(q))
+    for batch in _batches(node_ids):
+        sql = f"SELECT {NODE_COLUMNS_NO_TEXT} FROM nodes WHERE id IN ({_marks(batch)})"
+        found.update((row[0], node_from(row)) for row in await r.fetch_all(sql, batch))
+    return found
+
+
+async def ids_at(r: Reader, paths: list[str]) -> dict[str, str]:
+    """Path -> id of the nodes at these paths (those that exist)."""
+    found: dict[str, str] = {}
+    for batch in _batches(paths):
+        sql = f"SELECT path, id FROM nodes WHERE path IN ({_marks(batch)})"
+        found.update((path, node_id) for path, node_id in await r.fetch_all(sql, batch))
     return found
 
 
 async def children(
-    conn: AsyncConnection, parent_id: str, *, offset: int = 0, limit: int | None = None
+    r: Reader, parent_id: str, *, offset: int = 0, limit: int | None = None
 ) -> list[Node]:
-    q = select(nodes).where(nodes.c.parent_id == parent_id).order_by(nodes.c.name)
-    q = q.offset(offset)
-    if limit is not None:
-        q = q.limit(limit)
-    return [_node(r) for r in await conn.execute(q)]
+    sql = f"SELECT {NODE_COLUMNS_NO_TEXT} FROM nodes WHERE parent_id = ? ORDER BY name"
+    params: list[Any] = [parent_id]
+    # SQLite wants a LIMIT before an OFFSET; -1 / NULL mean no limit in either database.
+    sql += " LIMIT ? OFFSET ?"
+    params += [limit if limit is not None else (-1 if r.dialect == "sqlite" else None), offset]
+    return [node_from(row) for row in await r.fetch_all(sql, params)]
 
 
-async def count_children(conn: AsyncConnection, parent_id: str) -> int:
-    q = select(func.count()).select_from(nodes).where(nodes.c.parent_id == parent_id)
-    return int((await conn.execute(q)).scalar_one())
+async def count_children(r: Reader, parent_id: str) -> int:
+    row = await r.fetch_one("SELECT count(*) FROM nodes WHERE parent_id = ?", (parent_id,))
+    return int(row[0]) if row else 0
 
 
-async def child_names(conn: AsyncConnection, parent_id: str, names: list[str]) -> set[str]:
+async def child_names(r: Reader, parent_id: str, names: list[str]) -> set[str]:
     """Which of ``names`` the folder already holds."""
     taken: set[str] = set()
-    for i in range(0, len(names), 500):  # bound the number of SQL parameters
-        q = select(nodes.c.name).where(
-            nodes.c.parent_id == parent_id, nodes.c.name.in_(names[i : i + 500])
-        )
-        taken.update((await conn.execute(q)).scalars())
+    for batch in _batches(names):
+        sql = f"SELECT name FROM nodes WHERE parent_id = ? AND name IN ({_marks(batch)})"
+        taken.update(name for (name,) in await r.fetch_all(sql, [parent_id, *batch]))
     return taken
 
 
-async def versions(conn: AsyncConnection, node_id: str) -> list[AssetVersion]:
-    q = (
-        select(asset_versions)
-        .where(asset_versions.c.node_id == node_id)
-        .order_by(asset_versions.c.number)
-    )
-    return [_version(r) for r in await conn.execute(q)]
+async def versions(r: Reader, node_id: str) -> list[AssetVersion]:
+    sql = f"SELECT {VERSION_COLUMNS} FROM asset_versions WHERE node_id = ? ORDER BY number"
+    found = []
+    for row in await r.fetch_all(sql, (node_id,)):
+        values = list(row)
+        values[9] = instant(values[9])
+        found.append(AssetVersion(*values))
+    return found
 
 
-async def next_version_number(conn: AsyncConnection, node_id: str) -> int:
-    q = select(func.max(asset_versions.c.number)).where(asset_versions.c.node_id == node_id)
-    return int((await conn.execute(q)).scalar() or 0) + 1
+async def next_version_number(r: Reader, node_id: str) -> int:
+    row = await r.fetch_one("SELECT max(number) FROM asset_versions WHERE node_id = ?", (node_id,))
+    return int(row[0] or 0) + 1 if row else 1
 
 
-async def list_renditions(conn: AsyncConnection, node_id: str) -> list[Rendition]:
-    q = select(renditions).where(renditions.c.node_id == node_id).order_by(renditions.c.name)
-    out = []
-    for row in await conn.execute(q):
-        m = dict(row._mapping)
-        m["created_at"] = _utc(m["created_at"])
-        out.append(Rendition(**m))
-    return out
+async def list_renditions(r: Reader, node_id: str) -> list[Rendition]:
+    sql = f"SELECT {RENDITION_COLUMNS} FROM renditions WHERE node_id = ? ORDER BY name"
+    found = []
+    for row in await r.fetch_all(sql, (node_id,)):
+        values = list(row)
+        values[9] = instant(values[9])
+        found.append(Rendition(*values))
+    return found
 
 
-async def referenced_blob_keys(conn: AsyncConnection) -> set[str]:
-    keys = {k for (k,) in await conn.execute(select(nodes.c.blob_key).distinct()) if k}
-    keys |= {k for (k,) in await conn.execute(select(asset_versions.c.blob_key).distinct())}
-    keys |= {k for (k,) in await conn.execute(select(renditions.c.blob_key).distinct())}
+async def referenced_blob_keys(r: Reader) -> set[str]:
+    keys: set[str] = set()
+    for table in ("nodes", "asset_versions", "renditions"):
+        sql = f"SELECT DISTINCT blob_key FROM {table} WHERE blob_key IS NOT NULL"
+        keys.update(key for (key,) in await r.fetch_all(sql))
     return keys
 
 
@@ -136,25 +178,25 @@ def _like_prefix(path: str) -> str:
     return escaped + "/%"
 
 
-async def subtree(conn: AsyncConnection, node: Node) -> list[Node]:
+async def subtree(r: Reader, node: Node) -> list[Node]:
     """The node and everything below it, parents before children."""
-    q = (
-        select(nodes)
-        .where((nodes.c.id == node.id) | nodes.c.path.like(_like_prefix(node.path), escape="\\"))
-        .order_by(nodes.c.path)
-    )
-    found = [_node(r) for r in await conn.execute(q)]
+    sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ? OR path LIKE ? ESCAPE '\\' ORDER BY path"
+    found = [node_from(row) for row in await r.fetch_all(sql, (node.id, _like_prefix(node.path)))]
     return sorted(found, key=lambda n: n.path.count("/"))
 
 
-async def outbox_after(
-    conn: AsyncConnection, after: int = 0, limit: int = 1000
-) -> list[OutboxEvent]:
+async def outbox_after(r: Reader, after: int = 0, limit: int = 1000) -> list[OutboxEvent]:
     """Outbox rows past position ``after``, in commit order."""
-    q = select(outbox).where(outbox.c.seq > after).order_by(outbox.c.seq).limit(limit)
+    sql = (
+        'SELECT seq, id, type, node_id, path, "user", data, created_at FROM outbox '
+        "WHERE seq > ? ORDER BY seq LIMIT ?"
+    )
     found = []
-    for row in await conn.execute(q):
-        m = dict(row._mapping)
-        m["created_at"] = _utc(m["created_at"])
-        found.append(OutboxEvent(**m))
+    for row in await r.fetch_all(sql, (after, limit)):
+        seq, event_id, type_, node_id, path, user, data, created_at = row
+        found.append(
+            OutboxEvent(
+                seq, event_id, type_, node_id, path, user, dict(document(data)), instant(created_at)
+            )
+        )
     return found

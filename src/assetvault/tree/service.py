@@ -40,14 +40,14 @@ class StoredOriginal:
 
 
 async def folder_for_write(ch: Change, path: str) -> Node:
-    folder = await repo.by_path(ch.conn, path)
+    folder = await repo.by_path(ch.reader, path)
     if folder is None or folder.kind != "folder":
         raise NotFound(f"folder {path} does not exist")
     return folder
 
 
 async def asset_for_write(ch: Change, path: str) -> Node:
-    node = await repo.by_path(ch.conn, path, lock=True)
+    node = await repo.by_path(ch.reader, path, lock=True)
     if node is None or node.kind != "asset":
         raise NotFound(f"asset {path} does not exist")
     return node
@@ -61,8 +61,8 @@ class TreeService:
     # -- reads ---------------------------------------------------------------------------
 
     async def find(self, path: str) -> Node | None:
-        async with self.db.read() as conn:
-            return await repo.by_path(conn, path)
+        async with self.db.reader() as r:
+            return await repo.by_path(r, path)
 
     async def get(self, path: str) -> Node:
         node = await self.find(path)
@@ -79,22 +79,22 @@ class TreeService:
     async def list_children(
         self, folder: Node, *, offset: int = 0, limit: int | None = None
     ) -> tuple[list[Node], int]:
-        async with self.db.read() as conn:
-            items = await repo.children(conn, folder.id, offset=offset, limit=limit)
-            total = await repo.count_children(conn, folder.id)
+        async with self.db.reader() as r:
+            items = await repo.children(r, folder.id, offset=offset, limit=limit)
+            total = await repo.count_children(r, folder.id)
         return items, total
 
     async def versions(self, node: Node) -> list[AssetVersion]:
-        async with self.db.read() as conn:
-            return await repo.versions(conn, node.id)
+        async with self.db.reader() as r:
+            return await repo.versions(r, node.id)
 
     async def renditions(self, node: Node) -> list[Rendition]:
-        async with self.db.read() as conn:
-            return await repo.list_renditions(conn, node.id)
+        async with self.db.reader() as r:
+            return await repo.list_renditions(r, node.id)
 
     async def find_by_id(self, node_id: str) -> Node | None:
-        async with self.db.read() as conn:
-            return await repo.by_id(conn, node_id)
+        async with self.db.reader() as r:
+            return await repo.by_id(r, node_id)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class TreeService:
         try:
             async with self.writes.change(user) as ch:
                 parent = await folder_for_write(ch, parent_path)
-                if await repo.by_path(ch.conn, path) is not None:
+                if await repo.by_path(ch.reader, path) is not None:
                     raise AlreadyExists(f"{path} already exists")
                 return await ch.create_folder(parent, name, properties)
         except IntegrityError as exc:  # a concurrent create of the same path won
@@ -161,7 +161,7 @@ class TreeService:
         check_name(name)
         path = join(folder_path, name)
         folder = await folder_for_write(ch, folder_path)
-        existing = await repo.by_path(ch.conn, path, lock=True)
+        existing = await repo.by_path(ch.reader, path, lock=True)
         if existing is not None and existing.kind != "asset":
             raise Conflict(f"{path} is a folder")
         if existing is not None and replace:
@@ -188,7 +188,7 @@ class TreeService:
         try:
             async with self.writes.change(user) as ch:
                 folder = await folder_for_write(ch, folder_path)
-                taken = await repo.child_names(ch.conn, folder.id, names)
+                taken = await repo.child_names(ch.reader, folder.id, names)
                 if taken:
                     raise AlreadyExists(f"{join(folder_path, sorted(taken)[0])} already exists")
                 return await ch.create_assets(
@@ -217,7 +217,7 @@ class TreeChanges:
         if path == ROOT:
             raise InvalidInput("the root folder cannot be deleted")
         async with self.writes.change(user) as ch:
-            node = await repo.by_path(ch.conn, path)
+            node = await repo.by_path(ch.reader, path)
             if node is None:
                 raise NotFound(f"{path} does not exist")
             await ch.delete(node)
@@ -232,10 +232,10 @@ class TreeChanges:
             raise PreconditionFailed("a node cannot be copied or moved into itself")
         parent_path, name = dest.rsplit("/", 1)
         check_name(name)
-        parent = await repo.by_path(ch.conn, parent_path)
+        parent = await repo.by_path(ch.reader, parent_path)
         if parent is None or parent.kind != "folder":
             raise NotFound(f"the destination folder {parent_path} does not exist")
-        existing = await repo.by_path(ch.conn, dest)
+        existing = await repo.by_path(ch.reader, dest)
         if existing is not None:
             if not overwrite:
                 raise PreconditionFailed(f"{dest} exists and X-Overwrite is F")
@@ -248,10 +248,10 @@ class TreeChanges:
     async def move(self, path: str, dest: str, *, overwrite: bool, user: str, depth: str) -> bool:
         """Move a node (ids stay); True if it replaced something at the destination."""
         async with self.writes.change(user) as ch:
-            node = await repo.by_path(ch.conn, path)
+            node = await repo.by_path(ch.reader, path)
             if node is None or path == ROOT:
                 raise NotFound(f"{path} does not exist")
-            if depth == "0" and await repo.count_children(ch.conn, node.id):
+            if depth == "0" and await repo.count_children(ch.reader, node.id):
                 raise PreconditionFailed(
                     "X-Depth 0 would leave the children behind; move with X-Depth infinity"
                 )
@@ -263,7 +263,7 @@ class TreeChanges:
         """Copy a node (and, at depth infinity, all below it) with new ids; originals,
         versions' blobs and renditions are shared by content, not duplicated."""
         async with self.writes.change(user) as ch:
-            node = await repo.by_path(ch.conn, path)
+            node = await repo.by_path(ch.reader, path)
             if node is None or path == ROOT:
                 raise NotFound(f"{path} does not exist")
             parent, name, replaced = await self._prepare_target(ch, node, dest, overwrite)
@@ -273,7 +273,7 @@ class TreeChanges:
     async def set_properties(self, path: str, changes: dict[str, Any], *, user: str) -> Node:
         """Merge properties into a node's users' layer (None removes)."""
         async with self.writes.change(user) as ch:
-            node = await repo.by_path(ch.conn, path, lock=True)
+            node = await repo.by_path(ch.reader, path, lock=True)
             if node is None:
                 raise NotFound(f"{path} does not exist")
             return await ch.set_properties(node, {**node.properties, **changes})
@@ -295,7 +295,7 @@ class TreeChanges:
             raise InvalidInput("the original is replaced through direct binary upload")
         async with self.writes.change(user) as ch:
             node = await asset_for_write(ch, path)
-            present = name in {r.name for r in await repo.list_renditions(ch.conn, node.id)}
+            present = name in {r.name for r in await repo.list_renditions(ch.reader, node.id)}
             if replace_only and not present:
                 raise NotFound(f"{path} has no rendition {name!r}")
             if create_only and present:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.blobs.base import BlobInfo, BlobStore
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import (
     asset_versions,
     comments,
@@ -123,7 +124,13 @@ class Writes:
         the block exits cleanly, rolled back with none of them otherwise. ``user`` is
         who acted (None for the system, e.g. processing)."""
         async with self.db.write() as conn:
-            ch = Change(conn, user, self._original_hooks, lock_outbox=not self.db.is_sqlite)
+            ch = Change(
+                conn,
+                self.db.reader_of(conn),
+                user,
+                self._original_hooks,
+                lock_outbox=not self.db.is_sqlite,
+            )
             yield ch
             await ch.flush()
 
@@ -144,12 +151,14 @@ class Change:
     def __init__(
         self,
         conn: AsyncConnection,
+        reader: Reader,
         user: str | None,
         original_hooks: list[OriginalHook],
         *,
         lock_outbox: bool,
     ) -> None:
         self.conn = conn
+        self.reader = reader  # the repositories' reads, inside this transaction
         self.user = user
         self.now = _now()
         self._hooks = original_hooks
@@ -193,7 +202,7 @@ class Change:
     # -- reads inside the transaction ---------------------------------------------------
 
     async def reload(self, node_id: str) -> Node:
-        node = await repo.by_id(self.conn, node_id)
+        node = await repo.by_id(self.reader, node_id)
         assert node is not None, node_id
         return node
 
@@ -267,7 +276,7 @@ class Change:
         ]
         await self.conn.execute(insert(nodes), rows)
         await self._touch(folder.id)
-        found = await repo.by_ids(self.conn, [r["id"] for r in rows])
+        found = await repo.by_ids(self.reader, [r["id"] for r in rows])
         created = [found[r["id"]] for r in rows]
         for node in created:
             self.record(
@@ -284,7 +293,7 @@ class Change:
         """Give an existing asset a new original, keeping the old one as a version when
         asked; the asset keeps its id."""
         if keep_as_version is not None and node.blob_key is not None:
-            number = await repo.next_version_number(self.conn, node.id)
+            number = await repo.next_version_number(self.reader, node.id)
             await self.conn.execute(
                 insert(asset_versions).values(
                     id=str(uuid.uuid4()),
@@ -322,7 +331,7 @@ class Change:
         first."""
         if node.path == ROOT:
             raise InvalidInput("the root folder cannot be deleted")
-        below = await repo.subtree(self.conn, node)
+        below = await repo.subtree(self.reader, node)
         for gone in sorted(below, key=lambda n: n.path.count("/"), reverse=True):
             self.record(events.DELETED[gone.kind], gone)
         await self.conn.execute(
@@ -340,7 +349,7 @@ class Change:
         """Move or rename a node (its id stays); everything below follows. Each moved
         node gets a new revision: a new path is a new representation."""
         dest = join(parent.path, name)
-        below = [n for n in await repo.subtree(self.conn, node) if n.id != node.id]
+        below = [n for n in await repo.subtree(self.reader, node) if n.id != node.id]
         for child in below:
             await self.conn.execute(
                 update(nodes)
@@ -366,7 +375,7 @@ class Change:
         """Copy a node (and, when ``deep``, all below it) with new ids; originals,
         versions' blobs and renditions are shared by content, not duplicated."""
         dest = join(parent.path, name)
-        to_copy = await repo.subtree(self.conn, node) if deep else [node]
+        to_copy = await repo.subtree(self.reader, node) if deep else [node]
         new_ids: dict[str, str] = {}
         user = self.user or "system"
         for source in to_copy:
@@ -397,7 +406,7 @@ class Change:
                     processing_error=source.processing_error,
                 )
             )
-            made = await repo.list_renditions(self.conn, source.id)
+            made = await repo.list_renditions(self.reader, source.id)
             if made:
                 await self.conn.execute(
                     insert(renditions),
@@ -481,7 +490,7 @@ class Change:
                 renditions.c.node_id == node.id, renditions.c.origin == "generated"
             )
         )
-        taken = {r.name for r in await repo.list_renditions(self.conn, node.id)}
+        taken = {r.name for r in await repo.list_renditions(self.reader, node.id)}
         rows = [
             {
                 "id": str(uuid.uuid4()),

@@ -28,7 +28,7 @@ async def test_a_change_that_rolls_back_leaves_no_outbox_row(services: Services)
     nodes_before = await count(services, nodes)
     with pytest.raises(Boom):
         async with services.writes.change("writer") as ch:
-            root = await repo.by_path(ch.conn, "/content/dam")
+            root = await repo.by_path(ch.reader, "/content/dam")
             assert root is not None
             await ch.create_folder(root, "gone")
             ch.downloaded(root, "original")

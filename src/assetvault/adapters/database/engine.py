@@ -17,6 +17,13 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from assetvault.adapters.database.reader import (
+    AlchemyReader,
+    PostgresReaders,
+    Reader,
+    SqliteReaders,
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -33,8 +40,15 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        self._sqlite_readers: SqliteReaders | None = None
+        self._postgres_readers: PostgresReaders | None = None
         if self.is_sqlite:
             self._configure_sqlite()
+            self._sqlite_readers = SqliteReaders(self.engine.url.database or ":memory:")
+        else:
+            dsn = self.engine.url.set(drivername="postgresql")
+            self._postgres_readers = PostgresReaders(dsn.render_as_string(hide_password=False))
 
     def _configure_sqlite(self) -> None:
         sync_engine = self.engine.sync_engine
@@ -59,6 +73,22 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Reader]:
+        """One read transaction on the driver itself (see reader.py): no thread hop on
+        SQLite, no thread at all on PostgreSQL."""
+        if self._sqlite_readers is not None:
+            async with self._sqlite_readers.snapshot() as r:
+                yield r
+        else:
+            assert self._postgres_readers is not None
+            async with self._postgres_readers.snapshot() as pg:
+                yield pg
+
+    def reader_of(self, conn: AsyncConnection) -> Reader:
+        """The same SQL on an open SQLAlchemy connection (inside a write transaction)."""
+        return AlchemyReader(conn, self.dialect)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -92,6 +122,10 @@ class Database:
             await conn.commit()
 
     async def dispose(self) -> None:
+        if self._sqlite_readers is not None:
+            self._sqlite_readers.close()
+        if self._postgres_readers is not None:
+            await self._postgres_readers.close()
         await self.engine.dispose()
 
 
