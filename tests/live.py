@@ -63,6 +63,9 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         data_args = ["--data-dir", str(self.data_dir)] if self.pass_data_dir else []
+        # Two API processes unless a test asks otherwise: whichever process answers the
+        # next request must do as well as the one that answered the last.
+        processes = [] if "--processes" in self.extra_args else ["--processes", "2"]
         self.process = subprocess.Popen(
             [
                 ASSETVAULT,
@@ -74,6 +77,7 @@ class LiveServer:
                 *data_args,
                 "--log-level",
                 "warning",
+                *processes,
                 *self.extra_args,
             ],
             stdout=log,
@@ -97,6 +101,21 @@ class LiveServer:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+            self._wait_port_released()
+
+    def _wait_port_released(self, timeout: float = 10.0) -> None:
+        """The API processes follow the server (SIGKILL on its death) a moment later;
+        until the last is gone the port is still theirs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", self.port))
+                    return
+                except OSError:
+                    time.sleep(0.05)
+        raise RuntimeError(f"port {self.port} still taken {timeout}s after the kill")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

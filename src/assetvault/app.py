@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import multiprocessing
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -17,6 +22,7 @@ from assetvault.api.adobe import search as adobe_search
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
+from assetvault.jobs.supervisor import die_with_parent
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
 
@@ -24,6 +30,35 @@ log = logging.getLogger("assetvault")
 
 
 SWEEP_EVERY_SECONDS = 600
+
+
+_sweep_lock: IO[str] | None = None
+
+
+def _hold_sweep_lock(data_dir: Path) -> bool:
+    """One sweeper per data directory, whichever API process gets the lock first (and
+    keeps it for its life)."""
+    global _sweep_lock
+    if _sweep_lock is not None:
+        return True
+    fh = open(data_dir / "sweep.lock", "w")  # noqa: SIM115 - held for the process
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return False
+    _sweep_lock = fh
+    return True
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several API processes (``serve --processes N``), which go
+    with the serve process however it ends (a kill -9 included)."""
+    die_with_parent()
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        sys.exit(1)  # the server died before this process could follow it
+    return create_app(load_settings(), periodic_sweep=True)
 
 
 def create_app(
@@ -37,6 +72,8 @@ def create_app(
     async def sweep_forever() -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY_SECONDS)
+            if not _hold_sweep_lock(svc.settings.data_dir):
+                continue  # another API process of this data directory sweeps
             try:
                 await svc.maintenance.sweep(
                     svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
@@ -49,6 +86,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watch = os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS")
+        if watch:
+            # asyncio's own slow-callback log: every callback that holds the loop longer
+            # than this is logged (debug mode; for measuring, not for production).
+            loop = asyncio.get_running_loop()
+            loop.set_debug(True)
+            loop.slow_callback_duration = float(watch) / 1000
         await svc.db.migrate()
         await svc.db.optimize()
         sweeper = asyncio.create_task(sweep_forever()) if periodic_sweep else None

@@ -90,6 +90,10 @@ def _tune_malloc() -> None:
     libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
 
 
+def default_api_processes() -> int:
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -111,10 +115,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"then call e.g.: curl -H 'Authorization: Bearer <token>' {url}/content/dam/<path>",
         flush=True,
     )
-    app = create_app(settings, periodic_sweep=True)
+    processes = args.processes or settings.api_processes or default_api_processes()
     supervisor.start()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        if processes == 1:
+            app = create_app(settings, periodic_sweep=True)
+            uvicorn.run(
+                app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
+            )
+        else:
+            # Each API process builds its own services from the environment; nothing they
+            # share lives in a process (tokens, cursors, upload tokens are in the data dir).
+            os.environ["ASSETVAULT_DATA_DIR"] = str(settings.data_dir)
+            uvicorn.run(
+                "assetvault.app:app_from_environment",
+                factory=True,
+                workers=processes,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                access_log=False,
+            )
     finally:
         supervisor.stop()
         lock.close()
@@ -219,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4502)  # AEM author's usual port
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="API processes over the data directory (default: two on two cores or more)",
+    )
     serve.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: one per core)"
     )

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # sweep, so a complete that is between "blob stored" and "row committed" is never raced.
     sweep_grace_seconds: int = 3600
 
+    # API processes `serve` runs over the same data directory (SQLite WAL across
+    # processes); default: two on a machine with two cores or more, so both answer.
+    api_processes: int | None = None
+
     # Processing (renditions, metadata extraction) in worker processes.
     workers: int | None = None  # worker processes `serve` starts; default: one per core
     processing_max_pixels: int = 200_000_000  # larger images are refused, not decoded

@@ -21,7 +21,8 @@ log = logging.getLogger("assetvault.supervisor")
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Receive SIGKILL when the parent process dies, however it dies (Linux)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -70,7 +71,7 @@ class Supervisor:
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "assetvault.cli", "worker", "--data-dir", str(self.data_dir)],
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             env=os.environ.copy(),
         )
 

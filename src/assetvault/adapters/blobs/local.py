@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -129,6 +130,21 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _flock(path: Path, *, wait: bool) -> int | None:
+    """An exclusive lock on ``path`` shared by every process of this data directory (the
+    file descriptor to close), or None when ``wait`` is False and another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 @dataclass
@@ -275,6 +291,29 @@ class LocalBlobStore:
     def _upload(self, upload_id: str) -> _Upload:
         return self._uploads.setdefault(upload_id, _Upload())
 
+    # Parts of one upload may reach several API processes at once: the in-process lock
+    # orders this process's requests, the file lock orders the processes.
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, d: Path, up: _Upload) -> AsyncIterator[None]:
+        async with up.lock:
+            fd = await asyncio.to_thread(_flock, d / ".lock", wait=True)
+            assert fd is not None
+            try:
+                yield
+            finally:
+                os.close(fd)
+
+    async def _try_exclusive(self, d: Path, up: _Upload) -> int | None:
+        """Both locks if both are free right now (the caller releases ``up.lock`` and
+        closes the returned descriptor), else None without waiting."""
+        if up.lock.locked():
+            return None
+        await up.lock.acquire()  # free: does not yield, so the check cannot go stale
+        fd = await asyncio.to_thread(_flock, d / ".lock", wait=False)
+        if fd is None:
+            up.lock.release()
+        return fd
+
     async def write_part(
         self, upload_id: str, number: int, chunks: AsyncIterable[bytes], max_size: int
     ) -> int:
@@ -297,17 +336,17 @@ class LocalBlobStore:
             entries = list(d.iterdir())
         except FileNotFoundError:
             return False
-        return all(e.name == "data" and e.stat().st_size == 0 for e in entries)
+        return all(
+            e.name == ".lock" or (e.name == "data" and e.stat().st_size == 0) for e in entries
+        )
 
     async def _write_part(
         self, d: Path, upload_id: str, number: int, chunks: AsyncIterable[bytes], max_size: int
     ) -> int:
         up = self._upload(upload_id)
-        lock = up.lock
-        # Appending in order needs the lock for the whole part; take it only if it is free
-        # (acquire() on a free asyncio.Lock does not yield, so the check cannot go stale).
-        if not lock.locked():
-            await lock.acquire()
+        # Appending in order needs the locks for the whole part; take them only if free.
+        fd = await self._try_exclusive(d, up)
+        if fd is not None:
             try:
                 state = await asyncio.to_thread(self._state, d)
                 if number == len(state["sizes"]) + 1:
@@ -315,9 +354,10 @@ class LocalBlobStore:
                     await self._fold(d, up)
                     return size
             finally:
-                lock.release()
+                os.close(fd)
+                up.lock.release()
         size = await self._write_part_file(d, number, chunks, max_size)
-        async with lock:
+        async with self._exclusive(d, up):
             await self._fold(d, up)
         return size
 
@@ -424,8 +464,8 @@ class LocalBlobStore:
     async def assemble(self, upload_id: str, expected_size: int) -> BlobInfo:
         d = self._upload_dir(upload_id)
         up = self._upload(upload_id)
-        async with up.lock:
-            await asyncio.to_thread(d.mkdir, exist_ok=True)
+        await asyncio.to_thread(d.mkdir, exist_ok=True)
+        async with self._exclusive(d, up):
             await self._fold(d, up)
             state = await asyncio.to_thread(self._state, d)
             have = sum(state["sizes"])
