@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # request's own scheme and host are used, which is what clients on loopback expect.
     public_url: str | None = None
 
+    # Request bodies. Every JSON body of every interface (and JSON text in a form field)
+    # is read by one reader: larger is 413, nested deeper is 400, both before parsing.
+    json_max_bytes: int = 1024 * 1024
+    json_max_depth: int = 32
+    # Form bodies (direct-upload initiate and complete, classic folders and comments).
+    form_max_bytes: int = 4 * 1024 * 1024
+
     # Direct binary upload.
     upload_min_part_size: int = 1024 * 1024
     # Part URIs are handed out for parts of about this size (more when a file would need

@@ -25,7 +25,8 @@ from assetvault.api.adobe.schemas import (
     RenditionList,
 )
 from assetvault.api.binary import etag_matches, original_response, rendition_response
-from assetvault.api.deps import content_type, json_body, require, services
+from assetvault.api.body import json_body
+from assetvault.api.deps import content_type, require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
 from assetvault.errors import (

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
 from assetvault.api.binary import original_response
+from assetvault.api.body import capped_form
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.tree.paths import ROOT, decode_segments
@@ -80,10 +81,8 @@ def _bool(value: str | None, name: str) -> bool:
 
 
 async def _form(request: Request) -> FormData:
-    try:
-        return await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
-    except Exception as exc:  # python-multipart and Starlette raise several kinds
-        raise InvalidInput(f"the form body could not be read: {exc}") from exc
+    limit = services(request).settings.form_max_bytes
+    return await capped_form(request, limit, max_fields=MAX_FORM_FIELDS)
 
 
 @router.post("/content/{rest:path}", include_in_schema=False)
