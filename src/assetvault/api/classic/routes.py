@@ -18,6 +18,7 @@ from assetvault.api.classic import siren
 from assetvault.api.deps import authenticate, base_url, content_type, raw_path, services
 from assetvault.api.errors import siren_core_response
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
+from assetvault.metadata.patch import check_changes
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
 
@@ -101,6 +102,7 @@ async def create_folder(request: Request, segments: list[str]) -> Response:
     stored = {k: v for k, v in stored.items() if isinstance(v, str | int | float | bool)}
     if title is not None:
         stored["jcr:title"] = title
+    check_changes({}, stored)
     try:
         node = await svc.tree.create_folder(parent, name, user=principal.name, properties=stored)
     except NotFound as exc:
@@ -271,6 +273,7 @@ async def update_metadata(request: Request, segments: list[str]) -> Response:
         changes[key] = value
         if key in TWINS:  # writing dc:* writes its jcr:* twin
             changes[TWINS[key]] = value
+    check_changes(node.properties, {**node.properties, **changes})
     await services(request).changes.set_properties(node.path, changes, user=principal.name)
     return core_response(200, "OK", node.path)
 
