@@ -20,6 +20,35 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# Types a browser only displays, never runs as a document of the origin. SVG is an image
+# type but a document with scripts, so it is not here.
+INLINE_MEDIA_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/bmp",
+    "image/tiff",
+    "image/heic",
+    "image/heif",
+    "image/vnd.microsoft.icon",
+    "image/x-icon",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
+    "video/mpeg",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/wav",
+    "audio/webm",
+    "audio/flac",
+    "audio/aac",
+    "application/pdf",
+)
+
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("ASSETVAULT_DATA_DIR", "./assetvault-data"))
@@ -69,6 +98,11 @@ class Settings(BaseSettings):
 
     # Search: a PDF sent as the query ("enhanced search") may be this large.
     search_pdf_max_bytes: int = 20 * 2**20
+
+    # Binaries of these passive types are served inline; every other type (HTML, XHTML,
+    # SVG, XML, JavaScript, anything unknown) as an attachment with CSP sandbox, so an
+    # uploaded page never runs in Assetvault's origin (see docs/hostile-input.md).
+    inline_media_types: list[str] = Field(default_factory=lambda: list(INLINE_MEDIA_TYPES))
 
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
