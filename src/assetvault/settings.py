@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     upload_max_part_size: int = 256 * 1024 * 1024
     upload_max_file_size: int = 1024 * 1024 * 1024 * 1024  # 1 TiB
     upload_max_parts: int = 10_000
+    # One initiate hands out at most this many part URIs in all (parts grow, up to
+    # upload_max_part_size, to fit), for at most this many declared bytes: 413 beyond.
+    upload_max_initiate_uris: int = 10_000
+    upload_max_initiate_bytes: int = 1024 * 1024 * 1024 * 1024  # 1 TiB
     upload_token_ttl_seconds: int = 3600
     # Unreferenced blobs and abandoned staging areas younger than this are left alone by the
     # sweep, so a complete that is between "blob stored" and "row committed" is never raced.

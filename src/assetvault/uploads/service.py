@@ -13,6 +13,8 @@ import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 
+import anyio.to_thread
+
 from assetvault.adapters.blobs.base import (
     PartConflict,
     PartsIncomplete,
@@ -28,6 +30,8 @@ from assetvault.uploads.tokens import UploadTicket, UploadTokens
 
 DEFAULT_MIME = "application/octet-stream"
 MAX_FILES_PER_INITIATE = 1000
+# Signing more part URIs than this moves to a worker thread (each takes some 15 µs).
+SIGN_INLINE_UP_TO = 64
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,29 @@ class UploadService:
         self.guard = guard
         self.tokens = UploadTokens(settings.secret_key, settings.upload_token_ttl_seconds)
 
-    def _plan_parts(self, size: int) -> tuple[int, int]:
-        """How many part URIs to hand out, and the part size they assume."""
+    def _plan_parts(self, size: int, floor: int) -> int:
+        """How many part URIs to hand out for a file, for parts of at least ``floor``."""
+        part_size = max(floor, math.ceil(size / self.settings.upload_max_parts))
+        return max(1, math.ceil(size / part_size))
+
+    def _plan(self, sizes: list[int]) -> list[int]:
+        """Part URIs per file, within upload_max_initiate_uris in all: parts of about the
+        preferred size, or larger (up to the maximum part size) when those are too many."""
         s = self.settings
-        part_size = max(s.upload_preferred_part_size, math.ceil(size / s.upload_max_parts))
-        return max(1, math.ceil(size / part_size)), part_size
+        budget = s.upload_max_initiate_uris
+        counts = [self._plan_parts(size, s.upload_preferred_part_size) for size in sizes]
+        if sum(counts) > budget:
+            # sum(ceil(size / p)) <= total / p + files, so this p fits when it may be used.
+            spare = max(1, budget - len(sizes))
+            wanted = max(s.upload_preferred_part_size, math.ceil(sum(sizes) / spare))
+            floor = min(s.upload_max_part_size, wanted)
+            counts = [self._plan_parts(size, floor) for size in sizes]
+        if sum(counts) > budget:
+            raise PayloadTooLarge(
+                f"these files need {sum(counts)} upload URIs even with parts of "
+                f"{s.upload_max_part_size} bytes; one initiate hands out at most {budget}"
+            )
+        return counts
 
     async def initiate(
         self, folder_path: str, files: list[tuple[str, int]], *, user: str
@@ -88,10 +110,24 @@ class UploadService:
                     f"fileSize of {name!r} is larger than the limit of "
                     f"{s.upload_max_file_size} bytes"
                 )
+        total = sum(size for _, size in files)
+        if total > s.upload_max_initiate_bytes:
+            raise PayloadTooLarge(
+                f"the files add up to {total} bytes; one initiate may announce at most "
+                f"{s.upload_max_initiate_bytes}"
+            )
+        counts = self._plan([size for _, size in files])
         await self.tree.get_folder(folder_path)
+        if sum(counts) <= SIGN_INLINE_UP_TO:
+            return self._sign(folder_path, files, counts, user)
+        return await anyio.to_thread.run_sync(self._sign, folder_path, files, counts, user)
+
+    def _sign(
+        self, folder_path: str, files: list[tuple[str, int]], counts: list[int], user: str
+    ) -> list[PlannedFile]:
+        s = self.settings
         planned = []
-        for name, size in files:
-            parts, _ = self._plan_parts(size)
+        for (name, size), parts in zip(files, counts, strict=True):
             ticket = UploadTicket(
                 upload_id=uuid.uuid4().hex,
                 folder_path=folder_path,

@@ -8,8 +8,11 @@ GET|HEAD /content/dam/<path to asset>            the original, with Range
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
@@ -19,7 +22,7 @@ from assetvault.api.body import capped_form
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.tree.paths import ROOT, decode_segments
-from assetvault.uploads.service import MAX_FILES_PER_INITIATE, CompleteRequest
+from assetvault.uploads.service import MAX_FILES_PER_INITIATE, SIGN_INLINE_UP_TO, CompleteRequest
 
 router = APIRouter()
 
@@ -112,25 +115,32 @@ async def initiate_upload(request: Request) -> Response:
     ]
     planned = await svc.uploads.initiate(folder_path, files, user=principal.name)
     base = base_url(request)
-    body = {
-        "completeURI": _url(request, folder_path + COMPLETE),
-        "folderPath": folder_path,
-        "files": [
-            {
-                "fileName": p.ticket.file_name,
-                "mimeType": p.ticket.mime_type,
-                "uploadToken": p.upload_token,
-                "uploadURIs": [
-                    f"{base}/binary-upload/{p.ticket.upload_id}/{n}?token={t}"
-                    for n, t in enumerate(p.part_tokens, start=1)
-                ],
-                "minPartSize": p.min_part_size,
-                "maxPartSize": p.max_part_size,
-            }
-            for p in planned
-        ],
-    }
-    return JSONResponse(body, status_code=201)
+    complete_uri = _url(request, folder_path + COMPLETE)
+
+    def render() -> bytes:
+        body: dict[str, Any] = {
+            "completeURI": complete_uri,
+            "folderPath": folder_path,
+            "files": [
+                {
+                    "fileName": p.ticket.file_name,
+                    "mimeType": p.ticket.mime_type,
+                    "uploadToken": p.upload_token,
+                    "uploadURIs": [
+                        f"{base}/binary-upload/{p.ticket.upload_id}/{n}?token={t}"
+                        for n, t in enumerate(p.part_tokens, start=1)
+                    ],
+                    "minPartSize": p.min_part_size,
+                    "maxPartSize": p.max_part_size,
+                }
+                for p in planned
+            ],
+        }
+        return orjson.dumps(body)
+
+    uris = sum(len(p.part_tokens) for p in planned)
+    content = render() if uris <= SIGN_INLINE_UP_TO else await anyio.to_thread.run_sync(render)
+    return Response(content, status_code=201, media_type="application/json")
 
 
 async def complete_upload(request: Request) -> Response:
