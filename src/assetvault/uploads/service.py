@@ -143,7 +143,7 @@ class UploadService:
                     ticket=ticket,
                     upload_token=self.tokens.upload_token(ticket),
                     part_tokens=[
-                        self.tokens.part_token(ticket.upload_id, n, s.upload_max_part_size)
+                        self.tokens.part_token(ticket.upload_id, n, s.upload_max_part_size, size)
                         for n in range(1, parts + 1)
                     ],
                     min_part_size=min(s.upload_min_part_size, s.upload_max_part_size),
@@ -161,12 +161,25 @@ class UploadService:
         content_length: int | None,
     ) -> int:
         grant = self.tokens.read_part_token(token, upload_id, number)
-        if content_length is not None and content_length > grant.max_part_size:
-            raise PayloadTooLarge(f"a part may hold at most {grant.max_part_size} bytes")
+        limit = grant.max_part_size
+        why = f"a part may hold at most {limit} bytes"
+        if grant.file_size is not None:
+            # No part takes more than the file's declared bytes that other parts left.
+            received = await self.staging.received(upload_id)
+            others = sum(size for n, size in received.items() if n != number)
+            remaining = max(0, grant.file_size - others)
+            if remaining < limit:
+                limit = remaining
+                why = (
+                    f"this part may hold at most {limit} bytes: the file was announced with "
+                    f"{grant.file_size} bytes and other parts hold {others}"
+                )
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLarge(why)
         try:
-            return await self.staging.write_part(upload_id, number, chunks, grant.max_part_size)
+            return await self.staging.write_part(upload_id, number, chunks, limit)
         except PartTooLarge as exc:
-            raise PayloadTooLarge(f"a part may hold at most {grant.max_part_size} bytes") from exc
+            raise PayloadTooLarge(why) from exc
         except PartConflict as exc:
             raise Conflict(str(exc)) from exc
 

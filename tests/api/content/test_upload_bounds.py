@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import Tokens
-from tests.factories import initiate, snapshot
+from tests.factories import complete, initiate, snapshot
 
 from assetvault.services import Services
 
@@ -119,3 +119,53 @@ async def test_health_stays_fast_while_the_largest_initiate_runs(
     assert health.status_code == 200
     assert still_signing, "/health was answered only after the initiate"
     assert took < 1.0
+
+
+async def _stream(total: int, chunk: int = 1024 * 1024) -> Any:
+    sent = 0
+    while sent < total:
+        n = min(chunk, total - sent)
+        sent += n
+        yield b"x" * n
+
+
+def staged(services: Services) -> list[Any]:
+    return [p for p in services.blobs.uploads_dir.rglob("*") if p.is_file()]
+
+
+async def test_a_part_takes_no_more_than_the_file_declared(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    r = await initiate(client, tokens.write, "/content/dam", [("small.bin", 10)])
+    (uri,) = r.json()["files"][0]["uploadURIs"]
+    before = await snapshot(services)
+    for body in (b"x" * (50 * 1024**2), _stream(50 * 1024**2), b"x" * 11, _stream(11, 3)):
+        r = await client.put(uri, content=body)
+        assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+        assert "announced with 10 bytes" in r.json()["detail"]
+        assert await snapshot(services) == before and not staged(services)
+    assert (await client.put(uri, content=b"x" * 10)).status_code == 201
+
+
+async def test_parts_share_what_the_file_declared(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    """Whatever the order, a part holds at most the declared size less what the other
+    parts already hold; a retried part is measured without its own earlier bytes."""
+    mib = 1024**2
+    services.settings.upload_preferred_part_size = mib
+    size = 3 * mib
+    r = await initiate(client, tokens.write, "/content/dam", [("three.bin", size)])
+    file = r.json()["files"][0]
+    first, second, third = file["uploadURIs"]
+    assert (await client.put(third, content=b"c" * mib)).status_code == 201
+    r = await client.put(first, content=_stream(2 * mib + 1))
+    assert r.status_code == 413 and "other parts hold 1048576" in r.json()["detail"]
+    assert (await client.put(first, content=b"a" * mib)).status_code == 201
+    assert (await client.put(first, content=b"a" * mib)).status_code == 201  # a retry
+    assert (await client.put(second, content=b"b" * (mib + 1))).status_code == 413
+    assert (await client.put(second, content=b"b" * mib)).status_code == 201
+    received = await services.blobs.received(file["uploadURIs"][0].split("/")[-2])
+    assert sum(received.values()) == size
+    r = await complete(client, tokens.write, "/content/dam", file, size)
+    assert r.status_code == 200 and r.json()["fileSize"] == size
