@@ -22,6 +22,7 @@ import jsonpatch
 import jsonpointer
 import orjson
 
+from assetvault import jsontext
 from assetvault.errors import InvalidInput
 
 GROUP = "assetMetadata"
@@ -73,6 +74,8 @@ def check_changes(before: dict[str, Any], after: dict[str, Any]) -> None:
         if key in before and before[key] == value:
             continue
         check_key(key)
+        for pointer, problem in jsontext.faults({key: value}):
+            raise InvalidInput(f"{pointer[1:]}: {problem}")
         for inner, where in _keys(value, key):
             check_key(inner, f"{where}: ")
         if _json_size(value) > MAX_VALUE_BYTES:

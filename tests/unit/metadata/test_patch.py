@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -64,3 +65,18 @@ def test_properties_left_as_they_were_are_not_judged() -> None:
         **current,
         "dc:title": "t",
     }
+
+
+@pytest.mark.parametrize(
+    "value, where",
+    [
+        (float("inf"), "x"),
+        ([1.0, float("nan")], "x/1"),
+        ({"a": "\ud800"}, "x/a"),
+        ({"\udfff": 1}, "x/\\udfff"),
+    ],
+)
+def test_values_that_cannot_be_stored_are_refused(value: Any, where: str) -> None:
+    """The reader refuses these in request bodies; the patch refuses them from any caller."""
+    with pytest.raises(InvalidInput, match=f"^{re.escape(where)}: "):
+        patch.apply({}, [{"op": "add", "path": "/x", "value": value}])
