@@ -395,7 +395,7 @@ async def head_metadata(request: Request, assetId: str, _: Principal = Depends(r
             },
         }
     },
-    responses=problems(400, 401, 403, 404, 406, 409, 412, 415, 428),
+    responses=problems(400, 401, 403, 404, 406, 409, 412, 413, 415, 428),
 )
 async def patch_metadata(
     request: Request,
@@ -476,7 +476,7 @@ async def list_relations(
             },
         }
     },
-    responses=problems(400, 401, 403, 404, 406, 415),
+    responses=problems(400, 401, 403, 404, 406, 413, 415),
 )
 async def create_relations(
     request: Request,
