@@ -81,7 +81,8 @@ class UploadService:
         budget = s.upload_max_initiate_uris
         counts = [self._plan_parts(size, s.upload_preferred_part_size) for size in sizes]
         if sum(counts) > budget:
-            # sum(ceil(size / p)) <= total / p + files, so this p fits when it may be used.
+            # ceil(size / p) < size / p + 1: parts of total / (budget - files) bytes fit,
+            # unless that is over the maximum part size.
             spare = max(1, budget - len(sizes))
             wanted = max(s.upload_preferred_part_size, math.ceil(sum(sizes) / spare))
             floor = min(s.upload_max_part_size, wanted)
