@@ -203,36 +203,31 @@ async def test_nesting_is_bounded_before_parsing(
                 assert "levels deep" not in r.text, (case.name, n)
 
 
-@pytest.mark.parametrize(
-    "literal, below",
-    [
-        (b"1e999", ""),
-        (b"-1e999", ""),
-        (b"1E400", ""),
-        (b"NaN", ""),
-        (b"Infinity", ""),
-        (b"-Infinity", ""),
-        (b"[0, 2e308]", "/1"),
-        (b'"\\ud800"', ""),
-        (b'"a\\udfffb"', ""),
-        (b'{"ok": "\\udc00\\ud800"}', "/ok"),
-        (b'{"\\ud800": 1}', "/\\ud800"),
-    ],
-)
+UNSTORABLE = [  # (the value's text, where below the case's pointer the fault is)
+    (b"1e999", ""),
+    (b"-1e999", ""),
+    (b"1E400", ""),
+    (b"NaN", ""),
+    (b"Infinity", ""),
+    (b"-Infinity", ""),
+    (b"[0, 2e308]", "/1"),
+    (b'"\\ud800"', ""),
+    (b'"a\\udfffb"', ""),
+    (b'{"ok": "\\udc00\\ud800"}', "/ok"),
+    (b'{"\\ud800": 1}', "/\\ud800"),
+]
+
+
 async def test_unstorable_values_are_refused_by_name(
-    client: httpx.AsyncClient,
-    tokens: Tokens,
-    services: Services,
-    asset: Node,
-    literal: bytes,
-    below: str,
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, asset: Node
 ) -> None:
     for case in CASES:
-        before = await snapshot(services)
-        r = await send(client, tokens, case, asset, literal)
-        detail = refusal(r, 400)
-        assert f"{case.pointer}{below}:" in detail, (case.name, literal, detail)
-        assert await snapshot(services) == before, (case.name, literal)
+        for literal, below in UNSTORABLE:
+            before = await snapshot(services)
+            r = await send(client, tokens, case, asset, literal)
+            detail = refusal(r, 400)
+            assert f"{case.pointer}{below}:" in detail, (case.name, literal, detail)
+            assert await snapshot(services) == before, (case.name, literal)
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
