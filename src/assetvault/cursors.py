@@ -7,6 +7,10 @@ import binascii
 import json
 from typing import Any
 
+from assetvault import jsontext
+
+MAX_DEPTH = 4  # what pack writes nests two levels at most
+
 
 def pack(value: Any) -> str:
     raw = json.dumps(value, separators=(",", ":")).encode()
@@ -16,6 +20,7 @@ def pack(value: Any) -> str:
 def unpack(cursor: str) -> Any:
     """The value ``pack`` made; ValueError for anything else."""
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return jsontext.loads(raw, max_depth=MAX_DEPTH)
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("not a cursor") from exc

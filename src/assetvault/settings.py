@@ -20,6 +20,35 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# Types a browser only displays, never runs as a document of the origin. SVG is an image
+# type but a document with scripts, so it is not here.
+INLINE_MEDIA_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/bmp",
+    "image/tiff",
+    "image/heic",
+    "image/heif",
+    "image/vnd.microsoft.icon",
+    "image/x-icon",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
+    "video/mpeg",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/wav",
+    "audio/webm",
+    "audio/flac",
+    "audio/aac",
+    "application/pdf",
+)
+
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("ASSETVAULT_DATA_DIR", "./assetvault-data"))
@@ -39,6 +68,13 @@ class Settings(BaseSettings):
     # request's own scheme and host are used, which is what clients on loopback expect.
     public_url: str | None = None
 
+    # Request bodies. Every JSON body of every interface (and JSON text in a form field)
+    # is read by one reader: larger is 413, nested deeper is 400, both before parsing.
+    json_max_bytes: int = 1024 * 1024
+    json_max_depth: int = 32
+    # Form bodies (direct-upload initiate and complete, classic folders and comments).
+    form_max_bytes: int = 4 * 1024 * 1024
+
     # Direct binary upload.
     upload_min_part_size: int = 1024 * 1024
     # Part URIs are handed out for parts of about this size (more when a file would need
@@ -47,6 +83,10 @@ class Settings(BaseSettings):
     upload_max_part_size: int = 256 * 1024 * 1024
     upload_max_file_size: int = 1024 * 1024 * 1024 * 1024  # 1 TiB
     upload_max_parts: int = 10_000
+    # One initiate hands out at most this many part URIs in all (parts grow, up to
+    # upload_max_part_size, to fit), for at most this many declared bytes: 413 beyond.
+    upload_max_initiate_uris: int = 10_000
+    upload_max_initiate_bytes: int = 1024 * 1024 * 1024 * 1024  # 1 TiB
     upload_token_ttl_seconds: int = 3600
     # Unreferenced blobs and abandoned staging areas younger than this are left alone by the
     # sweep, so a complete that is between "blob stored" and "row committed" is never raced.
@@ -66,6 +106,11 @@ class Settings(BaseSettings):
 
     # Search: a PDF sent as the query ("enhanced search") may be this large.
     search_pdf_max_bytes: int = 20 * 2**20
+
+    # Binaries of these passive types are served inline; every other type (HTML, XHTML,
+    # SVG, XML, JavaScript, anything unknown) as an attachment with CSP sandbox, so an
+    # uploaded page never runs in Assetvault's origin (see docs/hostile-input.md).
+    inline_media_types: list[str] = Field(default_factory=lambda: list(INLINE_MEDIA_TYPES))
 
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)

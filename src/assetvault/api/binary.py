@@ -1,4 +1,11 @@
-"""Serving a binary: conditional requests and one byte range, streamed from the store."""
+"""Serving a binary: conditional requests and one byte range, streamed from the store.
+
+Every binary response of every interface is made here, and carries
+``X-Content-Type-Options: nosniff``. Only the passive types of ``inline_media_types``
+are served inline; any other type is an attachment with ``Content-Security-Policy:
+sandbox``, so an uploaded HTML page or scripted SVG never runs in Assetvault's origin
+with the viewer's credentials (as AEM's content-disposition filter does).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from assetvault.adapters.blobs.base import BlobStore
+from assetvault.api.deps import services
 from assetvault.api.errors import error_response
 from assetvault.errors import NotFound
 from assetvault.tree.models import Node, Rendition
@@ -50,6 +58,13 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     return start, min(end, size - 1)
 
 
+def is_passive(request: Request, media_type: str) -> bool:
+    """Whether a type may be shown inline: its essence is on the allow-list."""
+    essence = media_type.split(";", 1)[0].strip().lower()
+    allowed = services(request).settings.inline_media_types
+    return essence in {t.strip().lower() for t in allowed}
+
+
 def binary_response(
     request: Request,
     blobs: BlobStore,
@@ -66,10 +81,16 @@ def binary_response(
         "ETag": etag,
         "Last-Modified": format_datetime(last_modified, usegmt=True),
         "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
     }
+    if not is_passive(request, media_type):
+        attachment = True
+        headers["Content-Security-Policy"] = "sandbox"
     if filename is not None:
         kind = "attachment" if attachment else "inline"
         headers["Content-Disposition"] = f"{kind}; filename*=UTF-8''{quote(filename)}"
+    elif attachment:
+        headers["Content-Disposition"] = "attachment"
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     start, end, status = 0, size - 1, 200

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import Request
 
 from assetvault.auth.models import Principal, Scope
-from assetvault.errors import Forbidden, InvalidInput, Unauthorized
+from assetvault.errors import Forbidden, Unauthorized
 from assetvault.services import Services
 
 
@@ -80,17 +78,3 @@ def raw_path(request: Request) -> str:
 def content_type(request: Request) -> str:
     """The request's media type, without parameters, lower-case ('' when absent)."""
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def json_body(
-    request: Request, *, max_bytes: int | None = None, if_empty: bytes | None = None
-) -> Any:
-    """The request body parsed as JSON; InvalidInput when it is not JSON (or too large).
-    ``if_empty`` is parsed instead of an empty body, where the interface allows one."""
-    body = await request.body()
-    if max_bytes is not None and len(body) > max_bytes:
-        raise InvalidInput("the JSON body is too large")
-    try:
-        return json.loads(body or if_empty or b"")
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from exc

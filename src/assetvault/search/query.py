@@ -397,6 +397,6 @@ def positive_matches(query: And) -> list[Match]:
         node = stack.pop()
         if isinstance(node, And):
             stack.extend(node.children)
-        elif isinstance(node, Match) and not node.match_all:
-            found.append(node)
+        elif isinstance(node, Match) and not node.match_all and node.tokens:
+            found.append(node)  # a text without words ("!!!") matches nothing: no driver
     return found

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 
 from assetvault.adapters.blobs.base import (
@@ -33,6 +34,8 @@ from assetvault.uploads.tokens import UploadTicket, UploadTokens
 
 DEFAULT_MIME = "application/octet-stream"
 MAX_FILES_PER_INITIATE = 1000
+# Signing more part URIs than this moves to a worker thread (each takes some 15 µs).
+SIGN_INLINE_UP_TO = 64
 
 
 @dataclass(frozen=True)
@@ -70,11 +73,30 @@ class UploadService:
         self.guard = guard
         self.tokens = UploadTokens(settings.secret_key, settings.upload_token_ttl_seconds)
 
-    def _plan_parts(self, size: int) -> tuple[int, int]:
-        """How many part URIs to hand out, and the part size they assume."""
+    def _plan_parts(self, size: int, floor: int) -> int:
+        """How many part URIs to hand out for a file, for parts of at least ``floor``."""
+        part_size = max(floor, math.ceil(size / self.settings.upload_max_parts))
+        return max(1, math.ceil(size / part_size))
+
+    def _plan(self, sizes: list[int]) -> list[int]:
+        """Part URIs per file, within upload_max_initiate_uris in all: parts of about the
+        preferred size, or larger (up to the maximum part size) when those are too many."""
         s = self.settings
-        part_size = max(s.upload_preferred_part_size, math.ceil(size / s.upload_max_parts))
-        return max(1, math.ceil(size / part_size)), part_size
+        budget = s.upload_max_initiate_uris
+        counts = [self._plan_parts(size, s.upload_preferred_part_size) for size in sizes]
+        if sum(counts) > budget:
+            # ceil(size / p) < size / p + 1: parts of total / (budget - files) bytes fit,
+            # unless that is over the maximum part size.
+            spare = max(1, budget - len(sizes))
+            wanted = max(s.upload_preferred_part_size, math.ceil(sum(sizes) / spare))
+            floor = min(s.upload_max_part_size, wanted)
+            counts = [self._plan_parts(size, floor) for size in sizes]
+        if sum(counts) > budget:
+            raise PayloadTooLarge(
+                f"these files need {sum(counts)} upload URIs even with parts of "
+                f"{s.upload_max_part_size} bytes; one initiate hands out at most {budget}"
+            )
+        return counts
 
     async def initiate(
         self, folder_path: str, files: list[tuple[str, int]], *, user: str
@@ -93,10 +115,24 @@ class UploadService:
                     f"fileSize of {name!r} is larger than the limit of "
                     f"{s.upload_max_file_size} bytes"
                 )
+        total = sum(size for _, size in files)
+        if total > s.upload_max_initiate_bytes:
+            raise PayloadTooLarge(
+                f"the files add up to {total} bytes; one initiate may announce at most "
+                f"{s.upload_max_initiate_bytes}"
+            )
+        counts = self._plan([size for _, size in files])
         await self.tree.get_folder(folder_path)
+        if sum(counts) <= SIGN_INLINE_UP_TO:
+            return self._sign(folder_path, files, counts, user)
+        return await anyio.to_thread.run_sync(self._sign, folder_path, files, counts, user)
+
+    def _sign(
+        self, folder_path: str, files: list[tuple[str, int]], counts: list[int], user: str
+    ) -> list[PlannedFile]:
+        s = self.settings
         planned = []
-        for name, size in files:
-            parts, _ = self._plan_parts(size)
+        for (name, size), parts in zip(files, counts, strict=True):
             ticket = UploadTicket(
                 upload_id=uuid.uuid4().hex,
                 folder_path=folder_path,
@@ -112,7 +148,7 @@ class UploadService:
                     ticket=ticket,
                     upload_token=self.tokens.upload_token(ticket),
                     part_tokens=[
-                        self.tokens.part_token(ticket.upload_id, n, s.upload_max_part_size)
+                        self.tokens.part_token(ticket.upload_id, n, s.upload_max_part_size, size)
                         for n in range(1, parts + 1)
                     ],
                     min_part_size=min(s.upload_min_part_size, s.upload_max_part_size),
@@ -130,12 +166,25 @@ class UploadService:
         content_length: int | None,
     ) -> int:
         grant = self.tokens.read_part_token(token, upload_id, number)
-        if content_length is not None and content_length > grant.max_part_size:
-            raise PayloadTooLarge(f"a part may hold at most {grant.max_part_size} bytes")
+        limit = grant.max_part_size
+        why = f"a part may hold at most {limit} bytes"
+        if grant.file_size is not None:
+            # No part takes more than the file's declared bytes that other parts left.
+            received = await self.staging.received(upload_id)
+            others = sum(size for n, size in received.items() if n != number)
+            remaining = max(0, grant.file_size - others)
+            if remaining < limit:
+                limit = remaining
+                why = (
+                    f"this part may hold at most {limit} bytes: the file was announced with "
+                    f"{grant.file_size} bytes and other parts hold {others}"
+                )
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLarge(why)
         try:
-            return await self.staging.write_part(upload_id, number, chunks, grant.max_part_size)
+            return await self.staging.write_part(upload_id, number, chunks, limit)
         except PartTooLarge as exc:
-            raise PayloadTooLarge(f"a part may hold at most {grant.max_part_size} bytes") from exc
+            raise PayloadTooLarge(why) from exc
         except PartConflict as exc:
             raise Conflict(str(exc)) from exc
 

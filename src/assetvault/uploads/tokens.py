@@ -32,6 +32,7 @@ class PartGrant:
     upload_id: str
     number: int
     max_part_size: int
+    file_size: int | None = None  # the file's declared size (None in older tokens)
 
 
 class UploadTokens:
@@ -52,13 +53,16 @@ class UploadTokens:
         except (BadSignature, TypeError) as exc:
             raise InvalidInput("the upload token is not valid") from exc
 
-    def part_token(self, upload_id: str, number: int, max_part_size: int) -> str:
-        return self._parts.dumps([upload_id, number, max_part_size])
+    def part_token(
+        self, upload_id: str, number: int, max_part_size: int, file_size: int | None = None
+    ) -> str:
+        grant = [upload_id, number, max_part_size]
+        return self._parts.dumps(grant if file_size is None else [*grant, file_size])
 
     def read_part_token(self, token: str, upload_id: str, number: int) -> PartGrant:
         try:
             data = self._parts.loads(token, max_age=self.ttl)
-            grant = PartGrant(upload_id=data[0], number=data[1], max_part_size=data[2])
+            grant = PartGrant(*data[:4])
         except SignatureExpired as exc:
             raise Forbidden("the upload URI has expired") from exc
         except (BadSignature, TypeError, IndexError, KeyError) as exc:

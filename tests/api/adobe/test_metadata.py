@@ -154,6 +154,11 @@ async def test_patch_with_aem_operations_and_etags(
         ([{"op": "set", "path": "/dc:title", "value": None}], {}, 400),
         ({"op": "replace"}, {}, 400),
         ("not json at all", {}, 400),
+        ([{"op": "add", "path": "/bad\u0000key", "value": "v"}], {}, 400),
+        ([{"op": "add", "path": "/dc:x", "value": {"in\u001fner": 1}}], {}, 400),
+        ([{"op": "add", "path": "/" + "k" * 100_000, "value": "v"}], {}, 400),
+        ([{"op": "add", "path": "/dc:description", "value": "a" * 300_000}], {}, 400),
+        ([{"op": "add", "path": "/dc:description", "value": "a" * 2_000_000}], {}, 413),
     ],
 )
 async def test_bad_patches_change_nothing(

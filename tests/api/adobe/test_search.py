@@ -482,3 +482,17 @@ async def test_relevance_cursors_expire(
     assert await services.search.forget_expired() == 1
     r = await search(client, tokens.read, **body, cursor=cursor)
     assert is_problem(r, 400) and "expired" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("text", ["!!!", "_", "\u0301", " -- ", "\u200b"])
+async def test_text_without_words_matches_nothing(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, text: str
+) -> None:
+    await make_assets(services, [("a.jpg", {"dc:title": "!!! _"})])
+    for operator in ("matches", "startsWith"):
+        query = [{"match": {"text": text, "operator": operator}}]
+        r = await search(client, tokens.read, query=query)
+        assert r.status_code == 200, r.text
+        assert names(r) == []
+        r = await search(client, tokens.read, query=[{"match": {"text": "a"}}, *query])
+        assert r.status_code == 200 and names(r) == []

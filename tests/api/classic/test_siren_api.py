@@ -126,6 +126,9 @@ async def test_metadata_put_writes_jcr_twins_and_shows_in_author_api(
         ({"json": {"class": "asset"}}, 400),
         ({"content": b"binary", "headers": {"Content-Type": "image/png"}}, 400),
         ({"json": {"class": "asset", "properties": {"name": "x"}}}, 400),
+        ({"json": {"class": "asset", "properties": {"dc:ti\u0000tle": "x"}}}, 400),
+        ({"json": {"class": "asset", "properties": {"k" * 257: "x"}}}, 400),
+        ({"json": {"class": "asset", "properties": {"big": "a" * 300_000}}}, 400),
     ],
 )
 async def test_bad_metadata_puts(

@@ -22,7 +22,9 @@ def test_round_trip() -> None:
     tokens = UploadTokens(b"secret", 60)
     assert tokens.read_upload_token(tokens.upload_token(TICKET)) == TICKET
     grant = tokens.read_part_token(tokens.part_token("ab" * 16, 2, 100), "ab" * 16, 2)
-    assert (grant.number, grant.max_part_size) == (2, 100)
+    assert (grant.number, grant.max_part_size, grant.file_size) == (2, 100, None)
+    grant = tokens.read_part_token(tokens.part_token("ab" * 16, 2, 100, 10), "ab" * 16, 2)
+    assert (grant.number, grant.max_part_size, grant.file_size) == (2, 100, 10)
 
 
 def test_other_key_tampering_and_expiry() -> None:

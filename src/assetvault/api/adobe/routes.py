@@ -25,7 +25,8 @@ from assetvault.api.adobe.schemas import (
     RenditionList,
 )
 from assetvault.api.binary import etag_matches, original_response, rendition_response
-from assetvault.api.deps import content_type, json_body, require, services
+from assetvault.api.body import json_body
+from assetvault.api.deps import content_type, require, services
 from assetvault.api.downloads import counted
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
@@ -398,7 +399,7 @@ async def head_metadata(request: Request, assetId: str, _: Principal = Depends(r
             },
         }
     },
-    responses=problems(400, 401, 403, 404, 406, 409, 412, 415, 428),
+    responses=problems(400, 401, 403, 404, 406, 409, 412, 413, 415, 428),
 )
 async def patch_metadata(
     request: Request,
@@ -479,7 +480,7 @@ async def list_relations(
             },
         }
     },
-    responses=problems(400, 401, 403, 404, 406, 415),
+    responses=problems(400, 401, 403, 404, 406, 413, 415),
 )
 async def create_relations(
     request: Request,

@@ -4,7 +4,6 @@ request; a multipart body carries a PDF whose text becomes the full-text query
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -13,7 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from assetvault.api.adobe.routes import bool_param, problems, read
-from assetvault.api.deps import content_type, json_body, services
+from assetvault.api.body import json_body, parse_json, read_body, replayed
+from assetvault.api.deps import content_type, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.auth.models import Principal
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -21,7 +21,6 @@ from assetvault.search.query import And, parse_request
 
 router = APIRouter(prefix="/adobe/assets", tags=["Search"])
 
-MAX_JSON_BYTES = 1 << 20
 FORM_OVERHEAD = 1 << 20  # room for the request part and multipart framing
 
 _NODE = {"type": "object", "minProperties": 1, "maxProperties": 1}
@@ -56,30 +55,12 @@ REQUEST_SCHEMA: dict[str, Any] = {
 }
 
 
-async def _capped_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the request is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the request is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _multipart(request: Request) -> tuple[Any, bytes]:
     """The JSON request (if a ``request`` part is sent) and the PDF's bytes."""
     limit = services(request).settings.search_pdf_max_bytes
-    body = await _capped_body(request, limit + FORM_OVERHEAD)
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
+    body = await read_body(request, limit + FORM_OVERHEAD)
     try:
-        form = await Request(request.scope, receive).form(max_files=1, max_fields=4)
+        form = await replayed(request, body).form(max_files=1, max_fields=4)
     except Exception as exc:  # the multipart parser's own errors: a malformed body
         raise InvalidInput(f"the multipart body could not be read: {exc}") from exc
     files = [v for v in form.values() if isinstance(v, UploadFile)]
@@ -93,10 +74,7 @@ async def _multipart(request: Request) -> tuple[Any, bytes]:
         return {"query": [{"match": {"text": "*"}}]}, data
     if not isinstance(part, str):
         raise InvalidInput("the request part must be JSON text, not a file")
-    try:
-        return json.loads(part), data
-    except ValueError as exc:
-        raise InvalidInput(f"the request part is not valid JSON: {exc}") from exc
+    return await parse_json(request, part, "the request part"), data
 
 
 @router.post(
@@ -150,7 +128,7 @@ async def search(
         match = await svc.search.pdf_query(pdf)
         parsed = replace(parsed, query=And((*parsed.query.children, match)))
     elif ctype in ("application/json", ""):
-        parsed = parse_request(await json_body(request, max_bytes=MAX_JSON_BYTES))
+        parsed = parse_request(await json_body(request))
     else:
         raise UnsupportedMediaType(
             f"send application/json, or multipart/form-data with a PDF; not {ctype}"

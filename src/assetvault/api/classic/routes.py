@@ -4,7 +4,6 @@ comments, COPY, MOVE, DELETE; On/Off time hides assets here."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -14,18 +13,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from assetvault.api.binary import original_response, rendition_response
+from assetvault.api.body import capped_form, json_body, parse_json
 from assetvault.api.classic import siren
-from assetvault.api.deps import (
-    authenticate,
-    base_url,
-    content_type,
-    json_body,
-    raw_path,
-    services,
-)
+from assetvault.api.deps import authenticate, base_url, content_type, raw_path, services
 from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
+from assetvault.metadata.patch import check_changes
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
 
@@ -34,7 +28,6 @@ router = APIRouter()
 API_ROOT = "/api/assets"
 FOLDER_CLASSES = {"assetFolder", "assets/folder", "folder", "sling:OrderedFolder"}
 TITLE_KEYS = ("jcr:title", "dc:title", "title")
-MAX_JSON_BODY = 1024 * 1024
 
 
 class ParentMissing(AssetvaultError):
@@ -62,7 +55,7 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
     name = request.query_params.get("name")
     ctype = content_type(request)
     if ctype == "application/json":
-        doc = await json_body(request, max_bytes=MAX_JSON_BODY, if_empty=b"{}")
+        doc = await json_body(request, if_empty=b"{}")
         if not isinstance(doc, dict):
             raise InvalidInput("the body must be a Siren entity object")
         if "class" in doc and _is_fragment(doc["class"]):
@@ -82,10 +75,7 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
         if isinstance(given.get("name"), str):
             name = given["name"]
     elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form = await request.form(max_files=0)
-        except Exception as exc:
-            raise InvalidInput(f"the form body could not be read: {exc}") from exc
+        form = await capped_form(request, services(request).settings.form_max_bytes)
         for key, value in form.multi_items():
             if not isinstance(value, str):
                 raise InvalidInput("folder creation takes no files")
@@ -113,6 +103,7 @@ async def create_folder(request: Request, segments: list[str]) -> Response:
     stored = {k: v for k, v in stored.items() if isinstance(v, str | int | float | bool)}
     if title is not None:
         stored["jcr:title"] = title
+    check_changes({}, stored)
     try:
         node = await svc.tree.create_folder(parent, name, user=principal.name, properties=stored)
     except NotFound as exc:
@@ -253,20 +244,14 @@ async def write_rendition(
 async def add_comment(request: Request, asset_path: str) -> Response:
     principal = await authenticate(request, "write", api_key=False)
     await _visible(request, asset_path)
-    try:
-        form = await request.form(max_files=0)
-    except Exception as exc:
-        raise InvalidInput(f"the form body could not be read: {exc}") from exc
+    form = await capped_form(request, services(request).settings.form_max_bytes)
     message = form.get("message")
     if not isinstance(message, str) or not message.strip():
         raise InvalidInput("message is required")
     annotation: Any = None
     raw_annotation = form.get("annotationData")
     if isinstance(raw_annotation, str) and raw_annotation.strip():
-        try:
-            annotation = json.loads(raw_annotation)
-        except ValueError as exc:
-            raise InvalidInput(f"annotationData is not valid JSON: {exc}") from exc
+        annotation = await parse_json(request, raw_annotation, "annotationData")
         if not isinstance(annotation, dict):
             raise InvalidInput("annotationData must be a JSON object")
     await services(request).changes.add_comment(
@@ -305,6 +290,7 @@ async def update_metadata(request: Request, segments: list[str]) -> Response:
         changes[key] = value
         if key in TWINS:  # writing dc:* writes its jcr:* twin
             changes[TWINS[key]] = value
+    check_changes(node.properties, {**node.properties, **changes})
     await services(request).changes.set_properties(node.path, changes, user=principal.name)
     return core_response(200, "OK", node.path)
 

@@ -8,18 +8,22 @@ GET|HEAD /content/dam/<path to asset>            the original, with Range
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
+import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
 from assetvault.api.binary import original_response
+from assetvault.api.body import capped_form
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.api.downloads import counted
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.tree.paths import ROOT, decode_segments
-from assetvault.uploads.service import MAX_FILES_PER_INITIATE, CompleteRequest
+from assetvault.uploads.service import MAX_FILES_PER_INITIATE, SIGN_INLINE_UP_TO, CompleteRequest
 
 router = APIRouter()
 
@@ -81,10 +85,8 @@ def _bool(value: str | None, name: str) -> bool:
 
 
 async def _form(request: Request) -> FormData:
-    try:
-        return await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
-    except Exception as exc:  # python-multipart and Starlette raise several kinds
-        raise InvalidInput(f"the form body could not be read: {exc}") from exc
+    limit = services(request).settings.form_max_bytes
+    return await capped_form(request, limit, max_fields=MAX_FORM_FIELDS)
 
 
 @router.post("/content/{rest:path}", include_in_schema=False)
@@ -114,25 +116,32 @@ async def initiate_upload(request: Request) -> Response:
     ]
     planned = await svc.uploads.initiate(folder_path, files, user=principal.name)
     base = base_url(request)
-    body = {
-        "completeURI": _url(request, folder_path + COMPLETE),
-        "folderPath": folder_path,
-        "files": [
-            {
-                "fileName": p.ticket.file_name,
-                "mimeType": p.ticket.mime_type,
-                "uploadToken": p.upload_token,
-                "uploadURIs": [
-                    f"{base}/binary-upload/{p.ticket.upload_id}/{n}?token={t}"
-                    for n, t in enumerate(p.part_tokens, start=1)
-                ],
-                "minPartSize": p.min_part_size,
-                "maxPartSize": p.max_part_size,
-            }
-            for p in planned
-        ],
-    }
-    return JSONResponse(body, status_code=201)
+    complete_uri = _url(request, folder_path + COMPLETE)
+
+    def render() -> bytes:
+        body: dict[str, Any] = {
+            "completeURI": complete_uri,
+            "folderPath": folder_path,
+            "files": [
+                {
+                    "fileName": p.ticket.file_name,
+                    "mimeType": p.ticket.mime_type,
+                    "uploadToken": p.upload_token,
+                    "uploadURIs": [
+                        f"{base}/binary-upload/{p.ticket.upload_id}/{n}?token={t}"
+                        for n, t in enumerate(p.part_tokens, start=1)
+                    ],
+                    "minPartSize": p.min_part_size,
+                    "maxPartSize": p.max_part_size,
+                }
+                for p in planned
+            ],
+        }
+        return orjson.dumps(body)
+
+    uris = sum(len(p.part_tokens) for p in planned)
+    content = render() if uris <= SIGN_INLINE_UP_TO else await anyio.to_thread.run_sync(render)
+    return Response(content, status_code=201, media_type="application/json")
 
 
 async def complete_upload(request: Request) -> Response:
