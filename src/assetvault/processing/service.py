@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from assetvault.adapters.blobs.base import BlobBackend
+from assetvault.adapters.blobs.base import BlobBackend, BlobMissing
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.media import sandbox, work
 from assetvault.adapters.media.exif import ExifReader
@@ -115,46 +113,11 @@ class ProcessingService:
             node = await tree_repo.by_id(conn, node_id)
         if node is None or node.blob_key != blob_key:
             return _nothing  # deleted, or a newer original has its own job
-        src = self.blobs.local_path(blob_key)
-        if src is None:
-            raise ProcessingFailed("the original's binary is missing from the blob store")
-        work_dir = self.blobs.tmp_dir / f"job-{uuid.uuid4().hex}"
-        work_dir.mkdir(parents=True)
         try:
-            mime = self._content_type(str(src), node)
-            tags = await asyncio.to_thread(self._read_tags, str(src))
-            limits = work.Limits(
-                max_pixels=self.settings.processing_max_pixels,
-                tool_timeout=self.settings.processing_timeout_seconds,
-            )
-            label = Path(node.name).suffix.lstrip(".") or mime.rsplit("/", 1)[-1]
-            try:
-                result = await asyncio.to_thread(
-                    sandbox.run,
-                    work.process,
-                    classify(mime),
-                    str(src),
-                    str(work_dir),
-                    limits,
-                    label,
-                    timeout=self.settings.processing_timeout_seconds,
-                    memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
-                )
-            except sandbox.SandboxError as exc:
-                raise ProcessingFailed(str(exc)) from exc
-            made = [
-                NewRendition(
-                    name=r["name"],
-                    blob=await self.writes.store_file(Path(r["path"])),
-                    mime_type=r["mime_type"],
-                    width=r["width"],
-                    height=r["height"],
-                )
-                for r in result.get("renditions", [])
-            ]
-            extracted = self._extracted(tags, result, mime)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+            async with self.blobs.local_copy(blob_key) as local, self.blobs.scratch() as out:
+                mime, made, extracted, result = await self._work(node, local, out)
+        except BlobMissing as exc:
+            raise ProcessingFailed("the original's binary is missing from the blob store") from exc
 
         async def apply(ch: Change) -> None:
             current = await tree_repo.by_id(ch.conn, node_id)
@@ -169,6 +132,42 @@ class ProcessingService:
             )
 
         return apply
+
+    async def _work(
+        self, node: Node, src: Path, work_dir: Path
+    ) -> tuple[str, list[NewRendition], dict[str, Any], dict[str, Any]]:
+        mime = self._content_type(str(src), node)
+        tags = await asyncio.to_thread(self._read_tags, str(src))
+        limits = work.Limits(
+            max_pixels=self.settings.processing_max_pixels,
+            tool_timeout=self.settings.processing_timeout_seconds,
+        )
+        label = Path(node.name).suffix.lstrip(".") or mime.rsplit("/", 1)[-1]
+        try:
+            result = await asyncio.to_thread(
+                sandbox.run,
+                work.process,
+                classify(mime),
+                str(src),
+                str(work_dir),
+                limits,
+                label,
+                timeout=self.settings.processing_timeout_seconds,
+                memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
+            )
+        except sandbox.SandboxError as exc:
+            raise ProcessingFailed(str(exc)) from exc
+        made = [
+            NewRendition(
+                name=r["name"],
+                blob=await self.writes.store_file(Path(r["path"])),
+                mime_type=r["mime_type"],
+                width=r["width"],
+                height=r["height"],
+            )
+            for r in result.get("renditions", [])
+        ]
+        return mime, made, self._extracted(tags, result, mime), result
 
     async def failed(self, ch: Change, job: Job, reason: str) -> None:
         """The job is finally failed: say so on the asset, if it still has that original."""
