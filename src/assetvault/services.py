@@ -19,6 +19,7 @@ from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import MediaTools
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
+from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
 from assetvault.tree.service import TreeChanges, TreeService
@@ -63,15 +64,19 @@ def build_services(
     *,
     blobs: BlobBackend | None = None,
     media: MediaTools | None = None,
+    search_index: SearchIndex | None = None,
 ) -> Services:
-    """The services on the adapters the settings name; ``blobs`` and ``media`` replace
-    the blob store and the media tools (tests pass in-memory fakes, tests/fakes.py)."""
+    """The services on the adapters the settings name; ``blobs``, ``media`` and
+    ``search_index`` replace the blob store, the media tools and the search index (tests
+    pass in-memory fakes, tests/fakes.py)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     if blobs is None:
         blobs = blob_store_from_url(settings.resolved_blobs_url)
     if media is None:
         media = SandboxedMediaTools()
+    if search_index is None:
+        search_index = SqlSearchIndex.for_database(db.is_sqlite)
     writes = Writes(db, blobs)
     tree = TreeService(db, writes)
     guard = BlobGuard()
@@ -94,8 +99,6 @@ def build_services(
         relations=relations,
         assets=AssetService(db, queue, relations, writes),
         changes=TreeChanges(db, writes),
-        search=SearchService(
-            settings, db, SqlSearchIndex.for_database(db.is_sqlite), metadata, media
-        ),
+        search=SearchService(settings, db, search_index, metadata, media),
         writes=writes,
     )

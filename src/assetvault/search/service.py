@@ -28,12 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from assetvault import cursors
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import search_snapshots
-from assetvault.adapters.search.base import PreparedSearch, SearchIndex
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import Limits, MediaError
 from assetvault.search.fields import ALL_TEXT_COLUMNS
-from assetvault.search.ports import DocumentText
+from assetvault.search.ports import DocumentText, PreparedSearch, SearchIndex
 from assetvault.search.query import (
     Match,
     Projection,
