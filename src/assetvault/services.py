@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.media.tools import SandboxedMediaTools
 from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.adapters.search.sql import SqlSearchIndex
 from assetvault.assets.service import AssetService
@@ -15,8 +16,10 @@ from assetvault.auth.service import AuthService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
 from assetvault.metadata.service import MetadataService
+from assetvault.processing.ports import MediaTools
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
+from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
 from assetvault.tree.service import TreeChanges, TreeService
@@ -56,15 +59,29 @@ def blob_store_from_url(url: str) -> BlobBackend:
     raise ValueError(f"unsupported blob store URL scheme: {parsed.scheme!r}")
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    blobs: BlobBackend | None = None,
+    media: MediaTools | None = None,
+    search_index: SearchIndex | None = None,
+) -> Services:
+    """The services on the adapters the settings name; ``blobs``, ``media`` and
+    ``search_index`` replace the blob store, the media tools and the search index (tests
+    pass in-memory fakes, tests/fakes.py)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
-    blobs = blob_store_from_url(settings.resolved_blobs_url)
+    if blobs is None:
+        blobs = blob_store_from_url(settings.resolved_blobs_url)
+    if media is None:
+        media = SandboxedMediaTools()
+    if search_index is None:
+        search_index = SqlSearchIndex.for_database(db.is_sqlite)
     writes = Writes(db, blobs)
     tree = TreeService(db, writes)
     guard = BlobGuard()
     queue = TableJobQueue(db)
-    processing = ProcessingService(settings, db, blobs, queue, writes)
+    processing = ProcessingService(settings, db, blobs, queue, writes, media)
     writes.on_new_original(processing.enqueue)
     relations = RelationService(db, writes)
     metadata = MetadataService(db, writes)
@@ -82,6 +99,6 @@ def build_services(settings: Settings) -> Services:
         relations=relations,
         assets=AssetService(db, queue, relations, writes),
         changes=TreeChanges(db, writes),
-        search=SearchService(settings, db, SqlSearchIndex.for_database(db.is_sqlite), metadata),
+        search=SearchService(settings, db, search_index, metadata, media),
         writes=writes,
     )

@@ -1,5 +1,9 @@
 """Asset processing: after a new original, read its metadata and make its renditions.
 
+The service decides what to make (processing/renditions.py, AEM's policy) and asks the
+media tools (processing/ports.py) to make it; it reaches the original and stores what
+was made through the blob store port, so it runs the same on a local or remote store.
+
 An asset is ``processing`` from the moment its original is stored (the job is queued in
 that very transaction) until the job commits ``processed`` or ``failed``. Failures are
 states with a reason, never lost jobs: media work runs in a sandbox, and a job whose
@@ -8,22 +12,18 @@ worker dies on every attempt is reaped as failed.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from assetvault.adapters.blobs.base import BlobBackend
+from assetvault.adapters.blobs.base import BlobBackend, BlobMissing
 from assetvault.adapters.database.engine import Database
-from assetvault.adapters.media import sandbox, work
-from assetvault.adapters.media.exif import ExifReader
-from assetvault.adapters.media.sniff import sniff
 from assetvault.adapters.queue.base import Job, JobQueue
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.processing.metadata import from_exiftool
+from assetvault.processing.ports import Limits, MediaError, MediaTools, Rendered
+from assetvault.processing.renditions import icon_label, renditions_for
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
 from assetvault.tree.models import Node
@@ -49,16 +49,6 @@ class ProcessingFailed(Exception):
     """Processing this original cannot succeed; the asset becomes ``failed``."""
 
 
-def classify(mime: str) -> str:
-    if mime in work.IMAGE_TYPES:
-        return "image"
-    if mime == "application/pdf":
-        return "pdf"
-    if mime.startswith("video/"):
-        return "video"
-    return "other"
-
-
 class ProcessingService:
     def __init__(
         self,
@@ -67,13 +57,14 @@ class ProcessingService:
         blobs: BlobBackend,
         queue: JobQueue,
         writes: Writes,
+        media: MediaTools,
     ) -> None:
         self.settings = settings
         self.db = db
         self.blobs = blobs
         self.writes = writes
         self.queue = queue
-        self._exif: ExifReader | None = None
+        self.media = media
 
     # -- queueing (inside the transaction of the change) --------------------------------
 
@@ -97,15 +88,8 @@ class ProcessingService:
 
     # -- running (in a worker) ------------------------------------------------------------
 
-    @property
-    def exif(self) -> ExifReader:
-        if self._exif is None:
-            self._exif = ExifReader()
-        return self._exif
-
     def close(self) -> None:
-        if self._exif is not None:
-            self._exif.close()
+        self.media.close()
 
     async def run(self, job: Job) -> Apply:
         """Do the work outside any transaction; return what to commit with the job."""
@@ -115,46 +99,11 @@ class ProcessingService:
             node = await tree_repo.by_id(r, node_id)
         if node is None or node.blob_key != blob_key:
             return _nothing  # deleted, or a newer original has its own job
-        src = self.blobs.local_path(blob_key)
-        if src is None:
-            raise ProcessingFailed("the original's binary is missing from the blob store")
-        work_dir = self.blobs.tmp_dir / f"job-{uuid.uuid4().hex}"
-        work_dir.mkdir(parents=True)
         try:
-            mime = self._content_type(str(src), node)
-            tags = await asyncio.to_thread(self._read_tags, str(src))
-            limits = work.Limits(
-                max_pixels=self.settings.processing_max_pixels,
-                tool_timeout=self.settings.processing_timeout_seconds,
-            )
-            label = Path(node.name).suffix.lstrip(".") or mime.rsplit("/", 1)[-1]
-            try:
-                result = await asyncio.to_thread(
-                    sandbox.run,
-                    work.process,
-                    classify(mime),
-                    str(src),
-                    str(work_dir),
-                    limits,
-                    label,
-                    timeout=self.settings.processing_timeout_seconds,
-                    memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
-                )
-            except sandbox.SandboxError as exc:
-                raise ProcessingFailed(str(exc)) from exc
-            made = [
-                NewRendition(
-                    name=r["name"],
-                    blob=await self.writes.store_file(Path(r["path"])),
-                    mime_type=r["mime_type"],
-                    width=r["width"],
-                    height=r["height"],
-                )
-                for r in result.get("renditions", [])
-            ]
-            extracted = self._extracted(tags, result, mime)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+            async with self.blobs.local_copy(blob_key) as local, self.blobs.scratch() as out:
+                mime, made, extracted, rendered = await self._work(node, local, out)
+        except BlobMissing as exc:
+            raise ProcessingFailed("the original's binary is missing from the blob store") from exc
 
         async def apply(ch: Change) -> None:
             current = await tree_repo.by_id(ch.reader, node_id)
@@ -164,11 +113,47 @@ class ProcessingService:
                 current,
                 made=made,
                 extracted=extracted,
-                text_content=result.get("text") or None,
+                text_content=rendered.text or None,
                 mime_type=mime,
             )
 
         return apply
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_pixels=self.settings.processing_max_pixels,
+            tool_timeout=self.settings.processing_timeout_seconds,
+            memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
+        )
+
+    async def _work(
+        self, node: Node, src: Path, out_dir: Path
+    ) -> tuple[str, list[NewRendition], dict[str, Any], Rendered]:
+        mime = await self._content_type(src, node)
+        tags = await self._read_tags(src)
+        kind = self.media.source_kind(mime)
+        try:
+            rendered = await self.media.render(
+                kind,
+                src,
+                out_dir,
+                renditions_for(kind),
+                self.limits(),
+                icon_label(node.name, mime),
+            )
+        except MediaError as exc:
+            raise ProcessingFailed(str(exc)) from exc
+        made = [
+            NewRendition(
+                name=r.name,
+                blob=await self.writes.store_file(r.path),
+                mime_type=r.mime_type,
+                width=r.width,
+                height=r.height,
+            )
+            for r in rendered.renditions
+        ]
+        return mime, made, self._extracted(tags, rendered, mime), rendered
 
     async def failed(self, ch: Change, job: Job, reason: str) -> None:
         """The job is finally failed: say so on the asset, if it still has that original."""
@@ -177,30 +162,30 @@ class ProcessingService:
             return
         await ch.processing_failed(node, reason)
 
-    def _content_type(self, path: str, node: Node) -> str:
-        sniffed = sniff(path)
+    async def _content_type(self, path: Path, node: Node) -> str:
+        sniffed = await self.media.sniff(path)
         declared = node.mime_type or "application/octet-stream"
         if sniffed in _GENERIC_TYPES and declared != "application/octet-stream":
             return declared
         return sniffed
 
-    def _read_tags(self, path: str) -> dict[str, Any]:
+    async def _read_tags(self, path: Path) -> dict[str, Any]:
         try:
-            return self.exif.read(path)
+            return await self.media.read_tags(path)
         except Exception:
             return {}  # metadata is a bonus; renditions still tell whether the file is good
 
     @staticmethod
-    def _extracted(tags: dict[str, Any], result: dict[str, Any], mime: str) -> dict[str, Any]:
+    def _extracted(tags: dict[str, Any], rendered: Rendered, mime: str) -> dict[str, Any]:
         props = from_exiftool(tags)
         props["dc:format"] = mime
-        if result.get("width") and result.get("height"):
-            props.setdefault("tiff:ImageWidth", result["width"])
-            props.setdefault("tiff:ImageLength", result["height"])
-        if result.get("duration"):
-            props["xmpDM:duration"] = round(float(result["duration"]), 3)
-        if result.get("pages"):
-            props.setdefault("xmpTPg:NPages", result["pages"])
+        if rendered.width and rendered.height:
+            props.setdefault("tiff:ImageWidth", rendered.width)
+            props.setdefault("tiff:ImageLength", rendered.height)
+        if rendered.duration:
+            props["xmpDM:duration"] = round(float(rendered.duration), 3)
+        if rendered.pages:
+            props.setdefault("xmpTPg:NPages", rendered.pages)
         return props
 
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assetvault.errors import InvalidInput
+from assetvault.tree.paths import URN_PREFIX
 
 FieldType = Literal["string", "number", "date", "urn", "ancestors", "any"]
+# How values of "urn" fields (assetId, ancestors) name a node: this prefix and its id.
+NODE_URN_PREFIX = URN_PREFIX
 
 ASSET_GROUP = "assetMetadata"
 REPOSITORY_GROUP = "repositoryMetadata"

@@ -12,7 +12,6 @@ Cursors are opaque to clients and stable while assets come and go between pages:
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import tempfile
@@ -20,6 +19,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -28,11 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from assetvault import cursors
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import search_snapshots
-from assetvault.adapters.media import sandbox, work
-from assetvault.adapters.search.base import PreparedSearch, SearchIndex
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from assetvault.metadata.service import MetadataService
+from assetvault.processing.ports import Limits, MediaError
 from assetvault.search.fields import ALL_TEXT_COLUMNS
+from assetvault.search.ports import DocumentText, PreparedSearch, SearchIndex
 from assetvault.search.query import (
     Match,
     Projection,
@@ -135,12 +135,18 @@ def document_query(text: str) -> Match:
 
 class SearchService:
     def __init__(
-        self, settings: Settings, db: Database, index: SearchIndex, metadata: MetadataService
+        self,
+        settings: Settings,
+        db: Database,
+        index: SearchIndex,
+        metadata: MetadataService,
+        documents: DocumentText,
     ) -> None:
         self.settings = settings
         self.db = db
         self.index = index
         self.metadata = metadata
+        self.documents = documents
 
     async def pdf_query(self, data: bytes) -> Match:
         """The text of a PDF, read by pdfium in the media sandbox (a malformed file ends
@@ -151,20 +157,19 @@ class SearchService:
             )
         if not data.startswith(b"%PDF-"):
             raise UnsupportedMediaType("enhanced search takes a PDF file (it starts with %PDF-)")
+        limits = Limits(
+            max_pixels=self.settings.processing_max_pixels,
+            pdf_max_pages_text=DOCUMENT_PAGES,
+            text_max_chars=DOCUMENT_CHARS,
+            tool_timeout=self.settings.processing_timeout_seconds,
+            memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
+        )
         with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
             file.write(data)
             file.flush()
             try:
-                text, _, _ = await asyncio.to_thread(
-                    sandbox.run,
-                    work.pdf_text,
-                    file.name,
-                    DOCUMENT_PAGES,
-                    DOCUMENT_CHARS,
-                    timeout=self.settings.processing_timeout_seconds,
-                    memory_bytes=self.settings.processing_memory_limit_mb * 2**20,
-                )
-            except sandbox.SandboxError as exc:
+                text = await self.documents.pdf_text(Path(file.name), limits)
+            except MediaError as exc:
                 raise InvalidInput(f"the PDF could not be read: {exc}") from exc
         return document_query(text)
 

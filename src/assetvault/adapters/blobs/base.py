@@ -1,9 +1,20 @@
-"""The blob store seam: content-addressed binaries, and the staging area where the parts
-of a direct binary upload gather until the upload is completed."""
+"""The blob store port: content-addressed binaries, and the staging area where the parts
+of a direct binary upload gather until the upload is completed.
+
+Nothing here names a local path of a stored blob, so a store on another machine (S3)
+implements the same protocol: code that needs a file asks for ``local_copy(key)`` (the
+local store lends its own file, an object store downloads one), and code that makes
+files for the store writes them in a ``scratch()`` directory and hands them over with
+``put_file`` (only the write path, tree/writes.py, stores blobs).
+
+This module is the port although it sits beside its adapters: the tree's write path,
+uploads, maintenance, processing and the binary responses all use it, and no single
+domain owns it (docs/processing.md)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +29,10 @@ class BlobInfo:
 
 class BlobError(Exception):
     """Base class of the errors a blob store reports to the services."""
+
+
+class BlobMissing(BlobError):
+    """No blob is stored under the key."""
 
 
 class PartTooLarge(BlobError):
@@ -37,16 +52,19 @@ class BlobStore(Protocol):
         """Store a stream; the blob is durable when this returns."""
 
     async def put_file(self, path: Path) -> BlobInfo:
-        """Store a finished local file, taking it over (it is moved or removed)."""
+        """Store a finished local file, taking it over (it is moved or removed). A file
+        made in a ``scratch()`` directory is moved without a copy where the store can."""
 
-    @property
-    def tmp_dir(self) -> Path:
-        """Scratch space on the store's own file system, for files to hand to put_file."""
+    def scratch(self) -> AbstractAsyncContextManager[Path]:
+        """A new empty directory for files to hand to ``put_file``; removed, with whatever
+        is left in it, when the block ends."""
+
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:
+        """A local file holding the blob, for the duration of the block, to read only: the
+        store's own file when it is on local disk, else a temporary download. Raises
+        BlobMissing when there is no such blob."""
 
     async def size(self, key: str) -> int | None: ...
-
-    def local_path(self, key: str) -> Path | None:
-        """A file the server may send directly, when the store is on local disk."""
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes ``start`` up to and including ``end``."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from assetvault.adapters.blobs.base import (
     BlobInfo,
+    BlobMissing,
     PartConflict,
     PartsIncomplete,
     PartTooLarge,
@@ -180,8 +181,27 @@ class LocalBlobStore:
         return self.root / key[:2] / key[2:4] / key
 
     def local_path(self, key: str) -> Path | None:
+        """Where the blob lies, if stored (this store only; not part of the port)."""
         path = self._path(key)
         return path if path.exists() else None
+
+    @contextlib.asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        """The blob's own file: content-addressed files never change, so no copy."""
+        path = await asyncio.to_thread(self.local_path, key)
+        if path is None:
+            raise BlobMissing(f"no blob {key}")
+        yield path
+
+    @contextlib.asynccontextmanager
+    async def scratch(self) -> AsyncIterator[Path]:
+        """A directory under ``tmp_dir``, on the store's file system: put_file renames."""
+        d = self.tmp_dir / f"scratch-{uuid.uuid4().hex}"
+        await asyncio.to_thread(d.mkdir)
+        try:
+            yield d
+        finally:
+            await asyncio.to_thread(shutil.rmtree, d, True)
 
     async def size(self, key: str) -> int | None:
         try:
@@ -203,7 +223,7 @@ class LocalBlobStore:
 
     async def put_file(self, path: Path) -> BlobInfo:
         """Adopt a finished file (moved, not copied): it must be on this file system,
-        e.g. under ``tmp_dir``."""
+        e.g. made in a ``scratch()`` directory."""
 
         def adopt() -> BlobInfo:
             with open(path, "rb+") as fh:
@@ -265,11 +285,15 @@ class LocalBlobStore:
                     with contextlib.suppress(FileNotFoundError):
                         if blob.stat().st_mtime <= cutoff:
                             yield blob.name
-        # Leftovers of puts that died before their rename.
+        # Leftovers of puts that died before their rename, and of scratch directories
+        # whose process died.
         for tmp in self.tmp_dir.iterdir():
             with contextlib.suppress(FileNotFoundError):
                 if tmp.stat().st_mtime <= cutoff:
-                    tmp.unlink()
+                    if tmp.is_dir():
+                        shutil.rmtree(tmp, ignore_errors=True)
+                    else:
+                        tmp.unlink()
 
     # -- upload staging ------------------------------------------------------------------
 

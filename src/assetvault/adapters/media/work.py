@@ -1,15 +1,18 @@
 """Media work that runs inside the sandbox (see sandbox.py): renditions with libvips,
 PDF text with pdfium, video posters with ffmpeg. Pure functions of files: everything
-they make is written into ``out_dir`` and described in the returned dict."""
+they make is written into ``out_dir`` and described in the returned dict. Which
+renditions to make comes in as specs (processing/renditions.py holds AEM's)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from assetvault.processing.ports import Limits, RenditionSpec
 
 os.environ.setdefault("VIPS_CONCURRENCY", "1")  # one job per core; parallelism is in workers
 
@@ -18,30 +21,6 @@ import pyvips
 pyvips.cache_set_max(0)  # each job reads its file once; a cache only holds memory
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_pixels: int
-    pdf_max_pages_text: int = 500
-    text_max_chars: int = 1_000_000
-    tool_timeout: float = 120.0
-
-
-@dataclass(frozen=True)
-class RenditionSpec:
-    name: str
-    width: int
-    height: int
-    format: str  # png | jpeg | webp
-
-
-# AEM's usual rendition names and boxes (fit within, never enlarged).
-THUMBNAILS = (
-    RenditionSpec("cq5dam.thumbnail.48.48.png", 48, 48, "png"),
-    RenditionSpec("cq5dam.thumbnail.140.100.png", 140, 100, "png"),
-    RenditionSpec("cq5dam.thumbnail.319.319.png", 319, 319, "png"),
-)
-WEB = RenditionSpec("cq5dam.web.1280.1280.jpeg", 1280, 1280, "jpeg")
-WEB_WEBP = RenditionSpec("cq5dam.web.1280.1280.webp", 1280, 1280, "webp")
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 # MIME types libvips decodes here (Debian's build: poppler, libheif, magick, ...).
@@ -96,16 +75,32 @@ def _save(image: pyvips.Image, spec: RenditionSpec, out_dir: Path) -> dict[str, 
     }
 
 
-def _renditions_from(source: pyvips.Image, out_dir: Path) -> list[dict[str, Any]]:
-    web = _to_srgb8(source).copy_memory()
-    made = [_save(web, WEB, out_dir), _save(web, WEB_WEBP, out_dir)]
-    for spec in THUMBNAILS:
-        thumb = web.thumbnail_image(spec.width, height=spec.height, size="down")
-        made.append(_save(thumb, spec, out_dir))
+Specs = Sequence[RenditionSpec]
+
+
+def _box(specs: Specs) -> tuple[int, int]:
+    """The largest box of the specs: the source is shrunk into it once, on load."""
+    return max(s.width for s in specs), max(s.height for s in specs)
+
+
+def _renditions_from(source: pyvips.Image, specs: Specs, out_dir: Path) -> list[dict[str, Any]]:
+    """Each spec from ``source`` (already shrunk into the largest box): the specs of that
+    box are saved as they are, the smaller ones shrunk from it."""
+    base = _to_srgb8(source).copy_memory()
+    box = _box(specs)
+    made = []
+    for spec in specs:
+        if (spec.width, spec.height) == box:
+            made.append(_save(base, spec, out_dir))
+        else:
+            thumb = base.thumbnail_image(spec.width, height=spec.height, size="down")
+            made.append(_save(thumb, spec, out_dir))
     return made
 
 
-def image(src: str, out_dir: str, limits: Limits, *, loader_options: str = "") -> dict[str, Any]:
+def image(
+    src: str, out_dir: str, specs: Specs, limits: Limits, *, loader_options: str = ""
+) -> dict[str, Any]:
     """Renditions of a still image (first page/frame), with EXIF orientation applied and
     colour converted to sRGB; shrink-on-load keeps memory bounded for large JPEGs."""
     header = pyvips.Image.new_from_file(src + loader_options, access="sequential")
@@ -118,20 +113,19 @@ def image(src: str, out_dir: str, limits: Limits, *, loader_options: str = "") -
             f"the image has {width}x{height} pixels, more than the limit of "
             f"{limits.max_pixels} pixels"
         )
-    web = pyvips.Image.thumbnail(
-        src + loader_options,
-        WEB.width,
-        height=WEB.height,
-        size="down",
-        export_profile="srgb",
-        fail_on="truncated",
-    )
-    return {
-        "width": width,
-        "height": height,
-        "pages": pages,
-        "renditions": _renditions_from(web, Path(out_dir)),
-    }
+    result: dict[str, Any] = {"width": width, "height": height, "pages": pages, "renditions": []}
+    if specs:
+        box_width, box_height = _box(specs)
+        web = pyvips.Image.thumbnail(
+            src + loader_options,
+            box_width,
+            height=box_height,
+            size="down",
+            export_profile="srgb",
+            fail_on="truncated",
+        )
+        result["renditions"] = _renditions_from(web, specs, Path(out_dir))
+    return result
 
 
 def pdf_text(src: str, max_pages: int, max_chars: int) -> tuple[str, int, tuple[int, int]]:
@@ -160,12 +154,14 @@ def pdf_text(src: str, max_pages: int, max_chars: int) -> tuple[str, int, tuple[
     return "\n".join(texts)[:max_chars], page_count, (width, height)
 
 
-def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
+def pdf(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any]:
     """First page as renditions (poppler through libvips), all text through pdfium."""
     text, page_count, (width, height) = pdf_text(
         src, limits.pdf_max_pages_text, limits.text_max_chars
     )
-    result = image(src, out_dir, limits, loader_options="[page=0,dpi=150]") if page_count else {}
+    result = (
+        image(src, out_dir, specs, limits, loader_options="[page=0,dpi=150]") if page_count else {}
+    )
     result.update(
         {
             "page_width_pt": width,
@@ -177,7 +173,7 @@ def pdf(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
     return result
 
 
-def video(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
+def video(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any]:
     """Duration and dimensions from ffprobe; a poster frame from ffmpeg, then renditions."""
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", src],
@@ -218,8 +214,11 @@ def video(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
     )
     if grab.returncode != 0 or not poster.exists():
         raise RuntimeError("ffmpeg could not take a poster frame: " + grab.stderr.decode()[:200])
-    web = pyvips.Image.thumbnail(str(poster), WEB.width, height=WEB.height, size="down")
-    renditions = _renditions_from(web, Path(out_dir))
+    renditions = []
+    if specs:
+        box_width, box_height = _box(specs)
+        web = pyvips.Image.thumbnail(str(poster), box_width, height=box_height, size="down")
+        renditions = _renditions_from(web, specs, Path(out_dir))
     poster.unlink()
     return {
         "width": width,
@@ -231,7 +230,7 @@ def video(src: str, out_dir: str, limits: Limits) -> dict[str, Any]:
     }
 
 
-def generic(out_dir: str, label: str) -> dict[str, Any]:
+def generic(out_dir: str, specs: Specs, label: str) -> dict[str, Any]:
     """A plain document icon with the file's extension, for types without a preview."""
     side = 319
     page = pyvips.Image.black(side, side, bands=3).new_from_image([245, 245, 245])
@@ -251,17 +250,19 @@ def generic(out_dir: str, label: str) -> dict[str, Any]:
         _save(
             page.thumbnail_image(spec.width, height=spec.height, size="down"), spec, Path(out_dir)
         )
-        for spec in THUMBNAILS
+        for spec in specs
     ]
     return {"renditions": made}
 
 
-def process(kind: str, src: str, out_dir: str, limits: Limits, label: str) -> dict[str, Any]:
+def process(
+    kind: str, src: str, out_dir: str, specs: Specs, limits: Limits, label: str
+) -> dict[str, Any]:
     """Entry point called in the sandbox."""
     if kind == "image":
-        return image(src, out_dir, limits)
+        return image(src, out_dir, specs, limits)
     if kind == "pdf":
-        return pdf(src, out_dir, limits)
+        return pdf(src, out_dir, specs, limits)
     if kind == "video":
-        return video(src, out_dir, limits)
-    return generic(out_dir, label)
+        return video(src, out_dir, specs, limits)
+    return generic(out_dir, specs, label)

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.errors import InvalidInput
-from assetvault.search.fields import TEXT_KEYS, Field
+from assetvault.search.fields import NODE_URN_PREFIX, TEXT_KEYS, Field
 from assetvault.search.query import (
     And,
     Exists,
@@ -37,7 +37,6 @@ from assetvault.search.query import (
     parse_date,
     positive_matches,
 )
-from assetvault.tree.paths import URN_PREFIX
 
 TRUE, FALSE = "1=1", "1=0"
 COMPARATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -546,7 +545,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _urn_ids(values: tuple[Any, ...]) -> list[str]:
-    return [v[len(URN_PREFIX) :] for v in values if isinstance(v, str) and v.startswith(URN_PREFIX)]
+    prefix = NODE_URN_PREFIX
+    return [v[len(prefix) :] for v in values if isinstance(v, str) and v.startswith(prefix)]
 
 
 async def _folder_paths(conn: AsyncConnection, nodes: list[QueryNode]) -> dict[str, str]:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from assetvault.adapters.blobs.base import PartConflict, PartsIncomplete, PartTooLarge
+from assetvault.adapters.blobs.base import (
+    BlobMissing,
+    PartConflict,
+    PartsIncomplete,
+    PartTooLarge,
+)
 from assetvault.adapters.blobs.local import LocalBlobStore
 
 
@@ -156,3 +161,38 @@ def test_keys_and_upload_ids_are_validated(store: LocalBlobStore) -> None:
         store.local_path("../../etc/passwd")
     with pytest.raises(ValueError):
         store._upload_dir("../x")
+
+
+async def test_local_copy_lends_the_blob_file_itself(store: LocalBlobStore) -> None:
+    info = await store.put(stream(b"original bytes"))
+    async with store.local_copy(info.key) as path:
+        assert path.read_bytes() == b"original bytes"
+        assert path == store.local_path(info.key)  # no copy on local disk
+    assert await store.size(info.key) == len(b"original bytes")  # still there after
+    with pytest.raises(BlobMissing):
+        async with store.local_copy("0" * 64):
+            pass
+
+
+async def test_scratch_files_are_adopted_by_rename_and_the_rest_removed(
+    store: LocalBlobStore,
+) -> None:
+    async with store.scratch() as d:
+        assert d.is_dir() and not list(d.iterdir())
+        (d / "made.png").write_bytes(b"rendition")
+        (d / "left.tmp").write_bytes(b"not stored")
+        info = await store.put_file(d / "made.png")
+        assert not (d / "made.png").exists()
+    assert not d.exists()
+    assert store.local_path(info.key).read_bytes() == b"rendition"  # type: ignore[union-attr]
+
+
+async def test_sweep_removes_scratch_left_by_a_dead_process(store: LocalBlobStore) -> None:
+    async with store.scratch() as live:
+        left = store.tmp_dir / "scratch-dead"
+        left.mkdir()
+        (left / "r.png").write_bytes(b"x")
+        os.utime(left, (1, 1))
+        assert [k async for k in store.keys_older_than(3600)] == []
+        assert not left.exists()
+        assert live.exists()  # younger than the grace period

@@ -8,9 +8,12 @@ import pytest
 import pyvips
 
 from assetvault.adapters.media import work
+from assetvault.processing.ports import Limits
+from assetvault.processing.renditions import renditions_for
 from tests import media
 
-LIMITS = work.Limits(max_pixels=200_000_000)
+LIMITS = Limits(max_pixels=200_000_000)
+SPECS = renditions_for("image")  # AEM's renditions, as processing asks for them
 
 
 def sizes(result: dict) -> dict[str, tuple[int, int]]:
@@ -31,7 +34,7 @@ def out(tmp_path: Path) -> Path:
 
 def test_jpeg_orientation_is_applied(tmp_path: Path, out: Path) -> None:
     src = media.jpeg_with_metadata(tmp_path / "a.jpg", 600, 400)
-    result = work.image(str(src), str(out), LIMITS)
+    result = work.image(str(src), str(out), SPECS, LIMITS)
     assert (result["width"], result["height"]) == (600, 400)  # as stored
     assert sizes(result) == {  # as shown: orientation 6 turns it upright, 400 wide
         "cq5dam.web.1280.1280.jpeg": (400, 600),
@@ -52,13 +55,14 @@ def test_jpeg_orientation_is_applied(tmp_path: Path, out: Path) -> None:
 def test_large_images_shrink_to_the_box(tmp_path: Path, out: Path) -> None:
     src = tmp_path / "big.jpg"
     pyvips.Image.black(4000, 3000).jpegsave(str(src))
-    assert sizes(work.image(str(src), str(out), LIMITS))["cq5dam.web.1280.1280.jpeg"] == (1280, 960)
+    result = work.image(str(src), str(out), SPECS, LIMITS)
+    assert sizes(result)["cq5dam.web.1280.1280.jpeg"] == (1280, 960)
 
 
 def test_cmyk_becomes_srgb(tmp_path: Path, out: Path) -> None:
     src = media.cmyk_jpeg(tmp_path / "c.jpg", 300, 200)
     assert pyvips.Image.new_from_file(str(src)).interpretation == "cmyk"
-    result = work.image(str(src), str(out), LIMITS)
+    result = work.image(str(src), str(out), SPECS, LIMITS)
     for name in sizes(result):
         image = loaded(result, name)
         assert (image.bands, image.interpretation, image.format) == (3, "srgb", "uchar"), name
@@ -67,7 +71,7 @@ def test_cmyk_becomes_srgb(tmp_path: Path, out: Path) -> None:
 def test_png16_alpha_is_kept_in_pngs(tmp_path: Path, out: Path) -> None:
     src = media.png16_with_alpha(tmp_path / "p.png", 500, 250)
     assert pyvips.Image.new_from_file(str(src)).format == "ushort"
-    result = work.image(str(src), str(out), LIMITS)
+    result = work.image(str(src), str(out), SPECS, LIMITS)
     assert sizes(result)["cq5dam.thumbnail.319.319.png"] == (319, 160)
     thumb = loaded(result, "cq5dam.thumbnail.319.319.png")
     assert (thumb.bands, thumb.format) == (4, "uchar")
@@ -79,14 +83,14 @@ def test_heic(tmp_path: Path, out: Path) -> None:
     src = media.heic(tmp_path / "h.heic", 400, 300)
     if src is None:
         pytest.skip("pillow-heif has no HEIF encoder in this build")
-    result = work.image(str(src), str(out), LIMITS)
+    result = work.image(str(src), str(out), SPECS, LIMITS)
     assert (result["width"], result["height"]) == (400, 300)
     assert sizes(result)["cq5dam.thumbnail.140.100.png"] == (133, 100)
 
 
 def test_pdf_first_page_and_all_text(tmp_path: Path, out: Path) -> None:
     src = media.pdf_with_pages(tmp_path / "d.pdf", ["Hello first page", "Second page", "Third"])
-    result = work.pdf(str(src), str(out), LIMITS)
+    result = work.pdf(str(src), str(out), SPECS, LIMITS)
     assert result["pages"] == 3
     assert result["text"].split("\n") == ["Hello first page", "Second page", "Third"]
     assert (result["page_width_pt"], result["page_height_pt"]) == (612, 792)
@@ -97,7 +101,7 @@ def test_pdf_first_page_and_all_text(tmp_path: Path, out: Path) -> None:
 
 def test_video_poster_duration_and_size(tmp_path: Path, out: Path) -> None:
     src = media.video(tmp_path / "v.mp4", seconds=2, width=320, height=240)
-    result = work.video(str(src), str(out), LIMITS)
+    result = work.video(str(src), str(out), SPECS, LIMITS)
     assert result["duration"] == pytest.approx(2.0, abs=0.05)
     assert (result["width"], result["height"], result["codec"]) == (320, 240, "h264")
     assert sizes(result)["cq5dam.web.1280.1280.jpeg"] == (320, 240)
@@ -106,7 +110,7 @@ def test_video_poster_duration_and_size(tmp_path: Path, out: Path) -> None:
 
 
 def test_other_types_get_a_generic_thumbnail(out: Path) -> None:
-    result = work.generic(str(out), "docx")
+    result = work.generic(str(out), renditions_for("other"), "docx")
     assert sizes(result) == {
         "cq5dam.thumbnail.48.48.png": (48, 48),
         "cq5dam.thumbnail.140.100.png": (100, 100),
@@ -118,19 +122,19 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path: Path, out: Path
     src = media.png_bomb(tmp_path / "bomb.png")
     assert src.stat().st_size < 4096
     with pytest.raises(work.Refused, match="50000x50000 pixels"):
-        work.image(str(src), str(out), LIMITS)
+        work.image(str(src), str(out), SPECS, LIMITS)
 
 
 def test_pixel_limit_is_configurable(tmp_path: Path, out: Path) -> None:
     src = media.cmyk_jpeg(tmp_path / "c.jpg", 300, 200)
     with pytest.raises(work.Refused, match="limit of 59999 pixels"):
-        work.image(str(src), str(out), work.Limits(max_pixels=59_999))
+        work.image(str(src), str(out), SPECS, Limits(max_pixels=59_999))
 
 
 def test_truncated_jpeg_fails(tmp_path: Path, out: Path) -> None:
     src = media.truncated_jpeg(tmp_path / "t.jpg")
     with pytest.raises(pyvips.Error, match="Premature end"):
-        work.image(str(src), str(out), LIMITS)
+        work.image(str(src), str(out), SPECS, LIMITS)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +145,6 @@ def test_other_image_formats(tmp_path: Path, out: Path, suffix: str, loader: str
     src = tmp_path / f"image{suffix}"
     pyvips.Image.black(300, 150, bands=3).new_from_image([10, 120, 200]).write_to_file(str(src))
     assert pyvips.Image.new_from_file(str(src)).get("vips-loader") == loader
-    result = work.image(str(src), str(out), LIMITS)
+    result = work.image(str(src), str(out), SPECS, LIMITS)
     assert (result["width"], result["height"]) == (300, 150)
     assert sizes(result)["cq5dam.thumbnail.140.100.png"] == (140, 70)

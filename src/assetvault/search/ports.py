@@ -1,13 +1,20 @@
-"""The search index interface: what the search service asks of an index. The embedded
-default answers from the database itself (SQLite FTS5 + JSON1, or PostgreSQL full
-text), inside the caller's transaction, so a search sees every committed change."""
+"""The ports of search: the index it asks queries of, and the tool that reads the text
+of a PDF given as a query (enhanced search).
+
+The embedded default index answers from the database itself (SQLite FTS5 + JSON1, or
+PostgreSQL full text: adapters/search/sql.py), inside the caller's transaction, so a
+search sees every committed change. An index adapter takes from the domain only this
+module and the query types (search/query.py, search/fields.py).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.processing.ports import Limits
 from assetvault.search.query import And, FacetRequest, QueryNode, SortKey
 
 
@@ -42,4 +49,10 @@ class SearchIndex(Protocol):
         self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
         """Plan ``query`` (and the facet ``scopes`` that narrow it) on ``conn``."""
+        ...
+
+
+class DocumentText(Protocol):
+    async def pdf_text(self, src: Path, limits: Limits) -> str:
+        """The text of a PDF's first pages; raises processing.ports.MediaError."""
         ...

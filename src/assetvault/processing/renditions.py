@@ -1,0 +1,32 @@
+"""AEM's rendition policy: which renditions an asset gets, named as AEM names them.
+
+Every asset the tools can draw (an image, a PDF's first page, a video's poster frame)
+gets the web rendition in JPEG and WebP within 1280 x 1280 and three thumbnails; any
+other type gets the three thumbnails of an icon labelled with its extension. Boxes are
+fitted within, never enlarged, so the name says the box, not the size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assetvault.processing.ports import RenditionSpec, SourceKind
+
+THUMBNAILS = (
+    RenditionSpec("cq5dam.thumbnail.48.48.png", 48, 48, "png"),
+    RenditionSpec("cq5dam.thumbnail.140.100.png", 140, 100, "png"),
+    RenditionSpec("cq5dam.thumbnail.319.319.png", 319, 319, "png"),
+)
+WEB = RenditionSpec("cq5dam.web.1280.1280.jpeg", 1280, 1280, "jpeg")
+WEB_WEBP = RenditionSpec("cq5dam.web.1280.1280.webp", 1280, 1280, "webp")
+
+
+def renditions_for(kind: SourceKind) -> tuple[RenditionSpec, ...]:
+    if kind == "other":
+        return THUMBNAILS
+    return (WEB, WEB_WEBP, *THUMBNAILS)
+
+
+def icon_label(name: str, mime: str) -> str:
+    """What the icon of a type without a preview shows: the extension, else the subtype."""
+    return Path(name).suffix.lstrip(".") or mime.rsplit("/", 1)[-1]
