@@ -115,10 +115,13 @@ class MetadataService:
             (body,) = await self.envelopes(r, [node])
         return node, body
 
-    async def patch(self, node_id: str, operations: Any, *, if_match: str, user: str) -> Node:
+    async def patch(
+        self, node_id: str, operations: Any, *, if_match: str, user: str
+    ) -> tuple[Node, dict[str, Any]]:
         """Apply a JSON Patch to assetMetadata if ``if_match`` is ``*`` or the current
         ETag; atomic, and safe against concurrent writers (the revision is compared in
-        the same UPDATE that writes)."""
+        the same UPDATE that writes). Returns the node and its new envelope, read in the
+        same transaction."""
         async with self.writes.change(user) as ch:
             node = await tree_repo.by_id(ch.reader, node_id, lock=True)
             if node is None or node.kind != "asset":
@@ -132,6 +135,8 @@ class MetadataService:
             view = patch.apply(node.asset_metadata, operations)
             if any(v is None for v in view.values()):
                 raise InvalidInput("metadata values cannot be null; remove the property")
-            return await ch.set_properties(
+            updated = await ch.set_properties(
                 node, user_layer(view, node.extracted), expected_revision=node.revision
             )
+            (body,) = await self.envelopes(ch.reader, [updated])
+            return updated, body

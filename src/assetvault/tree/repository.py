@@ -200,3 +200,21 @@ async def outbox_after(r: Reader, after: int = 0, limit: int = 1000) -> list[Out
             )
         )
     return found
+
+
+async def comments_of(r: Reader, node_id: str) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT id, node_id, message, annotation_data, created_at, created_by FROM comments "
+        "WHERE node_id = ? ORDER BY created_at, id"
+    )
+    return [
+        {
+            "id": row[0],
+            "node_id": row[1],
+            "message": row[2],
+            "annotation_data": document(row[3]),
+            "created_at": instant(row[4]),
+            "created_by": row[5],
+        }
+        for row in await r.fetch_all(sql, (node_id,))
+    ]

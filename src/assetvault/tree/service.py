@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import Database
-from assetvault.adapters.database.tables import comments
 from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PreconditionFailed
 from assetvault.tree import repository as repo
 from assetvault.tree.models import AssetVersion, Node, Rendition
@@ -37,6 +35,18 @@ class NewAsset:
 class StoredOriginal:
     node: Node
     created: bool  # False when an existing asset received a new original
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """A node with what a listing shows of it, read in one transaction: a folder's page
+    of children and their total, or an asset's renditions and comments."""
+
+    node: Node
+    children: list[Node] = field(default_factory=list)
+    total: int = 0
+    renditions: list[Rendition] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def folder_for_write(ch: Change, path: str) -> Node:
@@ -83,6 +93,22 @@ class TreeService:
             items = await repo.children(r, folder.id, offset=offset, limit=limit)
             total = await repo.count_children(r, folder.id)
         return items, total
+
+    async def view(
+        self, path: str, *, offset: int = 0, limit: int | None = None
+    ) -> NodeView | None:
+        async with self.db.reader() as r:
+            node = await repo.by_path(r, path)
+            if node is None:
+                return None
+            if node.kind == "folder":
+                children = await repo.children(r, node.id, offset=offset, limit=limit)
+                return NodeView(node, children, await repo.count_children(r, node.id))
+            return NodeView(
+                node,
+                renditions=await repo.list_renditions(r, node.id),
+                comments=await repo.comments_of(r, node.id),
+            )
 
     async def versions(self, node: Node) -> list[AssetVersion]:
         async with self.db.reader() as r:
@@ -323,10 +349,5 @@ class TreeChanges:
             return await ch.add_comment(await asset_for_write(ch, path), message, annotation)
 
     async def comments(self, node: Node) -> list[dict[str, Any]]:
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(comments)
-                .where(comments.c.node_id == node.id)
-                .order_by(comments.c.created_at, comments.c.id)
-            )
-            return [dict(r._mapping) for r in rows]
+        async with self.db.reader() as r:
+            return await repo.comments_of(r, node.id)

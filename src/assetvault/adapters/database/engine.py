@@ -41,6 +41,8 @@ class Database:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        # Transactions begun by this process (reads and writes): what a request costs.
+        self.transactions = 0
         self._sqlite_readers: SqliteReaders | None = None
         self._postgres_readers: PostgresReaders | None = None
         if self.is_sqlite:
@@ -71,6 +73,7 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        self.transactions += 1
         async with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -78,6 +81,7 @@ class Database:
     async def reader(self) -> AsyncIterator[Reader]:
         """One read transaction on the driver itself (see reader.py): no thread hop on
         SQLite, no thread at all on PostgreSQL."""
+        self.transactions += 1
         if self._sqlite_readers is not None:
             async with self._sqlite_readers.snapshot() as r:
                 yield r
@@ -93,6 +97,7 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed when the block exits cleanly, else rolled back."""
+        self.transactions += 1
         async with self.engine.connect() as conn:
             if self.is_sqlite:
                 (await conn.get_raw_connection()).info["assetvault_begin"] = "BEGIN IMMEDIATE"

@@ -29,6 +29,7 @@ from assetvault.api.body import json_body
 from assetvault.api.deps import content_type, require, services
 from assetvault.api.downloads import counted
 from assetvault.api.negotiation import JSON_TYPES, negotiate
+from assetvault.api.responses import FastJSONResponse
 from assetvault.auth.models import Principal
 from assetvault.errors import (
     InvalidInput,
@@ -88,7 +89,7 @@ def json_response(
         return Response(status_code=304, headers={"ETag": etag})
     if request.method == "HEAD":
         return Response(status_code=status, headers={"ETag": etag}, media_type="application/json")
-    return JSONResponse(body, status_code=status, headers={"ETag": etag})
+    return FastJSONResponse(body, status_code=status, headers={"ETag": etag})
 
 
 async def asset_node(request: Request, asset_id: str) -> Node:
@@ -415,11 +416,10 @@ async def patch_metadata(
     if not if_match:
         raise PreconditionRequired("If-Match is required: send the ETag you read, or *")
     operations = await json_body(request)
-    svc = services(request)
-    if await svc.tree.find_by_id(node_id) is None:
-        raise NotFound(f"asset {assetId} does not exist")
-    node = await svc.metadata.patch(node_id, operations, if_match=if_match, user=principal.name)
-    return JSONResponse(await svc.metadata.envelope(node), headers={"ETag": node.etag})
+    node, body = await services(request).metadata.patch(
+        node_id, operations, if_match=if_match, user=principal.name
+    )
+    return FastJSONResponse(body, headers={"ETag": node.etag})
 
 
 # -- relations --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from assetvault.api.classic import siren
 from assetvault.api.deps import authenticate, base_url, content_type, raw_path, services
 from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
+from assetvault.api.responses import FastJSONResponse
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.metadata.patch import check_changes
 from assetvault.tree.models import Node
@@ -176,20 +177,27 @@ async def read(request: Request, raw: str) -> Response:
     svc = services(request)
     base = base_url(request)
     if raw.endswith(".json"):
-        node = await _visible(request, _node_path(decode_segments(raw[: -len(".json")])))
+        path = _node_path(decode_segments(raw[: -len(".json")]))
         show = request.query_params.getlist("showProperty")
-        if node.kind == "folder":
+        bad_paging: InvalidInput | None = None
+        try:  # paging parameters matter for folders only
             offset = _int_param(request, "offset", 0, 0, 10**9)
             limit = _int_param(request, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
-            children, total = await svc.tree.list_children(node, offset=offset, limit=limit)
-            body = siren.folder(base, node, children, total, offset, limit, show)
+        except InvalidInput as exc:
+            offset, limit, bad_paging = 0, DEFAULT_LIMIT, exc
+        view = await svc.tree.view(path, offset=offset, limit=limit)  # one transaction
+        if view is None or not view.node.is_live():
+            raise NotFound(f"{siren.api_path(path)} does not exist")
+        node = view.node
+        if node.kind == "folder" and bad_paging is not None:
+            raise bad_paging
+        if node.kind == "folder":
+            body = siren.folder(base, node, view.children, view.total, offset, limit, show)
         else:
-            body = siren.asset(
-                base, node, await svc.tree.renditions(node), await svc.changes.comments(node), show
-            )
+            body = siren.asset(base, node, view.renditions, view.comments, show)
         if request.method == "HEAD":
             return Response(status_code=200, media_type="application/json")
-        return JSONResponse(body)
+        return FastJSONResponse(body)
     sub = await _split_subresource(request, decode_segments(raw))
     if sub is None or sub[1] != "renditions":
         raise NotFound(f"{request.url.path} does not exist; listings end in .json")
