@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import logging
 import multiprocessing
 import os
@@ -19,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from assetvault.api import health
 from assetvault.api.adobe import routes as adobe
 from assetvault.api.adobe import search as adobe_search
+from assetvault.api.adobe.hot import HotRoutes
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
@@ -66,6 +68,7 @@ def create_app(
     services: Services | None = None,
     *,
     periodic_sweep: bool = False,
+    hot_routes: bool = True,
 ) -> FastAPI:
     svc = services or build_services(settings or load_settings())
 
@@ -95,6 +98,11 @@ def create_app(
             loop.slow_callback_duration = float(watch) / 1000
         await svc.db.migrate()
         await svc.db.optimize()
+        # What start-up built (routes, models, schema) lives as long as the process:
+        # kept out of the collector's way, a full collection no longer walks it while
+        # requests wait (measured: 70-110 ms pauses at a few thousand requests/s).
+        gc.collect()
+        gc.freeze()
         sweeper = asyncio.create_task(sweep_forever()) if periodic_sweep else None
         yield
         if sweeper is not None:
@@ -129,6 +137,8 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
+    if hot_routes:
+        app.add_middleware(HotRoutes)
     app.include_router(health.router)
     app.include_router(adobe_search.router)
     app.include_router(adobe.router)

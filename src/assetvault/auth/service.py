@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import api_tokens
+from assetvault.auth import repository as auth_repo
 from assetvault.auth.models import SCOPES, Principal, Scope
 from assetvault.errors import AlreadyExists, InvalidInput, NotFound
 
@@ -81,15 +82,8 @@ class AuthService:
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(api_tokens.c.name, api_tokens.c.scope).where(
-                        api_tokens.c.token_hash == digest, api_tokens.c.revoked_at.is_(None)
-                    )
-                )
-            ).first()
-        principal = Principal(name=row.name, scope=row.scope) if row else None
+        async with self.db.reader() as r:  # a point read on the driver: no thread hop
+            principal = await auth_repo.active_principal(r, digest)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (now + CACHE_SECONDS, principal)

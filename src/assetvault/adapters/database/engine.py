@@ -106,8 +106,8 @@ class Database:
 
     async def ping(self) -> None:
         """One round trip: raises when the database cannot answer."""
-        async with self.read() as conn:
-            await conn.exec_driver_sql("SELECT 1")
+        async with self.reader() as r:
+            await r.fetch_one("SELECT 1")
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""

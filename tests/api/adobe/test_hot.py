@@ -1,0 +1,55 @@
+"""The metadata route answered ahead of the router answers exactly as the router does."""
+
+from __future__ import annotations
+
+import httpx
+
+from assetvault.app import create_app
+from assetvault.services import Services
+from assetvault.tree.models import Node
+from tests.api.adobe.conftest import adobe
+from tests.conftest import Tokens
+
+
+def comparable(r: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    headers = sorted((k, v) for k, v in r.headers.items() if k.lower() != "date")
+    return r.status_code, headers, r.content
+
+
+async def test_fast_path_and_router_give_the_same_answers(
+    services: Services, tokens: Tokens, photo: Node
+) -> None:
+    url = f"/adobe/assets/{photo.urn}/metadata"
+    folder = await services.tree.get("/content/dam")
+    etag = photo.etag
+    cases: list[tuple[str, str, dict[str, str]]] = [
+        ("GET", url, adobe(tokens.read)),
+        ("HEAD", url, adobe(tokens.read)),
+        ("GET", url, {**adobe(tokens.read), "If-None-Match": etag}),
+        ("HEAD", url, {**adobe(tokens.read), "If-None-Match": etag}),
+        ("GET", url, {**adobe(tokens.read), "If-None-Match": '"other"'}),
+        ("GET", url, {**adobe(tokens.read), "Accept": "text/html"}),
+        ("GET", url, {**adobe(tokens.read), "Accept": "application/json"}),
+        ("GET", url, {"Authorization": f"Bearer {tokens.read}"}),  # no X-Api-Key
+        ("GET", url, {"X-Api-Key": "k"}),  # no credentials
+        ("GET", url, {"Authorization": "Bearer nope", "X-Api-Key": "k"}),
+        ("GET", "/adobe/assets/not-a-urn/metadata", adobe(tokens.read)),
+        ("GET", f"/adobe/assets/{folder.urn}/metadata", adobe(tokens.read)),
+        (
+            "GET",
+            "/adobe/assets/urn:aaid:aem:00000000-0000-0000-0000-000000000000/metadata",
+            adobe(tokens.read),
+        ),
+        ("HEAD", "/adobe/assets/not-a-urn/metadata", adobe(tokens.read)),
+        ("GET", f"/adobe/assets/{photo.urn}%2Fx/metadata", adobe(tokens.read)),
+    ]
+    answers = []
+    for hot in (True, False):
+        app = create_app(services=services, hot_routes=hot)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answers.append([comparable(await client.request(m, u, headers=h)) for m, u, h in cases])
+    fast, routed = answers
+    for case, a, b in zip(cases, fast, routed, strict=True):
+        assert a == b, case
+    assert {a[0] for a in fast} >= {200, 304, 400, 401, 403, 404, 406}
