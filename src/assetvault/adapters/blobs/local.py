@@ -38,6 +38,7 @@ from assetvault.adapters.blobs.base import (
 )
 
 FLUSH_BYTES = 4 * 1024 * 1024
+DIGESTS = "digests.json"
 READ_BYTES = 1024 * 1024
 
 
@@ -51,6 +52,18 @@ class _Hashes:
         self.sha1.update(data)
         self.sha256.update(data)
         self.size += len(data)
+
+    def digests(self) -> _Digests:
+        return _Digests(self.size, self.sha256.hexdigest(), self.sha1.hexdigest())
+
+
+@dataclass(frozen=True)
+class _Digests:
+    """The hashes of the first ``size`` bytes of a staged upload."""
+
+    size: int
+    sha256: str
+    sha1: str
 
 
 async def _pump(
@@ -216,7 +229,7 @@ class LocalBlobStore:
         try:
             await _pump(chunks, _writer(fh, hashes))
             await asyncio.to_thread(self._flush_close, fh)
-            return await asyncio.to_thread(self._adopt, tmp, hashes)
+            return await asyncio.to_thread(self._adopt, tmp, hashes.digests())
         finally:
             fh.close()
             tmp.unlink(missing_ok=True)
@@ -228,7 +241,7 @@ class LocalBlobStore:
         def adopt() -> BlobInfo:
             with open(path, "rb+") as fh:
                 os.fsync(fh.fileno())
-            return self._adopt(path, self._hash_file(path))
+            return self._adopt(path, self._hash_file(path).digests())
 
         return await asyncio.to_thread(adopt)
 
@@ -238,9 +251,9 @@ class LocalBlobStore:
         os.fdatasync(fh.fileno())
         fh.close()
 
-    def _adopt(self, file: Path, hashes: _Hashes) -> BlobInfo:
+    def _adopt(self, file: Path, digests: _Digests) -> BlobInfo:
         """Move a complete, fsynced file into its content address (blocking)."""
-        key = hashes.sha256.hexdigest()
+        key = digests.sha256
         target = self._path(key)
         if target.exists():
             os.utime(target)  # freshly referenced: keeps a concurrent sweep off it
@@ -249,7 +262,7 @@ class LocalBlobStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(file, target)
             _fsync_dir(target.parent)
-        return BlobInfo(key=key, size=hashes.size, sha1=hashes.sha1.hexdigest())
+        return BlobInfo(key=key, size=digests.size, sha1=digests.sha1)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self._path(key)
@@ -410,6 +423,8 @@ class LocalBlobStore:
         state["sizes"].append(size)
         await asyncio.to_thread(self._save_state, d, state)
         up.hashes = hashes
+        if hashes is not None:
+            await asyncio.to_thread(self._save_digests, d, hashes.digests())
         return size
 
     async def _write_part_file(
@@ -430,6 +445,8 @@ class LocalBlobStore:
                     )
                 await asyncio.to_thread(self._overwrite, d, sum(sizes[: number - 1]), tmp)
                 self._upload(d.name).hashes = None
+                # Bytes already hashed changed: no process may trust earlier digests.
+                await asyncio.to_thread((d / DIGESTS).unlink, True)
             else:
                 await asyncio.to_thread(os.replace, tmp, d / f"part-{number}")
             return size
@@ -468,6 +485,8 @@ class LocalBlobStore:
                 state["sizes"].append(size)
                 self._save_state(d, state)
                 up.hashes = hashes
+                if hashes is not None:
+                    self._save_digests(d, hashes.digests())
                 nxt.unlink()
 
         await asyncio.to_thread(fold)
@@ -510,16 +529,38 @@ class LocalBlobStore:
                 await self.touch(info.key)
                 return info
             await asyncio.to_thread(self._cut, data, have)
-            hashes = up.hashes if up.hashes is not None and up.hashes.size == have else None
-            if hashes is None:
-                hashes = await asyncio.to_thread(self._hash_file, data)
-            info = await asyncio.to_thread(self._adopt, data, hashes)
+            digests = (
+                up.hashes.digests()
+                if up.hashes is not None and up.hashes.size == have
+                else await asyncio.to_thread(self._saved_digests, d, have)
+            )
+            if digests is None:
+                digests = (await asyncio.to_thread(self._hash_file, data)).digests()
+            info = await asyncio.to_thread(self._adopt, data, digests)
             # Kept until the caller has committed the asset and discards the upload, so a
             # retried complete finds the blob instead of missing parts.
             await asyncio.to_thread(
                 self._write_json, done, {"key": info.key, "size": info.size, "sha1": info.sha1}
             )
         return info
+
+    # The parts of one upload may reach one API process and its complete another: the
+    # process that appended last leaves the digests of what it appended, so the complete
+    # need not read the whole file again. No fsync: after a crash they are missing or
+    # stale by size, and the file is hashed again.
+    @staticmethod
+    def _save_digests(d: Path, digests: _Digests) -> None:
+        tmp = d / f"{DIGESTS}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(digests.__dict__))
+        os.replace(tmp, d / DIGESTS)
+
+    @staticmethod
+    def _saved_digests(d: Path, size: int) -> _Digests | None:
+        try:
+            found = _Digests(**json.loads((d / DIGESTS).read_text()))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+        return found if found.size == size else None
 
     @staticmethod
     def _write_json(path: Path, value: Any) -> None:

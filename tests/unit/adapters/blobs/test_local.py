@@ -196,3 +196,35 @@ async def test_sweep_removes_scratch_left_by_a_dead_process(store: LocalBlobStor
         assert [k async for k in store.keys_older_than(3600)] == []
         assert not left.exists()
         assert live.exists()  # younger than the grace period
+
+
+def no_rehash(store: LocalBlobStore) -> None:
+    def refuse(path: Path) -> object:
+        raise AssertionError("the complete read the whole file again")
+
+    store._hash_file = refuse  # type: ignore[method-assign]
+
+
+async def test_a_complete_in_another_process_uses_the_appenders_digests(tmp_path: Path) -> None:
+    """Parts through one API process, the complete through another (two stores over one
+    directory stand for the two processes)."""
+    parts_side, complete_side = LocalBlobStore(tmp_path / "b"), LocalBlobStore(tmp_path / "b")
+    data = os.urandom(300_000)
+    upload_id = "ab" * 16
+    for n, start in enumerate(range(0, len(data), 100_000), 1):
+        await parts_side.write_part(upload_id, n, stream(data[start : start + 100_000]), 10**6)
+    no_rehash(complete_side)
+    info = await complete_side.assemble(upload_id, len(data))
+    assert info.key == hashlib.sha256(data).hexdigest()
+    assert info.sha1 == hashlib.sha1(data).hexdigest()
+
+
+async def test_a_part_rewritten_in_place_voids_the_saved_digests(tmp_path: Path) -> None:
+    first, second = LocalBlobStore(tmp_path / "b"), LocalBlobStore(tmp_path / "b")
+    upload_id = "cd" * 16
+    await first.write_part(upload_id, 1, stream(b"a" * 1000), 10**6)
+    await first.write_part(upload_id, 2, stream(b"b" * 1000), 10**6)
+    # A retry of part 1 with other bytes of the same length, through the other process.
+    await second.write_part(upload_id, 1, stream(b"c" * 1000), 10**6)
+    info = await second.assemble(upload_id, 2000)
+    assert info.key == hashlib.sha256(b"c" * 1000 + b"b" * 1000).hexdigest()
