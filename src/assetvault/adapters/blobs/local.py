@@ -522,12 +522,18 @@ class LocalBlobStore:
             data = d / "data"
             done = d / "assembled.json"
             if await asyncio.to_thread(done.exists):
-                # A complete that stored the blob but died before its row was committed.
+                # A complete that got this far before and died, or whose row was not
+                # committed: its blob is stored, or its data is still here to adopt.
                 info = BlobInfo(**json.loads(await asyncio.to_thread(done.read_text)))
-                if await self.size(info.key) != info.size:
-                    raise PartsIncomplete("the assembled upload is gone; upload the file again")
-                await self.touch(info.key)
-                return info
+                if await self.size(info.key) == info.size:
+                    await self.touch(info.key)
+                    return info
+                if await asyncio.to_thread(self._has_size, data, info.size):
+                    recorded = _Digests(info.size, info.key, info.sha1)
+                    return await asyncio.to_thread(self._adopt, data, recorded)
+                raise PartsIncomplete("the assembled upload is gone; upload the file again")
+            if not await asyncio.to_thread(self._has_size, data, have, at_least=True):
+                raise PartsIncomplete("the staged data is gone; upload the file again")
             await asyncio.to_thread(self._cut, data, have)
             digests = (
                 up.hashes.digests()
@@ -536,13 +542,22 @@ class LocalBlobStore:
             )
             if digests is None:
                 digests = (await asyncio.to_thread(self._hash_file, data)).digests()
+            # Recorded before the data moves to its content address, so a crash between
+            # the two leaves a record a retried complete can finish from (never a data
+            # file it would have to recreate). Kept until the caller has committed the
+            # asset and discards the upload.
+            record = {"key": digests.sha256, "size": digests.size, "sha1": digests.sha1}
+            await asyncio.to_thread(self._write_json, done, record)
             info = await asyncio.to_thread(self._adopt, data, digests)
-            # Kept until the caller has committed the asset and discards the upload, so a
-            # retried complete finds the blob instead of missing parts.
-            await asyncio.to_thread(
-                self._write_json, done, {"key": info.key, "size": info.size, "sha1": info.sha1}
-            )
         return info
+
+    @staticmethod
+    def _has_size(path: Path, size: int, *, at_least: bool = False) -> bool:
+        try:
+            actual = path.stat().st_size
+        except FileNotFoundError:
+            return size == 0 and at_least  # an empty upload may have no data file yet
+        return actual >= size if at_least else actual == size
 
     # The parts of one upload may reach one API process and its complete another: the
     # process that appended last leaves the digests of what it appended, so the complete

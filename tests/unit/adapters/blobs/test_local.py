@@ -228,3 +228,35 @@ async def test_a_part_rewritten_in_place_voids_the_saved_digests(tmp_path: Path)
     await second.write_part(upload_id, 1, stream(b"c" * 1000), 10**6)
     info = await second.assemble(upload_id, 2000)
     assert info.key == hashlib.sha256(b"c" * 1000 + b"b" * 1000).hexdigest()
+
+
+async def test_a_complete_that_died_before_adopting_is_finished_by_its_retry(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(200_000)
+    upload_id = "ef" * 16
+    dying = LocalBlobStore(tmp_path / "b")
+    await dying.write_part(upload_id, 1, stream(data), 10**6)
+
+    def crash(file: Path, digests: object) -> object:
+        raise KeyboardInterrupt  # the process dies between the record and the rename
+
+    dying._adopt = crash  # type: ignore[method-assign,assignment]
+    with pytest.raises(KeyboardInterrupt):
+        await dying.assemble(upload_id, len(data))
+    retry = LocalBlobStore(tmp_path / "b")
+    info = await retry.assemble(upload_id, len(data))
+    assert info.key == hashlib.sha256(data).hexdigest()
+    chunks = [c async for c in retry.read(info.key)]
+    assert b"".join(chunks) == data
+    again = await LocalBlobStore(tmp_path / "b").assemble(upload_id, len(data))
+    assert again == info
+
+
+async def test_staged_data_that_vanished_is_never_recreated_as_zeros(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "b")
+    upload_id = "0a" * 16
+    await store.write_part(upload_id, 1, stream(b"x" * 5000), 10**6)
+    (tmp_path / "b" / ".uploads" / upload_id / "data").unlink()
+    with pytest.raises(PartsIncomplete):
+        await store.assemble(upload_id, 5000)
