@@ -67,6 +67,13 @@ def node_from(row: Row) -> Node:
     )
 
 
+def _created_at_10th(row: Row) -> list[Any]:
+    """A version's or rendition's row (both have created_at as their 10th column)."""
+    values = list(row)
+    values[9] = instant(values[9])
+    return values
+
+
 def _batches(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for i in range(0, len(values), PARAMETER_BATCH):
         yield values[i : i + PARAMETER_BATCH]
@@ -141,12 +148,7 @@ async def child_names(r: Reader, parent_id: str, names: list[str]) -> set[str]:
 
 async def versions(r: Reader, node_id: str) -> list[AssetVersion]:
     sql = f"SELECT {VERSION_COLUMNS} FROM asset_versions WHERE node_id = ? ORDER BY number"
-    found = []
-    for row in await r.fetch_all(sql, (node_id,)):
-        values = list(row)
-        values[9] = instant(values[9])
-        found.append(AssetVersion(*values))
-    return found
+    return [AssetVersion(*_created_at_10th(row)) for row in await r.fetch_all(sql, (node_id,))]
 
 
 async def next_version_number(r: Reader, node_id: str) -> int:
@@ -156,12 +158,7 @@ async def next_version_number(r: Reader, node_id: str) -> int:
 
 async def list_renditions(r: Reader, node_id: str) -> list[Rendition]:
     sql = f"SELECT {RENDITION_COLUMNS} FROM renditions WHERE node_id = ? ORDER BY name"
-    found = []
-    for row in await r.fetch_all(sql, (node_id,)):
-        values = list(row)
-        values[9] = instant(values[9])
-        found.append(Rendition(*values))
-    return found
+    return [Rendition(*_created_at_10th(row)) for row in await r.fetch_all(sql, (node_id,))]
 
 
 async def referenced_blob_keys(r: Reader) -> set[str]:
