@@ -347,7 +347,3 @@ class TreeChanges:
             raise InvalidInput("message is required")
         async with self.writes.change(user) as ch:
             return await ch.add_comment(await asset_for_write(ch, path), message, annotation)
-
-    async def comments(self, node: Node) -> list[dict[str, Any]]:
-        async with self.db.reader() as r:
-            return await repo.comments_of(r, node.id)
