@@ -15,6 +15,7 @@ serve: install
 lint: install
 	.venv/bin/ruff check src tests bench scripts
 	.venv/bin/ruff format --check src tests bench scripts
+	.venv/bin/mypy
 	.venv/bin/lint-imports --no-cache
 	$(PY) scripts/check_write_path.py
 

@@ -63,9 +63,9 @@ class Worker:
         if now >= self._next_reap:
             self._next_reap = now + REAP_EVERY_SECONDS
             async with self.services.writes.change(None) as ch:
-                for job in await queue.reap(ch.conn):
-                    await self._handler(job).failed(
-                        ch, job, "processing stopped during every attempt (crash or limit)"
+                for dead in await queue.reap(ch.conn):
+                    await self._handler(dead).failed(
+                        ch, dead, "processing stopped during every attempt (crash or limit)"
                     )
         job = await queue.claim(self.name, self.lease)
         if job is None:

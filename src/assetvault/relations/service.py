@@ -8,6 +8,7 @@ are left as they are (adding is idempotent).
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,7 @@ class RelationService:
 
     async def types(
         self, node_id: str, *, limit: int | None = None, cursor: str | None = None
-    ) -> tuple[list[str], str | None]:
+    ) -> tuple[builtins.list[str], str | None]:  # `list` here is the method above
         limit = check_limit(limit)
         q = select(relations.c.relation_type).where(relations.c.asset_id == node_id).distinct()
         if cursor:

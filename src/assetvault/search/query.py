@@ -163,7 +163,9 @@ def _node(value: Any, where: str, depth: int) -> QueryNode:
     here = f"{where}.{kind}"
     if kind in ("and", "or", "not"):
         children = _node_list(arg, here, depth + 1)
-        return {"and": And, "or": Or, "not": Not}[kind](children)
+        if kind == "and":
+            return And(children)
+        return Or(children) if kind == "or" else Not(children)
     if kind == "match":
         return _match(arg, here)
     if kind == "term":

@@ -224,7 +224,7 @@ class TreeService:
         except IntegrityError as exc:
             raise Conflict(f"{folder_path} was changed concurrently; try again") from exc
 
-    async def record_download(self, node: Node, rendition: str, *, user: str) -> None:
+    async def record_download(self, node: Node, rendition: str, *, user: str | None) -> None:
         """An original or rendition binary is being sent: an event of its own."""
         async with self.writes.change(user) as ch:
             ch.downloaded(node, rendition)

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from assetvault.api.adobe.schemas import (
     JobResult,
@@ -64,7 +65,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # Models the OpenAPI document refers to by name without a route declaring them.
-EXTRA_SCHEMAS = [Problem, RelationsCreate]
+EXTRA_SCHEMAS: list[type[BaseModel]] = [Problem, RelationsCreate]
 
 
 READ_ERRORS = problems(400, 401, 403, 404, 406)
