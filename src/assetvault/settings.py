@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # uploaded page never runs in Assetvault's origin (see docs/hostile-input.md).
     inline_media_types: list[str] = Field(default_factory=lambda: list(INLINE_MEDIA_TYPES))
 
+    # Outgoing requests (URL imports, webhook deliveries) reach only public addresses;
+    # comma-separated host, host:port or CIDR entries open specific other targets
+    # (ASSETVAULT_FETCH_ALLOW, e.g. "127.0.0.1:8080,10.0.0.0/8,dam-hooks.internal").
+    fetch_allow: str = ""
+
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 
@@ -119,6 +124,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        from assetvault.adapters.fetch.guard import AllowList
+
+        AllowList.parse(value)  # a bad entry stops the start, not the first delivery
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,122 @@
+"""Outgoing HTTP through the SSRF guard: every hop (redirects included) is vetted and
+the connection goes to the address the guard approved, with the original host in the
+Host header and in TLS's SNI, so certificates are still checked against the name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from assetvault.adapters.fetch.guard import FetchBlocked, Guard
+
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+
+
+class ResponseTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the response is larger than {limit} bytes")
+        self.limit = limit
+
+
+@dataclass
+class Fetch:
+    """A response being streamed, and the URL it finally came from."""
+
+    response: httpx.Response
+    url: httpx.URL
+
+
+class GuardedClient:
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        timeout: httpx.Timeout | float = 10.0,
+        max_redirects: int = 5,
+        user_agent: str = "Assetvault",
+        max_connections: int = 20,
+    ) -> None:
+        self.guard = guard
+        self.max_redirects = max_redirects
+        # trust_env=False: a proxy from the environment would connect on the guard's behalf
+        # to wherever the name resolves then, undoing the pinning.
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"user-agent": user_agent},
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> GuardedClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        follow_redirects: bool = True,
+    ) -> AsyncIterator[Fetch]:
+        """Send a request; raises guard.FetchBlocked before connecting anywhere refused."""
+        hops = self.max_redirects if follow_redirects else 0
+        for hop in range(hops + 1):
+            target = await self.guard.vet(url)
+            pinned = target.url.copy_with(host=target.address)
+            extensions: dict[str, Any] = {}
+            if target.url.scheme == "https":
+                extensions["sni_hostname"] = target.host
+            request = self._client.build_request(
+                method,
+                pinned,
+                headers={**(headers or {}), "host": target.url.netloc.decode("ascii")},
+                content=content,
+                extensions=extensions,
+            )
+            response = await self._client.send(request, stream=True)
+            location = response.headers.get("location")
+            if follow_redirects and response.status_code in REDIRECT_STATUSES and location:
+                await response.aclose()
+                if hop == hops:
+                    break
+                url = target.url.join(location)
+                if response.status_code == 303 or (
+                    response.status_code in (301, 302) and method == "POST"
+                ):
+                    method, content = "GET", None
+                continue
+            try:
+                yield Fetch(response, target.url)
+            finally:
+                await response.aclose()
+            return
+        raise FetchBlocked(f"more than {hops} redirects")
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed response, refusing to hold more than ``limit`` bytes."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ResponseTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

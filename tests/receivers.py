@@ -1,0 +1,85 @@
+"""Real HTTP servers on loopback for tests of outgoing requests (imports, webhooks):
+each records what it received and answers with what the test scripts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Received], Reply]
+
+
+@dataclass
+class Receiver:
+    host: str
+    port: int
+    received: list[Received]
+    handler: list[Handler]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def answer(self, handler: Handler) -> None:
+        self.handler[0] = handler
+
+
+@contextmanager
+def receiver(handler: Handler | None = None, host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """A threaded HTTP server; ``handler`` picks each reply (default: 200, empty)."""
+    received: list[Received] = []
+    current: list[Handler] = [handler or (lambda _r: Reply())]
+
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            seen = Received(
+                self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+            )
+            received.append(seen)
+            reply = current[0](seen)
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if "content-length" not in {k.lower() for k in reply.headers}:
+                self.send_header("content-length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+
+        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _serve
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Receiver(host, server.server_address[1], received, current)
+    finally:
+        server.shutdown()
+        server.server_close()

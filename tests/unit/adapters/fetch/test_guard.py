@@ -1,0 +1,198 @@
+"""The SSRF guard: its decisions (stubbed resolvers, never a connection to a refused
+address) and the guarded client against real loopback servers."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, read_capped
+from assetvault.adapters.fetch.guard import AllowList, FetchBlocked, Guard, address_refusal
+from assetvault.settings import Settings
+from tests.receivers import Reply, receiver
+
+
+def resolving_to(*addresses: str):
+    async def resolve(host: str, port: int) -> list[str]:
+        return list(addresses)
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fd00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("100.64.0.1", "reserved"),  # shared address space (carrier-grade NAT)
+        ("192.0.2.10", "private"),  # documentation range
+    ],
+)
+def test_non_public_addresses_are_refused(address: str, why: str) -> None:
+    refusal = address_refusal(ipaddress.ip_address(address))
+    assert refusal is not None and why in refusal
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
+def test_public_addresses_pass(address: str) -> None:
+    assert address_refusal(ipaddress.ip_address(address)) is None
+
+
+async def test_a_name_resolving_to_the_metadata_address_is_refused() -> None:
+    guard = Guard(resolver=resolving_to("169.254.169.254"))
+    with pytest.raises(FetchBlocked, match="link-local"):
+        await guard.vet("http://metadata.example.com/latest/meta-data/")
+
+
+async def test_one_private_address_among_public_ones_refuses_the_name() -> None:
+    guard = Guard(resolver=resolving_to("93.184.216.34", "10.0.0.7"))
+    with pytest.raises(FetchBlocked, match="private"):
+        await guard.vet("https://mixed.example.com/")
+
+
+async def test_a_public_name_is_pinned_to_its_resolved_address() -> None:
+    guard = Guard(resolver=resolving_to("93.184.216.34"))
+    target = await guard.vet("https://files.example.com/a.jpg")
+    assert (target.host, target.port, target.address) == ("files.example.com", 443, "93.184.216.34")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/x",
+        "gopher://example.com/",
+        "http://user:pw@example.com/",
+        "http:///nohost",
+        "not a url at all \x00",
+    ],
+)
+async def test_only_plain_http_and_https_urls(url: str) -> None:
+    with pytest.raises(FetchBlocked):
+        await Guard(resolver=resolving_to("93.184.216.34")).vet(url)
+
+
+async def test_an_unresolvable_name_is_refused() -> None:
+    async def fails(host: str, port: int) -> list[str]:
+        raise OSError("Name or service not known")
+
+    with pytest.raises(FetchBlocked, match="does not resolve"):
+        await Guard(resolver=fails).vet("http://nowhere.invalid/")
+
+
+def test_allow_list_entries() -> None:
+    allow = AllowList.parse(" 127.0.0.1:8080, hooks.internal ,10.0.0.0/8,[::1]:9000, ::1 ")
+    assert allow.names("127.0.0.1", 8080) and not allow.names("127.0.0.1", 8081)
+    assert allow.names("HOOKS.internal", 1234)
+    assert allow.names("[::1]", 9000) and allow.names("0:0:0:0:0:0:0:1", 9000)
+    assert allow.holds(ipaddress.ip_address("10.200.0.1"))
+    assert allow.holds(ipaddress.ip_address("::1"))
+    assert not allow.holds(ipaddress.ip_address("11.0.0.1"))
+    assert not AllowList.parse("")
+
+
+@pytest.mark.parametrize(
+    "entry", ["10.0.0.0/33", "host:0", "host:99999", "host:abc", ":80", "[::1"]
+)
+def test_a_bad_allow_list_entry_is_refused_at_start(entry: str) -> None:
+    with pytest.raises(ValueError):
+        AllowList.parse(entry)
+    with pytest.raises(ValueError):
+        Settings(fetch_allow=entry)
+
+
+async def test_allowed_by_network_or_by_host_and_port() -> None:
+    by_network = Guard(AllowList.parse("10.0.0.0/8"), resolver=resolving_to("10.1.1.1"))
+    assert (await by_network.vet("http://nas.lan/x")).address == "10.1.1.1"
+    by_port = Guard(AllowList.parse("127.0.0.1:8080"))
+    assert (await by_port.vet("http://127.0.0.1:8080/")).address == "127.0.0.1"
+    with pytest.raises(FetchBlocked, match="loopback"):
+        await by_port.vet("http://127.0.0.1:8081/")
+
+
+async def test_the_client_never_connects_to_a_refused_loopback_server() -> None:
+    with receiver() as server:
+        async with GuardedClient(Guard()) as client:
+            with pytest.raises(FetchBlocked, match="loopback"):
+                async with client.stream("GET", server.url + "/x"):
+                    pass
+        assert server.received == []
+
+
+async def test_a_name_resolving_to_loopback_is_refused_by_the_real_resolver() -> None:
+    with receiver() as server:
+        async with GuardedClient(Guard()) as client:
+            with pytest.raises(FetchBlocked, match="loopback"):
+                async with client.stream("GET", f"http://localhost:{server.port}/x"):
+                    pass
+        assert server.received == []
+
+
+async def test_an_allowed_server_is_reached_with_its_name_in_the_host_header() -> None:
+    with receiver(lambda r: Reply(200, b"hello")) as server:
+        guard = Guard(AllowList.parse("files.test"), resolver=resolving_to("127.0.0.1"))
+        url = f"http://files.test:{server.port}/a?b=1"
+        async with GuardedClient(guard) as client, client.stream("GET", url) as fetch:
+            assert fetch.response.status_code == 200
+            assert await read_capped(fetch.response, 100) == b"hello"
+        assert server.received[0].headers["host"] == f"files.test:{server.port}"
+        assert server.received[0].path == "/a?b=1"
+
+
+async def test_a_redirect_to_a_refused_address_is_refused_before_connecting() -> None:
+    with receiver() as inner:
+        with receiver(
+            lambda r: Reply(302, headers={"location": f"http://127.0.0.1:{inner.port}/secret"})
+        ) as outer:
+            guard = Guard(AllowList.parse(f"127.0.0.1:{outer.port}"))
+            async with GuardedClient(guard) as client:
+                with pytest.raises(FetchBlocked, match="loopback"):
+                    async with client.stream("GET", outer.url + "/start"):
+                        pass
+            assert len(outer.received) == 1
+        assert inner.received == []
+
+
+async def test_a_redirect_to_an_allowed_address_is_followed() -> None:
+    with receiver(lambda r: Reply(200, b"final")) as inner:
+        moved = Reply(301, headers={"location": inner.url + "/end"})
+        with receiver(lambda r: moved) as outer:
+            guard = Guard(AllowList.parse(f"127.0.0.1:{outer.port},127.0.0.1:{inner.port}"))
+            async with (
+                GuardedClient(guard) as client,
+                client.stream("GET", outer.url + "/start") as fetch,
+            ):
+                assert await read_capped(fetch.response, 100) == b"final"
+                assert str(fetch.url) == inner.url + "/end"
+
+
+async def test_redirects_are_bounded() -> None:
+    with receiver(lambda r: Reply(302, headers={"location": "/again"})) as loop:
+        guard = Guard(AllowList.parse(f"127.0.0.1:{loop.port}"))
+        async with GuardedClient(guard, max_redirects=3) as client:
+            with pytest.raises(FetchBlocked, match="more than 3 redirects"):
+                async with client.stream("GET", loop.url + "/"):
+                    pass
+        assert len(loop.received) == 4
+
+
+async def test_a_huge_body_is_cut_off() -> None:
+    with receiver(lambda r: Reply(200, b"x" * 10_000)) as server:
+        guard = Guard(AllowList.parse(f"127.0.0.1:{server.port}"))
+        async with GuardedClient(guard) as client, client.stream("GET", server.url) as fetch:
+            with pytest.raises(ResponseTooLarge):
+                await read_capped(fetch.response, 1000)
