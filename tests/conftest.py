@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,15 +41,25 @@ def postgres_admin_url() -> Iterator[str]:
             pool.submit(asyncio.run, drop_named(url, TEMPLATE)).result()
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Settings the ``services`` of a test directory's tests change (override there)."""
+    return {}
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def services(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Services]:
+async def services(
+    request: pytest.FixtureRequest, tmp_path: Path, settings_overrides: dict[str, Any]
+) -> AsyncIterator[Services]:
     """The service container on each database backend; every test using it runs twice."""
     database_url = None
     admin_url = None
     if request.param == "postgresql":
         admin_url = request.getfixturevalue("postgres_admin_url")
         database_url = await create_test_database(admin_url)
-    svc = build_services(make_settings(tmp_path / "data", database_url=database_url))
+    svc = build_services(
+        make_settings(tmp_path / "data", database_url=database_url, **settings_overrides)
+    )
     await svc.db.migrate()
     yield svc
     await svc.close()

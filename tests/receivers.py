@@ -46,6 +46,12 @@ class Receiver:
 @contextmanager
 def receiver(handler: Handler | None = None, host: str = "127.0.0.1") -> Iterator[Receiver]:
     """A threaded HTTP server; ``handler`` picks each reply (default: 200, empty)."""
+    with _serving((host, 0), handler) as found:
+        yield found
+
+
+@contextmanager
+def _serving(address: tuple[str, int], handler: Handler | None) -> Iterator[Receiver]:
     received: list[Received] = []
     current: list[Handler] = [handler or (lambda _r: Reply())]
 
@@ -65,6 +71,10 @@ def receiver(handler: Handler | None = None, host: str = "127.0.0.1") -> Iterato
                 self.send_header(name, value)
             if "content-length" not in {k.lower() for k in reply.headers}:
                 self.send_header("content-length", str(len(reply.body)))
+            # No keep-alive: a receiver that was shut down must really be gone, not
+            # live on in the thread of a connection a client kept open.
+            self.send_header("connection", "close")
+            self.close_connection = True
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(reply.body)
@@ -74,12 +84,19 @@ def receiver(handler: Handler | None = None, host: str = "127.0.0.1") -> Iterato
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, 0), _Handler)
+    server = ThreadingHTTPServer(address, _Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Receiver(host, server.server_address[1], received, current)
+        yield Receiver(address[0], server.server_address[1], received, current)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def receiver_on(port: int, handler: Handler | None = None) -> Iterator[Receiver]:
+    """A receiver on a given port (one that was closed, to come back)."""
+    with _serving(("127.0.0.1", port), handler) as found:
+        yield found

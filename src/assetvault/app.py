@@ -18,12 +18,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from assetvault.api import health
+from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import routes as adobe
 from assetvault.api.adobe import search as adobe_search
 from assetvault.api.adobe.hot import HotRoutes
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
+from assetvault.api.events import routes as io_events
 from assetvault.jobs.supervisor import die_with_parent
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
@@ -141,7 +143,10 @@ def create_app(
         app.add_middleware(HotRoutes)
     app.include_router(health.router)
     app.include_router(adobe_search.router)
+    app.include_router(adobe_events.publishing)
+    app.include_router(adobe_events.router)
     app.include_router(adobe.router)
+    app.include_router(io_events.router)
     app.include_router(classic.router)
     app.include_router(content.router)
     return app

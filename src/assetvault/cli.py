@@ -107,6 +107,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_prepare(settings))
     count = args.workers if args.workers is not None else settings.workers
     supervisor = Supervisor(default_workers() if count is None else count, settings.data_dir)
+    # One dispatcher delivers the events of every API process (a lease keeps it one).
+    dispatcher = Supervisor(1, settings.data_dir, command=("events", "dispatch"))
     url = f"http://{args.host}:{args.port}"
     print(
         f"Assetvault on {url} (data in {settings.data_dir})\n"
@@ -117,6 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     processes = args.processes or settings.api_processes or default_api_processes()
     supervisor.start()
+    dispatcher.start()
     try:
         if processes == 1:
             app = create_app(settings, periodic_sweep=True)
@@ -137,6 +140,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 access_log=False,
             )
     finally:
+        dispatcher.stop()
         supervisor.stop()
         lock.close()
     return 0
@@ -287,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grace", type=float, default=None, help="minimum age in seconds")
     _data_dir_arg(sweep)
     sweep.set_defaults(func=cmd_sweep)
+
+    from assetvault.commands.events import add_commands as add_event_commands
+
+    add_event_commands(sub, _data_dir_arg, _run, _settings)
     return parser
 
 

@@ -8,11 +8,17 @@ from urllib.parse import urlparse
 
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.fetch.guard import AllowList, Guard
+from assetvault.adapters.fetch.webhook import GuardedWebhookSender
 from assetvault.adapters.media.tools import SandboxedMediaTools
 from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.adapters.search.sql import SqlSearchIndex
+from assetvault.adapters.signing.keys import RsaKeyRing
 from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
+from assetvault.events.dispatcher import Dispatcher
+from assetvault.events.ports import Signer, WebhookSender
+from assetvault.events.service import EventService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
 from assetvault.metadata.service import MetadataService
@@ -44,9 +50,18 @@ class Services:
     changes: TreeChanges
     search: SearchService
     writes: Writes
+    events: EventService
+    webhooks: WebhookSender
+    signer: Signer
+
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.settings, self.db, self.metadata, self.webhooks, self.signer)
 
     async def close(self) -> None:
         self.processing.close()
+        close = getattr(self.webhooks, "aclose", None)
+        if close is not None:
+            await close()
         await self.db.dispose()
 
 
@@ -65,6 +80,7 @@ def build_services(
     blobs: BlobBackend | None = None,
     media: MediaTools | None = None,
     search_index: SearchIndex | None = None,
+    webhooks: WebhookSender | None = None,
 ) -> Services:
     """The services on the adapters the settings name; ``blobs``, ``media`` and
     ``search_index`` replace the blob store, the media tools and the search index (tests
@@ -85,6 +101,13 @@ def build_services(
     writes.on_new_original(processing.enqueue)
     relations = RelationService(db, writes)
     metadata = MetadataService(db, writes)
+    if webhooks is None:
+        webhooks = GuardedWebhookSender(
+            Guard(AllowList.parse(settings.fetch_allow)),
+            timeout=settings.events_timeout_seconds,
+            max_body=settings.events_response_max_bytes,
+        )
+    signer = RsaKeyRing(settings.data_dir / "event-keys")
     return Services(
         settings=settings,
         db=db,
@@ -101,4 +124,7 @@ def build_services(
         changes=TreeChanges(db, writes),
         search=SearchService(settings, db, search_index, metadata, media),
         writes=writes,
+        events=EventService(settings, db, webhooks, signer),
+        webhooks=webhooks,
+        signer=signer,
     )

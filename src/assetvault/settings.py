@@ -117,6 +117,28 @@ class Settings(BaseSettings):
     # (ASSETVAULT_FETCH_ALLOW, e.g. "127.0.0.1:8080,10.0.0.0/8,dam-hooks.internal").
     fetch_allow: str = ""
 
+    # Asset events (docs/events.md). The source of every event is
+    # acct:aem-p<program>-e<environment>@adobe.com; the journal lives under the org.
+    aem_program_id: str = "1"
+    aem_environment_id: str = "1"
+    ims_org_id: str = "ASSETVAULT@AdobeOrg"
+    # Retries wait 1, 2, 4, 8, then every 15 units, for at most events_retry_window
+    # seconds (Adobe: a unit is a minute, the window 24 hours); tests shrink both.
+    events_retry_unit_seconds: float = 60.0
+    events_retry_window_seconds: float = 24 * 3600.0
+    events_timeout_seconds: float = 10.0  # per delivery, connecting included
+    events_response_max_bytes: int = 64 * 1024  # more of a receiver's answer is not read
+    # The health rule: over this window, >= 10 attempts with >= 80 % failed make an
+    # active registration unstable, and one still so a window later disabled.
+    events_health_window_seconds: float = 24 * 3600.0
+    events_validation_seconds: float = 300.0  # a validationUrl is valid this long
+    events_journal_retention_seconds: float = 7 * 24 * 3600.0
+    events_journal_retry_after_seconds: int = 10
+    events_batch_max_events: int = 20
+    events_batch_max_bytes: int = 2 * 1024 * 1024
+    events_concurrency: int = 16  # deliveries in flight at once
+    events_poll_seconds: float = 0.05  # how often the dispatcher looks at the outbox
+
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 
@@ -124,6 +146,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("aem_program_id", "aem_environment_id")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if not value.isdigit():
+            raise ValueError("AEM program and environment ids are digits")
+        return value
 
     @field_validator("fetch_allow")
     @classmethod

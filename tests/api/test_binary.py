@@ -68,6 +68,12 @@ JSON_ONLY = {
     "/adobe/assets/{assetId}/relations",
     "/adobe/assets/{assetId}/relations/{relationType}",
     "/adobe/assets/{assetId}/relationTypes",
+    "/adobe/events/registrations",
+    "/adobe/events/registrations/{registrationId}",
+    "/events/organizations/{org}/integrations/{credential}/{registrationId}",
+    "/events/validate",
+    # Server-made PEM files of public keys, never user content.
+    "/prod/keys/{name}",
 }
 
 ACTIVE = [

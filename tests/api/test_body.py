@@ -37,6 +37,7 @@ class JsonCase:
     adobe: bool = False
     form_field: str | None = None  # the JSON is the value of this form field
     multipart_field: str | None = None  # ... or of this part of a multipart body
+    admin: bool = False  # the route needs an admin token
 
 
 CASES = [
@@ -82,6 +83,48 @@ CASES = [
         ctype="multipart/form-data",
         adobe=True,
         multipart_field="request",
+    ),
+    JsonCase(
+        "publish",
+        ("POST", "/adobe/assets/publish"),
+        "POST",
+        lambda a: "/adobe/assets/publish",
+        lambda v: b'{"assets": [' + v + b'], "target": "AEM_PUBLISH"}',
+        2,
+        "/assets/0",
+        adobe=True,
+    ),
+    JsonCase(
+        "unpublish",
+        ("POST", "/adobe/assets/unpublish"),
+        "POST",
+        lambda a: "/adobe/assets/unpublish",
+        lambda v: b'{"assets": [' + v + b"]}",
+        2,
+        "/assets/0",
+        adobe=True,
+    ),
+    JsonCase(
+        "event registration",
+        ("POST", "/adobe/events/registrations"),
+        "POST",
+        lambda a: "/adobe/events/registrations",
+        lambda v: b'{"name": "n", "delivery_type": "journal", "events_of_interest": [' + v + b"]}",
+        2,
+        "/events_of_interest/0",
+        adobe=True,
+        admin=True,
+    ),
+    JsonCase(
+        "event registration update",
+        ("PUT", "/adobe/events/registrations/{registrationId}"),
+        "PUT",
+        lambda a: "/adobe/events/registrations/0b5c4f34-3b0e-4a39-9d0e-1d2a3c4b5e6f",
+        lambda v: b'{"name": "n", "delivery_type": "journal", "events_of_interest": [' + v + b"]}",
+        2,
+        "/events_of_interest/0",
+        adobe=True,
+        admin=True,
     ),
     JsonCase(
         "classic metadata",
@@ -150,7 +193,8 @@ async def asset(services: Services) -> Node:
 async def send(
     client: httpx.AsyncClient, tokens: Tokens, case: JsonCase, asset: Node, text: bytes
 ) -> httpx.Response:
-    headers = adobe(tokens.write) if case.adobe else bearer(tokens.write)
+    token = tokens.admin if case.admin else tokens.write
+    headers = adobe(token) if case.adobe else bearer(token)
     headers["If-Match"] = "*"
     url = case.url(asset)
     body = case.wrap(text)
@@ -245,7 +289,8 @@ async def test_bodies_over_the_limit_are_413(
         filler = b'"' + b"a" * (limit - len(case.wrap(b'""')) + 1) + b'"'
         body = case.wrap(filler)
         assert len(body) == limit + 1
-        headers = adobe(tokens.write) if case.adobe else bearer(tokens.write)
+        token = tokens.admin if case.admin else tokens.write
+        headers = adobe(token) if case.adobe else bearer(token)
         headers.update({"Content-Type": case.ctype, "If-Match": "*"})
         before = await snapshot(services)
         for content in (body, _chunks(body)):  # by Content-Length, and while streaming

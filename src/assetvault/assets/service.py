@@ -10,14 +10,17 @@ from sqlalchemy import select
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import jobs
 from assetvault.adapters.queue.base import Job, JobQueue
-from assetvault.errors import Conflict, NotFound
+from assetvault.errors import Conflict, InvalidInput, NotFound
 from assetvault.processing.service import Apply
 from assetvault.relations.service import RelationService
 from assetvault.tree import repository as tree_repo
+from assetvault.tree.models import Node
 from assetvault.tree.paths import urn
 from assetvault.tree.writes import Change, Writes
 
 DELETE_ASSET = "delete-asset"
+PUBLISH_TARGETS = ("AEM_PUBLISH", "DYNAMIC_MEDIA")
+PUBLISH_MAX_ASSETS = 10
 PUBLIC_JOB_KINDS = {DELETE_ASSET}
 
 
@@ -72,6 +75,31 @@ class AssetService:
         return None
 
     # -- the job, run by a worker --------------------------------------------------------
+
+    async def publish(
+        self, node_ids: list[str], *, target: str, user: str, publish: bool = True
+    ) -> list[Node]:
+        """Publish (or unpublish) up to 10 assets to AEM_PUBLISH in one change: all of
+        them, or, when one is missing or no asset, none."""
+        if target not in PUBLISH_TARGETS:
+            raise InvalidInput(f"target must be one of {', '.join(PUBLISH_TARGETS)}")
+        if target == "DYNAMIC_MEDIA":
+            raise InvalidInput("target DYNAMIC_MEDIA: Dynamic Media is not available here")
+        if not 0 < len(node_ids) <= PUBLISH_MAX_ASSETS:
+            raise InvalidInput(f"assets: 1 to {PUBLISH_MAX_ASSETS} asset ids are required")
+        if len(set(node_ids)) != len(node_ids):
+            raise InvalidInput("assets: an asset id is given twice")
+        async with self.writes.change(user) as ch:
+            found: dict[str, Node] = {}
+            for node_id in node_ids:
+                node = await tree_repo.by_id(ch.reader, node_id, lock=True)
+                if node is None or node.kind != "asset":
+                    raise NotFound(f"asset {urn(node_id)} does not exist")
+                found[node_id] = node
+            return [
+                await (ch.publish(found[i]) if publish else ch.unpublish(found[i]))
+                for i in node_ids
+            ]
 
     async def run(self, job: Job) -> Apply:
         node_id = str(job.payload["node_id"])

@@ -61,9 +61,13 @@ class MetadataService:
             "repo:repositoryId": self.repository_id,
             "repo:etag": node.etag,
             "repo:version": f"{node.revision}",
-            "isPublishedToAemPublish": False,
+            "isPublishedToAemPublish": node.published,
             "isPublishedToDynamicMedia": False,
         }
+        if node.kind == "asset":
+            meta["aem:published"] = node.published
+        if node.published_at is not None:
+            meta["lastPublishedToAemPublish"] = iso(node.published_at)
         if node.parent_id:
             meta["repo:parent"] = urn(node.parent_id)
         if node.kind == "asset":

@@ -19,6 +19,13 @@ DOWNLOADED = "asset.downloaded"  # rendition ("original" or a rendition's name)
 RELATION_ADDED = "asset.relation_added"  # relationType, relatedId
 RELATION_REMOVED = "asset.relation_removed"  # relationType, relatedId
 FOLDER_CREATED = "folder.created"
+# Publish state (target AEM_PUBLISH). Published: publishedAt; both carry reason
+# ("request", "moved" or "deleted"): moving a published asset unpublishes it at the old
+# path and publishes it at the new one, deleting one unpublishes it first, as AEM does.
+PUBLISHED = "asset.published"
+UNPUBLISHED = "asset.unpublished"
+# An import job ended (no node). data: jobId, status, folder, counts.
+IMPORT_COMPLETED = "import.completed"
 
 # By the node's kind. metadata_updated: previous (the earlier value of every key that
 # changed, null where there was none), revision (the node's, after the change);

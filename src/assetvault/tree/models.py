@@ -38,6 +38,8 @@ class Node:
     extracted: dict[str, Any] = field(default_factory=dict)
     extracted_text: str | None = None
     processing_error: str | None = None
+    published: bool = False  # to AEM_PUBLISH, now
+    published_at: datetime | None = None  # when it last was
 
     @property
     def asset_metadata(self) -> dict[str, Any]:

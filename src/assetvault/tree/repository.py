@@ -20,7 +20,7 @@ PARAMETER_BATCH = 500  # bound the number of SQL parameters per statement
 NODE_COLUMNS = (
     "id, parent_id, name, path, kind, revision, created_at, created_by, modified_at, "
     "modified_by, properties, blob_key, size, sha1, mime_type, asset_state, extracted, "
-    "extracted_text, processing_error"
+    "extracted_text, processing_error, published, published_at"
 )
 # Listings leave the extracted text (which can be large) behind.
 NODE_COLUMNS_NO_TEXT = NODE_COLUMNS.replace("extracted_text", "NULL")
@@ -64,6 +64,8 @@ def node_from(row: Row) -> Node:
         extracted=dict(document(row[16]) or {}),
         extracted_text=row[17],
         processing_error=row[18],
+        published=bool(row[19]),
+        published_at=instant(row[20]) if row[20] is not None else None,
     )
 
 

@@ -98,6 +98,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
 def _view(node: Node) -> dict[str, Any]:
     """What the metadata APIs show as the node's writable metadata."""
     return node.asset_metadata if node.kind == "asset" else dict(node.properties)
@@ -333,6 +337,8 @@ class Change:
             raise InvalidInput("the root folder cannot be deleted")
         below = await repo.subtree(self.reader, node)
         for gone in sorted(below, key=lambda n: n.path.count("/"), reverse=True):
+            if gone.published:
+                self.record(events.UNPUBLISHED, gone, {"reason": "deleted"})
             self.record(events.DELETED[gone.kind], gone)
         await self.conn.execute(
             delete(relations).where(
@@ -363,13 +369,49 @@ class Change:
             await self._touch(str(folder_id))
         moved = await self.reload(node.id)
         self.record(events.MOVED[node.kind], moved, {"from": node.path, "to": dest})
+        self._republish(node, moved)
         for child in below:
-            self.record(
-                events.MOVED[child.kind],
-                replace(child, path=dest + child.path[len(node.path) :]),
-                {"from": child.path, "to": dest + child.path[len(node.path) :]},
-            )
+            there = replace(child, path=dest + child.path[len(node.path) :])
+            self.record(events.MOVED[child.kind], there, {"from": child.path, "to": there.path})
+            self._republish(child, there)
         return moved
+
+    def _republish(self, before: Node, after: Node) -> None:
+        """A published asset that moved is unpublished at its old path and published at
+        its new one (as AEM's Assets API does); it stays published."""
+        if before.published:
+            self.record(events.UNPUBLISHED, before, {"reason": "moved"})
+            self.record(
+                events.PUBLISHED,
+                after,
+                {"reason": "moved", "publishedAt": _iso(before.published_at)},
+            )
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish(self, node: Node) -> Node:
+        """Publish an asset to AEM_PUBLISH (again, if it already is: a new publish time)."""
+        if node.kind != "asset":
+            raise InvalidInput(f"{node.path} is a folder; only assets are published")
+        await self._update(node.id, {"published": True, "published_at": self.now})
+        published = await self.reload(node.id)
+        self.record(
+            events.PUBLISHED,
+            published,
+            {"reason": "request", "publishedAt": _iso(published.published_at)},
+        )
+        return published
+
+    async def unpublish(self, node: Node) -> Node:
+        """Take an asset off AEM_PUBLISH; one that is not published is left as it is and
+        raises no event."""
+        if node.kind != "asset":
+            raise InvalidInput(f"{node.path} is a folder; only assets are published")
+        if not node.published:
+            return node
+        await self._update(node.id, {"published": False})
+        self.record(events.UNPUBLISHED, node, {"reason": "request"})
+        return await self.reload(node.id)
 
     async def copy(self, node: Node, parent: Node, name: str, *, deep: bool) -> Node:
         """Copy a node (and, when ``deep``, all below it) with new ids; originals,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Computed,
     DateTime,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # SQLite aliases the rowid only for INTEGER PRIMARY KEY; PostgreSQL wants 64 bits.
@@ -88,6 +90,9 @@ nodes = Table(
         Computed("dam:assetStatus of the users' layer over the extracted one"),
         nullable=True,
     ),
+    # Publish state (AEM_PUBLISH): whether the asset is published now, and when it last was.
+    Column("published", Boolean, nullable=False, server_default=false()),
+    Column("published_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("parent_id", "name"),
     Index(None, "blob_key"),
     Index("ix_nodes_doc_id", "doc_id", unique=True),
@@ -245,4 +250,105 @@ completed_uploads = Table(
     Column("node_id", String(36), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=False),
     Index(None, "completed_at"),
+)
+
+
+# Event registrations (webhook, webhook_batch or journal), as Adobe I/O Events keeps them:
+# the client id they deliver to, the AEM event types they want, the webhook's verification
+# (webhook_status) and health (state: active | unstable | disabled, the 24-hour rule).
+# journal_start: the journal position before the registration existed (its journal
+# starts after it).
+event_registrations = Table(
+    "event_registrations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("client_id", String(255), nullable=False),
+    Column("delivery_type", String(16), nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("event_types", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("webhook_status", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("unstable_since", DateTime(timezone=True), nullable=True),
+    Column("validation_token", String(64), nullable=True),
+    Column("validation_expires_at", DateTime(timezone=True), nullable=True),
+    Column("journal_start", Sequence64, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every AEM event made from the outbox, once, in outbox order: the journal all
+# registrations read (each its own types, after its journal_start), kept for the
+# retention period. ``event`` is the CloudEvent without the per-registration fields.
+event_journal = Table(
+    "event_journal",
+    metadata,
+    Column("seq", Sequence64, primary_key=True, autoincrement=True),
+    Column("outbox_seq", Sequence64, nullable=False, unique=True),
+    Column("id", String(36), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("event", JSON, nullable=False),
+    Index(None, "time"),
+    sqlite_autoincrement=True,
+)
+
+# One row per (webhook registration, event): pending until delivered, failed (a final
+# status), or expired (retries ran out of their window).
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column("id", Sequence64, primary_key=True, autoincrement=True),
+    Column(
+        "registration_id",
+        String(36),
+        ForeignKey("event_registrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("journal_seq", Sequence64, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("registration_id", "journal_seq"),
+    Index(None, "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+# Each request sent to a webhook (one event or a batch): what the registration shows as
+# its attempts, and what the 24-hour health rule counts.
+event_attempts = Table(
+    "event_attempts",
+    metadata,
+    Column("id", Sequence64, primary_key=True, autoincrement=True),
+    Column(
+        "registration_id",
+        String(36),
+        ForeignKey("event_registrations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("delivery_id", String(36), nullable=False),
+    Column("events", JSON, nullable=False),  # the event ids sent
+    Column("retry_count", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Index(None, "registration_id", "at"),
+    sqlite_autoincrement=True,
+)
+
+# The dispatcher's own state: its outbox position, the journal's retention floor, and
+# the lease that keeps one dispatcher running at a time.
+event_state = Table(
+    "event_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )

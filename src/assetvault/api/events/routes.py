@@ -1,0 +1,105 @@
+"""What Adobe I/O Events serves beside the webhooks: the journal of each registration
+(/events/organizations/{org}/integrations/{credential}/{registration}), the public keys
+that verify delivery signatures (/prod/keys/pub-key-<id>.pem: no auth, as receivers
+fetch them), and the validationUrl of a webhook that failed its challenge."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from assetvault.api.deps import authenticate, services
+from assetvault.api.responses import FastJSONResponse
+from assetvault.auth.models import Principal
+from assetvault.errors import Forbidden, InvalidInput, NotFound
+from assetvault.events.service import Gone
+
+router = APIRouter(tags=["Events"])
+
+
+async def journal_reader(request: Request) -> Principal:
+    """Bearer token and x-api-key, as the journaling API asks, and the organization in
+    x-ims-org-id or x-gw-ims-org-id (both are sent by Adobe's own clients)."""
+    principal = await authenticate(request, "read", api_key=True)
+    org = request.headers.get("x-ims-org-id") or request.headers.get("x-gw-ims-org-id")
+    if not org:
+        raise Forbidden("an x-ims-org-id (or x-gw-ims-org-id) header is required")
+    if org != services(request).settings.ims_org_id:
+        raise Forbidden(f"organization {org} is not this server's")
+    return principal
+
+
+@router.get(
+    "/events/organizations/{org}/integrations/{credential}/{registrationId}",
+    operation_id="getJournal",
+    summary="Read a registration's journal of events",
+    responses={204: {"description": "No events after this position (retry later)"}},
+)
+async def journal(
+    request: Request,
+    org: str,
+    credential: str,
+    registrationId: str,
+    since: str | None = Query(None),
+    limit: str | None = Query(None),
+    latest: str | None = Query(None),
+    seek: str | None = Query(None),
+    _: Principal = Depends(journal_reader),
+) -> Response:
+    try:
+        page = await services(request).events.journal(
+            org, credential, registrationId, since=since, limit=limit, latest=latest, seek=seek
+        )
+    except Gone as exc:  # Adobe answers this one in plain text
+        return PlainTextResponse(exc.detail, status_code=410)
+    base = request.url.path
+    next_link = base + ("?" + urlencode(page.next_query) if page.next_query else "")
+    links = [f'<{next_link}>; rel="next"'] + [
+        f'<{href}>; rel="{rel}"' for rel, href in page.links.items()
+    ]
+    if not page.entries:
+        response: Response = Response(status_code=204)
+        response.headers["retry-after"] = str(page.retry_after or 10)
+    else:
+        response = FastJSONResponse(
+            {"events": page.entries, "_page": {"last": page.last, "count": len(page.entries)}}
+        )
+    for link in links:  # one header per link: Adobe's Java client reads only the first
+        response.headers.append("link", link)
+    return response
+
+
+@router.get(
+    "/prod/keys/{name}",
+    operation_id="getEventPublicKey",
+    summary="A public key (PEM, SPKI) that verifies event delivery signatures",
+    response_class=PlainTextResponse,
+)
+async def public_key(request: Request, name: str) -> Response:
+    pem = services(request).signer.public_key(name)
+    if pem is None:
+        raise NotFound(f"no public key {name}")
+    return Response(pem, media_type="application/x-pem-file")
+
+
+@router.get(
+    "/events/validate",
+    operation_id="validateWebhook",
+    summary="Complete a webhook's asynchronous validation (the validationUrl it was sent)",
+)
+async def validate(
+    request: Request, id: str | None = Query(None), challenge: str | None = Query(None)
+) -> Response:
+    # No token: the link itself is the credential (random, single-use, valid 5 minutes).
+    if not id or not challenge:
+        raise InvalidInput("id and challenge are required")
+    registration = await services(request).events.validate(id, challenge)
+    return FastJSONResponse(
+        {
+            "registration_id": registration.id,
+            "webhook_status": registration.webhook_status,
+            "enabled": registration.enabled,
+        }
+    )

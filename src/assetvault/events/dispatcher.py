@@ -1,0 +1,418 @@
+"""The dispatcher: turns the outbox's domain events into AEM's CloudEvents (the
+journal) and delivers them to webhooks as Adobe I/O Events does.
+
+One dispatcher runs at a time (a lease in the database). It reads the outbox after its
+recorded position; in one transaction it appends the journal entries, queues one
+delivery per (webhook registration, event) and moves its position, so a crash or kill -9
+anywhere loses nothing and doubles nothing in the journal. A delivery is sent at least
+once: one whose answer was not recorded before a crash is sent again after it, under the
+same event id. Deliveries run concurrently and never hold the loop: a slow receiver
+delays only its own events.
+
+Retries: 2xx is success; 429, 5xx except 505, timeouts and connection errors are retried
+per event after 1, 2, 4, 8, then every 15 units (a minute each, by default) until the
+retry window (24 hours) ends; other answers are final. The health rule: over the last
+window, at least 10 attempts of which at least 80 % failed make an active registration
+unstable; still so one window later, it is disabled (it keeps journaling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from assetvault.adapters.database.engine import Database
+from assetvault.events import models
+from assetvault.events import repository as repo
+from assetvault.events.envelope import (
+    cloud_event,
+    compact,
+    event_data,
+    for_registration,
+    source_of,
+)
+from assetvault.events.ports import Signer, WebhookSender
+from assetvault.metadata.service import MetadataService
+from assetvault.settings import Settings
+from assetvault.tree import repository as tree_repo
+
+log = logging.getLogger("assetvault.events")
+
+LEASE_SECONDS = 15.0
+HOUSEKEEPING_SECONDS = 1.0
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+def retry_wait(attempts: int, unit: float) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: 1, 2, 4, 8, 15, 15... units."""
+    return unit * (2 ** (attempts - 1) if attempts <= 4 else 15)
+
+
+def traceparent() -> str:
+    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+
+
+@dataclass
+class Batch:
+    registration: models.Registration
+    deliveries: list[dict[str, Any]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        metadata: MetadataService,
+        sender: WebhookSender,
+        signer: Signer,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.metadata = metadata
+        self.sender = sender
+        self.signer = signer
+        self.source = source_of(settings.aem_program_id, settings.aem_environment_id)
+        self.provider = f"aemassets_{settings.ims_org_id}_{self.source.removeprefix('acct:')}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_housekeeping = 0.0
+
+    # -- one dispatcher at a time ----------------------------------------------------------
+
+    async def acquire_lease(self) -> bool:
+        """Take (or renew) the lease; False while another dispatcher holds it."""
+        now = time.time()
+        async with self.db.write() as conn:
+            current = await repo.get_state(conn, repo.LEASE)
+            if current:
+                holder, _, expires = current.rpartition(" ")
+                if holder != self.holder and float(expires) > now:
+                    return False
+            await repo.set_state(conn, repo.LEASE, f"{self.holder} {now + LEASE_SECONDS}")
+        return True
+
+    async def release_lease(self) -> None:
+        async with self.db.write() as conn:
+            current = await repo.get_state(conn, repo.LEASE)
+            if current and current.rpartition(" ")[0] == self.holder:
+                await repo.set_state(conn, repo.LEASE, "")
+
+    # -- outbox -> journal + deliveries ----------------------------------------------------
+
+    async def materialize(self, batch: int = 500) -> int:
+        """Turn the next outbox rows into journal entries and deliveries; returns how
+        many outbox rows were consumed."""
+        now = datetime.now(UTC)
+        async with self.db.write() as conn:
+            r = self.db.reader_of(conn)
+            after = await repo.int_state(conn, repo.POSITION)
+            rows = await tree_repo.outbox_after(r, after, batch)
+            if not rows:
+                return 0
+            announced = [row for row in rows if row.type in models.AEM_TYPES]
+            nodes = await tree_repo.by_ids(
+                r, sorted({row.node_id for row in announced if row.node_id})
+            )
+            envelopes = dict(
+                zip(nodes, await self.metadata.envelopes(r, list(nodes.values())), strict=True)
+            )
+            receivers = [reg for reg in await repo.registrations(conn) if reg.receives_deliveries]
+            deliveries: list[dict[str, Any]] = []
+            for row in announced:
+                node = nodes.get(row.node_id or "")
+                data = event_data(row, node, envelopes.get(row.node_id or ""))
+                event = cloud_event(row, data, self.source)
+                seq = await repo.append_journal(conn, row.seq, event, row.created_at)
+                deliveries.extend(
+                    {
+                        "registration_id": reg.id,
+                        "journal_seq": seq,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for reg in receivers
+                    if reg.wants(event["type"])
+                )
+            await repo.add_deliveries(conn, deliveries)
+            await repo.set_state(conn, repo.POSITION, str(rows[-1].seq))
+        return len(rows)
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    async def deliver_due(self) -> int:
+        """Start sending what is due (without waiting for the answers); returns how many
+        requests were started."""
+        capacity = self.settings.events_concurrency - len(self._tasks)
+        if capacity <= 0:
+            return 0
+        per_request = self.settings.events_batch_max_events
+        async with self.db.read() as conn:
+            due = await repo.due_deliveries(
+                conn, datetime.now(UTC), capacity * per_request, sorted(self._in_flight)
+            )
+            if not due:
+                return 0
+            registrations = {r.id: r for r in await repo.registrations(conn)}
+            entries = await repo.journal_entries(conn, [d["journal_seq"] for d in due])
+        batches: list[Batch] = []
+        open_batches: dict[str, Batch] = {}
+        for delivery in due:
+            registration = registrations.get(delivery["registration_id"])
+            if registration is None or not registration.is_webhook:
+                continue
+            delivery["entry"] = entries.get(delivery["journal_seq"])
+            if registration.delivery_type == "webhook_batch":
+                current = open_batches.get(registration.id)
+                if current is None or len(current.deliveries) >= per_request:
+                    current = Batch(registration, [])
+                    open_batches[registration.id] = current
+                    batches.append(current)
+                current.deliveries.append(delivery)
+            else:
+                batches.append(Batch(registration, [delivery]))
+        started = 0
+        for one in batches[:capacity]:
+            for delivery in one.deliveries:
+                self._in_flight.add(delivery["id"])
+            task = asyncio.create_task(self._send(one))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    def _bodies(self, batch: Batch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The deliveries that can be sent (and their events), within the batch limit of
+        bytes; the rest wait for the next request."""
+        sendable: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        size = 2
+        for delivery in batch.deliveries:
+            entry = delivery["entry"]
+            if entry is None:
+                continue
+            event = for_registration(entry.event, batch.registration)
+            size += len(compact(event)) + 1
+            if events and size > self.settings.events_batch_max_bytes:
+                break
+            sendable.append(delivery)
+            events.append(event)
+        return sendable, events
+
+    async def _send(self, batch: Batch) -> None:
+        registration = batch.registration
+        try:
+            expired = [d for d in batch.deliveries if d["entry"] is None]
+            sendable, events = self._bodies(batch)
+            if sendable:
+                await self._post(registration, sendable, events)
+            if expired:  # its journal entry is past retention: nothing left to send
+                async with self.db.write() as conn:
+                    for delivery in expired:
+                        await repo.update_delivery(
+                            conn, delivery["id"], {"state": "expired", "last_error": "expired"}
+                        )
+        except Exception:
+            log.exception("delivery to registration %s failed", registration.id)
+        finally:
+            for delivery in batch.deliveries:
+                self._in_flight.discard(delivery["id"])
+
+    def headers_for(
+        self,
+        registration: models.Registration,
+        events: list[dict[str, Any]],
+        body: bytes,
+        retry_count: int,
+    ) -> dict[str, str]:
+        first = events[0]
+        headers = {
+            "content-type": CONTENT_TYPE,
+            "user-agent": "Adobe/1.0",
+            "accept-encoding": "deflate,compress,identity",
+            "x-adobe-event-code": first["type"],
+            "x-adobe-event-id": first["event_id"],
+            "x-adobe-delivery-id": str(uuid.uuid4()),
+            "x-request-id": str(uuid.uuid4()),
+            "x-adobe-provider": self.provider,
+            "traceparent": traceparent(),
+        }
+        for number, (signature, key_path) in enumerate(self.signer.sign(body), start=1):
+            headers[f"x-adobe-digital-signature-{number}"] = signature
+            headers[f"x-adobe-public-key{number}-path"] = key_path
+        if retry_count:
+            headers["x-adobe-retry-count"] = str(retry_count)
+        return headers
+
+    async def _post(
+        self,
+        registration: models.Registration,
+        deliveries: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        assert registration.webhook_url is not None
+        batched = registration.delivery_type == "webhook_batch"
+        body = compact(events if batched else events[0])
+        retry_count = max(int(d["attempts"]) for d in deliveries)
+        headers = self.headers_for(registration, events, body, retry_count)
+        outcome = await self.sender.send(
+            "POST", registration.webhook_url, headers=headers, body=body
+        )
+        now = datetime.now(UTC)
+        attempt = models.Attempt(
+            delivery_id=headers["x-adobe-delivery-id"],
+            events=[e["event_id"] for e in events],
+            retry_count=retry_count,
+            at=now,
+            ok=outcome.ok,
+            status=outcome.status,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+        window = timedelta(seconds=self.settings.events_retry_window_seconds)
+        async with self.db.write() as conn:
+            await repo.add_attempt(conn, registration.id, attempt)
+            for delivery in deliveries:
+                attempts = int(delivery["attempts"]) + 1
+                values: dict[str, Any] = {
+                    "attempts": attempts,
+                    "last_status": outcome.status,
+                    "last_error": outcome.error,
+                }
+                if outcome.ok:
+                    values["state"] = "delivered"
+                elif not outcome.retryable:
+                    values["state"] = "failed"
+                else:
+                    wait = timedelta(
+                        seconds=retry_wait(attempts, self.settings.events_retry_unit_seconds)
+                    )
+                    created = tree_repo.instant(delivery["created_at"])
+                    if now + wait > created + window:
+                        values["state"] = "expired"
+                    else:
+                        values["next_attempt_at"] = now + wait
+                await repo.update_delivery(conn, delivery["id"], values)
+            await self._judge(conn, registration.id, now)
+        if not outcome.ok:
+            log.info(
+                "delivery %s to %s: %s",
+                attempt.delivery_id,
+                registration.webhook_url,
+                outcome.status or outcome.error,
+            )
+
+    # -- health, retention, validation -----------------------------------------------------
+
+    async def _judge(self, conn: Any, registration_id: str, now: datetime) -> None:
+        """Apply the 24-hour rule to one registration."""
+        registration = await repo.registration(conn, registration_id)
+        if registration is None or not registration.is_webhook:
+            return
+        window = timedelta(seconds=self.settings.events_health_window_seconds)
+        total, failed = await repo.attempt_counts(conn, registration_id, now - window)
+        failing = total >= 10 and failed >= 0.8 * total
+        if registration.state == models.ACTIVE and failing:
+            await repo.update_registration(
+                conn, registration_id, {"state": models.UNSTABLE, "unstable_since": now}
+            )
+        elif (
+            registration.state == models.UNSTABLE
+            and registration.unstable_since is not None
+            and now - registration.unstable_since >= window
+        ):
+            values: dict[str, Any] = {"unstable_since": None}
+            values.update(
+                {"state": models.DISABLED, "enabled": False}
+                if failing
+                else {"state": models.ACTIVE}
+            )
+            await repo.update_registration(conn, registration_id, values)
+
+    async def housekeeping(self) -> None:
+        now = datetime.now(UTC)
+        retention = timedelta(seconds=self.settings.events_journal_retention_seconds)
+        window = timedelta(seconds=self.settings.events_retry_window_seconds)
+        health = timedelta(seconds=self.settings.events_health_window_seconds)
+        async with self.db.write() as conn:
+            floor = await repo.purge_journal_before(conn, now - retention)
+            if floor:
+                await repo.set_state(conn, repo.FLOOR, str(floor))
+            await repo.forget_deliveries_before(conn, now - max(window, retention))
+            await repo.forget_attempts_before(conn, now - 2 * max(health, window))
+            for registration in await repo.registrations(conn):
+                await self._judge(conn, registration.id, now)
+                expires = registration.validation_expires_at
+                if (
+                    registration.webhook_status == models.PENDING_VALIDATION
+                    and expires is not None
+                    and expires <= now
+                ):
+                    await repo.update_registration(
+                        conn,
+                        registration.id,
+                        {
+                            "webhook_status": models.UNREACHABLE,
+                            "enabled": False,
+                            "state": models.DISABLED,
+                            "validation_token": None,
+                            "validation_expires_at": None,
+                        },
+                    )
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run_once(self) -> bool:
+        """One round: consume the outbox, start due deliveries, housekeeping now and
+        then. True when it found work."""
+        moved = await self.materialize()
+        started = await self.deliver_due()
+        if time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_SECONDS:
+            self._last_housekeeping = time.monotonic()
+            await self.housekeeping()
+        return bool(moved or started)
+
+    async def drain(self, seconds: float = 30.0) -> None:
+        """Wait for the requests in flight (tests, and a clean stop)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=seconds)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        holding = False
+        renewed = 0.0
+        try:
+            while not stop.is_set():
+                if not holding or time.monotonic() - renewed > LEASE_SECONDS / 3:
+                    holding = await self.acquire_lease()
+                    renewed = time.monotonic()
+                    if not holding:
+                        await _wait(stop, 1.0)
+                        continue
+                try:
+                    busy = await self.run_once()
+                except Exception:
+                    log.exception("event dispatch round failed; trying again")
+                    busy = False
+                    await _wait(stop, 1.0)
+                if not busy:
+                    await _wait(stop, self.settings.events_poll_seconds)
+        finally:
+            await self.drain(self.settings.events_timeout_seconds + 1)
+            if holding:
+                await self.release_lease()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

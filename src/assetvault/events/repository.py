@@ -1,0 +1,283 @@
+"""SQL of the events domain: registrations, the journal, deliveries, attempts and the
+dispatcher's state. Nothing here touches the tree's tables (the outbox is read only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.database.tables import (
+    event_attempts,
+    event_deliveries,
+    event_journal,
+    event_registrations,
+    event_state,
+)
+from assetvault.events.models import Attempt, JournalEntry, Registration
+from assetvault.tree.repository import instant
+
+# -- state ---------------------------------------------------------------------------------
+
+POSITION = "dispatch_position"  # the last outbox seq turned into journal entries
+FLOOR = "journal_floor"  # journal entries up to this seq were removed by retention
+LEASE = "dispatcher_lease"  # "<holder> <expires, epoch seconds>"
+
+
+async def get_state(conn: AsyncConnection, key: str) -> str | None:
+    row = (await conn.execute(select(event_state.c.value).where(event_state.c.key == key))).first()
+    return row[0] if row else None
+
+
+async def set_state(conn: AsyncConnection, key: str, value: str) -> None:
+    done = await conn.execute(
+        update(event_state).where(event_state.c.key == key).values(value=value)
+    )
+    if not done.rowcount:
+        await conn.execute(insert(event_state).values(key=key, value=value))
+
+
+async def int_state(conn: AsyncConnection, key: str) -> int:
+    value = await get_state(conn, key)
+    return int(value) if value else 0
+
+
+# -- registrations -------------------------------------------------------------------------
+
+
+def _registration(row: Any) -> Registration:
+    m = row._mapping
+    return Registration(
+        id=m["id"],
+        name=m["name"],
+        description=m["description"],
+        client_id=m["client_id"],
+        delivery_type=m["delivery_type"],
+        webhook_url=m["webhook_url"],
+        event_types=tuple(m["event_types"] or ()),
+        enabled=bool(m["enabled"]),
+        webhook_status=m["webhook_status"],
+        state=m["state"],
+        unstable_since=instant(m["unstable_since"]) if m["unstable_since"] else None,
+        validation_token=m["validation_token"],
+        validation_expires_at=(
+            instant(m["validation_expires_at"]) if m["validation_expires_at"] else None
+        ),
+        journal_start=int(m["journal_start"]),
+        created_by=m["created_by"],
+        created_at=instant(m["created_at"]),
+        updated_at=instant(m["updated_at"]),
+    )
+
+
+async def registrations(conn: AsyncConnection) -> list[Registration]:
+    q = select(event_registrations).order_by(event_registrations.c.created_at)
+    return [_registration(r) for r in await conn.execute(q)]
+
+
+async def registration(conn: AsyncConnection, registration_id: str) -> Registration | None:
+    q = select(event_registrations).where(event_registrations.c.id == registration_id)
+    row = (await conn.execute(q)).first()
+    return _registration(row) if row else None
+
+
+async def insert_registration(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(insert(event_registrations).values(**values))
+
+
+async def update_registration(
+    conn: AsyncConnection, registration_id: str, values: dict[str, Any]
+) -> None:
+    await conn.execute(
+        update(event_registrations)
+        .where(event_registrations.c.id == registration_id)
+        .values(**values)
+    )
+
+
+async def delete_registration(conn: AsyncConnection, registration_id: str) -> bool:
+    # Deliveries and attempts go with it (foreign keys cascade; deleted here as well for
+    # SQLite connections without foreign key enforcement).
+    await conn.execute(
+        delete(event_deliveries).where(event_deliveries.c.registration_id == registration_id)
+    )
+    await conn.execute(
+        delete(event_attempts).where(event_attempts.c.registration_id == registration_id)
+    )
+    done = await conn.execute(
+        delete(event_registrations).where(event_registrations.c.id == registration_id)
+    )
+    return bool(done.rowcount)
+
+
+# -- journal -------------------------------------------------------------------------------
+
+
+def _entry(row: Any) -> JournalEntry:
+    m = row._mapping
+    return JournalEntry(int(m["seq"]), m["id"], m["type"], instant(m["time"]), dict(m["event"]))
+
+
+async def append_journal(
+    conn: AsyncConnection, outbox_seq: int, event: dict[str, Any], time: datetime
+) -> int:
+    result = await conn.execute(
+        insert(event_journal)
+        .values(outbox_seq=outbox_seq, id=event["id"], type=event["type"], time=time, event=event)
+        .returning(event_journal.c.seq)
+    )
+    return int(result.scalar_one())
+
+
+async def last_journal_seq(conn: AsyncConnection) -> int:
+    value = (await conn.execute(select(func.max(event_journal.c.seq)))).scalar()
+    return int(value or 0)
+
+
+async def journal_page(
+    conn: AsyncConnection,
+    *,
+    after: int,
+    types: Sequence[str],
+    limit: int,
+    since_time: datetime | None = None,
+) -> list[JournalEntry]:
+    q = select(event_journal).where(
+        and_(event_journal.c.seq > after, event_journal.c.type.in_(list(types)))
+    )
+    if since_time is not None:
+        q = q.where(event_journal.c.time >= since_time)
+    q = q.order_by(event_journal.c.seq).limit(limit)
+    return [_entry(r) for r in await conn.execute(q)]
+
+
+async def journal_entries(conn: AsyncConnection, seqs: Sequence[int]) -> dict[int, JournalEntry]:
+    q = select(event_journal).where(event_journal.c.seq.in_(list(seqs)))
+    return {e.seq: e for e in map(_entry, await conn.execute(q))}
+
+
+async def last_seq_before(conn: AsyncConnection, when: datetime) -> int:
+    q = select(func.max(event_journal.c.seq)).where(event_journal.c.time < when)
+    return int((await conn.execute(q)).scalar() or 0)
+
+
+async def purge_journal_before(conn: AsyncConnection, when: datetime) -> int:
+    """Remove entries older than ``when``; returns the new floor (0 when nothing went)."""
+    floor = await last_seq_before(conn, when)
+    if floor:
+        await conn.execute(delete(event_journal).where(event_journal.c.seq <= floor))
+    return floor
+
+
+# -- deliveries ----------------------------------------------------------------------------
+
+
+async def add_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(event_deliveries), rows)
+
+
+async def due_deliveries(
+    conn: AsyncConnection, now: datetime, limit: int, exclude: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    q = select(event_deliveries).where(
+        and_(event_deliveries.c.state == "pending", event_deliveries.c.next_attempt_at <= now)
+    )
+    if exclude:
+        q = q.where(event_deliveries.c.id.not_in(list(exclude)))
+    q = q.order_by(event_deliveries.c.next_attempt_at, event_deliveries.c.id).limit(limit)
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    q = select(func.min(event_deliveries.c.next_attempt_at)).where(
+        event_deliveries.c.state == "pending"
+    )
+    value = (await conn.execute(q)).scalar()
+    return instant(value) if value else None
+
+
+async def update_delivery(conn: AsyncConnection, delivery_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(event_deliveries).where(event_deliveries.c.id == delivery_id).values(**values)
+    )
+
+
+async def deliveries_of(conn: AsyncConnection, registration_id: str) -> list[dict[str, Any]]:
+    q = (
+        select(event_deliveries)
+        .where(event_deliveries.c.registration_id == registration_id)
+        .order_by(event_deliveries.c.id)
+    )
+    return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def forget_deliveries_before(conn: AsyncConnection, when: datetime) -> None:
+    await conn.execute(
+        delete(event_deliveries).where(
+            and_(event_deliveries.c.state != "pending", event_deliveries.c.created_at < when)
+        )
+    )
+
+
+# -- attempts ------------------------------------------------------------------------------
+
+
+async def add_attempt(conn: AsyncConnection, registration_id: str, attempt: Attempt) -> None:
+    await conn.execute(
+        insert(event_attempts).values(
+            registration_id=registration_id,
+            delivery_id=attempt.delivery_id,
+            events=attempt.events,
+            retry_count=attempt.retry_count,
+            at=attempt.at,
+            ok=attempt.ok,
+            status=attempt.status,
+            error=attempt.error,
+            duration_ms=attempt.duration_ms,
+        )
+    )
+
+
+async def attempts_of(
+    conn: AsyncConnection, registration_id: str, *, since: datetime | None = None, limit: int = 50
+) -> list[Attempt]:
+    q = select(event_attempts).where(event_attempts.c.registration_id == registration_id)
+    if since is not None:
+        q = q.where(event_attempts.c.at >= since)
+    q = q.order_by(event_attempts.c.id.desc()).limit(limit)
+    found = []
+    for row in await conn.execute(q):
+        m = row._mapping
+        found.append(
+            Attempt(
+                m["delivery_id"],
+                list(m["events"]),
+                m["retry_count"],
+                instant(m["at"]),
+                bool(m["ok"]),
+                m["status"],
+                m["error"],
+                m["duration_ms"],
+            )
+        )
+    return found
+
+
+async def attempt_counts(
+    conn: AsyncConnection, registration_id: str, since: datetime
+) -> tuple[int, int]:
+    """(attempts, failed attempts) of a registration since ``since``."""
+    failed = func.sum(case((event_attempts.c.ok.is_(False), 1), else_=0))
+    q = select(func.count(), failed).where(
+        and_(event_attempts.c.registration_id == registration_id, event_attempts.c.at >= since)
+    )
+    total, failures = (await conn.execute(q)).one()
+    return int(total or 0), int(failures or 0)
+
+
+async def forget_attempts_before(conn: AsyncConnection, when: datetime) -> None:
+    await conn.execute(delete(event_attempts).where(event_attempts.c.at < when))

@@ -1,0 +1,202 @@
+"""Registrations: the admin API, the webhook challenge in its three answer forms, the
+asynchronous validationUrl, and every refusal (nothing stored)."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from assetvault.services import Services
+from tests.api.adobe.conftest import adobe
+from tests.api.events.conftest import register
+from tests.conftest import Tokens
+from tests.receivers import Received, Reply, receiver
+
+
+def echo_challenge(form: str):
+    def answer(r: Received) -> Reply:
+        challenge = parse_qs(urlsplit(r.path).query).get("challenge", [""])[0]
+        if r.method != "GET" or not challenge:
+            return Reply(200)
+        if form == "raw":
+            return Reply(200, challenge.encode(), {"content-type": "text/plain"})
+        if form == "quoted":
+            return Reply(200, json.dumps(challenge).encode(), {"content-type": "application/json"})
+        body = json.dumps({"challenge": challenge}).encode()
+        return Reply(200, body, {"content-type": "application/json"})
+
+    return answer
+
+
+async def count_registrations(client: httpx.AsyncClient, token: str) -> int:
+    r = await client.get("/adobe/events/registrations", headers=adobe(token))
+    assert r.status_code == 200
+    return int(r.json()["count"])
+
+
+@pytest.mark.parametrize("form", ["raw", "quoted", "object"])
+async def test_a_webhook_answering_the_challenge_is_verified(
+    client: httpx.AsyncClient, tokens: Tokens, form: str
+) -> None:
+    with receiver(echo_challenge(form)) as hook:
+        r = await register(client, tokens.admin, url=hook.url + "/hook?x=1")
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["webhook_status"] == "verified"
+        assert body["enabled"] is True and body["state"] == "ACTIVE"
+        first = hook.received[0]
+        assert first.method == "GET" and first.path.startswith("/hook?x=1&challenge=")
+        assert r.headers["location"] == f"/adobe/events/registrations/{body['id']}"
+        assert body["events_url"].endswith(
+            f"/events/organizations/ASSETVAULT@AdobeOrg/integrations/receiver-client/{body['id']}"
+        )
+        assert body["events_of_interest"] == [
+            {"provider_id": "aem-assets", "event_code": "aem.assets.asset.metadata_updated"}
+        ]
+
+
+async def test_a_wrong_answer_gets_the_validation_url_which_verifies_it(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    with receiver(lambda r: Reply(200, b"not the challenge")) as hook:
+        r = await register(client, tokens.admin, url=hook.url + "/hook")
+        assert r.status_code == 201, r.text
+        pending = r.json()
+        assert pending["webhook_status"] == "pending_validation"
+        get, post = hook.received
+        assert get.method == "GET" and post.method == "POST"
+        assert post.headers["content-type"] == "application/json"
+        validation_url = json.loads(post.body)["validationUrl"]
+    parts = urlsplit(validation_url)
+    assert parts.path == "/events/validate"
+    # The link needs no token: it is its own credential.
+    v = await client.get(parts.path + "?" + parts.query)
+    assert v.status_code == 200, v.text
+    assert v.json()["webhook_status"] == "verified"
+    got = await client.get(pending["_links"]["self"]["href"], headers=adobe(tokens.admin))
+    assert got.json()["webhook_status"] == "verified" and got.json()["state"] == "ACTIVE"
+    again = await client.get(parts.path + "?" + parts.query)
+    assert again.status_code == 404  # single use
+
+
+async def test_a_validation_link_not_used_in_time_disables_the_registration(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    services.settings.events_validation_seconds = 0.2
+    with receiver(lambda r: Reply(200)) as hook:
+        r = await register(client, tokens.admin, url=hook.url)
+        validation_url = json.loads(hook.received[1].body)["validationUrl"]
+    assert r.json()["webhook_status"] == "pending_validation"
+    time.sleep(0.3)
+    got = await client.get(r.json()["_links"]["self"]["href"], headers=adobe(tokens.admin))
+    assert got.json()["webhook_status"] == "hook_unreachable"
+    assert got.json()["enabled"] is False and got.json()["state"] == "DISABLED"
+    parts = urlsplit(validation_url)
+    assert (await client.get(parts.path + "?" + parts.query)).status_code == 404
+
+
+async def test_a_receiver_failing_both_is_unreachable_and_disabled(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    with receiver(lambda r: Reply(500)) as hook:
+        r = await register(client, tokens.admin, url=hook.url)
+    assert r.status_code == 201
+    assert r.json()["webhook_status"] == "hook_unreachable"
+    assert r.json()["enabled"] is False and r.json()["state"] == "DISABLED"
+
+
+async def test_editing_a_webhook_challenges_it_again(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    with receiver(echo_challenge("raw")) as hook:
+        made = (await register(client, tokens.admin, url=hook.url)).json()
+        body = {
+            "name": "renamed",
+            "client_id": "receiver-client",
+            "delivery_type": "webhook_batch",
+            "webhook_url": hook.url + "/other",
+            "events_of_interest": ["aem.assets.asset.deleted"],
+        }
+        r = await client.put(
+            f"/adobe/events/registrations/{made['id']}", json=body, headers=adobe(tokens.admin)
+        )
+        assert r.status_code == 200, r.text
+        assert [x.path.split("?")[0] for x in hook.received] == ["/", "/other"]
+    assert r.json()["name"] == "renamed" and r.json()["delivery_type"] == "webhook_batch"
+    assert r.json()["webhook_status"] == "verified"
+
+
+async def test_a_journal_registration_needs_no_url(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    r = await register(client, tokens.admin, types=["aem.assets.asset.deleted"])
+    assert r.status_code == 201, r.text
+    assert r.json()["delivery_type"] == "journal"
+    assert r.json()["webhook_status"] == "not_applicable" and r.json()["webhook_url"] is None
+    rid = r.json()["id"]
+    assert (
+        await client.delete(f"/adobe/events/registrations/{rid}", headers=adobe(tokens.admin))
+    ).status_code == 204
+    gone = await client.get(f"/adobe/events/registrations/{rid}", headers=adobe(tokens.admin))
+    assert gone.status_code == 404
+    assert gone.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"delivery_type": "carrier-pigeon"}, "delivery_type"),
+        ({"events_of_interest": []}, "events_of_interest"),
+        ({"events_of_interest": ["aem.assets.asset.exploded"]}, "events_of_interest"),
+        ({"events_of_interest": [{"code": 1}]}, "events_of_interest"),
+        ({"name": ""}, "name"),
+        ({"name": 7}, "name"),
+        ({"client_id": "has spaces"}, "client_id"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"colour": "red"}, "colour"),
+        ({"delivery_type": "webhook"}, "webhook_url"),
+        ({"delivery_type": "webhook", "webhook_url": "ftp://example.com/x"}, "webhook_url"),
+        ({"webhook_url": "http://127.0.0.1:9/x"}, "webhook_url"),  # journal with a URL
+    ],
+)
+async def test_bad_registrations_are_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient, tokens: Tokens, change: dict[str, object], field: str
+) -> None:
+    body: dict[str, object] = {
+        "name": "n",
+        "delivery_type": "journal",
+        "events_of_interest": ["aem.assets.asset.deleted"],
+        **change,
+    }
+    r = await client.post("/adobe/events/registrations", json=body, headers=adobe(tokens.admin))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert field in r.json()["detail"]
+    assert await count_registrations(client, tokens.admin) == 0
+
+
+async def test_a_webhook_on_a_refused_address_is_400_and_never_contacted(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    services.webhooks.guard.allow = type(services.webhooks.guard.allow)()  # type: ignore[attr-defined]
+    with receiver() as hook:
+        r = await register(client, tokens.admin, url=hook.url)
+        assert r.status_code == 400
+        assert "loopback" in r.json()["detail"]
+        assert hook.received == []
+    assert await count_registrations(client, tokens.admin) == 0
+
+
+async def test_registrations_need_the_admin_scope(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    r = await register(client, tokens.write)
+    assert r.status_code == 403
+    assert (
+        await client.get("/adobe/events/registrations", headers=adobe(tokens.read))
+    ).status_code == 403
+    assert (await client.get("/adobe/events/registrations")).status_code == 401
