@@ -340,7 +340,6 @@ async def test_a_failing_webhook_becomes_unstable_then_disabled(
         await services.dispatcher().housekeeping()
         assert await state() == "DISABLED"
         # Disabled: new events are no longer sent.
-        seen = len(posts(hook))
         node = await make_asset(services, "late.jpg", b"\xff\xd8\xff", "image/jpeg")
         await client.delete(f"/adobe/assets/{node.urn}", headers=adobe(tokens.write))
         await services.dispatcher().materialize()

@@ -4,6 +4,7 @@ publish state that the published and unpublished events announce."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +19,7 @@ from assetvault.auth.models import Principal
 from assetvault.errors import InvalidInput, UnsupportedMediaType
 from assetvault.events.models import Attempt, Registration
 from assetvault.events.service import DEFAULT_CLIENT_ID, RegistrationSpec
+from assetvault.metadata.service import iso
 from assetvault.relations.service import parse_urn
 from assetvault.tree.models import Node
 
@@ -28,8 +30,9 @@ write = require("write", api_key=True)
 PROVIDER_ID = "aem-assets"
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def _iso(value: datetime | None) -> str | None:
+    """Times as the metadata API writes them (milliseconds, Z)."""
+    return iso(value) if value is not None else None
 
 
 def attempt_view(attempt: Attempt) -> dict[str, Any]:
