@@ -1,0 +1,157 @@
+"""Asset events against a real ``assetvault serve`` (its own dispatcher process): a
+journal read by Adobe's I/O Events SDK (npm @adobe/aio-lib-events), and a kill -9 of
+the server while a delivery is in flight, which is delivered after the restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.factories import upload
+from tests.live import ASSETVAULT, LiveServer, create_token
+from tests.receivers import Received, Reply, receiver
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).parent
+ORG = "ASSETVAULT@AdobeOrg"
+ENV = {"ASSETVAULT_FETCH_ALLOW": "127.0.0.1", "ASSETVAULT_EVENTS_RETRY_UNIT_SECONDS": "0.2"}
+
+
+def adobe(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "X-Api-Key": "e2e"}
+
+
+def make_and_delete(server: LiveServer, token: str, n: int) -> None:
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            for i in range(n):
+                r = await upload(client, token, "/content/dam", f"e{i}.jpg", b"\xff\xd8\xff" * 10)
+                assert r.status_code == 200, r.text
+                path = r.json().get("path") or f"/content/dam/e{i}.jpg"
+                meta = await client.get(f"/api/assets/e{i}.jpg.json", headers=adobe(token))
+                assert meta.status_code == 200, (path, meta.text)
+                deleted = await client.delete(f"/api/assets/e{i}.jpg", headers=adobe(token))
+                assert deleted.status_code == 200, deleted.text
+
+    asyncio.run(run())
+
+
+def wait_for(check, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+def test_the_adobe_sdk_reads_the_journal(tmp_path: Path) -> None:
+    server = LiveServer(data_dir=tmp_path / "data", env=ENV).start()
+    try:
+        token = create_token(server.data_dir, "e2e-admin", "admin")
+        made = httpx.post(
+            server.url + "/adobe/events/registrations",
+            json={
+                "name": "journal",
+                "client_id": "e2e",
+                "delivery_type": "journal",
+                "events_of_interest": ["aem.assets.asset.deleted"],
+            },
+            headers=adobe(token),
+        )
+        assert made.status_code == 201, made.text
+        journal_url = made.json()["events_url"]
+        make_and_delete(server, token, 3)
+        headers = {**adobe(token), "x-ims-org-id": ORG}
+        wait_for(
+            lambda: (
+                httpx.get(journal_url + "?limit=3", headers=headers).status_code == 200
+                and len(httpx.get(journal_url + "?limit=3", headers=headers).json()["events"]) == 3
+            )
+        )
+        out = subprocess.run(
+            ["node", str(HERE / "journal.js"), journal_url, ORG, "e2e", token, "3"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout)
+    finally:
+        server.stop()
+    pages = seen["pages"]
+    assert [p["count"] for p in pages] == [2, 1, 0]
+    positions = [pos for p in pages for pos in p["positions"]]
+    assert len(set(positions)) == 3
+    assert all(t == "aem.assets.asset.deleted" for p in pages for t in p["types"])
+    assert all(r == "e2e" for p in pages for r in p["recipients"])
+    assert pages[0]["next"].startswith(server.url + "/events/organizations/")
+    assert pages[2]["retryAfter"] == 10_000  # the SDK reads retry-after in milliseconds
+    assert pages[2]["next"] == pages[1]["next"]
+    assert seen["latest"]["events"] is None and "since=" in seen["latest"]["next"]
+    assert [o["position"] for o in seen["observed"]] == positions
+
+
+def test_a_delivery_in_flight_at_a_kill_9_is_delivered_after_the_restart(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def answer(r: Received) -> Reply:
+        if r.method == "GET":
+            return Reply(200, parse_qs(urlsplit(r.path).query)["challenge"][0].encode())
+        if len([x for x in hook.received if x.method == "POST"]) == 1:
+            release.wait(30)  # the first delivery hangs until the server is dead
+        return Reply(200)
+
+    with receiver(answer) as hook:
+        server = LiveServer(data_dir=tmp_path / "data", env=ENV).start()
+        try:
+            token = create_token(server.data_dir, "e2e-admin", "admin")
+            out = subprocess.run(
+                [
+                    ASSETVAULT,
+                    "events",
+                    "register",
+                    "--data-dir",
+                    str(server.data_dir),
+                    "--url",
+                    hook.url + "/hook",
+                    "--types",
+                    "aem.assets.asset.deleted",
+                    "--client-id",
+                    "e2e",
+                ],
+                capture_output=True,
+                text=True,
+                env={**__import__("os").environ, **ENV},
+                timeout=60,
+            )
+            assert out.returncode == 0, out.stderr
+            assert "verified" in out.stdout
+            make_and_delete(server, token, 1)
+            posts = lambda: [x for x in hook.received if x.method == "POST"]  # noqa: E731
+            wait_for(lambda: len(posts()) == 1)
+            server.kill()  # the answer to the first delivery is never recorded
+            release.set()
+            server.start()
+            wait_for(lambda: len(posts()) >= 2)
+            first, again = posts()[:2]
+            assert first.headers["x-adobe-event-id"] == again.headers["x-adobe-event-id"]
+            assert first.body == again.body  # the same event, the same bytes
+            listed = subprocess.run(
+                [ASSETVAULT, "events", "list", "--data-dir", str(server.data_dir)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert "webhook" in listed.stdout and "active" in listed.stdout
+        finally:
+            server.stop()
