@@ -41,8 +41,10 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(url: str, headers: dict[str, str], script: Path | None = None) -> dict[str, float]:
-    args = ["wrk", "-t", "1", "-c", CONNECTIONS, "-d", DURATION, "--latency"]
+def wrk(
+    url: str, headers: dict[str, str], script: Path | None = None, connections: str | None = None
+) -> dict[str, float]:
+    args = ["wrk", "-t", "1", "-c", connections or CONNECTIONS, "-d", DURATION, "--latency"]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     if script is not None:

@@ -66,6 +66,21 @@ class Batch:
     deliveries: list[dict[str, Any]]
 
 
+@dataclass
+class _Sent:
+    """A request's answer, to be written down by ``Dispatcher.record``."""
+
+    registration_id: str
+    deliveries: list[dict[str, Any]]
+    attempt: models.Attempt
+    outcome: models.Outcome
+
+
+@dataclass
+class _Expired:
+    deliveries: list[dict[str, Any]]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -85,6 +100,7 @@ class Dispatcher:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._records: list[_Sent | _Expired] = []
         self._last_housekeeping = 0.0
 
     # -- one dispatcher at a time ----------------------------------------------------------
@@ -212,22 +228,24 @@ class Dispatcher:
 
     async def _send(self, batch: Batch) -> None:
         registration = batch.registration
+        recorded = False
         try:
             expired = [d for d in batch.deliveries if d["entry"] is None]
             sendable, events = self._bodies(batch)
-            if sendable:
-                await self._post(registration, sendable, events)
+            waiting = [d for d in batch.deliveries if d not in sendable and d not in expired]
+            for delivery in waiting:  # past the batch's bytes: the next request takes them
+                self._in_flight.discard(delivery["id"])
             if expired:  # its journal entry is past retention: nothing left to send
-                async with self.db.write() as conn:
-                    for delivery in expired:
-                        await repo.update_delivery(
-                            conn, delivery["id"], {"state": "expired", "last_error": "expired"}
-                        )
+                self._records.append(_Expired(expired))
+            if sendable:
+                self._records.append(await self._post(registration, sendable, events))
+            recorded = True
         except Exception:
             log.exception("delivery to registration %s failed", registration.id)
         finally:
-            for delivery in batch.deliveries:
-                self._in_flight.discard(delivery["id"])
+            if not recorded:
+                for delivery in batch.deliveries:
+                    self._in_flight.discard(delivery["id"])
 
     def headers_for(
         self,
@@ -260,7 +278,7 @@ class Dispatcher:
         registration: models.Registration,
         deliveries: list[dict[str, Any]],
         events: list[dict[str, Any]],
-    ) -> None:
+    ) -> _Sent:
         assert registration.webhook_url is not None
         batched = registration.delivery_type == "webhook_batch"
         body = compact(events if batched else events[0])
@@ -280,31 +298,6 @@ class Dispatcher:
             error=outcome.error,
             duration_ms=outcome.duration_ms,
         )
-        window = timedelta(seconds=self.settings.events_retry_window_seconds)
-        async with self.db.write() as conn:
-            await repo.add_attempt(conn, registration.id, attempt)
-            for delivery in deliveries:
-                attempts = int(delivery["attempts"]) + 1
-                values: dict[str, Any] = {
-                    "attempts": attempts,
-                    "last_status": outcome.status,
-                    "last_error": outcome.error,
-                }
-                if outcome.ok:
-                    values["state"] = "delivered"
-                elif not outcome.retryable:
-                    values["state"] = "failed"
-                else:
-                    wait = timedelta(
-                        seconds=retry_wait(attempts, self.settings.events_retry_unit_seconds)
-                    )
-                    created = tree_repo.instant(delivery["created_at"])
-                    if now + wait > created + window:
-                        values["state"] = "expired"
-                    else:
-                        values["next_attempt_at"] = now + wait
-                await repo.update_delivery(conn, delivery["id"], values)
-            await self._judge(conn, registration.id, now)
         if not outcome.ok:
             log.info(
                 "delivery %s to %s: %s",
@@ -312,6 +305,57 @@ class Dispatcher:
                 registration.webhook_url,
                 outcome.status or outcome.error,
             )
+        return _Sent(registration.id, deliveries, attempt, outcome)
+
+    async def record(self) -> int:
+        """Write down the answers received since the last call, all in one transaction
+        (one commit for many deliveries); returns how many requests it recorded."""
+        if not self._records:
+            return 0
+        records, self._records = self._records, []
+        window = timedelta(seconds=self.settings.events_retry_window_seconds)
+        unit = self.settings.events_retry_unit_seconds
+        try:
+            async with self.db.write() as conn:
+                judged: set[str] = set()
+                for record in records:
+                    if isinstance(record, _Expired):
+                        for delivery in record.deliveries:
+                            await repo.update_delivery(
+                                conn, delivery["id"], {"state": "expired", "last_error": "expired"}
+                            )
+                        continue
+                    outcome, now = record.outcome, record.attempt.at
+                    await repo.add_attempt(conn, record.registration_id, record.attempt)
+                    for delivery in record.deliveries:
+                        attempts = int(delivery["attempts"]) + 1
+                        values: dict[str, Any] = {
+                            "attempts": attempts,
+                            "last_status": outcome.status,
+                            "last_error": outcome.error,
+                        }
+                        if outcome.ok:
+                            values["state"] = "delivered"
+                        elif not outcome.retryable:
+                            values["state"] = "failed"
+                        else:
+                            wait = timedelta(seconds=retry_wait(attempts, unit))
+                            created = tree_repo.instant(delivery["created_at"])
+                            if now + wait > created + window:
+                                values["state"] = "expired"
+                            else:
+                                values["next_attempt_at"] = now + wait
+                        await repo.update_delivery(conn, delivery["id"], values)
+                    judged.add(record.registration_id)
+                now = datetime.now(UTC)
+                for registration_id in judged:
+                    await self._judge(conn, registration_id, now)
+        finally:
+            # Recorded or not (a failed commit sends them again: at least once).
+            for record in records:
+                for delivery in record.deliveries:
+                    self._in_flight.discard(delivery["id"])
+        return len(records)
 
     # -- health, retention, validation -----------------------------------------------------
 
@@ -376,17 +420,20 @@ class Dispatcher:
     async def run_once(self) -> bool:
         """One round: consume the outbox, start due deliveries, housekeeping now and
         then. True when it found work."""
+        recorded = await self.record()
         moved = await self.materialize()
         started = await self.deliver_due()
         if time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_SECONDS:
             self._last_housekeeping = time.monotonic()
             await self.housekeeping()
-        return bool(moved or started)
+        return bool(moved or started or recorded)
 
     async def drain(self, seconds: float = 30.0) -> None:
-        """Wait for the requests in flight (tests, and a clean stop)."""
+        """Wait for the requests in flight and record their answers (tests, and a clean
+        stop)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=seconds)
+        await self.record()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         holding = False
