@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+import orjson
+from sqlalchemy import Text, and_, case, delete, func, insert, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.tables import (
@@ -116,9 +117,21 @@ async def delete_registration(conn: AsyncConnection, registration_id: str) -> bo
 # -- journal -------------------------------------------------------------------------------
 
 
+# The event as stored text, parsed with orjson: the dispatcher reads every event it sends.
+_JOURNAL = (
+    event_journal.c.seq,
+    event_journal.c.id,
+    event_journal.c.type,
+    event_journal.c.time,
+    type_coerce(event_journal.c.event, Text).label("event"),
+)
+
+
 def _entry(row: Any) -> JournalEntry:
     m = row._mapping
-    return JournalEntry(int(m["seq"]), m["id"], m["type"], instant(m["time"]), dict(m["event"]))
+    event = m["event"]
+    parsed = orjson.loads(event) if isinstance(event, str | bytes) else event
+    return JournalEntry(int(m["seq"]), m["id"], m["type"], instant(m["time"]), dict(parsed))
 
 
 async def append_journal(
@@ -145,7 +158,7 @@ async def journal_page(
     limit: int,
     since_time: datetime | None = None,
 ) -> list[JournalEntry]:
-    q = select(event_journal).where(
+    q = select(*_JOURNAL).where(
         and_(event_journal.c.seq > after, event_journal.c.type.in_(list(types)))
     )
     if since_time is not None:
@@ -155,7 +168,7 @@ async def journal_page(
 
 
 async def journal_entries(conn: AsyncConnection, seqs: Sequence[int]) -> dict[int, JournalEntry]:
-    q = select(event_journal).where(event_journal.c.seq.in_(list(seqs)))
+    q = select(*_JOURNAL).where(event_journal.c.seq.in_(list(seqs)))
     return {e.seq: e for e in map(_entry, await conn.execute(q))}
 
 

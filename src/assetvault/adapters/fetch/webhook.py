@@ -3,9 +3,9 @@ one deadline that includes connecting (Adobe: 10 s) and a cap on the answer read
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-import anyio
 import httpx
 
 from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, read_capped
@@ -45,7 +45,7 @@ class GuardedWebhookSender:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            with anyio.fail_after(self.timeout):
+            async with asyncio.timeout(self.timeout):
                 async with self.client.stream(
                     method, url, headers=headers, content=body, follow_redirects=False
                 ) as fetch:
