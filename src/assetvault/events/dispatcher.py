@@ -129,6 +129,10 @@ class Dispatcher:
         """Turn the next outbox rows into journal entries and deliveries; returns how
         many outbox rows were consumed."""
         now = datetime.now(UTC)
+        async with self.db.read() as conn:  # most rounds find nothing: no write lock then
+            after = await repo.int_state(conn, repo.POSITION)
+            if not await tree_repo.outbox_after(self.db.reader_of(conn), after, 1):
+                return 0
         async with self.db.write() as conn:
             r = self.db.reader_of(conn)
             after = await repo.int_state(conn, repo.POSITION)
@@ -181,14 +185,12 @@ class Dispatcher:
             if not due:
                 return 0
             registrations = {r.id: r for r in await repo.registrations(conn)}
-            entries = await repo.journal_entries(conn, [d["journal_seq"] for d in due])
         batches: list[Batch] = []
         open_batches: dict[str, Batch] = {}
         for delivery in due:
             registration = registrations.get(delivery["registration_id"])
             if registration is None or not registration.is_webhook:
                 continue
-            delivery["entry"] = entries.get(delivery["journal_seq"])
             if registration.delivery_type == "webhook_batch":
                 current = open_batches.get(registration.id)
                 if current is None or len(current.deliveries) >= per_request:
@@ -198,9 +200,14 @@ class Dispatcher:
                 current.deliveries.append(delivery)
             else:
                 batches.append(Batch(registration, [delivery]))
+        batches = batches[:capacity]
+        wanted = [d["journal_seq"] for one in batches for d in one.deliveries]
+        async with self.db.read() as conn:
+            entries = await repo.journal_entries(conn, wanted)
         started = 0
-        for one in batches[:capacity]:
+        for one in batches:
             for delivery in one.deliveries:
+                delivery["entry"] = entries.get(delivery["journal_seq"])
                 self._in_flight.add(delivery["id"])
             task = asyncio.create_task(self._send(one))
             self._tasks.add(task)
