@@ -26,6 +26,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 ALLOWED_SCHEMES = ("http", "https")
+RESOLVE_SECONDS = 5.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -181,7 +182,12 @@ class Guard:
             candidates = [str(literal)]
         else:
             try:
-                candidates = await self.resolver(host, port)
+                async with asyncio.timeout(RESOLVE_SECONDS):
+                    candidates = await self.resolver(host, port)
+            except TimeoutError:
+                raise FetchBlocked(
+                    f"host {host!r} did not resolve within {RESOLVE_SECONDS:g} s"
+                ) from None
             except (OSError, UnicodeError) as exc:
                 raise FetchBlocked(f"host {host!r} does not resolve ({exc})") from None
             if not candidates:

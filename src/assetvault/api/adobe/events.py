@@ -136,12 +136,19 @@ async def _json_object(request: Request) -> Any:
 REGISTRATION_ERRORS = problems(400, 401, 403, 406, 413, 415)
 
 
+def json_request(schema: str) -> dict[str, Any]:
+    """The request body of a route that reads its JSON itself (api/body.py)."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
 @router.post(
     "/registrations",
     operation_id="createEventRegistration",
     summary="Register a webhook or a journal for asset events",
     status_code=201,
     responses=REGISTRATION_ERRORS,
+    openapi_extra=json_request("RegistrationRequest"),
 )
 async def create_registration(request: Request, principal: Principal = Depends(admin)) -> Response:
     negotiate(request, JSON_TYPES)
@@ -187,6 +194,7 @@ async def get_registration(
     operation_id="updateEventRegistration",
     summary="Replace an event registration (a webhook is challenged again)",
     responses=problems(400, 401, 403, 404, 406, 413, 415),
+    openapi_extra=json_request("RegistrationRequest"),
 )
 async def update_registration(
     request: Request, registrationId: str, _: Principal = Depends(admin)
@@ -259,6 +267,7 @@ PUBLISH_ERRORS = problems(400, 401, 403, 404, 406, 413, 415)
     operation_id="publishAssets",
     summary="Publish up to 10 assets to AEM_PUBLISH",
     responses=PUBLISH_ERRORS,
+    openapi_extra=json_request("PublishRequest"),
 )
 async def publish_assets(request: Request, principal: Principal = Depends(write)) -> Response:
     return await _publish(request, principal, True)
@@ -269,6 +278,7 @@ async def publish_assets(request: Request, principal: Principal = Depends(write)
     operation_id="unpublishAssets",
     summary="Unpublish up to 10 assets from AEM_PUBLISH",
     responses=PUBLISH_ERRORS,
+    openapi_extra=json_request("PublishRequest"),
 )
 async def unpublish_assets(request: Request, principal: Principal = Depends(write)) -> Response:
     return await _publish(request, principal, False)

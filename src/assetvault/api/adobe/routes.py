@@ -20,6 +20,8 @@ from assetvault.api.adobe.schemas import (
     JobState,
     MetadataEnvelope,
     Problem,
+    PublishRequest,
+    RegistrationRequest,
     RelationList,
     RelationsCreate,
     RelationTypeList,
@@ -65,7 +67,12 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 # Models the OpenAPI document refers to by name without a route declaring them.
-EXTRA_SCHEMAS: list[type[BaseModel]] = [Problem, RelationsCreate]
+EXTRA_SCHEMAS: list[type[BaseModel]] = [
+    Problem,
+    RelationsCreate,
+    PublishRequest,
+    RegistrationRequest,
+]
 
 
 READ_ERRORS = problems(400, 401, 403, 404, 406)

@@ -76,3 +76,27 @@ class JobResult(BaseModel):
     jobId: str
     state: JobStateName
     errors: list[Problem] = []
+
+
+class PublishRequest(BaseModel):
+    """POST /adobe/assets/publish and /unpublish (docs/events.md)."""
+
+    assets: list[str] = Field(min_length=1, max_length=10, description="urn:aaid:aem:<uuid> ids")
+    target: Literal["AEM_PUBLISH", "DYNAMIC_MEDIA"] = "AEM_PUBLISH"
+
+
+class EventOfInterest(BaseModel):
+    provider_id: str = "aem-assets"
+    event_code: str
+
+
+class RegistrationRequest(BaseModel):
+    """An event registration, as Adobe I/O Events' registration API takes it."""
+
+    name: str
+    description: str | None = None
+    client_id: str | None = None
+    delivery_type: Literal["webhook", "webhook_batch", "journal"]
+    webhook_url: str | None = None
+    events_of_interest: list[EventOfInterest | str] = Field(min_length=1)
+    enabled: bool = True
