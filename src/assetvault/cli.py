@@ -66,6 +66,9 @@ async def _prepare(settings: Settings) -> None:
                 upload_ttl_seconds=settings.upload_token_ttl_seconds,
             )
         await svc.uploads.forget_completed(settings.upload_token_ttl_seconds)
+        # The signing keys exist before any API process serves or signs with them (making
+        # them takes a moment that would otherwise hold a request's event loop).
+        await asyncio.to_thread(svc.signer.paths)
         if report.blobs_removed or report.uploads_removed:
             logging.getLogger("assetvault").info(
                 "start-up sweep removed %d unreferenced blob(s) and %d abandoned upload(s)",

@@ -410,17 +410,7 @@ class Dispatcher:
                     and expires is not None
                     and expires <= now
                 ):
-                    await repo.update_registration(
-                        conn,
-                        registration.id,
-                        {
-                            "webhook_status": models.UNREACHABLE,
-                            "enabled": False,
-                            "state": models.DISABLED,
-                            "validation_token": None,
-                            "validation_expires_at": None,
-                        },
-                    )
+                    await repo.expire_validation(conn, registration.id)
 
     # -- the loop --------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ class Signer(Protocol):
         """The PEM (SPKI, LF line endings) of a key file name like pub-key-<id>.pem."""
         ...
 
+    def paths(self) -> list[str]:
+        """The public key paths in use (the pairs are made on first use)."""
+        ...
+
     def rotate(self) -> str:
         """Replace the older of the two key pairs; returns the new public key's path."""
         ...

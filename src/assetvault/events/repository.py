@@ -18,7 +18,13 @@ from assetvault.adapters.database.tables import (
     event_registrations,
     event_state,
 )
-from assetvault.events.models import Attempt, JournalEntry, Registration
+from assetvault.events.models import (
+    DISABLED,
+    UNREACHABLE,
+    Attempt,
+    JournalEntry,
+    Registration,
+)
 from assetvault.tree.repository import instant
 
 # -- state ---------------------------------------------------------------------------------
@@ -96,6 +102,22 @@ async def update_registration(
         update(event_registrations)
         .where(event_registrations.c.id == registration_id)
         .values(**values)
+    )
+
+
+async def expire_validation(conn: AsyncConnection, registration_id: str) -> None:
+    """A validationUrl not used in time: the webhook is unreachable, its registration
+    disabled (Adobe: after 5 minutes)."""
+    await update_registration(
+        conn,
+        registration_id,
+        {
+            "webhook_status": UNREACHABLE,
+            "enabled": False,
+            "state": DISABLED,
+            "validation_token": None,
+            "validation_expires_at": None,
+        },
     )
 
 

@@ -98,6 +98,16 @@ class RegistrationSpec:
     description: str = ""
     enabled: bool = True
 
+    def columns(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "client_id": self.client_id,
+            "delivery_type": self.delivery_type,
+            "webhook_url": self.webhook_url,
+            "event_types": self.event_types,
+        }
+
 
 @dataclass(frozen=True)
 class JournalPage:
@@ -222,12 +232,7 @@ class EventService:
                 conn,
                 {
                     "id": registration_id,
-                    "name": spec.name,
-                    "description": spec.description,
-                    "client_id": spec.client_id,
-                    "delivery_type": spec.delivery_type,
-                    "webhook_url": spec.webhook_url,
-                    "event_types": spec.event_types,
+                    **spec.columns(),
                     "journal_start": await repo.last_journal_seq(conn),
                     "created_by": user,
                     "created_at": now,
@@ -244,15 +249,7 @@ class EventService:
         runs the handshake again, as Adobe's does."""
         await self.get(registration_id)
         spec = await self._checked(spec)
-        values: dict[str, Any] = {
-            "name": spec.name,
-            "description": spec.description,
-            "client_id": spec.client_id,
-            "delivery_type": spec.delivery_type,
-            "webhook_url": spec.webhook_url,
-            "event_types": spec.event_types,
-            "updated_at": datetime.now(UTC),
-        }
+        values: dict[str, Any] = {**spec.columns(), "updated_at": datetime.now(UTC)}
         if spec.delivery_type == "journal":
             values.update(self._verification(models.NOT_APPLICABLE, None, None, spec.enabled))
         elif spec.enabled:
@@ -274,17 +271,7 @@ class EventService:
             and expires <= datetime.now(UTC)
         ):
             async with self.db.write() as conn:
-                await repo.update_registration(
-                    conn,
-                    registration.id,
-                    {
-                        "webhook_status": models.UNREACHABLE,
-                        "enabled": False,
-                        "state": models.DISABLED,
-                        "validation_token": None,
-                        "validation_expires_at": None,
-                    },
-                )
+                await repo.expire_validation(conn, registration.id)
                 found = await repo.registration(conn, registration.id)
             assert found is not None
             return found
