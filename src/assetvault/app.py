@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from assetvault.api import health
+from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
 from assetvault.api.adobe import search as adobe_search
 from assetvault.api.adobe.hot import HotRoutes
@@ -141,6 +142,8 @@ def create_app(
         app.add_middleware(HotRoutes)
     app.include_router(health.router)
     app.include_router(adobe_search.router)
+    app.include_router(adobe_imports.author)
+    app.include_router(adobe_imports.importer)
     app.include_router(adobe.router)
     app.include_router(classic.router)
     app.include_router(content.router)

@@ -6,13 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
+
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.fetch.client import GuardedClient
+from assetvault.adapters.fetch.download import UrlDownloader
+from assetvault.adapters.fetch.guard import AllowList, Guard
 from assetvault.adapters.media.tools import SandboxedMediaTools
 from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.adapters.search.sql import SqlSearchIndex
 from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
+from assetvault.imports.service import ImportService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
 from assetvault.metadata.service import MetadataService
@@ -44,9 +50,12 @@ class Services:
     changes: TreeChanges
     search: SearchService
     writes: Writes
+    imports: ImportService
+    fetch_client: GuardedClient
 
     async def close(self) -> None:
         self.processing.close()
+        await self.fetch_client.aclose()
         await self.db.dispose()
 
 
@@ -85,6 +94,23 @@ def build_services(
     writes.on_new_original(processing.enqueue)
     relations = RelationService(db, writes)
     metadata = MetadataService(db, writes)
+    # One guarded client for every outgoing request of imports (the SSRF guard).
+    fetch_client = GuardedClient(
+        Guard(AllowList.parse(settings.fetch_allow)),
+        timeout=httpx.Timeout(
+            settings.import_read_timeout_seconds, connect=settings.import_connect_timeout_seconds
+        ),
+        max_connections=max(20, settings.import_concurrency * 2),
+    )
+    imports = ImportService(
+        settings,
+        db,
+        writes,
+        queue,
+        blobs,
+        media,
+        UrlDownloader(fetch_client, retries=settings.import_retries),
+    )
     return Services(
         settings=settings,
         db=db,
@@ -101,4 +127,6 @@ def build_services(
         changes=TreeChanges(db, writes),
         search=SearchService(settings, db, search_index, metadata, media),
         writes=writes,
+        imports=imports,
+        fetch_client=fetch_client,
     )

@@ -30,3 +30,9 @@ DELETED = {"asset": "asset.deleted", "folder": "folder.deleted"}
 
 # Relation types stored from both ends (relating A to B relates B to A).
 TWO_WAY_RELATIONS = {"others"}
+
+# An import job ended (node null; the acting user is who submitted it). data: jobId,
+# operation (aem.assets.import.fromurl | aem.assets.import.fromsource), status
+# (COMPLETED | COMPLETED_WITH_ERRORS | FAILED), folder (the target's URN), folderPath,
+# counts {imported, failed, total}, assetIds (of the imported assets, in request order).
+IMPORT_COMPLETED = "import.completed"
