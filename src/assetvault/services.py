@@ -12,13 +12,16 @@ from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.fetch.client import GuardedClient
 from assetvault.adapters.fetch.download import UrlDownloader
+from assetvault.adapters.fetch.dropbox import DropboxClient
 from assetvault.adapters.fetch.guard import AllowList, Guard
+from assetvault.adapters.fetch.onedrive import OneDriveClient
 from assetvault.adapters.media.tools import SandboxedMediaTools
 from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.adapters.search.sql import SqlSearchIndex
 from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
 from assetvault.imports.service import ImportService
+from assetvault.imports.sources import SourceService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
 from assetvault.metadata.service import MetadataService
@@ -51,6 +54,7 @@ class Services:
     search: SearchService
     writes: Writes
     imports: ImportService
+    sources: SourceService
     fetch_client: GuardedClient
 
     async def close(self) -> None:
@@ -111,6 +115,28 @@ def build_services(
         media,
         UrlDownloader(fetch_client, retries=settings.import_retries),
     )
+    sources = SourceService(
+        settings,
+        db,
+        imports,
+        {
+            "dropbox": DropboxClient(
+                fetch_client,
+                client_id=settings.dropbox_client_id,
+                client_secret=settings.dropbox_client_secret,
+                auth_url=settings.dropbox_auth_url,
+                api_url=settings.dropbox_api_url,
+                content_url=settings.dropbox_content_url,
+            ),
+            "onedrive": OneDriveClient(
+                fetch_client,
+                client_id=settings.onedrive_client_id,
+                client_secret=settings.onedrive_client_secret,
+                login_url=settings.onedrive_login_url,
+                graph_url=settings.onedrive_graph_url,
+            ),
+        },
+    )
     return Services(
         settings=settings,
         db=db,
@@ -128,5 +154,6 @@ def build_services(
         search=SearchService(settings, db, search_index, metadata, media),
         writes=writes,
         imports=imports,
+        sources=sources,
         fetch_client=fetch_client,
     )

@@ -53,6 +53,7 @@ class Downloader(Protocol):
         *,
         headers: dict[str, str] | None = None,
         declared_size: int | None = None,
+        method: str = "GET",
     ) -> Downloaded:
         """Fetch ``url`` into the blob store; FetchFailed with the reason otherwise."""
         ...
@@ -96,6 +97,7 @@ class Download:
 
     url: str
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"  # Dropbox's content endpoints take POST
 
 
 class SourceClient(Protocol):

@@ -56,12 +56,13 @@ from assetvault.settings import Settings
 from assetvault.tree import events
 from assetvault.tree import repository as tree_repo
 from assetvault.tree.models import Node
-from assetvault.tree.paths import ROOT, join, urn
+from assetvault.tree.paths import ROOT, check_name, join, urn
 from assetvault.tree.writes import Change, Original, Writes
 
 log = logging.getLogger("assetvault.imports")
 
 IMPORT_RUN = "import.run"  # the worker job that runs an import job
+COMMIT_ATTEMPTS = 3
 
 # Types the content shows when it shows nothing particular: then a given type stands.
 GENERIC_TYPES = {
@@ -375,11 +376,11 @@ class ImportService:
             },
         )
 
-    def _limits(self, deadline: float) -> DownloadLimits:
+    def _limits(self, job: ImportJob, deadline: float) -> DownloadLimits:
+        # The Range probe is the URL import's rule; a source's own API serves its files.
+        probe = self.settings.import_range_probe_bytes if job.operation == FROM_URL else 2**63
         return DownloadLimits(
-            max_bytes=self.settings.import_max_file_size,
-            range_probe_bytes=self.settings.import_range_probe_bytes,
-            deadline=deadline,
+            max_bytes=self.settings.import_max_file_size, range_probe_bytes=probe, deadline=deadline
         )
 
     async def _import_file(self, job: ImportJob, file: ImportFile, deadline: float) -> None:
@@ -394,9 +395,10 @@ class ImportService:
             got = await self.downloader.download(
                 where.url,
                 self.writes.store_stream,
-                self._limits(deadline),
+                self._limits(job, deadline),
                 headers=where.headers,
                 declared_size=file.file_size,
+                method=where.method,
             )
             mime, warnings = choose_type(file, got)
             metadata = await self._metadata(job, file, got)
@@ -433,43 +435,62 @@ class ImportService:
         metadata: dict[str, Any],
         warnings: list[str],
     ) -> None:
-        try:
-            async with self.writes.change(job.user) as ch:
-                folder = await tree_repo.by_id(ch.reader, job.folder_id)
-                if folder is None or folder.kind != "folder":
-                    raise FetchFailed("the target folder no longer exists", 404)
-                if file.rel_path:
-                    folder = await self._folder_path(ch, join(folder.path, file.rel_path))
-                if await tree_repo.child_names(ch.reader, folder.id, [file.file_name]):
-                    raise FetchFailed(f"{join(folder.path, file.file_name)} already exists", 409)
-                (node,) = await ch.create_assets(
-                    folder, [(file.file_name, Original(got.blob, mime), metadata)]
+        check_name(file.file_name)  # a source's names may hold what AEM refuses
+        for segment in file.rel_path.split("/") if file.rel_path else []:
+            check_name(segment)
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                await self._commit_once(job, file, got, mime, metadata, warnings)
+                return
+            except IntegrityError:
+                # Files of one job run at once: two of them may make the same missing
+                # folder. The loser tries again and finds the folder made.
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise FetchFailed(
+                        f"{join(job.folder_path, file.file_name)} was created concurrently", 409
+                    ) from None
+
+    async def _commit_once(
+        self,
+        job: ImportJob,
+        file: ImportFile,
+        got: Downloaded,
+        mime: str,
+        metadata: dict[str, Any],
+        warnings: list[str],
+    ) -> None:
+        async with self.writes.change(job.user) as ch:
+            folder = await tree_repo.by_id(ch.reader, job.folder_id)
+            if folder is None or folder.kind != "folder":
+                raise FetchFailed("the target folder no longer exists", 404)
+            if file.rel_path:
+                folder = await self._folder_path(ch, join(folder.path, file.rel_path))
+            if await tree_repo.child_names(ch.reader, folder.id, [file.file_name]):
+                raise FetchFailed(f"{join(folder.path, file.file_name)} already exists", 409)
+            (node,) = await ch.create_assets(
+                folder, [(file.file_name, Original(got.blob, mime), metadata)]
+            )
+            done = await ch.conn.execute(
+                update(import_files)
+                .where(
+                    import_files.c.job_id == job.id,
+                    import_files.c.idx == file.idx,
+                    import_files.c.state == PENDING,
                 )
-                done = await ch.conn.execute(
-                    update(import_files)
-                    .where(
-                        import_files.c.job_id == job.id,
-                        import_files.c.idx == file.idx,
-                        import_files.c.state == PENDING,
-                    )
-                    .values(
-                        state=IMPORTED,
-                        asset_id=node.id,
-                        asset_path=node.path,
-                        size=got.blob.size,
-                        warnings=warnings,
-                        updated_at=_now(),
-                    )
+                .values(
+                    state=IMPORTED,
+                    asset_id=node.id,
+                    asset_path=node.path,
+                    size=got.blob.size,
+                    warnings=warnings,
+                    updated_at=_now(),
                 )
-                if not done.rowcount:
-                    raise _Taken()
-                await ch.conn.execute(
-                    update(import_jobs).where(import_jobs.c.id == job.id).values(updated_at=_now())
-                )
-        except IntegrityError:
-            raise FetchFailed(
-                f"{join(job.folder_path, file.file_name)} was created concurrently", 409
-            ) from None
+            )
+            if not done.rowcount:
+                raise _Taken()
+            await ch.conn.execute(
+                update(import_jobs).where(import_jobs.c.id == job.id).values(updated_at=_now())
+            )
 
     async def _fail(self, job: ImportJob, file: ImportFile, error: dict[str, Any]) -> None:
         async with self.db.write() as conn:

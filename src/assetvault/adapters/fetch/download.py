@@ -51,6 +51,7 @@ class UrlDownloader:
         *,
         headers: dict[str, str] | None = None,
         declared_size: int | None = None,
+        method: str = "GET",
     ) -> Downloaded:
         probed = False
         if declared_size is not None and declared_size >= limits.range_probe_bytes:
@@ -63,7 +64,7 @@ class UrlDownloader:
                 raise FetchFailed("the import's deadline passed before the file was in", 504)
             try:
                 async with asyncio.timeout(remaining):
-                    return await self._once(url, store, limits, headers, probed)
+                    return await self._once(url, store, limits, headers, probed, method)
             except _Retry as exc:
                 last = str(exc)
             except TimeoutError:
@@ -119,9 +120,10 @@ class UrlDownloader:
         limits: DownloadLimits,
         headers: dict[str, str] | None,
         probed: bool,
+        method: str,
     ) -> Downloaded:
         try:
-            async with self.client.stream("GET", url, headers=headers) as fetched:
+            async with self.client.stream(method, url, headers=headers) as fetched:
                 response = fetched.response
                 status = response.status_code
                 if status >= 500:
