@@ -73,9 +73,33 @@ def adobe(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "X-Api-Key": "test-client"}
 
 
-async def run_imports(services: Services) -> int:
-    """Run the queued import jobs (and whatever else is due) in this process."""
-    return await process_all(services)
+async def run_imports(services: Services, *, processing: bool = False) -> int:
+    """Run the queued import jobs in this process (with ``processing``, also every other
+    due job, e.g. the processing of the imported assets); returns how many jobs ran."""
+    if processing:
+        return await process_all(services)
+    from sqlalchemy import func, select
+
+    from assetvault.adapters.database.tables import jobs
+    from assetvault.imports.service import IMPORT_RUN
+    from assetvault.jobs.worker import Worker
+
+    worker = Worker(services, name="test-worker")
+    ran = 0
+    while True:
+        async with services.db.read() as conn:
+            due = (
+                await conn.execute(
+                    select(func.count()).where(
+                        jobs.c.kind == IMPORT_RUN, jobs.c.state.in_(("queued", "running"))
+                    )
+                )
+            ).scalar_one()
+        if not due:
+            return ran
+        # Import jobs were queued before the processing of what they import.
+        assert await worker.run_once(), "an import job is due but none could be claimed"
+        ran += 1
 
 
 async def wait_done(

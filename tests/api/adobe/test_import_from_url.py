@@ -326,7 +326,7 @@ async def test_metadata_of_the_request_and_of_each_file_is_applied_embedded_xmp_
         },
     )
     assert r.status_code == 202
-    await run_imports(services)
+    await run_imports(services, processing=True)
     photo = await services.tree.find("/content/dam/photo.jpg")
     plain = await services.tree.find("/content/dam/plain.txt")
     assert photo is not None and plain is not None
