@@ -287,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grace", type=float, default=None, help="minimum age in seconds")
     _data_dir_arg(sweep)
     sweep.set_defaults(func=cmd_sweep)
+
+    from assetvault.cli_import import add_parser as add_import_url
+
+    add_import_url(sub)
     return parser
 
 
