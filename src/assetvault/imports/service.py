@@ -14,15 +14,16 @@ job's terminal state and its ``import.completed`` outbox row commit together.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assetvault import cursors
@@ -308,12 +309,15 @@ class ImportService:
         elapsed = (_now() - started).total_seconds()
         deadline = time.monotonic() + self.settings.import_deadline_seconds - elapsed
         gate = asyncio.Semaphore(max(1, self.settings.import_concurrency))
+        committer = _Committer(self, job)
 
         async def one(file: ImportFile) -> None:
-            async with gate:
-                await self._import_file(job, file, deadline)
+            await self._import_file(job, file, deadline, gate, committer)
 
-        await asyncio.gather(*(one(f) for f in pending))
+        try:
+            await asyncio.gather(*(one(f) for f in pending))
+        finally:
+            await committer.close()
 
         async def finish(ch: Change) -> None:
             await self._finish(ch, job_id, None)
@@ -383,26 +387,39 @@ class ImportService:
             max_bytes=self.settings.import_max_file_size, range_probe_bytes=probe, deadline=deadline
         )
 
-    async def _import_file(self, job: ImportJob, file: ImportFile, deadline: float) -> None:
+    async def _import_file(
+        self,
+        job: ImportJob,
+        file: ImportFile,
+        deadline: float,
+        gate: asyncio.Semaphore,
+        committer: _Committer,
+    ) -> None:
         try:
-            if job.operation == FROM_URL:
-                assert file.url is not None
-                where = Download(file.url)
-            else:
-                if self.source_downloads is None:
-                    raise FetchFailed("import sources are not available", 500)
-                where = await self.source_downloads(job, file)
-            got = await self.downloader.download(
-                where.url,
-                self.writes.store_stream,
-                self._limits(job, deadline),
-                headers=where.headers,
-                declared_size=file.file_size,
-                method=where.method,
-            )
-            mime, warnings = choose_type(file, got)
-            metadata = await self._metadata(job, file, got)
-            await self._commit(job, file, got, mime, metadata, warnings)
+            check_name(file.file_name)  # a source's names may hold what AEM refuses
+            for segment in file.rel_path.split("/") if file.rel_path else []:
+                check_name(segment)
+            # The gate holds the fetch only: while a file waits for its commit, the
+            # next one is already coming in.
+            async with gate:
+                if job.operation == FROM_URL:
+                    assert file.url is not None
+                    where = Download(file.url)
+                else:
+                    if self.source_downloads is None:
+                        raise FetchFailed("import sources are not available", 500)
+                    where = await self.source_downloads(job, file)
+                got = await self.downloader.download(
+                    where.url,
+                    self.writes.store_stream,
+                    self._limits(job, deadline),
+                    headers=where.headers,
+                    declared_size=file.file_size,
+                    method=where.method,
+                )
+                mime, warnings = choose_type(file, got)
+                metadata = await self._metadata(job, file, got)
+            await committer.commit(_Ready(file, got, mime, metadata, warnings))
         except FetchFailed as exc:
             await self._fail(job, file, problem(exc.status, exc.reason))
         except _Taken:
@@ -435,9 +452,6 @@ class ImportService:
         metadata: dict[str, Any],
         warnings: list[str],
     ) -> None:
-        check_name(file.file_name)  # a source's names may hold what AEM refuses
-        for segment in file.rel_path.split("/") if file.rel_path else []:
-            check_name(segment)
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 await self._commit_once(job, file, got, mime, metadata, warnings)
@@ -449,6 +463,96 @@ class ImportService:
                     raise FetchFailed(
                         f"{join(job.folder_path, file.file_name)} was created concurrently", 409
                     ) from None
+
+    async def commit_batch(
+        self, job: ImportJob, batch: list[_Ready]
+    ) -> dict[int, Exception | None]:
+        """Commit the fetched files in one change (one transaction, one fsync, where a
+        commit per file would make the database the bottleneck); each file's outcome by
+        its index. A batch a concurrent writer conflicts with is committed file by file."""
+        try:
+            return await self._commit_together(job, batch)
+        except IntegrityError:
+            pass
+        except FetchFailed as exc:  # the target folder is gone: for all of them
+            return {r.file.idx: exc for r in batch}
+        outcomes: dict[int, Exception | None] = {}
+        for r in batch:
+            try:
+                await self._commit(job, r.file, r.got, r.mime, r.metadata, r.warnings)
+                outcomes[r.file.idx] = None
+            except Exception as exc:
+                outcomes[r.file.idx] = exc
+        return outcomes
+
+    async def _commit_together(
+        self, job: ImportJob, batch: list[_Ready]
+    ) -> dict[int, Exception | None]:
+        outcomes: dict[int, Exception | None] = {}
+        async with self.writes.change(job.user) as ch:
+            folder = await tree_repo.by_id(ch.reader, job.folder_id)
+            if folder is None or folder.kind != "folder":
+                raise FetchFailed("the target folder no longer exists", 404)
+            # Another run of the job (a lost lease) may have imported some meanwhile.
+            query = select(import_files.c.idx, import_files.c.state).where(
+                import_files.c.job_id == job.id,
+                import_files.c.idx.in_([r.file.idx for r in batch]),
+            )
+            states = dict((await ch.conn.execute(query.with_for_update())).all())
+            groups: dict[str, list[_Ready]] = {}
+            for r in batch:
+                if states.get(r.file.idx) != PENDING:
+                    outcomes[r.file.idx] = _Taken()
+                else:
+                    groups.setdefault(r.file.rel_path or "", []).append(r)
+            done: list[dict[str, Any]] = []
+            for rel_path, ready in groups.items():
+                target = (
+                    await self._folder_path(ch, join(folder.path, rel_path)) if rel_path else folder
+                )
+                names = [r.file.file_name for r in ready]
+                taken = await tree_repo.child_names(ch.reader, target.id, names)
+                chosen: list[_Ready] = []
+                for r in ready:
+                    name = r.file.file_name
+                    if name in taken:
+                        outcomes[r.file.idx] = FetchFailed(
+                            f"{join(target.path, name)} already exists", 409
+                        )
+                        continue
+                    taken.add(name)
+                    chosen.append(r)
+                nodes = await ch.create_assets(
+                    target,
+                    [(r.file.file_name, Original(r.got.blob, r.mime), r.metadata) for r in chosen],
+                )
+                for r, node in zip(chosen, nodes, strict=True):
+                    outcomes[r.file.idx] = None
+                    done.append(
+                        {
+                            "k_idx": r.file.idx,
+                            "asset_id": node.id,
+                            "asset_path": node.path,
+                            "size": r.got.blob.size,
+                            "warnings": r.warnings,
+                        }
+                    )
+            now = _now()
+            if done:
+                await ch.conn.execute(
+                    update(import_files)
+                    .where(
+                        import_files.c.job_id == job.id,
+                        import_files.c.idx == bindparam("k_idx"),
+                        import_files.c.state == PENDING,
+                    )
+                    .values(state=IMPORTED, updated_at=now),
+                    done,
+                )
+            await ch.conn.execute(
+                update(import_jobs).where(import_jobs.c.id == job.id).values(updated_at=now)
+            )
+        return outcomes
 
     async def _commit_once(
         self,
@@ -510,3 +614,58 @@ class ImportService:
 
 async def _nothing(ch: Change) -> None:
     return None
+
+
+@dataclass
+class _Ready:
+    """A file fetched into the blob store, waiting for its commit."""
+
+    file: ImportFile
+    got: Downloaded
+    mime: str
+    metadata: dict[str, Any]
+    warnings: list[str]
+
+
+MAX_BATCH = 64
+
+
+class _Committer:
+    """Commits a job's fetched files in batches: whatever is ready when the previous
+    commit ends goes into the next one, so files are never kept waiting for a batch to
+    fill, and under load one transaction serves many files."""
+
+    def __init__(self, service: ImportService, job: ImportJob) -> None:
+        self.service = service
+        self.job = job
+        self.queue: asyncio.Queue[tuple[_Ready, asyncio.Future[None]]] = asyncio.Queue()
+        self.task = asyncio.create_task(self._loop())
+
+    async def commit(self, ready: _Ready) -> None:
+        """Returns once the file is committed; raises the file's failure."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.queue.put((ready, done))
+        await done
+
+    async def _loop(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                outcomes = await self.service.commit_batch(self.job, [r for r, _ in batch])
+            except Exception as exc:  # the database failed: every file of the batch fails
+                outcomes = {r.file.idx: exc for r, _ in batch}
+            for ready, done in batch:
+                error = outcomes.get(ready.file.idx)
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+    async def close(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
