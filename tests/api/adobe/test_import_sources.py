@@ -261,6 +261,8 @@ async def test_a_thumbnail_comes_from_the_source_with_an_etag(
     assert r.status_code == 200, r.text
     expected = providers.JPEG_THUMBNAIL if provider.type == "dropbox" else providers.PNG_THUMBNAIL
     assert r.content == expected and r.headers["content-type"].startswith("image/")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in r.headers
     cached = await client.get(
         url, headers={**adobe(tokens.write), "If-None-Match": r.headers["etag"]}
     )

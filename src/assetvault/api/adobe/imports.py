@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from assetvault.api.adobe.routes import bool_param, json_response, problems
-from assetvault.api.binary import etag_matches
+from assetvault.api.binary import etag_matches, is_passive
 from assetvault.api.body import json_body
 from assetvault.api.deps import base_url, content_type, require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
@@ -435,7 +435,15 @@ async def source_thumbnail(
     negotiate(request, [thumbnail.mime_type])
     digest = hashlib.sha256(thumbnail.content).hexdigest()[:32]
     etag = f'"{digest}"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=300"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if not is_passive(request, thumbnail.mime_type):
+        # A provider's "image" may be a scripted SVG: it never runs in this origin.
+        headers["Content-Disposition"] = "attachment"
+        headers["Content-Security-Policy"] = "sandbox"
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(thumbnail.content, media_type=thumbnail.mime_type, headers=headers)
