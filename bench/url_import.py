@@ -52,7 +52,17 @@ def curl_parallel(base: str, names: list[str], out: Path) -> float:
     os.sync()
     start = time.perf_counter()
     subprocess.run(
-        ["curl", "-sS", "--fail", "--parallel", "--parallel-max", str(PARALLEL), "-K", str(config)],
+        [
+            "curl",
+            "-sS",
+            "--no-progress-meter",
+            "--fail",
+            "--parallel",
+            "--parallel-max",
+            str(PARALLEL),
+            "-K",
+            str(config),
+        ],
         check=True,
     )
     elapsed = time.perf_counter() - start
