@@ -417,6 +417,9 @@ class ImportService:
                     declared_size=file.file_size,
                     method=where.method,
                 )
+                if got.blob.size == 0:
+                    # AEM takes no empty binaries (its upload clients refuse them too).
+                    raise FetchFailed("the source sent an empty file", 400)
                 mime, warnings = choose_type(file, got)
                 metadata = await self._metadata(job, file, got)
             await committer.commit(_Ready(file, got, mime, metadata, warnings))

@@ -461,3 +461,36 @@ async def test_a_source_that_never_answers_times_out(
         client, tokens.read, r.headers["location"].replace("/status", "/result")
     )
     assert items[0]["status"] == "failed" and "timed out" in items[0]["error"]["detail"]
+
+
+async def test_bad_content_fails_the_file_with_its_reason(
+    client: Any, tokens: Tokens, services: Services, served: dict[str, Any], server: Receiver
+) -> None:
+    served["/empty"] = b""
+    served["/fine"] = b"fine"
+
+    def cut(got: Any) -> Reply:
+        # Promises more than it sends, every time: the connection ends short.
+        return Reply(200, b"short", {"content-length": "100", "connection": "close"})
+
+    with receiver(cut) as broken:
+        r = await submit(
+            client,
+            tokens.write,
+            {
+                "folder": "/content/dam/bad",
+                "files": [
+                    {"fileName": "empty", "url": f"{server.url}/empty"},
+                    {"fileName": "cut", "url": f"{broken.url}/cut"},
+                    {"fileName": "fine", "url": f"{server.url}/fine"},
+                ],
+            },
+        )
+        await run_imports(services)
+    items = await all_results(
+        client, tokens.read, r.headers["location"].replace("/status", "/result")
+    )
+    assert [i["status"] for i in items] == ["failed", "failed", "imported"]
+    assert "empty" in items[0]["error"]["detail"] and items[0]["error"]["status"] == 400
+    assert "attempts" in items[1]["error"]["detail"]
+    assert await services.tree.find("/content/dam/bad/cut") is None

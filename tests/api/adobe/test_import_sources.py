@@ -382,3 +382,38 @@ async def test_an_unknown_item_to_start_is_404_and_nothing_is_queued(
     )
     assert r.status_code == 404, r.text
     assert await run_imports(services) == 0
+
+
+async def test_an_unknown_source_is_404_everywhere(
+    client: Any, tokens: Tokens, services: Services, provider: Provider
+) -> None:
+    h = adobe(tokens.write)
+    for method, path, body in [
+        ("GET", f"{SOURCES}/nope", None),
+        ("DELETE", f"{SOURCES}/nope", None),
+        ("GET", f"{SOURCES}/nope/authentication/oauth", None),
+        ("GET", f"{SOURCES}/nope/items", None),
+        ("GET", f"{SOURCES}/nope/items/x/thumbnail", None),
+        ("POST", f"{SOURCES}/nope/start", {"folder": "/content/dam", "items": ["x"]}),
+        ("POST", f"{SOURCES}/nope/x/start", {"folder": "/content/dam"}),
+    ]:
+        r = await client.request(method, path, json=body, headers=h)
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_listing_parameters_are_checked(
+    client: Any, tokens: Tokens, services: Services, provider: Provider
+) -> None:
+    await ready(client, tokens, provider)
+    h = adobe(tokens.write)
+    for params, field in [
+        ({"limit": 0}, "limit"),
+        ({"limit": 51}, "limit"),
+        ({"recursive": "maybe"}, "recursive"),
+        ({"id": ""}, "id"),
+    ]:
+        r = await client.get(f"{SOURCES}/mine/items", params=params, headers=h)
+        assert r.status_code == 400 and field in r.json()["detail"], (params, r.text)
+    bad = await client.get(SOURCES, params={"cursor": "%%%"}, headers=h)
+    assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
