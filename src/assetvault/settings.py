@@ -118,7 +118,10 @@ class Settings(BaseSettings):
     fetch_allow: str = ""
 
     # Imports (from URLs and from Dropbox / OneDrive sources; docs/import.md).
-    import_concurrency: int = 8  # files of one job fetched at a time
+    import_concurrency: int = 8  # files of one job's part fetched at a time
+    # Parts of a job, each a worker job of its own, so several worker processes fetch
+    # (and hash) one import at once.
+    import_shards: int = 2
     import_max_file_size: int = 100 * 1024**3  # bytes; a larger file fails, the rest import
     import_deadline_seconds: float = 6 * 3600.0  # a job's files not fetched by then fail
     import_connect_timeout_seconds: float = 10.0

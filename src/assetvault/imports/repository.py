@@ -123,6 +123,11 @@ async def problems(conn: AsyncConnection, job_id: str) -> tuple[list[dict[str, A
     return errors, warnings
 
 
+def in_shard(index: int, count: int) -> Any:
+    """The files of one part of a job: their index modulo the number of parts."""
+    return import_files.c.idx % count == index
+
+
 async def files(
     conn: AsyncConnection,
     job_id: str,
@@ -130,12 +135,15 @@ async def files(
     after: int = -1,
     limit: int | None = None,
     state: str | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> list[ImportFile]:
     query = (
         select(import_files)
         .where(import_files.c.job_id == job_id, import_files.c.idx > after)
         .order_by(import_files.c.idx)
     )
+    if shard is not None:
+        query = query.where(in_shard(*shard))
     if state is not None:
         query = query.where(import_files.c.state == state)
     if limit is not None:

@@ -201,12 +201,16 @@ class ImportService:
                         for i, f in enumerate(files)
                     ],
                 )
-                await self.queue.enqueue(
-                    ch.conn,
-                    IMPORT_RUN,
-                    {"importId": job_id, "user": user},
-                    max_attempts=self.settings.import_max_attempts,
-                )
+                # Several worker jobs share the files (index modulo their count), so
+                # several worker processes fetch and hash one import at once.
+                shards = max(1, min(self.settings.import_shards, len(files)))
+                for shard in range(shards):
+                    await self.queue.enqueue(
+                        ch.conn,
+                        IMPORT_RUN,
+                        {"importId": job_id, "user": user, "shard": shard, "shards": shards},
+                        max_attempts=self.settings.import_max_attempts,
+                    )
         except IntegrityError as exc:  # a concurrent request made the same folder
             raise InvalidInput(f"folder: {target.path} was created concurrently; retry") from exc
         return await self.job(job_id)
@@ -293,9 +297,12 @@ class ImportService:
         """Import every file not yet in, several at a time; return the change that
         marks the job terminal (the worker commits it with the worker job)."""
         job_id = queued.payload["importId"]
+        shard = _shard(queued)
         async with self.db.read() as conn:
             job = await imports_repo.job(conn, job_id)
-            pending = await imports_repo.files(conn, job_id, state=PENDING) if job else []
+            pending = (
+                await imports_repo.files(conn, job_id, state=PENDING, shard=shard) if job else []
+            )
         if job is None or job.step in TERMINAL:
             return _nothing
         started = job.started_at or _now()
@@ -320,35 +327,43 @@ class ImportService:
             await committer.close()
 
         async def finish(ch: Change) -> None:
-            await self._finish(ch, job_id, None)
+            await self._finish(ch, job_id, shard, None)
 
         return finish
 
     async def failed(self, ch: Change, queued: Job, reason: str) -> None:
-        """The worker job is finally failed (it stopped during every attempt): the files
-        not yet in fail with that reason and the job ends."""
-        await self._finish(ch, queued.payload["importId"], reason)
+        """The worker job is finally failed (it stopped during every attempt): its files
+        not yet in fail with that reason, and the job ends if no other part runs."""
+        await self._finish(ch, queued.payload["importId"], _shard(queued), reason)
 
-    async def _finish(self, ch: Change, job_id: str, reason: str | None) -> None:
-        job = await imports_repo.job(ch.conn, job_id)
+    async def _finish(
+        self, ch: Change, job_id: str, shard: tuple[int, int], reason: str | None
+    ) -> None:
+        # The row lock makes the parts' endings take turns: one of them ends the job.
+        query = select(import_jobs).where(import_jobs.c.id == job_id).with_for_update()
+        row = (await ch.conn.execute(query)).first()
+        job = imports_repo.job_from(row) if row else None
         if job is None or job.step in TERMINAL:
             return
         now = _now()
+        mine = imports_repo.in_shard(*shard)
         if reason is not None:
             await ch.conn.execute(
                 update(import_files)
-                .where(import_files.c.job_id == job_id, import_files.c.state == PENDING)
+                .where(import_files.c.job_id == job_id, import_files.c.state == PENDING, mine)
                 .values(
                     state=FILE_FAILED,
                     error=problem(500, f"the import stopped: {reason}"),
                     updated_at=now,
                 )
             )
-        counts = (await imports_repo.counts(ch.conn, [job_id]))[job_id]
-        if counts.pending:
+        elif await imports_repo.files(ch.conn, job_id, state=PENDING, shard=shard, limit=1):
             # Every file of a run ends imported or failed; one still pending means the
             # run was cut short: raising leaves the worker job to run again.
-            raise RuntimeError(f"import {job_id} still has {counts.pending} pending file(s)")
+            raise RuntimeError(f"import {job_id} still has pending files")
+        counts = (await imports_repo.counts(ch.conn, [job_id]))[job_id]
+        if counts.pending:
+            return  # another part of the job is still fetching: it ends the job
         step = (
             COMPLETED
             if counts.failed == 0
@@ -617,6 +632,11 @@ class ImportService:
 
 async def _nothing(ch: Change) -> None:
     return None
+
+
+def _shard(queued: Job) -> tuple[int, int]:
+    """Which part of its import's files a worker job fetches: (index, of how many)."""
+    return int(queued.payload.get("shard", 0)), int(queued.payload.get("shards", 1))
 
 
 @dataclass

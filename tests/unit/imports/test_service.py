@@ -75,3 +75,75 @@ def test_the_type_comes_from_the_content_and_a_contradiction_is_a_warning() -> N
     unknown = Downloaded(blob, "application/octet-stream", None)
     assert choose_type(file("a.pdf", None), unknown) == ("application/pdf", [])
     assert choose_type(file("blob", None), unknown) == ("application/octet-stream", [])
+
+
+async def test_the_parts_of_a_job_share_its_files_and_the_last_ends_it(
+    services: Services,
+) -> None:
+    served = {f"/p{i}.txt": f"part file {i}".encode() for i in range(9)}
+    with receiver(files_handler(served)) as server:
+        request = url_import(
+            {
+                "folder": "/content/dam/parts",
+                "files": [
+                    {"fileName": f"p{i}.txt", "url": f"{server.url}/p{i}.txt"} for i in range(9)
+                ],
+            }
+        )
+        job = await services.imports.submit_urls(request, user="writer")
+        parts = [
+            Job(
+                f"q{i}",
+                IMPORT_RUN,
+                {"importId": job.id, "user": "writer", "shard": i, "shards": 2},
+                1,
+                5,
+            )
+            for i in range(2)
+        ]
+        first = await services.imports.run(parts[0])
+        async with services.writes.change("writer") as ch:
+            await first(ch)  # the other part's files are still pending: the job goes on
+        midway = await services.imports.job(job.id)
+        assert midway.step == "IMPORTING" and midway.counts.imported == 5
+        second = await services.imports.run(parts[1])
+        async with services.writes.change("writer") as ch:
+            await second(ch)
+    done = await services.imports.job(job.id)
+    assert done.step == "COMPLETED" and done.counts.imported == 9
+    events = await outbox_events(services)
+    assert [e.type for e in events].count("import.completed") == 1
+
+
+async def test_a_part_that_failed_for_good_fails_its_files_only(services: Services) -> None:
+    served = {f"/q{i}.txt": b"q" for i in range(4)}
+    with receiver(files_handler(served)) as server:
+        request = url_import(
+            {
+                "folder": "/content/dam/q",
+                "files": [
+                    {"fileName": f"q{i}.txt", "url": f"{server.url}/q{i}.txt"} for i in range(4)
+                ],
+            }
+        )
+        job = await services.imports.submit_urls(request, user="writer")
+        parts = [
+            Job(
+                f"q{i}",
+                IMPORT_RUN,
+                {"importId": job.id, "user": "writer", "shard": i, "shards": 2},
+                5,
+                5,
+            )
+            for i in range(2)
+        ]
+        async with services.writes.change("writer") as ch:
+            await services.imports.failed(ch, parts[1], "the worker stopped during every attempt")
+        assert (await services.imports.job(job.id)).step == "QUEUED"
+        finish = await services.imports.run(parts[0])
+        async with services.writes.change("writer") as ch:
+            await finish(ch)
+    done = await services.imports.job(job.id)
+    assert done.step == "COMPLETED_WITH_ERRORS"
+    assert (done.counts.imported, done.counts.failed) == (2, 2)
+    assert all("every attempt" in e["detail"] for e in done.errors)
