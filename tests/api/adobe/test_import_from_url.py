@@ -200,7 +200,7 @@ GOOD_FILE = {"fileName": "a.jpg", "url": "http://127.0.0.1:9/a.jpg"}
         ([], "body"),
         ({"files": [GOOD_FILE]}, "folder"),
         ({"folder": "", "files": [GOOD_FILE]}, "folder"),
-        ({"folder": "/tmp/x", "files": [GOOD_FILE]}, "folder"),
+        ({"folder": "/elsewhere/x", "files": [GOOD_FILE]}, "folder"),
         ({"folder": "/content/dam/a/../b", "files": [GOOD_FILE]}, "folder"),
         (
             {"folder": "urn:aaid:aem:00000000-0000-0000-0000-000000000000", "files": [GOOD_FILE]},
