@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 
 from assetvault.api import health
 from assetvault.api.adobe import events as adobe_events
+from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
 from assetvault.api.adobe import search as adobe_search
 from assetvault.api.adobe.hot import HotRoutes
@@ -145,6 +146,8 @@ def create_app(
     app.include_router(adobe_search.router)
     app.include_router(adobe_events.publishing)
     app.include_router(adobe_events.router)
+    app.include_router(adobe_imports.author)
+    app.include_router(adobe_imports.importer)
     app.include_router(adobe.router)
     app.include_router(io_events.router)
     app.include_router(classic.router)

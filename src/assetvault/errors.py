@@ -70,3 +70,8 @@ class PayloadTooLarge(AssetvaultError):
 class RangeNotSatisfiable(AssetvaultError):
     status = 416
     title = "Range Not Satisfiable"
+
+
+class BadGateway(AssetvaultError):
+    status = 502
+    title = "Bad Gateway"

@@ -6,9 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
+
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.fetch.client import GuardedClient
+from assetvault.adapters.fetch.download import UrlDownloader
+from assetvault.adapters.fetch.dropbox import DropboxClient
 from assetvault.adapters.fetch.guard import AllowList, Guard
+from assetvault.adapters.fetch.onedrive import OneDriveClient
 from assetvault.adapters.fetch.webhook import GuardedWebhookSender
 from assetvault.adapters.media.tools import SandboxedMediaTools
 from assetvault.adapters.queue.table import TableJobQueue
@@ -19,6 +25,8 @@ from assetvault.auth.service import AuthService
 from assetvault.events.dispatcher import Dispatcher
 from assetvault.events.ports import Signer, WebhookSender
 from assetvault.events.service import EventService
+from assetvault.imports.service import ImportService
+from assetvault.imports.sources import SourceService
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.maintenance.service import MaintenanceService
 from assetvault.metadata.service import MetadataService
@@ -53,6 +61,9 @@ class Services:
     events: EventService
     webhooks: WebhookSender
     signer: Signer
+    imports: ImportService
+    sources: SourceService
+    fetch_client: GuardedClient
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(self.settings, self.db, self.metadata, self.webhooks, self.signer)
@@ -62,6 +73,7 @@ class Services:
         close = getattr(self.webhooks, "aclose", None)
         if close is not None:
             await close()
+        await self.fetch_client.aclose()
         await self.db.dispose()
 
 
@@ -108,6 +120,45 @@ def build_services(
             max_body=settings.events_response_max_bytes,
         )
     signer = RsaKeyRing(settings.data_dir / "event-keys")
+    # One guarded client for every outgoing request of imports (the SSRF guard).
+    fetch_client = GuardedClient(
+        Guard(AllowList.parse(settings.fetch_allow)),
+        timeout=httpx.Timeout(
+            settings.import_read_timeout_seconds, connect=settings.import_connect_timeout_seconds
+        ),
+        max_connections=max(20, settings.import_concurrency * 2),
+    )
+    imports = ImportService(
+        settings,
+        db,
+        writes,
+        queue,
+        blobs,
+        media,
+        UrlDownloader(fetch_client, retries=settings.import_retries),
+    )
+    sources = SourceService(
+        settings,
+        db,
+        imports,
+        {
+            "dropbox": DropboxClient(
+                fetch_client,
+                client_id=settings.dropbox_client_id,
+                client_secret=settings.dropbox_client_secret,
+                auth_url=settings.dropbox_auth_url,
+                api_url=settings.dropbox_api_url,
+                content_url=settings.dropbox_content_url,
+            ),
+            "onedrive": OneDriveClient(
+                fetch_client,
+                client_id=settings.onedrive_client_id,
+                client_secret=settings.onedrive_client_secret,
+                login_url=settings.onedrive_login_url,
+                graph_url=settings.onedrive_graph_url,
+            ),
+        },
+    )
     return Services(
         settings=settings,
         db=db,
@@ -127,4 +178,7 @@ def build_services(
         events=EventService(settings, db, webhooks, signer),
         webhooks=webhooks,
         signer=signer,
+        imports=imports,
+        sources=sources,
+        fetch_client=fetch_client,
     )

@@ -138,6 +138,31 @@ class Settings(BaseSettings):
     events_batch_max_bytes: int = 2 * 1024 * 1024
     events_concurrency: int = 16  # deliveries in flight at once
     events_poll_seconds: float = 0.05  # how often the dispatcher looks at the outbox
+    # Imports (from URLs and from Dropbox / OneDrive sources; docs/import.md).
+    import_concurrency: int = 8  # files of one job's part fetched at a time
+    # Parts of a job, each a worker job of its own, so several worker processes fetch
+    # (and hash) one import at once.
+    import_shards: int = 2
+    import_max_file_size: int = 100 * 1024**3  # bytes; a larger file fails, the rest import
+    import_deadline_seconds: float = 6 * 3600.0  # a job's files not fetched by then fail
+    import_connect_timeout_seconds: float = 10.0
+    import_read_timeout_seconds: float = 60.0  # between two chunks of a response
+    import_retries: int = 3  # further attempts of a file after a 5xx or a timeout
+    # Files this large need a source that answers "Range: bytes=0-0" with 206 first (the
+    # Author API's rule for files of 10 GB and more).
+    import_range_probe_bytes: int = 10 * 1000**3
+    import_max_attempts: int = 5  # runs of a job (a crash or kill ends one)
+    # The OAuth apps of the sources, and the providers' base URLs (so a provider that
+    # follows the documented wire format elsewhere can stand in, e.g. in tests).
+    dropbox_client_id: str = ""
+    dropbox_client_secret: str = ""
+    dropbox_auth_url: str = "https://www.dropbox.com/oauth2/authorize"
+    dropbox_api_url: str = "https://api.dropboxapi.com"
+    dropbox_content_url: str = "https://content.dropboxapi.com"
+    onedrive_client_id: str = ""
+    onedrive_client_secret: str = ""
+    onedrive_login_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0"
+    onedrive_graph_url: str = "https://graph.microsoft.com/v1.0"
 
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)

@@ -157,6 +157,34 @@ CASES = [
     ),
 ]
 
+CASES += [
+    JsonCase(
+        f"import {name}",
+        ("POST", route),
+        "POST",
+        lambda a, url=url: url,  # type: ignore[misc]
+        lambda v: b'{"folder": "/content/dam", "assetMetadata": {"x": ' + v + b"}}",
+        2,
+        "/assetMetadata/x",
+        adobe=True,
+    )
+    for name, route, url in [
+        ("fromUrl", "/adobe/assets/import/fromUrl", "/adobe/assets/import/fromUrl"),
+        ("from-url", "/adobe/import/from-url", "/adobe/import/from-url"),
+        ("source", "/adobe/import/sources", "/adobe/import/sources"),
+        (
+            "source start",
+            "/adobe/import/sources/{importSourceName}/start",
+            "/adobe/import/sources/s/start",
+        ),
+        (
+            "item start",
+            "/adobe/import/sources/{importSourceName}/{itemId}/start",
+            "/adobe/import/sources/s/id:1/start",
+        ),
+    ]
+]
+
 # Write routes that take no JSON at all: direct-upload forms and raw part bytes. A new
 # write route must be added to CASES or here, or test_every_write_route_is_covered fails.
 NOT_JSON = {("POST", "/content/{rest:path}"), ("PUT", "/binary-upload/{upload_id}/{number}")}

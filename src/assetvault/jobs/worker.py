@@ -14,6 +14,7 @@ from typing import Protocol
 
 from assetvault.adapters.queue.base import Job
 from assetvault.assets.service import DELETE_ASSET
+from assetvault.imports.service import IMPORT_RUN
 from assetvault.processing.service import PROCESS_ASSET, Apply, ProcessingFailed
 from assetvault.services import Services
 from assetvault.tree.writes import Change
@@ -41,6 +42,7 @@ class Worker:
         self.handlers: dict[str, Handler] = {
             PROCESS_ASSET: services.processing,
             DELETE_ASSET: services.assets,
+            IMPORT_RUN: services.imports,
         }
         self.lease = services.settings.job_lease_seconds
         self._next_reap = 0.0

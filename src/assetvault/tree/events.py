@@ -24,8 +24,6 @@ FOLDER_CREATED = "folder.created"
 # path and publishes it at the new one, deleting one unpublishes it first, as AEM does.
 PUBLISHED = "asset.published"
 UNPUBLISHED = "asset.unpublished"
-# An import job ended (no node). data: jobId, status, folder, counts.
-IMPORT_COMPLETED = "import.completed"
 
 # By the node's kind. metadata_updated: previous (the earlier value of every key that
 # changed, null where there was none), revision (the node's, after the change);
@@ -37,3 +35,9 @@ DELETED = {"asset": "asset.deleted", "folder": "folder.deleted"}
 
 # Relation types stored from both ends (relating A to B relates B to A).
 TWO_WAY_RELATIONS = {"others"}
+
+# An import job ended (node null; the acting user is who submitted it). data: jobId,
+# operation (aem.assets.import.fromurl | aem.assets.import.fromsource), status
+# (COMPLETED | COMPLETED_WITH_ERRORS | FAILED), folder (the target's URN), folderPath,
+# counts {imported, failed, total}, assetIds (of the imported assets, in request order).
+IMPORT_COMPLETED = "import.completed"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -351,4 +352,67 @@ event_state = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# Import jobs (URL imports and imports from a source) of both import interfaces, and the
+# state of each of their files, recorded durably so a job resumes after a crash without
+# importing a file twice (imports/service.py).
+import_jobs = Table(
+    "import_jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("operation", String(64), nullable=False),  # aem.assets.import.fromurl | fromsource
+    Column("user", String(255), nullable=False),
+    Column("folder_id", String(36), nullable=False),
+    Column("folder_path", Text, nullable=False),
+    Column("config", JSON, nullable=False),  # assetMetadata, folder, items, sourceName
+    # QUEUED | IMPORTING | COMPLETED | COMPLETED_WITH_ERRORS | FAILED
+    Column("step", String(32), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=True),  # why the whole job failed, when it did
+    Index(None, "created_at"),
+)
+
+import_files = Table(
+    "import_files",
+    metadata,
+    Column("job_id", String(36), ForeignKey("import_jobs.id", ondelete="CASCADE")),
+    Column("idx", Integer, nullable=False),  # position in the request
+    Column("file_name", Text, nullable=False),
+    Column("url", Text, nullable=True),  # a URL import's source
+    Column("item_id", Text, nullable=True),  # a source import's item
+    Column("rel_path", Text, nullable=True),  # folder below the target, for source folders
+    Column("mime_type", String(255), nullable=True),  # as the request gave it
+    Column("file_size", BigInteger, nullable=True),  # as the request gave it
+    Column("metadata", JSON, nullable=False),  # the file's own assetMetadata
+    Column("state", String(16), nullable=False),  # pending | imported | failed
+    Column("asset_id", String(36), nullable=True),
+    Column("asset_path", Text, nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("error", JSON, nullable=True),  # a problem document
+    Column("warnings", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("job_id", "idx"),
+)
+
+# Import sources (Dropbox, OneDrive) of the Import API; the OAuth tokens are encrypted.
+import_sources = Table(
+    "import_sources",
+    metadata,
+    Column("user", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("label", Text, nullable=False),  # the title (a "title" column is SQLite-only)
+    Column("type", String(16), nullable=False),  # dropbox | onedrive
+    Column("oauth_state", String(64), nullable=True),  # the pending authorisation's state
+    Column("code_verifier", Text, nullable=True),  # encrypted PKCE verifier
+    Column("access_token", Text, nullable=True),  # encrypted
+    Column("refresh_token", Text, nullable=True),  # encrypted
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("user", "name"),
+    UniqueConstraint("oauth_state"),
 )

@@ -94,6 +94,10 @@ class GuardedClient:
                 if hop == hops:
                     break
                 url = target.url.join(location)
+                if _origin(url) != _origin(target.url) and headers:
+                    # Credentials are for the origin that was asked, not where it points
+                    # (a OneDrive download redirects to a pre-authenticated URL elsewhere).
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
                 if response.status_code == 303 or (
                     response.status_code in (301, 302) and method == "POST"
                 ):
@@ -105,6 +109,10 @@ class GuardedClient:
                 await response.aclose()
             return
         raise FetchBlocked(f"more than {hops} redirects")
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
 
 
 async def read_capped(response: httpx.Response, limit: int) -> bytes:

@@ -1,0 +1,185 @@
+"""Fetch one file into the blob store through the SSRF guard (the imports' Downloader).
+
+The body streams from the socket into the blob store chunk by chunk, so a file of any
+size takes constant memory. A 5xx, a timeout or a dropped connection is retried with
+backoff; a 4xx is final. Files at or above the range-probe size must first answer
+``HEAD`` with ``Range: bytes=0-0`` by 206 and a Content-Range (the Author API's rule
+for large files), or they fail with that reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from http import HTTPStatus
+
+import httpx
+import magic
+
+from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge
+from assetvault.adapters.fetch.guard import FetchBlocked
+from assetvault.imports.ports import Downloaded, DownloadLimits, FetchFailed, Store
+
+SNIFF_BYTES = 8192
+CONTENT_RANGE = re.compile(r"^bytes 0-0/(\d+)$")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+class _Retry(Exception):
+    """A failure worth another attempt (5xx, timeout, connection)."""
+
+
+class UrlDownloader:
+    def __init__(self, client: GuardedClient, *, retries: int = 3, backoff: float = 0.5) -> None:
+        self.client = client
+        self.retries = retries
+        self.backoff = backoff
+
+    async def download(
+        self,
+        url: str,
+        store: Store,
+        limits: DownloadLimits,
+        *,
+        headers: dict[str, str] | None = None,
+        declared_size: int | None = None,
+        method: str = "GET",
+    ) -> Downloaded:
+        probed = False
+        if declared_size is not None and declared_size >= limits.range_probe_bytes:
+            await self._probe(url, headers, limits)
+            probed = True
+        last = "the source did not answer"
+        for attempt in range(self.retries + 1):
+            remaining = limits.deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchFailed("the import's deadline passed before the file was in", 504)
+            try:
+                async with asyncio.timeout(remaining):
+                    return await self._once(url, store, limits, headers, probed, method)
+            except _Retry as exc:
+                last = str(exc)
+            except TimeoutError:
+                raise FetchFailed(
+                    "the import's deadline passed while the file came in", 504
+                ) from None
+            except _ProbeFirst:
+                await self._probe(url, headers, limits)
+                probed = True
+                continue
+            if attempt < self.retries:
+                await asyncio.sleep(min(self.backoff * 2**attempt, 10.0))
+        status = 504 if "timed out" in last else 502
+        raise FetchFailed(f"{last} (after {self.retries + 1} attempts)", status)
+
+    async def _probe(
+        self, url: str, headers: dict[str, str] | None, limits: DownloadLimits
+    ) -> None:
+        """The large-file rule: ``Range: bytes=0-0`` must answer 206 with Content-Range."""
+        why = None
+        try:
+            async with self.client.stream(
+                "HEAD", url, headers={**(headers or {}), "range": "bytes=0-0"}
+            ) as fetched:
+                response = fetched.response
+                found = CONTENT_RANGE.match(response.headers.get("content-range", ""))
+                if response.status_code != 206:
+                    why = f"answered {_phrase(response.status_code)}"
+                elif found is None:
+                    why = "answered 206 without a Content-Range of bytes 0-0/<size>"
+                elif int(found.group(1)) > limits.max_bytes:
+                    raise FetchFailed(
+                        f"the file has {found.group(1)} bytes, more than the limit of "
+                        f"{limits.max_bytes}",
+                        413,
+                    )
+        except FetchBlocked as exc:
+            raise FetchFailed(f"the address is refused: {exc.reason}", 403) from None
+        except httpx.HTTPError as exc:
+            why = f"failed ({type(exc).__name__}: {exc})"
+        if why is not None:
+            raise FetchFailed(
+                f"files of {limits.range_probe_bytes} bytes or more need a source that "
+                f"answers a 'Range: bytes=0-0' request with 206 Partial Content and a "
+                f"Content-Range; this one {why}",
+                400,
+            )
+
+    async def _once(
+        self,
+        url: str,
+        store: Store,
+        limits: DownloadLimits,
+        headers: dict[str, str] | None,
+        probed: bool,
+        method: str,
+    ) -> Downloaded:
+        try:
+            async with self.client.stream(method, url, headers=headers) as fetched:
+                response = fetched.response
+                status = response.status_code
+                if status >= 500:
+                    raise _Retry(f"the source answered {_phrase(status)}")
+                if status != 200:
+                    raise FetchFailed(
+                        f"the source answered {_phrase(status)}",
+                        404 if status in (404, 410) else 502,
+                    )
+                declared = response.headers.get("content-length")
+                size = int(declared) if declared and declared.isdigit() else None
+                if size is not None and size > limits.max_bytes:
+                    raise FetchFailed(
+                        f"the file has {size} bytes, more than the limit of {limits.max_bytes}",
+                        413,
+                    )
+                if size is not None and size >= limits.range_probe_bytes and not probed:
+                    raise _ProbeFirst()
+                head = bytearray()
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    received = 0
+                    async for chunk in response.aiter_bytes():
+                        received += len(chunk)
+                        if received > limits.max_bytes:
+                            raise ResponseTooLarge(limits.max_bytes)
+                        if len(head) < SNIFF_BYTES:
+                            head.extend(chunk[: SNIFF_BYTES - len(head)])
+                        yield chunk
+
+                blob = await store(chunks())
+                if size is not None and blob.size != size:
+                    raise _Retry(f"the connection ended after {blob.size} of {size} bytes")
+                ctype = response.headers.get("content-type")
+                return Downloaded(
+                    blob=blob,
+                    sniffed=_sniff(bytes(head)),
+                    declared=ctype.split(";")[0].strip().lower() if ctype else None,
+                )
+        except FetchBlocked as exc:
+            raise FetchFailed(f"the address is refused: {exc.reason}", 403) from None
+        except ResponseTooLarge as exc:
+            raise FetchFailed(
+                f"the file is larger than the limit of {exc.limit} bytes", 413
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise _Retry(f"the source timed out ({type(exc).__name__})") from None
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise _Retry(f"the connection failed ({type(exc).__name__}: {exc})") from None
+
+
+class _ProbeFirst(Exception):
+    """The response announced a large file: probe for Range support, then fetch again."""
+
+
+def _sniff(head: bytes) -> str:
+    if not head:
+        return "application/x-empty"
+    return str(magic.from_buffer(head, mime=True))

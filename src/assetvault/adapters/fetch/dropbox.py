@@ -1,0 +1,189 @@
+"""Dropbox, as an import source: its HTTP API v2.
+
+Wire format as Dropbox documents it (developers.dropbox.com/documentation/http/
+documentation; the OAuth guide developers.dropbox.com/oauth-guide; "Using OAuth 2.0
+with offline access", dropbox.tech, 2022):
+- authorize: ``{auth}/oauth2/authorize?client_id&response_type=code&
+  token_access_type=offline&state&redirect_uri&code_challenge&code_challenge_method=S256``;
+- tokens: ``POST {api}/oauth2/token`` (form: grant_type=authorization_code, code,
+  redirect_uri, code_verifier, client_id[, client_secret]; refresh: grant_type=
+  refresh_token, refresh_token, client_id) -> access_token, expires_in, refresh_token;
+- ``POST {api}/2/files/list_folder`` {path ("" is the root, or "id:..."), recursive,
+  limit} and ``/2/files/list_folder/continue`` {cursor} -> entries (".tag" file|folder,
+  id, name, path_display, size, server_modified), cursor, has_more;
+- ``POST {api}/2/files/get_metadata`` {path};
+- ``POST {content}/2/files/download`` and ``/2/files/get_thumbnail_v2`` with the
+  argument in the ``Dropbox-API-Arg`` header, the bytes in the body;
+- errors: 409 with ``error_summary`` (e.g. ``path/not_found/..``), 401 for a bad token.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from assetvault.adapters.fetch.client import GuardedClient
+from assetvault.adapters.fetch.oauth import ProviderError, call, parse, token_request, tokens_from
+from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail, Tokens
+
+MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
+
+
+def _arg(value: dict[str, Any]) -> str:
+    # The header must be ASCII: Dropbox asks for non-ASCII characters as \uXXXX escapes.
+    return json.dumps(value, ensure_ascii=True)
+
+
+class DropboxClient:
+    def __init__(
+        self,
+        client: GuardedClient,
+        *,
+        client_id: str,
+        client_secret: str,
+        auth_url: str,
+        api_url: str,
+        content_url: str,
+    ) -> None:
+        self.client = client
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.auth_url = auth_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
+        self.content_url = content_url.rstrip("/")
+
+    def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
+        query = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "token_access_type": "offline",
+            "state": state,
+            "redirect_uri": redirect_uri,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+        return f"{self.auth_url}?{urlencode(query)}"
+
+    def _client_form(self) -> dict[str, str]:
+        form = {"client_id": self.client_id}
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        return form
+
+    async def exchange(self, code: str, code_verifier: str, redirect_uri: str) -> Tokens:
+        answer = await token_request(
+            self.client,
+            f"{self.api_url}/oauth2/token",
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+                **self._client_form(),
+            },
+            what="Dropbox authorisation",
+        )
+        return tokens_from(answer)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        answer = await token_request(
+            self.client,
+            f"{self.api_url}/oauth2/token",
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, **self._client_form()},
+            what="Dropbox token refresh",
+        )
+        return tokens_from(answer, refresh_token)
+
+    async def _rpc(self, token: str, endpoint: str, arg: dict[str, Any]) -> Any:
+        what = f"Dropbox {endpoint}"
+        status, body, _ = await call(
+            self.client,
+            "POST",
+            f"{self.api_url}/2/{endpoint}",
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+            content=json.dumps(arg).encode(),
+            what=what,
+        )
+        if status == 200:
+            return parse(body, what)
+        raise _error(status, body, what)
+
+    @staticmethod
+    def _path(item_id: str | None) -> str:
+        return "" if item_id in (None, "", "/") else str(item_id)
+
+    async def list(
+        self, token: str, item_id: str | None, *, recursive: bool, cursor: str | None, limit: int
+    ) -> SourcePage:
+        if cursor:
+            answer = await self._rpc(token, "files/list_folder/continue", {"cursor": cursor})
+        else:
+            answer = await self._rpc(
+                token,
+                "files/list_folder",
+                {"path": self._path(item_id), "recursive": recursive, "limit": limit},
+            )
+        items = [_item(e) for e in answer.get("entries", []) if e.get(".tag") in ("file", "folder")]
+        if recursive and item_id not in (None, "", "/"):
+            # A recursive listing includes the folder itself; the caller asked below it.
+            items = [i for i in items if i.id != item_id]
+        more = answer.get("cursor") if answer.get("has_more") else None
+        return SourcePage(items, more)
+
+    async def item(self, token: str, item_id: str) -> SourceItem:
+        return _item(await self._rpc(token, "files/get_metadata", {"path": item_id}))
+
+    def download(self, token: str, item: SourceItem) -> Download:
+        return Download(
+            f"{self.content_url}/2/files/download",
+            {"authorization": f"Bearer {token}", "dropbox-api-arg": _arg({"path": item.id})},
+            method="POST",
+        )
+
+    async def thumbnail(self, token: str, item_id: str) -> Thumbnail:
+        what = "Dropbox files/get_thumbnail_v2"
+        arg = {
+            "resource": {".tag": "path", "path": item_id},
+            "format": "jpeg",
+            "size": "w256h256",
+            "mode": "fitone_bestfit",
+        }
+        status, body, _ = await call(
+            self.client,
+            "POST",
+            f"{self.content_url}/2/files/get_thumbnail_v2",
+            headers={"authorization": f"Bearer {token}", "dropbox-api-arg": _arg(arg)},
+            what=what,
+            limit=MAX_THUMBNAIL_BYTES,
+        )
+        if status != 200:
+            raise _error(status, body, what)
+        return Thumbnail(body, "image/jpeg")
+
+
+def _item(entry: dict[str, Any]) -> SourceItem:
+    kind = entry.get(".tag")
+    if kind not in ("file", "folder") or not isinstance(entry.get("id"), str):
+        raise ProviderError("Dropbox answered an entry that is neither file nor folder", 502)
+    return SourceItem(
+        id=entry["id"],
+        name=str(entry.get("name", "")),
+        type=kind,
+        path=str(entry.get("path_display") or entry.get("path_lower") or ""),
+        size=entry.get("size") if kind == "file" else None,
+        modified=entry.get("server_modified"),
+    )
+
+
+def _error(status: int, body: bytes, what: str) -> ProviderError:
+    summary = ""
+    try:
+        summary = str(json.loads(body).get("error_summary", ""))
+    except (ValueError, AttributeError):
+        summary = body[:200].decode("utf-8", "replace")
+    if status == 409 and "not_found" in summary:
+        return ProviderError(f"{what}: no such item ({summary})", 404)
+    if status == 401:
+        return ProviderError(f"{what}: Dropbox refused the authorisation ({summary})", 403)
+    return ProviderError(f"{what}: Dropbox answered {status} ({summary or 'no reason'})", 502)

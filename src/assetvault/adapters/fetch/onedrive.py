@@ -1,0 +1,225 @@
+"""OneDrive, as an import source: Microsoft Graph v1.0 and the Microsoft identity
+platform's OAuth 2 code flow.
+
+Wire format as Microsoft documents it (learn.microsoft.com: "Microsoft identity platform
+and OAuth 2.0 authorization code flow"; Graph "List the contents of a folder",
+"Get driveItem", "Download the contents of a DriveItem", "List thumbnails for a
+DriveItem", "Paging Microsoft Graph data in your app"):
+- authorize: ``{login}/authorize?client_id&response_type=code&redirect_uri&
+  response_mode=query&scope&state&code_challenge&code_challenge_method=S256``;
+- tokens: ``POST {login}/token`` (form: client_id, scope, code, redirect_uri,
+  grant_type=authorization_code, code_verifier[, client_secret]; refresh:
+  grant_type=refresh_token, refresh_token) -> access_token, expires_in, refresh_token;
+- ``GET {graph}/me/drive/root/children`` and ``/me/drive/items/{id}/children`` with
+  ``$top`` -> ``value`` (driveItems: id, name, size, file.mimeType | folder,
+  lastModifiedDateTime, parentReference.path "/drive/root:/..."), ``@odata.nextLink``
+  (the whole URL of the next page) while more remain;
+- ``GET {graph}/me/drive/items/{id}``; ``GET .../{id}/content`` answers 302 to a
+  pre-authenticated download URL; ``GET .../{id}/thumbnails/0/medium/content`` the
+  thumbnail (also by a redirect);
+- errors: ``{"error": {"code": "itemNotFound", "message": ...}}`` with 404, 401 for a
+  bad token.
+There is no recursive listing in Graph: a recursive listing walks the folders, its
+cursor holding the folders still to visit and the page under way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import magic
+
+from assetvault import cursors
+from assetvault.adapters.fetch.client import GuardedClient
+from assetvault.adapters.fetch.oauth import ProviderError, call, parse, token_request, tokens_from
+from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail, Tokens
+
+SCOPES = "offline_access Files.Read.All"
+ROOT_PREFIX = "/drive/root:"
+MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
+
+
+class OneDriveClient:
+    def __init__(
+        self,
+        client: GuardedClient,
+        *,
+        client_id: str,
+        client_secret: str,
+        login_url: str,
+        graph_url: str,
+    ) -> None:
+        self.client = client
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.login_url = login_url.rstrip("/")
+        self.graph_url = graph_url.rstrip("/")
+
+    def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
+        query = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "response_mode": "query",
+            "scope": SCOPES,
+            "state": state,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+        return f"{self.login_url}/authorize?{urlencode(query)}"
+
+    def _client_form(self) -> dict[str, str]:
+        form = {"client_id": self.client_id, "scope": SCOPES}
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        return form
+
+    async def exchange(self, code: str, code_verifier: str, redirect_uri: str) -> Tokens:
+        answer = await token_request(
+            self.client,
+            f"{self.login_url}/token",
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+                **self._client_form(),
+            },
+            what="OneDrive authorisation",
+        )
+        return tokens_from(answer)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        answer = await token_request(
+            self.client,
+            f"{self.login_url}/token",
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, **self._client_form()},
+            what="OneDrive token refresh",
+        )
+        return tokens_from(answer, refresh_token)
+
+    async def _get(self, token: str, url: str, what: str) -> Any:
+        status, body, _ = await call(
+            self.client,
+            "GET",
+            url,
+            headers={"authorization": f"Bearer {token}", "accept": "application/json"},
+            what=what,
+        )
+        if status == 200:
+            return parse(body, what)
+        raise _error(status, body, what)
+
+    def _children_url(self, item_id: str | None, limit: int) -> str:
+        where = (
+            "me/drive/root"
+            if item_id in (None, "", "/")
+            else f"me/drive/items/{quote(str(item_id), safe='')}"
+        )
+        return f"{self.graph_url}/{where}/children?$top={limit}"
+
+    async def list(
+        self, token: str, item_id: str | None, *, recursive: bool, cursor: str | None, limit: int
+    ) -> SourcePage:
+        if cursor:
+            state = self._state(cursor)
+            url, queue = state["next"], list(state["queue"])
+        else:
+            url, queue = self._children_url(item_id, limit), []
+        items: list[SourceItem] = []
+        while True:
+            answer = await self._get(token, url, "OneDrive children")
+            page = [_item(v) for v in answer.get("value", [])]
+            items.extend(page)
+            if recursive:
+                queue.extend(i.id for i in page if i.type == "folder")
+            next_link = answer.get("@odata.nextLink")
+            if isinstance(next_link, str):
+                url = next_link
+            elif recursive and queue:
+                url = self._children_url(queue.pop(0), limit)
+            else:
+                return SourcePage(items, None)
+            if len(items) >= limit:
+                return SourcePage(items, cursors.pack({"next": url, "queue": queue}))
+
+    def _state(self, cursor: str) -> dict[str, Any]:
+        try:
+            state = cursors.unpack(cursor)
+        except ValueError:
+            state = None
+        # The next page's URL comes back from the caller: it must be Graph's, or a forged
+        # cursor would send the user's token elsewhere.
+        if (
+            not isinstance(state, dict)
+            or not isinstance(state.get("next"), str)
+            or not state["next"].startswith(self.graph_url + "/")
+            or not isinstance(state.get("queue"), list)
+            or not all(isinstance(q, str) for q in state["queue"])
+        ):
+            raise ProviderError("cursor: not a cursor of this source's listing", 400)
+        return state
+
+    async def item(self, token: str, item_id: str) -> SourceItem:
+        url = f"{self.graph_url}/me/drive/items/{quote(item_id, safe='')}"
+        return _item(await self._get(token, url, "OneDrive item"))
+
+    def download(self, token: str, item: SourceItem) -> Download:
+        return Download(
+            f"{self.graph_url}/me/drive/items/{quote(item.id, safe='')}/content",
+            {"authorization": f"Bearer {token}"},
+        )
+
+    async def thumbnail(self, token: str, item_id: str) -> Thumbnail:
+        what = "OneDrive thumbnail"
+        item = quote(item_id, safe="")
+        status, body, headers = await call(
+            self.client,
+            "GET",
+            f"{self.graph_url}/me/drive/items/{item}/thumbnails/0/medium/content",
+            headers={"authorization": f"Bearer {token}"},
+            what=what,
+            limit=MAX_THUMBNAIL_BYTES,
+        )
+        if status != 200:
+            raise _error(status, body, what)
+        mime = headers.get("content-type", "").split(";")[0].strip().lower()
+        if not mime.startswith("image/"):
+            mime = str(magic.from_buffer(body[:4096], mime=True))  # a CDN's generic type
+        if not mime.startswith("image/"):
+            raise ProviderError(f"{what}: OneDrive answered no image ({mime})", 502)
+        return Thumbnail(body, mime)
+
+
+def _item(value: dict[str, Any]) -> SourceItem:
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+        raise ProviderError("OneDrive answered an item without an id", 502)
+    parent = str((value.get("parentReference") or {}).get("path") or ROOT_PREFIX)
+    parent = parent.split(":", 1)[1] if ":" in parent else ""
+    name = str(value.get("name", ""))
+    is_folder = "folder" in value
+    return SourceItem(
+        id=value["id"],
+        name=name,
+        type="folder" if is_folder else "file",
+        path=f"{parent.rstrip('/')}/{name}",
+        size=None if is_folder else value.get("size"),
+        mime_type=None if is_folder else (value.get("file") or {}).get("mimeType"),
+        modified=value.get("lastModifiedDateTime"),
+    )
+
+
+def _error(status: int, body: bytes, what: str) -> ProviderError:
+    code = message = ""
+    try:
+        error = json.loads(body).get("error", {})
+        code, message = str(error.get("code", "")), str(error.get("message", ""))
+    except (ValueError, AttributeError):
+        message = body[:200].decode("utf-8", "replace")
+    if status == 404:
+        return ProviderError(f"{what}: no such item ({code or message})", 404)
+    if status == 401:
+        return ProviderError(f"{what}: OneDrive refused the authorisation ({code})", 403)
+    return ProviderError(f"{what}: OneDrive answered {status} ({code}: {message})", 502)

@@ -1,0 +1,136 @@
+"""The URL downloader and the guarded client's redirects, against loopback servers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterable
+from pathlib import Path
+
+import pytest
+
+from assetvault.adapters.blobs.base import BlobInfo
+from assetvault.adapters.blobs.local import LocalBlobStore
+from assetvault.adapters.fetch.client import GuardedClient
+from assetvault.adapters.fetch.download import UrlDownloader
+from assetvault.adapters.fetch.guard import AllowList, Guard
+from assetvault.adapters.fetch.onedrive import OneDriveClient
+from assetvault.imports.ports import DownloadLimits, FetchFailed
+from tests.receivers import Reply, receiver
+
+
+def limits(max_bytes: int = 10**9, probe: int = 10**12, seconds: float = 30) -> DownloadLimits:
+    return DownloadLimits(max_bytes, probe, time.monotonic() + seconds)
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    blobs = LocalBlobStore(tmp_path / "blobs")
+
+    async def put(chunks: AsyncIterable[bytes]) -> BlobInfo:
+        return await blobs.put(chunks)
+
+    return put
+
+
+def client() -> GuardedClient:
+    return GuardedClient(Guard(AllowList.parse("127.0.0.1")), timeout=2.0)
+
+
+async def test_a_connection_cut_short_is_fetched_again(store) -> None:  # type: ignore[no-untyped-def]
+    """The first answer promises 1000 bytes and ends after 10; the retry gets them all."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        served: list[int] = []
+
+        def serve() -> None:
+            for attempt in range(2):
+                conn, _ = listener.accept()
+                with conn:
+                    conn.recv(65536)
+                    head = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"
+                    conn.sendall(head + (b"x" * (10 if attempt == 0 else 1000)))
+                    served.append(attempt)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        async with client() as c:
+            got = await UrlDownloader(c, retries=2, backoff=0.01).download(
+                f"http://127.0.0.1:{port}/f", store, limits()
+            )
+        thread.join(5)
+    assert got.blob.size == 1000 and served == [0, 1]
+
+
+async def test_a_4xx_is_not_retried_and_says_its_status(store) -> None:  # type: ignore[no-untyped-def]
+    with receiver(lambda r: Reply(404, b"no")) as server:
+        async with client() as c:
+            with pytest.raises(FetchFailed, match="404 Not Found") as caught:
+                await UrlDownloader(c, retries=3).download(f"{server.url}/x", store, limits())
+        assert len(server.received) == 1
+    assert caught.value.status == 404
+
+
+async def test_the_content_type_is_sniffed_from_the_first_bytes(store) -> None:  # type: ignore[no-untyped-def]
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
+    with receiver(lambda r: Reply(200, png, {"content-type": "image/jpeg; q=1"})) as server:
+        async with client() as c:
+            got = await UrlDownloader(c).download(f"{server.url}/x", store, limits())
+    assert got.sniffed == "image/png" and got.declared == "image/jpeg"
+
+
+async def test_the_deadline_ends_a_slow_file(store) -> None:  # type: ignore[no-untyped-def]
+    def slow(r: object) -> Reply:
+        time.sleep(1.5)
+        return Reply(200, b"late")
+
+    with receiver(slow) as server:
+        async with client() as c:
+            with pytest.raises(FetchFailed, match="deadline") as caught:
+                await UrlDownloader(c).download(f"{server.url}/x", store, limits(seconds=0.5))
+    assert caught.value.status == 504
+
+
+async def test_credentials_are_not_sent_to_a_redirect_elsewhere() -> None:
+    with receiver(lambda r: Reply(200, b"ok")) as target:
+        same_origin_hops: list[str] = []
+
+        def hop(r: object) -> Reply:
+            path = r.path  # type: ignore[attr-defined]
+            same_origin_hops.append(path)
+            if path == "/start":
+                return Reply(302, headers={"location": "/next"})
+            return Reply(302, headers={"location": f"{target.url}/file"})
+
+        with receiver(hop) as origin:
+            async with (
+                client() as c,
+                c.stream(
+                    "GET", f"{origin.url}/start", headers={"authorization": "Bearer secret"}
+                ) as fetched,
+            ):
+                await fetched.response.aread()
+            assert [r.headers.get("authorization") for r in origin.received] == [
+                "Bearer secret",
+                "Bearer secret",
+            ]
+        assert "authorization" not in target.received[0].headers
+
+
+async def test_a_forged_onedrive_cursor_cannot_send_the_token_elsewhere() -> None:
+    from assetvault import cursors
+
+    async with client() as c:
+        graph = OneDriveClient(
+            c,
+            client_id="x",
+            client_secret="",
+            login_url="http://127.0.0.1:9/login",
+            graph_url="http://127.0.0.1:9/v1.0",
+        )
+        forged = cursors.pack({"next": "http://127.0.0.1:8/steal", "queue": []})
+        with pytest.raises(FetchFailed, match="cursor"):
+            await graph.list("token", None, recursive=False, cursor=forged, limit=10)
