@@ -1,0 +1,133 @@
+"""The web UI as a person uses it, in Debian's chromium driven by playwright-core
+(tests/e2e/browser/journey.mjs): sign in, make folders (one from the keyboard), drop three
+images and wait for their thumbnails while one part fails and is retried, sort the list,
+open an asset, edit its title, meet a 412 from a second browser and see the current
+values, search with a facet, page with the cursor, move the asset, read /docs, and do it
+again at phone width. Screenshots go to tests/artifacts/ui/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+import pyvips
+
+from tests.live import LiveServer, create_token
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).parent / "browser"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "ui"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _image(path: Path, width: int, height: int, rgb: tuple[int, int, int]) -> Path:
+    image = (pyvips.Image.black(width, height, bands=3) + list(rgb)).cast("uchar")
+    image.write_to_file(str(path))
+    return path
+
+
+def _upload(server: LiveServer, token: str, folder: str, name: str, data: bytes) -> None:
+    """Direct binary upload, as the AEM clients do it (the UI's own upload is under test)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.url, headers=auth, timeout=30) as c:
+        started = c.post(
+            f"{folder}.initiateUpload.json", data={"fileName": name, "fileSize": len(data)}
+        )
+        started.raise_for_status()
+        entry = started.json()["files"][0]
+        httpx.put(entry["uploadURIs"][0], content=data, timeout=30).raise_for_status()
+        c.post(
+            started.json()["completeURI"],
+            data={"fileName": name, "fileSize": len(data), "uploadToken": entry["uploadToken"]},
+        ).raise_for_status()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> LiveServer:
+    return LiveServer(data_dir=tmp_path / "data")
+
+
+def test_a_person_browses_uploads_edits_searches_and_moves(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    missing = [
+        p for p in (CHROMIUM, HERE / "node_modules" / "playwright-core") if not Path(p).exists()
+    ]
+    assert not missing, f"run make install (scripts/bootstrap.sh): missing {missing}"
+    server.start()
+    try:
+        token = create_token(server.data_dir, "person", "write")
+        # Other assets, so that search has more than one page of 12.
+        seeded = "/content/dam/seeded"
+        r = httpx.post(
+            f"{server.url}/api/assets/seeded",
+            json={"class": "assetFolder", "properties": {"title": "seeded"}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201, r.text
+        for i in range(12):
+            png = _image(tmp_path / f"seed-{i:02}.png", 40 + i, 30, (i * 20, 90, 200))
+            _upload(server, token, seeded, png.name, png.read_bytes())
+        images = [
+            _image(tmp_path / "red-square.png", 300, 300, (220, 30, 30)),
+            _image(tmp_path / "green-wide.jpg", 640, 240, (30, 180, 60)),
+            _image(tmp_path / "blue-tall.png", 200, 500, (40, 60, 220)),
+        ]
+        if ARTIFACTS.exists():
+            shutil.rmtree(ARTIFACTS)
+        done = subprocess.run(
+            ["node", str(HERE / "journey.mjs")],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={
+                **os.environ,
+                "ASSETVAULT_URL": server.url,
+                "ASSETVAULT_TOKEN": token,
+                "UI_IMAGES": json.dumps([str(p) for p in images]),
+                "UI_ARTIFACTS": str(ARTIFACTS),
+                "UI_PROFILES": str(tmp_path / "profiles"),
+            },
+        )
+        try:
+            report = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"journey printed no report: {done.stdout}\n{done.stderr}")
+        failed = [s for s in report["steps"] if not s["ok"]]
+        assert not failed and "error" not in report, json.dumps(report, indent=1) + done.stderr
+        assert report["foreign"] == [], "requests that left 127.0.0.1"
+        assert report["failedRequests"] == [], "requests that failed"
+        assert report["consoleErrors"] == [], "console or page errors"
+        assert done.returncode == 0, done.stderr
+        # The only failures were the ones caused on purpose: the 503 part and the 412.
+        assert {(a["method"], a["status"]) for a in report["allowed"]} == {
+            ("PUT", 503),
+            ("PATCH", 412),
+        }
+        assert len(report["screenshots"]) == 10
+        assert all(Path(p).stat().st_size > 10_000 for p in report["screenshots"])
+
+        # What the person did is what the server holds.
+        auth = {"Authorization": f"Bearer {token}", "X-Api-Key": "check"}
+        asset_id = next(s for s in report["steps"] if "assetId" in s.get("detail", {}))["detail"][
+            "assetId"
+        ]
+        meta = httpx.get(f"{server.url}/adobe/assets/{asset_id}/metadata", headers=auth).json()
+        assert meta["assetMetadata"]["dc:title"] == "Title from the other tab"
+        assert (
+            meta["repositoryMetadata"]["repo:path"] == "/content/dam/journey/archive/red-square.png"
+        )
+        listing = httpx.get(f"{server.url}/api/assets/journey.json", headers=auth).json()
+        names = sorted(e["properties"]["name"] for e in listing["entities"])
+        assert names == ["archive", "blue-tall.png", "green-wide.jpg"]
+        for image in images[1:]:
+            got = httpx.get(f"{server.url}/content/dam/journey/{image.name}", headers=auth)
+            assert got.content == image.read_bytes(), f"{image.name} arrived byte for byte"
+    finally:
+        server.stop()
