@@ -1,7 +1,8 @@
 """The web UI as a person uses it, in Debian's chromium driven by playwright-core
 (tests/e2e/browser/journey.mjs): sign in, make folders (one from the keyboard), drop three
 images and wait for their thumbnails while one part fails and is retried, sort the list,
-open an asset, edit its title, meet a 412 from a second browser and see the current
+upload a PDF and a video with the button and watch the asset page update when processing
+ends, open an asset, edit its title, meet a 412 from a second browser and see the current
 values, search with a facet, page with the cursor, move the asset, read /docs, and do it
 again at phone width. Screenshots go to tests/artifacts/ui/."""
 
@@ -17,7 +18,8 @@ import httpx
 import pytest
 import pyvips
 
-from tests.live import LiveServer, create_token
+from tests import media
+from tests.live import ASSETVAULT, LiveServer, create_token
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +52,8 @@ def _upload(server: LiveServer, token: str, folder: str, name: str, data: bytes)
 
 @pytest.fixture
 def server(tmp_path: Path) -> LiveServer:
-    return LiveServer(data_dir=tmp_path / "data")
+    # No worker: the journey runs one when it wants processing to end.
+    return LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"])
 
 
 def test_a_person_browses_uploads_edits_searches_and_moves(
@@ -74,10 +77,16 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
         for i in range(12):
             png = _image(tmp_path / f"seed-{i:02}.png", 40 + i, 30, (i * 20, 90, 200))
             _upload(server, token, seeded, png.name, png.read_bytes())
+        worker = [ASSETVAULT, "worker", "--burst", "--data-dir", str(server.data_dir)]
+        subprocess.run(worker, check=True, capture_output=True, timeout=120)
         images = [
             _image(tmp_path / "red-square.png", 300, 300, (220, 30, 30)),
             _image(tmp_path / "green-wide.jpg", 640, 240, (30, 180, 60)),
             _image(tmp_path / "blue-tall.png", 200, 500, (40, 60, 220)),
+        ]
+        documents = [
+            media.pdf_with_pages(tmp_path / "report.pdf", ["Quarterly report", "Page two"]),
+            media.video(tmp_path / "clip.mp4"),
         ]
         if ARTIFACTS.exists():
             shutil.rmtree(ARTIFACTS)
@@ -93,6 +102,8 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
                 "UI_IMAGES": json.dumps([str(p) for p in images]),
                 "UI_ARTIFACTS": str(ARTIFACTS),
                 "UI_PROFILES": str(tmp_path / "profiles"),
+                "UI_DOCUMENTS": json.dumps([str(p) for p in documents]),
+                "UI_WORKER": json.dumps(worker),
             },
         )
         try:
@@ -110,7 +121,7 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
             ("PUT", 503),
             ("PATCH", 412),
         }
-        assert len(report["screenshots"]) == 10
+        assert len(report["screenshots"]) == 12
         assert all(Path(p).stat().st_size > 10_000 for p in report["screenshots"])
 
         # What the person did is what the server holds.
@@ -125,8 +136,8 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
         )
         listing = httpx.get(f"{server.url}/api/assets/journey.json", headers=auth).json()
         names = sorted(e["properties"]["name"] for e in listing["entities"])
-        assert names == ["archive", "blue-tall.png", "green-wide.jpg"]
-        for image in images[1:]:
+        assert names == ["archive", "blue-tall.png", "clip.mp4", "green-wide.jpg", "report.pdf"]
+        for image in [*images[1:], *documents]:
             got = httpx.get(f"{server.url}/content/dam/journey/{image.name}", headers=auth)
             assert got.content == image.read_bytes(), f"{image.name} arrived byte for byte"
     finally:

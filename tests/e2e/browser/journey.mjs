@@ -7,12 +7,18 @@
 //     UI_IMAGES             JSON list of local image files to drop into a new folder
 //     UI_ARTIFACTS          where screenshots go
 //     UI_PROFILES           a fresh directory for the browsers' user data dirs
+//     UI_DOCUMENTS          JSON list of a PDF and a video, chosen with "Upload files"
+//     UI_WORKER             JSON argv that processes every queued job and exits: the
+//                           server runs no worker, so the test decides when processing
+//                           ends and can watch the pages update by themselves
 //
 // Every request the browsers make is recorded: none may leave 127.0.0.1, none may fail
 // (but the 412 of the conflict and the part this script fails on purpose), and no
 // console error or page error may appear.
 import { chromium } from "playwright-core";
+import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { basename, join } from "node:path";
 
 const URL_ = process.env.ASSETVAULT_URL;
@@ -20,6 +26,8 @@ const TOKEN = process.env.ASSETVAULT_TOKEN;
 const IMAGES = JSON.parse(process.env.UI_IMAGES);
 const ARTIFACTS = process.env.UI_ARTIFACTS;
 const PROFILES = process.env.UI_PROFILES;
+const DOCUMENTS = JSON.parse(process.env.UI_DOCUMENTS);
+const WORKER = JSON.parse(process.env.UI_WORKER);
 const TIMEOUT = 30_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -107,6 +115,8 @@ async function api(method, path, body, headers = {}) {
   return r;
 }
 
+const processQueuedJobs = () => promisify(execFile)(WORKER[0], WORKER.slice(1), { timeout: 120_000 });
+
 async function signIn(page) {
   await page.goto(URL_ + "/");
   await page.getByLabel("Token").fill(TOKEN);
@@ -191,7 +201,10 @@ async function main() {
     });
     await dropFiles(page, IMAGES);
     await page.locator(".uploads .upload-row.overall", { hasText: `(${IMAGES.length}/${IMAGES.length})` }).waitFor();
-    await page.locator(".grid .card").nth(IMAGES.length - 1).waitFor();
+    // Nothing is processed yet: a placeholder for each, until a worker has run.
+    await page.locator(".grid .thumb .placeholder.busy").nth(IMAGES.length - 1).waitFor();
+    await shot(page, "desktop-02-processing");
+    await processQueuedJobs();
     await page.locator(".grid .thumb img").nth(IMAGES.length - 1).waitFor({ timeout: 60_000 });
     await page.unroute("**/binary-upload/**");
     const states = await page.locator(".uploads .upload-row[data-file]").evaluateAll((rows) => rows.map((r) => r.dataset.state));
@@ -219,6 +232,28 @@ async function main() {
     await page.getByRole("button", { name: "Grid" }).click();
   });
 
+  await step("upload a PDF and a video with the button; their pages update when processed", async () => {
+    const chooser = page.waitForEvent("filechooser");
+    await page.getByRole("button", { name: "Upload files" }).click();
+    await (await chooser).setFiles(DOCUMENTS);
+    await page.locator(".uploads .upload-row.overall", { hasText: `(${DOCUMENTS.length}/${DOCUMENTS.length})` }).waitFor();
+    const pdf = basename(DOCUMENTS[0]);
+    await page.locator(`.grid .card[data-name="${pdf}"]`).click();
+    await page.locator("[data-testid=asset-state]", { hasText: "processing" }).waitFor();
+    await page.locator("div.preview.placeholder").waitFor();
+    await processQueuedJobs();
+    // No reload: the page sees processing end, then shows the PDF's first page.
+    await page.locator("[data-testid=asset-state]", { hasText: "processed" }).waitFor({ timeout: 60_000 });
+    await page.locator("img.preview").waitFor();
+    await shot(page, "desktop-04-pdf-asset");
+    await page.goBack();
+    await page.locator(`.grid .card[data-name="${basename(DOCUMENTS[1])}"]`).click();
+    await page.locator("img.preview").waitFor(); // the video's poster frame
+    const urls = page.url();
+    await page.goto(URL_ + "/#/browse/journey");
+    return { video: urls };
+  });
+
   const first = basename(IMAGES[0]);
   await step("open an asset: preview, renditions, metadata", async () => {
     await page.locator(`.grid .card[data-name="${first}"]`).click();
@@ -232,7 +267,7 @@ async function main() {
     }
     assetUrl = page.url();
     assetId = decodeURIComponent(assetUrl.split("#/asset/")[1]);
-    await shot(page, "desktop-04-asset");
+    await shot(page, "desktop-05-asset");
     return { assetId };
   });
 
@@ -264,7 +299,7 @@ async function main() {
     const current = await conflict.locator(".current-value").textContent();
     expect(current === "Title from the other tab", `the current value is shown: ${current}`);
     await page.locator('tr[data-key="dc:title"] .value', { hasText: "Title from the other tab" }).waitFor();
-    await shot(page, "desktop-05-conflict");
+    await shot(page, "desktop-06-conflict");
     const meta = await (await api("GET", `/adobe/assets/${encodeURIComponent(assetId)}/metadata`)).json();
     expect(meta.assetMetadata["dc:title"] === "Title from the other tab", "nothing was overwritten");
     await page.getByRole("button", { name: "Keep the current values" }).click();
@@ -279,9 +314,10 @@ async function main() {
     const count = Number(await png.locator(".count").textContent());
     await png.click();
     await page.locator("[data-testid=total]", { hasText: `${count} result` }).waitFor();
+    await page.locator(".results .card .thumb img").first().waitFor();
     const shown = await page.locator(".results .grid .card").count();
     expect(shown === Math.min(count, 12), `${shown} hits shown for a facet of ${count}`);
-    await shot(page, "desktop-06-search-facet");
+    await shot(page, "desktop-07-search-facet");
     return { pngCount: count };
   });
 
@@ -325,7 +361,7 @@ async function main() {
     await page.locator(".swagger-ui .opblock").first().waitFor();
     const ops = await page.locator(".swagger-ui .opblock").count();
     expect(ops > 5, `operations rendered: ${ops}`);
-    await shot(page, "desktop-07-docs");
+    await shot(page, "desktop-08-docs");
     return { operations: ops };
   });
   await a.context.close();
@@ -355,7 +391,9 @@ async function main() {
     expect((await overflow()) <= 0, "no sideways scrolling on the asset page");
     await shot(p.page, "phone-02-asset");
     await p.page.goto(URL_ + "/#/search?q=*");
-    await p.page.locator(".results .card").first().waitFor();
+    // Thumbnails load as they come into view (lazily): scroll to the first hit.
+    await p.page.locator(".results .card").first().scrollIntoViewIfNeeded();
+    await p.page.locator(".results .card .thumb img").first().waitFor();
     expect((await overflow()) <= 0, "no sideways scrolling in search");
     await shot(p.page, "phone-03-search");
     await p.context.close();
