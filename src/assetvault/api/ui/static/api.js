@@ -54,6 +54,10 @@ export async function call(method, url, { headers = {}, body, token } = {}) {
       ...headers,
     },
   });
+  if (response.status === 401 && !token) {
+    // The tab's token was revoked or the server forgot it: back to the sign-in page.
+    dispatchEvent(new CustomEvent("assetvault:unauthorized"));
+  }
   if (!response.ok) throw await errorOf(response);
   return response;
 }

@@ -808,6 +808,15 @@ function Header({ onSignOut, q }) {
 function App() {
   const [signedIn, setSignedIn] = useState(!!api.session.token);
   const { path, params } = useRoute();
+  useEffect(() => {
+    const expired = () => {
+      api.session.signOut();
+      setSignedIn(false);
+      notify("The token is no longer valid: sign in again.", "error");
+    };
+    addEventListener("assetvault:unauthorized", expired);
+    return () => removeEventListener("assetvault:unauthorized", expired);
+  }, []);
   if (!signedIn) return html`<${SignIn} onDone=${() => setSignedIn(true)} /><${Notices} />`;
   const signOut = () => {
     api.session.signOut();
