@@ -4,14 +4,16 @@ images and wait for their thumbnails while one part fails and is retried, sort t
 upload a PDF and a video with the button and watch the asset page update when processing
 ends, open an asset, edit its title, meet a 412 from a second browser and see the current
 values, search with a facet, page with the cursor, move the asset, read /docs, and do it
-again at phone width. Screenshots go to tests/artifacts/ui/."""
+again at phone width; on each database backend. Screenshots go to tests/artifacts/ui/."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,7 +21,8 @@ import pytest
 import pyvips
 
 from tests import media
-from tests.live import ASSETVAULT, LiveServer, create_token
+from tests.live import ASSETVAULT, LiveServer
+from tests.pg import create_test_database, drop_database
 
 pytestmark = pytest.mark.e2e
 
@@ -50,14 +53,26 @@ def _upload(server: LiveServer, token: str, folder: str, name: str, data: bytes)
         ).raise_for_status()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The journey on each database backend (search, facets and cursors differ most)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    url = asyncio.run(create_test_database(admin_url))
+    yield {"ASSETVAULT_DATABASE_URL": url}
+    asyncio.run(drop_database(admin_url, url))
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> LiveServer:
+def server(tmp_path: Path, database_env: dict[str, str]) -> LiveServer:
     # No worker: the journey runs one when it wants processing to end.
-    return LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"])
+    return LiveServer(data_dir=tmp_path / "data", env=database_env, extra_args=["--workers", "0"])
 
 
 def test_a_person_browses_uploads_edits_searches_and_moves(
-    server: LiveServer, tmp_path: Path
+    server: LiveServer, database_env: dict[str, str], tmp_path: Path
 ) -> None:
     missing = [
         p for p in (CHROMIUM, HERE / "node_modules" / "playwright-core") if not Path(p).exists()
@@ -65,7 +80,17 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
     assert not missing, f"run make install (scripts/bootstrap.sh): missing {missing}"
     server.start()
     try:
-        token = create_token(server.data_dir, "person", "write")
+        worker_env = {**os.environ, **database_env}
+        # The token goes into the server's database (tests.live.create_token knows only
+        # the data directory's SQLite).
+        made = subprocess.run(
+            [ASSETVAULT, "token", "create", "--data-dir", str(server.data_dir), "--name", "p"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=worker_env,
+        )
+        token = made.stdout.strip().splitlines()[-1]
         # Other assets, so that search has more than one page of 12.
         seeded = "/content/dam/seeded"
         r = httpx.post(
@@ -78,7 +103,7 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
             png = _image(tmp_path / f"seed-{i:02}.png", 40 + i, 30, (i * 20, 90, 200))
             _upload(server, token, seeded, png.name, png.read_bytes())
         worker = [ASSETVAULT, "worker", "--burst", "--data-dir", str(server.data_dir)]
-        subprocess.run(worker, check=True, capture_output=True, timeout=120)
+        subprocess.run(worker, check=True, capture_output=True, timeout=120, env=worker_env)
         images = [
             _image(tmp_path / "red-square.png", 300, 300, (220, 30, 30)),
             _image(tmp_path / "green-wide.jpg", 640, 240, (30, 180, 60)),
@@ -88,19 +113,20 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
             media.pdf_with_pages(tmp_path / "report.pdf", ["Quarterly report", "Page two"]),
             media.video(tmp_path / "clip.mp4"),
         ]
-        if ARTIFACTS.exists():
-            shutil.rmtree(ARTIFACTS)
+        artifacts = ARTIFACTS / ("postgresql" if database_env else "sqlite")
+        if artifacts.exists():
+            shutil.rmtree(artifacts)
         done = subprocess.run(
             ["node", str(HERE / "journey.mjs")],
             capture_output=True,
             text=True,
             timeout=240,
             env={
-                **os.environ,
+                **worker_env,  # the journey runs the worker too
                 "ASSETVAULT_URL": server.url,
                 "ASSETVAULT_TOKEN": token,
                 "UI_IMAGES": json.dumps([str(p) for p in images]),
-                "UI_ARTIFACTS": str(ARTIFACTS),
+                "UI_ARTIFACTS": str(artifacts),
                 "UI_PROFILES": str(tmp_path / "profiles"),
                 "UI_DOCUMENTS": json.dumps([str(p) for p in documents]),
                 "UI_WORKER": json.dumps(worker),
