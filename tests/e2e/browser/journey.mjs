@@ -11,6 +11,7 @@
 //     UI_WORKER             JSON argv that processes every queued job and exits: the
 //                           server runs no worker, so the test decides when processing
 //                           ends and can watch the pages update by themselves
+//     UI_REVOKE             JSON argv that revokes the token (the last step)
 //
 // Every request the browsers make is recorded: none may leave 127.0.0.1, none may fail
 // (but the 412 of the conflict and the part this script fails on purpose), and no
@@ -28,6 +29,7 @@ const ARTIFACTS = process.env.UI_ARTIFACTS;
 const PROFILES = process.env.UI_PROFILES;
 const DOCUMENTS = JSON.parse(process.env.UI_DOCUMENTS);
 const WORKER = JSON.parse(process.env.UI_WORKER);
+const REVOKE = JSON.parse(process.env.UI_REVOKE);
 const TIMEOUT = 30_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -356,6 +358,38 @@ async function main() {
     await page.locator(`.grid .card[data-name="${first}"] .thumb img`).waitFor();
   });
 
+  await step("rename, copy and delete folders; deleting asks first", async () => {
+    await page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Rename" }).click();
+    await answerDialog(page, "kept", "Rename");
+    await page.locator(".crumbs [aria-current=page]", { hasText: "kept" }).waitFor();
+    await page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Copy" }).click();
+    await answerDialog(page, "/content/dam/seeded", "Copy");
+    await page.locator(".notice", { hasText: "Copied to /content/dam/seeded/kept" }).waitFor();
+    await api("GET", `/api/assets/seeded/kept/${encodeURIComponent(first)}.json`);
+    await page.goto(URL_ + "/#/browse/seeded/kept");
+    const del = page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Delete" });
+    await del.click();
+    await page.locator("dialog[open]", { hasText: "Everything inside it is deleted too" }).waitFor();
+    await answerDialog(page, undefined, "Cancel");
+    await api("GET", "/api/assets/seeded/kept.json"); // still there
+    await del.click();
+    await answerDialog(page, undefined, "Delete");
+    await page.locator(".crumbs [aria-current=page]", { hasText: "seeded" }).waitFor();
+    const gone = await fetch(URL_ + "/api/assets/seeded/kept.json", { headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(gone.status === 404, `the deleted folder is gone (${gone.status})`);
+  });
+
+  await step("comment on an asset", async () => {
+    await page.goto(assetUrl);
+    await page.getByLabel("New comment").fill("Looks good to me");
+    await page.getByRole("button", { name: "Comment", exact: true }).click();
+    await page.locator(".comments li", { hasText: "Looks good to me" }).waitFor();
+    const meta = await (await api("GET", `/adobe/assets/${encodeURIComponent(assetId)}/metadata`)).json();
+    const path = meta.repositoryMetadata["repo:path"].slice("/content/dam".length);
+    const classic = await (await api("GET", `/api/assets${path.split("/").map(encodeURIComponent).join("/")}.json`)).json();
+    expect(classic.entities.some((e) => e.properties?.message === "Looks good to me"), "the comment reached the server");
+  });
+
   await step("the API documentation works offline", async () => {
     await page.goto(URL_ + "/docs");
     await page.locator(".swagger-ui .opblock").first().waitFor();
@@ -366,7 +400,7 @@ async function main() {
   });
   await a.context.close();
 
-  await step("phone width: folder, asset and search readable", async () => {
+  await step("phone width: folder, asset and search readable; a revoked token signs out", async () => {
     const p = await browser("phone", PHONE);
     await signIn(p.page);
     await p.page.goto(URL_ + "/#/browse/journey");
@@ -396,6 +430,21 @@ async function main() {
     await p.page.locator(".results .card .thumb img").first().waitFor();
     expect((await overflow()) <= 0, "no sideways scrolling in search");
     await shot(p.page, "phone-03-search");
+
+    // The token is revoked while the tab is open: the next call signs the tab out.
+    allow("GET", /./, 401);
+    allow("POST", /\/adobe\/assets\/search/, 401);
+    await promisify(execFile)(REVOKE[0], REVOKE.slice(1), { timeout: 60_000 });
+    // The server remembers a verified token for up to 5 s: look again until it notices.
+    for (let i = 0; i < 20 && !(await p.page.getByLabel("Token").isVisible()); i++) {
+      await p.page.waitForTimeout(500);
+      await p.page.reload();
+      await p.page.locator("main").first().waitFor();
+      await p.page.waitForTimeout(300);
+    }
+    await p.page.getByLabel("Token").waitFor();
+    await p.page.locator(".notice", { hasText: "no longer valid" }).waitFor();
+    expect((await p.page.evaluate(() => sessionStorage.length)) === 0, "the token is forgotten");
     await p.context.close();
   });
 }
