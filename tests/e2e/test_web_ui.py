@@ -4,8 +4,9 @@ images and wait for their thumbnails while one part fails and is retried, sort t
 upload a PDF and a video with the button and watch the asset page update when processing
 ends, open an asset, edit its title, meet a 412 from a second browser and see the current
 values, search with a facet, page with the cursor, move the asset, rename, copy and delete
-folders (deleting asks first), comment, read /docs, and do it
-again at phone width, where revoking the token signs the tab out; on each database backend. Screenshots go to tests/artifacts/ui/."""
+folders (deleting asks first), comment, read /docs, and do it again at phone width, where
+revoking the token signs the tab out; on each database backend. Screenshots go to
+tests/artifacts/ui/."""
 
 from __future__ import annotations
 
