@@ -258,7 +258,9 @@ async function main() {
 
   const first = basename(IMAGES[0]);
   await step("open an asset: preview, renditions, metadata", async () => {
-    await page.locator(`.grid .card[data-name="${first}"]`).click();
+    // From the keyboard: focus the card, Enter opens it.
+    await page.locator(`.grid .card[data-name="${first}"]`).focus();
+    await page.keyboard.press("Enter");
     await page.locator("img.preview").waitFor();
     await page.getByRole("heading", { name: "Renditions" }).waitFor();
     const rends = await page.locator("section[aria-labelledby=rend-h] tbody tr td:first-child").allTextContents();
@@ -370,7 +372,8 @@ async function main() {
     const del = page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Delete" });
     await del.click();
     await page.locator("dialog[open]", { hasText: "Everything inside it is deleted too" }).waitFor();
-    await answerDialog(page, undefined, "Cancel");
+    await page.keyboard.press("Escape"); // cancels, as the Cancel button does
+    await page.locator("dialog[open]").waitFor({ state: "detached" });
     await api("GET", "/api/assets/seeded/kept.json"); // still there
     await del.click();
     await answerDialog(page, undefined, "Delete");

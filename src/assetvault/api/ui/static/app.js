@@ -58,7 +58,9 @@ function Dialog() {
   useEffect(() => {
     if (opts && ref.current && !ref.current.open) {
       ref.current.showModal();
-      (inputRef.current || ref.current.querySelector("button.primary"))?.focus();
+      // A destructive question starts on Cancel, so a stray Enter changes nothing.
+      const first = opts.danger ? "button[type=button]" : "button.primary";
+      (inputRef.current || ref.current.querySelector(first))?.focus();
     }
   }, [opts]);
   if (!opts) return null;
