@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from assetvault.client.commands import add_client_commands
+from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
 from assetvault.services import build_services
 from assetvault.settings import Settings, load_settings
