@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHMARKS = ["upload", "ingest", "metadata", "search"]
+BENCHMARKS = ["upload", "ingest", "metadata", "search", "cli_upload"]
 
 
 def main(names: list[str]) -> int:
