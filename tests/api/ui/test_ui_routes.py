@@ -6,9 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from pathlib import Path
 
 import httpx
+import pytest
 
+from assetvault.api.ui import routes
 from assetvault.api.ui.routes import STATIC, VENDOR
 
 
@@ -76,3 +79,13 @@ async def test_data_still_needs_a_token(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/assets.json")).status_code == 401
     r = await client.post("/adobe/assets/search?allowUnsafeSearch=true", json={})
     assert r.status_code == 401
+
+
+async def test_without_its_libraries_the_ui_says_what_to_do(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(routes, "VENDOR", tmp_path / "not-installed")
+    r = await client.get("/")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "make install" in r.json()["detail"]

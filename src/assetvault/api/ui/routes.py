@@ -13,12 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+from functools import cache
+from os import PathLike
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from assetvault.errors import NotFound
 
@@ -62,8 +66,14 @@ PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": _csp(f" 'sha256-{_MAP_HASH
 class UiFiles(StaticFiles):
     """The static files, with the UI's headers on every answer."""
 
-    def file_response(self, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
-        response = super().file_response(*args, **kwargs)
+    def file_response(
+        self,
+        full_path: PathLike[str] | str,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers.update(HEADERS)
         return response
 
@@ -71,11 +81,16 @@ class UiFiles(StaticFiles):
 router = APIRouter()
 
 
+@cache
+def _html(name: str) -> str:
+    """A page's text, read once per process (it ships with the package)."""
+    return (STATIC / name).read_text(encoding="utf-8").replace("{{IMPORT_MAP}}", IMPORT_MAP)
+
+
 def _page(name: str) -> HTMLResponse:
     if not VENDOR.is_dir():
         raise NotFound("the UI's libraries are not installed: run make install")
-    html = (STATIC / name).read_text(encoding="utf-8").replace("{{IMPORT_MAP}}", IMPORT_MAP)
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    return HTMLResponse(_html(name), headers=PAGE_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
