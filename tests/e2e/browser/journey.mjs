@@ -271,6 +271,16 @@ async function main() {
     }
     assetUrl = page.url();
     assetId = decodeURIComponent(assetUrl.split("#/asset/")[1]);
+    // A relation made through the Author API shows as a link to the other asset.
+    const other = await (await api("POST", "/adobe/assets/search?allowUnsafeSearch=true", JSON.stringify({
+      query: [{ term: { "repositoryMetadata.repo:path": [`/content/dam/journey/${basename(IMAGES[1])}`] } }],
+    }), { "Content-Type": "application/json" })).json();
+    const otherId = other.hits.results[0].assetId;
+    await api("POST", `/adobe/assets/${encodeURIComponent(assetId)}/relations`, JSON.stringify({
+      items: [{ relationType: "derived", relatedAssetId: otherId }],
+    }), { "Content-Type": "application/json" });
+    await page.reload();
+    await page.locator(`section[aria-labelledby=rel-h] a[href="#/asset/${encodeURIComponent(otherId)}"]`).waitFor();
     await shot(page, "desktop-05-asset");
     return { assetId };
   });
