@@ -392,6 +392,14 @@ function Browse({ path }) {
       else if (typeof result === "string") go(browseHash(result));
     });
 
+  // The classic listing pages by offset (1,000 children at a time): more folders on ask.
+  const paging = listing?.properties?.["srn:paging"];
+  const listed = listing?.entities?.length || 0;
+  const moreFolders = guarded(async () => {
+    const next = await api.listFolder(path, listed);
+    setListing((l) => ({ ...l, entities: [...l.entities, ...(next.entities || [])] }));
+  });
+
   const toggleView = (v) => {
     sessionStorage.setItem("assetvault.view", v);
     setView(v);
@@ -433,6 +441,7 @@ function Browse({ path }) {
       ${folders.map((f) => html`<li key=${f.properties.name}><a class="folder" href=${browseHash(`${path}/${f.properties.name}`)}>
         <${FolderIcon} /> ${f.properties["dc:title"] || f.properties.name}</a></li>`)}
     </ul>`}
+    ${paging && paging.total > listed && html`<button class="more" onClick=${moreFolders}>Show more folders</button>`}
     ${listing && !folders.length && !assets.items.length && html`<p class="empty">This folder is empty. Drop files here or use “Upload files”.</p>`}
     ${assets.items.length > 0 && (view === "grid"
       ? html`<ul class="grid" aria-label="Assets">
