@@ -281,6 +281,13 @@ async function main() {
     }), { "Content-Type": "application/json" });
     await page.reload();
     await page.locator(`section[aria-labelledby=rel-h] a[href="#/asset/${encodeURIComponent(otherId)}"]`).waitFor();
+    // The original downloads byte for byte (fetched with the token, saved under its name).
+    const downloading = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Download original" }).click();
+    const download = await downloading;
+    expect(download.suggestedFilename() === first, `saved as ${download.suggestedFilename()}`);
+    const saved = readFileSync(await download.path());
+    expect(Buffer.compare(saved, readFileSync(IMAGES[0])) === 0, "the download is the original");
     await shot(page, "desktop-05-asset");
     return { assetId };
   });
@@ -332,6 +339,20 @@ async function main() {
     const shown = await page.locator(".results .grid .card").count();
     expect(shown === Math.min(count, 12), `${shown} hits shown for a facet of ${count}`);
     await shot(page, "desktop-07-search-facet");
+    // The folder filter keeps what is below the folder; the date range, what changed in it.
+    const totalOf = async (hash) => {
+      await page.goto(URL_ + "/" + hash);
+      await page.locator("[data-testid=total]").waitFor();
+      return Number((await page.locator("[data-testid=total]").textContent()).split(" ")[0]);
+    };
+    const inJourney = await totalOf("#/search?q=*&folder=/content/dam/journey");
+    expect(inJourney === IMAGES.length + DOCUMENTS.length, `${inJourney} assets below /content/dam/journey`);
+    const today = new Date().toISOString().slice(0, 10);
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const changedToday = await totalOf(`#/search?q=*&folder=/content/dam/journey&from=${today}&to=${today}`);
+    expect(changedToday === inJourney, `${changedToday} changed today`);
+    const before = await totalOf(`#/search?q=*&to=${yesterday}`);
+    expect(before === 0, `${before} changed before today`);
     return { pngCount: count };
   });
 
@@ -370,7 +391,27 @@ async function main() {
     await page.locator(`.grid .card[data-name="${first}"] .thumb img`).waitFor();
   });
 
+  await step("copy an asset, then delete the copy after confirming", async () => {
+    await page.goto(assetUrl);
+    await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Copy" }).click();
+    await answerDialog(page, "/content/dam/seeded", "Copy");
+    await page.locator(".notice", { hasText: `Copied to /content/dam/seeded/${first}` }).waitFor();
+    const copy = await (await api("POST", "/adobe/assets/search?allowUnsafeSearch=true", JSON.stringify({
+      query: [{ term: { "repositoryMetadata.repo:path": [`/content/dam/seeded/${first}`] } }],
+    }), { "Content-Type": "application/json" })).json();
+    const copyId = copy.hits.results[0].assetId;
+    expect(copyId !== assetId, "a copy has its own id");
+    await page.goto(URL_ + "/" + `#/asset/${encodeURIComponent(copyId)}`);
+    await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Delete" }).click();
+    await answerDialog(page, undefined, "Delete");
+    await page.locator(".crumbs [aria-current=page]", { hasText: "seeded" }).waitFor();
+    const gone = await fetch(`${URL_}/adobe/assets/${encodeURIComponent(copyId)}/metadata`, { headers: { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "journey" } });
+    expect(gone.status === 404, `the deleted copy is gone (${gone.status})`);
+  });
+
   await step("rename, copy and delete folders; deleting asks first", async () => {
+    await page.goto(URL_ + "/#/browse/journey/archive");
+    await page.locator(".crumbs [aria-current=page]", { hasText: "archive" }).waitFor();
     await page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Rename" }).click();
     await answerDialog(page, "kept", "Rename");
     await page.locator(".crumbs [aria-current=page]", { hasText: "kept" }).waitFor();
