@@ -29,4 +29,4 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf .venv tests/e2e/node_modules .pytest_cache
+	rm -rf .venv tests/e2e/node_modules tests/e2e/browser/node_modules ui/node_modules src/assetvault/api/ui/static/vendor .pytest_cache

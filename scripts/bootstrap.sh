@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libmagic1                             # content type sniffing
   nginx-light wrk curl                  # benchmarks (reference PUT server, load generator)
   postgresql postgresql-contrib         # scale-out database (tests start a cluster if none runs)
+  chromium                              # the web UI's browser tests (driven by playwright-core)
 )
 
 need_apt=()
@@ -43,5 +44,30 @@ if [ -f tests/e2e/package.json ]; then
   if [ ! -f "$nstamp" ]; then
     (cd tests/e2e && npm install --no-audit --no-fund --loglevel=error)
     rm -f tests/e2e/node_modules/.installed-* && touch "$nstamp"
+  fi
+fi
+
+# The web UI's libraries: installed from npm, their browser builds copied into the
+# package's static files (src/assetvault/api/ui/static/vendor), so the server ships them.
+ustamp=ui/node_modules/.installed-$(cat ui/package.json scripts/bootstrap.sh | sha1sum | cut -c1-12)
+vendor=src/assetvault/api/ui/static/vendor
+if [ ! -f "$ustamp" ] || [ ! -d "$vendor" ]; then
+  (cd ui && npm install --no-audit --no-fund --loglevel=error)
+  rm -rf "$vendor.tmp" && mkdir -p "$vendor.tmp"
+  cp ui/node_modules/preact/dist/preact.mjs ui/node_modules/preact/hooks/dist/hooks.mjs \
+     ui/node_modules/htm/dist/htm.mjs "$vendor.tmp/"
+  for f in swagger-ui-bundle.js swagger-ui.css; do
+    cp "ui/node_modules/swagger-ui-dist/$f" "$vendor.tmp/"
+  done
+  rm -rf "$vendor" && mv "$vendor.tmp" "$vendor"
+  rm -f ui/node_modules/.installed-* && touch "$ustamp"
+fi
+
+# The browser tests' driver (its own package.json: the AEM clients' is tests/e2e's).
+if [ -f tests/e2e/browser/package.json ]; then
+  bstamp=tests/e2e/browser/node_modules/.installed-$(sha1sum tests/e2e/browser/package.json | cut -c1-12)
+  if [ ! -f "$bstamp" ]; then
+    (cd tests/e2e/browser && npm install --no-audit --no-fund --loglevel=error)
+    rm -f tests/e2e/browser/node_modules/.installed-* && touch "$bstamp"
   fi
 fi

@@ -27,6 +27,7 @@ from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
 from assetvault.api.events import routes as io_events
+from assetvault.api.ui import routes as ui
 from assetvault.jobs.supervisor import die_with_parent
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
@@ -152,4 +153,6 @@ def create_app(
     app.include_router(io_events.router)
     app.include_router(classic.router)
     app.include_router(content.router)
+    app.include_router(ui.router)
+    app.mount("/ui", ui.static_files(), name="ui")
     return app

@@ -5,6 +5,9 @@ A stable contract that users' scripts and outside checks rely on:
     assetvault serve --host H --port P --data-dir DIR
     assetvault token create --data-dir DIR --name N --scope read|write|admin
         (prints the token alone on the last line of stdout)
+    assetvault upload PATH... --folder /content/dam/x | download PATH DEST | search TEXT
+        (clients of a running server: --url/--token or ASSETVAULT_URL/ASSETVAULT_TOKEN;
+        exit 0 when everything succeeded, 1 when some files failed, 2 when nothing ran)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
 from assetvault.services import build_services
 from assetvault.settings import Settings, load_settings
@@ -301,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.cli_import import add_parser as add_import_url
 
     add_import_url(sub)
+    add_client_commands(sub)
     return parser
 
 

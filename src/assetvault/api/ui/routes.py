@@ -1,0 +1,107 @@
+"""The web UI at ``/`` and the API documentation at ``/docs``: static files only.
+
+These pages hold no data and need no token: a browser cannot send an Authorization header
+when it navigates. Everything they show comes from the public APIs, called from the page
+with the token the person signed in with, so the server's auth rules stay as they are.
+Every script, style and font ships with the project (the libraries are copied from npm
+packages into ``static/vendor`` by scripts/bootstrap.sh); the Content-Security-Policy
+forbids anything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from functools import cache
+from os import PathLike
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from assetvault.errors import NotFound
+
+STATIC = Path(__file__).with_name("static")
+VENDOR = STATIC / "vendor"
+
+# Bare module names of the app's imports, resolved to the vendored builds.
+IMPORT_MAP = json.dumps(
+    {
+        "imports": {
+            "preact": "/ui/vendor/preact.mjs",
+            "preact/hooks": "/ui/vendor/hooks.mjs",
+            "htm": "/ui/vendor/htm.mjs",
+        }
+    }
+)
+_MAP_HASH = base64.b64encode(hashlib.sha256(IMPORT_MAP.encode()).digest()).decode()
+
+
+def _csp(script_extra: str = "") -> str:
+    return (
+        "default-src 'self'; "
+        f"script-src 'self'{script_extra}; "
+        # Swagger UI sets inline styles on its elements.
+        "style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; media-src 'self' blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+HEADERS = {
+    "Content-Security-Policy": _csp(),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": _csp(f" 'sha256-{_MAP_HASH}'")}
+
+
+class UiFiles(StaticFiles):
+    """The static files, with the UI's headers on every answer."""
+
+    def file_response(
+        self,
+        full_path: PathLike[str] | str,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update(HEADERS)
+        return response
+
+
+router = APIRouter()
+
+
+@cache
+def _html(name: str) -> str:
+    """A page's text, read once per process (it ships with the package)."""
+    return (STATIC / name).read_text(encoding="utf-8").replace("{{IMPORT_MAP}}", IMPORT_MAP)
+
+
+def _page(name: str) -> HTMLResponse:
+    if not VENDOR.is_dir():
+        raise NotFound("the UI's libraries are not installed: run make install")
+    return HTMLResponse(_html(name), headers=PAGE_HEADERS)
+
+
+@router.get("/", include_in_schema=False)
+async def index() -> HTMLResponse:
+    return _page("index.html")
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return _page("docs.html")
+
+
+def static_files() -> UiFiles:
+    return UiFiles(directory=STATIC)

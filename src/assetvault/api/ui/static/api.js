@@ -1,0 +1,173 @@
+// The public APIs, called with the token the person signed in with. The token lives in
+// sessionStorage: kept for this tab, gone when it closes, never put in a URL.
+const TOKEN = "assetvault.token";
+const API_KEY = "assetvault.apiKey";
+export const ROOT = "/content/dam";
+
+export const session = {
+  get token() {
+    return sessionStorage.getItem(TOKEN);
+  },
+  get apiKey() {
+    // The Author API asks for an X-Api-Key; any non-empty key unless the server lists them.
+    return sessionStorage.getItem(API_KEY) || "assetvault-ui";
+  },
+  signIn(token, apiKey) {
+    sessionStorage.setItem(TOKEN, token);
+    if (apiKey) sessionStorage.setItem(API_KEY, apiKey);
+    else sessionStorage.removeItem(API_KEY);
+  },
+  signOut() {
+    sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(API_KEY);
+  },
+};
+
+export class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function errorOf(response) {
+  let message = `${response.status} ${response.statusText}`;
+  let body = null;
+  try {
+    body = await response.json();
+    // problem+json (Author API) or a Siren core/response (classic API, uploads).
+    message = body.detail || body.properties?.["status.message"] || message;
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  return new ApiError(response.status, message, body);
+}
+
+export async function call(method, url, { headers = {}, body, token } = {}) {
+  const response = await fetch(url, {
+    method,
+    body,
+    headers: {
+      Authorization: `Bearer ${token || session.token}`,
+      "X-Api-Key": session.apiKey,
+      ...headers,
+    },
+  });
+  if (response.status === 401 && !token) {
+    // The tab's token was revoked or the server forgot it: back to the sign-in page.
+    dispatchEvent(new CustomEvent("assetvault:unauthorized"));
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+export const json = async (method, url, options) => (await call(method, url, options)).json();
+
+// -- paths ------------------------------------------------------------------------------
+
+export const enc = (path) => path.split("/").map(encodeURIComponent).join("/");
+export const parentOf = (path) => path.slice(0, path.lastIndexOf("/")) || ROOT;
+export const nameOf = (path) => path.slice(path.lastIndexOf("/") + 1);
+/** /content/dam/a/b -> /api/assets/a/b */
+export const classicPath = (path) => "/api/assets" + enc(path.slice(ROOT.length));
+
+// -- classic API: folders, comments, copy/move/delete -------------------------------------
+
+export async function listFolder(path, offset = 0, limit = 1000) {
+  return json("GET", `${classicPath(path)}.json?offset=${offset}&limit=${limit}`);
+}
+
+export async function classicAsset(path) {
+  return json("GET", `${classicPath(path)}.json`);
+}
+
+export async function createFolder(parent, name) {
+  const body = JSON.stringify({ class: "assetFolder", properties: { title: name } });
+  return call("POST", classicPath(`${parent}/${name}`), {
+    headers: { "Content-Type": "application/json" },
+    body,
+  });
+}
+
+/** COPY or MOVE a node to the full destination path; overwrite only when asked. */
+export async function copyOrMove(method, path, destination, overwrite = false) {
+  return call(method, classicPath(path), {
+    headers: {
+      "X-Destination": classicPath(destination),
+      "X-Depth": "infinity",
+      "X-Overwrite": overwrite ? "T" : "F",
+    },
+  });
+}
+
+export const remove = (path) => call("DELETE", classicPath(path));
+
+export async function addComment(path, message) {
+  return call("POST", `${classicPath(path)}/comments/*`, {
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ message }),
+  });
+}
+
+// -- Author API: metadata, renditions, relations, search ---------------------------------
+
+const A = "/adobe/assets";
+const id = (assetId) => encodeURIComponent(assetId);
+
+export async function metadata(assetId) {
+  const response = await call("GET", `${A}/${id(assetId)}/metadata`);
+  return { etag: response.headers.get("ETag"), ...(await response.json()) };
+}
+
+/** JSON Patch with If-Match: a stale ETag is a 412 and nothing is written. */
+export async function patchMetadata(assetId, etag, ops) {
+  const response = await call("PATCH", `${A}/${id(assetId)}/metadata`, {
+    headers: { "Content-Type": "application/json-patch+json", "If-Match": etag },
+    body: JSON.stringify(ops),
+  });
+  return { etag: response.headers.get("ETag"), ...(await response.json()) };
+}
+
+export const renditions = (assetId) => json("GET", `${A}/${id(assetId)}/renditions`);
+export const relations = (assetId) => json("GET", `${A}/${id(assetId)}/relations`);
+
+export function renditionUrl(assetId, name, seoName) {
+  return `${A}/${id(assetId)}/renditions/${encodeURIComponent(name)}/as/${encodeURIComponent(seoName)}`;
+}
+
+export async function blobUrl(url, headers = {}) {
+  const response = await call("GET", url, { headers });
+  return URL.createObjectURL(await response.blob());
+}
+
+export const webRenditionUrl = (assetId) =>
+  blobUrl(`${A}/${id(assetId)}`, { Accept: "image/webp, image/jpeg;q=0.9" });
+
+export async function search(body) {
+  return json("POST", `${A}/search?allowUnsafeSearch=true`, {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+/** The URN of a folder, learnt from one of its assets' repo:parent (no API lists it). */
+export async function folderUrn(assetPath) {
+  const found = await search({
+    query: [{ term: { "repositoryMetadata.repo:path": [assetPath] } }],
+    limit: 1,
+    projectedFields: { includes: ["repositoryMetadata.repo:parent"] },
+  });
+  return found.hits.results[0]?.repositoryMetadata?.["repo:parent"] || null;
+}
+
+/** Save a blob under a file name, as a download. */
+export function saveAs(url, fileName) {
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = fileName;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

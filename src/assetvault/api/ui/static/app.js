@@ -1,0 +1,849 @@
+// The Assetvault web UI: Preact + htm (no build step), hash routes, the public APIs only.
+import { h, render } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import htm from "htm";
+import * as api from "./api.js";
+import { ROOT, nameOf, parentOf } from "./api.js";
+import { uploadFiles } from "./upload.js";
+
+const html = htm.bind(h);
+const THUMB = "cq5dam.thumbnail.319.319.png";
+
+// -- small helpers ----------------------------------------------------------------------
+
+function formatSize(n) {
+  if (n == null) return "—";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+const formatDate = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const show = (v) => (Array.isArray(v) ? v.join(", ") : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
+
+function useRoute() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const on = () => setHash(location.hash);
+    addEventListener("hashchange", on);
+    return () => removeEventListener("hashchange", on);
+  }, []);
+  const raw = hash.replace(/^#/, "") || "/browse";
+  const [path, query = ""] = raw.split("?");
+  return { path, params: new URLSearchParams(query) };
+}
+
+const go = (hash) => {
+  location.hash = hash;
+};
+const browseHash = (path) => `#/browse${api.enc(path.slice(ROOT.length))}`;
+const assetHash = (id) => `#/asset/${encodeURIComponent(id)}`;
+
+// -- dialogs (native <dialog>: focus trap and Escape come with it) ----------------------
+
+let openDialog = () => {};
+
+/** ask({title, message, input, confirm, danger}) -> the entered text, true, or null. */
+export const ask = (options) => new Promise((resolve) => openDialog({ ...options, resolve }));
+
+function Dialog() {
+  const [opts, setOpts] = useState(null);
+  const ref = useRef();
+  const inputRef = useRef();
+  openDialog = setOpts;
+  useEffect(() => {
+    if (opts && ref.current && !ref.current.open) {
+      ref.current.showModal();
+      // A destructive question starts on Cancel, so a stray Enter changes nothing.
+      const first = opts.danger ? "button[type=button]" : "button.primary";
+      (inputRef.current || ref.current.querySelector(first))?.focus();
+    }
+  }, [opts]);
+  if (!opts) return null;
+  const close = (value) => {
+    ref.current?.close();
+    setOpts(null);
+    opts.resolve(value);
+  };
+  const submit = (e) => {
+    e.preventDefault();
+    close(opts.input !== undefined ? inputRef.current.value.trim() || null : true);
+  };
+  return html`<dialog ref=${ref} class="dialog" onCancel=${(e) => { e.preventDefault(); close(null); }}>
+    <form onSubmit=${submit}>
+      <h2>${opts.title}</h2>
+      ${opts.message && html`<p>${opts.message}</p>`}
+      ${opts.input !== undefined &&
+      html`<label>${opts.label || "Name"}<input ref=${inputRef} name="value" value=${opts.input} required /></label>`}
+      <div class="row end">
+        <button type="button" onClick=${() => close(null)}>Cancel</button>
+        <button type="submit" class=${opts.danger ? "primary danger" : "primary"}>${opts.confirm || "OK"}</button>
+      </div>
+    </form>
+  </dialog>`;
+}
+
+// -- notices ----------------------------------------------------------------------------
+
+let pushNotice = () => {};
+export const notify = (text, kind = "info") => pushNotice({ text, kind, at: Date.now() + Math.random() });
+
+function Notices() {
+  const [items, setItems] = useState([]);
+  pushNotice = (n) => {
+    setItems((xs) => [...xs, n]);
+    setTimeout(() => setItems((xs) => xs.filter((x) => x !== n)), n.kind === "error" ? 10000 : 4000);
+  };
+  return html`<div class="notices" role="status" aria-live="polite">
+    ${items.map((n) => html`<p key=${n.at} class=${"notice " + n.kind}>${n.text}</p>`)}
+  </div>`;
+}
+
+// -- sign in ----------------------------------------------------------------------------
+
+function SignIn({ onDone }) {
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    const data = new FormData(e.target);
+    const token = data.get("token").trim();
+    setBusy(true);
+    setError(null);
+    try {
+      // Any read proves the token; the root folder is the first thing shown anyway.
+      await api.call("GET", "/api/assets.json?limit=0", { token });
+      api.session.signIn(token, data.get("apiKey").trim());
+      onDone();
+    } catch (err) {
+      setError(err.status === 401 ? "This token is not valid (or was revoked)." : err.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<main class="signin">
+    <form onSubmit=${submit} class="card">
+      <h1>Assetvault</h1>
+      <p>Sign in with an API token. It is kept for this tab only.</p>
+      <label>Token<input type="password" name="token" autocomplete="off" required autofocus /></label>
+      <details>
+        <summary>API key</summary>
+        <label>X-Api-Key (only if the server lists allowed keys)<input name="apiKey" autocomplete="off" /></label>
+      </details>
+      ${error && html`<p class="error" role="alert">${error}</p>`}
+      <button class="primary" disabled=${busy}>Sign in</button>
+      <p class="hint">No token yet? On the server: <code>assetvault token create --name me --scope write</code></p>
+    </form>
+  </main>`;
+}
+
+// -- thumbnails -------------------------------------------------------------------------
+
+/** A rendition fetched with the token (an <img src> cannot send it), once it is visible. */
+function Thumb({ asset }) {
+  const ref = useRef();
+  const [url, setUrl] = useState(null);
+  const [failed, setFailed] = useState(false);
+  const state = asset.repositoryMetadata?.["aem:assetState"];
+  const id = asset.assetId;
+  useEffect(() => {
+    if (state !== "processed" || url) return;
+    let cancelled = false;
+    const io = new IntersectionObserver(async (entries) => {
+      if (!entries.some((e) => e.isIntersecting)) return;
+      io.disconnect();
+      try {
+        const list = await api.renditions(id);
+        if (!list.items.some((r) => r.name === THUMB)) throw new Error("no thumbnail");
+        const u = await api.blobUrl(api.renditionUrl(id, THUMB, "thumbnail.png"));
+        if (!cancelled) setUrl(u);
+      } catch {
+        if (!cancelled) setFailed(true);
+      }
+    });
+    io.observe(ref.current);
+    return () => {
+      cancelled = true;
+      io.disconnect();
+    };
+  }, [id, state]);
+  useEffect(() => () => url && URL.revokeObjectURL(url), [url]);
+  let inner;
+  if (url) inner = html`<img src=${url} alt="" />`;
+  else if (state === "processing" || state === "new") inner = html`<span class="placeholder busy">Processing…</span>`;
+  else if (state === "failed") inner = html`<span class="placeholder">Processing failed</span>`;
+  else if (failed) inner = html`<span class="placeholder">No preview</span>`;
+  else inner = html`<span class="placeholder">…</span>`;
+  return html`<div class="thumb" ref=${ref} data-state=${state}>${inner}</div>`;
+}
+
+// -- breadcrumbs ------------------------------------------------------------------------
+
+function Breadcrumbs({ path, last }) {
+  const parts = path.slice(ROOT.length).split("/").filter(Boolean);
+  const crumbs = [{ name: "Assets", path: ROOT }];
+  parts.forEach((p, i) => crumbs.push({ name: p, path: ROOT + "/" + parts.slice(0, i + 1).join("/") }));
+  return html`<nav aria-label="Breadcrumb" class="crumbs"><ol>
+    ${crumbs.map((c, i) =>
+      i === crumbs.length - 1 && !last
+        ? html`<li aria-current="page">${c.name}</li>`
+        : html`<li><a href=${browseHash(c.path)}>${c.name}</a></li>`,
+    )}
+    ${last && html`<li aria-current="page">${last}</li>`}
+  </ol></nav>`;
+}
+
+// -- node actions (classic API) ---------------------------------------------------------
+
+async function moveOrCopy(path, method, kind) {
+  const verb = method === "MOVE" ? "Move" : "Copy";
+  const target = await ask({
+    title: `${verb} ${kind} “${nameOf(path)}”`,
+    label: "Into folder",
+    input: parentOf(path),
+    confirm: verb,
+  });
+  if (!target) return null;
+  const dest = target.replace(/\/+$/, "") + "/" + nameOf(path);
+  try {
+    await api.copyOrMove(method, path, dest);
+  } catch (err) {
+    if (err.status !== 412) throw err;
+    const sure = await ask({
+      title: `Replace “${nameOf(dest)}”?`,
+      message: `${dest} already exists (or cannot be written). Replacing deletes what is there now.`,
+      confirm: "Replace",
+      danger: true,
+    });
+    if (!sure) return null;
+    await api.copyOrMove(method, path, dest, true);
+  }
+  notify(`${verb === "Move" ? "Moved" : "Copied"} to ${dest}`);
+  return dest;
+}
+
+async function renameNode(path, kind) {
+  const name = await ask({ title: `Rename ${kind}`, label: "New name", input: nameOf(path), confirm: "Rename" });
+  if (!name || name === nameOf(path)) return null;
+  const dest = parentOf(path) + "/" + name;
+  await api.copyOrMove("MOVE", path, dest);
+  notify(`Renamed to ${name}`);
+  return dest;
+}
+
+async function deleteNode(path, kind) {
+  const sure = await ask({
+    title: `Delete ${kind} “${nameOf(path)}”?`,
+    message: kind === "folder" ? "Everything inside it is deleted too. This cannot be undone." : "This cannot be undone.",
+    confirm: "Delete",
+    danger: true,
+  });
+  if (!sure) return false;
+  await api.remove(path);
+  notify(`Deleted ${nameOf(path)}`);
+  return true;
+}
+
+const guarded = (fn) => async (...args) => {
+  try {
+    return await fn(...args);
+  } catch (err) {
+    notify(err.message, "error");
+    return null;
+  }
+};
+
+// -- upload panel -----------------------------------------------------------------------
+
+function UploadPanel({ uploads }) {
+  if (!uploads.length) return null;
+  const total = uploads.reduce((s, u) => s + u.size, 0);
+  const sent = uploads.reduce((s, u) => s + (u.sent || 0), 0);
+  const pct = total ? Math.round((100 * sent) / total) : 100;
+  return html`<section class="uploads" aria-label="Uploads">
+    <div class="upload-row overall">
+      <span>All files (${uploads.filter((u) => u.state === "done").length}/${uploads.length})</span>
+      <progress max="100" value=${pct} aria-label="Overall upload progress">${pct}%</progress>
+      <span>${pct}%</span>
+    </div>
+    ${uploads.map((u) => {
+      const p = u.size ? Math.round((100 * (u.sent || 0)) / u.size) : u.state === "done" ? 100 : 0;
+      return html`<div class="upload-row" data-file=${u.name} data-state=${u.state}>
+        <span class="name">${u.name}</span>
+        <progress max="100" value=${p} aria-label=${"Upload of " + u.name}>${p}%</progress>
+        <span class=${"state " + u.state}>${u.state}${u.message ? ` — ${u.message}` : ""}</span>
+      </div>`;
+    })}
+  </section>`;
+}
+
+// Drawn here: no icon font or emoji font is assumed on the machine.
+const FolderIcon = () => html`<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" width="20" height="20">
+  <path d="M3 6a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" fill="#e8b04a" /></svg>`;
+
+// -- browse -----------------------------------------------------------------------------
+
+const COLUMNS = [
+  ["Name", "repositoryMetadata.repo:name"],
+  ["Format", "repositoryMetadata.dc:format"],
+  ["Size", "repositoryMetadata.repo:size"],
+  ["Modified", "repositoryMetadata.repo:modifyDate"],
+  ["State", "repositoryMetadata.aem:assetState"],
+];
+
+function Browse({ path }) {
+  const [listing, setListing] = useState(null);
+  const [error, setError] = useState(null);
+  const [assets, setAssets] = useState({ items: [], cursor: null, total: 0 });
+  const [view, setView] = useState(sessionStorage.getItem("assetvault.view") || "grid");
+  const [sort, setSort] = useState({ field: COLUMNS[0][1], order: "ASC" });
+  const [uploads, setUploads] = useState([]);
+  const [dragging, setDragging] = useState(false);
+  const urnRef = useRef(null);
+  const fileInput = useRef();
+
+  const loadAssets = useCallback(
+    async (folders, cursor = null) => {
+      const names = folders.entities?.filter((e) => e.class.includes("assets/asset")) || [];
+      if (!names.length) return setAssets({ items: [], cursor: null, total: 0 });
+      if (!urnRef.current) urnRef.current = await api.folderUrn(`${path}/${names[0].properties.name}`);
+      if (!urnRef.current) return;
+      const found = await api.search({
+        query: [{ term: { "repositoryMetadata.repo:parent": [urnRef.current] } }],
+        sort: [sort],
+        limit: 50,
+        ...(cursor ? { cursor } : {}),
+      });
+      setAssets((prev) => ({
+        items: cursor ? [...prev.items, ...found.hits.results] : found.hits.results,
+        cursor: found.cursor || null,
+        total: found.search_metadata.totalCount.total,
+      }));
+    },
+    [path, sort],
+  );
+
+  const load = useCallback(async () => {
+    try {
+      const folders = await api.listFolder(path);
+      setListing(folders);
+      setError(null);
+      await loadAssets(folders);
+    } catch (err) {
+      setError(err);
+    }
+  }, [path, loadAssets]);
+
+  useEffect(() => {
+    urnRef.current = null;
+    setListing(null);
+    setUploads([]);
+  }, [path]);
+  useEffect(() => {
+    load();
+  }, [load]);
+
+  // While anything here is processing, look again until it is done.
+  const processing = assets.items.some((a) => ["processing", "new"].includes(a.repositoryMetadata?.["aem:assetState"]));
+  useEffect(() => {
+    if (!processing || !listing) return;
+    const t = setTimeout(() => loadAssets(listing), 1500);
+    return () => clearTimeout(t);
+  }, [processing, assets, listing]);
+
+  const startUpload = async (fileList) => {
+    const files = [...fileList].filter((f) => f.size !== undefined);
+    if (!files.length) return;
+    setUploads(files.map((f) => ({ name: f.name, size: f.size, sent: 0, state: "queued" })));
+    const report = (i, change) => setUploads((us) => us.map((u, j) => (j === i ? { ...u, ...change } : u)));
+    try {
+      const results = await uploadFiles(path, files, report);
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length) notify(`${failed.length} of ${files.length} uploads failed: ${failed.map((f) => f.file.name).join(", ")}`, "error");
+      else notify(`Uploaded ${files.length} file${files.length > 1 ? "s" : ""}`);
+    } catch (err) {
+      notify(`Upload refused: ${err.message}`, "error");
+      setUploads((us) => us.map((u) => ({ ...u, state: "failed", message: err.message })));
+    }
+    load();
+  };
+
+  const onDrop = (e) => {
+    e.preventDefault();
+    setDragging(false);
+    startUpload(e.dataTransfer.files);
+  };
+
+  const newFolder = guarded(async () => {
+    const name = await ask({ title: "New folder", label: "Folder name", input: "", confirm: "Create" });
+    if (!name) return;
+    await api.createFolder(path, name);
+    notify(`Created folder ${name}`);
+    load();
+  });
+  const folderAction = (fn, ...rest) =>
+    guarded(async () => {
+      const result = await fn(path, ...rest);
+      if (result === true) go(browseHash(parentOf(path)));
+      else if (typeof result === "string") go(browseHash(result));
+    });
+
+  // The classic listing pages by offset (1,000 children at a time): more folders on ask.
+  const paging = listing?.properties?.["srn:paging"];
+  const listed = listing?.entities?.length || 0;
+  const moreFolders = guarded(async () => {
+    const next = await api.listFolder(path, listed);
+    setListing((l) => ({ ...l, entities: [...l.entities, ...(next.entities || [])] }));
+  });
+
+  const toggleView = (v) => {
+    sessionStorage.setItem("assetvault.view", v);
+    setView(v);
+  };
+  const sortBy = (field) => setSort((s) => ({ field, order: s.field === field && s.order === "ASC" ? "DESC" : "ASC" }));
+
+  if (error) {
+    return html`<main><${Breadcrumbs} path=${path} /><p class="error" role="alert">${error.status === 404 ? `There is no folder ${path}.` : error.message}</p></main>`;
+  }
+  const folders = listing?.entities?.filter((e) => e.class.includes("assets/folder")) || [];
+  const isRoot = path === ROOT;
+  return html`<main
+    class=${"browse" + (dragging ? " dragging" : "")}
+    onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
+    onDragLeave=${(e) => { if (e.target === e.currentTarget) setDragging(false); }}
+    onDrop=${onDrop}
+    data-testid="dropzone"
+  >
+    <${Breadcrumbs} path=${path} />
+    <div class="toolbar" role="toolbar" aria-label="Folder actions">
+      <button onClick=${newFolder}>New folder</button>
+      <button onClick=${() => fileInput.current.click()}>Upload files</button>
+      <input type="file" multiple hidden ref=${fileInput} onChange=${(e) => { startUpload(e.target.files); e.target.value = ""; }} />
+      ${!isRoot && html`
+        <button onClick=${folderAction(renameNode, "folder")}>Rename</button>
+        <button onClick=${folderAction(moveOrCopy, "MOVE", "folder")}>Move</button>
+        <button onClick=${folderAction(async (p) => { await moveOrCopy(p, "COPY", "folder"); load(); return null; })}>Copy</button>
+        <button class="danger" onClick=${folderAction(deleteNode, "folder")}>Delete</button>`}
+      <span class="spacer"></span>
+      <div class="segmented" role="group" aria-label="View">
+        <button aria-pressed=${view === "grid"} onClick=${() => toggleView("grid")}>Grid</button>
+        <button aria-pressed=${view === "list"} onClick=${() => toggleView("list")}>List</button>
+      </div>
+    </div>
+    <p class="hint drop-hint">Drop files anywhere here to upload them into this folder.</p>
+    <${UploadPanel} uploads=${uploads} />
+    ${!listing && html`<p class="loading">Loading…</p>`}
+    ${folders.length > 0 && html`<ul class="folders" aria-label="Folders">
+      ${folders.map((f) => html`<li key=${f.properties.name}><a class="folder" href=${browseHash(`${path}/${f.properties.name}`)}>
+        <${FolderIcon} /> ${f.properties["dc:title"] || f.properties.name}</a></li>`)}
+    </ul>`}
+    ${paging && paging.total > listed && html`<button class="more" onClick=${moreFolders}>Show more folders</button>`}
+    ${listing && !folders.length && !assets.items.length && html`<p class="empty">This folder is empty. Drop files here or use “Upload files”.</p>`}
+    ${assets.items.length > 0 && (view === "grid"
+      ? html`<ul class="grid" aria-label="Assets">
+          ${assets.items.map((a) => html`<li key=${a.assetId}><a class="card" href=${assetHash(a.assetId)} data-name=${a.repositoryMetadata["repo:name"]}>
+            <${Thumb} asset=${a} />
+            <span class="card-name">${a.assetMetadata?.["dc:title"] || a.repositoryMetadata["repo:name"]}</span>
+          </a></li>`)}
+        </ul>`
+      : html`<div class="table-wrap"><table class="list">
+          <thead><tr>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
+            <button class="sort" onClick=${() => sortBy(field)}>${label}${sort.field === field ? (sort.order === "ASC" ? " ▲" : " ▼") : ""}</button></th>`)}</tr></thead>
+          <tbody>${assets.items.map((a) => { const r = a.repositoryMetadata; return html`<tr key=${a.assetId}>
+            <td><a href=${assetHash(a.assetId)}>${r["repo:name"]}</a></td><td>${r["dc:format"]}</td>
+            <td>${formatSize(r["repo:size"])}</td><td>${formatDate(r["repo:modifyDate"])}</td><td>${r["aem:assetState"]}</td></tr>`; })}
+          </tbody></table></div>`)}
+    ${assets.cursor && html`<button class="more" onClick=${() => loadAssets(listing, assets.cursor)}>Show more (${assets.items.length} of ${assets.total})</button>`}
+  </main>`;
+}
+
+// -- asset page -------------------------------------------------------------------------
+
+function MetadataEditor({ meta, onSaved }) {
+  const [editing, setEditing] = useState(null); // {key, value}
+  const [conflict, setConflict] = useState(null); // {mine: {key, value}, current: meta}
+  const [busy, setBusy] = useState(false);
+  const fields = Object.entries(meta.assetMetadata || {}).sort(([a], [b]) => a.localeCompare(b));
+  const editable = (v) => typeof v === "string" || typeof v === "number" || v === undefined;
+
+  const save = async (key, value, etag) => {
+    setBusy(true);
+    try {
+      const updated = await api.patchMetadata(meta.assetId, etag, [
+        { op: "add", path: `/assetMetadata/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`, value },
+      ]);
+      setEditing(null);
+      setConflict(null);
+      notify(`Saved ${key}`);
+      onSaved(updated);
+    } catch (err) {
+      if (err.status === 412) {
+        // Someone changed the asset since it was loaded: nothing was written. Show what
+        // is there now, and let the person choose.
+        const current = await api.metadata(meta.assetId);
+        setConflict({ key, value, current });
+        setEditing(null);
+        onSaved(current, { keepConflict: true });
+      } else {
+        notify(err.message, "error");
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const submit = (e) => {
+    e.preventDefault();
+    const value = new FormData(e.target).get("value");
+    save(editing.key, value, meta.etag);
+  };
+  const addField = async () => {
+    const key = await ask({ title: "Add a metadata field", label: "Field name (e.g. dc:subject)", input: "", confirm: "Add" });
+    if (key) setEditing({ key, value: "" });
+  };
+
+  return html`<section aria-labelledby="meta-h">
+    <h2 id="meta-h">assetMetadata</h2>
+    ${conflict && html`<div class="conflict" role="alert">
+      <h3>Not saved: this asset was changed by someone else</h3>
+      <p>Your value for <code>${conflict.key}</code> was <strong>${conflict.value}</strong>. Nothing was overwritten.
+      The current values are shown below; the current <code>${conflict.key}</code> is${" "}
+      <strong class="current-value">${show(conflict.current.assetMetadata?.[conflict.key] ?? "(none)")}</strong>.</p>
+      <div class="row">
+        <button class="primary" disabled=${busy} onClick=${() => save(conflict.key, conflict.value, conflict.current.etag)}>Apply my value to the current version</button>
+        <button onClick=${() => { setConflict(null); setEditing(null); }}>Keep the current values</button>
+      </div>
+    </div>`}
+    <div class="table-wrap"><table class="kv">
+      <tbody>
+        ${fields.map(([key, value]) => html`<tr key=${key} data-key=${key}>
+          <th scope="row">${key}</th>
+          <td>${editing?.key === key
+            ? html`<form class="inline" onSubmit=${submit}>
+                <input name="value" value=${editing.value} aria-label=${"New value of " + key} autofocus />
+                <button class="primary" disabled=${busy}>Save</button>
+                <button type="button" onClick=${() => setEditing(null)}>Cancel</button></form>`
+            : html`<span class="value">${show(value)}</span>
+                ${editable(value) && html` <button class="link" aria-label=${"Edit " + key} onClick=${() => setEditing({ key, value: String(value) })}>Edit</button>`}`}
+          </td></tr>`)}
+        ${editing && !(editing.key in (meta.assetMetadata || {})) && html`<tr><th scope="row">${editing.key}</th><td>
+          <form class="inline" onSubmit=${submit}><input name="value" aria-label=${"Value of " + editing.key} autofocus />
+          <button class="primary" disabled=${busy}>Save</button><button type="button" onClick=${() => setEditing(null)}>Cancel</button></form></td></tr>`}
+      </tbody>
+    </table></div>
+    <div class="row">
+      ${!("dc:title" in (meta.assetMetadata || {})) && html`<button onClick=${() => setEditing({ key: "dc:title", value: "" })}>Add a title</button>`}
+      <button onClick=${addField}>Add a field</button>
+    </div>
+  </section>`;
+}
+
+function KeyValues({ data }) {
+  return html`<div class="table-wrap"><table class="kv"><tbody>
+    ${Object.entries(data || {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => html`<tr key=${k} data-key=${k}><th scope="row">${k}</th><td>${show(v)}</td></tr>`)}
+  </tbody></table></div>`;
+}
+
+function Preview({ meta, renditions }) {
+  const [url, setUrl] = useState(null);
+  const has = renditions?.items?.some((r) => r.name.startsWith("cq5dam.web."));
+  const sha1 = meta.repositoryMetadata["dam:sha1"];
+  useEffect(() => {
+    if (!has) return;
+    let u;
+    api.webRenditionUrl(meta.assetId).then((x) => setUrl((u = x)), () => setUrl(null));
+    return () => u && URL.revokeObjectURL(u);
+  }, [meta.assetId, has, sha1]);
+  const state = meta.repositoryMetadata["aem:assetState"];
+  if (url) return html`<img class="preview" src=${url} alt=${"Preview of " + meta.repositoryMetadata["repo:name"]} />`;
+  if (state === "processing" || state === "new") return html`<div class="preview placeholder busy">Processing… the preview appears when it is done.</div>`;
+  return html`<div class="preview placeholder">No web preview for this asset${state === "failed" ? " (processing failed)" : ""}.</div>`;
+}
+
+function AssetPage({ id }) {
+  const [meta, setMeta] = useState(null);
+  const [rends, setRends] = useState(null);
+  const [rels, setRels] = useState(null);
+  const [comments, setComments] = useState([]);
+  const [error, setError] = useState(null);
+
+  const loadExtras = async (m) => {
+    const [r, rel, classic] = await Promise.all([
+      api.renditions(id),
+      api.relations(id),
+      api.classicAsset(m.repositoryMetadata["repo:path"]),
+    ]);
+    setRends(r);
+    setRels(rel);
+    setComments((classic.entities || []).filter((e) => e.class.includes("assets/comment")).map((e) => e.properties));
+  };
+  const load = async () => {
+    try {
+      const m = await api.metadata(id);
+      setMeta(m);
+      await loadExtras(m);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  useEffect(() => {
+    setMeta(null);
+    setError(null);
+    load();
+  }, [id]);
+
+  // The processing state updates by itself: poll the metadata until processing ends.
+  const state = meta?.repositoryMetadata?.["aem:assetState"];
+  useEffect(() => {
+    if (state !== "processing" && state !== "new") return;
+    const t = setTimeout(async () => {
+      try {
+        const m = await api.metadata(id);
+        setMeta(m);
+        if (m.repositoryMetadata["aem:assetState"] !== state) await loadExtras(m);
+      } catch (err) {
+        setError(err);
+      }
+    }, 1500);
+    return () => clearTimeout(t);
+  }, [meta]);
+
+  if (error) return html`<main><p class="error" role="alert">${error.status === 404 ? "This asset does not exist (any more)." : error.message}</p><a href="#/browse">Back to the assets</a></main>`;
+  if (!meta) return html`<main><p class="loading">Loading…</p></main>`;
+  const repo = meta.repositoryMetadata;
+  const path = repo["repo:path"];
+  const act = (fn, ...rest) =>
+    guarded(async () => {
+      const result = await fn(path, ...rest);
+      if (result === true) go(browseHash(parentOf(path)));
+      else if (typeof result === "string") load();
+    });
+  const download = guarded(async (r) => {
+    const seo = r.name === "original" ? repo["repo:name"] : r.name;
+    api.saveAs(await api.blobUrl(api.renditionUrl(id, r.name, seo)), seo);
+  });
+  const comment = guarded(async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    const message = new FormData(form).get("message").trim();
+    if (!message) return;
+    await api.addComment(path, message);
+    form.reset();
+    await loadExtras(meta);
+  });
+
+  return html`<main class="asset">
+    <${Breadcrumbs} path=${parentOf(path)} last=${repo["repo:name"]} />
+    <div class="asset-head">
+      <h1>${meta.assetMetadata?.["dc:title"] || repo["repo:name"]}</h1>
+      <p class=${"badge " + state} data-testid="asset-state">${state}${repo["aem:assetStateReason"] ? `: ${repo["aem:assetStateReason"]}` : ""}</p>
+    </div>
+    <div class="toolbar" role="toolbar" aria-label="Asset actions">
+      <button onClick=${act(renameNode, "asset")}>Rename</button>
+      <button onClick=${act(moveOrCopy, "MOVE", "asset")}>Move</button>
+      <button onClick=${act(moveOrCopy, "COPY", "asset")}>Copy</button>
+      <button class="danger" onClick=${act(deleteNode, "asset")}>Delete</button>
+    </div>
+    <div class="asset-body">
+      <div class="asset-media">
+        <${Preview} meta=${meta} renditions=${rends} />
+        <section aria-labelledby="rend-h">
+          <h2 id="rend-h">Renditions</h2>
+          <div class="table-wrap"><table class="list">
+            <thead><tr><th>Name</th><th>Format</th><th>Size</th><th>Dimensions</th><th><span class="sr-only">Download</span></th></tr></thead>
+            <tbody>${(rends?.items || []).map((r) => html`<tr key=${r.name}>
+              <td>${r.name}</td><td>${r.format}</td><td>${formatSize(r.size)}</td>
+              <td>${r.dimensions ? `${r.dimensions.width} × ${r.dimensions.height}` : "—"}</td>
+              <td><button class="link" onClick=${() => download(r)} aria-label=${"Download " + r.name}>Download</button></td></tr>`)}</tbody>
+          </table></div>
+        </section>
+      </div>
+      <div class="asset-info">
+        <${MetadataEditor} meta=${meta} onSaved=${(m) => setMeta(m)} />
+        <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} /></section>
+        <section aria-labelledby="rel-h"><h2 id="rel-h">Relations</h2>
+          ${rels?.items?.length
+            ? html`<ul>${rels.items.map((r) => html`<li key=${r.relationType + r.relatedAssetId}>${r.relationType}: <a href=${assetHash(r.relatedAssetId)}>${r.relatedAssetId}</a></li>`)}</ul>`
+            : html`<p class="hint">No relations.</p>`}
+        </section>
+        <section aria-labelledby="ver-h"><h2 id="ver-h">Versions</h2>
+          <p>Revision <strong>${repo["repo:version"]}</strong>, last changed ${formatDate(repo["repo:modifyDate"])} by ${repo["repo:modifiedBy"]}.</p>
+        </section>
+        <section aria-labelledby="com-h"><h2 id="com-h">Comments</h2>
+          ${comments.length ? html`<ul class="comments">${comments.map((c, i) => html`<li key=${i}><p>${c.message}</p><small>${c.createdBy}, ${formatDate(c.created)}</small></li>`)}</ul>` : html`<p class="hint">No comments.</p>`}
+          <form class="inline" onSubmit=${comment}><input name="message" aria-label="New comment" placeholder="Add a comment" /><button>Comment</button></form>
+        </section>
+      </div>
+    </div>
+  </main>`;
+}
+
+// -- search -----------------------------------------------------------------------------
+
+const SORTS = {
+  relevance: null,
+  "name-asc": { field: "repositoryMetadata.repo:name", order: "ASC" },
+  "modified-desc": { field: "repositoryMetadata.repo:modifyDate", order: "DESC" },
+  "size-desc": { field: "repositoryMetadata.repo:size", order: "DESC" },
+};
+const FACETS = [
+  { type: "CATEGORY", id: "format", field: "dc:format" },
+  { type: "CATEGORY", id: "status", field: "dam:assetStatus" },
+];
+
+function buildQuery(p) {
+  const nodes = [{ match: { text: p.get("q") || "*" } }];
+  if (p.get("format")) nodes.push({ term: { "repositoryMetadata.dc:format": [p.get("format")] } });
+  if (p.get("status")) nodes.push({ term: { "assetMetadata.dam:assetStatus": [p.get("status")] } });
+  const from = p.get("from");
+  const to = p.get("to");
+  if (from || to) {
+    const range = {};
+    if (from) range.gte = `${from}T00:00:00Z`;
+    if (to) range.lte = `${to}T23:59:59Z`;
+    nodes.push({ range: { "repositoryMetadata.repo:modifyDate": range } });
+  }
+  const folder = (p.get("folder") || "").replace(/\/+$/, "");
+  if (folder && folder !== ROOT) {
+    // Everything below the folder: paths from "<folder>/" up to, not including,
+    // "<folder>0" ("0" follows "/" in code-point order).
+    nodes.push({ range: { "repositoryMetadata.repo:path": { gte: folder + "/", lt: folder + "0" } } });
+  }
+  const sort = SORTS[p.get("sort") || "relevance"];
+  return { query: nodes, facets: FACETS, limit: 12, ...(sort ? { sort: [sort] } : {}) };
+}
+
+function Search({ params }) {
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const [cursors, setCursors] = useState([null]); // the cursor of each page shown so far
+  const [busy, setBusy] = useState(false);
+  const key = params.toString();
+  const page = cursors.length - 1;
+
+  // The page number and the results change together, once the answer is in.
+  const run = async (stack) => {
+    setBusy(true);
+    try {
+      const body = buildQuery(params);
+      const cursor = stack[stack.length - 1];
+      const found = await api.search(cursor ? { ...body, cursor } : body);
+      setResult(found);
+      setCursors(stack);
+      setError(null);
+    } catch (err) {
+      setError(err.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  useEffect(() => {
+    setResult(null); // never show the last query's hits under the new one
+    run([null]);
+  }, [key]);
+
+  const set = (changes) => {
+    const p = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) v ? p.set(k, v) : p.delete(k);
+    go(`#/search?${p}`);
+  };
+  const submit = (e) => {
+    e.preventDefault();
+    const d = new FormData(e.target);
+    set(Object.fromEntries(["q", "format", "status", "from", "to", "folder", "sort"].map((k) => [k, d.get(k)])));
+  };
+  const next = () => run([...cursors, result.cursor]);
+  const prev = () => run(cursors.slice(0, -1));
+  const facet = (id) => result?.facets?.find((f) => f.id === id)?.values || [];
+  const total = result?.search_metadata?.totalCount;
+
+  return html`<main class="search">
+    <h1>Search</h1>
+    <form class="filters" onSubmit=${submit} key=${key}>
+      <label class="grow">Text<input type="search" name="q" value=${params.get("q") || ""} /></label>
+      <label>Format<input name="format" value=${params.get("format") || ""} placeholder="image/png" /></label>
+      <label>Status<input name="status" value=${params.get("status") || ""} placeholder="approved" /></label>
+      <label>Modified from<input type="date" name="from" value=${params.get("from") || ""} /></label>
+      <label>to<input type="date" name="to" value=${params.get("to") || ""} /></label>
+      <label>Folder<input name="folder" value=${params.get("folder") || ""} placeholder="/content/dam/…" /></label>
+      <label>Sort<select name="sort" value=${params.get("sort") || "relevance"}>
+        <option value="relevance">Relevance</option><option value="name-asc">Name</option>
+        <option value="modified-desc">Newest</option><option value="size-desc">Largest</option></select></label>
+      <button class="primary">Search</button>
+    </form>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    <div class="search-body">
+      <aside class="facets" aria-label="Facets">
+        ${[["format", "Format"], ["status", "Status"]].map(([id, label]) => html`<section key=${id}><h2>${label}</h2>
+          ${facet(id).length ? html`<ul>${facet(id).map((v) => html`<li key=${v.value}>
+            <button class="facet" aria-pressed=${params.get(id) === String(v.value)} data-facet=${id} data-value=${v.value}
+              onClick=${() => set({ [id]: params.get(id) === String(v.value) ? null : v.value })}>
+              ${v.value} <span class="count">${v.count}</span></button></li>`)}</ul>` : html`<p class="hint">—</p>`}
+        </section>`)}
+      </aside>
+      <section class="results" aria-label="Results">
+        ${total && html`<p class="total" data-testid="total">${total.total}${total.relation === "gte" ? "+" : ""} result${total.total === 1 ? "" : "s"} · page ${page + 1}</p>`}
+        <ul class="grid">${(result?.hits?.results || []).map((a) => html`<li key=${a.assetId}><a class="card" href=${assetHash(a.assetId)} data-name=${a.repositoryMetadata?.["repo:name"]}>
+          <${Thumb} asset=${a} /><span class="card-name">${a.assetMetadata?.["dc:title"] || a.repositoryMetadata?.["repo:name"]}</span>
+          <small>${a.repositoryMetadata?.["repo:path"]}</small></a></li>`)}</ul>
+        <div class="row pager">
+          <button onClick=${prev} disabled=${busy || page === 0}>Previous page</button>
+          <button onClick=${next} disabled=${busy || !result?.cursor}>Next page</button>
+        </div>
+      </section>
+    </div>
+  </main>`;
+}
+
+// -- the app ----------------------------------------------------------------------------
+
+function Header({ onSignOut, q }) {
+  const submit = (e) => {
+    e.preventDefault();
+    go(`#/search?q=${encodeURIComponent(new FormData(e.target).get("q"))}`);
+  };
+  return html`<header class="top">
+    <a class="brand" href="#/browse">Assetvault</a>
+    <form class="quick" role="search" onSubmit=${submit}>
+      <input type="search" name="q" aria-label="Search assets" placeholder="Search assets" value=${q} />
+      <button>Search</button>
+    </form>
+    <nav class="top-links"><a href="/docs">API docs</a><button onClick=${onSignOut}>Sign out</button></nav>
+  </header>`;
+}
+
+function App() {
+  const [signedIn, setSignedIn] = useState(!!api.session.token);
+  const { path, params } = useRoute();
+  useEffect(() => {
+    const expired = () => {
+      api.session.signOut();
+      setSignedIn(false);
+      notify("The token is no longer valid: sign in again.", "error");
+    };
+    addEventListener("assetvault:unauthorized", expired);
+    return () => removeEventListener("assetvault:unauthorized", expired);
+  }, []);
+  if (!signedIn) return html`<${SignIn} onDone=${() => setSignedIn(true)} /><${Notices} />`;
+  const signOut = () => {
+    api.session.signOut();
+    setSignedIn(false);
+  };
+  let page;
+  if (path.startsWith("/asset/")) page = html`<${AssetPage} id=${decodeURIComponent(path.slice(7))} />`;
+  else if (path === "/search") page = html`<${Search} params=${params} />`;
+  else {
+    const rest = path.replace(/^\/browse/, "");
+    const folder = ROOT + rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");
+    page = html`<${Browse} path=${folder} />`;
+  }
+  return html`<${Header} onSignOut=${signOut} q=${path === "/search" ? params.get("q") || "" : ""} />${page}<${Dialog} /><${Notices} />`;
+}
+
+const root = document.getElementById("app");
+root.replaceChildren(); // the "Loading" line
+render(html`<${App} />`, root);

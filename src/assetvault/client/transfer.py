@@ -1,0 +1,383 @@
+"""Upload (direct binary upload, resumable) and download (Range, verified) of many files."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import mimetypes
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import httpx
+
+from assetvault.client.http import (
+    ClientError,
+    RemoteAsset,
+    assets_below,
+    check,
+    ensure_folder,
+)
+
+CHUNK = 1024 * 1024
+PART_TRIES = 4
+Progress = Callable[[int], None]  # bytes moved since the last call (may be negative)
+
+
+@dataclass
+class Outcome:
+    """What became of one file: uploaded/downloaded, skipped (already there), or failed."""
+
+    local: Path
+    remote: str
+    status: str
+    detail: str = ""
+    resumed_bytes: int = 0
+
+
+@dataclass
+class Totals:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+
+async def sha1_of(path: Path) -> str:
+    def digest() -> str:
+        h = hashlib.sha1()
+        with open(path, "rb") as fh:
+            while block := fh.read(CHUNK):
+                h.update(block)
+        return h.hexdigest()
+
+    return await asyncio.to_thread(digest)
+
+
+# -- upload ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    local: Path
+    folder: str  # the /content/dam folder it goes into
+    size: int
+
+    @property
+    def remote(self) -> str:
+        return f"{self.folder}/{self.local.name}"
+
+
+def plan_upload(paths: list[Path], folder: str) -> list[Planned]:
+    """Files go into ``folder``; a directory goes in as a folder of its name, recursively
+    (as ``cp -r`` would put it)."""
+    planned: list[Planned] = []
+    for path in paths:
+        if path.is_file():
+            planned.append(Planned(path, folder, path.stat().st_size))
+        elif path.is_dir():
+            base = path.resolve()
+            for file in sorted(p for p in base.rglob("*") if p.is_file()):
+                parent = file.parent.relative_to(base).parts
+                target = "/".join([folder, base.name, *parent])
+                planned.append(Planned(file, target, file.stat().st_size))
+        else:
+            raise ClientError(f"{path}: no such file or directory")
+    return planned
+
+
+def part_ranges(size: int, uris: int, min_part: int, max_part: int) -> list[tuple[int, int]]:
+    """Equal parts of at least ``min_part`` over as many URIs as that takes, as the AEM
+    upload clients split a file."""
+    if size == 0:
+        return [(0, 0)]
+    part = min(max(min_part, math.ceil(size / uris)), max_part)
+    ranges = [(start, min(size, start + part)) for start in range(0, size, part)]
+    if len(ranges) > uris:
+        raise ClientError(f"the server gave {uris} upload URIs for {len(ranges)} parts")
+    return ranges
+
+
+class Journal:
+    """What an upload has done so far, on disk, so an interrupted run resumes: the
+    initiate's answer and the parts the server acknowledged. Keyed by server, target and
+    the local file's identity (path, size, modification time)."""
+
+    def __init__(self, directory: Path, url: str, item: Planned) -> None:
+        st = item.local.stat()
+        key = f"{url}\n{item.remote}\n{item.local.resolve()}\n{st.st_size}\n{st.st_mtime_ns}"
+        self.path = directory / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "entry" in data else None
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+
+    def forget(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+async def _file_chunks(
+    path: Path, start: int, end: int, progress: Progress
+) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as fh:
+        await fh.seek(start)
+        left = end - start
+        while left > 0:
+            block = await fh.read(min(CHUNK, left))
+            if not block:
+                raise ClientError(f"{path} became shorter while it was uploaded")
+            left -= len(block)
+            progress(len(block))
+            yield block
+
+
+async def _put_part(
+    parts: httpx.AsyncClient, uri: str, item: Planned, span: tuple[int, int], progress: Progress
+) -> None:
+    start, end = span
+    for attempt in range(1, PART_TRIES + 1):
+        sent = 0
+
+        def counted(n: int) -> None:
+            nonlocal sent
+            sent += n
+            progress(n)
+
+        try:
+            r = await parts.put(
+                uri,
+                content=_file_chunks(item.local, start, end, counted),
+                headers={"Content-Length": str(end - start)},
+            )
+            if r.status_code < 500:
+                check(r)
+                return
+            error: Exception = ClientError(f"part refused: {r.status_code}", r.status_code)
+        except httpx.TransportError as exc:
+            error = exc
+        progress(-sent)
+        if attempt == PART_TRIES:
+            raise ClientError(f"a part failed {PART_TRIES} times: {error}")
+        await asyncio.sleep(0.25 * 2**attempt)
+
+
+async def upload_one(
+    client: httpx.AsyncClient,
+    parts: httpx.AsyncClient,
+    item: Planned,
+    journal: Journal,
+    parts_in_flight: int,
+    progress: Progress,
+) -> int:
+    """Uploads one file, resuming from its journal; returns the bytes it did not resend."""
+    state = journal.load()
+    if state is None:
+        r = await client.post(
+            quote(item.folder) + ".initiateUpload.json",
+            data={"fileName": item.local.name, "fileSize": str(item.size)},
+        )
+        initiated = check(r).json()
+        state = {"completeURI": initiated["completeURI"], "entry": initiated["files"][0]}
+        state["done"] = []
+        state["started"] = time.time()
+        journal.save(state)
+    entry = state["entry"]
+    spans = part_ranges(
+        item.size, len(entry["uploadURIs"]), entry["minPartSize"], entry["maxPartSize"]
+    )
+    done: set[int] = set(state["done"])
+    resumed = sum(spans[i][1] - spans[i][0] for i in done)
+    progress(resumed)
+    gate = asyncio.Semaphore(parts_in_flight)
+    lock = asyncio.Lock()
+
+    async def send(i: int) -> None:
+        async with gate:
+            await _put_part(parts, entry["uploadURIs"][i], item, spans[i], progress)
+        async with lock:
+            done.add(i)
+            state["done"] = sorted(done)
+            journal.save(state)
+
+    await asyncio.gather(*(send(i) for i in range(len(spans)) if i not in done))
+    mime = entry.get("mimeType") or mimetypes.guess_type(item.local.name)[0]
+    form = {
+        "fileName": entry["fileName"],
+        "fileSize": str(item.size),
+        "uploadToken": entry["uploadToken"],
+        **({"mimeType": mime} if mime else {}),
+    }
+    check(await client.post(state["completeURI"], data=form))
+    journal.forget()
+    return resumed
+
+
+async def upload(
+    client: httpx.AsyncClient,
+    parts: httpx.AsyncClient,
+    url: str,
+    items: list[Planned],
+    journal_dir: Path,
+    files_in_flight: int,
+    parts_in_flight: int,
+    progress: Progress,
+    on_done: Callable[[Outcome], None],
+) -> Totals:
+    totals = Totals()
+    folders = sorted({i.folder for i in items})
+    remote: dict[str, RemoteAsset] = {}
+    for folder in folders:
+        await ensure_folder(client, folder)
+    for top in sorted({f for f in folders if not any(f.startswith(o + "/") for o in folders)}):
+        remote.update(await assets_below(client, top))
+    gate = asyncio.Semaphore(files_in_flight)
+
+    async def one(item: Planned) -> None:
+        moved = 0
+
+        def mine(n: int) -> None:
+            nonlocal moved
+            moved += n
+            progress(n)
+
+        async with gate:
+            outcome = Outcome(item.local, item.remote, "uploaded")
+            try:
+                there = remote.get(item.remote)
+                journal = Journal(journal_dir, url, item)
+                if (
+                    there is not None
+                    and there.size == item.size
+                    and journal.load() is None
+                    and there.sha1 == await sha1_of(item.local)
+                ):
+                    outcome.status, outcome.detail = "skipped", "same SHA-1 already there"
+                    mine(item.size)
+                else:
+                    try:
+                        outcome.resumed_bytes = await upload_one(
+                            client, parts, item, journal, parts_in_flight, mine
+                        )
+                    except ClientError as exc:
+                        if exc.status not in (400, 403) or journal.load() is None:
+                            raise
+                        # The journal's upload expired or was swept: start it afresh.
+                        journal.forget()
+                        mine(-moved)
+                        outcome.resumed_bytes = await upload_one(
+                            client, parts, item, journal, parts_in_flight, mine
+                        )
+            except (ClientError, httpx.HTTPError, OSError) as exc:
+                outcome.status, outcome.detail = "failed", str(exc)
+            totals.outcomes.append(outcome)
+            on_done(outcome)
+
+    await asyncio.gather(*(one(i) for i in items))
+    return totals
+
+
+# -- download --------------------------------------------------------------------------
+
+
+def plan_download(
+    source: str, found: dict[str, RemoteAsset], dest: Path
+) -> list[tuple[RemoteAsset, Path]]:
+    if source in found:  # one asset
+        target = dest / source.rsplit("/", 1)[1] if dest.is_dir() else dest
+        return [(found[source], target)]
+    return [(a, dest / a.path[len(source) + 1 :]) for a in found.values()]
+
+
+async def download_one(
+    client: httpx.AsyncClient, asset: RemoteAsset, target: Path, progress: Progress
+) -> Outcome:
+    outcome = Outcome(target, asset.path, "downloaded")
+    final = anyio.Path(target)
+    if (
+        await final.is_file()
+        and (await final.stat()).st_size == asset.size
+        and await sha1_of(target) == asset.sha1
+    ):
+        progress(asset.size or 0)
+        outcome.status, outcome.detail = "skipped", "same SHA-1 already here"
+        return outcome
+    await final.parent.mkdir(parents=True, exist_ok=True)
+    partial = anyio.Path(target.with_name(target.name + ".part"))
+    have = (await partial.stat()).st_size if await partial.is_file() else 0
+    if asset.size is not None and have > asset.size:
+        have = 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    async with client.stream("GET", quote(asset.path), headers=headers) as r:
+        if r.status_code == 416 and have == asset.size:
+            outcome.resumed_bytes = have  # everything is here already; verified below
+            progress(have)
+        else:
+            if r.is_error:
+                await r.aread()
+                check(r)
+            if r.status_code != 206:
+                have = 0  # the server sent it whole
+            outcome.resumed_bytes = have
+            progress(have)
+            async with await anyio.open_file(partial, "ab" if have else "wb") as fh:
+                async for block in r.aiter_bytes(CHUNK):
+                    await fh.write(block)
+                    progress(len(block))
+    size = (await partial.stat()).st_size
+    if asset.size is not None and size != asset.size:
+        raise ClientError(f"{asset.path}: got {size} bytes, the server holds {asset.size}")
+    if asset.sha1 and await sha1_of(Path(partial)) != asset.sha1:
+        await partial.unlink()
+        raise ClientError(f"{asset.path}: the SHA-1 of what arrived differs; removed, try again")
+    await partial.replace(target)
+    return outcome
+
+
+async def download(
+    client: httpx.AsyncClient,
+    source: str,
+    dest: Path,
+    files_in_flight: int,
+    progress: Progress,
+    on_start: Callable[[int], None],
+    on_done: Callable[[Outcome], None],
+) -> Totals:
+    found = await assets_below(client, source)
+    if not found:
+        raise ClientError(f"no asset at or below {source}", 404)
+    plan = plan_download(source, found, dest)
+    on_start(sum(a.size or 0 for a, _ in plan))
+    totals = Totals()
+    gate = asyncio.Semaphore(files_in_flight)
+
+    async def one(asset: RemoteAsset, target: Path) -> None:
+        async with gate:
+            try:
+                outcome = await download_one(client, asset, target, progress)
+            except (ClientError, httpx.HTTPError, OSError) as exc:
+                outcome = Outcome(target, asset.path, "failed", str(exc))
+            totals.outcomes.append(outcome)
+            on_done(outcome)
+
+    await asyncio.gather(*(one(a, t) for a, t in plan))
+    return totals

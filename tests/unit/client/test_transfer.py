@@ -1,0 +1,106 @@
+"""The client commands' planning: how files map to folders and parts, what a download
+writes where, the journal that lets an interrupted upload resume, and path checks."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from assetvault.client.http import ClientError, RemoteAsset, below, dam_path
+from assetvault.client.transfer import (
+    Journal,
+    Planned,
+    part_ranges,
+    plan_download,
+    plan_upload,
+)
+
+MiB = 2**20
+
+
+def test_parts_cover_the_file_exactly_in_order() -> None:
+    spans = part_ranges(5 * MiB + 3, 6, MiB, 16 * MiB)
+    assert spans[0] == (0, MiB) and spans[-1][1] == 5 * MiB + 3
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    assert len(spans) == 6
+
+
+def test_parts_are_never_smaller_than_the_minimum_nor_larger_than_the_maximum() -> None:
+    # Ten URIs for 3 MiB: three parts of 1 MiB, not ten of 300 KiB.
+    assert part_ranges(3 * MiB, 10, MiB, 16 * MiB) == [(0, MiB), (MiB, 2 * MiB), (2 * MiB, 3 * MiB)]
+    with pytest.raises(ClientError, match="upload URIs"):
+        part_ranges(40 * MiB, 2, MiB, 16 * MiB)  # 16 MiB parts need three URIs
+
+
+def test_an_empty_file_is_one_empty_part() -> None:
+    assert part_ranges(0, 1, MiB, 16 * MiB) == [(0, 0)]
+
+
+def test_directories_go_in_as_folders_of_their_name(tmp_path: Path) -> None:
+    (tmp_path / "photos" / "trip").mkdir(parents=True)
+    (tmp_path / "photos" / "trip" / "b.jpg").write_bytes(b"b")
+    (tmp_path / "photos" / "a.jpg").write_bytes(b"aa")
+    (tmp_path / "loose.txt").write_bytes(b"")
+    planned = plan_upload([tmp_path / "photos", tmp_path / "loose.txt"], "/content/dam/x")
+    assert [(p.remote, p.size) for p in planned] == [
+        ("/content/dam/x/photos/a.jpg", 2),
+        ("/content/dam/x/photos/trip/b.jpg", 1),
+        ("/content/dam/x/loose.txt", 0),
+    ]
+    with pytest.raises(ClientError, match="no such file"):
+        plan_upload([tmp_path / "missing"], "/content/dam/x")
+
+
+def test_a_download_of_a_folder_keeps_relative_paths_and_of_an_asset_its_name(
+    tmp_path: Path,
+) -> None:
+    found = {
+        "/content/dam/x/a.jpg": RemoteAsset("/content/dam/x/a.jpg", 1, "s"),
+        "/content/dam/x/sub/b.jpg": RemoteAsset("/content/dam/x/sub/b.jpg", 1, "s"),
+    }
+    planned = plan_download("/content/dam/x", found, tmp_path)
+    assert sorted(t for _, t in planned) == [tmp_path / "a.jpg", tmp_path / "sub" / "b.jpg"]
+    one = {"/content/dam/x/a.jpg": found["/content/dam/x/a.jpg"]}
+    assert plan_download("/content/dam/x/a.jpg", one, tmp_path)[0][1] == tmp_path / "a.jpg"
+    file_dest = tmp_path / "renamed.jpg"
+    assert plan_download("/content/dam/x/a.jpg", one, file_dest)[0][1] == file_dest
+
+
+def test_the_journal_belongs_to_one_file_version(tmp_path: Path) -> None:
+    local = tmp_path / "f.bin"
+    local.write_bytes(b"12345")
+    item = Planned(local, "/content/dam/x", 5)
+    journal = Journal(tmp_path / "j", "http://h", item)
+    assert journal.load() is None
+    journal.save({"entry": {"uploadToken": "t"}, "done": [0]})
+    assert Journal(tmp_path / "j", "http://h", item).load() == {
+        "entry": {"uploadToken": "t"},
+        "done": [0],
+    }
+    # Another server, or the file changed since: not the same upload.
+    assert Journal(tmp_path / "j", "http://other", item).load() is None
+    local.write_bytes(b"123456")
+    assert Journal(tmp_path / "j", "http://h", Planned(local, "/content/dam/x", 6)).load() is None
+    journal.path.write_text("{not json")
+    assert journal.load() is None
+    journal.forget()
+    assert not journal.path.exists()
+
+
+def test_paths_must_stay_under_content_dam() -> None:
+    assert dam_path("/content/dam/x/") == "/content/dam/x"
+    for bad in ("/etc", "/content/damx", "/content/dam/../etc", "/content/dam/a/./b"):
+        with pytest.raises(ClientError):
+            dam_path(bad)
+
+
+def test_below_a_folder_means_the_folder_itself_or_anything_under_its_slash() -> None:
+    node = below("/content/dam/x")
+    ranges = node["or"][1]["range"]["repositoryMetadata.repo:path"]
+    # "/content/dam/x-other" sorts outside [x/, x0): '-' < '/' < '0'.
+    assert ranges == {"gte": "/content/dam/x/", "lt": "/content/dam/x0"}
+    assert not (ranges["gte"] <= "/content/dam/x-other" < ranges["lt"])
+    assert ranges["gte"] <= "/content/dam/x/deep/er" < ranges["lt"]
+    assert below("/content/dam") == {"match": {"text": "*"}}
