@@ -47,7 +47,7 @@ from assetvault.tree import repository as tree_repo
 log = logging.getLogger("assetvault.events")
 
 LEASE_SECONDS = 15.0
-HOUSEKEEPING_SECONDS = 1.0
+HOUSEKEEPING_SECONDS = 10.0  # retention, expired validations, the health rule
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
 
