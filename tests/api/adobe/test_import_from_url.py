@@ -494,3 +494,24 @@ async def test_bad_content_fails_the_file_with_its_reason(
     assert "empty" in items[0]["error"]["detail"] and items[0]["error"]["status"] == 400
     assert "attempts" in items[1]["error"]["detail"]
     assert await services.tree.find("/content/dam/bad/cut") is None
+
+
+async def test_an_ended_import_is_an_aem_import_completed_event(
+    client: Any, tokens: Tokens, services: Services, server: Receiver, served: dict[str, Any]
+) -> None:
+    from tests.api.events.conftest import dispatch_all, journal_headers, register
+
+    made = await register(client, tokens.admin, types=["aem.assets.import.completed"])
+    served["/a.bin"] = b"\x00\x01" * 100
+    files = [{"fileName": "a.bin", "url": f"{server.url}/a.bin"}]
+    r = await submit(client, tokens.write, {"folder": "/content/dam/in", "files": files})
+    await run_imports(services)
+    await dispatch_all(services)
+    url = str(made.json()["events_url"]).removeprefix("http://assetvault.test")
+    journal = await client.get(url, headers=journal_headers(tokens.read))
+    (entry,) = journal.json()["events"]
+    event = entry["event"]
+    assert event["type"] == "aem.assets.import.completed"
+    assert event["data"]["jobId"] == r.json()["id"] and event["data"]["status"] == "COMPLETED"
+    assert event["data"]["counts"] == {"imported": 1, "failed": 0, "total": 1}
+    assert event["data"]["user"]["principalId"] == "writer"
