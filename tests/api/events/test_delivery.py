@@ -348,3 +348,32 @@ async def test_a_failing_webhook_becomes_unstable_then_disabled(
 
             queued = await events_repo.deliveries_of(conn, made["id"])
         assert len(queued) == 10  # none for the late event
+
+
+async def test_a_batch_stays_within_its_byte_limit(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    with receiver(webhook()) as hook:
+        await register(
+            client,
+            tokens.admin,
+            url=hook.url,
+            types=[models.DELETED],
+            delivery_type="webhook_batch",
+        )
+        for i in range(5):
+            node = await make_asset(services, f"b{i}.jpg", b"\xff\xd8\xff", "image/jpeg")
+            await client.delete(f"/adobe/assets/{node.urn}", headers=adobe(tokens.write))
+        await services.dispatcher().materialize()
+        async with services.db.read() as conn:
+            from assetvault.events import repository as events_repo
+
+            (one,) = (await events_repo.journal_entries(conn, [1])).values()
+        size = len(orjson.dumps(one.event)) + 200  # with the registration's four fields
+        services.settings.events_batch_max_bytes = 2 * size + 10
+        await dispatch_until(
+            services, lambda: sum(len(json.loads(d.body)) for d in posts(hook)) == 5
+        )
+        deliveries = posts(hook)
+    assert all(len(d.body) <= 2 * size + 10 for d in deliveries)
+    assert [len(json.loads(d.body)) for d in deliveries] == [2, 2, 1]
