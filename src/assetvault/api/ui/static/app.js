@@ -676,7 +676,7 @@ function AssetPage({ id }) {
         <section aria-labelledby="ver-h"><h2 id="ver-h">Versions</h2>
           <p>Revision <strong>${repo["repo:version"]}</strong>, last changed ${formatDate(repo["repo:modifyDate"])} by ${repo["repo:modifiedBy"]}.</p>
           ${vers && vers.items.length < 2 ? html`<p class="hint">No earlier versions.</p>` : null}
-          <div class="table-wrap"><table class="list" data-testid="versions">
+          <div class="table-wrap"><table class="list versions" data-testid="versions">
             <thead><tr><th>Version</th><th>Label / comment</th><th>Size</th><th>Date</th><th>By</th></tr></thead>
             <tbody>${(vers?.items || []).map((v) => html`<tr key=${v.name} class=${v.current ? "current" : ""} aria-current=${v.current ? "true" : null}>
               <td>${v.current ? html`<strong>Current</strong>` : v.name}</td>
