@@ -64,6 +64,7 @@ JSON_ONLY = {
     "/adobe/assets/jobs/{jobId}/status",
     "/adobe/assets/jobs/{jobId}/result",
     "/adobe/assets/{assetId}/renditions",
+    "/adobe/assets/{assetId}/versions",
     "/adobe/assets/{assetId}/metadata",
     "/adobe/assets/{assetId}/relations",
     "/adobe/assets/{assetId}/relations/{relationType}",

@@ -4,8 +4,9 @@ images and wait for their thumbnails while one part fails and is retried, sort t
 upload a PDF and a video with the button and watch the asset page update when processing
 ends, open an asset, edit its title, meet a 412 from a second browser and see the current
 values, search with a facet, page with the cursor, move the asset, rename, copy and delete
-folders (deleting asks first), comment, read /docs, and do it again at phone width, where
-revoking the token signs the tab out; on each database backend. Screenshots go to
+folders (deleting asks first), comment, see the versions of an asset whose original was
+replaced with versions kept, read /docs, and do it again at phone width, where revoking
+the token signs the tab out; on each database backend. Screenshots go to
 tests/artifacts/ui/."""
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ def _image(path: Path, width: int, height: int, rgb: tuple[int, int, int]) -> Pa
     return path
 
 
-def _upload(server: LiveServer, token: str, folder: str, name: str, data: bytes) -> None:
-    """Direct binary upload, as the AEM clients do it (the UI's own upload is under test)."""
+def _upload(
+    server: LiveServer, token: str, folder: str, name: str, data: bytes, **fields: str
+) -> str:
+    """Direct binary upload, as the AEM clients do it (the UI's own upload is under test);
+    returns the asset id."""
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=server.url, headers=auth, timeout=30) as c:
         started = c.post(
@@ -49,10 +53,17 @@ def _upload(server: LiveServer, token: str, folder: str, name: str, data: bytes)
         started.raise_for_status()
         entry = started.json()["files"][0]
         httpx.put(entry["uploadURIs"][0], content=data, timeout=30).raise_for_status()
-        c.post(
+        done = c.post(
             started.json()["completeURI"],
-            data={"fileName": name, "fileSize": len(data), "uploadToken": entry["uploadToken"]},
-        ).raise_for_status()
+            data={
+                "fileName": name,
+                "fileSize": len(data),
+                "uploadToken": entry["uploadToken"],
+                **fields,
+            },
+        )
+        done.raise_for_status()
+        return str(done.json()["assetId"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -110,6 +121,27 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
         for i in range(12):
             png = _image(tmp_path / f"seed-{i:02}.png", 40 + i, 30, (i * 20, 90, 200))
             _upload(server, token, seeded, png.name, png.read_bytes())
+        # One of them replaced twice with a version kept: the asset page lists both.
+        versioned = tmp_path / "seed-00.png"
+        sizes = [versioned.stat().st_size]
+        for i, note in enumerate([{"versionLabel": "first", "versionComment": "as seeded"}, {}]):
+            png = _image(tmp_path / f"again-{i}.png", 60 + i, 30, (200, 90, i * 50))
+            sizes.append(png.stat().st_size)
+            versioned_id = _upload(
+                server,
+                token,
+                seeded,
+                versioned.name,
+                png.read_bytes(),
+                createVersion="true",
+                **note,
+            )
+        assert max(sizes) < 1024, "the page shows these sizes in bytes"
+        version_rows = [
+            ["1.0", "first — as seeded", sizes[0]],
+            ["1.1", "—", sizes[1]],
+            ["Current", "—", sizes[2]],
+        ]
         worker = [ASSETVAULT, "worker", "--burst", "--data-dir", str(server.data_dir)]
         subprocess.run(worker, check=True, capture_output=True, timeout=120, env=worker_env)
         images = [
@@ -138,6 +170,7 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
                 "UI_PROFILES": str(tmp_path / "profiles"),
                 "UI_DOCUMENTS": json.dumps([str(p) for p in documents]),
                 "UI_WORKER": json.dumps(worker),
+                "UI_VERSIONED": json.dumps({"assetId": versioned_id, "rows": version_rows}),
                 "UI_REVOKE": json.dumps(
                     [
                         ASSETVAULT,
@@ -166,7 +199,7 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
         assert {("PUT", 503), ("PATCH", 412)} <= allowed
         assert allowed - {("PUT", 503), ("PATCH", 412)} <= {("GET", 401), ("POST", 401)}
         assert allowed & {("GET", 401), ("POST", 401)}, "the revoked token was refused"
-        assert len(report["screenshots"]) == 12
+        assert len(report["screenshots"]) == 13
         assert all(Path(p).stat().st_size > 10_000 for p in report["screenshots"])
 
         # What the person did is what the server holds.

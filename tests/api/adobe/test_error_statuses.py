@@ -28,6 +28,7 @@ OPERATIONS = [
     ("DELETE", "/adobe/assets/{id}/relations/sources", True, False),
     ("DELETE", "/adobe/assets/{id}/relations/sources/{id}", True, False),
     ("GET", "/adobe/assets/{id}/relationTypes", False, False),
+    ("GET", "/adobe/assets/{id}/versions", False, True),  # an Assetvault extension
 ]
 IDS = [f"{m} {p}" for m, p, _, _ in OPERATIONS]
 

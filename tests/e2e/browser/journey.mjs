@@ -12,6 +12,9 @@
 //                           server runs no worker, so the test decides when processing
 //                           ends and can watch the pages update by themselves
 //     UI_REVOKE             JSON argv that revokes the token (the last step)
+//     UI_VERSIONED          JSON {assetId, rows}: an asset whose original was replaced
+//                           twice with a version kept, and the rows its Versions
+//                           table must show ([name, label / comment, bytes], oldest first)
 //
 // Every request the browsers make is recorded: none may leave 127.0.0.1, none may fail
 // (but the 412 of the conflict and the part this script fails on purpose), and no
@@ -30,6 +33,7 @@ const PROFILES = process.env.UI_PROFILES;
 const DOCUMENTS = JSON.parse(process.env.UI_DOCUMENTS);
 const WORKER = JSON.parse(process.env.UI_WORKER);
 const REVOKE = JSON.parse(process.env.UI_REVOKE);
+const VERSIONED = JSON.parse(process.env.UI_VERSIONED);
 const TIMEOUT = 30_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -442,6 +446,27 @@ async function main() {
     const path = meta.repositoryMetadata["repo:path"].slice("/content/dam".length);
     const classic = await (await api("GET", `/api/assets${path.split("/").map(encodeURIComponent).join("/")}.json`)).json();
     expect(classic.entities.some((e) => e.properties?.message === "Looks good to me"), "the comment reached the server");
+  });
+
+  await step("the asset page lists the versions kept, then the current original", async () => {
+    await page.goto(URL_ + "/#/asset/" + encodeURIComponent(VERSIONED.assetId));
+    const rows = page.locator("[data-testid=versions] tbody tr");
+    await rows.nth(VERSIONED.rows.length - 1).waitFor();
+    const seen = [];
+    for (let i = 0; i < (await rows.count()); i++) {
+      const cells = await rows.nth(i).locator("td").allTextContents();
+      seen.push({ cells, current: await rows.nth(i).getAttribute("aria-current") });
+    }
+    const want = VERSIONED.rows.map(([name, note, bytes], i) => ({
+      cells: [name, note, `${bytes} B`],
+      current: i === VERSIONED.rows.length - 1 ? "true" : null,
+    }));
+    const got = seen.map((s) => ({ cells: s.cells.slice(0, 3), current: s.current }));
+    expect(JSON.stringify(got) === JSON.stringify(want), `versions shown: ${JSON.stringify(seen)}`);
+    // Every row has a date and a user.
+    expect(seen.every((s) => s.cells[3] && s.cells[3] !== "—" && s.cells[4]), `dates and users: ${JSON.stringify(seen)}`);
+    await shot(page, "desktop-09-versions");
+    return { versions: seen.length };
   });
 
   await step("the API documentation works offline", async () => {

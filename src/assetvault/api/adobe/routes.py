@@ -26,6 +26,7 @@ from assetvault.api.adobe.schemas import (
     RelationsCreate,
     RelationTypeList,
     RenditionList,
+    VersionList,
 )
 from assetvault.api.binary import etag_matches, original_response, rendition_response
 from assetvault.api.body import json_body
@@ -40,8 +41,9 @@ from assetvault.errors import (
     PreconditionRequired,
     UnsupportedMediaType,
 )
+from assetvault.metadata.service import iso
 from assetvault.relations.service import parse_urn
-from assetvault.tree.models import Node, Rendition
+from assetvault.tree.models import AssetVersion, Node, Rendition
 from assetvault.tree.paths import urn
 
 router = APIRouter(prefix="/adobe/assets", tags=["Assets"])
@@ -305,6 +307,54 @@ async def list_renditions(
     return json_response(
         request, {"assetId": node.urn, "repo:name": node.name, "items": items}, etag=node.etag
     )
+
+
+@router.get(
+    "/{assetId}/versions",
+    operation_id="getAssetVersions",
+    summary="List the versions of an asset (an Assetvault extension)",
+    description="The kept versions, oldest first, then the current original marked "
+    '"current": true. Not an AEM operation; see docs/author-api.md.',
+    response_model=VersionList,
+    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
+)
+async def list_versions(
+    request: Request,
+    assetId: str,
+    _: Principal = Depends(read),
+) -> Response:
+    node = await asset_node(request, assetId)
+    items = [_version_item(v) for v in await services(request).tree.versions(node)]
+    # The current original is no version row; Assetvault does not record when the
+    # original alone changed, so its date and user are the asset's last modification.
+    items.append(
+        {
+            "name": "current",
+            "label": None,
+            "comment": None,
+            "size": node.size,
+            "sha1": node.sha1,
+            "mimeType": node.mime_type,
+            "created": iso(node.modified_at),
+            "createdBy": node.modified_by,
+            "current": True,
+        }
+    )
+    return json_response(request, {"assetId": node.urn, "items": items})
+
+
+def _version_item(version: AssetVersion) -> dict[str, Any]:
+    return {
+        "name": version.name,
+        "label": version.label,
+        "comment": version.comment,
+        "size": version.size,
+        "sha1": version.sha1,
+        "mimeType": version.mime_type,
+        "created": iso(version.created_at),
+        "createdBy": version.created_by,
+        "current": False,
+    }
 
 
 def _dimensions(width: Any, height: Any) -> dict[str, int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +42,23 @@ class RenditionList(BaseModel):
     assetId: str
     repo_name: str = Field(alias="repo:name")
     items: list[RenditionItem]
+
+
+class VersionItem(BaseModel):
+    name: str
+    label: str | None
+    comment: str | None
+    size: int | None
+    sha1: str | None
+    mimeType: str | None
+    created: datetime
+    createdBy: str
+    current: bool
+
+
+class VersionList(BaseModel):
+    assetId: str
+    items: list[VersionItem]
 
 
 class RelationItem(BaseModel):

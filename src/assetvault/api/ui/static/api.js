@@ -131,6 +131,8 @@ export async function patchMetadata(assetId, etag, ops) {
 
 export const renditions = (assetId) => json("GET", `${A}/${id(assetId)}/renditions`);
 export const relations = (assetId) => json("GET", `${A}/${id(assetId)}/relations`);
+/** Assetvault's extension: kept versions, oldest first, then the current original. */
+export const versions = (assetId) => json("GET", `${A}/${id(assetId)}/versions`);
 
 export function renditionUrl(assetId, name, seoName) {
   return `${A}/${id(assetId)}/renditions/${encodeURIComponent(name)}/as/${encodeURIComponent(seoName)}`;

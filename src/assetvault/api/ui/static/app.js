@@ -568,17 +568,20 @@ function AssetPage({ id }) {
   const [meta, setMeta] = useState(null);
   const [rends, setRends] = useState(null);
   const [rels, setRels] = useState(null);
+  const [vers, setVers] = useState(null);
   const [comments, setComments] = useState([]);
   const [error, setError] = useState(null);
 
   const loadExtras = async (m) => {
-    const [r, rel, classic] = await Promise.all([
+    const [r, rel, ver, classic] = await Promise.all([
       api.renditions(id),
       api.relations(id),
+      api.versions(id),
       api.classicAsset(m.repositoryMetadata["repo:path"]),
     ]);
     setRends(r);
     setRels(rel);
+    setVers(ver);
     setComments((classic.entities || []).filter((e) => e.class.includes("assets/comment")).map((e) => e.properties));
   };
   const load = async () => {
@@ -672,6 +675,14 @@ function AssetPage({ id }) {
         </section>
         <section aria-labelledby="ver-h"><h2 id="ver-h">Versions</h2>
           <p>Revision <strong>${repo["repo:version"]}</strong>, last changed ${formatDate(repo["repo:modifyDate"])} by ${repo["repo:modifiedBy"]}.</p>
+          ${vers && vers.items.length < 2 ? html`<p class="hint">No earlier versions.</p>` : null}
+          <div class="table-wrap"><table class="list versions" data-testid="versions">
+            <thead><tr><th>Version</th><th>Label / comment</th><th>Size</th><th>Date</th><th>By</th></tr></thead>
+            <tbody>${(vers?.items || []).map((v) => html`<tr key=${v.name} class=${v.current ? "current" : ""} aria-current=${v.current ? "true" : null}>
+              <td>${v.current ? html`<strong>Current</strong>` : v.name}</td>
+              <td>${[v.label, v.comment].filter(Boolean).join(" — ") || "—"}</td>
+              <td>${formatSize(v.size)}</td><td>${formatDate(v.created)}</td><td>${v.createdBy}</td></tr>`)}</tbody>
+          </table></div>
         </section>
         <section aria-labelledby="com-h"><h2 id="com-h">Comments</h2>
           ${comments.length ? html`<ul class="comments">${comments.map((c, i) => html`<li key=${i}><p>${c.message}</p><small>${c.createdBy}, ${formatDate(c.created)}</small></li>`)}</ul>` : html`<p class="hint">No comments.</p>`}
