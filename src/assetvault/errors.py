@@ -70,3 +70,10 @@ class PayloadTooLarge(AssetvaultError):
 class RangeNotSatisfiable(AssetvaultError):
     status = 416
     title = "Range Not Satisfiable"
+
+
+class Unavailable(AssetvaultError):
+    """Not ready yet (e.g. the search index is being built): try again shortly."""
+
+    status = 503
+    title = "Service Unavailable"

@@ -246,3 +246,18 @@ completed_uploads = Table(
     Column("completed_at", DateTime(timezone=True), nullable=False),
     Index(None, "completed_at"),
 )
+
+
+# Where the embedded search index stands: the outbox position its last commit applied
+# and the directory (under the data directory) that holds it. Tantivy keeps no payload
+# with a commit, so the search indexer writes this row after each one; a replay from
+# here is harmless (it indexes the current state of each changed asset). A rebuild
+# writes a new directory and swaps it in by changing this row.
+search_index_state = Table(
+    "search_index_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("directory", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
