@@ -117,6 +117,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     processes = args.processes or settings.api_processes or default_api_processes()
     supervisor.start()
+    # One search indexer (the embedded index's one writer), whatever the number of API
+    # processes; these only read the index.
+    indexer: Supervisor | None = None
+    if _embedded_search(settings):
+        indexer = Supervisor(1, settings.data_dir, command=("search", "indexer"))
+        indexer.start()
+    os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
+    settings.search_index_here = False
     try:
         if processes == 1:
             app = create_app(settings, periodic_sweep=True)
@@ -138,7 +146,72 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
     finally:
         supervisor.stop()
+        if indexer is not None:
+            indexer.stop()
         lock.close()
+    return 0
+
+
+def _embedded_search(settings: Settings) -> bool:
+    backend = settings.search_backend
+    return backend == "tantivy" or (
+        backend == "auto" and settings.resolved_database_url.startswith("sqlite")
+    )
+
+
+def cmd_search_indexer(args: argparse.Namespace) -> int:
+    """The embedded search index's one writer, until SIGTERM (started by serve)."""
+    import signal
+
+    settings = _settings(args)
+    if not _embedded_search(settings):
+        sys.exit("assetvault: the search backend is the database; there is nothing to index")
+
+    async def main() -> None:
+        svc = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await svc.db.migrate()
+            assert svc.embedded_search is not None
+            indexer = svc.embedded_search.new_indexer()
+            await indexer.run(stop)
+        finally:
+            await svc.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_search_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the embedded index from the database while the current one serves, then
+    swap it in (the running indexer reopens it and goes on from its position)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    settings = _settings(args)
+    if not _embedded_search(settings):
+        sys.exit("assetvault: the search backend is the database; it needs no rebuild")
+
+    async def reindex(svc):  # type: ignore[no-untyped-def]
+        assert svc.embedded_search is not None
+        indexer = svc.embedded_search.new_indexer()
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("indexing assets", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            position = await indexer.rebuild(progress)
+        print(f"search index rebuilt at outbox position {position}")
+
+    _run(reindex, settings)
     return 0
 
 
@@ -282,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     _data_dir_arg(migrate)
     migrate.set_defaults(func=cmd_migrate)
+
+    search = sub.add_parser("search", help="the embedded search index")
+    ssub = search.add_subparsers(dest="search_command", required=True)
+    reindex = ssub.add_parser(
+        "reindex", help="rebuild the index from the database while the old one serves"
+    )
+    _data_dir_arg(reindex)
+    reindex.set_defaults(func=cmd_search_reindex)
+    indexer = ssub.add_parser("indexer", help="run the index's one writer (serve starts it)")
+    _data_dir_arg(indexer)
+    indexer.set_defaults(func=cmd_search_indexer)
 
     sweep = sub.add_parser("sweep", help="remove unreferenced blobs and abandoned uploads")
     sweep.add_argument("--grace", type=float, default=None, help="minimum age in seconds")

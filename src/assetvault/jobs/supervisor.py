@@ -61,16 +61,28 @@ def hold_worker_lock(data_dir: Path) -> object:
 
 
 class Supervisor:
-    def __init__(self, count: int, data_dir: Path) -> None:
+    """``count`` processes of one ``assetvault`` command (default: a worker)."""
+
+    def __init__(self, count: int, data_dir: Path, command: tuple[str, ...] = ("worker",)) -> None:
         self.count = count
         self.data_dir = data_dir
+        self.command = command
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, name=f"{'-'.join(command)}-supervisor", daemon=True
+        )
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "assetvault.cli", "worker", "--data-dir", str(self.data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "assetvault.cli",
+                *self.command,
+                "--data-dir",
+                str(self.data_dir),
+            ],
             preexec_fn=die_with_parent,
             env=os.environ.copy(),
         )
@@ -83,7 +95,12 @@ class Supervisor:
         while not self._stopping.wait(1.0):
             for i, p in enumerate(self.processes):
                 if p.poll() is not None and not self._stopping.is_set():
-                    log.warning("worker %d exited with %s; starting another", p.pid, p.returncode)
+                    log.warning(
+                        "%s %d exited with %s; starting another",
+                        " ".join(self.command),
+                        p.pid,
+                        p.returncode,
+                    )
                     self.processes[i] = self._spawn()
 
     def stop(self) -> None:

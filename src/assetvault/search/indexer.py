@@ -333,6 +333,10 @@ class EmbeddedSearch:
         if self.indexer is not None:
             await self.indexer.close()
 
+    def new_indexer(self) -> Indexer:
+        """An indexer of this index for a process of its own (or a rebuild)."""
+        return Indexer(self.db, self.root, self.indexes)
+
     async def prepare(
         self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
@@ -357,6 +361,8 @@ class EmbeddedSearch:
                 await self._load()
                 if self.index is not None and self.position >= head:
                     return
+                if self.index is None and self.indexer is None:
+                    break  # no index yet, and building it is another process's work
                 if time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(READER_POLL_SECONDS)
