@@ -32,6 +32,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from assetvault.search.query import (
     words,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
 TEXT_FIELDS = {column: f"t_{column}" for column in WEIGHTS}
 # Repository columns (search/fields.py) -> raw text fields of the index.
@@ -151,6 +152,10 @@ def meta_terms(metadata: dict[str, Any]) -> list[str]:
     return terms
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _text_value(value: Any) -> str:
     if value is None:
         return ""
@@ -159,13 +164,13 @@ def _text_value(value: Any) -> str:
 
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
-    for name in ("id", *STRING_FIELDS.values(), "parent", "status"):
+    for name in ("id", *STRING_FIELDS.values(), "parent", "status", "title_s"):
         sb.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("ancestors", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("meta", tokenizer_name="raw", index_option="basic")
     for name in TEXT_FIELDS.values():
         sb.add_text_field(name, tokenizer_name="words", index_option="freq")
-    for name in ("idhi", "idlo", "size", "created", "modified"):
+    for name in ("idhi", "idlo", "size", "created", "modified", "name_k", "title_k"):
         sb.add_integer_field(name, indexed=True, fast=True)
     sb.add_text_field("src", stored=True, tokenizer_name="raw", index_option="basic")
     return sb.build()
@@ -189,6 +194,13 @@ def _document(asset: IndexedAsset) -> tantivy.Document:
         doc.add_integer("size", asset.size)
     doc.add_integer("created", micros(asset.created_at))
     doc.add_integer("modified", micros(asset.modified_at))
+    doc.add_integer("name_k", prefix_key(asset.name))
+    title = asset.metadata.get("dc:title")
+    if title is not None and not isinstance(title, bool | int | float):
+        # The text a sort on dc:title orders by (an array by its JSON text).
+        text = title if isinstance(title, str) else _json_text(title)
+        doc.add_text("title_s", text)
+        doc.add_integer("title_k", prefix_key(text))
     status = asset.metadata.get("dam:assetStatus")
     if isinstance(status, str):
         doc.add_text("status", status)
@@ -317,6 +329,45 @@ def _or(queries: list[tantivy.Query]) -> tantivy.Query:
     return (
         queries[0] if len(queries) == 1 else Q.boolean_query([(Occur.Should, q) for q in queries])
     )
+
+
+def _not(query: tantivy.Query) -> tantivy.Query:
+    return Q.boolean_query([(Occur.Must, _all()), (Occur.MustNot, query)])
+
+
+def prefix_key(text: str) -> int:
+    """A coarse integer that orders as the text does (its first 8 UTF-8 bytes; UTF-8
+    orders as code points do); equal keys only say the texts share those bytes."""
+    return int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "big") + I64_MIN
+
+
+@dataclass(frozen=True)
+class FastKey:
+    """How a sort key is read from the index: the i64 fast ``field`` to range on (its
+    values coarse(value)), and the text fast field to order by (None: order by
+    ``field``, which is then exact)."""
+
+    field: str
+    text: str | None
+    coarse: Callable[[Any], int]
+
+    def equal(self, prepared: PreparedTantivy, value: Any, *, stored: bool) -> tantivy.Query:
+        """Hits whose key equals ``value``: a sort key's value, or (``stored``) the value
+        the index orders by, as a search's hits carry it."""
+        if self.text is not None:
+            return Q.term_query(prepared.schema, self.text, value, index_option="basic")
+        exact = value if stored else self.coarse(value)
+        return prepared._int_range(self.field, exact, exact)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive hits of one (missing, kind) class of a first sort key's values."""
+
+    missing: int
+    kind: int
+    query: tantivy.Query
+    fast: FastKey | None
 
 
 def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
@@ -509,7 +560,7 @@ def _sort_parts(src: dict[str, Any], key: SortKey) -> list[Any]:
             return [0, 0, value]
         if isinstance(value, str):
             return [0, 1, value]
-        return [0, 1, json.dumps(value, separators=(",", ":"), ensure_ascii=False)]
+        return [0, 1, _json_text(value)]
     column = field.column or ""
     value = src.get(column)
     if value is None:
@@ -629,8 +680,10 @@ class PreparedTantivy:
             raise InvalidInput("the cursor does not belong to this query")
         if not sort:
             return self._by_id(after, limit)
-        if sort[0].field.column in DATE_FIELDS:
-            return self._by_date(sort, after, limit)
+        found = self._by_segments(sort, after, limit)
+        if found is not None:
+            return found
+        # No fast field for this key: every hit's keys, from its stored values.
         return self._sorted(self._all_hits(self._q()), sort, after, limit)
 
     def _sorted(
@@ -670,44 +723,117 @@ class PreparedTantivy:
         ids = found + self._ids([addr for _, addr in hits])
         return [(i, [i]) for i in ids[:limit]]
 
-    def _by_date(
-        self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
-    ) -> list[tuple[str, list[Any]]]:
-        """A date first: Tantivy's order on the fast field finds the page; the group of
-        hits tied with its last date is read whole, so ties follow the other keys."""
-        field = DATE_FIELDS[sort[0].field.column or ""]
-        desc = sort[0].descending
+    def _segments(self, key: SortKey) -> list[Segment] | None:
+        """The hits in the order of a first sort key, as consecutive segments, each a
+        (missing, kind) class of values; None when the key has no fast field."""
         query = self._q()
+        field, desc = key.field, key.descending
+        column = field.column or ""
+        if column in DATE_FIELDS:
+            return [Segment(0, 0, query, FastKey(DATE_FIELDS[column], None, micros))]
+        if column == "size":
+            has = Q.exists_query("size")
+            return [
+                Segment(0, 0, _and([query, has]), FastKey("size", None, int)),
+                Segment(1, 0, _and([query, _not(has)]), None),
+            ]
+        if column == "name":
+            return [Segment(0, 1, query, FastKey("name_k", "name", prefix_key))]
+        if field.key == "dc:title":
+            has_text = Q.exists_query("title_s")
+            present = self.compiler._text_terms("meta", [_key_prefix("p", "dc:title")])
+            numbers = Segment(0, 0, _and([query, present, _not(has_text)]), None)
+            texts = Segment(
+                0, 1, _and([query, has_text]), FastKey("title_k", "title_s", prefix_key)
+            )
+            # (An empty array has no element, yet sorts by its JSON text, "[]".)
+            missing = Segment(1, 0, _and([query, _not(present), _not(has_text)]), None)
+            return [texts, numbers, missing] if desc else [numbers, texts, missing]
+        return None
+
+    def _by_segments(
+        self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
+    ) -> list[tuple[str, list[Any]]] | None:
+        segments = self._segments(sort[0])
+        if segments is None:
+            return None
+        if after is not None:
+            at = [i for i, g in enumerate(segments) if (g.missing, g.kind) == tuple(after[:2])]
+            if not at:
+                raise InvalidInput("the cursor does not belong to this query")
+            segments = segments[at[0] :]
+        found: list[tuple[str, list[Any]]] = []
+        for i, segment in enumerate(segments):
+            start = after if i == 0 else None
+            need = limit - len(found)
+            if segment.fast is None:
+                found += self._sorted(self._all_hits(segment.query), sort, start, need)
+            else:
+                found += self._fast_segment(segment.query, segment.fast, sort, start, need)
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    def _fast_segment(
+        self,
+        query: tantivy.Query,
+        fast: FastKey,
+        sort: tuple[SortKey, ...],
+        after: list[Any] | None,
+        limit: int,
+    ) -> list[tuple[str, list[Any]]]:
+        """Tantivy's order on the key's fast field finds the page; the hits tied on the
+        page's last value are read whole, so ties follow the later keys. A text key
+        orders by its text, and ranges on a coarse integer prefix of it."""
+        desc = sort[0].descending
+        order = tantivy.Order.Desc if desc else tantivy.Order.Asc
+        ordered: list[tuple[Any, Any]] = []  # (key value, address), strictly past the cursor
         found: list[tuple[str, list[Any]]] = []
         rest = query
         if after is not None:
-            moment = after[2]
-            if not isinstance(moment, datetime):
-                raise InvalidInput("the cursor does not belong to this query")
-            m = micros(moment)
-            tied = _and([query, self._int_range(field, m, m)])
-            found = self._sorted(self._all_hits(tied), sort, after, limit)
-            rest = _and(
-                [
-                    query,
-                    self._int_range(field, None, m - 1)
-                    if desc
-                    else self._int_range(field, m + 1, None),
-                ]
+            value = after[2]
+            try:
+                coarse = fast.coarse(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput("the cursor does not belong to this query") from exc
+            found = self._sorted(
+                self._all_hits(_and([query, fast.equal(self, value, stored=False)])),
+                sort,
+                after,
+                limit,
             )
+            if len(found) >= limit:
+                return found[:limit]
+            if fast.text is not None:  # the cursor's coarse group, past its value
+                group = _and([query, self._int_range(fast.field, coarse, coarse)])
+                count = _count(self.searcher, group)
+                if count:
+                    hits = self.searcher.search(
+                        group, count, count=False, order_by_field=fast.text, order=order
+                    ).hits
+                    ordered = [(v, a) for v, a in hits if (v < value if desc else v > value)]
+            beyond = (
+                self._int_range(fast.field, None, coarse - 1)
+                if desc
+                else self._int_range(fast.field, coarse + 1, None)
+            )
+            rest = _and([query, beyond])
         need = limit - len(found)
-        if need <= 0:
-            return found[:limit]
-        order = tantivy.Order.Desc if desc else tantivy.Order.Asc
-        batch = self.searcher.search(
-            rest, need, count=False, order_by_field=field, order=order
-        ).hits
-        if len(batch) < need:
-            candidates = [addr for _, addr in batch]
+        ordered = ordered[:need]
+        if len(ordered) < need:
+            ordered += self.searcher.search(
+                rest,
+                need - len(ordered),
+                count=False,
+                order_by_field=fast.text or fast.field,
+                order=order,
+            ).hits
+        if len(ordered) < need:
+            candidates = [addr for _, addr in ordered]
         else:
-            edge = batch[-1][0]
-            candidates = [addr for value, addr in batch if value != edge]
-            candidates += self._all_hits(_and([rest, self._int_range(field, edge, edge)]))
+            edge = ordered[-1][0]
+            candidates = [addr for value, addr in ordered if value != edge]
+            candidates += self._all_hits(_and([query, fast.equal(self, edge, stored=True)]))
         return found + self._sorted(candidates, sort, None, need)
 
     def _int_range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
