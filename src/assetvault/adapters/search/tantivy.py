@@ -350,6 +350,7 @@ class FastKey:
     field: str
     text: str | None
     coarse: Callable[[Any], int]
+    shown: Callable[[Any], Any] = lambda value: value  # indexed value -> sort key value
 
     def equal(self, prepared: PreparedTantivy, value: Any, *, stored: bool) -> tantivy.Query:
         """Hits whose key equals ``value``: a sort key's value, or (``stored``) the value
@@ -695,6 +696,12 @@ class PreparedTantivy:
     ) -> list[tuple[str, list[Any]]]:
         """Any sort: every candidate's keys read from its stored values, sorted here."""
         keyed = [sort_keys(src, sort) for src in self._sources(addresses)]
+        return self._order(keyed, sort, after, limit)
+
+    @staticmethod
+    def _order(
+        keyed: list[list[Any]], sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
+    ) -> list[tuple[str, list[Any]]]:
         try:
             if after is not None:
                 keyed = [k for k in keyed if _compare(k, after, sort) > 0]
@@ -730,7 +737,7 @@ class PreparedTantivy:
         field, desc = key.field, key.descending
         column = field.column or ""
         if column in DATE_FIELDS:
-            return [Segment(0, 0, query, FastKey(DATE_FIELDS[column], None, micros))]
+            return [Segment(0, 0, query, FastKey(DATE_FIELDS[column], None, micros, from_micros))]
         if column == "size":
             has = Q.exists_query("size")
             return [
@@ -769,14 +776,14 @@ class PreparedTantivy:
             if segment.fast is None:
                 found += self._sorted(self._all_hits(segment.query), sort, start, need)
             else:
-                found += self._fast_segment(segment.query, segment.fast, sort, start, need)
+                found += self._fast_segment(segment, segment.fast, sort, start, need)
             if len(found) >= limit:
                 break
         return found[:limit]
 
     def _fast_segment(
         self,
-        query: tantivy.Query,
+        segment: Segment,
         fast: FastKey,
         sort: tuple[SortKey, ...],
         after: list[Any] | None,
@@ -785,6 +792,7 @@ class PreparedTantivy:
         """Tantivy's order on the key's fast field finds the page; the hits tied on the
         page's last value are read whole, so ties follow the later keys. A text key
         orders by its text, and ranges on a coarse integer prefix of it."""
+        query = segment.query
         desc = sort[0].descending
         order = tantivy.Order.Desc if desc else tantivy.Order.Asc
         ordered: list[tuple[Any, Any]] = []  # (key value, address), strictly past the cursor
@@ -796,12 +804,9 @@ class PreparedTantivy:
                 coarse = fast.coarse(value)
             except (TypeError, ValueError) as exc:
                 raise InvalidInput("the cursor does not belong to this query") from exc
-            found = self._sorted(
-                self._all_hits(_and([query, fast.equal(self, value, stored=False)])),
-                sort,
-                after,
-                limit,
-            )
+            stored = value if fast.text is not None else coarse
+            tied = self._all_hits(_and([query, fast.equal(self, value, stored=False)]))
+            found = self._keyed(segment, [(stored, a) for a in tied], sort, after, limit)
             if len(found) >= limit:
                 return found[:limit]
             if fast.text is not None:  # the cursor's coarse group, past its value
@@ -828,13 +833,29 @@ class PreparedTantivy:
                 order_by_field=fast.text or fast.field,
                 order=order,
             ).hits
-        if len(ordered) < need:
-            candidates = [addr for _, addr in ordered]
-        else:
+        if len(ordered) >= need:
             edge = ordered[-1][0]
-            candidates = [addr for value, addr in ordered if value != edge]
-            candidates += self._all_hits(_and([query, fast.equal(self, edge, stored=True)]))
-        return found + self._sorted(candidates, sort, None, need)
+            ordered = [(v, a) for v, a in ordered if v != edge]
+            edged = self._all_hits(_and([query, fast.equal(self, edge, stored=True)]))
+            ordered += [(edge, a) for a in edged]
+        return found + self._keyed(segment, ordered, sort, None, need)
+
+    def _keyed(
+        self,
+        segment: Segment,
+        pairs: list[tuple[Any, Any]],
+        sort: tuple[SortKey, ...],
+        after: list[Any] | None,
+        limit: int,
+    ) -> list[tuple[str, list[Any]]]:
+        """Hits with their first key's indexed value, in full sort order: with no later
+        key, from fast fields alone (ids included); else from the stored values."""
+        if len(sort) > 1 or segment.fast is None:
+            return self._sorted([a for _, a in pairs], sort, after, limit)
+        shown = segment.fast.shown
+        ids = self._ids([a for _, a in pairs])
+        keyed = [[0, segment.kind, shown(v), i] for (v, _), i in zip(pairs, ids, strict=True)]
+        return self._order(keyed, sort, after, limit)
 
     def _int_range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
         return Q.range_query(self.schema, field, tantivy.FieldType.Integer, lo, hi)
