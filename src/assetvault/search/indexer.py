@@ -125,11 +125,17 @@ async def load_assets(r: Reader, ids: list[str]) -> tuple[list[IndexedAsset], li
     for start in range(0, len(ids), 500):
         batch = ids[start : start + 500]
         marks = ", ".join("?" for _ in batch)
-        sql = f"SELECT {tree_repo.NODE_COLUMNS} FROM nodes WHERE kind = 'asset' AND id IN ({marks})"
-        found.update((row[0], tree_repo.node_from(row)) for row in await r.fetch_all(sql, batch))
-    ancestors = await tree_repo.ids_at(r, _folders_above([n.path for n in found.values()]))
-    assets = [indexed(n, ancestors) for n in found.values()]
-    return assets, [i for i in ids if i not in found]
+        # By primary key alone: with "kind = 'asset'" SQLite may walk an index on kind.
+        sql = f"SELECT {tree_repo.NODE_COLUMNS} FROM nodes WHERE id IN ({marks})"
+        for row in await r.fetch_all(sql, batch):
+            if row[4] == "asset":
+                found[row[0]] = tree_repo.node_from(row)
+    return await _indexed(r, list(found.values())), [i for i in ids if i not in found]
+
+
+async def _indexed(r: Reader, nodes: list[Node]) -> list[IndexedAsset]:
+    ancestors = await tree_repo.ids_at(r, _folders_above([n.path for n in nodes]))
+    return [indexed(n, ancestors) for n in nodes]
 
 
 async def assets_below(r: Reader, path: str) -> list[str]:
@@ -229,7 +235,7 @@ class Indexer:
         then swap it in; the position it starts from."""
         directory = f"index-{uuid.uuid4().hex[:12]}"
         index = await asyncio.to_thread(self.indexes, self.root / directory, create=True)
-        writer = await asyncio.to_thread(index.writer)
+        writer = await asyncio.to_thread(index.writer, bulk=True)
         try:
             # One snapshot: the assets as of the outbox head read with them.
             async with self.db.reader() as r:
@@ -237,19 +243,28 @@ class Indexer:
                 total_row = await r.fetch_one("SELECT count(*) FROM nodes WHERE kind = 'asset'")
                 total = int(total_row[0]) if total_row else 0
                 done, last = 0, ""
+                pending: asyncio.Future[None] | None = None
                 while True:
+                    # The primary key's order, every node (folders are few, skipped here).
                     rows = await r.fetch_all(
-                        "SELECT id FROM nodes WHERE kind = 'asset' AND id > ? ORDER BY id LIMIT ?",
+                        f"SELECT {tree_repo.NODE_COLUMNS} FROM nodes WHERE id > ? "
+                        "ORDER BY id LIMIT ?",
                         (last, REBUILD_CHUNK),
                     )
                     if not rows:
                         break
                     last = rows[-1][0]
-                    assets, _ = await load_assets(r, [row[0] for row in rows])
-                    await asyncio.to_thread(writer.upsert, assets)
-                    done += len(rows)
+                    nodes = [tree_repo.node_from(row) for row in rows if row[4] == "asset"]
+                    assets = await _indexed(r, nodes)
+                    if pending is not None:
+                        await pending
+                    # Indexing this chunk on a thread while the next one is read.
+                    pending = asyncio.ensure_future(asyncio.to_thread(writer.upsert, assets))
+                    done += len(nodes)
                     if progress is not None:
                         progress(done, total)
+                if pending is not None:
+                    await pending
             await asyncio.to_thread(writer.commit)
         finally:
             await asyncio.to_thread(writer.close)

@@ -91,8 +91,9 @@ class DocumentIndex(SearchIndex, Protocol):
         """See the writer's latest commit."""
         ...
 
-    def writer(self) -> IndexWriter:
-        """The index's one writer; IndexBusy when another process holds it."""
+    def writer(self, *, bulk: bool = False) -> IndexWriter:
+        """The index's one writer; IndexBusy when another process holds it. ``bulk``:
+        for a build from scratch (more memory and threads)."""
         ...
 
     def count(self) -> int:

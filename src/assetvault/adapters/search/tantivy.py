@@ -60,7 +60,7 @@ from assetvault.search.query import (
     words,
 )
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
 TEXT_FIELDS = {column: f"t_{column}" for column in WEIGHTS}
 # Repository columns (search/fields.py) -> raw text fields of the index.
@@ -79,6 +79,7 @@ DATE_FIELDS = {"created_at": "created", "modified_at": "modified"}
 # Columns an asset always has a value in.
 NOT_NULL = {"id", "parent_id", "name", "path", "created_at", "modified_at"}
 NOT_NULL |= {"created_by", "modified_by"}
+FAST_TEXT = {"name", "mime", "status", "title_s"}
 FACET_FIELDS = {
     "repositoryMetadata.dc:format": "mime",
     "assetMetadata.dam:assetStatus": "status",
@@ -88,7 +89,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 AGG_SIZE = 65_000  # buckets per facet: more than any real number of formats or statuses
-WRITER_HEAP = 128_000_000
+WRITER_HEAP = 64_000_000
+BULK_HEAP = 512_000_000
 
 
 def micros(moment: datetime) -> int:
@@ -164,8 +166,11 @@ def _text_value(value: Any) -> str:
 
 def _schema() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
-    for name in ("id", *STRING_FIELDS.values(), "parent", "status", "title_s"):
-        sb.add_text_field(name, fast=True, tokenizer_name="raw", index_option="basic")
+    # Fast (columnar) only where a search orders or aggregates by the text: each costs
+    # the indexer a column. "has" says which nullable fields an asset has a value in.
+    for name in ("id", *STRING_FIELDS.values(), "parent", "status", "title_s", "has"):
+        fast = name in FAST_TEXT
+        sb.add_text_field(name, fast=fast, tokenizer_name="raw", index_option="basic")
     sb.add_text_field("ancestors", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("meta", tokenizer_name="raw", index_option="basic")
     for name in TEXT_FIELDS.values():
@@ -186,6 +191,8 @@ def _document(asset: IndexedAsset) -> tantivy.Document:
         value = getattr(asset, column)
         if value is not None:
             doc.add_text(field, value)
+            if column not in NOT_NULL:
+                doc.add_text("has", field)
     if asset.parent_id is not None:
         doc.add_text("parent", asset.parent_id)
     for folder_id in asset.ancestor_ids:
@@ -235,9 +242,11 @@ def _document(asset: IndexedAsset) -> tantivy.Document:
 
 
 class TantivyWriter:
-    def __init__(self, index: tantivy.Index) -> None:
+    def __init__(self, index: tantivy.Index, *, bulk: bool = False) -> None:
         try:
-            self._writer = index.writer(WRITER_HEAP, 1)
+            # A rebuild indexes on two threads with a larger budget; the indexer's small
+            # batches need neither.
+            self._writer = index.writer(BULK_HEAP, 2) if bulk else index.writer(WRITER_HEAP, 1)
         except ValueError as exc:  # the lock file is held
             raise IndexBusy(str(exc)) from exc
 
@@ -291,8 +300,8 @@ class TantivyIndex:
         self.index.reload()
         self.searcher = self.index.searcher()
 
-    def writer(self) -> TantivyWriter:
-        return TantivyWriter(self.index)
+    def writer(self, *, bulk: bool = False) -> TantivyWriter:
+        return TantivyWriter(self.index, bulk=bulk)
 
     def count(self) -> int:
         return int(self.searcher.num_docs)
@@ -514,8 +523,9 @@ class Compiler:
         column = field.column or ""
         if field.type == "ancestors" or column in NOT_NULL:
             return _all()
-        name = NUMBER_FIELDS.get(column) or STRING_FIELDS[column]
-        return Q.exists_query(name)
+        if column in NUMBER_FIELDS:
+            return Q.exists_query(NUMBER_FIELDS[column])
+        return self._text_terms("has", [STRING_FIELDS[column]])
 
     def metadata(self, node: Term | Range | Exists) -> tantivy.Query:
         key = node.field.key
