@@ -25,6 +25,10 @@ from assetvault.search.query import And, FacetRequest, QueryNode, SortKey
 class PreparedSearch(Protocol):
     """One query, planned once, for the statements of one search request."""
 
+    # Whether summary and page (or ranked) may run at the same time (a database
+    # connection runs one statement at a time; the embedded index does not mind).
+    concurrent: bool
+
     async def summary(
         self, facets: tuple[FacetRequest, ...], cap: int
     ) -> tuple[int, list[list[tuple[Any, int]]]]:

@@ -12,6 +12,7 @@ Cursors are opaque to clients and stable while assets come and go between pages:
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import tempfile
@@ -183,19 +184,32 @@ class SearchService:
         async with self.db.read() as conn:
             scopes = tuple(f.scope for f in request.facets if f.scope is not None)
             prepared = await self.index.prepare(conn, request.query, scopes)
-            counted, buckets = await prepared.summary(request.facets, TOTAL_CAP + 1)
+            summary = prepared.summary(request.facets, TOTAL_CAP + 1)
             next_state: dict[str, Any] | None = None
-            if not scored:
-                after = state["k"] if state else None
-                rows = await prepared.page(
-                    request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
+            after = state["k"] if state and not scored else None
+            if getattr(prepared, "concurrent", False) and (not scored or state is None):
+                # The index runs the count and the page side by side (two threads).
+                work = (
+                    prepared.ranked(SNAPSHOT_CAP)
+                    if scored
+                    else prepared.page(request.sort, after, request.limit + 1, large=False)
                 )
+                (counted, buckets), first = await asyncio.gather(summary, work)
+            else:
+                counted, buckets = await summary
+                first = None
+            if not scored:
+                rows = first
+                if rows is None:
+                    rows = await prepared.page(
+                        request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
+                    )
                 ids = [node_id for node_id, _ in rows[: request.limit]]
                 if len(rows) > request.limit:
                     last_keys = rows[request.limit - 1][1]
                     next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
             elif state is None:
-                ranked = await prepared.ranked(SNAPSHOT_CAP)
+                ranked = first if first is not None else await prepared.ranked(SNAPSHOT_CAP)
                 ids = ranked[: request.limit]
                 if len(ranked) > request.limit:
                     snapshot = ranked

@@ -612,6 +612,8 @@ async def _folder_paths(conn: AsyncConnection, nodes: list[QueryNode]) -> dict[s
 class PreparedSql:
     """One query's statements: the total and facets, a page, a ranking, a recheck."""
 
+    concurrent = False  # one connection: one statement at a time
+
     def __init__(
         self,
         index: SqlSearchIndex,

@@ -110,7 +110,9 @@ def _id_halves(node_id: str) -> tuple[int, int]:
 
 
 def _id_of(hi: int, lo: int) -> str:
-    return str(uuid.UUID(int=((hi - I64_MIN) << 64) | (lo - I64_MIN)))
+    # uuid.UUID(int=...) is several times slower, and runs for every ranked hit.
+    h = f"{hi - I64_MIN:016x}{lo - I64_MIN:016x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _key_prefix(kind: str, key: str) -> str:
@@ -309,7 +311,9 @@ class TantivyIndex:
     async def prepare(
         self, conn: AsyncConnection | None, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedTantivy:
-        return PreparedTantivy(self.schema, self.searcher, query)
+        prepared = PreparedTantivy(self.schema, self.searcher, query)
+        await asyncio.to_thread(prepared._q)  # compiled once, before any step runs
+        return prepared
 
 
 def open_tantivy(directory: Path, *, create: bool) -> TantivyIndex:
@@ -608,6 +612,8 @@ def _compare(a: list[Any], b: list[Any], sort: tuple[SortKey, ...]) -> int:
 
 class PreparedTantivy:
     """One query on one searcher (a consistent view for all the steps of a search)."""
+
+    concurrent = True  # searches release the GIL: the count and the page overlap
 
     def __init__(self, schema: tantivy.Schema, searcher: tantivy.Searcher, query: And) -> None:
         self.schema = schema
