@@ -10,7 +10,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     # The search index: "tantivy" (embedded, under data_dir/search, fed by the outbox),
     # "database" (PostgreSQL full text in the database itself, shared by every machine),
     # or "auto": tantivy on SQLite, database on PostgreSQL.
-    search_backend: str = "auto"
+    search_backend: Literal["auto", "tantivy", "database"] = "auto"
     # Whether this process may write the embedded index itself when no indexer holds it
     # (a lone process: tests, the CLI). `serve` runs one indexer and sets this off in
     # its API processes.

@@ -131,3 +131,70 @@ def test_serve_runs_the_indexer(tmp_path: Path) -> None:
         assert any(p.name.startswith("index-") for p in (server.data_dir / "search").iterdir())
     finally:
         server.stop()
+
+
+def test_reindex_while_serving(tmp_path: Path) -> None:
+    """`assetvault search reindex` beside a running server: every search meanwhile
+    answers 200 with every asset; then the server searches the new index, and the
+    indexer goes on into it."""
+    import threading
+
+    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"]).start()
+    try:
+        svc = build_services(make_settings(server.data_dir, search_index_here=False))
+
+        async def load() -> None:
+            try:
+                await make_assets(svc, [(f"r{i}.jpg", {"dc:title": "marble"}) for i in range(300)])
+            finally:
+                await svc.close()
+
+        asyncio.run(load())
+        token = create_token(server.data_dir, "reindex", "read")
+        http = httpx.Client(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {token}", "X-Api-Key": "e2e"},
+            timeout=30,
+        )
+        body = {"query": [{"match": {"text": "marble"}}], "limit": 1}
+        before = {p.name for p in (server.data_dir / "search").iterdir()}
+        totals: list[int] = []
+        done = threading.Event()
+
+        def search_meanwhile() -> None:
+            while not done.is_set():
+                r = http.post("/adobe/assets/search?allowUnsafeSearch=true", json=body)
+                assert r.status_code == 200, r.text
+                totals.append(r.json()["search_metadata"]["totalCount"]["total"])
+
+        searcher = threading.Thread(target=search_meanwhile)
+        searcher.start()
+        try:
+            out = subprocess.run(
+                [ASSETVAULT, "search", "reindex", "--data-dir", str(server.data_dir)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            done.set()
+            searcher.join()
+        assert out.returncode == 0, out.stderr
+        assert "search index rebuilt" in out.stdout
+        assert totals and set(totals) == {300}
+        after = {p.name for p in (server.data_dir / "search").iterdir()}
+        assert after != before and len(after) == 1
+        # The indexer took the new index over: a new asset is found in it.
+        svc = build_services(make_settings(server.data_dir, search_index_here=False))
+
+        async def one_more() -> None:
+            try:
+                await make_assets(svc, [("late.jpg", {"dc:title": "marble late"})])
+            finally:
+                await svc.close()
+
+        asyncio.run(one_more())
+        r = http.post("/adobe/assets/search?allowUnsafeSearch=true", json=body)
+        assert r.json()["search_metadata"]["totalCount"]["total"] == 301
+    finally:
+        server.stop()

@@ -160,7 +160,10 @@ class Indexer:
     async def close(self) -> None:
         if self._writer is not None:
             writer, self._writer = self._writer, None
-            await asyncio.to_thread(writer.close)
+            try:
+                await asyncio.to_thread(writer.close)
+            except Exception:  # its directory may be gone (swapped out): nothing to keep
+                log.warning("closing the search index writer failed", exc_info=True)
 
     async def _open(self, directory: str) -> None:
         await self.close()
@@ -311,6 +314,14 @@ class Indexer:
                             await asyncio.wait_for(stop.wait(), POLL_SECONDS)
                 except IndexBusy:
                     log.warning("another process writes the search index; waiting")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+                except Exception:
+                    # E.g. the directory removed under it by a rebuild's swap: start over
+                    # from the recorded state (a replay is harmless).
+                    log.exception("search indexing failed; reopening the index")
+                    await self.close()
+                    self.directory = None
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 1.0)
         finally:

@@ -180,49 +180,57 @@ class SearchService:
         scored = not request.sort and bool(positive_matches(request.query))
         if state is not None and ("s" in state) != scored:
             raise InvalidInput("the cursor belongs to a different query or sort; start again")
-        snapshot: list[str] | None = None
-        async with self.db.read() as conn:
-            scopes = tuple(f.scope for f in request.facets if f.scope is not None)
-            prepared = await self.index.prepare(conn, request.query, scopes)
-            summary = prepared.summary(request.facets, TOTAL_CAP + 1)
-            next_state: dict[str, Any] | None = None
-            after = state["k"] if state and not scored else None
-            if getattr(prepared, "concurrent", False) and (not scored or state is None):
-                # The index runs the count and the page side by side (two threads).
-                work = (
-                    prepared.ranked(SNAPSHOT_CAP)
-                    if scored
-                    else prepared.page(request.sort, after, request.limit + 1, large=False)
-                )
-                (counted, buckets), first = await asyncio.gather(summary, work)
-            else:
-                counted, buckets = await summary
-                first = None
-            if not scored:
-                rows = first
-                if rows is None:
-                    rows = await prepared.page(
-                        request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
+        saving: asyncio.Task[None] | None = None
+        try:
+            async with self.db.read() as conn:
+                scopes = tuple(f.scope for f in request.facets if f.scope is not None)
+                prepared = await self.index.prepare(conn, request.query, scopes)
+                summary = prepared.summary(request.facets, TOTAL_CAP + 1)
+                next_state: dict[str, Any] | None = None
+                after = state["k"] if state and not scored else None
+                if getattr(prepared, "concurrent", False) and (not scored or state is None):
+                    # The index runs the count and the page side by side (two threads).
+                    work = (
+                        prepared.ranked(SNAPSHOT_CAP)
+                        if scored
+                        else prepared.page(request.sort, after, request.limit + 1, large=False)
                     )
-                ids = [node_id for node_id, _ in rows[: request.limit]]
-                if len(rows) > request.limit:
-                    last_keys = rows[request.limit - 1][1]
-                    next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
-            elif state is None:
-                ranked = first if first is not None else await prepared.ranked(SNAPSHOT_CAP)
-                ids = ranked[: request.limit]
-                if len(ranked) > request.limit:
-                    snapshot = ranked
-                    next_state = {"f": expected, "s": str(uuid.uuid4()), "o": request.limit}
-            else:
-                ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
-                if offset is not None:
-                    next_state = {"f": expected, "s": state["s"], "o": offset}
-            same = self.db.reader_of(conn)  # the same transaction, read as the repositories do
-            found = await tree_repo.by_ids(same, ids)
-            envelopes = await self.metadata.envelopes(same, [found[i] for i in ids if i in found])
-        if snapshot is not None and next_state is not None:
-            await self._save_snapshot(next_state["s"], snapshot)
+                    (counted, buckets), first = await asyncio.gather(summary, work)
+                else:
+                    counted, buckets = await summary
+                    first = None
+                if not scored:
+                    rows = first
+                    if rows is None:
+                        rows = await prepared.page(
+                            request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
+                        )
+                    ids = [node_id for node_id, _ in rows[: request.limit]]
+                    if len(rows) > request.limit:
+                        last_keys = rows[request.limit - 1][1]
+                        next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
+                elif state is None:
+                    ranked = first if first is not None else await prepared.ranked(SNAPSHOT_CAP)
+                    ids = ranked[: request.limit]
+                    if len(ranked) > request.limit:
+                        next_state = {"f": expected, "s": str(uuid.uuid4()), "o": request.limit}
+                        # Saved (on a connection of its own) while the page is read.
+                        saving = asyncio.create_task(self._save_snapshot(next_state["s"], ranked))
+                else:
+                    ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
+                    if offset is not None:
+                        next_state = {"f": expected, "s": state["s"], "o": offset}
+                same = self.db.reader_of(conn)  # the same transaction, read as the repositories do
+                found = await tree_repo.by_ids(same, ids)
+                envelopes = await self.metadata.envelopes(
+                    same, [found[i] for i in ids if i in found]
+                )
+        except BaseException:
+            if saving is not None:
+                saving.cancel()
+            raise
+        if saving is not None:
+            await saving
         body: dict[str, Any] = {
             "hits": {"results": [project(e, request.projection) for e in envelopes]},
             "search_metadata": {
