@@ -346,10 +346,14 @@ class EmbeddedSearch:
         wait_seconds: float,
     ) -> None:
         self.db = db
+        # Its own connections for its bookkeeping (and for indexing, when it indexes
+        # here): the indexer's work is not the request's, as under serve, where it
+        # runs in a process of its own.
+        self.own_db = Database(db.url)
         self.root = root
         self.indexes = indexes
         self.wait_seconds = wait_seconds
-        self.indexer: Indexer | None = Indexer(db, root, indexes) if index_here else None
+        self.indexer: Indexer | None = Indexer(self.own_db, root, indexes) if index_here else None
         self.index: DocumentIndex | None = None
         self.directory: str | None = None
         self.position = -1  # what the loaded searcher has applied, at least
@@ -358,6 +362,7 @@ class EmbeddedSearch:
     async def close(self) -> None:
         if self.indexer is not None:
             await self.indexer.close()
+        await self.own_db.dispose()
 
     def new_indexer(self) -> Indexer:
         """An indexer of this index for a process of its own (or a rebuild)."""
@@ -399,7 +404,7 @@ class EmbeddedSearch:
     async def _load(self) -> None:
         """Reload the reader when the recorded position moved (or open the index the
         state row names, after a rebuild)."""
-        async with self.db.reader() as r:
+        async with self.own_db.reader() as r:
             state = await read_state(r)
         if state is None:
             return
