@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import logging
 import tempfile
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -44,9 +46,13 @@ from assetvault.search.query import (
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
 
+log = logging.getLogger("assetvault.search")
+
 TOTAL_CAP = 10_000  # totalCount beyond this is reported as 10000, relation "gte"
 SNAPSHOT_CAP = 10_000
 SNAPSHOT_TTL = timedelta(hours=1)
+# How long a cursor's next page waits for a ranking frozen after its first page.
+FREEZE_WAIT_SECONDS = 5.0
 DOCUMENT_WORDS = 32  # words of a PDF that make its query
 DOCUMENT_PAGES = 50
 DOCUMENT_CHARS = 200_000
@@ -148,6 +154,7 @@ class SearchService:
         self.index = index
         self.metadata = metadata
         self.documents = documents
+        self._freezing: set[asyncio.Task[None]] = set()  # rankings being saved
 
     async def pdf_query(self, data: bytes) -> Match:
         """The text of a PDF, read by pdfium in the media sandbox (a malformed file ends
@@ -188,7 +195,25 @@ class SearchService:
                 summary = prepared.summary(request.facets, TOTAL_CAP + 1)
                 next_state: dict[str, Any] | None = None
                 after = state["k"] if state and not scored else None
-                if getattr(prepared, "concurrent", False) and (not scored or state is None):
+                concurrent = getattr(prepared, "concurrent", False)
+                if concurrent and scored and state is None:
+                    # The page first; the ranking behind its cursor is frozen after the
+                    # answer, from the same view of the index (see _freeze).
+                    (counted, buckets), top = await asyncio.gather(
+                        summary, prepared.ranked(request.limit + 1)
+                    )
+                    ids = top[: request.limit]
+                    if len(top) > request.limit:
+                        snapshot_id = str(uuid.uuid4())
+                        next_state = {
+                            "f": expected,
+                            "s": snapshot_id,
+                            "o": request.limit,
+                            "t": time.time(),
+                        }
+                        self._freeze(prepared, snapshot_id, ids)
+                    first = None
+                elif concurrent and (not scored or state is None):
                     # The index runs the count and the page side by side (two threads).
                     work = (
                         prepared.ranked(SNAPSHOT_CAP)
@@ -209,6 +234,8 @@ class SearchService:
                     if len(rows) > request.limit:
                         last_keys = rows[request.limit - 1][1]
                         next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
+                elif state is None and concurrent:
+                    pass  # the page and its cursor are made above
                 elif state is None:
                     ranked = first if first is not None else await prepared.ranked(SNAPSHOT_CAP)
                     ids = ranked[: request.limit]
@@ -258,11 +285,17 @@ class SearchService:
     ) -> tuple[list[str], int | None]:
         """The next page of a frozen ranking: its ids still matching, from the cursor's
         offset; and the offset after them if any further id still matches."""
-        ranked = (
-            await conn.execute(
-                select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
-            )
-        ).scalar()
+        query = select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
+        ranked = (await conn.execute(query)).scalar()
+        made = state.get("t")
+        if not isinstance(ranked, list) and isinstance(made, int | float):
+            # A ranking frozen after its first page was answered may still be on its way
+            # (from this process or another): wait a little, in fresh transactions.
+            deadline = made + FREEZE_WAIT_SECONDS
+            while not isinstance(ranked, list) and time.time() < deadline:
+                await asyncio.sleep(0.01)
+                async with self.db.read() as fresh:
+                    ranked = (await fresh.execute(query)).scalar()
         if not isinstance(ranked, list):
             raise InvalidInput("the cursor has expired; run the search again")
         position = state["o"]
@@ -280,6 +313,25 @@ class SearchService:
         if len(picked) > limit:
             return picked[:limit], position
         return picked, None
+
+    def _freeze(self, prepared: PreparedSearch, snapshot_id: str, page: list[str]) -> None:
+        """Save, after the answer, the ranking a relevance cursor walks: the first page as
+        it was served, then the rest of the first SNAPSHOT_CAP in rank order (so ties
+        at the page's edge can neither repeat nor go missing)."""
+
+        async def freeze() -> None:
+            try:
+                ranked = await prepared.ranked(SNAPSHOT_CAP)
+                served = set(page)
+                await self._save_snapshot(
+                    snapshot_id, page + [i for i in ranked if i not in served]
+                )
+            except Exception:
+                log.exception("freezing a relevance ranking failed")
+
+        task = asyncio.create_task(freeze())
+        self._freezing.add(task)
+        task.add_done_callback(self._freezing.discard)
 
     async def forget_expired(self) -> int:
         """Remove the snapshots whose cursors have expired."""
