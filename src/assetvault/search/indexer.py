@@ -54,7 +54,7 @@ log = logging.getLogger("assetvault.search.indexer")
 
 STATE = "embedded"
 BATCH = 1000  # outbox events per commit at most
-POLL_SECONDS = 0.1  # how often an idle indexer looks at the outbox
+POLL_SECONDS = 0.05  # how often an idle indexer looks at the outbox
 READER_POLL_SECONDS = 0.005  # how often a waiting search looks at the position
 REBUILD_CHUNK = 2000
 # Events that change nothing a search reads.
