@@ -111,8 +111,14 @@ def _id_halves(node_id: str) -> tuple[int, int]:
 
 def _id_of(hi: int, lo: int) -> str:
     # uuid.UUID(int=...) is several times slower, and runs for every ranked hit.
-    h = f"{hi - I64_MIN:016x}{lo - I64_MIN:016x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    x, y = hi - I64_MIN, lo - I64_MIN
+    return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 - the fastest spelling here
+        x >> 32,
+        (x >> 16) & 0xFFFF,
+        x & 0xFFFF,
+        y >> 48,
+        y & 0xFFFFFFFFFFFF,
+    )
 
 
 def _key_prefix(kind: str, key: str) -> str:
