@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
@@ -127,6 +127,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     processes = args.processes or settings.api_processes or default_api_processes()
     supervisor.start()
     dispatcher.start()
+    # One search indexer (the embedded index's one writer), whatever the number of API
+    # processes; these only read the index.
+    indexer: Supervisor | None = None
+    if _embedded_search(settings):
+        indexer = Supervisor(1, settings.data_dir, command=("search", "indexer"))
+        indexer.start()
+    os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
+    settings.search_index_here = False
     try:
         if processes == 1:
             app = create_app(settings, periodic_sweep=True)
@@ -149,7 +157,72 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         dispatcher.stop()
         supervisor.stop()
+        if indexer is not None:
+            indexer.stop()
         lock.close()
+    return 0
+
+
+def _embedded_search(settings: Settings) -> bool:
+    backend = settings.search_backend
+    return backend == "tantivy" or (
+        backend == "auto" and settings.resolved_database_url.startswith("sqlite")
+    )
+
+
+def cmd_search_indexer(args: argparse.Namespace) -> int:
+    """The embedded search index's one writer, until SIGTERM (started by serve)."""
+    import signal
+
+    settings = _settings(args)
+    if not _embedded_search(settings):
+        sys.exit("assetvault: the search backend is the database; there is nothing to index")
+
+    async def main() -> None:
+        svc = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await svc.db.migrate()
+            assert svc.embedded_search is not None
+            indexer = svc.embedded_search.new_indexer()
+            await indexer.run(stop)
+        finally:
+            await svc.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_search_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the embedded index from the database while the current one serves, then
+    swap it in (the running indexer reopens it and goes on from its position)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    settings = _settings(args)
+    if not _embedded_search(settings):
+        sys.exit("assetvault: the search backend is the database; it needs no rebuild")
+
+    async def reindex(svc):  # type: ignore[no-untyped-def]
+        assert svc.embedded_search is not None
+        indexer = svc.embedded_search.new_indexer()
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("indexing assets", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            position = await indexer.rebuild(progress)
+        print(f"search index rebuilt at outbox position {position}")
+
+    _run(reindex, settings)
     return 0
 
 
@@ -306,7 +379,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_url(sub)
     add_client_commands(sub)
+    _add_index_commands(sub)
     return parser
+
+
+INDEX_COMMANDS = {
+    "reindex": cmd_search_reindex,  # rebuild the index while the old one serves, then swap
+    "indexer": cmd_search_indexer,  # the index's one writer (serve starts it)
+}
+
+
+def _add_index_commands(sub: Any) -> None:
+    """``assetvault search reindex|indexer --data-dir DIR`` share ``search`` with the
+    client's ``assetvault search TEXT``: either word alone names the index's command."""
+    find = sub.choices["search"]
+    _data_dir_arg(find)
+    find.epilog = (
+        "assetvault search reindex --data-dir DIR rebuilds the embedded index (while the "
+        "old one serves); assetvault search indexer --data-dir DIR runs its writer."
+    )
+    client_search = find.get_default("func")
+
+    def search(args: argparse.Namespace) -> int:
+        command = INDEX_COMMANDS.get(args.text)
+        return int(command(args) if command else client_search(args))
+
+    find.set_defaults(func=search)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

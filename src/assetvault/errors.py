@@ -75,3 +75,10 @@ class RangeNotSatisfiable(AssetvaultError):
 class BadGateway(AssetvaultError):
     status = 502
     title = "Bad Gateway"
+
+
+class Unavailable(AssetvaultError):
+    """Not ready yet (e.g. the search index is being built): try again shortly."""
+
+    status = 503
+    title = "Service Unavailable"

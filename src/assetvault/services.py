@@ -33,6 +33,7 @@ from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import MediaTools
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
+from assetvault.search.indexer import EmbeddedSearch
 from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
@@ -64,6 +65,8 @@ class Services:
     imports: ImportService
     sources: SourceService
     fetch_client: GuardedClient
+    # The embedded search index and its indexer (None on the database backend).
+    embedded_search: EmbeddedSearch | None = None
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(self.settings, self.db, self.metadata, self.webhooks, self.signer)
@@ -74,6 +77,8 @@ class Services:
         if close is not None:
             await close()
         await self.fetch_client.aclose()
+        if self.embedded_search is not None:
+            await self.embedded_search.close()
         await self.db.dispose()
 
 
@@ -103,8 +108,26 @@ def build_services(
         blobs = blob_store_from_url(settings.resolved_blobs_url)
     if media is None:
         media = SandboxedMediaTools()
+    embedded: EmbeddedSearch | None = None
     if search_index is None:
-        search_index = SqlSearchIndex.for_database(db.is_sqlite)
+        backend = settings.search_backend
+        if backend == "auto":
+            backend = "tantivy" if db.is_sqlite else "database"
+        if backend == "tantivy":
+            from assetvault.adapters.search.tantivy import open_tantivy
+
+            embedded = EmbeddedSearch(
+                db,
+                settings.data_dir / "search",
+                open_tantivy,
+                index_here=settings.search_index_here,
+                wait_seconds=settings.search_wait_seconds,
+            )
+            search_index = embedded
+        elif backend == "database":
+            search_index = SqlSearchIndex.for_database(db.is_sqlite)
+        else:
+            raise ValueError(f"unknown search backend {backend!r}: tantivy, database or auto")
     writes = Writes(db, blobs)
     tree = TreeService(db, writes)
     guard = BlobGuard()
@@ -181,4 +204,5 @@ def build_services(
         imports=imports,
         sources=sources,
         fetch_client=fetch_client,
+        embedded_search=embedded,
     )

@@ -10,7 +10,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -106,6 +106,17 @@ class Settings(BaseSettings):
 
     # Search: a PDF sent as the query ("enhanced search") may be this large.
     search_pdf_max_bytes: int = 20 * 2**20
+    # The search index: "tantivy" (embedded, under data_dir/search, fed by the outbox),
+    # "database" (PostgreSQL full text in the database itself, shared by every machine),
+    # or "auto": tantivy on SQLite, database on PostgreSQL.
+    search_backend: Literal["auto", "tantivy", "database"] = "auto"
+    # Whether this process may write the embedded index itself when no indexer holds it
+    # (a lone process: tests, the CLI). `serve` runs one indexer and sets this off in
+    # its API processes.
+    search_index_here: bool = True
+    # How long a search waits for the embedded index to apply the changes committed
+    # before it (then it answers from what the index has).
+    search_wait_seconds: float = 2.0
 
     # Binaries of these passive types are served inline; every other type (HTML, XHTML,
     # SVG, XML, JavaScript, anything unknown) as an attachment with CSP sandbox, so an

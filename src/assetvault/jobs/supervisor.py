@@ -62,7 +62,7 @@ def hold_worker_lock(data_dir: Path) -> object:
 
 class Supervisor:
     """Keeps ``count`` processes of ``assetvault <command>`` running (workers by default;
-    ``serve`` also keeps one event dispatcher)."""
+    ``serve`` also keeps one event dispatcher and one search indexer)."""
 
     def __init__(self, count: int, data_dir: Path, command: tuple[str, ...] = ("worker",)) -> None:
         self.count = count
@@ -71,7 +71,7 @@ class Supervisor:
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(
-            target=self._watch, name=f"{command[0]}-supervisor", daemon=True
+            target=self._watch, name=f"{'-'.join(command)}-supervisor", daemon=True
         )
 
     def _spawn(self) -> subprocess.Popen[bytes]:

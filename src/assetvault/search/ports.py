@@ -1,25 +1,33 @@
 """The ports of search: the index it asks queries of, and the tool that reads the text
 of a PDF given as a query (enhanced search).
 
-The embedded default index answers from the database itself (SQLite FTS5 + JSON1, or
-PostgreSQL full text: adapters/search/sql.py), inside the caller's transaction, so a
-search sees every committed change. An index adapter takes from the domain only this
-module and the query types (search/query.py, search/fields.py).
+Two kinds of index fill the SearchIndex port: one in the database itself (PostgreSQL
+full text, adapters/search/sql.py), current in the caller's transaction; and one kept
+apart from the database (the embedded Tantivy index, adapters/search/tantivy.py), a
+DocumentIndex fed by the search indexer from the outbox (search/indexer.py). An index
+adapter takes from the domain only this module, search/models.py and the query types
+(search/query.py, search/fields.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.processing.ports import Limits
+from assetvault.search.models import IndexedAsset
 from assetvault.search.query import And, FacetRequest, QueryNode, SortKey
 
 
 class PreparedSearch(Protocol):
     """One query, planned once, for the statements of one search request."""
+
+    # Whether summary and page (or ranked) may run at the same time (a database
+    # connection runs one statement at a time; the embedded index does not mind).
+    concurrent: bool
 
     async def summary(
         self, facets: tuple[FacetRequest, ...], cap: int
@@ -50,6 +58,57 @@ class SearchIndex(Protocol):
     ) -> PreparedSearch:
         """Plan ``query`` (and the facet ``scopes`` that narrow it) on ``conn``."""
         ...
+
+
+class IndexBusy(Exception):
+    """Another process holds the index's writer (one writer per index)."""
+
+
+class IndexBroken(Exception):
+    """The index cannot be opened (missing, corrupt or of another schema)."""
+
+
+class IndexWriter(Protocol):
+    """The one writer of a DocumentIndex. Nothing is visible until ``commit``."""
+
+    def upsert(self, assets: Sequence[IndexedAsset]) -> None:
+        """Index these assets, replacing what was indexed for them before."""
+        ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def delete_under(self, folder_id: str) -> None:
+        """Drop every asset indexed below this folder, at any depth."""
+        ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None:
+        """Release the writer's lock (uncommitted changes are dropped)."""
+        ...
+
+
+class DocumentIndex(SearchIndex, Protocol):
+    """An index kept apart from the database: searches see its last reloaded commit."""
+
+    def reload(self) -> None:
+        """See the writer's latest commit."""
+        ...
+
+    def writer(self, *, bulk: bool = False) -> IndexWriter:
+        """The index's one writer; IndexBusy when another process holds it. ``bulk``:
+        for a build from scratch (more memory and threads)."""
+        ...
+
+    def count(self) -> int:
+        """How many assets the index holds (as of the last reload)."""
+        ...
+
+
+class DocumentIndexes(Protocol):
+    """Opens (or creates) a DocumentIndex in a directory; IndexBroken if it cannot."""
+
+    def __call__(self, directory: Path, *, create: bool) -> DocumentIndex: ...
 
 
 class DocumentText(Protocol):

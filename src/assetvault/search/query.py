@@ -115,6 +115,8 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def words(text: str) -> list[str]:
+    if text.isascii():  # nothing to fold but case (the indexer's usual case, and fast)
+        return _WORD.findall(text.lower())
     folded = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(c for c in folded if not unicodedata.combining(c))
     return _WORD.findall(stripped)

@@ -12,9 +12,12 @@ Cursors are opaque to clients and stable while assets come and go between pages:
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
+import logging
 import tempfile
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -43,9 +46,13 @@ from assetvault.search.query import (
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
 
+log = logging.getLogger("assetvault.search")
+
 TOTAL_CAP = 10_000  # totalCount beyond this is reported as 10000, relation "gte"
 SNAPSHOT_CAP = 10_000
 SNAPSHOT_TTL = timedelta(hours=1)
+# How long a cursor's next page waits for a ranking frozen after its first page.
+FREEZE_WAIT_SECONDS = 5.0
 DOCUMENT_WORDS = 32  # words of a PDF that make its query
 DOCUMENT_PAGES = 50
 DOCUMENT_CHARS = 200_000
@@ -147,6 +154,7 @@ class SearchService:
         self.index = index
         self.metadata = metadata
         self.documents = documents
+        self._freezing: set[asyncio.Task[None]] = set()  # rankings being saved
 
     async def pdf_query(self, data: bytes) -> Match:
         """The text of a PDF, read by pdfium in the media sandbox (a malformed file ends
@@ -179,36 +187,77 @@ class SearchService:
         scored = not request.sort and bool(positive_matches(request.query))
         if state is not None and ("s" in state) != scored:
             raise InvalidInput("the cursor belongs to a different query or sort; start again")
-        snapshot: list[str] | None = None
-        async with self.db.read() as conn:
-            scopes = tuple(f.scope for f in request.facets if f.scope is not None)
-            prepared = await self.index.prepare(conn, request.query, scopes)
-            counted, buckets = await prepared.summary(request.facets, TOTAL_CAP + 1)
-            next_state: dict[str, Any] | None = None
-            if not scored:
-                after = state["k"] if state else None
-                rows = await prepared.page(
-                    request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
+        saving: asyncio.Task[None] | None = None
+        try:
+            async with self.db.read() as conn:
+                scopes = tuple(f.scope for f in request.facets if f.scope is not None)
+                prepared = await self.index.prepare(conn, request.query, scopes)
+                summary = prepared.summary(request.facets, TOTAL_CAP + 1)
+                next_state: dict[str, Any] | None = None
+                after = state["k"] if state and not scored else None
+                concurrent = getattr(prepared, "concurrent", False)
+                if concurrent and scored and state is None:
+                    # The page first; the ranking behind its cursor is frozen after the
+                    # answer, from the same view of the index (see _freeze).
+                    (counted, buckets), top = await asyncio.gather(
+                        summary, prepared.ranked(request.limit + 1)
+                    )
+                    ids = top[: request.limit]
+                    if len(top) > request.limit:
+                        snapshot_id = str(uuid.uuid4())
+                        next_state = {
+                            "f": expected,
+                            "s": snapshot_id,
+                            "o": request.limit,
+                            "t": time.time(),
+                        }
+                        self._freeze(prepared, snapshot_id, ids)
+                    first = None
+                elif concurrent and (not scored or state is None):
+                    # The index runs the count and the page side by side (two threads).
+                    work = (
+                        prepared.ranked(SNAPSHOT_CAP)
+                        if scored
+                        else prepared.page(request.sort, after, request.limit + 1, large=False)
+                    )
+                    (counted, buckets), first = await asyncio.gather(summary, work)
+                else:
+                    counted, buckets = await summary
+                    first = None
+                if not scored:
+                    rows = first
+                    if rows is None:
+                        rows = await prepared.page(
+                            request.sort, after, request.limit + 1, large=counted > TOTAL_CAP
+                        )
+                    ids = [node_id for node_id, _ in rows[: request.limit]]
+                    if len(rows) > request.limit:
+                        last_keys = rows[request.limit - 1][1]
+                        next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
+                elif state is None and concurrent:
+                    pass  # the page and its cursor are made above
+                elif state is None:
+                    ranked = first if first is not None else await prepared.ranked(SNAPSHOT_CAP)
+                    ids = ranked[: request.limit]
+                    if len(ranked) > request.limit:
+                        next_state = {"f": expected, "s": str(uuid.uuid4()), "o": request.limit}
+                        # Saved (on a connection of its own) while the page is read.
+                        saving = asyncio.create_task(self._save_snapshot(next_state["s"], ranked))
+                else:
+                    ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
+                    if offset is not None:
+                        next_state = {"f": expected, "s": state["s"], "o": offset}
+                same = self.db.reader_of(conn)  # the same transaction, read as the repositories do
+                found = await tree_repo.by_ids(same, ids)
+                envelopes = await self.metadata.envelopes(
+                    same, [found[i] for i in ids if i in found]
                 )
-                ids = [node_id for node_id, _ in rows[: request.limit]]
-                if len(rows) > request.limit:
-                    last_keys = rows[request.limit - 1][1]
-                    next_state = {"f": expected, "k": [_tag(v) for v in last_keys]}
-            elif state is None:
-                ranked = await prepared.ranked(SNAPSHOT_CAP)
-                ids = ranked[: request.limit]
-                if len(ranked) > request.limit:
-                    snapshot = ranked
-                    next_state = {"f": expected, "s": str(uuid.uuid4()), "o": request.limit}
-            else:
-                ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
-                if offset is not None:
-                    next_state = {"f": expected, "s": state["s"], "o": offset}
-            same = self.db.reader_of(conn)  # the same transaction, read as the repositories do
-            found = await tree_repo.by_ids(same, ids)
-            envelopes = await self.metadata.envelopes(same, [found[i] for i in ids if i in found])
-        if snapshot is not None and next_state is not None:
-            await self._save_snapshot(next_state["s"], snapshot)
+        except BaseException:
+            if saving is not None:
+                saving.cancel()
+            raise
+        if saving is not None:
+            await saving
         body: dict[str, Any] = {
             "hits": {"results": [project(e, request.projection) for e in envelopes]},
             "search_metadata": {
@@ -236,11 +285,17 @@ class SearchService:
     ) -> tuple[list[str], int | None]:
         """The next page of a frozen ranking: its ids still matching, from the cursor's
         offset; and the offset after them if any further id still matches."""
-        ranked = (
-            await conn.execute(
-                select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
-            )
-        ).scalar()
+        query = select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
+        ranked = (await conn.execute(query)).scalar()
+        made = state.get("t")
+        if not isinstance(ranked, list) and isinstance(made, int | float):
+            # A ranking frozen after its first page was answered may still be on its way
+            # (from this process or another): wait a little, in fresh transactions.
+            deadline = made + FREEZE_WAIT_SECONDS
+            while not isinstance(ranked, list) and time.time() < deadline:
+                await asyncio.sleep(0.01)
+                async with self.db.read() as fresh:
+                    ranked = (await fresh.execute(query)).scalar()
         if not isinstance(ranked, list):
             raise InvalidInput("the cursor has expired; run the search again")
         position = state["o"]
@@ -258,6 +313,25 @@ class SearchService:
         if len(picked) > limit:
             return picked[:limit], position
         return picked, None
+
+    def _freeze(self, prepared: PreparedSearch, snapshot_id: str, page: list[str]) -> None:
+        """Save, after the answer, the ranking a relevance cursor walks: the first page as
+        it was served, then the rest of the first SNAPSHOT_CAP in rank order (so ties
+        at the page's edge can neither repeat nor go missing)."""
+
+        async def freeze() -> None:
+            try:
+                ranked = await prepared.ranked(SNAPSHOT_CAP)
+                served = set(page)
+                await self._save_snapshot(
+                    snapshot_id, page + [i for i in ranked if i not in served]
+                )
+            except Exception:
+                log.exception("freezing a relevance ranking failed")
+
+        task = asyncio.create_task(freeze())
+        self._freezing.add(task)
+        task.add_done_callback(self._freezing.discard)
 
     async def forget_expired(self) -> int:
         """Remove the snapshots whose cursors have expired."""

@@ -27,12 +27,20 @@ Sequence64 = BigInteger().with_variant(Integer, "sqlite")
 
 # What only the SQLite schema has, made by migrations in SQL, which autogenerate must not
 # read as objects to drop: the full-text index (search_fts and its shadow tables), and
-# the generated dc:title column of nodes with its sort indexes.
+# the generated dc:title column of nodes with its sort indexes. And what only the
+# PostgreSQL schema has (migration 0010): the search_tsv column and its GIN index, and
+# the GIN indexes of the metadata.
 FULL_TEXT_TABLES = "search_fts"
 SQLITE_ONLY = {
     ("column", "title"),
     ("index", "ix_nodes_title_asc"),
     ("index", "ix_nodes_title_desc"),
+}
+POSTGRES_ONLY = {
+    ("column", "search_tsv"),
+    ("index", "ix_nodes_search_tsv"),
+    ("index", "ix_nodes_properties_jsonb"),
+    ("index", "ix_nodes_extracted_jsonb"),
 }
 
 
@@ -40,7 +48,7 @@ def is_declared(name: str | None, type_: str) -> bool:
     """Whether autogenerate compares this object (Alembic's include_name hook)."""
     if type_ == "table" and (name or "").startswith(FULL_TEXT_TABLES):
         return False
-    return (type_, name) not in SQLITE_ONLY
+    return (type_, name) not in SQLITE_ONLY | POSTGRES_ONLY
 
 
 metadata = MetaData(
@@ -415,4 +423,18 @@ import_sources = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("user", "name"),
     UniqueConstraint("oauth_state"),
+)
+
+# Where the embedded search index stands: the outbox position its last commit applied
+# and the directory (under the data directory) that holds it. Tantivy keeps no payload
+# with a commit, so the search indexer writes this row after each one; a replay from
+# here is harmless (it indexes the current state of each changed asset). A rebuild
+# writes a new directory and swaps it in by changing this row.
+search_index_state = Table(
+    "search_index_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("directory", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,9 +1,14 @@
-"""The search index of the embedded default: queries compiled to SQL over the tree's own
+"""The search index in the database itself: queries compiled to SQL over the tree's own
 table, so the index is the data and is current in the same transaction as every change.
+The scale-out backend (several API machines share it); the embedded default searches
+the Tantivy index instead (tantivy.py), and SQLite's dialect stays for
+``ASSETVAULT_SEARCH_BACKEND=database``.
 
 SQLite: full text through the FTS5 table ``search_fts`` (kept by triggers on ``nodes``)
-and metadata through JSON1. PostgreSQL: tsvector expressions and json operators over the
-same columns (no index of its own yet: that comes with the scale-out work).
+and metadata through JSON1. PostgreSQL: the ``search_tsv`` column (kept by a trigger,
+accents folded by ``unaccent``, GIN-indexed; weights A title, B name and subject, C
+description, D the document's text), json operators for metadata, narrowed first by
+jsonb containment on GIN indexes for terms, and facets grouped in SQL.
 
 Every value from a request is a bound parameter; only names from the field registry and
 fixed fragments are written into the SQL text.
@@ -11,6 +16,7 @@ fixed fragments are written into the SQL text.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +51,8 @@ COMPARATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 NOT_NULL = {"id", "name", "path", "created_at", "modified_at", "created_by", "modified_by"}
 # The metadata key each full-text column holds (but name and body).
 TEXT_COLUMN_KEYS = {column: key for key, column in TEXT_KEYS.items()}
+# The tsvector weight of each full-text column (PostgreSQL, migration 0010).
+TSV_WEIGHTS = {"title": "A", "name": "B", "subject": "B", "description": "C", "body": "D"}
 # bm25 weights of the full-text columns (name, title, description, subject, body).
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
 # A match with at most this many full-text hits drives the join (SQLite); a commoner one
@@ -137,6 +145,10 @@ class Dialect(ABC):
 
     def meta_sort_keys(self, st: Statement, key: str) -> list[str] | None:
         """Sort expressions of a metadata key the database keeps a column for, if any."""
+        return None
+
+    def meta_term_index(self, st: Statement, key: str, values: tuple[Scalar, ...]) -> str | None:
+        """A looser condition an index can answer, implied by a term on ``key``."""
         return None
 
     async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
@@ -311,7 +323,19 @@ class PostgresDialect(Dialect):
     def element_string(self) -> str:
         return "(e.val #>> '{}') COLLATE \"C\""
 
+    def meta_term_index(self, st: Statement, key: str, values: tuple[Scalar, ...]) -> str | None:
+        # A match in either layer of the view contains {key: value} or {key: [value]}:
+        # the GIN (jsonb_path_ops) indexes of migration 0010 find those rows.
+        parts = []
+        for value in values:
+            for shape in ({key: value}, {key: [value]}):
+                doc = st.bind(json.dumps(shape))
+                for layer in ("properties", "extracted"):
+                    parts.append(f"CAST(n.{layer} AS jsonb) @> CAST({doc} AS jsonb)")
+        return "(" + " OR ".join(parts) + ")"
+
     def _document(self, st: Statement, columns: tuple[str, ...]) -> str:
+        """The words of these columns, computed row by row (the trigger's recipe)."""
         parts = []
         for column in columns:
             if column == "name":
@@ -321,26 +345,40 @@ class PostgresDialect(Dialect):
             else:
                 key = TEXT_COLUMN_KEYS[column]
                 parts.append(f"coalesce({self.meta_value(st, key)} #>> '{{}}', '')")
-        # Split on everything but letters and digits first, as SQLite's unicode61 does
+        # Split on everything but letters and digits first, as the query side does
         # (PostgreSQL's parser would keep "kiwi.jpg" as one file-name token).
         document = " || ' ' || ".join(parts)
-        return f"to_tsvector('simple', regexp_replace({document}, '[^[:alnum:]]+', ' ', 'g'))"
+        return (
+            "to_tsvector('simple', regexp_replace(lower(assetvault_fold("
+            f"{document})), '[^[:alnum:]]+', ' ', 'g'))"
+        )
 
     @staticmethod
-    def _tsquery(node: Match) -> str:
-        star = ":*" if node.prefix else ""
+    def _tsquery(node: Match, labels: str = "") -> str:
+        star = "*" if node.prefix else ""
+        suffix = f":{star}{labels}" if star or labels else ""
         joiner = " | " if node.any_word else " & "
-        return joiner.join(f"'{w}'{star}" for w in node.tokens)  # words hold no quotes
+        return joiner.join(f"'{w}'{suffix}" for w in node.tokens)  # words hold no quotes
 
     def match(self, st: Statement, node: Match, probe: bool = False) -> str:
         if not node.tokens:
             return FALSE
-        q = st.bind(self._tsquery(node))
-        return f"{self._document(st, node.columns)} @@ to_tsquery('simple', {q})"
+        labels = "".join(sorted({TSV_WEIGHTS[c] for c in node.columns}))
+        if len(labels) == 4:
+            labels = ""  # every column: no label needed
+        q = st.bind(self._tsquery(node, labels))
+        found = f"n.search_tsv @@ to_tsquery('simple', {q})"
+        named = set(node.columns) & {"name", "subject"}
+        if len(named) == 1:
+            # Name and subject share weight B: the index narrows, the row decides.
+            exact = st.bind(self._tsquery(node))
+            found += f" AND {self._document(st, node.columns)} @@ to_tsquery('simple', {exact})"
+        return f"({found})"
 
     def scored(self, st: Statement, matches: list[Match]) -> Scored:
+        # Weights {D, C, B, A}: body 1, description 2, name and subject 5, title 10.
         ranks = [
-            f"ts_rank({self._document(st, m.columns)}, "
+            f"ts_rank('{{0.1, 0.2, 0.5, 1.0}}', n.search_tsv, "
             f"to_tsquery('simple', {st.bind(self._tsquery(m))}))"
             for m in matches
         ]
@@ -485,7 +523,11 @@ class SqlSearchIndex:
             tests = [d.element_is("number" if numeric else "string")]
             tests += [f"{element} {COMPARATORS[op]} {self._value(st, v)}" for op, v in node.bounds]
             test = "(" + " AND ".join(tests) + ")"
-        return f"EXISTS (SELECT 1 FROM {d.elements(value)} WHERE {test})"
+        exact = f"EXISTS (SELECT 1 FROM {d.elements(value)} WHERE {test})"
+        narrow = (
+            d.meta_term_index(st, node.field.key, node.values) if isinstance(node, Term) else None
+        )
+        return exact if narrow is None else f"({narrow} AND {exact})"
 
     def sort_keys(self, st: Statement, sort: tuple[SortKey, ...]) -> list[tuple[str, bool]]:
         """(expression, descending) pairs; a missing value sorts last either way."""
@@ -569,6 +611,8 @@ async def _folder_paths(conn: AsyncConnection, nodes: list[QueryNode]) -> dict[s
 
 class PreparedSql:
     """One query's statements: the total and facets, a page, a ranking, a recheck."""
+
+    concurrent = False  # one connection: one statement at a time
 
     def __init__(
         self,

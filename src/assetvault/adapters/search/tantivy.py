@@ -1,0 +1,904 @@
+"""The embedded search index: Tantivy (PyPI ``tantivy``) in a directory under the data
+directory, written by the one search indexer and read by every API process.
+
+Schema (how each query maps onto it):
+- Full text: ``t_name``, ``t_title``, ``t_description``, ``t_subject``, ``t_body``, each
+  the words of the domain's own splitter (search/query.py ``words``) joined by spaces and
+  read by a whitespace tokenizer, so the index and the query split text alike. bm25 per
+  field, weighted as the domain says (title 10, name 5, subject 5, description 2, body 1).
+- Repository fields: raw text terms (``name``, ``path``, ``mime``, ...), i64 fast fields
+  (``size``; ``created``/``modified`` in microseconds since the epoch, so a range on a
+  microsecond compares exactly), ``ancestors`` (every folder id above the asset).
+- ``assetMetadata``: one multi-valued raw text field, ``meta``, of typed terms per key and
+  element (``s``tring, ``n``umber, ``b``oolean, ``p``resent), so a term query on any key
+  compares type and value; a range enumerates the key's terms of its type from the term
+  dictionary and keeps those in range. Chosen over a JSON field: Tantivy's JSON terms
+  coerce numbers and strings into each other, which the query language forbids.
+- Ids: ``id`` (raw text, for deletes and id sets) and ``idhi``/``idlo``, the uuid's two
+  halves as i64 fast fields: ``idhi`` orders hits by id and pages after a cursor with a
+  range; both give an id back without loading a stored document.
+- ``src``: the stored values a sort on any field reads (generic sorts, ties).
+
+Facets are ``terms`` aggregations on ``mime`` and ``status`` (exact: every hit counted).
+Tantivy keeps one writer per directory (a lock file); the Python binding panics on
+``limit=0`` (a BaseException), so every limit here is at least 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tantivy
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.errors import InvalidInput
+from assetvault.search.fields import NODE_URN_PREFIX, Field
+from assetvault.search.models import IndexedAsset
+from assetvault.search.ports import IndexBroken, IndexBusy
+from assetvault.search.query import (
+    And,
+    Exists,
+    FacetRequest,
+    Match,
+    Not,
+    Or,
+    QueryNode,
+    Range,
+    SortKey,
+    Term,
+    parse_date,
+    words,
+)
+
+SCHEMA_VERSION = "3"
+WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
+TEXT_FIELDS = {column: f"t_{column}" for column in WEIGHTS}
+# Repository columns (search/fields.py) -> raw text fields of the index.
+STRING_FIELDS = {
+    "name": "name",
+    "path": "path",
+    "mime_type": "mime",
+    "created_by": "created_by",
+    "modified_by": "modified_by",
+    "asset_state": "state",
+    "sha1": "sha1",
+}
+URN_FIELDS = {"id": "id", "parent_id": "parent"}
+NUMBER_FIELDS = {"size": "size"}
+DATE_FIELDS = {"created_at": "created", "modified_at": "modified"}
+# Columns an asset always has a value in.
+NOT_NULL = {"id", "parent_id", "name", "path", "created_at", "modified_at"}
+NOT_NULL |= {"created_by", "modified_by"}
+FAST_TEXT = {"name", "mime", "status", "title_s"}
+FACET_FIELDS = {
+    "repositoryMetadata.dc:format": "mime",
+    "assetMetadata.dam:assetStatus": "status",
+}
+TEXT_KEYS = {"dc:title": "title", "dc:description": "description", "dc:subject": "subject"}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICRO = timedelta(microseconds=1)
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+AGG_SIZE = 65_000  # buckets per facet: more than any real number of formats or statuses
+WRITER_HEAP = 64_000_000
+BULK_HEAP = 512_000_000
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float on the way)."""
+    return (moment - EPOCH) // MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def _id_halves(node_id: str) -> tuple[int, int]:
+    """The uuid's two halves as signed 64-bit ints, ordered as the id's text is (the
+    text of a uuid orders as its hex digits do)."""
+    value = uuid.UUID(node_id).int
+    return (value >> 64) + I64_MIN, (value & (2**64 - 1)) + I64_MIN
+
+
+def _id_of(hi: int, lo: int) -> str:
+    # uuid.UUID(int=...) is several times slower, and runs for every ranked hit.
+    x, y = hi - I64_MIN, lo - I64_MIN
+    return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 - the fastest spelling here
+        x >> 32,
+        (x >> 16) & 0xFFFF,
+        x & 0xFFFF,
+        y >> 48,
+        y & 0xFFFFFFFFFFFF,
+    )
+
+
+def _key_prefix(kind: str, key: str) -> str:
+    # The key's length keeps "a" + "bc" apart from "ab" + "c".
+    return f"{kind}{len(key)}:{key}"
+
+
+def canonical_number(value: int | float) -> str:
+    """One text per numeric value, so 2 and 2.0 are one term (they are equal)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+def _parse_number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def meta_terms(metadata: dict[str, Any]) -> list[str]:
+    """The typed terms of a metadata view: per key, one per element of its value (a
+    scalar is its own only element) and one saying the key holds something."""
+    terms: list[str] = []
+    for key, value in metadata.items():
+        elements = value if isinstance(value, list) else [value]
+        present = False
+        for e in elements:
+            if e is None:
+                continue
+            present = True
+            if isinstance(e, bool):
+                terms.append(_key_prefix("b", key) + ("1" if e else "0"))
+            elif isinstance(e, int | float):
+                terms.append(_key_prefix("n", key) + canonical_number(e))
+            elif isinstance(e, str):
+                terms.append(_key_prefix("s", key) + e)
+        if present:
+            terms.append(_key_prefix("p", key))
+    return terms
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _text_value(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    # Fast (columnar) only where a search orders or aggregates by the text: each costs
+    # the indexer a column. "has" says which nullable fields an asset has a value in.
+    for name in ("id", *STRING_FIELDS.values(), "parent", "status", "title_s", "has"):
+        fast = name in FAST_TEXT
+        sb.add_text_field(name, fast=fast, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("ancestors", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("meta", tokenizer_name="raw", index_option="basic")
+    for name in TEXT_FIELDS.values():
+        sb.add_text_field(name, tokenizer_name="words", index_option="freq")
+    for name in ("idhi", "idlo", "size", "created", "modified", "name_k", "title_k"):
+        sb.add_integer_field(name, indexed=True, fast=True)
+    sb.add_text_field("src", stored=True, tokenizer_name="raw", index_option="basic")
+    return sb.build()
+
+
+def _document(asset: IndexedAsset) -> tantivy.Document:
+    doc = tantivy.Document()
+    hi, lo = _id_halves(asset.id)
+    doc.add_text("id", asset.id)
+    doc.add_integer("idhi", hi)
+    doc.add_integer("idlo", lo)
+    for column, field in STRING_FIELDS.items():
+        value = getattr(asset, column)
+        if value is not None:
+            doc.add_text(field, value)
+            if column not in NOT_NULL:
+                doc.add_text("has", field)
+    if asset.parent_id is not None:
+        doc.add_text("parent", asset.parent_id)
+    for folder_id in asset.ancestor_ids:
+        doc.add_text("ancestors", folder_id)
+    if asset.size is not None:
+        doc.add_integer("size", asset.size)
+    doc.add_integer("created", micros(asset.created_at))
+    doc.add_integer("modified", micros(asset.modified_at))
+    doc.add_integer("name_k", prefix_key(asset.name))
+    title = asset.metadata.get("dc:title")
+    if title is not None and not isinstance(title, bool | int | float):
+        # The text a sort on dc:title orders by (an array by its JSON text).
+        text = title if isinstance(title, str) else _json_text(title)
+        doc.add_text("title_s", text)
+        doc.add_integer("title_k", prefix_key(text))
+    status = asset.metadata.get("dam:assetStatus")
+    if isinstance(status, str):
+        doc.add_text("status", status)
+    for term in meta_terms(asset.metadata):
+        doc.add_text("meta", term)
+    texts = {
+        "name": asset.name,
+        "body": asset.text or "",
+        **{column: _text_value(asset.metadata.get(key)) for key, column in TEXT_KEYS.items()},
+    }
+    for column, text in texts.items():
+        folded = " ".join(words(text))
+        if folded:
+            doc.add_text(TEXT_FIELDS[column], folded)
+    src = {
+        "id": asset.id,
+        "name": asset.name,
+        "path": asset.path,
+        "parent_id": asset.parent_id,
+        "mime_type": asset.mime_type,
+        "size": asset.size,
+        "created_at": micros(asset.created_at),
+        "modified_at": micros(asset.modified_at),
+        "created_by": asset.created_by,
+        "modified_by": asset.modified_by,
+        "asset_state": asset.asset_state,
+        "sha1": asset.sha1,
+        "meta": asset.metadata,
+    }
+    doc.add_text("src", orjson.dumps(src).decode())
+    return doc
+
+
+class TantivyWriter:
+    def __init__(self, index: tantivy.Index, *, bulk: bool = False) -> None:
+        try:
+            # A rebuild indexes on two threads with a larger budget; the indexer's small
+            # batches need neither.
+            self._writer = index.writer(BULK_HEAP, 2) if bulk else index.writer(WRITER_HEAP, 1)
+        except ValueError as exc:  # the lock file is held
+            raise IndexBusy(str(exc)) from exc
+
+    def upsert(self, assets: Sequence[IndexedAsset]) -> None:
+        for asset in assets:
+            self._writer.delete_documents_by_term("id", asset.id)
+            self._writer.add_document(_document(asset))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for node_id in ids:
+            self._writer.delete_documents_by_term("id", node_id)
+
+    def delete_under(self, folder_id: str) -> None:
+        self._writer.delete_documents_by_term("ancestors", folder_id)
+
+    def commit(self) -> None:
+        self._writer.commit()
+
+    def close(self) -> None:
+        self._writer.rollback()
+        self._writer.wait_merging_threads()  # consumes the writer: releases the lock
+
+
+class TantivyIndex:
+    """One index directory. Searches run on a thread (the binding releases the GIL), on
+    the searcher of the last ``reload``."""
+
+    def __init__(self, directory: Path, *, create: bool) -> None:
+        self.directory = directory
+        marker = directory / "assetvault-index.json"
+        try:
+            if create:
+                directory.mkdir(parents=True, exist_ok=True)
+            elif not marker.exists():
+                raise IndexBroken(f"no search index in {directory}")
+            elif orjson.loads(marker.read_bytes()).get("schema") != SCHEMA_VERSION:
+                raise IndexBroken(f"the search index in {directory} has another schema")
+            self.schema = _schema()
+            self.index = tantivy.Index(self.schema, path=str(directory), reuse=not create)
+            self.index.register_tokenizer(
+                "words", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+            )
+            self.index.config_reader("Manual")
+            if create:
+                marker.write_bytes(orjson.dumps({"schema": SCHEMA_VERSION}))
+            self.searcher = self.index.searcher()
+        except (ValueError, OSError, orjson.JSONDecodeError) as exc:
+            raise IndexBroken(f"the search index in {directory} cannot be opened: {exc}") from exc
+
+    def reload(self) -> None:
+        self.index.reload()
+        self.searcher = self.index.searcher()
+
+    def writer(self, *, bulk: bool = False) -> TantivyWriter:
+        return TantivyWriter(self.index, bulk=bulk)
+
+    def count(self) -> int:
+        return int(self.searcher.num_docs)
+
+    async def prepare(
+        self, conn: AsyncConnection | None, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedTantivy:
+        prepared = PreparedTantivy(self.schema, self.searcher, query)
+        await asyncio.to_thread(prepared._q)  # compiled once, before any step runs
+        return prepared
+
+
+def open_tantivy(directory: Path, *, create: bool) -> TantivyIndex:
+    return TantivyIndex(directory, create=create)
+
+
+# -- queries --------------------------------------------------------------------------
+
+Q = tantivy.Query
+Occur = tantivy.Occur
+
+
+def _all() -> tantivy.Query:
+    return Q.all_query()
+
+
+def _none() -> tantivy.Query:
+    return Q.empty_query()
+
+
+def _and(queries: list[tantivy.Query]) -> tantivy.Query:
+    return queries[0] if len(queries) == 1 else Q.boolean_query([(Occur.Must, q) for q in queries])
+
+
+def _or(queries: list[tantivy.Query]) -> tantivy.Query:
+    return (
+        queries[0] if len(queries) == 1 else Q.boolean_query([(Occur.Should, q) for q in queries])
+    )
+
+
+def _not(query: tantivy.Query) -> tantivy.Query:
+    return Q.boolean_query([(Occur.Must, _all()), (Occur.MustNot, query)])
+
+
+def prefix_key(text: str) -> int:
+    """A coarse integer that orders as the text does (its first 8 UTF-8 bytes; UTF-8
+    orders as code points do); equal keys only say the texts share those bytes."""
+    return int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "big") + I64_MIN
+
+
+@dataclass(frozen=True)
+class FastKey:
+    """How a sort key is read from the index: the i64 fast ``field`` to range on (its
+    values coarse(value)), and the text fast field to order by (None: order by
+    ``field``, which is then exact)."""
+
+    field: str
+    text: str | None
+    coarse: Callable[[Any], int]
+    shown: Callable[[Any], Any] = lambda value: value  # indexed value -> sort key value
+
+    def equal(self, prepared: PreparedTantivy, value: Any, *, stored: bool) -> tantivy.Query:
+        """Hits whose key equals ``value``: a sort key's value, or (``stored``) the value
+        the index orders by, as a search's hits carry it."""
+        if self.text is not None:
+            return Q.term_query(prepared.schema, self.text, value, index_option="basic")
+        exact = value if stored else self.coarse(value)
+        return prepared._int_range(self.field, exact, exact)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Consecutive hits of one (missing, kind) class of a first sort key's values."""
+
+    missing: int
+    kind: int
+    query: tantivy.Query
+    fast: FastKey | None
+
+
+def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    result = searcher.search(query, 1, count=True)
+    return int(result.count)  # type: ignore[attr-defined]  # missing from the stubs
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _urn_ids(values: tuple[Any, ...]) -> list[str]:
+    prefix = NODE_URN_PREFIX
+    return [v[len(prefix) :] for v in values if isinstance(v, str) and v.startswith(prefix)]
+
+
+def _int_bounds(
+    bounds: tuple[tuple[str, Any], ...], scale: Callable[[Any], int | float]
+) -> tuple[int, int] | None:
+    """Inclusive integer bounds of a range over an integer field (None: empty)."""
+    lo, hi = I64_MIN, I64_MAX
+    for op, value in bounds:
+        v = scale(value)
+        if op == "gt":
+            lo = max(lo, math.floor(v) + 1)
+        elif op == "gte":
+            lo = max(lo, math.ceil(v))
+        elif op == "lt":
+            hi = min(hi, math.ceil(v) - 1)
+        else:
+            hi = min(hi, math.floor(v))
+    return (lo, hi) if lo <= hi else None
+
+
+def _in_bounds(value: Any, bounds: tuple[tuple[str, Any], ...]) -> bool:
+    for op, bound in bounds:
+        if op == "gt" and not value > bound:
+            return False
+        if op == "gte" and not value >= bound:
+            return False
+        if op == "lt" and not value < bound:
+            return False
+        if op == "lte" and not value <= bound:
+            return False
+    return True
+
+
+class Compiler:
+    """Query nodes to Tantivy queries; ranges over text read the term dictionary."""
+
+    def __init__(self, schema: tantivy.Schema, searcher: tantivy.Searcher) -> None:
+        self.schema = schema
+        self.searcher = searcher
+
+    def node(self, node: QueryNode) -> tantivy.Query:
+        if isinstance(node, And):
+            return _and([self.node(c) for c in node.children])
+        if isinstance(node, Or):
+            return _or([self.node(c) for c in node.children])
+        if isinstance(node, Not):
+            return Q.boolean_query(
+                [(Occur.Must, _all()), *((Occur.MustNot, self.node(c)) for c in node.children)]
+            )
+        if isinstance(node, Match):
+            return self.match(node)
+        if node.field.key is not None:
+            return self.metadata(node)
+        if isinstance(node, Term):
+            return self.column_term(node)
+        if isinstance(node, Range):
+            return self.column_range(node)
+        return self.column_exists(node.field)
+
+    def match(self, node: Match) -> tantivy.Query:
+        if node.match_all:
+            return _all()
+        if not node.tokens:
+            return _none()
+        per_word = []
+        for word in node.tokens:
+            alternatives = []
+            for column in node.columns:
+                field = TEXT_FIELDS[column]
+                if node.prefix:
+                    # Words hold letters and digits only: nothing to escape.
+                    q = Q.regex_query(self.schema, field, word + ".*")
+                else:
+                    q = Q.term_query(self.schema, field, word, index_option="freq")
+                alternatives.append(Q.boost_query(q, WEIGHTS[column]))
+            per_word.append(_or(alternatives))
+        return _or(per_word) if node.any_word else _and(per_word)
+
+    def _text_terms(self, field: str, values: list[str]) -> tantivy.Query:
+        return Q.term_set_query(self.schema, field, values) if values else _none()
+
+    def _int_terms(self, field: str, values: list[int]) -> tantivy.Query:
+        if not values:
+            return _none()
+        return _or(
+            [
+                Q.range_query(self.schema, field, tantivy.FieldType.Integer, v, v)
+                for v in sorted(set(values))
+            ]
+        )
+
+    def column_term(self, node: Term) -> tantivy.Query:
+        field = node.field
+        column = field.column or ""
+        if field.type == "ancestors":
+            return self._text_terms("ancestors", _urn_ids(node.values))
+        if field.type == "urn":
+            return self._text_terms(URN_FIELDS[column], _urn_ids(node.values))
+        if field.type == "number":
+            ints = [int(v) for v in node.values if _is_number(v) and float(v).is_integer()]
+            return self._int_terms(NUMBER_FIELDS[column], ints)
+        if field.type == "date":
+            moments = [micros(parse_date(v, f"term {field.name}")) for v in node.values]
+            return self._int_terms(DATE_FIELDS[column], moments)
+        strings = [v for v in node.values if isinstance(v, str)]
+        return self._text_terms(STRING_FIELDS[column], strings)
+
+    def column_range(self, node: Range) -> tantivy.Query:
+        field = node.field
+        column = field.column or ""
+        if field.type in ("number", "date"):
+            name = NUMBER_FIELDS.get(column) or DATE_FIELDS[column]
+            scale: Callable[[Any], int | float] = (
+                micros if field.type == "date" else (lambda v: v)  # type: ignore[assignment]
+            )
+            found = _int_bounds(node.bounds, scale)
+            if found is None:
+                return _none()
+            lo, hi = found
+            return Q.range_query(self.schema, name, tantivy.FieldType.Integer, lo, hi)
+        # Strings compare by code point, as the term dictionary is ordered.
+        name = STRING_FIELDS[column]
+        values = [
+            t for t, _ in self.searcher.terms_with_prefix(name, "") if _in_bounds(t, node.bounds)
+        ]
+        return self._text_terms(name, values)
+
+    def column_exists(self, field: Field) -> tantivy.Query:
+        column = field.column or ""
+        if field.type == "ancestors" or column in NOT_NULL:
+            return _all()
+        if column in NUMBER_FIELDS:
+            return Q.exists_query(NUMBER_FIELDS[column])
+        return self._text_terms("has", [STRING_FIELDS[column]])
+
+    def metadata(self, node: Term | Range | Exists) -> tantivy.Query:
+        key = node.field.key
+        assert key is not None
+        if isinstance(node, Exists):
+            return self._text_terms("meta", [_key_prefix("p", key)])
+        if isinstance(node, Term):
+            terms = []
+            for v in node.values:
+                if isinstance(v, bool):
+                    terms.append(_key_prefix("b", key) + ("1" if v else "0"))
+                elif isinstance(v, int | float):
+                    terms.append(_key_prefix("n", key) + canonical_number(v))
+                else:
+                    terms.append(_key_prefix("s", key) + v)
+            return self._text_terms("meta", terms)
+        numeric = not isinstance(node.bounds[0][1], str)
+        prefix = _key_prefix("n" if numeric else "s", key)
+        picked = []
+        for term, _ in self.searcher.terms_with_prefix("meta", prefix):
+            raw = term[len(prefix) :]
+            value: Any = _parse_number(raw) if numeric else raw
+            if _in_bounds(value, node.bounds):
+                picked.append(term)
+        return self._text_terms("meta", picked)
+
+
+# -- sorting --------------------------------------------------------------------------
+
+
+def _sort_parts(src: dict[str, Any], key: SortKey) -> list[Any]:
+    """[missing, kind, value] of one sort key: a missing value sorts last in both
+    directions; numbers (booleans as 0 and 1) before strings ascending, after them
+    descending, as SQLite orders them."""
+    field = key.field
+    if field.key is not None:
+        value = src["meta"].get(field.key)
+        if value is None:
+            return [1, 0, None]
+        if isinstance(value, bool):
+            return [0, 0, int(value)]
+        if _is_number(value):
+            return [0, 0, value]
+        if isinstance(value, str):
+            return [0, 1, value]
+        return [0, 1, _json_text(value)]
+    column = field.column or ""
+    value = src.get(column)
+    if value is None:
+        return [1, 0, None]
+    if column in DATE_FIELDS:
+        return [0, 0, from_micros(value)]
+    return [0, 0 if _is_number(value) else 1, value]
+
+
+def sort_keys(src: dict[str, Any], sort: tuple[SortKey, ...]) -> list[Any]:
+    keys: list[Any] = []
+    for key in sort:
+        keys += _sort_parts(src, key)
+    keys.append(src["id"])
+    return keys
+
+
+def _compare(a: list[Any], b: list[Any], sort: tuple[SortKey, ...]) -> int:
+    for i, key in enumerate(sort):
+        ma, ka, va = a[3 * i : 3 * i + 3]
+        mb, kb, vb = b[3 * i : 3 * i + 3]
+        if ma != mb:
+            return -1 if ma < mb else 1
+        if ma:  # both missing
+            continue
+        sign = -1 if key.descending else 1
+        if ka != kb:  # the kinds' order turns with the direction, as SQLite's does
+            return sign * (-1 if ka < kb else 1)
+        if va != vb:
+            return sign * (-1 if va < vb else 1)
+    ia, ib = a[-1], b[-1]
+    return 0 if ia == ib else (-1 if ia < ib else 1)
+
+
+class PreparedTantivy:
+    """One query on one searcher (a consistent view for all the steps of a search)."""
+
+    concurrent = True  # searches release the GIL: the count and the page overlap
+
+    def __init__(self, schema: tantivy.Schema, searcher: tantivy.Searcher, query: And) -> None:
+        self.schema = schema
+        self.searcher = searcher
+        self.query_node = query
+        self.compiler = Compiler(schema, searcher)
+        self._query: tantivy.Query | None = None
+
+    def _q(self) -> tantivy.Query:
+        if self._query is None:
+            self._query = self.compiler.node(self.query_node)
+        return self._query
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    # -- summary ----------------------------------------------------------------------
+
+    async def summary(
+        self, facets: tuple[FacetRequest, ...], cap: int
+    ) -> tuple[int, list[list[tuple[Any, int]]]]:
+        return await self._run(self._summary, facets)  # type: ignore[no-any-return]
+
+    def _summary(self, facets: tuple[FacetRequest, ...]) -> tuple[int, list[list[tuple[Any, int]]]]:
+        query = self._q()
+        if not facets:
+            return _count(self.searcher, query), []
+        plain = {
+            f"f{i}": {"terms": {"field": FACET_FIELDS[f.field], "size": AGG_SIZE}}
+            for i, f in enumerate(facets)
+            if f.scope is None
+        }
+        result = self.searcher.aggregate(
+            query, {**plain, "total": {"value_count": {"field": "idhi"}}}
+        )
+        total = int(result["total"]["value"])
+        buckets: list[list[tuple[Any, int]]] = []
+        for i, facet in enumerate(facets):
+            if facet.scope is None:
+                found = result[f"f{i}"]["buckets"]
+            else:
+                scoped = _and([query, self.compiler.node(facet.scope)])
+                agg = {"f": {"terms": {"field": FACET_FIELDS[facet.field], "size": AGG_SIZE}}}
+                found = self.searcher.aggregate(scoped, agg)["f"]["buckets"]
+            counts = [
+                (b["key"], int(b["doc_count"]))
+                for b in found
+                if facet.values is None or b["key"] in facet.values
+            ]
+            counts.sort(key=lambda b: (-b[1], str(b[0])))
+            buckets.append(counts[: facet.size])
+        return total, buckets
+
+    # -- pages ------------------------------------------------------------------------
+
+    def _ids(self, addresses: list[Any]) -> list[str]:
+        if not addresses:
+            return []
+        his = self.searcher.fast_field_values("idhi", addresses)
+        los = self.searcher.fast_field_values("idlo", addresses)
+        return [_id_of(int(hi or 0), int(lo or 0)) for hi, lo in zip(his, los, strict=True)]
+
+    def _all_hits(self, query: tantivy.Query) -> list[Any]:
+        count = _count(self.searcher, query)
+        if count == 0:
+            return []
+        return [addr for _, addr in self.searcher.search(query, count, count=False).hits]
+
+    def _sources(self, addresses: list[Any]) -> list[dict[str, Any]]:
+        return [orjson.loads(self.searcher.doc(a)["src"][0]) for a in addresses]
+
+    async def page(
+        self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int, *, large: bool
+    ) -> list[tuple[str, list[Any]]]:
+        return await self._run(self._page, sort, after, limit)  # type: ignore[no-any-return]
+
+    def _page(
+        self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
+    ) -> list[tuple[str, list[Any]]]:
+        if after is not None and len(after) != 3 * len(sort) + 1:
+            raise InvalidInput("the cursor does not belong to this query")
+        if not sort:
+            return self._by_id(after, limit)
+        found = self._by_segments(sort, after, limit)
+        if found is not None:
+            return found
+        # No fast field for this key: every hit's keys, from its stored values.
+        return self._sorted(self._all_hits(self._q()), sort, after, limit)
+
+    def _sorted(
+        self,
+        addresses: list[Any],
+        sort: tuple[SortKey, ...],
+        after: list[Any] | None,
+        limit: int,
+    ) -> list[tuple[str, list[Any]]]:
+        """Any sort: every candidate's keys read from its stored values, sorted here."""
+        keyed = [sort_keys(src, sort) for src in self._sources(addresses)]
+        return self._order(keyed, sort, after, limit)
+
+    @staticmethod
+    def _order(
+        keyed: list[list[Any]], sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
+    ) -> list[tuple[str, list[Any]]]:
+        try:
+            if after is not None:
+                keyed = [k for k in keyed if _compare(k, after, sort) > 0]
+            keyed.sort(key=functools.cmp_to_key(functools.partial(_compare, sort=sort)))
+        except TypeError as exc:  # a cursor's keys of other types than this sort's
+            raise InvalidInput("the cursor does not belong to this query") from exc
+        return [(k[-1], k) for k in keyed[:limit]]
+
+    def _by_id(self, after: list[Any] | None, limit: int) -> list[tuple[str, list[Any]]]:
+        query = self._q()
+        found: list[str] = []
+        if after is not None:
+            if not isinstance(after[0], str):
+                raise InvalidInput("the cursor does not belong to this query")
+            hi, _ = _id_halves(after[0])
+            # Ids sharing the cursor's first half (64 random bits: next to never) are
+            # read whole and compared as text; the rest start past it.
+            tied = self._all_hits(_and([query, self._int_range("idhi", hi, hi)]))
+            found = sorted(i for i in self._ids(tied) if i > after[0])
+            if hi == I64_MAX:
+                return [(i, [i]) for i in found[:limit]]
+            query = _and([query, self._int_range("idhi", hi + 1, None)])
+        hits = self.searcher.search(
+            query, limit, count=False, order_by_field="idhi", order=tantivy.Order.Asc
+        ).hits
+        ids = found + self._ids([addr for _, addr in hits])
+        return [(i, [i]) for i in ids[:limit]]
+
+    def _segments(self, key: SortKey) -> list[Segment] | None:
+        """The hits in the order of a first sort key, as consecutive segments, each a
+        (missing, kind) class of values; None when the key has no fast field."""
+        query = self._q()
+        field, desc = key.field, key.descending
+        column = field.column or ""
+        if column in DATE_FIELDS:
+            return [Segment(0, 0, query, FastKey(DATE_FIELDS[column], None, micros, from_micros))]
+        if column == "size":
+            has = Q.exists_query("size")
+            return [
+                Segment(0, 0, _and([query, has]), FastKey("size", None, int)),
+                Segment(1, 0, _and([query, _not(has)]), None),
+            ]
+        if column == "name":
+            return [Segment(0, 1, query, FastKey("name_k", "name", prefix_key))]
+        if field.key == "dc:title":
+            has_text = Q.exists_query("title_s")
+            present = self.compiler._text_terms("meta", [_key_prefix("p", "dc:title")])
+            numbers = Segment(0, 0, _and([query, present, _not(has_text)]), None)
+            texts = Segment(
+                0, 1, _and([query, has_text]), FastKey("title_k", "title_s", prefix_key)
+            )
+            # (An empty array has no element, yet sorts by its JSON text, "[]".)
+            missing = Segment(1, 0, _and([query, _not(present), _not(has_text)]), None)
+            return [texts, numbers, missing] if desc else [numbers, texts, missing]
+        return None
+
+    def _by_segments(
+        self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
+    ) -> list[tuple[str, list[Any]]] | None:
+        segments = self._segments(sort[0])
+        if segments is None:
+            return None
+        if after is not None:
+            at = [i for i, g in enumerate(segments) if (g.missing, g.kind) == tuple(after[:2])]
+            if not at:
+                raise InvalidInput("the cursor does not belong to this query")
+            segments = segments[at[0] :]
+        found: list[tuple[str, list[Any]]] = []
+        for i, segment in enumerate(segments):
+            start = after if i == 0 else None
+            need = limit - len(found)
+            if segment.fast is None:
+                found += self._sorted(self._all_hits(segment.query), sort, start, need)
+            else:
+                found += self._fast_segment(segment, segment.fast, sort, start, need)
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
+    def _fast_segment(
+        self,
+        segment: Segment,
+        fast: FastKey,
+        sort: tuple[SortKey, ...],
+        after: list[Any] | None,
+        limit: int,
+    ) -> list[tuple[str, list[Any]]]:
+        """Tantivy's order on the key's fast field finds the page; the hits tied on the
+        page's last value are read whole, so ties follow the later keys. A text key
+        orders by its text, and ranges on a coarse integer prefix of it."""
+        query = segment.query
+        desc = sort[0].descending
+        order = tantivy.Order.Desc if desc else tantivy.Order.Asc
+        ordered: list[tuple[Any, Any]] = []  # (key value, address), strictly past the cursor
+        found: list[tuple[str, list[Any]]] = []
+        rest = query
+        if after is not None:
+            value = after[2]
+            try:
+                coarse = fast.coarse(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput("the cursor does not belong to this query") from exc
+            stored = value if fast.text is not None else coarse
+            tied = self._all_hits(_and([query, fast.equal(self, value, stored=False)]))
+            found = self._keyed(segment, [(stored, a) for a in tied], sort, after, limit)
+            if len(found) >= limit:
+                return found[:limit]
+            if fast.text is not None:  # the cursor's coarse group, past its value
+                group = _and([query, self._int_range(fast.field, coarse, coarse)])
+                count = _count(self.searcher, group)
+                if count:
+                    hits = self.searcher.search(
+                        group, count, count=False, order_by_field=fast.text, order=order
+                    ).hits
+                    ordered = [(v, a) for v, a in hits if (v < value if desc else v > value)]
+            beyond = (
+                self._int_range(fast.field, None, coarse - 1)
+                if desc
+                else self._int_range(fast.field, coarse + 1, None)
+            )
+            rest = _and([query, beyond])
+        need = limit - len(found)
+        ordered = ordered[:need]
+        if len(ordered) < need:
+            ordered += self.searcher.search(
+                rest,
+                need - len(ordered),
+                count=False,
+                order_by_field=fast.text or fast.field,
+                order=order,
+            ).hits
+        if len(ordered) >= need:
+            edge = ordered[-1][0]
+            ordered = [(v, a) for v, a in ordered if v != edge]
+            edged = self._all_hits(_and([query, fast.equal(self, edge, stored=True)]))
+            ordered += [(edge, a) for a in edged]
+        return found + self._keyed(segment, ordered, sort, None, need)
+
+    def _keyed(
+        self,
+        segment: Segment,
+        pairs: list[tuple[Any, Any]],
+        sort: tuple[SortKey, ...],
+        after: list[Any] | None,
+        limit: int,
+    ) -> list[tuple[str, list[Any]]]:
+        """Hits with their first key's indexed value, in full sort order: with no later
+        key, from fast fields alone (ids included); else from the stored values."""
+        if len(sort) > 1 or segment.fast is None:
+            return self._sorted([a for _, a in pairs], sort, after, limit)
+        shown = segment.fast.shown
+        ids = self._ids([a for _, a in pairs])
+        keyed = [[0, segment.kind, shown(v), i] for (v, _), i in zip(pairs, ids, strict=True)]
+        return self._order(keyed, sort, after, limit)
+
+    def _int_range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
+        return Q.range_query(self.schema, field, tantivy.FieldType.Integer, lo, hi)
+
+    # -- relevance --------------------------------------------------------------------
+
+    async def ranked(self, cap: int) -> list[str]:
+        return await self._run(self._ranked, cap)  # type: ignore[no-any-return]
+
+    def _ranked(self, cap: int) -> list[str]:
+        hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
+        ids = self._ids([addr for _, addr in hits])
+        scored = sorted(zip((-s for s, _ in hits), ids, strict=True))  # ties by id
+        return [i for _, i in scored]
+
+    async def among(self, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        return await self._run(self._among, ids)  # type: ignore[no-any-return]
+
+    def _among(self, ids: list[str]) -> set[str]:
+        query = _and([self._q(), Q.term_set_query(self.schema, "id", list(ids))])
+        hits = self.searcher.search(query, len(ids), count=False).hits
+        return set(self._ids([addr for _, addr in hits]))

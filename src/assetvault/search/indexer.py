@@ -1,0 +1,423 @@
+"""The search indexer: keeps an index that lives apart from the database (the embedded
+Tantivy index) current from the outbox, and lets searches wait for it.
+
+One writer per index, whatever the number of API processes: under ``serve`` it is a
+process of its own (``assetvault search indexer``, started and restarted by the
+supervisor); a process that runs alone (tests, one API process) indexes itself when it
+can take the writer's lock. It reads the outbox in commit order, in batches of at most
+``BATCH`` events, indexes the *current* state of every asset the events name (so a
+replay after a crash changes nothing), commits, and then records the applied position
+in ``search_index_state``. API processes open the index read-only and reload it when
+that position moves.
+
+A search waits, within a bound, until the index has applied every outbox row committed
+before it began (read-your-writes for every caller): searches then see what the
+database sees, as they did when the index lived in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.reader import Reader
+from assetvault.adapters.database.tables import search_index_state
+from assetvault.errors import Unavailable
+from assetvault.search.models import IndexedAsset
+from assetvault.search.ports import (
+    DocumentIndex,
+    DocumentIndexes,
+    IndexBroken,
+    IndexBusy,
+    IndexWriter,
+    PreparedSearch,
+)
+from assetvault.search.query import And, QueryNode
+from assetvault.tree import events
+from assetvault.tree import repository as tree_repo
+from assetvault.tree.models import Node
+from assetvault.tree.paths import ROOT
+
+log = logging.getLogger("assetvault.search.indexer")
+
+STATE = "embedded"
+BATCH = 1000  # outbox events per commit at most
+POLL_SECONDS = 0.05  # how often an idle indexer looks at the outbox
+READER_POLL_SECONDS = 0.005  # how often a waiting search looks at the position
+REBUILD_CHUNK = 2000
+# Events that change nothing a search reads.
+IGNORED = {events.DOWNLOADED, events.COMMENT_ADDED, events.RELATION_ADDED}
+IGNORED |= {events.RELATION_REMOVED}
+FOLDER_SUBTREE = {events.MOVED["folder"], events.COPIED["folder"], events.DELETED["folder"]}
+
+
+@dataclass(frozen=True)
+class IndexState:
+    directory: str
+    position: int
+
+
+async def read_state(r: Reader) -> IndexState | None:
+    row = await r.fetch_one(
+        "SELECT directory, position FROM search_index_state WHERE name = ?", (STATE,)
+    )
+    return IndexState(row[0], int(row[1])) if row else None
+
+
+async def outbox_head(r: Reader) -> int:
+    row = await r.fetch_one("SELECT max(seq) FROM outbox")
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def indexed(node: Node, ancestors: dict[str, str]) -> IndexedAsset:
+    """What the index holds of an asset: its state now, as searches read it."""
+    above = []
+    path = node.path
+    while "/" in path and path != ROOT:
+        path = path.rsplit("/", 1)[0]
+        if path in ancestors:
+            above.append(ancestors[path])
+    return IndexedAsset(
+        id=node.id,
+        name=node.name,
+        path=node.path,
+        parent_id=node.parent_id,
+        ancestor_ids=tuple(above),
+        created_at=node.created_at,
+        modified_at=node.modified_at,
+        created_by=node.created_by,
+        modified_by=node.modified_by,
+        mime_type=node.mime_type,
+        size=node.size,
+        asset_state=node.asset_state,
+        sha1=node.sha1,
+        metadata=node.asset_metadata,
+        text=node.extracted_text,
+    )
+
+
+def _folders_above(paths: list[str]) -> list[str]:
+    found: set[str] = set()
+    for path in paths:
+        while "/" in path and path != ROOT:
+            path = path.rsplit("/", 1)[0]
+            if path in found:
+                break
+            found.add(path)
+    return sorted(found)
+
+
+async def load_assets(r: Reader, ids: list[str]) -> tuple[list[IndexedAsset], list[str]]:
+    """The current state of these assets, and the ids among them that are gone."""
+    found: dict[str, Node] = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        marks = ", ".join("?" for _ in batch)
+        # By primary key alone: with "kind = 'asset'" SQLite may walk an index on kind.
+        sql = f"SELECT {tree_repo.NODE_COLUMNS} FROM nodes WHERE id IN ({marks})"
+        for row in await r.fetch_all(sql, batch):
+            if row[4] == "asset":
+                found[row[0]] = tree_repo.node_from(row)
+    return await _indexed(r, list(found.values())), [i for i in ids if i not in found]
+
+
+async def _indexed(r: Reader, nodes: list[Node]) -> list[IndexedAsset]:
+    ancestors = await tree_repo.ids_at(r, _folders_above([n.path for n in nodes]))
+    return [indexed(n, ancestors) for n in nodes]
+
+
+async def assets_below(r: Reader, path: str) -> list[str]:
+    like = tree_repo._like_prefix(path)
+    rows = await r.fetch_all(
+        "SELECT id FROM nodes WHERE kind = 'asset' AND path LIKE ? ESCAPE '\\'", (like,)
+    )
+    return [row[0] for row in rows]
+
+
+class Indexer:
+    """The one writer of the embedded index (see the module's docstring)."""
+
+    def __init__(self, db: Database, root: Path, indexes: DocumentIndexes) -> None:
+        self.db = db
+        self.root = root  # the data directory's search/ folder
+        self.indexes = indexes
+        self.index: DocumentIndex | None = None
+        self.directory: str | None = None
+        self._writer: IndexWriter | None = None
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                await asyncio.to_thread(writer.close)
+            except Exception:  # its directory may be gone (swapped out): nothing to keep
+                log.warning("closing the search index writer failed", exc_info=True)
+
+    async def _open(self, directory: str) -> None:
+        await self.close()
+        index = await asyncio.to_thread(self.indexes, self.root / directory, create=False)
+        self._writer = await asyncio.to_thread(index.writer)
+        self.index, self.directory = index, directory
+
+    async def catch_up(self) -> int:
+        """Apply the outbox up to its head; the position reached. Builds the index
+        first when there is none (or it cannot be opened)."""
+        async with self.db.reader() as r:
+            state = await read_state(r)
+        if state is None:
+            return await self.rebuild()
+        if self.directory != state.directory or self._writer is None:
+            try:
+                await self._open(state.directory)
+            except IndexBroken as exc:
+                log.warning("search index unusable (%s); rebuilding it", exc)
+                return await self.rebuild()
+        position = state.position
+        while True:
+            async with self.db.reader() as r:
+                batch = await tree_repo.outbox_after(r, position, BATCH)
+                if not batch:
+                    return position
+                ids: set[str] = set()
+                under: list[str] = []
+                for event in batch:
+                    if event.type in IGNORED or event.node_id is None:
+                        continue
+                    if event.type in FOLDER_SUBTREE:
+                        under.append(event.node_id)
+                        folder = await tree_repo.by_id(r, event.node_id)
+                        if folder is not None:  # below it now: indexed afresh
+                            ids.update(await assets_below(r, folder.path))
+                    elif event.type.startswith("asset."):
+                        ids.add(event.node_id)
+                assets, gone = await load_assets(r, sorted(ids))
+            await asyncio.to_thread(self._apply, under, assets, gone)
+            position = batch[-1].seq
+            if not await self._record(position):
+                return position  # another build swapped the index in: reopen next time
+
+    def _apply(self, under: list[str], assets: list[IndexedAsset], gone: list[str]) -> None:
+        assert self._writer is not None
+        for folder_id in under:
+            self._writer.delete_under(folder_id)
+        self._writer.delete(gone)
+        self._writer.upsert(assets)
+        self._writer.commit()
+
+    async def _record(self, position: int) -> bool:
+        """Record the applied position, if the index is still the current one."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(search_index_state)
+                .where(
+                    search_index_state.c.name == STATE,
+                    search_index_state.c.directory == self.directory,
+                )
+                .values(position=position, updated_at=datetime.now(UTC))
+            )
+        if result.rowcount == 0:
+            await self.close()
+            self.directory = None
+            return False
+        return True
+
+    async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Build a new index from the database while the current one keeps serving,
+        then swap it in; the position it starts from."""
+        directory = f"index-{uuid.uuid4().hex[:12]}"
+        index = await asyncio.to_thread(self.indexes, self.root / directory, create=True)
+        writer = await asyncio.to_thread(index.writer, bulk=True)
+        try:
+            # One snapshot: the assets as of the outbox head read with them.
+            async with self.db.reader() as r:
+                head = await outbox_head(r)
+                total_row = await r.fetch_one("SELECT count(*) FROM nodes WHERE kind = 'asset'")
+                total = int(total_row[0]) if total_row else 0
+                done, last = 0, ""
+                pending: asyncio.Future[None] | None = None
+                while True:
+                    # The primary key's order, every node (folders are few, skipped here).
+                    rows = await r.fetch_all(
+                        f"SELECT {tree_repo.NODE_COLUMNS} FROM nodes WHERE id > ? "
+                        "ORDER BY id LIMIT ?",
+                        (last, REBUILD_CHUNK),
+                    )
+                    if not rows:
+                        break
+                    last = rows[-1][0]
+                    nodes = [tree_repo.node_from(row) for row in rows if row[4] == "asset"]
+                    assets = await _indexed(r, nodes)
+                    if pending is not None:
+                        await pending
+                    # Indexing this chunk on a thread while the next one is read.
+                    pending = asyncio.ensure_future(asyncio.to_thread(writer.upsert, assets))
+                    done += len(nodes)
+                    if progress is not None:
+                        progress(done, total)
+                if pending is not None:
+                    await pending
+            await asyncio.to_thread(writer.commit)
+        finally:
+            await asyncio.to_thread(writer.close)
+        previous = await self._swap(directory, head)
+        await self.close()
+        self.directory = None
+        if previous and previous != directory:
+            # Readers that still map its files keep them until they reload (POSIX).
+            shutil.rmtree(self.root / previous, ignore_errors=True)
+        return head
+
+    async def _swap(self, directory: str, position: int) -> str | None:
+        now = datetime.now(UTC)
+        async with self.db.write() as conn:
+            previous = (
+                await conn.execute(
+                    select(search_index_state.c.directory).where(search_index_state.c.name == STATE)
+                )
+            ).scalar()
+            if previous is None:
+                await conn.execute(
+                    insert(search_index_state).values(
+                        name=STATE, directory=directory, position=position, updated_at=now
+                    )
+                )
+            else:
+                await conn.execute(
+                    update(search_index_state)
+                    .where(search_index_state.c.name == STATE)
+                    .values(directory=directory, position=position, updated_at=now)
+                )
+        return previous
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Index until ``stop`` is set: a batch as soon as there is one, else a look at
+        the outbox every POLL_SECONDS."""
+        try:
+            while not stop.is_set():
+                try:
+                    before = self.directory
+                    await self.catch_up()
+                    if before is not None and self.directory == before:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+                except IndexBusy:
+                    log.warning("another process writes the search index; waiting")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+                except Exception:
+                    # E.g. the directory removed under it by a rebuild's swap: start over
+                    # from the recorded state (a replay is harmless).
+                    log.exception("search indexing failed; reopening the index")
+                    await self.close()
+                    self.directory = None
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1.0)
+        finally:
+            await self.close()
+
+
+class EmbeddedSearch:
+    """The SearchIndex port over a DocumentIndex fed by the indexer: a search first
+    waits (up to ``wait_seconds``) until the index has applied the outbox as its own
+    transaction sees it, then runs on the index's last reload.
+
+    ``index_here``: this process may be the writer (it indexes when it takes the lock);
+    under ``serve`` the API processes only read."""
+
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        indexes: DocumentIndexes,
+        *,
+        index_here: bool,
+        wait_seconds: float,
+    ) -> None:
+        self.db = db
+        # Its own connections for its bookkeeping (and for indexing, when it indexes
+        # here): the indexer's work is not the request's, as under serve, where it
+        # runs in a process of its own.
+        self.own_db = Database(db.url)
+        self.root = root
+        self.indexes = indexes
+        self.wait_seconds = wait_seconds
+        self.indexer: Indexer | None = Indexer(self.own_db, root, indexes) if index_here else None
+        self.index: DocumentIndex | None = None
+        self.directory: str | None = None
+        self.position = -1  # what the loaded searcher has applied, at least
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        if self.indexer is not None:
+            await self.indexer.close()
+        await self.own_db.dispose()
+
+    def new_indexer(self) -> Indexer:
+        """An indexer of this index for a process of its own (or a rebuild)."""
+        return Indexer(self.db, self.root, self.indexes)
+
+    async def prepare(
+        self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch:
+        head = (await conn.execute(text("SELECT max(seq) FROM outbox"))).scalar() or 0
+        await self.wait_for(int(head))
+        assert self.index is not None
+        return await self.index.prepare(conn, query, scopes)
+
+    async def wait_for(self, head: int) -> None:
+        """Until the loaded index has applied outbox position ``head`` (or the bound
+        passes: then the last loaded state answers). Unavailable if there is none."""
+        if self.index is not None and self.position >= head:
+            return
+        deadline = time.monotonic() + self.wait_seconds
+        async with self._lock:
+            while True:
+                if self.indexer is not None:
+                    try:
+                        await self.indexer.catch_up()
+                    except IndexBusy:
+                        self.indexer = None  # another process writes: read only
+                await self._load()
+                if self.index is not None and self.position >= head:
+                    return
+                if self.index is None and self.indexer is None:
+                    break  # no index yet, and building it is another process's work
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(READER_POLL_SECONDS)
+        if self.index is None:
+            raise Unavailable("the search index is being built; try again shortly")
+        log.warning("search index at %d, outbox at %d: answering from it", self.position, head)
+
+    async def _load(self) -> None:
+        """Reload the reader when the recorded position moved (or open the index the
+        state row names, after a rebuild)."""
+        async with self.own_db.reader() as r:
+            state = await read_state(r)
+        if state is None:
+            return
+        if state.directory != self.directory:
+            try:
+                self.index = await asyncio.to_thread(
+                    self.indexes, self.root / state.directory, create=False
+                )
+            except IndexBroken:
+                return
+            self.directory = state.directory
+        elif state.position == self.position:
+            return
+        if self.index is not None:
+            await asyncio.to_thread(self.index.reload)
+            self.position = state.position
