@@ -148,7 +148,8 @@ class Settings(BaseSettings):
     events_batch_max_events: int = 20
     events_batch_max_bytes: int = 2 * 1024 * 1024
     events_concurrency: int = 16  # deliveries in flight at once
-    events_poll_seconds: float = 0.05  # how often the dispatcher looks at the outbox
+    # How often the dispatcher looks at the outbox while busy (idle: up to every 0.4 s).
+    events_poll_seconds: float = 0.05
     # Imports (from URLs and from Dropbox / OneDrive sources; docs/import.md).
     import_concurrency: int = 8  # files of one job's part fetched at a time
     # Parts of a job, each a worker job of its own, so several worker processes fetch

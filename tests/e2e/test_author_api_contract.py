@@ -53,6 +53,31 @@ EVENT_OPERATIONS = {
     ("delete", "/adobe/events/registrations/{registrationId}"),
 }
 # Assetvault's own extensions of the Author API (docs/author-api.md).
+# The Import API (seeds/002) and the Author API's URL import (docs/import.md).
+IMPORT_OPERATIONS = {
+    ("post", "/adobe/assets/import/fromUrl"),
+    ("get", "/adobe/assets/import/jobs/{importJobId}/status"),
+    ("head", "/adobe/assets/import/jobs/{importJobId}/status"),
+    ("get", "/adobe/assets/import/jobs/{importJobId}/result"),
+    ("head", "/adobe/assets/import/jobs/{importJobId}/result"),
+    ("post", "/adobe/import/from-url"),
+    ("get", "/adobe/import/jobs"),
+    ("get", "/adobe/import/jobs/{importJobId}/status"),
+    ("head", "/adobe/import/jobs/{importJobId}/status"),
+    ("get", "/adobe/import/jobs/{importJobId}/result"),
+    ("head", "/adobe/import/jobs/{importJobId}/result"),
+    ("get", "/adobe/import/sources"),
+    ("post", "/adobe/import/sources"),
+    ("get", "/adobe/import/sources/{importSourceName}"),
+    ("delete", "/adobe/import/sources/{importSourceName}"),
+    ("get", "/adobe/import/sources/authentication/callback"),
+    ("get", "/adobe/import/sources/{importSourceName}/authentication/oauth"),
+    ("get", "/adobe/import/sources/{importSourceName}/items"),
+    ("get", "/adobe/import/sources/{importSourceName}/items/{itemId}/thumbnail"),
+    ("post", "/adobe/import/sources/{importSourceName}/start"),
+    ("post", "/adobe/import/sources/{importSourceName}/{itemId}/start"),
+}
+
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
 }
@@ -82,6 +107,8 @@ def test_openapi_lists_the_seed_operations(server: LiveServer) -> None:
     }
     assert published >= SEED_OPERATIONS, SEED_OPERATIONS - published
     assert published >= EXTENSION_OPERATIONS, EXTENSION_OPERATIONS - published
+    others = EVENT_OPERATIONS | IMPORT_OPERATIONS | EXTENSION_OPERATIONS
+    assert published == SEED_OPERATIONS | others | {("get", "/adobe/assets/jobs/{jobId}/result")}
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_breaks(server: LiveServer, tmp_path: Path) -> None:
@@ -109,7 +136,13 @@ def test_schemathesis_finds_no_5xx_and_no_schema_breaks(server: LiveServer, tmp_
     assert not failures, "\n\n".join(failures[:10])
     # Every operation was really called, with several statuses among the answers.
     # and the job result
-    expected = len(SEED_OPERATIONS) + 1 + len(EVENT_OPERATIONS) + len(EXTENSION_OPERATIONS)
+    expected = (
+        len(SEED_OPERATIONS)
+        + 1
+        + len(EVENT_OPERATIONS)
+        + len(IMPORT_OPERATIONS)
+        + len(EXTENSION_OPERATIONS)
+    )
     assert len(calls) == expected, sorted(calls)
     # (a GET with no parameters at all has one case to make)
     fixed = {"GET /adobe/events/registrations"}

@@ -47,6 +47,7 @@ from assetvault.tree import repository as tree_repo
 log = logging.getLogger("assetvault.events")
 
 LEASE_SECONDS = 15.0
+IDLE_POLL_SECONDS = 0.4
 HOUSEKEEPING_SECONDS = 10.0  # retention, expired validations, the health rule
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
@@ -435,6 +436,7 @@ class Dispatcher:
     async def run_forever(self, stop: asyncio.Event) -> None:
         holding = False
         renewed = 0.0
+        idle = 0
         try:
             while not stop.is_set():
                 if not holding or time.monotonic() - renewed > LEASE_SECONDS / 3:
@@ -449,8 +451,12 @@ class Dispatcher:
                     log.exception("event dispatch round failed; trying again")
                     busy = False
                     await _wait(stop, 1.0)
-                if not busy:
-                    await _wait(stop, self.settings.events_poll_seconds)
+                # Idle, the looks at the outbox grow apart (up to IDLE_POLL_SECONDS), so a
+                # quiet server costs next to nothing; any work brings them back together.
+                idle = 0 if busy else idle + 1
+                if idle:
+                    poll = self.settings.events_poll_seconds
+                    await _wait(stop, min(poll * 2 ** min(idle - 1, 8), IDLE_POLL_SECONDS))
         finally:
             await self.drain(self.settings.events_timeout_seconds + 1)
             if holding:

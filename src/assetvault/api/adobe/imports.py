@@ -152,10 +152,15 @@ async def author_from_url(request: Request, principal: Principal = Depends(write
     return accepted(job, f"/adobe/assets/import/jobs/{job.id}/status")
 
 
-@author.api_route(
+@author.get(
     "/jobs/{importJobId}/status",
-    methods=["GET", "HEAD"],
     operation_id="getImportJobStatus",
+    summary="The status of an import job",
+    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
+)
+@author.head(
+    "/jobs/{importJobId}/status",
+    operation_id="headImportJobStatus",
     summary="The status of an import job",
     responses={304: {"description": "Not Modified"}, **READ_ERRORS},
 )
@@ -165,10 +170,15 @@ async def author_status(
     return await status_response(request, importJobId)
 
 
-@author.api_route(
+@author.get(
     "/jobs/{importJobId}/result",
-    methods=["GET", "HEAD"],
     operation_id="getImportJobResult",
+    summary="The result of an import job, one page of its files",
+    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
+)
+@author.head(
+    "/jobs/{importJobId}/result",
+    operation_id="headImportJobResult",
     summary="The result of an import job, one page of its files",
     responses={304: {"description": "Not Modified"}, **READ_ERRORS},
 )
@@ -222,10 +232,15 @@ async def list_jobs(
     return json_response(request, body)
 
 
-@importer.api_route(
+@importer.get(
     "/jobs/{importJobId}/status",
-    methods=["GET", "HEAD"],
     operation_id="getImportJobStatus2025",
+    summary="The status of an import job",
+    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
+)
+@importer.head(
+    "/jobs/{importJobId}/status",
+    operation_id="headImportJobStatus2025",
     summary="The status of an import job",
     responses={304: {"description": "Not Modified"}, **READ_ERRORS},
 )
@@ -233,10 +248,15 @@ async def status(request: Request, importJobId: str, _: Principal = Depends(read
     return await status_response(request, importJobId)
 
 
-@importer.api_route(
+@importer.get(
     "/jobs/{importJobId}/result",
-    methods=["GET", "HEAD"],
     operation_id="getImportJobResult2025",
+    summary="The result of an import job, one page of its files",
+    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
+)
+@importer.head(
+    "/jobs/{importJobId}/result",
+    operation_id="headImportJobResult2025",
     summary="The result of an import job, one page of its files",
     responses={304: {"description": "Not Modified"}, **READ_ERRORS},
 )
