@@ -266,7 +266,8 @@ async def test_a_batch_registration_gets_arrays_of_at_most_20(
             services, lambda: sum(len(json.loads(d.body)) for d in posts(hook)) == 25
         )
         deliveries = posts(hook)
-    assert [len(json.loads(d.body)) for d in deliveries] == [20, 5]
+    # two requests in flight at once: either may arrive first
+    assert sorted(len(json.loads(d.body)) for d in deliveries) == [5, 20]
     for delivery in deliveries:
         await verify_signature(client, delivery)
         batch = json.loads(delivery.body)
@@ -376,4 +377,4 @@ async def test_a_batch_stays_within_its_byte_limit(
         )
         deliveries = posts(hook)
     assert all(len(d.body) <= 2 * size + 10 for d in deliveries)
-    assert [len(json.loads(d.body)) for d in deliveries] == [2, 2, 1]
+    assert sorted(len(json.loads(d.body)) for d in deliveries) == [1, 2, 2]

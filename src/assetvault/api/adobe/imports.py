@@ -139,12 +139,59 @@ CURSOR = Query(default=None, min_length=1, description="the cursor of the previo
 # -- the Author API ---------------------------------------------------------------------
 
 
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The request body a route reads itself (api/body.py), for the OpenAPI document."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_METADATA = {"type": "object", "additionalProperties": True}
+URL_IMPORT = _body(
+    {
+        "type": "object",
+        "required": ["folder", "files"],
+        "properties": {
+            "folder": {"type": "string", "description": "a /content/dam path or a folder URN"},
+            "assetMetadata": _METADATA,
+            "sourceName": {"type": "string"},
+            "files": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 300,
+                "items": {
+                    "type": "object",
+                    "required": ["fileName", "url"],
+                    "properties": {
+                        "fileName": {"type": "string"},
+                        "url": {"type": "string"},
+                        "mimeType": {"type": "string"},
+                        "fileSize": {"type": "integer", "minimum": 0},
+                        "assetMetadata": _METADATA,
+                    },
+                },
+            },
+        },
+    }
+)
+NEW_SOURCE = _body(
+    {
+        "type": "object",
+        "required": ["name", "type"],
+        "properties": {
+            "name": {"type": "string"},
+            "title": {"type": "string"},
+            "type": {"type": "string", "enum": ["dropbox", "onedrive"]},
+        },
+    }
+)
+
+
 @author.post(
     "/fromUrl",
     operation_id="importFromUrl",
     summary="Import assets from URLs",
     status_code=202,
     responses=SUBMIT_ERRORS,
+    openapi_extra=URL_IMPORT,
 )
 async def author_from_url(request: Request, principal: Principal = Depends(write)) -> Response:
     parsed = requests.url_import(await _json(request))
@@ -201,6 +248,7 @@ async def author_result(
     summary="Import assets from URLs",
     status_code=202,
     responses=SUBMIT_ERRORS,
+    openapi_extra=URL_IMPORT,
 )
 async def from_url(request: Request, principal: Principal = Depends(write)) -> Response:
     parsed = requests.url_import(await _json(request))
@@ -325,6 +373,7 @@ async def list_sources(
     summary="Create an import source (Dropbox or OneDrive)",
     status_code=201,
     responses=problems(400, 401, 403, 406, 409, 413, 415),
+    openapi_extra=NEW_SOURCE,
 )
 async def create_source(request: Request, principal: Principal = Depends(write)) -> Response:
     source = await services(request).sources.create(principal.name, await _json(request))
