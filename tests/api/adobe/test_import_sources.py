@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -417,3 +418,14 @@ async def test_listing_parameters_are_checked(
         assert r.status_code == 400 and field in r.json()["detail"], (params, r.text)
     bad = await client.get(SOURCES, params={"cursor": "%%%"}, headers=h)
     assert bad.status_code == 400 and "cursor" in bad.json()["detail"]
+
+
+async def test_a_name_of_any_characters_is_percent_encoded_in_location(
+    client: Any, tokens: Tokens, provider: Provider
+) -> None:
+    name = "Ünïcødé 𝄞 folder 2"  # beyond Latin-1, a header's own charset
+    r = await create(client, tokens.write, provider, name)
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == SOURCES + "/" + quote(name, safe="")
+    got = await client.get(r.headers["location"], headers=adobe(tokens.write))
+    assert got.status_code == 200 and got.json()["name"] == name

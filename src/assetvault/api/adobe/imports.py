@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import html
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -199,37 +201,45 @@ async def author_from_url(request: Request, principal: Principal = Depends(write
     return accepted(job, f"/adobe/assets/import/jobs/{job.id}/status")
 
 
-@author.get(
-    "/jobs/{importJobId}/status",
-    operation_id="getImportJobStatus",
-    summary="The status of an import job",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-@author.head(
-    "/jobs/{importJobId}/status",
-    operation_id="headImportJobStatus",
-    summary="The status of an import job",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-async def author_status(
-    request: Request, importJobId: str, _: Principal = Depends(read)
-) -> Response:
+READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not Modified"},
+    **READ_ERRORS,
+}
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def read_route(
+    router: APIRouter, path: str, operation: str, summary: str
+) -> Callable[[Endpoint], Endpoint]:
+    """GET and HEAD of one read, each with its own operation id (get…, head…)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for method in ("get", "head"):
+            getattr(router, method)(
+                path,
+                operation_id=f"{method}{operation}",
+                summary=summary,
+                responses=READ_RESPONSES,
+            )(endpoint)
+        return endpoint
+
+    return register
+
+
+# One job store serves both families: the same endpoints under both prefixes.
+STATUS = "The status of an import job"
+RESULT = "The result of an import job, one page of its files"
+
+
+@read_route(author, "/jobs/{importJobId}/status", "ImportJobStatus", STATUS)
+@read_route(importer, "/jobs/{importJobId}/status", "ImportJobStatus2025", STATUS)
+async def job_status(request: Request, importJobId: str, _: Principal = Depends(read)) -> Response:
     return await status_response(request, importJobId)
 
 
-@author.get(
-    "/jobs/{importJobId}/result",
-    operation_id="getImportJobResult",
-    summary="The result of an import job, one page of its files",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-@author.head(
-    "/jobs/{importJobId}/result",
-    operation_id="headImportJobResult",
-    summary="The result of an import job, one page of its files",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-async def author_result(
+@read_route(author, "/jobs/{importJobId}/result", "ImportJobResult", RESULT)
+@read_route(importer, "/jobs/{importJobId}/result", "ImportJobResult2025", RESULT)
+async def job_result(
     request: Request,
     importJobId: str,
     limit: int = LIMIT,
@@ -278,44 +288,6 @@ async def list_jobs(
     if more:
         body["cursor"] = more
     return json_response(request, body)
-
-
-@importer.get(
-    "/jobs/{importJobId}/status",
-    operation_id="getImportJobStatus2025",
-    summary="The status of an import job",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-@importer.head(
-    "/jobs/{importJobId}/status",
-    operation_id="headImportJobStatus2025",
-    summary="The status of an import job",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-async def status(request: Request, importJobId: str, _: Principal = Depends(read)) -> Response:
-    return await status_response(request, importJobId)
-
-
-@importer.get(
-    "/jobs/{importJobId}/result",
-    operation_id="getImportJobResult2025",
-    summary="The result of an import job, one page of its files",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-@importer.head(
-    "/jobs/{importJobId}/result",
-    operation_id="headImportJobResult2025",
-    summary="The result of an import job, one page of its files",
-    responses={304: {"description": "Not Modified"}, **READ_ERRORS},
-)
-async def result(
-    request: Request,
-    importJobId: str,
-    limit: int = LIMIT,
-    cursor: str | None = CURSOR,
-    _: Principal = Depends(read),
-) -> Response:
-    return await result_response(request, importJobId, limit, cursor)
 
 
 # -- import sources (Import API 2025.04) ----------------------------------------------------
@@ -380,7 +352,8 @@ async def create_source(request: Request, principal: Principal = Depends(write))
     return FastJSONResponse(
         source_document(source),
         status_code=201,
-        headers={"Location": f"/adobe/import/sources/{source.name}"},
+        # A source name may hold any character: the header carries it percent-encoded.
+        headers={"Location": f"/adobe/import/sources/{quote(source.name, safe='')}"},
     )
 
 
