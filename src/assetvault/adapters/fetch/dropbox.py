@@ -24,8 +24,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assetvault.adapters.fetch.client import GuardedClient
-from assetvault.adapters.fetch.oauth import ProviderError, call, parse, token_request, tokens_from
-from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail, Tokens
+from assetvault.adapters.fetch.oauth import CodeFlowClient, ProviderError, call, parse
+from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail
 
 MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
 
@@ -35,7 +35,9 @@ def _arg(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-class DropboxClient:
+class DropboxClient(CodeFlowClient):
+    provider = "Dropbox"
+
     def __init__(
         self,
         client: GuardedClient,
@@ -52,6 +54,7 @@ class DropboxClient:
         self.auth_url = auth_url.rstrip("/")
         self.api_url = api_url.rstrip("/")
         self.content_url = content_url.rstrip("/")
+        self.token_url = f"{self.api_url}/oauth2/token"
 
     def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
         query = {
@@ -64,36 +67,6 @@ class DropboxClient:
             "code_challenge_method": "S256",
         }
         return f"{self.auth_url}?{urlencode(query)}"
-
-    def _client_form(self) -> dict[str, str]:
-        form = {"client_id": self.client_id}
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        return form
-
-    async def exchange(self, code: str, code_verifier: str, redirect_uri: str) -> Tokens:
-        answer = await token_request(
-            self.client,
-            f"{self.api_url}/oauth2/token",
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": code_verifier,
-                **self._client_form(),
-            },
-            what="Dropbox authorisation",
-        )
-        return tokens_from(answer)
-
-    async def refresh(self, refresh_token: str) -> Tokens:
-        answer = await token_request(
-            self.client,
-            f"{self.api_url}/oauth2/token",
-            {"grant_type": "refresh_token", "refresh_token": refresh_token, **self._client_form()},
-            what="Dropbox token refresh",
-        )
-        return tokens_from(answer, refresh_token)
 
     async def _rpc(self, token: str, endpoint: str, arg: dict[str, Any]) -> Any:
         what = f"Dropbox {endpoint}"

@@ -81,3 +81,46 @@ async def token_request(client: GuardedClient, url: str, form: dict[str, str], *
             f"{what}: the provider answered {status} ({reason or 'no reason'})", 400
         )
     return answer
+
+
+class CodeFlowClient:
+    """A source client's side of its provider's OAuth 2 code flow with PKCE: the
+    authorization code exchanged for tokens, and a refresh. Subclasses set the token
+    endpoint, their name (for messages) and what else the provider wants in the form."""
+
+    client: GuardedClient
+    client_id: str
+    client_secret: str
+    token_url: str
+    provider = "the provider"
+    token_form: dict[str, str] = {}  # noqa: RUF012 - read only; a subclass replaces it
+
+    def _client_form(self) -> dict[str, str]:
+        form = {"client_id": self.client_id, **self.token_form}
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        return form
+
+    async def exchange(self, code: str, code_verifier: str, redirect_uri: str) -> Tokens:
+        answer = await token_request(
+            self.client,
+            self.token_url,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+                **self._client_form(),
+            },
+            what=f"{self.provider} authorisation",
+        )
+        return tokens_from(answer)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        answer = await token_request(
+            self.client,
+            self.token_url,
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, **self._client_form()},
+            what=f"{self.provider} token refresh",
+        )
+        return tokens_from(answer, refresh_token)

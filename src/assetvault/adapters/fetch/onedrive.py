@@ -33,15 +33,18 @@ import magic
 
 from assetvault import cursors
 from assetvault.adapters.fetch.client import GuardedClient
-from assetvault.adapters.fetch.oauth import ProviderError, call, parse, token_request, tokens_from
-from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail, Tokens
+from assetvault.adapters.fetch.oauth import CodeFlowClient, ProviderError, call, parse
+from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail
 
 SCOPES = "offline_access Files.Read.All"
 ROOT_PREFIX = "/drive/root:"
 MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
 
 
-class OneDriveClient:
+class OneDriveClient(CodeFlowClient):
+    provider = "OneDrive"
+    token_form = {"scope": SCOPES}  # noqa: RUF012
+
     def __init__(
         self,
         client: GuardedClient,
@@ -56,6 +59,7 @@ class OneDriveClient:
         self.client_secret = client_secret
         self.login_url = login_url.rstrip("/")
         self.graph_url = graph_url.rstrip("/")
+        self.token_url = f"{self.login_url}/token"
 
     def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
         query = {
@@ -69,36 +73,6 @@ class OneDriveClient:
             "code_challenge_method": "S256",
         }
         return f"{self.login_url}/authorize?{urlencode(query)}"
-
-    def _client_form(self) -> dict[str, str]:
-        form = {"client_id": self.client_id, "scope": SCOPES}
-        if self.client_secret:
-            form["client_secret"] = self.client_secret
-        return form
-
-    async def exchange(self, code: str, code_verifier: str, redirect_uri: str) -> Tokens:
-        answer = await token_request(
-            self.client,
-            f"{self.login_url}/token",
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": code_verifier,
-                **self._client_form(),
-            },
-            what="OneDrive authorisation",
-        )
-        return tokens_from(answer)
-
-    async def refresh(self, refresh_token: str) -> Tokens:
-        answer = await token_request(
-            self.client,
-            f"{self.login_url}/token",
-            {"grant_type": "refresh_token", "refresh_token": refresh_token, **self._client_form()},
-            what="OneDrive token refresh",
-        )
-        return tokens_from(answer, refresh_token)
 
     async def _get(self, token: str, url: str, what: str) -> Any:
         status, body, _ = await call(
