@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import httpx
 
 from assetvault.services import Services
 from tests.api.adobe.conftest import adobe
 from tests.conftest import Tokens
 from tests.factories import bearer, make_assets, make_folder
+
+
+@contextmanager
+def hop_counter() -> Iterator[list[int]]:
+    """Counts thread hops back into the loop: every thread (``to_thread``, aiosqlite's,
+    an executor's) hands its result over with ``call_soon_threadsafe``."""
+    loop = asyncio.get_running_loop()
+    original = loop.call_soon_threadsafe
+    count = [0]
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        count[0] += 1
+        return original(*args, **kwargs)
+
+    loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        del loop.call_soon_threadsafe  # type: ignore[method-assign]
+
+
+async def hops(request: Awaitable[httpx.Response]) -> int:
+    with hop_counter() as count:
+        response = await request
+    assert response.status_code == 200, response.text
+    return count[0]
 
 
 async def transactions(services: Services, request: object) -> int:
@@ -54,3 +85,30 @@ async def test_hot_routes_run_in_one_transaction(
         headers={**write, "Content-Type": "application/json-patch+json", "If-Match": "*"},
     )
     assert await transactions(services, patch) == 1
+
+
+async def test_a_point_read_takes_no_thread_hop_and_a_write_one_at_most(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    """On SQLite a point read runs in the loop and a write transaction hops once, for its
+    commit (its fsync must not stall the loop); on PostgreSQL nothing hops at all."""
+    await make_folder(client, tokens.write, "lib")
+    (asset,) = await make_assets(
+        services, [("a.jpg", {"dc:title": "t"})], folder="/content/dam/lib"
+    )
+    read, write = adobe(tokens.read), adobe(tokens.write)
+    metadata = f"/adobe/assets/{asset.urn}/metadata"
+    await client.get(metadata, headers=read)  # the tokens, checked once and remembered
+    await client.get(metadata, headers=write)
+    commits = 1 if services.db.is_sqlite else 0
+
+    assert await hops(client.get(metadata, headers=read)) == 0
+    assert await hops(client.get("/api/assets/lib.json", headers=bearer(tokens.read))) == 0
+    before = services.db.write_hops
+    patch = client.patch(
+        metadata,
+        json=[{"op": "add", "path": "/dc:title", "value": "new"}],
+        headers={**write, "Content-Type": "application/json-patch+json", "If-Match": "*"},
+    )
+    assert await hops(patch) == commits
+    assert services.db.write_hops - before == commits

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Text, and_, case, delete, func, insert, select, type_coerce, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.tables import (
     event_attempts,
     event_deliveries,
@@ -34,12 +34,12 @@ FLOOR = "journal_floor"  # journal entries up to this seq were removed by retent
 LEASE = "dispatcher_lease"  # "<holder> <expires, epoch seconds>"
 
 
-async def get_state(conn: AsyncConnection, key: str) -> str | None:
+async def get_state(conn: Connection, key: str) -> str | None:
     row = (await conn.execute(select(event_state.c.value).where(event_state.c.key == key))).first()
     return row[0] if row else None
 
 
-async def set_state(conn: AsyncConnection, key: str, value: str) -> None:
+async def set_state(conn: Connection, key: str, value: str) -> None:
     done = await conn.execute(
         update(event_state).where(event_state.c.key == key).values(value=value)
     )
@@ -47,7 +47,7 @@ async def set_state(conn: AsyncConnection, key: str, value: str) -> None:
         await conn.execute(insert(event_state).values(key=key, value=value))
 
 
-async def int_state(conn: AsyncConnection, key: str) -> int:
+async def int_state(conn: Connection, key: str) -> int:
     value = await get_state(conn, key)
     return int(value) if value else 0
 
@@ -80,23 +80,23 @@ def _registration(row: Any) -> Registration:
     )
 
 
-async def registrations(conn: AsyncConnection) -> list[Registration]:
+async def registrations(conn: Connection) -> list[Registration]:
     q = select(event_registrations).order_by(event_registrations.c.created_at)
     return [_registration(r) for r in await conn.execute(q)]
 
 
-async def registration(conn: AsyncConnection, registration_id: str) -> Registration | None:
+async def registration(conn: Connection, registration_id: str) -> Registration | None:
     q = select(event_registrations).where(event_registrations.c.id == registration_id)
     row = (await conn.execute(q)).first()
     return _registration(row) if row else None
 
 
-async def insert_registration(conn: AsyncConnection, values: dict[str, Any]) -> None:
+async def insert_registration(conn: Connection, values: dict[str, Any]) -> None:
     await conn.execute(insert(event_registrations).values(**values))
 
 
 async def update_registration(
-    conn: AsyncConnection, registration_id: str, values: dict[str, Any]
+    conn: Connection, registration_id: str, values: dict[str, Any]
 ) -> None:
     await conn.execute(
         update(event_registrations)
@@ -105,7 +105,7 @@ async def update_registration(
     )
 
 
-async def expire_validation(conn: AsyncConnection, registration_id: str) -> None:
+async def expire_validation(conn: Connection, registration_id: str) -> None:
     """A validationUrl not used in time: the webhook is unreachable, its registration
     disabled (Adobe: after 5 minutes)."""
     await update_registration(
@@ -121,7 +121,7 @@ async def expire_validation(conn: AsyncConnection, registration_id: str) -> None
     )
 
 
-async def delete_registration(conn: AsyncConnection, registration_id: str) -> bool:
+async def delete_registration(conn: Connection, registration_id: str) -> bool:
     # Deliveries and attempts go with it (foreign keys cascade; deleted here as well for
     # SQLite connections without foreign key enforcement).
     await conn.execute(
@@ -157,7 +157,7 @@ def _entry(row: Any) -> JournalEntry:
 
 
 async def append_journal(
-    conn: AsyncConnection, outbox_seq: int, event: dict[str, Any], time: datetime
+    conn: Connection, outbox_seq: int, event: dict[str, Any], time: datetime
 ) -> int:
     result = await conn.execute(
         insert(event_journal)
@@ -167,13 +167,13 @@ async def append_journal(
     return int(result.scalar_one())
 
 
-async def last_journal_seq(conn: AsyncConnection) -> int:
+async def last_journal_seq(conn: Connection) -> int:
     value = (await conn.execute(select(func.max(event_journal.c.seq)))).scalar()
     return int(value or 0)
 
 
 async def journal_page(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     after: int,
     types: Sequence[str],
@@ -189,17 +189,17 @@ async def journal_page(
     return [_entry(r) for r in await conn.execute(q)]
 
 
-async def journal_entries(conn: AsyncConnection, seqs: Sequence[int]) -> dict[int, JournalEntry]:
+async def journal_entries(conn: Connection, seqs: Sequence[int]) -> dict[int, JournalEntry]:
     q = select(*_JOURNAL).where(event_journal.c.seq.in_(list(seqs)))
     return {e.seq: e for e in map(_entry, await conn.execute(q))}
 
 
-async def last_seq_before(conn: AsyncConnection, when: datetime) -> int:
+async def last_seq_before(conn: Connection, when: datetime) -> int:
     q = select(func.max(event_journal.c.seq)).where(event_journal.c.time < when)
     return int((await conn.execute(q)).scalar() or 0)
 
 
-async def purge_journal_before(conn: AsyncConnection, when: datetime) -> int:
+async def purge_journal_before(conn: Connection, when: datetime) -> int:
     """Remove entries older than ``when``; returns the new floor (0 when nothing went)."""
     floor = await last_seq_before(conn, when)
     if floor:
@@ -210,13 +210,13 @@ async def purge_journal_before(conn: AsyncConnection, when: datetime) -> int:
 # -- deliveries ----------------------------------------------------------------------------
 
 
-async def add_deliveries(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def add_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(event_deliveries), rows)
 
 
 async def due_deliveries(
-    conn: AsyncConnection, now: datetime, limit: int, exclude: Sequence[int] = ()
+    conn: Connection, now: datetime, limit: int, exclude: Sequence[int] = ()
 ) -> list[dict[str, Any]]:
     q = select(event_deliveries).where(
         and_(event_deliveries.c.state == "pending", event_deliveries.c.next_attempt_at <= now)
@@ -227,7 +227,7 @@ async def due_deliveries(
     return [dict(r._mapping) for r in await conn.execute(q)]
 
 
-async def next_due(conn: AsyncConnection) -> datetime | None:
+async def next_due(conn: Connection) -> datetime | None:
     q = select(func.min(event_deliveries.c.next_attempt_at)).where(
         event_deliveries.c.state == "pending"
     )
@@ -235,13 +235,13 @@ async def next_due(conn: AsyncConnection) -> datetime | None:
     return instant(value) if value else None
 
 
-async def update_delivery(conn: AsyncConnection, delivery_id: int, values: dict[str, Any]) -> None:
+async def update_delivery(conn: Connection, delivery_id: int, values: dict[str, Any]) -> None:
     await conn.execute(
         update(event_deliveries).where(event_deliveries.c.id == delivery_id).values(**values)
     )
 
 
-async def deliveries_of(conn: AsyncConnection, registration_id: str) -> list[dict[str, Any]]:
+async def deliveries_of(conn: Connection, registration_id: str) -> list[dict[str, Any]]:
     q = (
         select(event_deliveries)
         .where(event_deliveries.c.registration_id == registration_id)
@@ -250,7 +250,7 @@ async def deliveries_of(conn: AsyncConnection, registration_id: str) -> list[dic
     return [dict(r._mapping) for r in await conn.execute(q)]
 
 
-async def forget_deliveries_before(conn: AsyncConnection, when: datetime) -> None:
+async def forget_deliveries_before(conn: Connection, when: datetime) -> None:
     await conn.execute(
         delete(event_deliveries).where(
             and_(event_deliveries.c.state != "pending", event_deliveries.c.created_at < when)
@@ -261,7 +261,7 @@ async def forget_deliveries_before(conn: AsyncConnection, when: datetime) -> Non
 # -- attempts ------------------------------------------------------------------------------
 
 
-async def add_attempt(conn: AsyncConnection, registration_id: str, attempt: Attempt) -> None:
+async def add_attempt(conn: Connection, registration_id: str, attempt: Attempt) -> None:
     await conn.execute(
         insert(event_attempts).values(
             registration_id=registration_id,
@@ -278,7 +278,7 @@ async def add_attempt(conn: AsyncConnection, registration_id: str, attempt: Atte
 
 
 async def attempts_of(
-    conn: AsyncConnection, registration_id: str, *, since: datetime | None = None, limit: int = 50
+    conn: Connection, registration_id: str, *, since: datetime | None = None, limit: int = 50
 ) -> list[Attempt]:
     q = select(event_attempts).where(event_attempts.c.registration_id == registration_id)
     if since is not None:
@@ -303,7 +303,7 @@ async def attempts_of(
 
 
 async def attempt_counts(
-    conn: AsyncConnection, registration_id: str, since: datetime
+    conn: Connection, registration_id: str, since: datetime
 ) -> tuple[int, int]:
     """(attempts, failed attempts) of a registration since ``since``."""
     failed = func.sum(case((event_attempts.c.ok.is_(False), 1), else_=0))
@@ -314,5 +314,5 @@ async def attempt_counts(
     return int(total or 0), int(failures or 0)
 
 
-async def forget_attempts_before(conn: AsyncConnection, when: datetime) -> None:
+async def forget_attempts_before(conn: Connection, when: datetime) -> None:
     await conn.execute(delete(event_attempts).where(event_attempts.c.at < when))

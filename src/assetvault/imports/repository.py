@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.tables import import_files, import_jobs
 from assetvault.imports.models import (
     FILE_FAILED,
@@ -69,12 +69,12 @@ def file_from(row: Any) -> ImportFile:
     )
 
 
-async def job(conn: AsyncConnection, job_id: str) -> ImportJob | None:
+async def job(conn: Connection, job_id: str) -> ImportJob | None:
     row = (await conn.execute(select(import_jobs).where(import_jobs.c.id == job_id))).first()
     return job_from(row) if row else None
 
 
-async def counts(conn: AsyncConnection, job_ids: Sequence[str]) -> dict[str, Counts]:
+async def counts(conn: Connection, job_ids: Sequence[str]) -> dict[str, Counts]:
     rows = await conn.execute(
         select(
             import_files.c.job_id,
@@ -101,7 +101,7 @@ async def counts(conn: AsyncConnection, job_ids: Sequence[str]) -> dict[str, Cou
     }
 
 
-async def problems(conn: AsyncConnection, job_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+async def problems(conn: Connection, job_id: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The first failed files' problems and every warning of the job's files."""
     errors = [
         r.error
@@ -129,7 +129,7 @@ def in_shard(index: int, count: int) -> Any:
 
 
 async def files(
-    conn: AsyncConnection,
+    conn: Connection,
     job_id: str,
     *,
     after: int = -1,
@@ -152,7 +152,7 @@ async def files(
 
 
 async def jobs_page(
-    conn: AsyncConnection,
+    conn: Connection,
     *,
     operation: str | None,
     before: tuple[datetime, str] | None,

@@ -298,10 +298,12 @@ class ImportService:
         marks the job terminal (the worker commits it with the worker job)."""
         job_id = queued.payload["importId"]
         shard = _shard(queued)
-        async with self.db.read() as conn:
-            job = await imports_repo.job(conn, job_id)
+        async with self.db.read() as snapshot:
+            job = await imports_repo.job(snapshot, job_id)
             pending = (
-                await imports_repo.files(conn, job_id, state=PENDING, shard=shard) if job else []
+                await imports_repo.files(snapshot, job_id, state=PENDING, shard=shard)
+                if job
+                else []
             )
         if job is None or job.step in TERMINAL:
             return _nothing
@@ -516,7 +518,9 @@ class ImportService:
                 import_files.c.job_id == job.id,
                 import_files.c.idx.in_([r.file.idx for r in batch]),
             )
-            states = dict((await ch.conn.execute(query.with_for_update())).all())
+            states: dict[int, str] = {
+                idx: state for idx, state in (await ch.conn.execute(query.with_for_update())).all()
+            }
             groups: dict[str, list[_Ready]] = {}
             for r in batch:
                 if states.get(r.file.idx) != PENDING:

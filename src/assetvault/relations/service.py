@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault import cursors
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import nodes, relations
 from assetvault.errors import InvalidInput, NotFound
@@ -90,7 +90,7 @@ class RelationService:
         return node
 
     @staticmethod
-    async def _asset(conn: AsyncConnection, node_id: str) -> None:
+    async def _asset(conn: Connection, node_id: str) -> None:
         kind = (await conn.execute(select(nodes.c.kind).where(nodes.c.id == node_id))).scalar()
         if kind != "asset":
             raise NotFound(f"asset {urn(node_id)} does not exist")
@@ -190,7 +190,7 @@ class RelationService:
                 )
         return len(targets)
 
-    async def referrers(self, conn: AsyncConnection, node_id: str) -> int:
+    async def referrers(self, conn: Connection, node_id: str) -> int:
         """How many relations of other assets point at this one."""
         q = select(func.count()).select_from(relations).where(relations.c.related_id == node_id)
         return int((await conn.execute(q)).scalar_one())

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import search_index_state
@@ -369,7 +369,7 @@ class EmbeddedSearch:
         return Indexer(self.db, self.root, self.indexes)
 
     async def prepare(
-        self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
+        self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
         head = (await conn.execute(text("SELECT max(seq) FROM outbox"))).scalar() or 0
         await self.wait_for(int(head))

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from assetvault.adapters.database.connection import Connection
 from assetvault.processing.ports import Limits
 from assetvault.search.models import IndexedAsset
 from assetvault.search.query import And, FacetRequest, QueryNode, SortKey
@@ -54,7 +53,7 @@ class PreparedSearch(Protocol):
 
 class SearchIndex(Protocol):
     async def prepare(
-        self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
+        self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
         """Plan ``query`` (and the facet ``scopes`` that narrow it) on ``conn``."""
         ...

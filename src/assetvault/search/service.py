@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault import cursors
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import search_snapshots
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -281,7 +281,7 @@ class SearchService:
         return body
 
     async def _from_snapshot(
-        self, conn: AsyncConnection, prepared: PreparedSearch, limit: int, state: dict[str, Any]
+        self, conn: Connection, prepared: PreparedSearch, limit: int, state: dict[str, Any]
     ) -> tuple[list[str], int | None]:
         """The next page of a frozen ranking: its ids still matching, from the cursor's
         offset; and the offset after them if any further id still matches."""

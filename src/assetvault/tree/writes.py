@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.blobs.base import BlobInfo, BlobStore
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import (
@@ -154,7 +154,7 @@ class Change:
 
     def __init__(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         reader: Reader,
         user: str | None,
         original_hooks: list[OriginalHook],

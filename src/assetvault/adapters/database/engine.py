@@ -14,9 +14,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection as SyncConnection
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from assetvault.adapters.database.connection import Connection, SqliteWriter
 from assetvault.adapters.database.reader import (
     AlchemyReader,
     PostgresReaders,
@@ -44,10 +46,12 @@ class Database:
         # Transactions begun by this process (reads and writes): what a request costs.
         self.transactions = 0
         self._sqlite_readers: SqliteReaders | None = None
+        self._sqlite_writer: SqliteWriter | None = None
         self._postgres_readers: PostgresReaders | None = None
         if self.is_sqlite:
             self._configure_sqlite()
             self._sqlite_readers = SqliteReaders(self.engine.url.database or ":memory:")
+            self._sqlite_writer = SqliteWriter(self.engine.url.database or ":memory:")
         else:
             dsn = self.engine.url.set(drivername="postgresql")
             self._postgres_readers = PostgresReaders(dsn.render_as_string(hide_password=False))
@@ -68,7 +72,7 @@ class Database:
             cursor.close()
 
         @event.listens_for(sync_engine, "begin")
-        def _on_begin(conn: Connection) -> None:
+        def _on_begin(conn: SyncConnection) -> None:
             conn.exec_driver_sql(conn.info.pop("assetvault_begin", "BEGIN"))
 
     @asynccontextmanager
@@ -90,19 +94,27 @@ class Database:
             async with self._postgres_readers.snapshot() as pg:
                 yield pg
 
-    def reader_of(self, conn: AsyncConnection) -> Reader:
+    def reader_of(self, conn: Connection) -> Reader:
         """The same SQL on an open SQLAlchemy connection (inside a write transaction)."""
         return AlchemyReader(conn, self.dialect)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed when the block exits cleanly, else rolled back."""
+    async def write(self) -> AsyncIterator[Connection]:
+        """One write transaction: committed when the block exits cleanly, else rolled back.
+        On SQLite its statements run in the loop and only the commit takes a thread hop
+        (connection.py); on PostgreSQL it runs on asyncpg."""
         self.transactions += 1
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                (await conn.get_raw_connection()).info["assetvault_begin"] = "BEGIN IMMEDIATE"
-            async with conn.begin():
-                yield conn
+        if self._sqlite_writer is not None:
+            async with self._sqlite_writer.transaction() as loop_conn:
+                yield loop_conn
+            return
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @property
+    def write_hops(self) -> int:
+        """Thread hops taken by this process's write transactions (SQLite commits)."""
+        return self._sqlite_writer.hops if self._sqlite_writer is not None else 0
 
     async def ping(self) -> None:
         """One round trip: raises when the database cannot answer."""
@@ -129,6 +141,8 @@ class Database:
     async def dispose(self) -> None:
         if self._sqlite_readers is not None:
             self._sqlite_readers.close()
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.close()
         if self._postgres_readers is not None:
             await self._postgres_readers.close()
         await self.engine.dispose()
@@ -141,7 +155,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def _upgrade(sync_conn: Connection, url: str) -> None:
+def _upgrade(sync_conn: SyncConnection, url: str) -> None:
     cfg = alembic_config(url)
     cfg.attributes["connection"] = sync_conn
     command.upgrade(cfg, "head")

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from assetvault.adapters.database.connection import Connection
 
 Row = tuple[Any, ...]
 
@@ -80,7 +80,7 @@ class AsyncpgReader:
 class AlchemyReader:
     """The same SQL on a SQLAlchemy connection: the reads inside a write transaction."""
 
-    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+    def __init__(self, conn: Connection, dialect: str) -> None:
         self._conn = conn
         self.dialect = dialect
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from assetvault.adapters.database.connection import Connection
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Job:
 class JobQueue(Protocol):
     async def enqueue(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         kind: str,
         payload: dict[str, Any],
         *,
@@ -35,14 +35,14 @@ class JobQueue(Protocol):
     async def extend(self, job: Job, worker: str, lease_seconds: float) -> bool:
         """Keep a long job's lease; False if the job is no longer this worker's."""
 
-    async def succeed(self, conn: AsyncConnection, job: Job, worker: str) -> bool: ...
+    async def succeed(self, conn: Connection, job: Job, worker: str) -> bool: ...
 
     async def fail(
-        self, conn: AsyncConnection, job: Job, worker: str, error: str, *, retry: bool
+        self, conn: Connection, job: Job, worker: str, error: str, *, retry: bool
     ) -> bool:
         """Record a failure; retried with backoff while attempts remain and ``retry`` is
         set. Returns True when the job is now finally failed."""
 
-    async def reap(self, conn: AsyncConnection) -> list[Job]:
+    async def reap(self, conn: Connection) -> list[Job]:
         """Finally fail jobs whose lease ran out on their last attempt (the worker died
         each time); returns them so their owners can record the failure."""

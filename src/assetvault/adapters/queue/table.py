@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import jobs
 from assetvault.adapters.queue.base import Job
@@ -44,7 +44,7 @@ class TableJobQueue:
 
     async def enqueue(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         kind: str,
         payload: dict[str, Any],
         *,
@@ -125,7 +125,7 @@ class TableJobQueue:
             )
         return bool(result.rowcount)
 
-    async def succeed(self, conn: AsyncConnection, job: Job, worker: str) -> bool:
+    async def succeed(self, conn: Connection, job: Job, worker: str) -> bool:
         result = await conn.execute(
             update(jobs)
             .where(self._mine(job, worker))
@@ -134,7 +134,7 @@ class TableJobQueue:
         return bool(result.rowcount)
 
     async def fail(
-        self, conn: AsyncConnection, job: Job, worker: str, error: str, *, retry: bool
+        self, conn: Connection, job: Job, worker: str, error: str, *, retry: bool
     ) -> bool:
         final = not retry or job.attempts >= job.max_attempts
         if final:
@@ -155,7 +155,7 @@ class TableJobQueue:
         await conn.execute(update(jobs).where(self._mine(job, worker)).values(**values))
         return final
 
-    async def reap(self, conn: AsyncConnection) -> list[Job]:
+    async def reap(self, conn: Connection) -> list[Job]:
         now = _now()
         dead = and_(
             jobs.c.state == "running",

@@ -24,8 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.errors import InvalidInput
 from assetvault.search.fields import NODE_URN_PREFIX, TEXT_KEYS, Field
 from assetvault.search.query import (
@@ -151,7 +151,7 @@ class Dialect(ABC):
         """A looser condition an index can answer, implied by a term on ``key``."""
         return None
 
-    async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
+    async def driver(self, conn: Connection, matches: list[Match]) -> Match | None:
         """The match to drive the join from, if one is selective enough."""
         return None
 
@@ -241,7 +241,7 @@ class SqliteDialect(Dialect):
         column = SORT_COLUMNS.get(key)
         return [f"n.{column}"] if column else None
 
-    async def driver(self, conn: AsyncConnection, matches: list[Match]) -> Match | None:
+    async def driver(self, conn: Connection, matches: list[Match]) -> Match | None:
         best: tuple[int, Match] | None = None
         for node in matches:
             st = Statement()
@@ -394,7 +394,7 @@ class SqlSearchIndex:
         return cls(SqliteDialect() if is_sqlite else PostgresDialect())
 
     async def prepare(
-        self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()
+        self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSql:
         """The query planned once for all the statements of one search: the folders its
         repo:ancestors terms name, and whether a full-text match drives the join."""
@@ -591,7 +591,7 @@ def _urn_ids(values: tuple[Any, ...]) -> list[str]:
     return [v[len(prefix) :] for v in values if isinstance(v, str) and v.startswith(prefix)]
 
 
-async def _folder_paths(conn: AsyncConnection, nodes: list[QueryNode]) -> dict[str, str]:
+async def _folder_paths(conn: Connection, nodes: list[QueryNode]) -> dict[str, str]:
     """Paths of the folders named by repo:ancestors terms, looked up once."""
     ids: set[str] = set()
     stack = list(nodes)
@@ -617,7 +617,7 @@ class PreparedSql:
     def __init__(
         self,
         index: SqlSearchIndex,
-        conn: AsyncConnection,
+        conn: Connection,
         query: And,
         folders: dict[str, str],
         driver: Match | None,

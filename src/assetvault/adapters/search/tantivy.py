@@ -39,8 +39,8 @@ from typing import Any
 
 import orjson
 import tantivy
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.errors import InvalidInput
 from assetvault.search.fields import NODE_URN_PREFIX, Field
 from assetvault.search.models import IndexedAsset
@@ -315,7 +315,7 @@ class TantivyIndex:
         return int(self.searcher.num_docs)
 
     async def prepare(
-        self, conn: AsyncConnection | None, query: And, scopes: tuple[QueryNode, ...] = ()
+        self, conn: Connection | None, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedTantivy:
         prepared = PreparedTantivy(self.schema, self.searcher, query)
         await asyncio.to_thread(prepared._q)  # compiled once, before any step runs

@@ -1,0 +1,187 @@
+"""SQLite's write connection: statements in the loop, one hop for the commit, the loop
+never held by a lock or a long transaction, and a transaction's all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from assetvault.adapters.database import connection
+from assetvault.adapters.database.connection import SqliteWriter
+
+schema = MetaData()
+items = Table("items", schema, Column("id", Integer, primary_key=True), Column("name", String))
+
+
+@pytest.fixture
+async def writer(tmp_path: Path) -> AsyncIterator[SqliteWriter]:
+    path = tmp_path / "db.sqlite"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+    w = SqliteWriter(str(path))
+    yield w
+    w.close()
+
+
+def names(writer: SqliteWriter) -> list[str]:
+    path = writer._engine.url.database
+    assert path is not None
+    with sqlite3.connect(path) as c:
+        return [r[0] for r in c.execute("SELECT name FROM items ORDER BY id")]
+
+
+async def test_a_clean_exit_commits_with_one_hop_and_an_error_rolls_back(
+    writer: SqliteWriter,
+) -> None:
+    async with writer.transaction() as conn:
+        await conn.execute(insert(items).values(id=1, name="kept"))
+        assert await conn.scalar(select(items.c.name)) == "kept"
+    assert writer.hops == 1
+    with pytest.raises(RuntimeError, match="boom"):
+        async with writer.transaction() as conn:
+            await conn.execute(insert(items).values(id=2, name="gone"))
+            raise RuntimeError("boom")
+    assert writer.hops == 1  # nothing to commit, no hop
+    assert names(writer) == ["kept"]
+
+
+async def test_a_failed_statement_leaves_the_transaction_open_and_whole(
+    writer: SqliteWriter,
+) -> None:
+    """A constraint error ends the statement only: what the transaction did before and
+    after it still commits or rolls back together."""
+    async with writer.transaction() as conn:
+        await conn.execute(insert(items).values(id=1, name="a"))
+        with pytest.raises(IntegrityError):
+            await conn.execute(insert(items).values(id=1, name="duplicate"))
+        await conn.execute(insert(items).values(id=2, name="b"))
+    assert names(writer) == ["a", "b"]
+    with pytest.raises(ValueError):
+        async with writer.transaction() as conn:
+            await conn.execute(insert(items).values(id=3, name="c"))
+            with pytest.raises(IntegrityError):
+                await conn.execute(insert(items).values(id=1, name="duplicate"))
+            await conn.execute(insert(items).values(id=4, name="d"))
+            raise ValueError("abandon")
+    assert names(writer) == ["a", "b"]
+
+
+async def test_waiting_for_another_processs_lock_never_holds_the_loop(
+    writer: SqliteWriter,
+) -> None:
+    path = writer._engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    ticks = 0
+    longest = 0.0
+
+    async def ticker() -> None:
+        nonlocal ticks, longest
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.monotonic()
+            longest = max(longest, now - last)
+            last = now
+            ticks += 1
+
+    async def write() -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(insert(items).values(id=1, name="after the lock"))
+
+    tick = asyncio.create_task(ticker())
+    waiting = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    assert ticks > 50
+    other.execute("COMMIT")
+    await asyncio.wait_for(waiting, 5)
+    tick.cancel()
+    other.close()
+    assert names(writer) == ["after the lock"]
+    assert longest < 0.1
+
+
+async def test_a_long_transaction_gives_the_loop_back(writer: SqliteWriter) -> None:
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    async with writer.transaction() as conn:
+        for i in range(3000):
+            await conn.execute(insert(items).values(id=i, name=f"n{i}"))
+    elapsed = time.monotonic() - started
+    tick.cancel()
+    assert len(names(writer)) == 3000
+    # It gave the loop back many times, never after much more than the 5 ms budget.
+    assert len(gaps) > elapsed / 0.02
+    assert max(gaps) < connection.YIELD_EVERY_SECONDS + 0.05
+
+
+async def test_a_nested_transaction_fails_instead_of_waiting_for_itself(
+    writer: SqliteWriter,
+) -> None:
+    async with writer.transaction() as conn:
+        await conn.execute(insert(items).values(id=1, name="outer"))
+        with pytest.raises(RuntimeError, match="cannot open another"):
+            async with writer.transaction():
+                pass
+    assert names(writer) == ["outer"]
+
+
+async def test_concurrent_transactions_of_one_process_queue(writer: SqliteWriter) -> None:
+    async def add(i: int) -> None:
+        async with writer.transaction() as conn:
+            count = len((await conn.execute(select(items.c.id))).all())
+            await asyncio.sleep(0.001)  # another task runs meanwhile
+            await conn.execute(insert(items).values(id=i, name=str(count)))
+
+    await asyncio.gather(*(add(i) for i in range(20)))
+    # Each saw exactly the commits before it: no two ran interleaved.
+    assert sorted(int(n) for n in names(writer)) == list(range(20))
+    assert writer.hops == 20
+
+
+async def test_a_request_cancelled_during_its_commit_leaves_the_connection_usable(
+    writer: SqliteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_commit = SqliteWriter._commit
+
+    def commit(raw: sqlite3.Connection) -> None:
+        time.sleep(0.2)
+        slow_commit(raw)
+
+    monkeypatch.setattr(SqliteWriter, "_commit", staticmethod(commit))
+
+    async def write() -> None:
+        async with writer.transaction() as conn:
+            await conn.execute(insert(items).values(id=1, name="committed anyway"))
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.05)  # now inside the commit
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The commit ran to its end before the connection was let go.
+    assert names(writer) == ["committed anyway"]
+    async with writer.transaction() as conn:
+        await conn.execute(insert(items).values(id=2, name="next"))
+    assert names(writer) == ["committed anyway", "next"]
