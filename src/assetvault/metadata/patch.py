@@ -165,7 +165,7 @@ def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
             raise InvalidInput(f"operation {index} is not an object")
         name = raw.get("op")
-        if name not in RFC_OPS | AEM_OPS:
+        if not isinstance(name, str) or name not in RFC_OPS | AEM_OPS:
             raise InvalidInput(f"operation {index}: unknown op {name!r}")
         op = dict(raw)
         op["path"] = normalise_path(raw.get("path"))
