@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,10 @@ from assetvault.imports.models import (
 ERRORS_SHOWN = 20  # failed files' problems a status document lists (the result has all)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -40,9 +44,9 @@ def job_from(row: Any) -> ImportJob:
         config=dict(m["config"]),
         step=m["step"],
         total=m["total"],
-        created_at=_aware(m["created_at"]),  # type: ignore[arg-type]
+        created_at=_aware(m["created_at"]),
         started_at=_aware(m["started_at"]),
-        updated_at=_aware(m["updated_at"]),  # type: ignore[arg-type]
+        updated_at=_aware(m["updated_at"]),
         finished_at=_aware(m["finished_at"]),
         error=m["error"],
     )

@@ -182,5 +182,6 @@ def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
             raise InvalidInput(f"operation {index} ({name}) on {raw.get('path')!r}: {exc}") from exc
         if not isinstance(doc.get(GROUP), dict) or set(doc) != {GROUP}:
             raise InvalidInput(f"operation {index} ({name}) would replace the metadata group")
-    check_changes(asset_metadata, doc[GROUP])
-    return doc[GROUP]  # type: ignore[no-any-return]
+    patched: dict[str, Any] = doc[GROUP]  # an object: checked after every operation
+    check_changes(asset_metadata, patched)
+    return patched

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import tantivy
@@ -59,6 +59,9 @@ from assetvault.search.query import (
     parse_date,
     words,
 )
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 SCHEMA_VERSION = "3"
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
@@ -514,9 +517,7 @@ class Compiler:
         column = field.column or ""
         if field.type in ("number", "date"):
             name = NUMBER_FIELDS.get(column) or DATE_FIELDS[column]
-            scale: Callable[[Any], int | float] = (
-                micros if field.type == "date" else (lambda v: v)  # type: ignore[assignment]
-            )
+            scale: Callable[[Any], int | float] = micros if field.type == "date" else (lambda v: v)
             found = _int_bounds(node.bounds, scale)
             if found is None:
                 return _none()
@@ -633,15 +634,15 @@ class PreparedTantivy:
             self._query = self.compiler.node(self.query_node)
         return self._query
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
+    async def _run(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     # -- summary ----------------------------------------------------------------------
 
     async def summary(
         self, facets: tuple[FacetRequest, ...], cap: int
     ) -> tuple[int, list[list[tuple[Any, int]]]]:
-        return await self._run(self._summary, facets)  # type: ignore[no-any-return]
+        return await self._run(self._summary, facets)
 
     def _summary(self, facets: tuple[FacetRequest, ...]) -> tuple[int, list[list[tuple[Any, int]]]]:
         query = self._q()
@@ -694,7 +695,7 @@ class PreparedTantivy:
     async def page(
         self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int, *, large: bool
     ) -> list[tuple[str, list[Any]]]:
-        return await self._run(self._page, sort, after, limit)  # type: ignore[no-any-return]
+        return await self._run(self._page, sort, after, limit)
 
     def _page(
         self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
@@ -885,7 +886,7 @@ class PreparedTantivy:
     # -- relevance --------------------------------------------------------------------
 
     async def ranked(self, cap: int) -> list[str]:
-        return await self._run(self._ranked, cap)  # type: ignore[no-any-return]
+        return await self._run(self._ranked, cap)
 
     def _ranked(self, cap: int) -> list[str]:
         hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
@@ -896,7 +897,7 @@ class PreparedTantivy:
     async def among(self, ids: list[str]) -> set[str]:
         if not ids:
             return set()
-        return await self._run(self._among, ids)  # type: ignore[no-any-return]
+        return await self._run(self._among, ids)
 
     def _among(self, ids: list[str]) -> set[str]:
         query = _and([self._q(), Q.term_set_query(self.schema, "id", list(ids))])
