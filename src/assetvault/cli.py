@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TypeVar
 
 from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
@@ -391,7 +391,7 @@ INDEX_COMMANDS = {
 }
 
 
-def _add_index_commands(sub: Any) -> None:
+def _add_index_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``assetvault search reindex|indexer --data-dir DIR`` share ``search`` with the
     client's ``assetvault search TEXT``: either word alone names the index's command."""
     find = sub.choices["search"]

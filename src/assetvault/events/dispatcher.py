@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from assetvault.adapters.database.engine import Database
 from assetvault.events import models
 from assetvault.events import repository as repo
@@ -367,7 +369,7 @@ class Dispatcher:
 
     # -- health, retention, validation -----------------------------------------------------
 
-    async def _judge(self, conn: Any, registration_id: str, now: datetime) -> None:
+    async def _judge(self, conn: AsyncConnection, registration_id: str, now: datetime) -> None:
         """Apply the 24-hour rule to one registration."""
         registration = await repo.registration(conn, registration_id)
         if registration is None or not registration.is_webhook:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.tables import import_files, import_jobs
@@ -33,7 +33,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def job_from(row: Any) -> ImportJob:
+def job_from(row: Row[Any]) -> ImportJob:
     m = row._mapping
     return ImportJob(
         id=m["id"],

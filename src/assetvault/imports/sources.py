@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assetvault import cursors
@@ -130,7 +130,7 @@ class SourceService:
     # -- the sources ----------------------------------------------------------------------
 
     @staticmethod
-    def _row(row: Any) -> _Row:
+    def _row(row: Row[Any]) -> _Row:
         m = row._mapping
         return _Row(
             source=ImportSource(

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from assetvault.adapters.blobs.base import (
     BlobInfo,
@@ -112,7 +112,7 @@ def _hash_batch(hashes: _Hashes, batch: list[bytes]) -> None:
         hashes.update(chunk)
 
 
-def _writer(fh: Any, hashes: _Hashes | None = None) -> Callable[[list[bytes]], None]:
+def _writer(fh: IO[bytes], hashes: _Hashes | None = None) -> Callable[[list[bytes]], None]:
     """A sink writing a batch with one writev while another thread hashes it."""
     fd = fh.fileno()
 
@@ -246,7 +246,7 @@ class LocalBlobStore:
         return await asyncio.to_thread(adopt)
 
     @staticmethod
-    def _flush_close(fh: Any) -> None:
+    def _flush_close(fh: IO[bytes]) -> None:
         fh.flush()
         os.fdatasync(fh.fileno())
         fh.close()

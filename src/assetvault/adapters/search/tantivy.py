@@ -676,20 +676,20 @@ class PreparedTantivy:
 
     # -- pages ------------------------------------------------------------------------
 
-    def _ids(self, addresses: list[Any]) -> list[str]:
+    def _ids(self, addresses: list[tantivy.DocAddress]) -> list[str]:
         if not addresses:
             return []
         his = self.searcher.fast_field_values("idhi", addresses)
         los = self.searcher.fast_field_values("idlo", addresses)
         return [_id_of(int(hi or 0), int(lo or 0)) for hi, lo in zip(his, los, strict=True)]
 
-    def _all_hits(self, query: tantivy.Query) -> list[Any]:
+    def _all_hits(self, query: tantivy.Query) -> list[tantivy.DocAddress]:
         count = _count(self.searcher, query)
         if count == 0:
             return []
         return [addr for _, addr in self.searcher.search(query, count, count=False).hits]
 
-    def _sources(self, addresses: list[Any]) -> list[dict[str, Any]]:
+    def _sources(self, addresses: list[tantivy.DocAddress]) -> list[dict[str, Any]]:
         return [orjson.loads(self.searcher.doc(a)["src"][0]) for a in addresses]
 
     async def page(
@@ -712,7 +712,7 @@ class PreparedTantivy:
 
     def _sorted(
         self,
-        addresses: list[Any],
+        addresses: list[tantivy.DocAddress],
         sort: tuple[SortKey, ...],
         after: list[Any] | None,
         limit: int,
@@ -818,7 +818,9 @@ class PreparedTantivy:
         query = segment.query
         desc = sort[0].descending
         order = tantivy.Order.Desc if desc else tantivy.Order.Asc
-        ordered: list[tuple[Any, Any]] = []  # (key value, address), strictly past the cursor
+        ordered: list[
+            tuple[Any, tantivy.DocAddress]
+        ] = []  # (key value, address), strictly past the cursor
         found: list[tuple[str, list[Any]]] = []
         rest = query
         if after is not None:
@@ -866,7 +868,7 @@ class PreparedTantivy:
     def _keyed(
         self,
         segment: Segment,
-        pairs: list[tuple[Any, Any]],
+        pairs: list[tuple[Any, tantivy.DocAddress]],
         sort: tuple[SortKey, ...],
         after: list[Any] | None,
         limit: int,
