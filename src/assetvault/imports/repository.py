@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import ColumnElement, Row, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.tables import import_files, import_jobs
@@ -127,7 +127,7 @@ async def problems(conn: AsyncConnection, job_id: str) -> tuple[list[dict[str, A
     return errors, warnings
 
 
-def in_shard(index: int, count: int) -> Any:
+def in_shard(index: int, count: int) -> ColumnElement[bool]:
     """The files of one part of a job: their index modulo the number of parts."""
     return import_files.c.idx % count == index
 

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 from assetvault.adapters.blobs.base import (
     BlobInfo,
@@ -105,6 +105,12 @@ async def _pump(
 # Hashing runs beside the write of the same batch: both release the GIL, and on this
 # kind of machine writing to the page cache, not hashing, is the slower of the two.
 _HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
+
+
+class _UploadState(TypedDict):
+    """``state.json`` of a staged upload."""
+
+    sizes: list[int]  # the sizes of the parts folded into ``data``, in order
 
 
 def _hash_batch(hashes: _Hashes, batch: list[bytes]) -> None:
@@ -315,14 +321,14 @@ class LocalBlobStore:
             raise ValueError(f"not an upload id: {upload_id!r}")
         return self.uploads_dir / upload_id
 
-    def _state(self, d: Path) -> dict[str, Any]:
+    def _state(self, d: Path) -> _UploadState:
         try:
-            state: dict[str, Any] = json.loads((d / "state.json").read_text())
+            state: _UploadState = json.loads((d / "state.json").read_text())
         except FileNotFoundError:
             state = {"sizes": []}
         return state
 
-    def _save_state(self, d: Path, state: dict[str, Any]) -> None:
+    def _save_state(self, d: Path, state: _UploadState) -> None:
         self._write_json(d / "state.json", state)
 
     def _upload(self, upload_id: str) -> _Upload:
@@ -402,7 +408,7 @@ class LocalBlobStore:
         self,
         d: Path,
         up: _Upload,
-        state: dict[str, Any],
+        state: _UploadState,
         chunks: AsyncIterable[bytes],
         max_size: int,
     ) -> int:

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assetvault.adapters.database.engine import Database
@@ -108,7 +108,7 @@ class TableJobQueue:
             ).first()
         return _job(claimed) if claimed else None
 
-    def _mine(self, job: Job, worker: str) -> Any:
+    def _mine(self, job: Job, worker: str) -> ColumnElement[bool]:
         return and_(
             jobs.c.id == job.id,
             jobs.c.state == "running",
