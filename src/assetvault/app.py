@@ -67,6 +67,27 @@ def app_from_environment() -> FastAPI:
     return create_app(load_settings(), periodic_sweep=True)
 
 
+class AssetvaultApp(FastAPI):
+    """The app, with the OpenAPI document its interfaces publish."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = get_openapi(title=self.title, version=self.version, routes=self.routes)
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    # Validation errors are answered 400 in each interface's own format.
+                    operation.get("responses", {}).pop("422", None)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.pop("HTTPValidationError", None)
+            components.pop("ValidationError", None)
+            for model in adobe.EXTRA_SCHEMAS:
+                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(found.pop("$defs", {}))
+                components[model.__name__] = found
+            self.openapi_schema = schema
+        return self.openapi_schema
+
+
 def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
@@ -113,7 +134,7 @@ def create_app(
             sweeper.cancel()
         await svc.close()
 
-    app = FastAPI(
+    app = AssetvaultApp(
         title="Assetvault",
         version="0.1.0",
         lifespan=lifespan,
@@ -122,24 +143,6 @@ def create_app(
     )
     app.state.services = svc
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            for operations in schema.get("paths", {}).values():
-                for operation in operations.values():
-                    # Validation errors are answered 400 in each interface's own format.
-                    operation.get("responses", {}).pop("422", None)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.pop("HTTPValidationError", None)
-            components.pop("ValidationError", None)
-            for model in adobe.EXTRA_SCHEMAS:
-                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(found.pop("$defs", {}))
-                components[model.__name__] = found
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)

@@ -19,14 +19,16 @@ import fcntl
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TypeVar
 
 from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
-from assetvault.services import build_services
+from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
+
+_T = TypeVar("_T")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -205,7 +207,7 @@ def cmd_search_reindex(args: argparse.Namespace) -> int:
     if not _embedded_search(settings):
         sys.exit("assetvault: the search backend is the database; it needs no rebuild")
 
-    async def reindex(svc):  # type: ignore[no-untyped-def]
+    async def reindex(svc: Services) -> None:
         assert svc.embedded_search is not None
         indexer = svc.embedded_search.new_indexer()
         with Progress(
@@ -261,7 +263,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(args: argparse.Namespace) -> int:
-    async def reprocess_all(svc):  # type: ignore[no-untyped-def]
+    async def reprocess_all(svc: Services) -> None:
         for path in args.paths:
             await svc.processing.reprocess(path, user="cli")
             print(f"queued {path}")
@@ -270,8 +272,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(coro_fn, settings: Settings):  # type: ignore[no-untyped-def]
-    async def main():  # type: ignore[no-untyped-def]
+def _run(coro_fn: Callable[[Services], Awaitable[_T]], settings: Settings) -> _T:
+    async def main() -> _T:
         svc = build_services(settings)
         try:
             await svc.db.migrate()
@@ -389,7 +391,7 @@ INDEX_COMMANDS = {
 }
 
 
-def _add_index_commands(sub: Any) -> None:
+def _add_index_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``assetvault search reindex|indexer --data-dir DIR`` share ``search`` with the
     client's ``assetvault search TEXT``: either word alone names the index's command."""
     find = sub.choices["search"]

@@ -14,7 +14,8 @@ from assetvault.services import Services
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    svc: Services = request.app.state.services  # set by create_app
+    return svc
 
 
 def _token_from(header: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import quote
 
 import httpx
@@ -67,6 +67,17 @@ class RemoteAsset:
     sha1: str | None
 
 
+class SearchHits(TypedDict):
+    results: list[dict[str, Any]]
+
+
+class SearchPage(TypedDict):
+    """What the parts of an Author API search answer this client reads."""
+
+    hits: SearchHits
+    cursor: NotRequired[str | None]
+
+
 @dataclass(frozen=True)
 class Connection:
     url: str
@@ -107,9 +118,10 @@ async def ensure_folder(client: httpx.AsyncClient, path: str) -> None:
         check(made)
 
 
-async def search(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+async def search(client: httpx.AsyncClient, body: dict[str, Any]) -> SearchPage:
     r = await client.post("/adobe/assets/search", params={"allowUnsafeSearch": "true"}, json=body)
-    return check(r).json()  # type: ignore[no-any-return]
+    page: SearchPage = check(r).json()
+    return page
 
 
 async def search_all(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
 
 
 def _lazy(name: str) -> Callable[[argparse.Namespace], int]:
@@ -23,7 +22,7 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", help="an API token (default: $ASSETVAULT_TOKEN)")
 
 
-def add_client_commands(sub: Any) -> None:
+def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Registers the client commands on the ``assetvault`` parser's subcommands."""
     up = sub.add_parser("upload", help="upload files and folders (resumable, skips same SHA-1)")
     up.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")

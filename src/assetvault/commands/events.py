@@ -6,18 +6,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from assetvault.events import models
 from assetvault.events.service import RegistrationSpec
 
+if TYPE_CHECKING:
+    from assetvault.services import Services
+    from assetvault.settings import Settings
+
+_T = TypeVar("_T")
+
+
+class Runner(Protocol):
+    """Runs one coroutine on a fresh service container over the settings' data."""
+
+    def __call__(
+        self, coro_fn: Callable[[Services], Awaitable[_T]], settings: Settings, /
+    ) -> _T: ...
+
 
 def add_commands(
-    sub: Any,
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
     data_dir_arg: Callable[[argparse.ArgumentParser], None],
-    run: Callable[..., Any],
-    settings_of: Callable[[argparse.Namespace], Any],
+    run: Runner,
+    settings_of: Callable[[argparse.Namespace], Settings],
 ) -> None:
     events = sub.add_parser("events", help="asset events: registrations, keys, dispatcher")
     esub = events.add_subparsers(dest="events_command", required=True)
@@ -97,11 +111,11 @@ def add_commands(
     dis.set_defaults(func=dispatch)
 
 
-async def _rotate(svc: Any) -> str:
+async def _rotate(svc: Services) -> str:
     return str(svc.signer.rotate())
 
 
-async def _dispatch(svc: Any) -> None:
+async def _dispatch(svc: Services) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

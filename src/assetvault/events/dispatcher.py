@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
 from assetvault.events import models
 from assetvault.events import repository as repo
@@ -367,7 +368,7 @@ class Dispatcher:
 
     # -- health, retention, validation -----------------------------------------------------
 
-    async def _judge(self, conn: Any, registration_id: str, now: datetime) -> None:
+    async def _judge(self, conn: Connection, registration_id: str, now: datetime) -> None:
         """Apply the 24-hour rule to one registration."""
         registration = await repo.registration(conn, registration_id)
         if registration is None or not registration.is_webhook:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, and_, case, delete, func, insert, select, type_coerce, update
+from sqlalchemy import Row, Text, and_, case, delete, func, insert, select, type_coerce, update
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.tables import (
@@ -55,7 +55,7 @@ async def int_state(conn: Connection, key: str) -> int:
 # -- registrations -------------------------------------------------------------------------
 
 
-def _registration(row: Any) -> Registration:
+def _registration(row: Row[Any]) -> Registration:
     m = row._mapping
     return Registration(
         id=m["id"],
@@ -149,7 +149,7 @@ _JOURNAL = (
 )
 
 
-def _entry(row: Any) -> JournalEntry:
+def _entry(row: Row[Any]) -> JournalEntry:
     m = row._mapping
     event = m["event"]
     parsed = orjson.loads(event) if isinstance(event, str | bytes) else event

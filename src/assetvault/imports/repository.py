@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, Row, and_, func, select
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.tables import import_files, import_jobs
@@ -23,13 +23,17 @@ from assetvault.imports.models import (
 ERRORS_SHOWN = 20  # failed files' problems a status document lists (the result has all)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def job_from(row: Any) -> ImportJob:
+def job_from(row: Row[Any]) -> ImportJob:
     m = row._mapping
     return ImportJob(
         id=m["id"],
@@ -40,9 +44,9 @@ def job_from(row: Any) -> ImportJob:
         config=dict(m["config"]),
         step=m["step"],
         total=m["total"],
-        created_at=_aware(m["created_at"]),  # type: ignore[arg-type]
+        created_at=_aware(m["created_at"]),
         started_at=_aware(m["started_at"]),
-        updated_at=_aware(m["updated_at"]),  # type: ignore[arg-type]
+        updated_at=_aware(m["updated_at"]),
         finished_at=_aware(m["finished_at"]),
         error=m["error"],
     )
@@ -123,7 +127,7 @@ async def problems(conn: Connection, job_id: str) -> tuple[list[dict[str, Any]],
     return errors, warnings
 
 
-def in_shard(index: int, count: int) -> Any:
+def in_shard(index: int, count: int) -> ColumnElement[bool]:
     """The files of one part of a job: their index modulo the number of parts."""
     return import_files.c.idx % count == index
 

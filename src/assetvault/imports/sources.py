@@ -12,14 +12,15 @@ import hashlib
 import posixpath
 import re
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from assetvault import cursors
@@ -47,11 +48,17 @@ MAX_FILES_PER_IMPORT = 10_000  # files a source import may expand to (folders in
 REFRESH_MARGIN = timedelta(seconds=60)
 LIST_PAGE = 200
 
+_T = TypeVar("_T")
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -123,7 +130,7 @@ class SourceService:
     # -- the sources ----------------------------------------------------------------------
 
     @staticmethod
-    def _row(row: Any) -> _Row:
+    def _row(row: Row[Any]) -> _Row:
         m = row._mapping
         return _Row(
             source=ImportSource(
@@ -132,7 +139,7 @@ class SourceService:
                 title=m["label"],
                 type=m["type"],
                 authenticated=m["access_token"] is not None,
-                created_at=_aware(m["created_at"]),  # type: ignore[arg-type]
+                created_at=_aware(m["created_at"]),
             ),
             oauth_state=m["oauth_state"],
             code_verifier=m["code_verifier"],
@@ -336,7 +343,7 @@ class SourceService:
         return await self._provider(client.thumbnail(token, item_id))
 
     @staticmethod
-    async def _provider(call: Any) -> Any:
+    async def _provider(call: Awaitable[_T]) -> _T:
         """A provider's failure in the interface's terms (404, 400, 403, else 502)."""
         try:
             return await call

@@ -165,7 +165,7 @@ def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
             raise InvalidInput(f"operation {index} is not an object")
         name = raw.get("op")
-        if name not in RFC_OPS | AEM_OPS:
+        if not isinstance(name, str) or name not in RFC_OPS | AEM_OPS:
             raise InvalidInput(f"operation {index}: unknown op {name!r}")
         op = dict(raw)
         op["path"] = normalise_path(raw.get("path"))
@@ -182,5 +182,6 @@ def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
             raise InvalidInput(f"operation {index} ({name}) on {raw.get('path')!r}: {exc}") from exc
         if not isinstance(doc.get(GROUP), dict) or set(doc) != {GROUP}:
             raise InvalidInput(f"operation {index} ({name}) would replace the metadata group")
-    check_changes(asset_metadata, doc[GROUP])
-    return doc[GROUP]  # type: ignore[no-any-return]
+    patched: dict[str, Any] = doc[GROUP]  # an object: checked after every operation
+    check_changes(asset_metadata, patched)
+    return patched

@@ -366,10 +366,11 @@ def _facets(value: Any) -> tuple[FacetRequest, ...]:
         _reject_unknown(item, FACET_KEYS, f"{where}: unknown key(s)")
         if item.get("type", "CATEGORY") != "CATEGORY":
             raise InvalidInput(f"{where}.type must be CATEGORY, not {item.get('type')!r}")
-        name = FACET_FIELDS.get(item.get("field"))  # type: ignore[arg-type]
+        wanted = item.get("field")
+        name = FACET_FIELDS.get(wanted) if isinstance(wanted, str) else None
         if name is None:
             raise InvalidInput(
-                f"{where}.field must be dc:format or dam:assetStatus, not {item.get('field')!r}"
+                f"{where}.field must be dc:format or dam:assetStatus, not {wanted!r}"
             )
         facet_id = item.get("id", name)
         if not isinstance(facet_id, str) or not facet_id:

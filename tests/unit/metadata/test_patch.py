@@ -80,3 +80,10 @@ def test_values_that_cannot_be_stored_are_refused(value: Any, where: str) -> Non
     """The reader refuses these in request bodies; the patch refuses them from any caller."""
     with pytest.raises(InvalidInput, match=f"^{re.escape(where)}: "):
         patch.apply({}, [{"op": "add", "path": "/x", "value": value}])
+
+
+@pytest.mark.parametrize("op", [["add"], {"add": 1}, 3, None])
+def test_an_op_that_is_not_a_string_is_refused(op: Any) -> None:
+    """An unhashable op named no operation: it answered 500, not 400."""
+    with pytest.raises(InvalidInput, match=r"operation 0: unknown op"):
+        patch.apply({}, [{"op": op, "path": "/x", "value": 1}])

@@ -153,6 +153,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"query": [TITLE], "cursor": ""}, "cursor must be a non-empty string"),
     ({"query": [TITLE], "facets": [{"field": "dc:format"}] * 3}, "at most 2 facet"),
     ({"query": [TITLE], "facets": [{"field": "dc:creator"}]}, "dc:format or dam:assetStatus"),
+    ({"query": [TITLE], "facets": [{"field": ["dc:format"]}]}, "assetStatus, not ['dc:format']"),
     (
         {"query": [TITLE], "facets": [{"field": "dc:format", "type": "STAT"}]},
         "type must be CATEGORY",

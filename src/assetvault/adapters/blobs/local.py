@@ -27,7 +27,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypedDict
 
 from assetvault.adapters.blobs.base import (
     BlobInfo,
@@ -107,12 +107,18 @@ async def _pump(
 _HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
 
 
+class _UploadState(TypedDict):
+    """``state.json`` of a staged upload."""
+
+    sizes: list[int]  # the sizes of the parts folded into ``data``, in order
+
+
 def _hash_batch(hashes: _Hashes, batch: list[bytes]) -> None:
     for chunk in batch:
         hashes.update(chunk)
 
 
-def _writer(fh: Any, hashes: _Hashes | None = None) -> Callable[[list[bytes]], None]:
+def _writer(fh: IO[bytes], hashes: _Hashes | None = None) -> Callable[[list[bytes]], None]:
     """A sink writing a batch with one writev while another thread hashes it."""
     fd = fh.fileno()
 
@@ -246,7 +252,7 @@ class LocalBlobStore:
         return await asyncio.to_thread(adopt)
 
     @staticmethod
-    def _flush_close(fh: Any) -> None:
+    def _flush_close(fh: IO[bytes]) -> None:
         fh.flush()
         os.fdatasync(fh.fileno())
         fh.close()
@@ -315,14 +321,14 @@ class LocalBlobStore:
             raise ValueError(f"not an upload id: {upload_id!r}")
         return self.uploads_dir / upload_id
 
-    def _state(self, d: Path) -> dict[str, Any]:
+    def _state(self, d: Path) -> _UploadState:
         try:
-            state: dict[str, Any] = json.loads((d / "state.json").read_text())
+            state: _UploadState = json.loads((d / "state.json").read_text())
         except FileNotFoundError:
             state = {"sizes": []}
         return state
 
-    def _save_state(self, d: Path, state: dict[str, Any]) -> None:
+    def _save_state(self, d: Path, state: _UploadState) -> None:
         self._write_json(d / "state.json", state)
 
     def _upload(self, upload_id: str) -> _Upload:
@@ -402,7 +408,7 @@ class LocalBlobStore:
         self,
         d: Path,
         up: _Upload,
-        state: dict[str, Any],
+        state: _UploadState,
         chunks: AsyncIterable[bytes],
         max_size: int,
     ) -> int:

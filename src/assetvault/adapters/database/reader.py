@@ -16,9 +16,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assetvault.adapters.database.connection import Connection
+
+if TYPE_CHECKING:  # imported when first used: SQLite processes never load it
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
 
 Row = tuple[Any, ...]
 
@@ -65,7 +69,7 @@ class SqliteReader:
 class AsyncpgReader:
     dialect = "postgresql"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
         self._conn = conn
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -127,10 +131,10 @@ class SqliteReaders:
 class PostgresReaders:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._pool: Any = None
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._lock = asyncio.Lock()
 
-    async def _get_pool(self) -> Any:
+    async def _get_pool(self) -> asyncpg.Pool[asyncpg.Record]:
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:

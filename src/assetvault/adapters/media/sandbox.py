@@ -16,7 +16,8 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
-from typing import Any
+from multiprocessing.context import ForkServerContext
+from typing import Any, TypeVar, TypeVarTuple
 
 _PRELOAD = ["assetvault.adapters.media.work"]
 
@@ -25,10 +26,13 @@ class SandboxError(Exception):
     """The work could not finish: refused input, an error, a limit or a crash."""
 
 
-_context: Any = None
+_R = TypeVar("_R")
+_Ts = TypeVarTuple("_Ts")
+
+_context: ForkServerContext | None = None
 
 
-def _ctx() -> Any:
+def _ctx() -> ForkServerContext:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
@@ -67,7 +71,7 @@ def _main_hidden() -> Iterator[None]:
         main.__spec__ = spec
 
 
-def run(fn: Callable[..., Any], *args: Any, timeout: float, memory_bytes: int) -> Any:
+def run(fn: Callable[[*_Ts], _R], *args: *_Ts, timeout: float, memory_bytes: int) -> _R:
     """``fn(*args)`` in a child; its return value, or SandboxError with the reason."""
     ctx = _ctx()
     receiver, sender = ctx.Pipe(duplex=False)
@@ -96,7 +100,8 @@ def run(fn: Callable[..., Any], *args: Any, timeout: float, memory_bytes: int) -
             raise SandboxError(f"processing crashed ({name}); the file may be malformed")
         raise SandboxError(f"processing ended without a result (exit code {code})")
     if message[0] == "ok":
-        return message[1]
+        result: _R = message[1]  # fn's own return value, back through the pipe
+        return result
     raise SandboxError(message[1])
 
 

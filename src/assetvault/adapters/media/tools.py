@@ -5,8 +5,9 @@ work in the sandbox, one child process per file with a deadline and a memory lim
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
 from assetvault.adapters.media import sandbox, work
 from assetvault.adapters.media.exif import ExifReader
@@ -19,6 +20,9 @@ from assetvault.processing.ports import (
     RenditionSpec,
     SourceKind,
 )
+
+_R = TypeVar("_R")
+_Ts = TypeVarTuple("_Ts")
 
 _FACTS = ("codec", "frame_rate", "page_width_pt", "page_height_pt")
 
@@ -86,14 +90,12 @@ class SandboxedMediaTools:
         return str(text)
 
     @staticmethod
-    async def _sandboxed(limits: Limits, fn: Any, *args: Any) -> Any:
+    async def _sandboxed(limits: Limits, fn: Callable[[*_Ts], _R], *args: *_Ts) -> _R:
         try:
             return await asyncio.to_thread(
-                sandbox.run,
-                fn,
-                *args,
-                timeout=limits.tool_timeout,
-                memory_bytes=limits.memory_bytes,
+                lambda: sandbox.run(
+                    fn, *args, timeout=limits.tool_timeout, memory_bytes=limits.memory_bytes
+                )
             )
         except sandbox.SandboxError as exc:
             raise MediaError(str(exc)) from exc

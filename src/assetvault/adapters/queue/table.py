@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, insert, or_, select, update
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
@@ -27,7 +27,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _job(row: Any) -> Job:
+def _job(row: Row[Any]) -> Job:
     m = row._mapping
     return Job(
         id=m["id"],
@@ -108,7 +108,7 @@ class TableJobQueue:
             ).first()
         return _job(claimed) if claimed else None
 
-    def _mine(self, job: Job, worker: str) -> Any:
+    def _mine(self, job: Job, worker: str) -> ColumnElement[bool]:
         return and_(
             jobs.c.id == job.id,
             jobs.c.state == "running",

@@ -101,7 +101,7 @@ class Dialect(ABC):
         """A string expression compared and ordered by code point."""
         return sql
 
-    def date_param(self, moment: datetime) -> Any:
+    def date_param(self, moment: datetime) -> datetime | str:
         return moment
 
     def number(self, st: Statement, value: int | float) -> str:
@@ -186,7 +186,7 @@ class SqliteDialect(Dialect):
     def unindexed(self, column: str) -> str:
         return f"+{column}"  # SQLite's documented way to rule an index out
 
-    def date_param(self, moment: datetime) -> Any:
+    def date_param(self, moment: datetime) -> datetime | str:
         # The format SQLAlchemy stores DateTime in on SQLite (UTC, no offset).
         return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import tantivy
@@ -59,6 +59,9 @@ from assetvault.search.query import (
     parse_date,
     words,
 )
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 SCHEMA_VERSION = "3"
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
@@ -514,9 +517,7 @@ class Compiler:
         column = field.column or ""
         if field.type in ("number", "date"):
             name = NUMBER_FIELDS.get(column) or DATE_FIELDS[column]
-            scale: Callable[[Any], int | float] = (
-                micros if field.type == "date" else (lambda v: v)  # type: ignore[assignment]
-            )
+            scale: Callable[[Any], int | float] = micros if field.type == "date" else (lambda v: v)
             found = _int_bounds(node.bounds, scale)
             if found is None:
                 return _none()
@@ -633,15 +634,15 @@ class PreparedTantivy:
             self._query = self.compiler.node(self.query_node)
         return self._query
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
+    async def _run(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     # -- summary ----------------------------------------------------------------------
 
     async def summary(
         self, facets: tuple[FacetRequest, ...], cap: int
     ) -> tuple[int, list[list[tuple[Any, int]]]]:
-        return await self._run(self._summary, facets)  # type: ignore[no-any-return]
+        return await self._run(self._summary, facets)
 
     def _summary(self, facets: tuple[FacetRequest, ...]) -> tuple[int, list[list[tuple[Any, int]]]]:
         query = self._q()
@@ -675,26 +676,26 @@ class PreparedTantivy:
 
     # -- pages ------------------------------------------------------------------------
 
-    def _ids(self, addresses: list[Any]) -> list[str]:
+    def _ids(self, addresses: list[tantivy.DocAddress]) -> list[str]:
         if not addresses:
             return []
         his = self.searcher.fast_field_values("idhi", addresses)
         los = self.searcher.fast_field_values("idlo", addresses)
         return [_id_of(int(hi or 0), int(lo or 0)) for hi, lo in zip(his, los, strict=True)]
 
-    def _all_hits(self, query: tantivy.Query) -> list[Any]:
+    def _all_hits(self, query: tantivy.Query) -> list[tantivy.DocAddress]:
         count = _count(self.searcher, query)
         if count == 0:
             return []
         return [addr for _, addr in self.searcher.search(query, count, count=False).hits]
 
-    def _sources(self, addresses: list[Any]) -> list[dict[str, Any]]:
+    def _sources(self, addresses: list[tantivy.DocAddress]) -> list[dict[str, Any]]:
         return [orjson.loads(self.searcher.doc(a)["src"][0]) for a in addresses]
 
     async def page(
         self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int, *, large: bool
     ) -> list[tuple[str, list[Any]]]:
-        return await self._run(self._page, sort, after, limit)  # type: ignore[no-any-return]
+        return await self._run(self._page, sort, after, limit)
 
     def _page(
         self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int
@@ -711,7 +712,7 @@ class PreparedTantivy:
 
     def _sorted(
         self,
-        addresses: list[Any],
+        addresses: list[tantivy.DocAddress],
         sort: tuple[SortKey, ...],
         after: list[Any] | None,
         limit: int,
@@ -817,7 +818,9 @@ class PreparedTantivy:
         query = segment.query
         desc = sort[0].descending
         order = tantivy.Order.Desc if desc else tantivy.Order.Asc
-        ordered: list[tuple[Any, Any]] = []  # (key value, address), strictly past the cursor
+        ordered: list[
+            tuple[Any, tantivy.DocAddress]
+        ] = []  # (key value, address), strictly past the cursor
         found: list[tuple[str, list[Any]]] = []
         rest = query
         if after is not None:
@@ -865,7 +868,7 @@ class PreparedTantivy:
     def _keyed(
         self,
         segment: Segment,
-        pairs: list[tuple[Any, Any]],
+        pairs: list[tuple[Any, tantivy.DocAddress]],
         sort: tuple[SortKey, ...],
         after: list[Any] | None,
         limit: int,
@@ -885,7 +888,7 @@ class PreparedTantivy:
     # -- relevance --------------------------------------------------------------------
 
     async def ranked(self, cap: int) -> list[str]:
-        return await self._run(self._ranked, cap)  # type: ignore[no-any-return]
+        return await self._run(self._ranked, cap)
 
     def _ranked(self, cap: int) -> list[str]:
         hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
@@ -896,7 +899,7 @@ class PreparedTantivy:
     async def among(self, ids: list[str]) -> set[str]:
         if not ids:
             return set()
-        return await self._run(self._among, ids)  # type: ignore[no-any-return]
+        return await self._run(self._among, ids)
 
     def _among(self, ids: list[str]) -> set[str]:
         query = _and([self._q(), Q.term_set_query(self.schema, "id", list(ids))])

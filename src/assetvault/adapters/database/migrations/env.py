@@ -4,7 +4,7 @@ the alembic CLI with ``sqlalchemy.url`` set (sync drivers are derived from async
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from assetvault.adapters.database.tables import is_declared, metadata
 
@@ -25,9 +25,9 @@ def run_migrations() -> None:
         _run(conn)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=metadata,
         render_as_batch=True,  # SQLite alters tables by copy
         compare_type=True,
