@@ -185,7 +185,7 @@ class UploadService:
             return await self.staging.write_part(upload_id, number, chunks, limit)
         except PartTooLarge as exc:
             raise PayloadTooLarge(why) from exc
-        except PartConflict as exc:
+        except (PartConflict, PartsIncomplete) as exc:
             raise Conflict(str(exc)) from exc
 
     async def complete(

@@ -339,7 +339,11 @@ class LocalBlobStore:
     @contextlib.asynccontextmanager
     async def _exclusive(self, d: Path, up: _Upload) -> AsyncIterator[None]:
         async with up.lock:
-            fd = await asyncio.to_thread(_flock, d / ".lock", wait=True)
+            try:
+                fd = await asyncio.to_thread(_flock, d / ".lock", wait=True)
+            except FileNotFoundError as exc:
+                # A racing complete committed and discarded the upload meanwhile.
+                raise PartsIncomplete("the staged upload is gone: it was completed") from exc
             assert fd is not None
             try:
                 yield

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -80,6 +81,24 @@ async def test_missing_part_refuses_and_keeps_what_was_received(store: LocalBlob
     await store.write_part(UPLOAD, 2, stream(b"b" * 10), 100)
     info = await store.assemble(UPLOAD, 30)
     assert store.local_path(info.key).read_bytes() == b"a" * 10 + b"b" * 10 + b"c" * 10  # type: ignore[union-attr]
+
+
+async def test_an_upload_discarded_by_a_racing_complete_is_refused_not_crashed(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a complete's look at the staging area and its lock, a racing complete
+    may commit and discard the upload: the late one is told the parts are gone (the
+    service then answers that the token was used), not a FileNotFoundError."""
+    await store.write_part(UPLOAD, 1, stream(b"race"), 100)
+    exclusive = store._exclusive
+
+    def discarded_first(d: Path, up: object) -> object:
+        shutil.rmtree(d)  # what the winner's discard does, just then
+        return exclusive(d, up)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_exclusive", discarded_first)
+    with pytest.raises(PartsIncomplete, match="gone"):
+        await store.assemble(UPLOAD, 4)
 
 
 async def test_too_large_part_leaves_nothing(store: LocalBlobStore) -> None:
