@@ -23,7 +23,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,10 +236,8 @@ class Indexer:
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Build a new index from the database while the current one keeps serving,
         then swap it in; the position it starts from."""
-        directory = f"index-{uuid.uuid4().hex[:12]}"
-        index = await asyncio.to_thread(self.indexes, self.root / directory, create=True)
-        writer = await asyncio.to_thread(index.writer, bulk=True)
-        try:
+
+        async def from_database(writer: IndexWriter) -> int:
             # One snapshot: the assets as of the outbox head read with them.
             async with self.db.reader() as r:
                 head = await outbox_head(r)
@@ -268,6 +266,19 @@ class Indexer:
                         progress(done, total)
                 if pending is not None:
                     await pending
+            return head
+
+        return await self.build(from_database)
+
+    async def build(self, fill: Callable[[IndexWriter], Awaitable[int]]) -> int:
+        """A new index, filled by ``fill`` through a bulk writer (each asset once), then
+        swapped in at the outbox position ``fill`` returns: the position whose state
+        it indexed. The current index keeps serving until then."""
+        directory = f"index-{uuid.uuid4().hex[:12]}"
+        index = await asyncio.to_thread(self.indexes, self.root / directory, create=True)
+        writer = await asyncio.to_thread(index.writer, bulk=True)
+        try:
+            head = await fill(writer)
             await asyncio.to_thread(writer.commit)
         finally:
             await asyncio.to_thread(writer.close)

@@ -97,7 +97,8 @@ class DocumentIndex(SearchIndex, Protocol):
 
     def writer(self, *, bulk: bool = False) -> IndexWriter:
         """The index's one writer; IndexBusy when another process holds it. ``bulk``:
-        for a build from scratch (more memory and threads)."""
+        for a build from scratch (more memory and threads), whose ``upsert`` adds each
+        asset once (it replaces nothing)."""
         ...
 
     def count(self) -> int:

@@ -31,6 +31,7 @@ import functools
 import json
 import math
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,7 +61,7 @@ from assetvault.search.query import (
     words,
 )
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
 TEXT_FIELDS = {column: f"t_{column}" for column in WEIGHTS}
 # Repository columns (search/fields.py) -> raw text fields of the index.
@@ -133,6 +134,47 @@ def canonical_number(value: int | float) -> str:
     return repr(value)
 
 
+FACET_BITS = 31
+FACET_MASK = 2**FACET_BITS - 1
+
+
+def _facet_hash(value: str | None) -> int:
+    """A value's part of the facet code: 0 when there is none, else 31 bits of its
+    CRC (the codes read back through the term dictionary, see FacetCodes)."""
+    if value is None:
+        return 0
+    return (zlib.crc32(value.encode()) & FACET_MASK) or 1
+
+
+def facet_code(mime: str | None, status: str | None) -> int:
+    """Format and status in one integer, so one terms aggregation counts both facets
+    (and the hits): a pass over one column instead of two text columns."""
+    return _facet_hash(mime) << FACET_BITS | _facet_hash(status)
+
+
+@dataclass(frozen=True)
+class FacetCodes:
+    """What each part of the facet code stands for, read from the term dictionaries of
+    ``mime`` and ``status`` (every value any document holds)."""
+
+    mime: dict[int, str]
+    status: dict[int, str]
+
+    @classmethod
+    def read(cls, searcher: tantivy.Searcher) -> FacetCodes | None:
+        """None if two values share a code: facets then count the text columns."""
+        maps: list[dict[int, str]] = []
+        for field in ("mime", "status"):
+            found: dict[int, str] = {}
+            for term, _ in searcher.terms_with_prefix(field, ""):
+                code = _facet_hash(term)
+                if found.setdefault(code, term) != term:
+                    return None
+                found[code] = term
+            maps.append(found)
+        return cls(maps[0], maps[1])
+
+
 def _parse_number(text: str) -> int | float:
     try:
         return int(text)
@@ -185,51 +227,65 @@ def _schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name="words", index_option="freq")
     for name in ("idhi", "idlo", "size", "created", "modified", "name_k", "title_k"):
         sb.add_integer_field(name, indexed=True, fast=True)
-    sb.add_text_field("src", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("facet", fast=True)
+    # Stored only (indexing a JSON text as one term made most of the index).
+    sb.add_bytes_field("src", stored=True)
     return sb.build()
 
 
 def _document(asset: IndexedAsset) -> tantivy.Document:
-    doc = tantivy.Document()
+    """The asset's document, built as one dict and handed to the binding in one call
+    (a call per value costs the indexer more than the rest of the work)."""
     hi, lo = _id_halves(asset.id)
-    doc.add_text("id", asset.id)
-    doc.add_integer("idhi", hi)
-    doc.add_integer("idlo", lo)
+    created, modified = micros(asset.created_at), micros(asset.modified_at)
+    values: dict[str, list[Any]] = {
+        "id": [asset.id],
+        "idhi": [hi],
+        "idlo": [lo],
+        "created": [created],
+        "modified": [modified],
+        "name_k": [prefix_key(asset.name)],
+    }
+    has: list[str] = []
     for column, field in STRING_FIELDS.items():
         value = getattr(asset, column)
         if value is not None:
-            doc.add_text(field, value)
+            values[field] = [value]
             if column not in NOT_NULL:
-                doc.add_text("has", field)
+                has.append(field)
+    if has:
+        values["has"] = has
     if asset.parent_id is not None:
-        doc.add_text("parent", asset.parent_id)
-    for folder_id in asset.ancestor_ids:
-        doc.add_text("ancestors", folder_id)
+        values["parent"] = [asset.parent_id]
+    if asset.ancestor_ids:
+        values["ancestors"] = list(asset.ancestor_ids)
     if asset.size is not None:
-        doc.add_integer("size", asset.size)
-    doc.add_integer("created", micros(asset.created_at))
-    doc.add_integer("modified", micros(asset.modified_at))
-    doc.add_integer("name_k", prefix_key(asset.name))
-    title = asset.metadata.get("dc:title")
+        values["size"] = [asset.size]
+    metadata = asset.metadata
+    title = metadata.get("dc:title")
     if title is not None and not isinstance(title, bool | int | float):
         # The text a sort on dc:title orders by (an array by its JSON text).
         text = title if isinstance(title, str) else _json_text(title)
-        doc.add_text("title_s", text)
-        doc.add_integer("title_k", prefix_key(text))
-    status = asset.metadata.get("dam:assetStatus")
+        values["title_s"] = [text]
+        values["title_k"] = [prefix_key(text)]
+    status = metadata.get("dam:assetStatus")
     if isinstance(status, str):
-        doc.add_text("status", status)
-    for term in meta_terms(asset.metadata):
-        doc.add_text("meta", term)
+        values["status"] = [status]
+        values["facet"] = [facet_code(asset.mime_type, status)]
+    else:
+        values["facet"] = [facet_code(asset.mime_type, None)]
+    terms = meta_terms(metadata)
+    if terms:
+        values["meta"] = terms
     texts = {
         "name": asset.name,
         "body": asset.text or "",
-        **{column: _text_value(asset.metadata.get(key)) for key, column in TEXT_KEYS.items()},
+        **{column: _text_value(metadata.get(key)) for key, column in TEXT_KEYS.items()},
     }
     for column, text in texts.items():
         folded = " ".join(words(text))
         if folded:
-            doc.add_text(TEXT_FIELDS[column], folded)
+            values[TEXT_FIELDS[column]] = [folded]
     src = {
         "id": asset.id,
         "name": asset.name,
@@ -237,16 +293,16 @@ def _document(asset: IndexedAsset) -> tantivy.Document:
         "parent_id": asset.parent_id,
         "mime_type": asset.mime_type,
         "size": asset.size,
-        "created_at": micros(asset.created_at),
-        "modified_at": micros(asset.modified_at),
+        "created_at": created,
+        "modified_at": modified,
         "created_by": asset.created_by,
         "modified_by": asset.modified_by,
         "asset_state": asset.asset_state,
         "sha1": asset.sha1,
-        "meta": asset.metadata,
+        "meta": metadata,
     }
-    doc.add_text("src", orjson.dumps(src).decode())
-    return doc
+    values["src"] = [orjson.dumps(src)]
+    return tantivy.Document.from_dict(values)
 
 
 class TantivyWriter:
@@ -257,11 +313,18 @@ class TantivyWriter:
             self._writer = index.writer(BULK_HEAP, 2) if bulk else index.writer(WRITER_HEAP, 1)
         except ValueError as exc:  # the lock file is held
             raise IndexBusy(str(exc)) from exc
+        # A build from scratch adds each asset once: nothing to replace.
+        self._fresh = bulk
 
     def upsert(self, assets: Sequence[IndexedAsset]) -> None:
+        add = self._writer.add_document
+        if self._fresh:
+            for asset in assets:
+                add(_document(asset))
+            return
         for asset in assets:
             self._writer.delete_documents_by_term("id", asset.id)
-            self._writer.add_document(_document(asset))
+            add(_document(asset))
 
     def delete(self, ids: Sequence[str]) -> None:
         for node_id in ids:
@@ -301,12 +364,14 @@ class TantivyIndex:
             if create:
                 marker.write_bytes(orjson.dumps({"schema": SCHEMA_VERSION}))
             self.searcher = self.index.searcher()
+            self.codes = FacetCodes.read(self.searcher)
         except (ValueError, OSError, orjson.JSONDecodeError) as exc:
             raise IndexBroken(f"the search index in {directory} cannot be opened: {exc}") from exc
 
     def reload(self) -> None:
         self.index.reload()
-        self.searcher = self.index.searcher()
+        searcher = self.index.searcher()
+        self.searcher, self.codes = searcher, FacetCodes.read(searcher)
 
     def writer(self, *, bulk: bool = False) -> TantivyWriter:
         return TantivyWriter(self.index, bulk=bulk)
@@ -317,7 +382,7 @@ class TantivyIndex:
     async def prepare(
         self, conn: AsyncConnection | None, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedTantivy:
-        prepared = PreparedTantivy(self.schema, self.searcher, query)
+        prepared = PreparedTantivy(self.schema, self.searcher, self.codes, query)
         await asyncio.to_thread(prepared._q)  # compiled once, before any step runs
         return prepared
 
@@ -621,9 +686,16 @@ class PreparedTantivy:
 
     concurrent = True  # searches release the GIL: the count and the page overlap
 
-    def __init__(self, schema: tantivy.Schema, searcher: tantivy.Searcher, query: And) -> None:
+    def __init__(
+        self,
+        schema: tantivy.Schema,
+        searcher: tantivy.Searcher,
+        codes: FacetCodes | None,
+        query: And,
+    ) -> None:
         self.schema = schema
         self.searcher = searcher
+        self.codes = codes
         self.query_node = query
         self.compiler = Compiler(schema, searcher)
         self._query: tantivy.Query | None = None
@@ -647,31 +719,74 @@ class PreparedTantivy:
         query = self._q()
         if not facets:
             return _count(self.searcher, query), []
-        plain = {
-            f"f{i}": {"terms": {"field": FACET_FIELDS[f.field], "size": AGG_SIZE}}
-            for i, f in enumerate(facets)
-            if f.scope is None
-        }
-        result = self.searcher.aggregate(
-            query, {**plain, "total": {"value_count": {"field": "idhi"}}}
-        )
-        total = int(result["total"]["value"])
+        plain = [f for f in facets if f.scope is None]
+        combined = self._combined(query) if plain else None
+        total: int | None = None
+        result: dict[str, Any] = {}
+        if combined is not None:
+            total = combined[0]
+        else:
+            aggs = {
+                f"f{i}": {"terms": {"field": FACET_FIELDS[f.field], "size": AGG_SIZE}}
+                for i, f in enumerate(facets)
+                if f.scope is None
+            }
+            result = self.searcher.aggregate(
+                query, {**aggs, "total": {"value_count": {"field": "idhi"}}}
+            )
+            total = int(result["total"]["value"])
         buckets: list[list[tuple[Any, int]]] = []
         for i, facet in enumerate(facets):
-            if facet.scope is None:
-                found = result[f"f{i}"]["buckets"]
+            field = FACET_FIELDS[facet.field]
+            if facet.scope is None and combined is not None:
+                found = list(combined[1][field].items())
+            elif facet.scope is None:
+                found = [(b["key"], int(b["doc_count"])) for b in result[f"f{i}"]["buckets"]]
             else:
                 scoped = _and([query, self.compiler.node(facet.scope)])
-                agg = {"f": {"terms": {"field": FACET_FIELDS[facet.field], "size": AGG_SIZE}}}
-                found = self.searcher.aggregate(scoped, agg)["f"]["buckets"]
-            counts = [
-                (b["key"], int(b["doc_count"]))
-                for b in found
-                if facet.values is None or b["key"] in facet.values
-            ]
+                narrowed = self._combined(scoped)
+                if narrowed is not None:
+                    found = list(narrowed[1][field].items())
+                else:
+                    agg = {"f": {"terms": {"field": field, "size": AGG_SIZE}}}
+                    found = [
+                        (b["key"], int(b["doc_count"]))
+                        for b in self.searcher.aggregate(scoped, agg)["f"]["buckets"]
+                    ]
+            counts = [(k, n) for k, n in found if facet.values is None or k in facet.values]
             counts.sort(key=lambda b: (-b[1], str(b[0])))
             buckets.append(counts[: facet.size])
+        if total is None:
+            total = _count(self.searcher, query)
         return total, buckets
+
+    def _combined(self, query: tantivy.Query) -> tuple[int, dict[str, dict[str, int]]] | None:
+        """The hits' count and both facets' counts from one terms aggregation on the
+        combined facet code; None when the codes cannot tell two values apart."""
+        codes = self.codes
+        if codes is None:
+            return None
+        agg = {"c": {"terms": {"field": "facet", "size": AGG_SIZE}}}
+        found = self.searcher.aggregate(query, agg)["c"]
+        if found.get("sum_other_doc_count"):
+            return None
+        total = 0
+        mimes: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        for bucket in found["buckets"]:
+            code, n = int(bucket["key"]), int(bucket["doc_count"])
+            total += n
+            mime, status = code >> FACET_BITS, code & FACET_MASK
+            try:
+                if mime:
+                    value = codes.mime[mime]
+                    mimes[value] = mimes.get(value, 0) + n
+                if status:
+                    value = codes.status[status]
+                    statuses[value] = statuses.get(value, 0) + n
+            except KeyError:  # a value newer than the codes read at the last reload
+                return None
+        return total, {"mime": mimes, "status": statuses}
 
     # -- pages ------------------------------------------------------------------------
 
@@ -689,7 +804,7 @@ class PreparedTantivy:
         return [addr for _, addr in self.searcher.search(query, count, count=False).hits]
 
     def _sources(self, addresses: list[Any]) -> list[dict[str, Any]]:
-        return [orjson.loads(self.searcher.doc(a)["src"][0]) for a in addresses]
+        return [orjson.loads(bytes(self.searcher.doc(a)["src"][0])) for a in addresses]
 
     async def page(
         self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int, *, large: bool
