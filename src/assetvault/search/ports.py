@@ -47,6 +47,11 @@ class PreparedSearch(Protocol):
         """Ids of up to ``cap`` matches, most relevant first."""
         ...
 
+    async def ranked_uuids(self, cap: int) -> bytes:
+        """The same ranking as ``ranked``, each id as its UUID's 16 bytes (what a
+        relevance snapshot keeps)."""
+        ...
+
     async def among(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` match now."""
         ...

@@ -13,6 +13,7 @@ Cursors are opaque to clients and stable while assets come and go between pages:
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import hashlib
 import logging
@@ -106,7 +107,8 @@ def decode_cursor(cursor: str, expected: str) -> dict[str, Any]:
 
 def project(envelope: dict[str, Any], projection: Projection) -> dict[str, Any]:
     """The envelope limited to ``includes`` (or without ``excludes``); fields name a group
-    (``assetMetadata``) or a key in one (``assetMetadata.dc:title``). assetId stays."""
+    (``assetMetadata``) or a key in one (``assetMetadata.dc:title``). assetId stays.
+    The envelope itself when nothing is cut; it is never changed."""
     if projection.includes:
         result: dict[str, Any] = {"assetId": envelope["assetId"]}
         for name in projection.includes:
@@ -118,7 +120,9 @@ def project(envelope: dict[str, Any], projection: Projection) -> dict[str, Any]:
             elif isinstance(envelope[group], dict) and key in envelope[group]:
                 result.setdefault(group, {})[key] = copy.deepcopy(envelope[group][key])
         return result
-    result = copy.deepcopy(envelope)
+    if not projection.excludes:
+        return envelope  # each search reads its envelopes afresh: nothing shares them
+    result = dict(envelope)
     for name in projection.excludes:
         group, _, key = name.partition(".")
         if group == "assetId" or group not in result:
@@ -126,7 +130,7 @@ def project(envelope: dict[str, Any], projection: Projection) -> dict[str, Any]:
         if not key:
             del result[group]
         elif isinstance(result[group], dict):
-            result[group].pop(key, None)
+            result[group] = {k: v for k, v in result[group].items() if k != key}
     return result
 
 
@@ -138,6 +142,32 @@ def document_query(text: str) -> Match:
         raise InvalidInput("the PDF holds no text to search with")
     top = tuple(sorted(w for w, _ in counts.most_common(DOCUMENT_WORDS)))
     return Match(top, ALL_TEXT_COLUMNS, any_word=True)
+
+
+class Snapshot:
+    """The ids of a frozen ranking as stored: a list of ids, or packed UUIDs (base64
+    text of 16 bytes per id), read one slice at a time."""
+
+    def __init__(self, ids: list[str] | None, packed: bytes | None) -> None:
+        self._ids, self._packed = ids, packed
+
+    @classmethod
+    def of(cls, stored: Any) -> Snapshot | None:
+        if isinstance(stored, list):
+            return cls(stored, None)
+        if isinstance(stored, str):
+            return cls(None, base64.b64decode(stored))
+        return None
+
+    def __len__(self) -> int:
+        return len(self._ids) if self._ids is not None else len(self._packed or b"") // 16
+
+    def slice(self, start: int, end: int) -> list[str]:
+        if self._ids is not None:
+            return self._ids[start:end]
+        raw = self._packed or b""
+        end = min(end, len(self))
+        return [str(uuid.UUID(bytes=raw[16 * k : 16 * k + 16])) for k in range(start, end)]
 
 
 class SearchService:
@@ -288,20 +318,21 @@ class SearchService:
         query = select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
         ranked = (await conn.execute(query)).scalar()
         made = state.get("t")
-        if not isinstance(ranked, list) and isinstance(made, int | float):
+        if ranked is None and isinstance(made, int | float):
             # A ranking frozen after its first page was answered may still be on its way
             # (from this process or another): wait a little, in fresh transactions.
             deadline = made + FREEZE_WAIT_SECONDS
-            while not isinstance(ranked, list) and time.time() < deadline:
+            while ranked is None and time.time() < deadline:
                 await asyncio.sleep(0.01)
                 async with self.db.read() as fresh:
                     ranked = (await fresh.execute(query)).scalar()
-        if not isinstance(ranked, list):
+        ids = Snapshot.of(ranked)
+        if ids is None:
             raise InvalidInput("the cursor has expired; run the search again")
         position = state["o"]
         picked: list[str] = []
-        while position < len(ranked) and len(picked) <= limit:
-            chunk = ranked[position : position + 2 * limit]
+        while position < len(ids) and len(picked) <= limit:
+            chunk = ids.slice(position, position + 2 * limit)
             alive = await prepared.among(chunk)
             for node_id in chunk:
                 position += 1
@@ -321,11 +352,12 @@ class SearchService:
 
         async def freeze() -> None:
             try:
-                ranked = await prepared.ranked(SNAPSHOT_CAP)
-                served = set(page)
-                await self._save_snapshot(
-                    snapshot_id, page + [i for i in ranked if i not in served]
-                )
+                ranked = await prepared.ranked_uuids(SNAPSHOT_CAP)
+                first = [uuid.UUID(i).bytes for i in page]
+                served = set(first)
+                rest = (ranked[i : i + 16] for i in range(0, len(ranked), 16))
+                packed = b"".join([*first, *(r for r in rest if r not in served)])
+                await self._save_snapshot(snapshot_id, base64.b64encode(packed).decode())
             except Exception:
                 log.exception("freezing a relevance ranking failed")
 
@@ -341,7 +373,9 @@ class SearchService:
             )
         return int(result.rowcount)
 
-    async def _save_snapshot(self, snapshot_id: str, ranked: list[str]) -> None:
+    async def _save_snapshot(self, snapshot_id: str, ranked: list[str] | str) -> None:
+        """``ranked``: the ids, or (from a ranking frozen after its page) their UUIDs'
+        bytes one after another, in base64 (a tenth of the work of 10,000 texts)."""
         now = datetime.now(UTC)
         async with self.db.write() as conn:
             await conn.execute(

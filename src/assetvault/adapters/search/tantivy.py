@@ -30,6 +30,7 @@ import asyncio
 import functools
 import json
 import math
+import struct
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
@@ -1007,6 +1008,33 @@ class PreparedTantivy:
         ids = self._ids([addr for _, addr in hits])
         scored = sorted(zip((-s for s, _ in hits), ids, strict=True))  # ties by id
         return [i for _, i in scored]
+
+    async def ranked_uuids(self, cap: int) -> bytes:
+        return await self._run(self._ranked_uuids, cap)  # type: ignore[no-any-return]
+
+    def _ranked_uuids(self, cap: int) -> bytes:
+        """As _ranked, packed from the id fast fields without making a text per id (a
+        relevance snapshot holds 10,000 of them)."""
+        hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
+        if not hits:
+            return b""
+        addresses = [addr for _, addr in hits]
+        his = self.searcher.fast_field_values("idhi", addresses)
+        los = self.searcher.fast_field_values("idlo", addresses)
+        scores = [score for score, _ in hits]
+        order = list(range(len(hits)))
+        start = 0
+        while start < len(order):  # hits come by score: order each run of ties by id
+            end = start + 1
+            while end < len(order) and scores[end] == scores[start]:
+                end += 1
+            if end - start > 1:
+                order[start:end] = sorted(order[start:end], key=lambda k: (his[k], los[k]))
+            start = end
+        flat = [0] * (2 * len(order))
+        flat[0::2] = [int(his[k] or 0) - I64_MIN for k in order]
+        flat[1::2] = [int(los[k] or 0) - I64_MIN for k in order]
+        return struct.pack(f">{len(flat)}Q", *flat)
 
     async def among(self, ids: list[str]) -> set[str]:
         if not ids:
