@@ -54,7 +54,7 @@ log = logging.getLogger("assetvault.search.indexer")
 
 STATE = "embedded"
 BATCH = 1000  # outbox events per commit at most
-POLL_SECONDS = 0.05  # how often an idle indexer looks at the outbox
+POLL_SECONDS = 0.02  # how often an idle indexer looks at the outbox
 READER_POLL_SECONDS = 0.005  # how often a waiting search looks at the position
 REBUILD_CHUNK = 2000
 # Events that change nothing a search reads.
@@ -360,7 +360,10 @@ class EmbeddedSearch:
         # Its own connections for its bookkeeping (and for indexing, when it indexes
         # here): the indexer's work is not the request's, as under serve, where it
         # runs in a process of its own.
-        self.own_db = Database(db.url)
+        # Not durable commit by commit: the indexer's position, lost to a power cut,
+        # only replays a few outbox rows (harmless, see Indexer); an fsync per commit
+        # would add to every change's way into the index.
+        self.own_db = Database(db.url, durable=False)
         self.root = root
         self.indexes = indexes
         self.wait_seconds = wait_seconds
@@ -377,7 +380,7 @@ class EmbeddedSearch:
 
     def new_indexer(self) -> Indexer:
         """An indexer of this index for a process of its own (or a rebuild)."""
-        return Indexer(self.db, self.root, self.indexes)
+        return Indexer(self.own_db, self.root, self.indexes)
 
     async def prepare(
         self, conn: AsyncConnection, query: And, scopes: tuple[QueryNode, ...] = ()

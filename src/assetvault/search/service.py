@@ -353,10 +353,13 @@ class SearchService:
         async def freeze() -> None:
             try:
                 ranked = await prepared.ranked_uuids(SNAPSHOT_CAP)
-                first = [uuid.UUID(i).bytes for i in page]
-                served = set(first)
-                rest = (ranked[i : i + 16] for i in range(0, len(ranked), 16))
-                packed = b"".join([*first, *(r for r in rest if r not in served)])
+                first = b"".join(uuid.UUID(i).bytes for i in page)
+                if ranked.startswith(first):  # the usual case: the page tops the ranking
+                    packed = ranked
+                else:
+                    served = {first[i : i + 16] for i in range(0, len(first), 16)}
+                    rest = (ranked[i : i + 16] for i in range(0, len(ranked), 16))
+                    packed = first + b"".join(r for r in rest if r not in served)
                 await self._save_snapshot(snapshot_id, base64.b64encode(packed).decode())
             except Exception:
                 log.exception("freezing a relevance ranking failed")

@@ -1021,19 +1021,16 @@ class PreparedTantivy:
         addresses = [addr for _, addr in hits]
         his = self.searcher.fast_field_values("idhi", addresses)
         los = self.searcher.fast_field_values("idlo", addresses)
-        scores = [score for score, _ in hits]
-        order = list(range(len(hits)))
-        start = 0
-        while start < len(order):  # hits come by score: order each run of ties by id
-            end = start + 1
-            while end < len(order) and scores[end] == scores[start]:
-                end += 1
-            if end - start > 1:
-                order[start:end] = sorted(order[start:end], key=lambda k: (his[k], los[k]))
-            start = end
-        flat = [0] * (2 * len(order))
-        flat[0::2] = [int(his[k] or 0) - I64_MIN for k in order]
-        flat[1::2] = [int(los[k] or 0) - I64_MIN for k in order]
+        # By score, ties by id: the ids' halves, unsigned, order as the id texts do.
+        ranked = sorted(
+            zip(
+                [-score for score, _ in hits],
+                [int(hi or 0) - I64_MIN for hi in his],
+                [int(lo or 0) - I64_MIN for lo in los],
+                strict=True,
+            )
+        )
+        flat = [half for _, x, y in ranked for half in (x, y)]
         return struct.pack(f">{len(flat)}Q", *flat)
 
     async def among(self, ids: list[str]) -> set[str]:
