@@ -390,6 +390,15 @@ class EmbeddedSearch:
         assert self.index is not None
         return await self.index.prepare(conn, query, scopes)
 
+    async def prepare_read(
+        self, r: Reader, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch:
+        """As ``prepare``, in a read transaction of the driver's own reader (the index
+        needs nothing of the database but the outbox head)."""
+        await self.wait_for(await outbox_head(r))
+        assert self.index is not None
+        return await self.index.prepare(None, query, scopes)
+
     async def wait_for(self, head: int) -> None:
         """Until the loaded index has applied outbox position ``head`` (or the bound
         passes: then the last loaded state answers). Unavailable if there is none."""

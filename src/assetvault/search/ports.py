@@ -96,6 +96,13 @@ class IndexWriter(Protocol):
 class DocumentIndex(SearchIndex, Protocol):
     """An index kept apart from the database: searches see its last reloaded commit."""
 
+    async def prepare(
+        self, conn: AsyncConnection | None, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch:
+        """Plan ``query``; the index reads nothing of the database (``conn`` may be
+        None)."""
+        ...
+
     def reload(self) -> None:
         """See the writer's latest commit."""
         ...

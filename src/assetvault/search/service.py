@@ -21,16 +21,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
+from sqlalchemy import delete, insert
 
 from assetvault import cursors
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import search_snapshots
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from assetvault.metadata.service import MetadataService
@@ -38,8 +41,10 @@ from assetvault.processing.ports import Limits, MediaError
 from assetvault.search.fields import ALL_TEXT_COLUMNS
 from assetvault.search.ports import DocumentText, PreparedSearch, SearchIndex
 from assetvault.search.query import (
+    And,
     Match,
     Projection,
+    QueryNode,
     SearchRequest,
     positive_matches,
     words,
@@ -57,6 +62,10 @@ FREEZE_WAIT_SECONDS = 5.0
 DOCUMENT_WORDS = 32  # words of a PDF that make its query
 DOCUMENT_PAGES = 50
 DOCUMENT_CHARS = 200_000
+
+
+# Plans a query (and its facet scopes) in a search's read transaction.
+Preparer = Callable[[And, tuple[QueryNode, ...]], Awaitable[PreparedSearch]]
 
 
 def fingerprint(request: SearchRequest) -> str:
@@ -219,19 +228,25 @@ class SearchService:
             raise InvalidInput("the cursor belongs to a different query or sort; start again")
         saving: asyncio.Task[None] | None = None
         try:
-            async with self.db.read() as conn:
+            async with self._session() as (same, prepare):
                 scopes = tuple(f.scope for f in request.facets if f.scope is not None)
-                prepared = await self.index.prepare(conn, request.query, scopes)
-                summary = prepared.summary(request.facets, TOTAL_CAP + 1)
+                prepared = await prepare(request.query, scopes)
                 next_state: dict[str, Any] | None = None
                 after = state["k"] if state and not scored else None
                 concurrent = getattr(prepared, "concurrent", False)
                 if concurrent and scored and state is None:
                     # The page first; the ranking behind its cursor is frozen after the
                     # answer, from the same view of the index (see _freeze).
-                    (counted, buckets), top = await asyncio.gather(
-                        summary, prepared.ranked(request.limit + 1)
-                    )
+                    counted_ranked = getattr(prepared, "counted_ranked", None)
+                    if counted_ranked is not None and not request.facets:
+                        # The count comes with the ranking, from one pass over the hits.
+                        counted, top = await counted_ranked(request.limit + 1)
+                        buckets = []
+                    else:
+                        (counted, buckets), top = await asyncio.gather(
+                            prepared.summary(request.facets, TOTAL_CAP + 1),
+                            prepared.ranked(request.limit + 1),
+                        )
                     ids = top[: request.limit]
                     if len(top) > request.limit:
                         snapshot_id = str(uuid.uuid4())
@@ -250,9 +265,11 @@ class SearchService:
                         if scored
                         else prepared.page(request.sort, after, request.limit + 1, large=False)
                     )
-                    (counted, buckets), first = await asyncio.gather(summary, work)
+                    (counted, buckets), first = await asyncio.gather(
+                        prepared.summary(request.facets, TOTAL_CAP + 1), work
+                    )
                 else:
-                    counted, buckets = await summary
+                    counted, buckets = await prepared.summary(request.facets, TOTAL_CAP + 1)
                     first = None
                 if not scored:
                     rows = first
@@ -274,10 +291,9 @@ class SearchService:
                         # Saved (on a connection of its own) while the page is read.
                         saving = asyncio.create_task(self._save_snapshot(next_state["s"], ranked))
                 else:
-                    ids, offset = await self._from_snapshot(conn, prepared, request.limit, state)
+                    ids, offset = await self._from_snapshot(same, prepared, request.limit, state)
                     if offset is not None:
                         next_state = {"f": expected, "s": state["s"], "o": offset}
-                same = self.db.reader_of(conn)  # the same transaction, read as the repositories do
                 found = await tree_repo.by_ids(same, ids)
                 envelopes = await self.metadata.envelopes(
                     same, [found[i] for i in ids if i in found]
@@ -310,22 +326,47 @@ class SearchService:
             ]
         return body
 
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[tuple[Reader, Preparer]]:
+        """One read transaction for a search: the reader its hits are read with, and how
+        its query is planned. An index kept apart from the database plans on the
+        driver's own reader (no SQLAlchemy connection: the cheaper way in); one in the
+        database plans on the transaction's connection."""
+        apart = getattr(self.index, "prepare_read", None)
+        if apart is not None:
+            async with self.db.reader() as r:
+
+                async def on_reader(query: And, scopes: tuple[QueryNode, ...]) -> PreparedSearch:
+                    return await apart(r, query, scopes)  # type: ignore[no-any-return]
+
+                yield r, on_reader
+            return
+        async with self.db.read() as conn:
+
+            async def on_connection(query: And, scopes: tuple[QueryNode, ...]) -> PreparedSearch:
+                return await self.index.prepare(conn, query, scopes)
+
+            # The same transaction, read as the repositories do.
+            yield self.db.reader_of(conn), on_connection
+
     async def _from_snapshot(
-        self, conn: AsyncConnection, prepared: PreparedSearch, limit: int, state: dict[str, Any]
+        self, r: Reader, prepared: PreparedSearch, limit: int, state: dict[str, Any]
     ) -> tuple[list[str], int | None]:
         """The next page of a frozen ranking: its ids still matching, from the cursor's
         offset; and the offset after them if any further id still matches."""
-        query = select(search_snapshots.c.node_ids).where(search_snapshots.c.id == state["s"])
-        ranked = (await conn.execute(query)).scalar()
+        # As text on either database (a driver may decode JSON itself, or not).
+        query = "SELECT CAST(node_ids AS TEXT) FROM search_snapshots WHERE id = ?"
+        row = await r.fetch_one(query, (state["s"],))
         made = state.get("t")
-        if ranked is None and isinstance(made, int | float):
+        if row is None and isinstance(made, int | float):
             # A ranking frozen after its first page was answered may still be on its way
             # (from this process or another): wait a little, in fresh transactions.
             deadline = made + FREEZE_WAIT_SECONDS
-            while ranked is None and time.time() < deadline:
+            while row is None and time.time() < deadline:
                 await asyncio.sleep(0.01)
-                async with self.db.read() as fresh:
-                    ranked = (await fresh.execute(query)).scalar()
+                async with self.db.reader() as fresh:
+                    row = await fresh.fetch_one(query, (state["s"],))
+        ranked = orjson.loads(row[0]) if row is not None else None
         ids = Snapshot.of(ranked)
         if ids is None:
             raise InvalidInput("the cursor has expired; run the search again")

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import math
-import struct
 import uuid
 import zlib
 from collections.abc import Callable, Sequence
@@ -443,7 +443,7 @@ class FastKey:
         if self.text is not None:
             return Q.term_query(prepared.schema, self.text, value, index_option="basic")
         exact = value if stored else self.coarse(value)
-        return prepared._int_range(self.field, exact, exact)
+        return prepared._int_equal(self.field, exact)
 
 
 @dataclass(frozen=True)
@@ -550,14 +550,9 @@ class Compiler:
         return Q.term_set_query(self.schema, field, values) if values else _none()
 
     def _int_terms(self, field: str, values: list[int]) -> tantivy.Query:
-        if not values:
-            return _none()
-        return _or(
-            [
-                Q.range_query(self.schema, field, tantivy.FieldType.Integer, v, v)
-                for v in sorted(set(values))
-            ]
-        )
+        # Terms of the inverted index: an equal range would read the whole column.
+        kept = sorted({v for v in values if I64_MIN <= v <= I64_MAX})
+        return Q.term_set_query(self.schema, field, kept) if kept else _none()
 
     def column_term(self, node: Term) -> tantivy.Query:
         field = node.field
@@ -857,7 +852,7 @@ class PreparedTantivy:
             hi, _ = _id_halves(after[0])
             # Ids sharing the cursor's first half (64 random bits: next to never) are
             # read whole and compared as text; the rest start past it.
-            tied = self._all_hits(_and([query, self._int_range("idhi", hi, hi)]))
+            tied = self._all_hits(_and([query, self._int_equal("idhi", hi)]))
             found = sorted(i for i in self._ids(tied) if i > after[0])
             if hi == I64_MAX:
                 return [(i, [i]) for i in found[:limit]]
@@ -948,7 +943,7 @@ class PreparedTantivy:
             if len(found) >= limit:
                 return found[:limit]
             if fast.text is not None:  # the cursor's coarse group, past its value
-                group = _and([query, self._int_range(fast.field, coarse, coarse)])
+                group = _and([query, self._int_equal(fast.field, coarse)])
                 count = _count(self.searcher, group)
                 if count:
                     hits = self.searcher.search(
@@ -995,6 +990,13 @@ class PreparedTantivy:
         keyed = [[0, segment.kind, shown(v), i] for (v, _), i in zip(pairs, ids, strict=True)]
         return self._order(keyed, sort, after, limit)
 
+    def _int_equal(self, field: str, value: int) -> tantivy.Query:
+        """Hits whose (indexed) integer ``field`` is ``value``: a term, where an equal
+        range would read the whole column."""
+        if not I64_MIN <= value <= I64_MAX:
+            return _none()
+        return Q.term_query(self.schema, field, value)
+
     def _int_range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
         return Q.range_query(self.schema, field, tantivy.FieldType.Integer, lo, hi)
 
@@ -1004,10 +1006,21 @@ class PreparedTantivy:
         return await self._run(self._ranked, cap)  # type: ignore[no-any-return]
 
     def _ranked(self, cap: int) -> list[str]:
-        hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
+        return self._by_score(self.searcher.search(self._q(), max(cap, 1), count=False).hits)
+
+    def _by_score(self, hits: list[Any]) -> list[str]:
         ids = self._ids([addr for _, addr in hits])
         scored = sorted(zip((-s for s, _ in hits), ids, strict=True))  # ties by id
         return [i for _, i in scored]
+
+    async def counted_ranked(self, cap: int) -> tuple[int, list[str]]:
+        """How many hits, and the ids of the best ``cap``: one pass (the first page of a
+        relevance search without facets)."""
+        return await self._run(self._counted_ranked, cap)  # type: ignore[no-any-return]
+
+    def _counted_ranked(self, cap: int) -> tuple[int, list[str]]:
+        result = self.searcher.search(self._q(), max(cap, 1), count=True)
+        return int(result.count), self._by_score(result.hits)  # type: ignore[attr-defined]
 
     async def ranked_uuids(self, cap: int) -> bytes:
         return await self._run(self._ranked_uuids, cap)  # type: ignore[no-any-return]
@@ -1021,17 +1034,21 @@ class PreparedTantivy:
         addresses = [addr for _, addr in hits]
         his = self.searcher.fast_field_values("idhi", addresses)
         los = self.searcher.fast_field_values("idlo", addresses)
-        # By score, ties by id: the ids' halves, unsigned, order as the id texts do.
-        ranked = sorted(
-            zip(
-                [-score for score, _ in hits],
-                [int(hi or 0) - I64_MIN for hi in his],
-                [int(lo or 0) - I64_MIN for lo in los],
-                strict=True,
-            )
-        )
-        flat = [half for _, x, y in ranked for half in (x, y)]
-        return struct.pack(f">{len(flat)}Q", *flat)
+        # Each id as one 128-bit int (its halves unsigned: it orders as the id's text
+        # does). Hits come by score, best first: each run of equal scores is put in id
+        # order, as _ranked orders ties.
+        shift = -I64_MIN
+        keys = [
+            (int(hi or 0) + shift) << 64 | (int(lo or 0) + shift)
+            for hi, lo in zip(his, los, strict=True)
+        ]
+        ordered: list[int] = []
+        start = 0
+        for _, run in itertools.groupby(score for score, _ in hits):
+            end = start + sum(1 for _ in run)
+            ordered += sorted(keys[start:end]) if end - start > 1 else keys[start:end]
+            start = end
+        return b"".join([key.to_bytes(16, "big") for key in ordered])
 
     async def among(self, ids: list[str]) -> set[str]:
         if not ids:
