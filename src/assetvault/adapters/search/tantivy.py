@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import json
 import math
 import uuid
@@ -39,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import tantivy
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -1034,21 +1034,18 @@ class PreparedTantivy:
         addresses = [addr for _, addr in hits]
         his = self.searcher.fast_field_values("idhi", addresses)
         los = self.searcher.fast_field_values("idlo", addresses)
-        # Each id as one 128-bit int (its halves unsigned: it orders as the id's text
-        # does). Hits come by score, best first: each run of equal scores is put in id
-        # order, as _ranked orders ties.
-        shift = -I64_MIN
-        keys = [
-            (int(hi or 0) + shift) << 64 | (int(lo or 0) + shift)
-            for hi, lo in zip(his, los, strict=True)
-        ]
-        ordered: list[int] = []
-        start = 0
-        for _, run in itertools.groupby(score for score, _ in hits):
-            end = start + sum(1 for _ in run)
-            ordered += sorted(keys[start:end]) if end - start > 1 else keys[start:end]
-            start = end
-        return b"".join([key.to_bytes(16, "big") for key in ordered])
+        # The halves with their sign bit flipped: unsigned, they order as the id's text
+        # does (and are its UUID's bytes). By score, best first, ties by id (as
+        # _ranked orders them); lexsort's last key is its first.
+        sign = np.uint64(1 << 63)
+        xs = np.array(his, dtype=np.int64).view(np.uint64) ^ sign
+        ys = np.array(los, dtype=np.int64).view(np.uint64) ^ sign
+        scores = np.array([score for score, _ in hits], dtype=np.float64)
+        order = np.lexsort((ys, xs, -scores))
+        packed = np.empty((len(hits), 2), dtype=">u8")
+        packed[:, 0] = xs[order]
+        packed[:, 1] = ys[order]
+        return packed.tobytes()
 
     async def among(self, ids: list[str]) -> set[str]:
         if not ids:
