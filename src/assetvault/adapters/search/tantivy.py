@@ -90,6 +90,8 @@ TEXT_KEYS = {"dc:title": "title", "dc:description": "description", "dc:subject":
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+WINDOWS = 3  # id windows an unsorted page tries before ordering the rest whole
+WINDOW_CAP = 20_000  # assets a window may hold
 AGG_SIZE = 65_000  # buckets per facet: more than any real number of formats or statuses
 WRITER_HEAP = 64_000_000
 BULK_HEAP = 512_000_000
@@ -856,12 +858,43 @@ class PreparedTantivy:
             found = sorted(i for i in self._ids(tied) if i > after[0])
             if hi == I64_MAX:
                 return [(i, [i]) for i in found[:limit]]
-            query = _and([query, self._int_range("idhi", hi + 1, None)])
+            start = hi + 1
+        else:
+            start = I64_MIN
+        ids = found + self._ids(self._from_id(query, start, limit))
+        return [(i, [i]) for i in ids[:limit]]
+
+    def _from_id(self, query: tantivy.Query, start: int, limit: int) -> list[Any]:
+        """The first ``limit`` hits from id half ``start`` on, in id order. Ordering
+        every hit by id is a pass over all of them (hundreds of thousands for a broad
+        filter). Ids are uniform, so a window of the id space sized for a few times the
+        page holds it for such a query: the window's assets (a range on one column),
+        then the query among their ids. Windows grow fourfold while they come up short;
+        past WINDOWS of them (a narrow query), the rest is ordered whole as before."""
+        found: list[Any] = []
+        width = max(1, (2**64 * 4 * limit) // max(self.searcher.num_docs, 1))
+        low = start
+        for _ in range(WINDOWS):
+            high = min(low + width - 1, I64_MAX)
+            span = self._int_range("idhi", low, high)
+            inside = self.searcher.search(span, WINDOW_CAP, count=False).hits
+            if len(inside) == WINDOW_CAP:
+                break  # not so uniform after all: order the rest whole
+            if inside:
+                ids = Q.term_set_query(self.schema, "id", self._ids([a for _, a in inside]))
+                found += self._ordered_by_id(_and([ids, query]), limit - len(found))
+            low = high + 1
+            if len(found) >= limit or high == I64_MAX:
+                return found
+            width *= 4
+        rest = _and([query, self._int_range("idhi", low, None)])
+        return found + self._ordered_by_id(rest, limit - len(found))
+
+    def _ordered_by_id(self, query: tantivy.Query, limit: int) -> list[Any]:
         hits = self.searcher.search(
             query, limit, count=False, order_by_field="idhi", order=tantivy.Order.Asc
         ).hits
-        ids = found + self._ids([addr for _, addr in hits])
-        return [(i, [i]) for i in ids[:limit]]
+        return [addr for _, addr in hits]
 
     def _segments(self, key: SortKey) -> list[Segment] | None:
         """The hits in the order of a first sort key, as consecutive segments, each a

@@ -5,6 +5,7 @@ terms and id halves, its combined facet code and its packed relevance ranking.""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,7 +116,7 @@ def _asset(number: int, mime: str, status: object, title: str) -> IndexedAsset:
     if status is not None:
         metadata["dam:assetStatus"] = status
     return IndexedAsset(
-        id=str(uuid.UUID(int=(number * 0x9E3779B97F4A7C15) % 2**128)),
+        id=str(uuid.UUID(int=random.Random(number).getrandbits(128))),  # uniform, as uuid4s
         name=f"a{number}.jpg",
         path=f"/content/dam/a{number}.jpg",
         parent_id=None,
@@ -193,3 +194,23 @@ async def test_packed_ranking_is_the_ranking(tmp_path: Path) -> None:
     assert ids == await prepared.ranked(100) and len(ids) == 60
     # A short ranking keeps the best (ties at its edge as Tantivy's collector picks).
     assert await prepared.counted_ranked(7) == (60, await prepared.ranked(7))
+
+
+async def test_unsorted_pages_by_id_through_windows(tmp_path: Path) -> None:
+    # Enough assets that a page's first id window holds only part of the index.
+    titles = ["lamp" if i % 7 == 0 else "shade" for i in range(3000)]
+    assets = [_asset(i, "image/jpeg", None, t) for i, t in enumerate(titles)]
+    index = _build(tmp_path, assets)
+    for words, expected in (("lamp", 429), ("shade", 2571)):
+        query = parse_request({"query": [{"match": {"text": words}}], "sort": []}).query
+        prepared = await index.prepare(None, query)
+        seen: list[str] = []
+        after: list[Any] | None = None
+        while True:
+            rows = await prepared.page((), after, 50, large=False)
+            seen += [node_id for node_id, _ in rows]
+            if len(rows) < 50:
+                break
+            after = rows[-1][1]
+        wanted = sorted(a.id for a in assets if a.metadata["dc:title"] == words)
+        assert seen == wanted and len(seen) == expected
