@@ -15,6 +15,7 @@ import hashlib
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,6 +326,9 @@ class FakePrepared:
 
     async def ranked(self, cap: int) -> list[str]:
         return list(self.index.matching[:cap])
+
+    async def ranked_uuids(self, cap: int) -> bytes:
+        return b"".join(uuid.UUID(i).bytes for i in await self.ranked(cap))
 
     async def among(self, ids: list[str]) -> set[str]:
         return set(ids) & set(self.index.matching)

@@ -23,7 +23,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +54,7 @@ log = logging.getLogger("assetvault.search.indexer")
 
 STATE = "embedded"
 BATCH = 1000  # outbox events per commit at most
-POLL_SECONDS = 0.05  # how often an idle indexer looks at the outbox
+POLL_SECONDS = 0.02  # how often an idle indexer looks at the outbox
 READER_POLL_SECONDS = 0.005  # how often a waiting search looks at the position
 REBUILD_CHUNK = 2000
 # Events that change nothing a search reads.
@@ -236,10 +236,8 @@ class Indexer:
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Build a new index from the database while the current one keeps serving,
         then swap it in; the position it starts from."""
-        directory = f"index-{uuid.uuid4().hex[:12]}"
-        index = await asyncio.to_thread(self.indexes, self.root / directory, create=True)
-        writer = await asyncio.to_thread(index.writer, bulk=True)
-        try:
+
+        async def from_database(writer: IndexWriter) -> int:
             # One snapshot: the assets as of the outbox head read with them.
             async with self.db.reader() as r:
                 head = await outbox_head(r)
@@ -268,6 +266,19 @@ class Indexer:
                         progress(done, total)
                 if pending is not None:
                     await pending
+            return head
+
+        return await self.build(from_database)
+
+    async def build(self, fill: Callable[[IndexWriter], Awaitable[int]]) -> int:
+        """A new index, filled by ``fill`` through a bulk writer (each asset once), then
+        swapped in at the outbox position ``fill`` returns: the position whose state
+        it indexed. The current index keeps serving until then."""
+        directory = f"index-{uuid.uuid4().hex[:12]}"
+        index = await asyncio.to_thread(self.indexes, self.root / directory, create=True)
+        writer = await asyncio.to_thread(index.writer, bulk=True)
+        try:
+            head = await fill(writer)
             await asyncio.to_thread(writer.commit)
         finally:
             await asyncio.to_thread(writer.close)
@@ -349,7 +360,10 @@ class EmbeddedSearch:
         # Its own connections for its bookkeeping (and for indexing, when it indexes
         # here): the indexer's work is not the request's, as under serve, where it
         # runs in a process of its own.
-        self.own_db = Database(db.url)
+        # Not durable commit by commit: the indexer's position, lost to a power cut,
+        # only replays a few outbox rows (harmless, see Indexer); an fsync per commit
+        # would add to every change's way into the index.
+        self.own_db = Database(db.url, durable=False)
         self.root = root
         self.indexes = indexes
         self.wait_seconds = wait_seconds
@@ -366,7 +380,7 @@ class EmbeddedSearch:
 
     def new_indexer(self) -> Indexer:
         """An indexer of this index for a process of its own (or a rebuild)."""
-        return Indexer(self.db, self.root, self.indexes)
+        return Indexer(self.own_db, self.root, self.indexes)
 
     async def prepare(
         self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
@@ -375,6 +389,15 @@ class EmbeddedSearch:
         await self.wait_for(int(head))
         assert self.index is not None
         return await self.index.prepare(conn, query, scopes)
+
+    async def prepare_read(
+        self, r: Reader, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch:
+        """As ``prepare``, in a read transaction of the driver's own reader (the index
+        needs nothing of the database but the outbox head)."""
+        await self.wait_for(await outbox_head(r))
+        assert self.index is not None
+        return await self.index.prepare(None, query, scopes)
 
     async def wait_for(self, head: int) -> None:
         """Until the loaded index has applied outbox position ``head`` (or the bound

@@ -46,6 +46,11 @@ class PreparedSearch(Protocol):
         """Ids of up to ``cap`` matches, most relevant first."""
         ...
 
+    async def ranked_uuids(self, cap: int) -> bytes:
+        """The same ranking as ``ranked``, each id as its UUID's 16 bytes (what a
+        relevance snapshot keeps)."""
+        ...
+
     async def among(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` match now."""
         ...
@@ -90,13 +95,21 @@ class IndexWriter(Protocol):
 class DocumentIndex(SearchIndex, Protocol):
     """An index kept apart from the database: searches see its last reloaded commit."""
 
+    async def prepare(
+        self, conn: Connection | None, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch:
+        """Plan ``query``; the index reads nothing of the database (``conn`` may be
+        None)."""
+        ...
+
     def reload(self) -> None:
         """See the writer's latest commit."""
         ...
 
     def writer(self, *, bulk: bool = False) -> IndexWriter:
         """The index's one writer; IndexBusy when another process holds it. ``bulk``:
-        for a build from scratch (more memory and threads)."""
+        for a build from scratch (more memory and threads), whose ``upsert`` adds each
+        asset once (it replaces nothing)."""
         ...
 
     def count(self) -> int:

@@ -107,7 +107,8 @@ class SqliteWriter:
     asyncio lock (SQLite takes one writer at a time anyway), begin IMMEDIATE, run their
     statements in the loop and commit on a thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, durable: bool = True) -> None:
+        self._durable = durable  # False: synchronous=NORMAL (see Database)
         self._engine = create_engine(
             f"sqlite:///{path}",
             poolclass=StaticPool,
@@ -124,7 +125,7 @@ class SqliteWriter:
             sync = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             raw = self._raw(sync)
             raw.execute("PRAGMA journal_mode=WAL")
-            raw.execute("PRAGMA synchronous=FULL")
+            raw.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
             raw.execute("PRAGMA foreign_keys=ON")
             raw.execute("PRAGMA busy_timeout=0")
             self._sync = sync

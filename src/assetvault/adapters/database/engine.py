@@ -30,8 +30,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, durable: bool = True) -> None:
+        """``durable=False``: on SQLite, commits are not flushed to disk one by one (WAL
+        with synchronous=NORMAL: a power cut may lose the last ones, a crash of the
+        process does not), for bookkeeping that a replay restores."""
         self.url = url
+        self.durable = durable
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
@@ -51,7 +55,9 @@ class Database:
         if self.is_sqlite:
             self._configure_sqlite()
             self._sqlite_readers = SqliteReaders(self.engine.url.database or ":memory:")
-            self._sqlite_writer = SqliteWriter(self.engine.url.database or ":memory:")
+            self._sqlite_writer = SqliteWriter(
+                self.engine.url.database or ":memory:", durable=durable
+            )
         else:
             dsn = self.engine.url.set(drivername="postgresql")
             self._postgres_readers = PostgresReaders(dsn.render_as_string(hide_password=False))
@@ -66,7 +72,7 @@ class Database:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()

@@ -17,6 +17,7 @@ fixed fragments are written into the SQL text.
 from __future__ import annotations
 
 import json
+import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -715,6 +716,9 @@ class PreparedSql:
             f"ORDER BY {scored.order}, n.id LIMIT {int(cap)}"
         )
         return list((await self.conn.execute(text(sql), st.params)).scalars())
+
+    async def ranked_uuids(self, cap: int) -> bytes:
+        return b"".join(uuid.UUID(i).bytes for i in await self.ranked(cap))
 
     async def among(self, ids: list[str]) -> set[str]:
         """Which of ``ids`` match now."""

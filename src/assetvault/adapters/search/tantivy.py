@@ -31,12 +31,14 @@ import functools
 import json
 import math
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import numpy as np
 import orjson
 import tantivy
 
@@ -63,7 +65,7 @@ from assetvault.search.query import (
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 WEIGHTS = {"name": 5.0, "title": 10.0, "description": 2.0, "subject": 5.0, "body": 1.0}
 TEXT_FIELDS = {column: f"t_{column}" for column in WEIGHTS}
 # Repository columns (search/fields.py) -> raw text fields of the index.
@@ -91,6 +93,8 @@ TEXT_KEYS = {"dc:title": "title", "dc:description": "description", "dc:subject":
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+WINDOWS = 3  # id windows an unsorted page tries before ordering the rest whole
+WINDOW_CAP = 20_000  # assets a window may hold
 AGG_SIZE = 65_000  # buckets per facet: more than any real number of formats or statuses
 WRITER_HEAP = 64_000_000
 BULK_HEAP = 512_000_000
@@ -134,6 +138,47 @@ def canonical_number(value: int | float) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return repr(value)
+
+
+FACET_BITS = 31
+FACET_MASK = 2**FACET_BITS - 1
+
+
+def _facet_hash(value: str | None) -> int:
+    """A value's part of the facet code: 0 when there is none, else 31 bits of its
+    CRC (the codes read back through the term dictionary, see FacetCodes)."""
+    if value is None:
+        return 0
+    return (zlib.crc32(value.encode()) & FACET_MASK) or 1
+
+
+def facet_code(mime: str | None, status: str | None) -> int:
+    """Format and status in one integer, so one terms aggregation counts both facets
+    (and the hits): a pass over one column instead of two text columns."""
+    return _facet_hash(mime) << FACET_BITS | _facet_hash(status)
+
+
+@dataclass(frozen=True)
+class FacetCodes:
+    """What each part of the facet code stands for, read from the term dictionaries of
+    ``mime`` and ``status`` (every value any document holds)."""
+
+    mime: dict[int, str]
+    status: dict[int, str]
+
+    @classmethod
+    def read(cls, searcher: tantivy.Searcher) -> FacetCodes | None:
+        """None if two values share a code: facets then count the text columns."""
+        maps: list[dict[int, str]] = []
+        for field in ("mime", "status"):
+            found: dict[int, str] = {}
+            for term, _ in searcher.terms_with_prefix(field, ""):
+                code = _facet_hash(term)
+                if found.setdefault(code, term) != term:
+                    return None
+                found[code] = term
+            maps.append(found)
+        return cls(maps[0], maps[1])
 
 
 def _parse_number(text: str) -> int | float:
@@ -188,51 +233,65 @@ def _schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name="words", index_option="freq")
     for name in ("idhi", "idlo", "size", "created", "modified", "name_k", "title_k"):
         sb.add_integer_field(name, indexed=True, fast=True)
-    sb.add_text_field("src", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("facet", fast=True)
+    # Stored only (indexing a JSON text as one term made most of the index).
+    sb.add_bytes_field("src", stored=True)
     return sb.build()
 
 
 def _document(asset: IndexedAsset) -> tantivy.Document:
-    doc = tantivy.Document()
+    """The asset's document, built as one dict and handed to the binding in one call
+    (a call per value costs the indexer more than the rest of the work)."""
     hi, lo = _id_halves(asset.id)
-    doc.add_text("id", asset.id)
-    doc.add_integer("idhi", hi)
-    doc.add_integer("idlo", lo)
+    created, modified = micros(asset.created_at), micros(asset.modified_at)
+    values: dict[str, list[Any]] = {
+        "id": [asset.id],
+        "idhi": [hi],
+        "idlo": [lo],
+        "created": [created],
+        "modified": [modified],
+        "name_k": [prefix_key(asset.name)],
+    }
+    has: list[str] = []
     for column, field in STRING_FIELDS.items():
         value = getattr(asset, column)
         if value is not None:
-            doc.add_text(field, value)
+            values[field] = [value]
             if column not in NOT_NULL:
-                doc.add_text("has", field)
+                has.append(field)
+    if has:
+        values["has"] = has
     if asset.parent_id is not None:
-        doc.add_text("parent", asset.parent_id)
-    for folder_id in asset.ancestor_ids:
-        doc.add_text("ancestors", folder_id)
+        values["parent"] = [asset.parent_id]
+    if asset.ancestor_ids:
+        values["ancestors"] = list(asset.ancestor_ids)
     if asset.size is not None:
-        doc.add_integer("size", asset.size)
-    doc.add_integer("created", micros(asset.created_at))
-    doc.add_integer("modified", micros(asset.modified_at))
-    doc.add_integer("name_k", prefix_key(asset.name))
-    title = asset.metadata.get("dc:title")
+        values["size"] = [asset.size]
+    metadata = asset.metadata
+    title = metadata.get("dc:title")
     if title is not None and not isinstance(title, bool | int | float):
         # The text a sort on dc:title orders by (an array by its JSON text).
         text = title if isinstance(title, str) else _json_text(title)
-        doc.add_text("title_s", text)
-        doc.add_integer("title_k", prefix_key(text))
-    status = asset.metadata.get("dam:assetStatus")
+        values["title_s"] = [text]
+        values["title_k"] = [prefix_key(text)]
+    status = metadata.get("dam:assetStatus")
     if isinstance(status, str):
-        doc.add_text("status", status)
-    for term in meta_terms(asset.metadata):
-        doc.add_text("meta", term)
+        values["status"] = [status]
+        values["facet"] = [facet_code(asset.mime_type, status)]
+    else:
+        values["facet"] = [facet_code(asset.mime_type, None)]
+    terms = meta_terms(metadata)
+    if terms:
+        values["meta"] = terms
     texts = {
         "name": asset.name,
         "body": asset.text or "",
-        **{column: _text_value(asset.metadata.get(key)) for key, column in TEXT_KEYS.items()},
+        **{column: _text_value(metadata.get(key)) for key, column in TEXT_KEYS.items()},
     }
     for column, text in texts.items():
         folded = " ".join(words(text))
         if folded:
-            doc.add_text(TEXT_FIELDS[column], folded)
+            values[TEXT_FIELDS[column]] = [folded]
     src = {
         "id": asset.id,
         "name": asset.name,
@@ -240,16 +299,16 @@ def _document(asset: IndexedAsset) -> tantivy.Document:
         "parent_id": asset.parent_id,
         "mime_type": asset.mime_type,
         "size": asset.size,
-        "created_at": micros(asset.created_at),
-        "modified_at": micros(asset.modified_at),
+        "created_at": created,
+        "modified_at": modified,
         "created_by": asset.created_by,
         "modified_by": asset.modified_by,
         "asset_state": asset.asset_state,
         "sha1": asset.sha1,
-        "meta": asset.metadata,
+        "meta": metadata,
     }
-    doc.add_text("src", orjson.dumps(src).decode())
-    return doc
+    values["src"] = [orjson.dumps(src)]
+    return tantivy.Document.from_dict(values)
 
 
 class TantivyWriter:
@@ -260,11 +319,18 @@ class TantivyWriter:
             self._writer = index.writer(BULK_HEAP, 2) if bulk else index.writer(WRITER_HEAP, 1)
         except ValueError as exc:  # the lock file is held
             raise IndexBusy(str(exc)) from exc
+        # A build from scratch adds each asset once: nothing to replace.
+        self._fresh = bulk
 
     def upsert(self, assets: Sequence[IndexedAsset]) -> None:
+        add = self._writer.add_document
+        if self._fresh:
+            for asset in assets:
+                add(_document(asset))
+            return
         for asset in assets:
             self._writer.delete_documents_by_term("id", asset.id)
-            self._writer.add_document(_document(asset))
+            add(_document(asset))
 
     def delete(self, ids: Sequence[str]) -> None:
         for node_id in ids:
@@ -304,12 +370,14 @@ class TantivyIndex:
             if create:
                 marker.write_bytes(orjson.dumps({"schema": SCHEMA_VERSION}))
             self.searcher = self.index.searcher()
+            self.codes = FacetCodes.read(self.searcher)
         except (ValueError, OSError, orjson.JSONDecodeError) as exc:
             raise IndexBroken(f"the search index in {directory} cannot be opened: {exc}") from exc
 
     def reload(self) -> None:
         self.index.reload()
-        self.searcher = self.index.searcher()
+        searcher = self.index.searcher()
+        self.searcher, self.codes = searcher, FacetCodes.read(searcher)
 
     def writer(self, *, bulk: bool = False) -> TantivyWriter:
         return TantivyWriter(self.index, bulk=bulk)
@@ -320,7 +388,7 @@ class TantivyIndex:
     async def prepare(
         self, conn: Connection | None, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedTantivy:
-        prepared = PreparedTantivy(self.schema, self.searcher, query)
+        prepared = PreparedTantivy(self.schema, self.searcher, self.codes, query)
         await asyncio.to_thread(prepared._q)  # compiled once, before any step runs
         return prepared
 
@@ -380,7 +448,7 @@ class FastKey:
         if self.text is not None:
             return Q.term_query(prepared.schema, self.text, value, index_option="basic")
         exact = value if stored else self.coarse(value)
-        return prepared._int_range(self.field, exact, exact)
+        return prepared._int_equal(self.field, exact)
 
 
 @dataclass(frozen=True)
@@ -487,14 +555,9 @@ class Compiler:
         return Q.term_set_query(self.schema, field, values) if values else _none()
 
     def _int_terms(self, field: str, values: list[int]) -> tantivy.Query:
-        if not values:
-            return _none()
-        return _or(
-            [
-                Q.range_query(self.schema, field, tantivy.FieldType.Integer, v, v)
-                for v in sorted(set(values))
-            ]
-        )
+        # Terms of the inverted index: an equal range would read the whole column.
+        kept = sorted({v for v in values if I64_MIN <= v <= I64_MAX})
+        return Q.term_set_query(self.schema, field, kept) if kept else _none()
 
     def column_term(self, node: Term) -> tantivy.Query:
         field = node.field
@@ -622,9 +685,16 @@ class PreparedTantivy:
 
     concurrent = True  # searches release the GIL: the count and the page overlap
 
-    def __init__(self, schema: tantivy.Schema, searcher: tantivy.Searcher, query: And) -> None:
+    def __init__(
+        self,
+        schema: tantivy.Schema,
+        searcher: tantivy.Searcher,
+        codes: FacetCodes | None,
+        query: And,
+    ) -> None:
         self.schema = schema
         self.searcher = searcher
+        self.codes = codes
         self.query_node = query
         self.compiler = Compiler(schema, searcher)
         self._query: tantivy.Query | None = None
@@ -648,31 +718,74 @@ class PreparedTantivy:
         query = self._q()
         if not facets:
             return _count(self.searcher, query), []
-        plain = {
-            f"f{i}": {"terms": {"field": FACET_FIELDS[f.field], "size": AGG_SIZE}}
-            for i, f in enumerate(facets)
-            if f.scope is None
-        }
-        result = self.searcher.aggregate(
-            query, {**plain, "total": {"value_count": {"field": "idhi"}}}
-        )
-        total = int(result["total"]["value"])
+        plain = [f for f in facets if f.scope is None]
+        combined = self._combined(query) if plain else None
+        total: int | None = None
+        result: dict[str, Any] = {}
+        if combined is not None:
+            total = combined[0]
+        else:
+            aggs = {
+                f"f{i}": {"terms": {"field": FACET_FIELDS[f.field], "size": AGG_SIZE}}
+                for i, f in enumerate(facets)
+                if f.scope is None
+            }
+            result = self.searcher.aggregate(
+                query, {**aggs, "total": {"value_count": {"field": "idhi"}}}
+            )
+            total = int(result["total"]["value"])
         buckets: list[list[tuple[Any, int]]] = []
         for i, facet in enumerate(facets):
-            if facet.scope is None:
-                found = result[f"f{i}"]["buckets"]
+            field = FACET_FIELDS[facet.field]
+            if facet.scope is None and combined is not None:
+                found = list(combined[1][field].items())
+            elif facet.scope is None:
+                found = [(b["key"], int(b["doc_count"])) for b in result[f"f{i}"]["buckets"]]
             else:
                 scoped = _and([query, self.compiler.node(facet.scope)])
-                agg = {"f": {"terms": {"field": FACET_FIELDS[facet.field], "size": AGG_SIZE}}}
-                found = self.searcher.aggregate(scoped, agg)["f"]["buckets"]
-            counts = [
-                (b["key"], int(b["doc_count"]))
-                for b in found
-                if facet.values is None or b["key"] in facet.values
-            ]
+                narrowed = self._combined(scoped)
+                if narrowed is not None:
+                    found = list(narrowed[1][field].items())
+                else:
+                    agg = {"f": {"terms": {"field": field, "size": AGG_SIZE}}}
+                    found = [
+                        (b["key"], int(b["doc_count"]))
+                        for b in self.searcher.aggregate(scoped, agg)["f"]["buckets"]
+                    ]
+            counts = [(k, n) for k, n in found if facet.values is None or k in facet.values]
             counts.sort(key=lambda b: (-b[1], str(b[0])))
             buckets.append(counts[: facet.size])
+        if total is None:
+            total = _count(self.searcher, query)
         return total, buckets
+
+    def _combined(self, query: tantivy.Query) -> tuple[int, dict[str, dict[str, int]]] | None:
+        """The hits' count and both facets' counts from one terms aggregation on the
+        combined facet code; None when the codes cannot tell two values apart."""
+        codes = self.codes
+        if codes is None:
+            return None
+        agg = {"c": {"terms": {"field": "facet", "size": AGG_SIZE}}}
+        found = self.searcher.aggregate(query, agg)["c"]
+        if found.get("sum_other_doc_count"):
+            return None
+        total = 0
+        mimes: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        for bucket in found["buckets"]:
+            code, n = int(bucket["key"]), int(bucket["doc_count"])
+            total += n
+            mime, status = code >> FACET_BITS, code & FACET_MASK
+            try:
+                if mime:
+                    value = codes.mime[mime]
+                    mimes[value] = mimes.get(value, 0) + n
+                if status:
+                    value = codes.status[status]
+                    statuses[value] = statuses.get(value, 0) + n
+            except KeyError:  # a value newer than the codes read at the last reload
+                return None
+        return total, {"mime": mimes, "status": statuses}
 
     # -- pages ------------------------------------------------------------------------
 
@@ -690,7 +803,7 @@ class PreparedTantivy:
         return [addr for _, addr in self.searcher.search(query, count, count=False).hits]
 
     def _sources(self, addresses: list[tantivy.DocAddress]) -> list[dict[str, Any]]:
-        return [orjson.loads(self.searcher.doc(a)["src"][0]) for a in addresses]
+        return [orjson.loads(bytes(self.searcher.doc(a)["src"][0])) for a in addresses]
 
     async def page(
         self, sort: tuple[SortKey, ...], after: list[Any] | None, limit: int, *, large: bool
@@ -742,16 +855,47 @@ class PreparedTantivy:
             hi, _ = _id_halves(after[0])
             # Ids sharing the cursor's first half (64 random bits: next to never) are
             # read whole and compared as text; the rest start past it.
-            tied = self._all_hits(_and([query, self._int_range("idhi", hi, hi)]))
+            tied = self._all_hits(_and([query, self._int_equal("idhi", hi)]))
             found = sorted(i for i in self._ids(tied) if i > after[0])
             if hi == I64_MAX:
                 return [(i, [i]) for i in found[:limit]]
-            query = _and([query, self._int_range("idhi", hi + 1, None)])
+            start = hi + 1
+        else:
+            start = I64_MIN
+        ids = found + self._ids(self._from_id(query, start, limit))
+        return [(i, [i]) for i in ids[:limit]]
+
+    def _from_id(self, query: tantivy.Query, start: int, limit: int) -> list[Any]:
+        """The first ``limit`` hits from id half ``start`` on, in id order. Ordering
+        every hit by id is a pass over all of them (hundreds of thousands for a broad
+        filter). Ids are uniform, so a window of the id space sized for a few times the
+        page holds it for such a query: the window's assets (a range on one column),
+        then the query among their ids. Windows grow fourfold while they come up short;
+        past WINDOWS of them (a narrow query), the rest is ordered whole as before."""
+        found: list[Any] = []
+        width = max(1, (2**64 * 4 * limit) // max(self.searcher.num_docs, 1))
+        low = start
+        for _ in range(WINDOWS):
+            high = min(low + width - 1, I64_MAX)
+            span = self._int_range("idhi", low, high)
+            inside = self.searcher.search(span, WINDOW_CAP, count=False).hits
+            if len(inside) == WINDOW_CAP:
+                break  # not so uniform after all: order the rest whole
+            if inside:
+                ids = Q.term_set_query(self.schema, "id", self._ids([a for _, a in inside]))
+                found += self._ordered_by_id(_and([ids, query]), limit - len(found))
+            low = high + 1
+            if len(found) >= limit or high == I64_MAX:
+                return found
+            width *= 4
+        rest = _and([query, self._int_range("idhi", low, None)])
+        return found + self._ordered_by_id(rest, limit - len(found))
+
+    def _ordered_by_id(self, query: tantivy.Query, limit: int) -> list[Any]:
         hits = self.searcher.search(
             query, limit, count=False, order_by_field="idhi", order=tantivy.Order.Asc
         ).hits
-        ids = found + self._ids([addr for _, addr in hits])
-        return [(i, [i]) for i in ids[:limit]]
+        return [addr for _, addr in hits]
 
     def _segments(self, key: SortKey) -> list[Segment] | None:
         """The hits in the order of a first sort key, as consecutive segments, each a
@@ -835,7 +979,7 @@ class PreparedTantivy:
             if len(found) >= limit:
                 return found[:limit]
             if fast.text is not None:  # the cursor's coarse group, past its value
-                group = _and([query, self._int_range(fast.field, coarse, coarse)])
+                group = _and([query, self._int_equal(fast.field, coarse)])
                 count = _count(self.searcher, group)
                 if count:
                     hits = self.searcher.search(
@@ -882,6 +1026,13 @@ class PreparedTantivy:
         keyed = [[0, segment.kind, shown(v), i] for (v, _), i in zip(pairs, ids, strict=True)]
         return self._order(keyed, sort, after, limit)
 
+    def _int_equal(self, field: str, value: int) -> tantivy.Query:
+        """Hits whose (indexed) integer ``field`` is ``value``: a term, where an equal
+        range would read the whole column."""
+        if not I64_MIN <= value <= I64_MAX:
+            return _none()
+        return Q.term_query(self.schema, field, value)
+
     def _int_range(self, field: str, lo: int | None, hi: int | None) -> tantivy.Query:
         return Q.range_query(self.schema, field, tantivy.FieldType.Integer, lo, hi)
 
@@ -891,10 +1042,46 @@ class PreparedTantivy:
         return await self._run(self._ranked, cap)
 
     def _ranked(self, cap: int) -> list[str]:
-        hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
+        return self._by_score(self.searcher.search(self._q(), max(cap, 1), count=False).hits)
+
+    def _by_score(self, hits: list[Any]) -> list[str]:
         ids = self._ids([addr for _, addr in hits])
         scored = sorted(zip((-s for s, _ in hits), ids, strict=True))  # ties by id
         return [i for _, i in scored]
+
+    async def counted_ranked(self, cap: int) -> tuple[int, list[str]]:
+        """How many hits, and the ids of the best ``cap``: one pass (the first page of a
+        relevance search without facets)."""
+        return await self._run(self._counted_ranked, cap)
+
+    def _counted_ranked(self, cap: int) -> tuple[int, list[str]]:
+        result = self.searcher.search(self._q(), max(cap, 1), count=True)
+        return int(result.count), self._by_score(result.hits)  # type: ignore[attr-defined]
+
+    async def ranked_uuids(self, cap: int) -> bytes:
+        return await self._run(self._ranked_uuids, cap)
+
+    def _ranked_uuids(self, cap: int) -> bytes:
+        """As _ranked, packed from the id fast fields without making a text per id (a
+        relevance snapshot holds 10,000 of them)."""
+        hits = self.searcher.search(self._q(), max(cap, 1), count=False).hits
+        if not hits:
+            return b""
+        addresses = [addr for _, addr in hits]
+        his = self.searcher.fast_field_values("idhi", addresses)
+        los = self.searcher.fast_field_values("idlo", addresses)
+        # The halves with their sign bit flipped: unsigned, they order as the id's text
+        # does (and are its UUID's bytes). By score, best first, ties by id (as
+        # _ranked orders them); lexsort's last key is its first.
+        sign = np.uint64(1 << 63)
+        xs = np.array(his, dtype=np.int64).view(np.uint64) ^ sign
+        ys = np.array(los, dtype=np.int64).view(np.uint64) ^ sign
+        scores = np.array([score for score, _ in hits], dtype=np.float64)
+        order = np.lexsort((ys, xs, -scores))
+        packed = np.empty((len(hits), 2), dtype=">u8")
+        packed[:, 0] = xs[order]
+        packed[:, 1] = ys[order]
+        return packed.tobytes()
 
     async def among(self, ids: list[str]) -> set[str]:
         if not ids:

@@ -8,13 +8,14 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from assetvault.api.adobe.routes import bool_param, problems, read
 from assetvault.api.body import json_body, parse_json, read_body, replayed
 from assetvault.api.deps import content_type, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
+from assetvault.api.responses import FastJSONResponse
 from assetvault.auth.models import Principal
 from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from assetvault.search.query import And, parse_request
@@ -133,4 +134,4 @@ async def search(
         raise UnsupportedMediaType(
             f"send application/json, or multipart/form-data with a PDF; not {ctype}"
         )
-    return JSONResponse(await svc.search.search(parsed))
+    return FastJSONResponse(await svc.search.search(parsed))

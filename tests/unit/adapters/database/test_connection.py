@@ -185,3 +185,17 @@ async def test_a_request_cancelled_during_its_commit_leaves_the_connection_usabl
     async with writer.transaction() as conn:
         await conn.execute(insert(items).values(id=2, name="next"))
     assert names(writer) == ["committed anyway", "next"]
+
+
+async def test_durable_commits_are_flushed_and_bookkeeping_ones_need_not_be(
+    tmp_path: Path,
+) -> None:
+    """synchronous=FULL by default (a 2xx means on disk); NORMAL for a consumer's own
+    position, which a replay restores."""
+    found = {}
+    for durable in (True, False):
+        w = SqliteWriter(str(tmp_path / f"{durable}.sqlite"), durable=durable)
+        async with w.transaction() as conn:
+            found[durable] = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
+        w.close()
+    assert found == {True: 2, False: 1}

@@ -1,16 +1,28 @@
 """The two search indexes' own behaviour: accents and case folded alike on both (the
 Tantivy index on SQLite, PostgreSQL full text on PostgreSQL); PostgreSQL's full text and
 metadata terms answered through its GIN indexes; the Tantivy index's typed metadata
-terms and id halves."""
+terms and id halves, its combined facet code and its packed relevance ranking."""
 
 from __future__ import annotations
 
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
-from assetvault.adapters.search.tantivy import _id_halves, _id_of, canonical_number, meta_terms
-from assetvault.search.query import parse_request
+from assetvault.adapters.search.tantivy import (
+    TantivyIndex,
+    _id_halves,
+    _id_of,
+    canonical_number,
+    facet_code,
+    meta_terms,
+)
+from assetvault.search.models import IndexedAsset
+from assetvault.search.query import And, FacetRequest, parse_request
 from assetvault.services import Services
 from tests.factories import make_assets
 
@@ -96,3 +108,109 @@ def test_id_halves_order_as_the_ids_do() -> None:
     halves = [_id_halves(i) for i in ids]
     assert halves == sorted(halves)
     assert [_id_of(*h) for h in halves] == ids
+
+
+def _asset(number: int, mime: str, status: object, title: str) -> IndexedAsset:
+    moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=number)
+    metadata: dict[str, Any] = {"dc:title": title}
+    if status is not None:
+        metadata["dam:assetStatus"] = status
+    return IndexedAsset(
+        id=str(uuid.UUID(int=random.Random(number).getrandbits(128))),  # uniform, as uuid4s
+        name=f"a{number}.jpg",
+        path=f"/content/dam/a{number}.jpg",
+        parent_id=None,
+        ancestor_ids=(),
+        created_at=moment,
+        modified_at=moment,
+        created_by="u",
+        modified_by="u",
+        mime_type=mime,
+        size=number,
+        metadata=metadata,
+    )
+
+
+def _match(words: str) -> And:
+    return parse_request({"query": [{"match": {"text": words}}]}).query
+
+
+async def _facets(index: TantivyIndex, words: str) -> tuple[int, list[list[tuple[Any, int]]]]:
+    facets = tuple(
+        FacetRequest(id=name, field=field, size=10, values=None, scope=None)
+        for name, field in (
+            ("f", "repositoryMetadata.dc:format"),
+            ("s", "assetMetadata.dam:assetStatus"),
+        )
+    )
+    prepared = await index.prepare(None, _match(words))
+    return await prepared.summary(facets, 10_001)
+
+
+def _build(tmp_path: Path, assets: list[IndexedAsset]) -> TantivyIndex:
+    index = TantivyIndex(tmp_path / "index", create=True)
+    writer = index.writer(bulk=True)
+    writer.upsert(assets)
+    writer.commit()
+    writer.close()
+    index.reload()
+    return index
+
+
+async def test_facets_from_the_combined_code_are_exact(tmp_path: Path) -> None:
+    mimes = ["image/jpeg", "image/png", "application/pdf"]
+    statuses: list[object] = ["approved", "pending", None, 3]  # 3: not a status value
+    assets = [
+        _asset(i, mimes[i % 3], statuses[i % 4], "lamp" if i % 5 else "lamp shade")
+        for i in range(60)
+    ]
+    index = _build(tmp_path, assets)
+    assert index.codes is not None
+    total, (formats, states) = await _facets(index, "lamp")
+    assert total == 60
+    assert dict(formats) == {m: 20 for m in mimes}
+    assert dict(states) == {"approved": 15, "pending": 15}
+    total, (formats, _) = await _facets(index, "shade")
+    assert total == 12 and sum(n for _, n in formats) == 12
+
+
+async def test_facets_fall_back_when_two_values_share_a_code(tmp_path: Path) -> None:
+    # Two formats whose 31-bit CRCs are equal: the combined code cannot tell them apart.
+    one, two = "image/x-3985819", "image/x-4420602"
+    assert facet_code(one, None) == facet_code(two, None)
+    index = _build(tmp_path, [_asset(i, (one, two, two)[i % 3], "ok", "lamp") for i in range(9)])
+    assert index.codes is None
+    total, (formats, states) = await _facets(index, "lamp")
+    assert (total, formats, states) == (9, [(two, 6), (one, 3)], [("ok", 9)])
+
+
+async def test_packed_ranking_is_the_ranking(tmp_path: Path) -> None:
+    # Many equal scores (one title for most assets): ties go by id in both.
+    titles = ["lamp"] * 40 + ["lamp lamp brass"] * 10 + ["lamp brass"] * 10
+    index = _build(tmp_path, [_asset(i, "image/jpeg", None, t) for i, t in enumerate(titles)])
+    prepared = await index.prepare(None, _match("lamp"))
+    packed = await prepared.ranked_uuids(100)
+    ids = [str(uuid.UUID(bytes=packed[i : i + 16])) for i in range(0, len(packed), 16)]
+    assert ids == await prepared.ranked(100) and len(ids) == 60
+    # A short ranking keeps the best (ties at its edge as Tantivy's collector picks).
+    assert await prepared.counted_ranked(7) == (60, await prepared.ranked(7))
+
+
+async def test_unsorted_pages_by_id_through_windows(tmp_path: Path) -> None:
+    # Enough assets that a page's first id window holds only part of the index.
+    titles = ["lamp" if i % 7 == 0 else "shade" for i in range(3000)]
+    assets = [_asset(i, "image/jpeg", None, t) for i, t in enumerate(titles)]
+    index = _build(tmp_path, assets)
+    for words, expected in (("lamp", 429), ("shade", 2571)):
+        query = parse_request({"query": [{"match": {"text": words}}], "sort": []}).query
+        prepared = await index.prepare(None, query)
+        seen: list[str] = []
+        after: list[Any] | None = None
+        while True:
+            rows = await prepared.page((), after, 50, large=False)
+            seen += [node_id for node_id, _ in rows]
+            if len(rows) < 50:
+                break
+            after = rows[-1][1]
+        wanted = sorted(a.id for a in assets if a.metadata["dc:title"] == words)
+        assert seen == wanted and len(seen) == expected
