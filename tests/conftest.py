@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from assetvault.app import create_app
+from assetvault.processing.ports import MediaTools
 from assetvault.services import Services, build_services
 from tests.databases import make_sqlite_template, migrated_database
 from tests.factories import make_settings
@@ -48,16 +49,27 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture
+def media_tools() -> MediaTools | None:
+    """The media tools of ``services``: None, the real ones (tests/api/conftest.py hands
+    out the real ones that remember their work)."""
+    return None
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def services(
-    request: pytest.FixtureRequest, tmp_path: Path, settings_overrides: dict[str, Any]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    settings_overrides: dict[str, Any],
+    media_tools: MediaTools | None,
 ) -> AsyncIterator[Services]:
     """The service container on each database backend; every test using it runs twice.
     Its database is a copy of the migrated template (tests/databases.py)."""
     data_dir = tmp_path / "data"
     async with migrated_database(request, data_dir, request.param) as database_url:
         svc = build_services(
-            make_settings(data_dir, database_url=database_url, **settings_overrides)
+            make_settings(data_dir, database_url=database_url, **settings_overrides),
+            media=media_tools,
         )
         try:
             yield svc
