@@ -94,6 +94,7 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs two workers, --dist loadgroup) the end-to-end
     tests run one after another on one worker: each starts a server of several processes
