@@ -93,13 +93,3 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://assetvault.test") as c:
         yield c
 
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs two workers, --dist loadgroup) the end-to-end
-    tests run one after another on one worker: each starts a server of several processes
-    and some time a kill, so two at once would only starve each other, while the other
-    worker runs the rest of the suite."""
-    for item in items:
-        if item.get_closest_marker("e2e"):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
