@@ -11,16 +11,11 @@ import httpx
 import pytest
 
 from assetvault.app import create_app
+from assetvault.processing.ports import MediaTools
 from assetvault.services import Services, build_services
+from tests.databases import make_sqlite_template, migrated_database
 from tests.factories import make_settings
-from tests.pg import (
-    TEMPLATE,
-    create_template,
-    create_test_database,
-    drop_database,
-    drop_named,
-    postgres_server,
-)
+from tests.pg import TEMPLATE, create_template, database_pool, drop_named, postgres_server
 
 
 @dataclass
@@ -36,9 +31,16 @@ def postgres_admin_url() -> Iterator[str]:
         # Requested from inside async fixtures: migrate on a thread with its own loop.
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, create_template(url)).result()
-        yield url
+        with database_pool(url):
+            yield url
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, drop_named(url, TEMPLATE)).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database file migrated once per test process, copied for every test."""
+    return make_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
 
 
 @pytest.fixture
@@ -47,24 +49,32 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+@pytest.fixture
+def media_tools() -> MediaTools | None:
+    """The media tools of ``services``: None, the real ones (tests/api/conftest.py hands
+    out the real ones that remember their work)."""
+    return None
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def services(
-    request: pytest.FixtureRequest, tmp_path: Path, settings_overrides: dict[str, Any]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    settings_overrides: dict[str, Any],
+    media_tools: MediaTools | None,
 ) -> AsyncIterator[Services]:
-    """The service container on each database backend; every test using it runs twice."""
-    database_url = None
-    admin_url = None
-    if request.param == "postgresql":
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        database_url = await create_test_database(admin_url)
-    svc = build_services(
-        make_settings(tmp_path / "data", database_url=database_url, **settings_overrides)
-    )
-    await svc.db.migrate()
-    yield svc
-    await svc.close()
-    if admin_url and database_url:
-        await drop_database(admin_url, database_url)
+    """The service container on each database backend; every test using it runs twice.
+    Its database is a copy of the migrated template (tests/databases.py)."""
+    data_dir = tmp_path / "data"
+    async with migrated_database(request, data_dir, request.param) as database_url:
+        svc = build_services(
+            make_settings(data_dir, database_url=database_url, **settings_overrides),
+            media=media_tools,
+        )
+        try:
+            yield svc
+        finally:
+            await svc.close()
 
 
 @pytest.fixture

@@ -370,27 +370,23 @@ async def faked_services(
     request: Any, tmp_path: Path, backend: str, *, fake_index: bool = False
 ) -> AsyncIterator[Faked]:
     """build_services on ``backend`` (sqlite | postgresql) with the fake blob store and
-    media tools (and, if asked, the fake search index), migrated; closed after."""
+    media tools (and, if asked, the fake search index), on a copy of the migrated
+    template database; closed after."""
     from assetvault.services import build_services
+    from tests.databases import migrated_database
     from tests.factories import make_settings
-    from tests.pg import create_test_database, drop_database
 
-    database_url = admin_url = None
-    if backend == "postgresql":
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        database_url = await create_test_database(admin_url)
-    blobs, media = FakeBlobStore(), FakeMediaTools()
-    index = FakeSearchIndex() if fake_index else None
-    svc = build_services(
-        make_settings(tmp_path / "data", database_url=database_url),
-        blobs=blobs,
-        media=media,
-        search_index=index,
-    )
-    await svc.db.migrate()
-    try:
-        yield Faked(svc, blobs, media, index)
-    finally:
-        await svc.close()
-        if admin_url and database_url:
-            await drop_database(admin_url, database_url)
+    data_dir = tmp_path / "data"
+    async with migrated_database(request, data_dir, backend) as database_url:
+        blobs, media = FakeBlobStore(), FakeMediaTools()
+        index = FakeSearchIndex() if fake_index else None
+        svc = build_services(
+            make_settings(data_dir, database_url=database_url),
+            blobs=blobs,
+            media=media,
+            search_index=index,
+        )
+        try:
+            yield Faked(svc, blobs, media, index)
+        finally:
+            await svc.close()

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from assetvault.services import Services, build_services
+from tests.databases import migrated_database
 from tests.factories import make_settings, process_all
-from tests.pg import create_test_database, drop_database
 from tests.receivers import Received, Reply
 
 # What the import tests change of the defaults: the loopback servers are allowed, and
@@ -49,24 +49,17 @@ def files_handler(files: dict[str, Reply | bytes]):  # type: ignore[no-untyped-d
 async def import_services(
     request: pytest.FixtureRequest, tmp_path: Path, **settings: Any
 ) -> AsyncIterator[Services]:
-    """The services on each backend (request.param), with the import settings."""
-    database_url = None
-    admin_url = None
-    if request.param == "postgresql":
-        admin_url = request.getfixturevalue("postgres_admin_url")
-        database_url = await create_test_database(admin_url)
-    svc = build_services(
-        make_settings(
-            tmp_path / "data", database_url=database_url, **{**IMPORT_SETTINGS, **settings}
+    """The services on each backend (request.param), with the import settings, on a copy
+    of the migrated template database."""
+    data_dir = tmp_path / "data"
+    async with migrated_database(request, data_dir, request.param) as database_url:
+        svc = build_services(
+            make_settings(data_dir, database_url=database_url, **{**IMPORT_SETTINGS, **settings})
         )
-    )
-    await svc.db.migrate()
-    try:
-        yield svc
-    finally:
-        await svc.close()
-        if admin_url and database_url:
-            await drop_database(admin_url, database_url)
+        try:
+            yield svc
+        finally:
+            await svc.close()
 
 
 def adobe(token: str) -> dict[str, str]:

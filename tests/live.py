@@ -3,6 +3,7 @@ contract only (serve, token create, /health), as users' scripts and outside chec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -94,6 +95,9 @@ class LiveServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Not left running: a server that missed its start would outlive the test run.
+        with contextlib.suppress(RuntimeError):  # the port's release is not the news here
+            self.kill()
         raise RuntimeError(f"server not ready in {timeout}s: {self.log_path.read_text()}")
 
     def kill(self) -> None:

@@ -110,7 +110,11 @@ def parts_of(file: dict[str, object], data: bytes) -> list[bytes]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    s = LiveServer(data_dir=tmp_path / "data").start()
+    # A kill while a worker processes the new asset leaves its job running under a lease
+    # no one extends; jobs_settled waits for the next worker to take it over when the
+    # lease runs out: after 3 s here, not the default minute (workers extend a lease every
+    # third of it, so a live worker keeps its job).
+    s = LiveServer(data_dir=tmp_path / "data", env={"ASSETVAULT_JOB_LEASE_SECONDS": "3"}).start()
     yield s
     s.stop()
 

@@ -7,6 +7,7 @@ instead of failing on a lock upgrade. PostgreSQL needs none of this.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -128,7 +131,8 @@ class Database:
             await r.fetch_one("SELECT 1")
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision. A database already there (a
+        restart, a copied data directory) costs one read of its revision, nothing more."""
         async with self.engine.connect() as conn:
             await conn.run_sync(_upgrade, self.url)
             await conn.commit()
@@ -161,7 +165,22 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The newest revisions of the migrations this code ships (read once per process)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
+
+
+def current_revisions(sync_conn: SyncConnection) -> frozenset[str]:
+    """The revisions the database is at (empty for a database never migrated)."""
+    return frozenset(MigrationContext.configure(sync_conn).get_current_heads())
+
+
 def _upgrade(sync_conn: SyncConnection, url: str) -> None:
+    at_head = current_revisions(sync_conn) == head_revisions()
+    sync_conn.rollback()  # end the read; the upgrade begins its own transaction
+    if at_head:
+        return
     cfg = alembic_config(url)
     cfg.attributes["connection"] = sync_conn
     command.upgrade(cfg, "head")
