@@ -515,6 +515,14 @@ class LocalBlobStore:
         return parts
 
     async def assemble(self, upload_id: str, expected_size: int) -> BlobInfo:
+        try:
+            return await self._assemble(upload_id, expected_size)
+        except FileNotFoundError as exc:
+            # A racing complete committed and discarded the staging area under us (its
+            # discard does not wait for our lock): the upload is no longer here.
+            raise PartsIncomplete("the staged upload is gone: it was completed") from exc
+
+    async def _assemble(self, upload_id: str, expected_size: int) -> BlobInfo:
         d = self._upload_dir(upload_id)
         up = self._upload(upload_id)
         await asyncio.to_thread(d.mkdir, exist_ok=True)

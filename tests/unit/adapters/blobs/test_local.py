@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +98,25 @@ async def test_an_upload_discarded_by_a_racing_complete_is_refused_not_crashed(
         return exclusive(d, up)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store, "_exclusive", discarded_first)
+    with pytest.raises(PartsIncomplete, match="gone"):
+        await store.assemble(UPLOAD, 4)
+
+
+async def test_an_upload_discarded_while_a_complete_holds_its_lock_is_refused(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The winner's discard does not take the lock: files may vanish while the late
+    complete looks at them, e.g. the record of the assembled blob."""
+    await store.write_part(UPLOAD, 1, stream(b"race"), 100)
+    await store.assemble(UPLOAD, 4)  # the winner assembled; its asset commits next
+    read_text = Path.read_text
+
+    def discarded_meanwhile(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path.name == "assembled.json":
+            shutil.rmtree(path.parent)  # the winner's discard, just then
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", discarded_meanwhile)
     with pytest.raises(PartsIncomplete, match="gone"):
         await store.assemble(UPLOAD, 4)
 
