@@ -1,8 +1,9 @@
 """Database adapter: one async engine, read and write transactions, migrations.
 
-SQLite runs in WAL mode with synchronous=FULL (a 2xx means the commit is on disk) and
-write transactions start with BEGIN IMMEDIATE, so two writers queue on the busy timeout
-instead of failing on a lock upgrade. PostgreSQL needs none of this.
+SQLite runs in WAL mode with synchronous=FULL (a 2xx means the commit is on disk). Its
+write transactions run on the process's one loop writer (connection.py: BEGIN IMMEDIATE,
+statements in the loop, the commit on a thread); point reads on reader.py's connections;
+the async engine is left for migrations and the other reads. PostgreSQL needs none of this.
 """
 
 from __future__ import annotations
