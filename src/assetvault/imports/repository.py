@@ -24,10 +24,11 @@ ERRORS_SHOWN = 20  # failed files' problems a status document lists (the result 
 
 
 @overload
-def _aware(value: datetime) -> datetime: ...
+def aware(value: datetime) -> datetime: ...
 @overload
-def _aware(value: None) -> None: ...
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None:
+    """A stored timestamp with its zone (SQLite gives it back naive, in UTC)."""
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -44,10 +45,10 @@ def job_from(row: Row[Any]) -> ImportJob:
         config=dict(m["config"]),
         step=m["step"],
         total=m["total"],
-        created_at=_aware(m["created_at"]),
-        started_at=_aware(m["started_at"]),
-        updated_at=_aware(m["updated_at"]),
-        finished_at=_aware(m["finished_at"]),
+        created_at=aware(m["created_at"]),
+        started_at=aware(m["started_at"]),
+        updated_at=aware(m["updated_at"]),
+        finished_at=aware(m["finished_at"]),
         error=m["error"],
     )
 

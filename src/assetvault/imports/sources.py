@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -37,6 +37,7 @@ from assetvault.imports.ports import (
     Thumbnail,
     Tokens,
 )
+from assetvault.imports.repository import aware
 from assetvault.imports.requests import SourceImport
 from assetvault.imports.service import ImportService
 from assetvault.settings import Settings
@@ -53,16 +54,6 @@ _T = TypeVar("_T")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@overload
-def _aware(value: datetime) -> datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def check_source_name(name: Any, field: str = "name") -> str:
@@ -139,13 +130,13 @@ class SourceService:
                 title=m["label"],
                 type=m["type"],
                 authenticated=m["access_token"] is not None,
-                created_at=_aware(m["created_at"]),
+                created_at=aware(m["created_at"]),
             ),
             oauth_state=m["oauth_state"],
             code_verifier=m["code_verifier"],
             access_token=m["access_token"],
             refresh_token=m["refresh_token"],
-            expires_at=_aware(m["expires_at"]),
+            expires_at=aware(m["expires_at"]),
         )
 
     async def _load(self, user: str, name: str) -> _Row:
