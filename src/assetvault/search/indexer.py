@@ -386,16 +386,19 @@ class EmbeddedSearch:
         self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
         head = (await conn.execute(text("SELECT max(seq) FROM outbox"))).scalar() or 0
-        await self.wait_for(int(head))
-        assert self.index is not None
-        return await self.index.prepare(conn, query, scopes)
+        return await self._prepared(int(head), query, scopes)
 
     async def prepare_read(
         self, r: Reader, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
         """As ``prepare``, in a read transaction of the driver's own reader (the index
         needs nothing of the database but the outbox head)."""
-        await self.wait_for(await outbox_head(r))
+        return await self._prepared(await outbox_head(r), query, scopes)
+
+    async def _prepared(
+        self, head: int, query: And, scopes: tuple[QueryNode, ...]
+    ) -> PreparedSearch:
+        await self.wait_for(head)
         assert self.index is not None
         return await self.index.prepare(None, query, scopes)
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from assetvault.adapters.database.connection import Connection
+from assetvault.adapters.database.reader import Reader
 from assetvault.processing.ports import Limits
 from assetvault.search.models import IndexedAsset
 from assetvault.search.query import And, FacetRequest, QueryNode, SortKey
@@ -46,6 +47,12 @@ class PreparedSearch(Protocol):
         """Ids of up to ``cap`` matches, most relevant first."""
         ...
 
+    async def counted_ranked(self, cap: int, count_to: int) -> tuple[int, list[str]]:
+        """How many assets match (counting to ``count_to`` at least) and the ids of the
+        best ``cap``: what the first page of a relevance search without facets needs (an
+        index may do both in one pass over the hits)."""
+        ...
+
     async def ranked_uuids(self, cap: int) -> bytes:
         """The same ranking as ``ranked``, each id as its UUID's 16 bytes (what a
         relevance snapshot keeps)."""
@@ -62,6 +69,17 @@ class SearchIndex(Protocol):
     ) -> PreparedSearch:
         """Plan ``query`` (and the facet ``scopes`` that narrow it) on ``conn``."""
         ...
+
+
+@runtime_checkable
+class PlansOnReader(Protocol):
+    """A SearchIndex kept apart from the database (the embedded one): it plans a query
+    on the driver's own read transaction, the cheaper way in, and reads nothing of the
+    database through it but the outbox head it must have applied."""
+
+    async def prepare_read(
+        self, r: Reader, query: And, scopes: tuple[QueryNode, ...] = ()
+    ) -> PreparedSearch: ...
 
 
 class IndexBusy(Exception):

@@ -39,7 +39,7 @@ from assetvault.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaTyp
 from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import Limits, MediaError
 from assetvault.search.fields import ALL_TEXT_COLUMNS
-from assetvault.search.ports import DocumentText, PreparedSearch, SearchIndex
+from assetvault.search.ports import DocumentText, PlansOnReader, PreparedSearch, SearchIndex
 from assetvault.search.query import (
     And,
     Match,
@@ -191,6 +191,7 @@ class SearchService:
         self.settings = settings
         self.db = db
         self.index = index
+        self._apart = index if isinstance(index, PlansOnReader) else None
         self.metadata = metadata
         self.documents = documents
         self._freezing: set[asyncio.Task[None]] = set()  # rankings being saved
@@ -233,14 +234,15 @@ class SearchService:
                 prepared = await prepare(request.query, scopes)
                 next_state: dict[str, Any] | None = None
                 after = state["k"] if state and not scored else None
-                concurrent = getattr(prepared, "concurrent", False)
+                concurrent = prepared.concurrent
                 if concurrent and scored and state is None:
                     # The page first; the ranking behind its cursor is frozen after the
                     # answer, from the same view of the index (see _freeze).
-                    counted_ranked = getattr(prepared, "counted_ranked", None)
-                    if counted_ranked is not None and not request.facets:
+                    if not request.facets:
                         # The count comes with the ranking, from one pass over the hits.
-                        counted, top = await counted_ranked(request.limit + 1)
+                        counted, top = await prepared.counted_ranked(
+                            request.limit + 1, TOTAL_CAP + 1
+                        )
                         buckets = []
                     else:
                         (counted, buckets), top = await asyncio.gather(
@@ -332,12 +334,12 @@ class SearchService:
         its query is planned. An index kept apart from the database plans on the
         driver's own reader (no SQLAlchemy connection: the cheaper way in); one in the
         database plans on the transaction's connection."""
-        apart = getattr(self.index, "prepare_read", None)
+        apart = self._apart
         if apart is not None:
             async with self.db.reader() as r:
 
                 async def on_reader(query: And, scopes: tuple[QueryNode, ...]) -> PreparedSearch:
-                    return await apart(r, query, scopes)  # type: ignore[no-any-return]
+                    return await apart.prepare_read(r, query, scopes)
 
                 yield r, on_reader
             return

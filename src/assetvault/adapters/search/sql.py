@@ -702,6 +702,11 @@ class PreparedSql:
         rows = (await self.conn.execute(text(sql), st.params)).all()
         return [(row[-1], list(row)) for row in rows]
 
+    async def counted_ranked(self, cap: int, count_to: int) -> tuple[int, list[str]]:
+        """The total and the ranking, one statement after the other (one connection)."""
+        counted, _ = await self.summary((), count_to)
+        return counted, await self.ranked(cap)
+
     async def ranked(self, cap: int) -> list[str]:
         """Ids of up to ``cap`` hits, most relevant first."""
         st = Statement()

@@ -1049,9 +1049,9 @@ class PreparedTantivy:
         scored = sorted(zip((-s for s, _ in hits), ids, strict=True))  # ties by id
         return [i for _, i in scored]
 
-    async def counted_ranked(self, cap: int) -> tuple[int, list[str]]:
-        """How many hits, and the ids of the best ``cap``: one pass (the first page of a
-        relevance search without facets)."""
+    async def counted_ranked(self, cap: int, count_to: int) -> tuple[int, list[str]]:
+        """How many hits (all of them, whatever ``count_to``), and the ids of the best
+        ``cap``: one pass (the first page of a relevance search without facets)."""
         return await self._run(self._counted_ranked, cap)
 
     def _counted_ranked(self, cap: int) -> tuple[int, list[str]]:

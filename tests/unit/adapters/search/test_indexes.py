@@ -89,6 +89,17 @@ async def test_postgres_answers_through_its_gin_indexes(services: Services) -> N
         assert "ix_nodes_properties_jsonb" in plan, plan
 
 
+async def test_counted_ranked_is_the_count_and_the_ranking(services: Services) -> None:
+    # The port's one-pass first page, on either index: the total and the best ids.
+    titles = ["lamp", "lamp lamp", "lamp brass", "brass"]
+    await make_assets(services, [(f"r{i}.jpg", {"dc:title": titles[i % 4]}) for i in range(12)])
+    async with services.search._session() as (_, prepare):
+        prepared = await prepare(_match("lamp"), ())
+        counted, _ = await prepared.summary((), 100)
+        assert counted == 9
+        assert await prepared.counted_ranked(4, 100) == (9, await prepared.ranked(4))
+
+
 def test_metadata_terms_keep_types_apart() -> None:
     terms = set(meta_terms({"r": [2.0, "2", True, None], "e": [], "n": None, "ab": "c", "a": "bc"}))
     assert terms == {"n1:r2", "s1:r2", "b1:r1", "p1:r", "s2:abc", "p2:ab", "s1:abc", "p1:a"}
@@ -193,7 +204,7 @@ async def test_packed_ranking_is_the_ranking(tmp_path: Path) -> None:
     ids = [str(uuid.UUID(bytes=packed[i : i + 16])) for i in range(0, len(packed), 16)]
     assert ids == await prepared.ranked(100) and len(ids) == 60
     # A short ranking keeps the best (ties at its edge as Tantivy's collector picks).
-    assert await prepared.counted_ranked(7) == (60, await prepared.ranked(7))
+    assert await prepared.counted_ranked(7, 10) == (60, await prepared.ranked(7))
 
 
 async def test_unsorted_pages_by_id_through_windows(tmp_path: Path) -> None:
