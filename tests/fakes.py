@@ -306,6 +306,8 @@ class FakeMediaTools:
 
 
 class FakePrepared:
+    concurrent = False  # as a database connection: one step after the other
+
     def __init__(self, index: FakeSearchIndex, query: And) -> None:
         self.index = index
         self.query = query
@@ -326,6 +328,9 @@ class FakePrepared:
 
     async def ranked(self, cap: int) -> list[str]:
         return list(self.index.matching[:cap])
+
+    async def counted_ranked(self, cap: int, count_to: int) -> tuple[int, list[str]]:
+        return len(self.index.matching), await self.ranked(cap)
 
     async def ranked_uuids(self, cap: int) -> bytes:
         return b"".join(uuid.UUID(i).bytes for i in await self.ranked(cap))
