@@ -46,7 +46,7 @@ from tests.live import ASSETVAULT, LiveServer, create_token
 
 from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import alembic_config
-from assetvault.search.indexer import indexed, outbox_head, read_state
+from assetvault.search.indexer import applied_position, indexed, outbox_head, read_state
 from assetvault.search.models import IndexedAsset
 from assetvault.search.ports import IndexWriter
 from assetvault.services import Services, build_services
@@ -785,7 +785,9 @@ def freshness(data_dir: Path, client: Client) -> dict[str, Any]:
                     while True:
                         async with svc.db.reader() as r:
                             state = await read_state(r)
-                        if state is not None and state.position >= head:
+                        # What API processes reload on (the published position).
+                        reached = state and applied_position(data_dir / "search", state)
+                        if reached is not None and reached >= head:
                             break
                         await asyncio.sleep(0.002)
                     applied.append((time.perf_counter() - t0) * 1000)

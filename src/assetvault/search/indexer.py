@@ -10,6 +10,14 @@ replay after a crash changes nothing), commits, and then records the applied pos
 in ``search_index_state``. API processes open the index read-only and reload it when
 that position moves.
 
+The position also goes, right after each commit, into a small file in the index's own
+directory (``PUBLISHED``), which is what readers reload on: recording it in the database
+takes the write lock, which the tree's writers hold for their fsyncs, so under a busy
+ingest the record alone took up to a tenth of a second at p99 (measured at 1M assets).
+The file is only ever ahead of the database row, never behind it, and a reader takes
+the greater of the two for the directory the row names; lost, it costs a replay from the
+row (harmless). The record is still made for every commit, overlapping the next batch.
+
 A search waits, within a bound, until the index has applied every outbox row committed
 before it began (read-your-writes for every caller): searches then see what the
 database sees, as they did when the index lived in the database.
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -57,6 +66,7 @@ BATCH = 1000  # outbox events per commit at most
 POLL_SECONDS = 0.02  # how often an idle indexer looks at the outbox
 READER_POLL_SECONDS = 0.005  # how often a waiting search looks at the position
 REBUILD_CHUNK = 2000
+PUBLISHED = "assetvault-position"  # in an index's directory: the position it committed
 # Events that change nothing a search reads.
 IGNORED = {events.DOWNLOADED, events.COMMENT_ADDED, events.RELATION_ADDED}
 IGNORED |= {events.RELATION_REMOVED}
@@ -74,6 +84,29 @@ async def read_state(r: Reader) -> IndexState | None:
         "SELECT directory, position FROM search_index_state WHERE name = ?", (STATE,)
     )
     return IndexState(row[0], int(row[1])) if row else None
+
+
+def published_position(directory: Path) -> int:
+    """The outbox position the index in ``directory`` has committed, as its writer
+    published it right after the commit (0 if it has published none)."""
+    try:
+        return int((directory / PUBLISHED).read_bytes())
+    except (OSError, ValueError):
+        return 0
+
+
+def applied_position(root: Path, state: IndexState) -> int:
+    """How far the index the state names has applied the outbox: what readers see
+    after a reload (the published position may be ahead of the recorded one)."""
+    return max(state.position, published_position(root / state.directory))
+
+
+def _publish(directory: Path, position: int) -> None:
+    # Written beside, then renamed over: a reader sees the old number or the new one.
+    # No fsync: the commit before it is durable, and a lost file only replays.
+    staged = directory / f"{PUBLISHED}.new"
+    staged.write_bytes(str(position).encode())
+    os.replace(staged, directory / PUBLISHED)
 
 
 async def outbox_head(r: Reader) -> int:
@@ -156,8 +189,10 @@ class Indexer:
         self.index: DocumentIndex | None = None
         self.directory: str | None = None
         self._writer: IndexWriter | None = None
+        self._recording: asyncio.Future[bool] | None = None  # the last position's record
 
     async def close(self) -> None:
+        await self._settle_record()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             try:
@@ -184,14 +219,12 @@ class Indexer:
             except IndexBroken as exc:
                 log.warning("search index unusable (%s); rebuilding it", exc)
                 return await self.rebuild()
-        position = state.position
+        position = max(state.position, published_position(self.root / state.directory))
         while True:
+            ids: set[str] = set()
+            under: list[str] = []
             async with self.db.reader() as r:
                 batch = await tree_repo.outbox_after(r, position, BATCH)
-                if not batch:
-                    return position
-                ids: set[str] = set()
-                under: list[str] = []
                 for event in batch:
                     if event.type in IGNORED or event.node_id is None:
                         continue
@@ -202,19 +235,37 @@ class Indexer:
                             ids.update(await assets_below(r, folder.path))
                     elif event.type.startswith("asset."):
                         ids.add(event.node_id)
-                assets, gone = await load_assets(r, sorted(ids))
-            await asyncio.to_thread(self._apply, under, assets, gone)
+                assets, gone = await load_assets(r, sorted(ids)) if ids else ([], [])
+            if not batch:
+                # Recorded before it returns: whoever asked finds the row current.
+                await self._settle_record()
+                return position
             position = batch[-1].seq
-            if not await self._record(position):
+            await asyncio.to_thread(self._apply, under, assets, gone, position)
+            if not await self._settle_record():
                 return position  # another build swapped the index in: reopen next time
+            self._recording = asyncio.ensure_future(self._record(position))
 
-    def _apply(self, under: list[str], assets: list[IndexedAsset], gone: list[str]) -> None:
-        assert self._writer is not None
+    def _apply(
+        self, under: list[str], assets: list[IndexedAsset], gone: list[str], position: int
+    ) -> None:
+        assert self._writer is not None and self.directory is not None
         for folder_id in under:
             self._writer.delete_under(folder_id)
         self._writer.delete(gone)
         self._writer.upsert(assets)
         self._writer.commit()
+        _publish(self.root / self.directory, position)
+
+    async def _settle_record(self) -> bool:
+        """Wait for the last position's record; False (and the index let go) if another
+        build swapped its index in meanwhile."""
+        recording, self._recording = self._recording, None
+        if recording is None or await recording:
+            return True
+        await self.close()
+        self.directory = None
+        return False
 
     async def _record(self, position: int) -> bool:
         """Record the applied position, if the index is still the current one."""
@@ -227,11 +278,7 @@ class Indexer:
                 )
                 .values(position=position, updated_at=datetime.now(UTC))
             )
-        if result.rowcount == 0:
-            await self.close()
-            self.directory = None
-            return False
-        return True
+        return bool(result.rowcount)
 
     async def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Build a new index from the database while the current one keeps serving,
@@ -434,6 +481,7 @@ class EmbeddedSearch:
             state = await read_state(r)
         if state is None:
             return
+        position = applied_position(self.root, state)
         if state.directory != self.directory:
             try:
                 self.index = await asyncio.to_thread(
@@ -442,8 +490,8 @@ class EmbeddedSearch:
             except IndexBroken:
                 return
             self.directory = state.directory
-        elif state.position == self.position:
+        elif position == self.position:
             return
         if self.index is not None:
             await asyncio.to_thread(self.index.reload)
-            self.position = state.position
+            self.position = position

@@ -17,7 +17,14 @@ from sqlalchemy import update
 
 from assetvault.adapters.database.tables import search_index_state
 from assetvault.errors import Unavailable
-from assetvault.search.indexer import STATE, EmbeddedSearch, outbox_head, read_state
+from assetvault.search.indexer import (
+    PUBLISHED,
+    STATE,
+    EmbeddedSearch,
+    Indexer,
+    outbox_head,
+    read_state,
+)
 from assetvault.search.query import parse_request
 from assetvault.services import Services, build_services
 from tests.factories import make_assets, make_settings
@@ -296,3 +303,57 @@ async def test_sorted_pages_through_ties_and_shared_prefixes(writer: Services) -
                 if cursor is None:
                     break
             assert got == want, sort
+
+
+async def test_readers_reload_on_the_published_position_before_it_is_recorded(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database record of the position waits for the write lock (which the tree's
+    writers hold through their fsyncs); readers go by the position the indexer publishes
+    in the index's directory right after its commit, and the record follows."""
+    data_dir = tmp_path / "data"
+    indexing = embedded(data_dir, database_url)
+    await indexing.db.migrate()
+    api = embedded(data_dir, database_url, search_index_here=False, search_wait_seconds=5.0)
+    indexer = index_of(indexing).new_indexer()
+    try:
+        await make_assets(api, [("a.jpg", {"dc:title": "first"})])
+        await indexer.catch_up()
+        assert await titles(api, "first") == ["first"]
+        # The next record is held, as behind another process's write transaction.
+        held = asyncio.Event()
+        record = Indexer._record
+
+        async def held_record(self: Indexer, position: int) -> bool:
+            await held.wait()
+            return await record(self, position)
+
+        monkeypatch.setattr(Indexer, "_record", held_record)
+        await make_assets(api, [("b.jpg", {"dc:title": "second"})])
+        catching_up = asyncio.create_task(indexer.catch_up())
+        async with api.db.reader() as r:
+            head = await outbox_head(r)
+            state = await read_state(r)
+        assert state is not None and state.position < head
+        directory = data_dir / "search" / state.directory
+        for _ in range(500):
+            if (directory / PUBLISHED).exists() and int(
+                (directory / PUBLISHED).read_text()
+            ) == head:
+                break
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        assert await titles(api, "second") == ["second"]  # before the record
+        assert time.monotonic() - started < 2.0
+        async with api.db.reader() as r:
+            lagging = await read_state(r)
+        assert lagging is not None and lagging.position < head
+        held.set()
+        assert await catching_up == head
+        async with api.db.reader() as r:
+            recorded = await read_state(r)
+        assert recorded is not None and recorded.position == head
+    finally:
+        await indexer.close()
+        await api.close()
+        await indexing.close()
