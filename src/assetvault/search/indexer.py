@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
@@ -76,9 +76,16 @@ async def read_state(r: Reader) -> IndexState | None:
     return IndexState(row[0], int(row[1])) if row else None
 
 
-async def outbox_head(r: Reader) -> int:
-    row = await r.fetch_one("SELECT max(seq) FROM outbox")
-    return int(row[0]) if row and row[0] is not None else 0
+async def embedded_position(r: Reader) -> int:
+    """How far the embedded index has applied the outbox (0 before its first build):
+    what the outbox must keep for it is everything after."""
+    state = await read_state(r)
+    return state.position if state is not None else 0
+
+
+# What a search waits for the index to reach (the floor when pruning emptied the outbox,
+# so an index below it is caught up, which rebuilds it).
+outbox_head = tree_repo.outbox_head
 
 
 def indexed(node: Node, ancestors: dict[str, str]) -> IndexedAsset:
@@ -176,7 +183,19 @@ class Indexer:
         first when there is none (or it cannot be opened)."""
         async with self.db.reader() as r:
             state = await read_state(r)
+            floor = await tree_repo.outbox_floor(r)
         if state is None:
+            return await self.rebuild()
+        if state.position < floor:
+            # The rows after its position were pruned while it was not counted (e.g. the
+            # deployment searched on the database backend meanwhile): applying what is
+            # left would miss changes, so it is built again from the database.
+            log.warning(
+                "search index at outbox position %d, but the outbox is pruned up to %d; "
+                "rebuilding it from the database",
+                state.position,
+                floor,
+            )
             return await self.rebuild()
         if self.directory != state.directory or self._writer is None:
             try:
@@ -385,8 +404,7 @@ class EmbeddedSearch:
     async def prepare(
         self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
-        head = (await conn.execute(text("SELECT max(seq) FROM outbox"))).scalar() or 0
-        await self.wait_for(int(head))
+        await self.wait_for(await outbox_head(self.db.reader_of(conn)))
         assert self.index is not None
         return await self.index.prepare(conn, query, scopes)
 
