@@ -20,7 +20,15 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "assetvault"
-TREE_TABLES = {"nodes", "asset_versions", "renditions", "relations", "comments", "outbox"}
+TREE_TABLES = {
+    "nodes",
+    "asset_versions",
+    "renditions",
+    "relations",
+    "comments",
+    "outbox",
+    "outbox_floor",
+}
 WRITE_FUNCTIONS = {"insert", "update", "delete"}
 BLOB_WRITES = {"put", "put_file", "delete"}
 WRITE_PATH = {"tree/writes.py"}

@@ -155,6 +155,19 @@ async def make_assets(
     return await services.tree.import_originals(folder, batch, user="writer")
 
 
+async def backdate_outbox(services: Any, seqs: list[int] | None, when: Any) -> None:
+    """As if these outbox rows (None: every row) had been written at ``when``."""
+    from sqlalchemy import update
+
+    from assetvault.adapters.database.tables import outbox
+
+    q = update(outbox).values(created_at=when)
+    if seqs is not None:
+        q = q.where(outbox.c.seq.in_(seqs))
+    async with services.db.write() as conn:
+        await conn.execute(q)
+
+
 async def migrate_down_and_up(services: Any, down_to: str) -> None:
     """Downgrade the schema to ``down_to`` and upgrade it to the newest revision again."""
     from alembic import command

@@ -67,6 +67,19 @@ def app_from_environment() -> FastAPI:
     return create_app(load_settings(), periodic_sweep=True)
 
 
+async def sweep_once(svc: Services) -> None:
+    """One round of the sweep an API process runs every SWEEP_EVERY_SECONDS."""
+    await svc.maintenance.sweep(
+        svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
+    )
+    await svc.search.forget_expired()
+    await svc.uploads.forget_completed(svc.settings.upload_token_ttl_seconds)
+    pruned = await svc.maintenance.prune_outbox(svc.settings.outbox_retention_seconds)
+    if pruned:
+        log.info("periodic sweep pruned %d outbox row(s)", pruned)
+    await svc.db.optimize()
+
+
 class AssetvaultApp(FastAPI):
     """The app, with the OpenAPI document its interfaces publish."""
 
@@ -103,12 +116,7 @@ def create_app(
             if not _hold_sweep_lock(svc.settings.data_dir):
                 continue  # another API process of this data directory sweeps
             try:
-                await svc.maintenance.sweep(
-                    svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
-                )
-                await svc.search.forget_expired()
-                await svc.uploads.forget_completed(svc.settings.upload_token_ttl_seconds)
-                await svc.db.optimize()
+                await sweep_once(svc)
             except Exception:
                 log.exception("periodic sweep failed")
 

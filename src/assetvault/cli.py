@@ -25,6 +25,7 @@ from typing import IO, TypeVar
 
 from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
+from assetvault.maintenance.service import SweepReport
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
 
@@ -313,8 +314,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     settings = _settings(args)
     grace = settings.sweep_grace_seconds if args.grace is None else args.grace
     ttl = settings.upload_token_ttl_seconds
-    report = _run(lambda svc: svc.maintenance.sweep(grace, ttl), settings)
-    print(f"removed {report.blobs_removed} blob(s), {report.uploads_removed} upload(s)")
+
+    async def sweep(svc: Services) -> tuple[SweepReport, int]:
+        report = await svc.maintenance.sweep(grace, ttl)
+        return report, await svc.maintenance.prune_outbox(settings.outbox_retention_seconds)
+
+    report, pruned = _run(sweep, settings)
+    print(
+        f"removed {report.blobs_removed} blob(s), {report.uploads_removed} upload(s), "
+        f"{pruned} outbox row(s)"
+    )
     return 0
 
 
@@ -369,7 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(migrate)
     migrate.set_defaults(func=cmd_migrate)
 
-    sweep = sub.add_parser("sweep", help="remove unreferenced blobs and abandoned uploads")
+    sweep = sub.add_parser(
+        "sweep", help="remove unreferenced blobs, abandoned uploads and consumed outbox rows"
+    )
     sweep.add_argument("--grace", type=float, default=None, help="minimum age in seconds")
     _data_dir_arg(sweep)
     sweep.set_defaults(func=cmd_sweep)

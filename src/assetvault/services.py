@@ -22,18 +22,19 @@ from assetvault.adapters.search.sql import SqlSearchIndex
 from assetvault.adapters.signing.keys import RsaKeyRing
 from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
+from assetvault.events import repository as events_repo
 from assetvault.events.dispatcher import Dispatcher
 from assetvault.events.ports import Signer, WebhookSender
 from assetvault.events.service import EventService
 from assetvault.imports.service import ImportService
 from assetvault.imports.sources import SourceService
 from assetvault.maintenance.guard import BlobGuard
-from assetvault.maintenance.service import MaintenanceService
+from assetvault.maintenance.service import MaintenanceService, PositionReader
 from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import MediaTools
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
-from assetvault.search.indexer import EmbeddedSearch
+from assetvault.search.indexer import EmbeddedSearch, embedded_position
 from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
@@ -89,6 +90,17 @@ def blob_store_from_url(url: str) -> BlobBackend:
 
         return LocalBlobStore(Path(parsed.path))
     raise ValueError(f"unsupported blob store URL scheme: {parsed.scheme!r}")
+
+
+def outbox_consumers(embedded: EmbeddedSearch | None) -> list[PositionReader]:
+    """Who reads the outbox in this deployment: the event dispatcher always; the embedded
+    index's indexer only when search is embedded (the database backend reads the nodes
+    themselves, and an index left from an earlier embedded time rebuilds when it finds
+    the outbox pruned past it)."""
+    consumers: list[PositionReader] = [events_repo.dispatch_position]
+    if embedded is not None:
+        consumers.append(embedded_position)
+    return consumers
 
 
 def build_services(
@@ -189,7 +201,7 @@ def build_services(
         tree=tree,
         uploads=UploadService(settings, tree, blobs, guard),
         auth=AuthService(db),
-        maintenance=MaintenanceService(db, blobs, guard),
+        maintenance=MaintenanceService(db, blobs, guard, writes, outbox_consumers(embedded)),
         queue=queue,
         processing=processing,
         metadata=metadata,

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Unreferenced blobs and abandoned staging areas younger than this are left alone by the
     # sweep, so a complete that is between "blob stored" and "row committed" is never raced.
     sweep_grace_seconds: int = 3600
+    # Outbox rows are kept at least this long, and always until every consumer of this
+    # deployment (the event dispatcher; the embedded search indexer when search is
+    # embedded) has read them; the sweep then removes them (docs/write-path.md).
+    outbox_retention_seconds: float = 24 * 3600.0
 
     # API processes `serve` runs over the same data directory (SQLite WAL across
     # processes); default: two on a machine with two cores or more, so both answer.

@@ -132,12 +132,30 @@ class Dispatcher:
         many outbox rows were consumed."""
         now = datetime.now(UTC)
         async with self.db.read() as conn:  # most rounds find nothing: no write lock then
+            r = self.db.reader_of(conn)
             after = await repo.int_state(conn, repo.POSITION)
-            if not await tree_repo.outbox_after(self.db.reader_of(conn), after, 1):
+            behind = after < await tree_repo.outbox_floor(r)
+            if not behind and not await tree_repo.outbox_after(r, after, 1):
                 return 0
         async with self.db.write() as conn:
             r = self.db.reader_of(conn)
             after = await repo.int_state(conn, repo.POSITION)
+            floor = await tree_repo.outbox_floor(r)
+            if after < floor:
+                # The outbox rows after this position are gone (the sweep prunes only
+                # what the dispatcher has read, so its position was reset or the
+                # database restored from an older copy): their events cannot be made
+                # any more. Said loudly, and the dispatcher goes on from the floor
+                # rather than stop every later event.
+                log.warning(
+                    "event dispatcher at outbox position %d, but the outbox is pruned up "
+                    "to %d: the events between are lost; going on from %d",
+                    after,
+                    floor,
+                    floor,
+                )
+                after = floor
+                await repo.set_state(conn, repo.POSITION, str(floor))
             rows = await tree_repo.outbox_after(r, after, batch)
             if not rows:
                 return 0

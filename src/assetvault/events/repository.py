@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Row, Text, and_, case, delete, func, insert, select, type_coerce, update
 
 from assetvault.adapters.database.connection import Connection
+from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import (
     event_attempts,
     event_deliveries,
@@ -50,6 +51,13 @@ async def set_state(conn: Connection, key: str, value: str) -> None:
 async def int_state(conn: Connection, key: str) -> int:
     value = await get_state(conn, key)
     return int(value) if value else 0
+
+
+async def dispatch_position(r: Reader) -> int:
+    """How far the dispatcher has read the outbox (0 before its first round): what the
+    outbox must keep for it is everything after."""
+    row = await r.fetch_one("SELECT value FROM event_state WHERE key = ?", (POSITION,))
+    return int(row[0]) if row and row[0] else 0
 
 
 # -- registrations -------------------------------------------------------------------------

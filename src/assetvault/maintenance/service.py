@@ -6,16 +6,29 @@ Blobs that no row and no live staging area refers to are removed once older than
 grace period, which keeps the sweep off a complete in another process that has stored
 its blob but not committed its row yet; at start-up, when nothing can be in flight, the
 server sweeps blobs with no grace at all.
+
+Outbox rows are pruned once older than the retention and read by every consumer of the
+deployment; which consumers there are is the wiring's to say (services.py): each is a
+reader of its position, and the smallest position is as far as pruning may go.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from assetvault.adapters.blobs.base import BlobBackend
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.reader import Reader
 from assetvault.maintenance.guard import BlobGuard
 from assetvault.tree import repository as tree_repo
+from assetvault.tree.writes import Writes
+
+PRUNE_BATCH = 5000  # outbox rows removed per transaction
+
+# How far one consumer has read the outbox (0 when it has not begun: keep everything).
+PositionReader = Callable[[Reader], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -25,10 +38,41 @@ class SweepReport:
 
 
 class MaintenanceService:
-    def __init__(self, db: Database, blobs: BlobBackend, guard: BlobGuard) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobBackend,
+        guard: BlobGuard,
+        writes: Writes,
+        outbox_consumers: Sequence[PositionReader],
+    ) -> None:
         self.db = db
         self.blobs = blobs
         self.guard = guard
+        self.writes = writes
+        self.outbox_consumers = list(outbox_consumers)
+
+    async def outbox_read_by_all(self) -> int:
+        """The outbox position every consumer has read up to (0 with none: nothing is
+        known to be read)."""
+        if not self.outbox_consumers:
+            return 0
+        async with self.db.reader() as r:
+            return min([await position(r) for position in self.outbox_consumers])
+
+    async def prune_outbox(self, retention_seconds: float) -> int:
+        """Remove the outbox rows older than the retention that every consumer has read;
+        returns how many went."""
+        up_to = await self.outbox_read_by_all()
+        if up_to <= 0:
+            return 0
+        cutoff = datetime.now(UTC) - timedelta(seconds=retention_seconds)
+        removed = 0
+        while True:  # in short transactions: a day's backlog is no long hold of the lock
+            went = await self.writes.prune_outbox(up_to, cutoff, most=PRUNE_BATCH)
+            removed += went
+            if went < PRUNE_BATCH:
+                return removed
 
     async def sweep(self, grace_seconds: float, upload_ttl_seconds: float) -> SweepReport:
         uploads_removed = await self.blobs.sweep(upload_ttl_seconds)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
@@ -109,9 +109,16 @@ def _publish(directory: Path, position: int) -> None:
     os.replace(staged, directory / PUBLISHED)
 
 
-async def outbox_head(r: Reader) -> int:
-    row = await r.fetch_one("SELECT max(seq) FROM outbox")
-    return int(row[0]) if row and row[0] is not None else 0
+async def embedded_position(r: Reader) -> int:
+    """How far the embedded index has applied the outbox (0 before its first build):
+    what the outbox must keep for it is everything after."""
+    state = await read_state(r)
+    return state.position if state is not None else 0
+
+
+# What a search waits for the index to reach (the floor when pruning emptied the outbox,
+# so an index below it is caught up, which rebuilds it).
+outbox_head = tree_repo.outbox_head
 
 
 def indexed(node: Node, ancestors: dict[str, str]) -> IndexedAsset:
@@ -211,7 +218,19 @@ class Indexer:
         first when there is none (or it cannot be opened)."""
         async with self.db.reader() as r:
             state = await read_state(r)
+            floor = await tree_repo.outbox_floor(r)
         if state is None:
+            return await self.rebuild()
+        if state.position < floor:
+            # The rows after its position were pruned while it was not counted (e.g. the
+            # deployment searched on the database backend meanwhile): applying what is
+            # left would miss changes, so it is built again from the database.
+            log.warning(
+                "search index at outbox position %d, but the outbox is pruned up to %d; "
+                "rebuilding it from the database",
+                state.position,
+                floor,
+            )
             return await self.rebuild()
         if self.directory != state.directory or self._writer is None:
             try:
@@ -432,8 +451,7 @@ class EmbeddedSearch:
     async def prepare(
         self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSearch:
-        head = (await conn.execute(text("SELECT max(seq) FROM outbox"))).scalar() or 0
-        return await self._prepared(int(head), query, scopes)
+        return await self._prepared(await outbox_head(self.db.reader_of(conn)), query, scopes)
 
     async def prepare_read(
         self, r: Reader, query: And, scopes: tuple[QueryNode, ...] = ()

@@ -201,6 +201,21 @@ async def outbox_after(r: Reader, after: int = 0, limit: int = 1000) -> list[Out
     return found
 
 
+async def outbox_head(r: Reader) -> int:
+    """The outbox's last seq: its newest row's, or, once pruning has removed every row,
+    the floor (a consumer there has read everything)."""
+    row = await r.fetch_one(
+        "SELECT (SELECT max(seq) FROM outbox), (SELECT seq FROM outbox_floor WHERE id = 1)"
+    )
+    return max(int(value or 0) for value in row) if row else 0
+
+
+async def outbox_floor(r: Reader) -> int:
+    """The highest outbox seq pruned so far (0: none); every row up to it is gone."""
+    row = await r.fetch_one("SELECT seq FROM outbox_floor WHERE id = 1")
+    return int(row[0]) if row else 0
+
+
 async def comments_of(r: Reader, node_id: str) -> list[dict[str, Any]]:
     sql = (
         "SELECT id, node_id, message, annotation_data, created_at, created_by FROM comments "

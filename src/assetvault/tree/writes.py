@@ -8,7 +8,8 @@ children changed, run the hooks of a new original (the processing job) and appen
 outbox row per domain event. The rows are written when the block exits cleanly, in the
 same transaction, so a change that rolls back leaves no event and a committed one never
 misses its own. ``scripts/check_write_path.py`` (run by ``make lint``) fails if any
-other module writes these tables or stores blobs.
+other module writes these tables or stores blobs. Pruning the outbox is a write too
+(``Writes.prune_outbox``); how far every consumer has read is the caller's to say.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 
 from assetvault.adapters.blobs.base import BlobInfo, BlobStore
 from assetvault.adapters.database.connection import Connection
@@ -32,6 +33,7 @@ from assetvault.adapters.database.tables import (
     comments,
     nodes,
     outbox,
+    outbox_floor,
     relations,
     renditions,
 )
@@ -137,6 +139,51 @@ class Writes:
             )
             yield ch
             await ch.flush()
+
+    async def prune_outbox(self, up_to: int, older_than: datetime, *, most: int = 5000) -> int:
+        """Remove the outbox rows every consumer has read (``seq`` up to ``up_to``, the
+        smallest of their positions) that were written before ``older_than``, and raise
+        the floor to the highest seq removed; returns how many rows went.
+
+        Only a prefix goes: pruning stops before the first row younger than
+        ``older_than`` (on PostgreSQL a row's time is its transaction's start, not its
+        commit, so times need not follow seq), so every row up to the floor is gone and
+        a consumer below it knows it has missed some. At most ``most`` rows go per call
+        (one short transaction: the write lock is the tree's writers' too); the caller
+        calls again while rows go."""
+        async with self.db.write() as conn:
+            first_young = (
+                await conn.execute(
+                    select(outbox.c.seq)
+                    .where(outbox.c.seq <= up_to, outbox.c.created_at >= older_than)
+                    .order_by(outbox.c.seq)
+                    .limit(1)
+                )
+            ).scalar()
+            limit = up_to if first_young is None else min(up_to, int(first_young) - 1)
+            highest = (
+                await conn.execute(
+                    select(outbox.c.seq)
+                    .where(outbox.c.seq <= limit)
+                    .order_by(outbox.c.seq)
+                    .limit(1)
+                    .offset(most - 1)
+                )
+            ).scalar()
+            if highest is None:  # fewer than ``most`` rows to go: all of them
+                highest = (
+                    await conn.execute(select(func.max(outbox.c.seq)).where(outbox.c.seq <= limit))
+                ).scalar()
+            if highest is None:
+                return 0
+            removed = await conn.execute(delete(outbox).where(outbox.c.seq <= int(highest)))
+            # Rows up to the old floor were gone already, so this only raises it.
+            await conn.execute(
+                update(outbox_floor)
+                .where(outbox_floor.c.id == 1, outbox_floor.c.seq < int(highest))
+                .values(seq=int(highest))
+            )
+            return int(removed.rowcount or 0)
 
     # Binaries are stored before the transaction that references them (a stream of
     # gigabytes cannot sit inside a transaction); content addressing makes a blob that

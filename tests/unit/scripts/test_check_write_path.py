@@ -22,6 +22,8 @@ spec.loader.exec_module(check)
         "await conn.execute(delete(renditions))",
         "await conn.execute(comments.insert().values(x=1))",
         "await conn.execute(outbox.delete())",
+        "await conn.execute(update(outbox_floor).values(seq=9))",
+        "await conn.exec_driver_sql('UPDATE outbox_floor SET seq = 9')",
         "await conn.exec_driver_sql('UPDATE nodes SET revision = 2')",
         "await conn.exec_driver_sql('delete from \"asset_versions\"')",
         "await conn.exec_driver_sql('INSERT OR REPLACE INTO comments VALUES (1)')",

@@ -27,6 +27,7 @@ from assetvault.search.indexer import (
 )
 from assetvault.search.query import parse_request
 from assetvault.services import Services, build_services
+from assetvault.tree.repository import outbox_floor
 from tests.factories import make_assets, make_settings
 from tests.pg import create_test_database, drop_database
 
@@ -357,3 +358,51 @@ async def test_readers_reload_on_the_published_position_before_it_is_recorded(
         await indexer.close()
         await api.close()
         await indexing.close()
+
+
+async def test_an_index_the_outbox_was_pruned_past_is_rebuilt_and_misses_nothing(
+    writer: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The deployment searched on the database backend for a while (the embedded index
+    not counted as a consumer), the sweep pruned what its index never applied; back on
+    the embedded backend, the index is rebuilt instead of missing those changes."""
+    nodes = await make_assets(
+        writer, [("k.jpg", {"dc:title": "jasper"}), ("l.jpg", {"dc:title": "jasper too"})]
+    )
+    assert await titles(writer, "jasper") == ["jasper", "jasper too"]
+    async with writer.db.reader() as r:
+        indexed_at = await read_state(r)
+    assert indexed_at is not None
+    # Meanwhile, on the database backend: changes, dispatched and pruned.
+    meanwhile = build_services(
+        make_settings(
+            writer.settings.data_dir,
+            database_url=writer.settings.database_url,
+            search_backend="database",
+            outbox_retention_seconds=0,
+        )
+    )
+    try:
+        await make_assets(meanwhile, [("m.jpg", {"dc:title": "jasper new"})])
+        await meanwhile.changes.set_properties(nodes[0].path, {"dc:title": "onyx"}, user="u")
+        await meanwhile.changes.delete(nodes[1].path, user="u")
+        dispatcher = meanwhile.dispatcher()
+        while await dispatcher.materialize():
+            pass
+        assert await meanwhile.maintenance.prune_outbox(0) > 0
+        async with meanwhile.db.reader() as r:
+            assert await outbox_floor(r) > indexed_at.position
+    finally:
+        await meanwhile.close()
+
+    with caplog.at_level("WARNING", logger="assetvault.search.indexer"):
+        assert await titles(writer, "jasper") == ["jasper new"]
+    assert "rebuilding it from the database" in caplog.text
+    assert await titles(writer, "onyx") == ["onyx"]
+    index = index_of(writer)
+    assert index.index is not None and index.index.count() == await asset_count(writer) == 2
+    async with writer.db.reader() as r:
+        state = await read_state(r)
+        pruned_to = await outbox_floor(r)
+    assert state is not None and state.directory != indexed_at.directory
+    assert state.position >= pruned_to  # built as of the floor at least: no rebuild loop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +13,7 @@ from assetvault.errors import PreconditionFailed
 from assetvault.services import Services
 from assetvault.tree import events
 from assetvault.tree import repository as repo
-from tests.factories import make_asset, make_assets, outbox_events
+from tests.factories import backdate_outbox, make_asset, make_assets, outbox_events
 
 
 class Boom(Exception):
@@ -151,3 +152,52 @@ async def test_readers_never_see_a_later_commit_take_an_earlier_position(
     assert observed
     for highest, seen in observed:
         assert {s for s in every if s <= highest} <= seen
+
+
+async def floor(services: Services) -> int:
+    async with services.db.reader() as r:
+        return await repo.outbox_floor(r)
+
+
+async def seqs_left(services: Services) -> list[int]:
+    return [e.seq for e in await outbox_events(services)]
+
+
+async def test_prune_removes_old_rows_up_to_the_position_and_the_floor_only_grows(
+    services: Services,
+) -> None:
+    for i in range(4):
+        await services.tree.create_folder("/content/dam", f"f{i}", user="u")
+    seqs = await seqs_left(services)
+    assert len(seqs) == 4 and await floor(services) == 0
+    now = datetime.now(UTC)
+    await backdate_outbox(services, seqs[:3], now - timedelta(days=2))
+    cutoff = now - timedelta(days=1)
+
+    # Read up to the second row: the third is old but not read by every consumer.
+    assert await services.writes.prune_outbox(seqs[1], cutoff) == 2
+    assert await seqs_left(services) == seqs[2:]
+    assert await floor(services) == seqs[1]
+    # A smaller position later removes nothing and lowers nothing.
+    assert await services.writes.prune_outbox(seqs[0], cutoff) == 0
+    assert await floor(services) == seqs[1]
+    # Everything read: the last row is younger than the retention and stays.
+    assert await services.writes.prune_outbox(seqs[3], cutoff) == 1
+    assert await seqs_left(services) == seqs[3:]
+    assert await floor(services) == seqs[2]
+    # Later changes carry on above the floor.
+    await services.tree.create_folder("/content/dam", "later", user="u")
+    assert min(await seqs_left(services)) > await floor(services)
+
+
+async def test_prune_stops_at_the_first_young_row(services: Services) -> None:
+    """Only a prefix goes, so every row up to the floor is gone: an old row after a
+    young one stays (on PostgreSQL a row's time is its transaction's start)."""
+    for i in range(3):
+        await services.tree.create_folder("/content/dam", f"g{i}", user="u")
+    seqs = await seqs_left(services)
+    now = datetime.now(UTC)
+    await backdate_outbox(services, [seqs[0], seqs[2]], now - timedelta(days=2))
+    assert await services.writes.prune_outbox(seqs[2], now - timedelta(days=1)) == 1
+    assert await seqs_left(services) == seqs[1:]
+    assert await floor(services) == seqs[0]

@@ -249,6 +249,18 @@ outbox = Table(
 )
 
 
+# How far the outbox has been pruned: every row with ``seq`` up to this one is gone (the
+# sweep removes a prefix of rows every consumer has read, once older than the
+# retention). A consumer whose position is below it has missed rows and must not go on
+# as if it had not (the search indexer rebuilds; the dispatcher says so). One row.
+outbox_floor = Table(
+    "outbox_floor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+
 # Uploads whose complete committed, kept as long as their upload token could be replayed:
 # a second complete with the same token is refused as such (in any server process), and
 # two racing completes of one upload cannot both create an asset.
