@@ -150,6 +150,14 @@ def main() -> dict[str, Any]:
         debug.mix()
         log = debug.server.log_path.read_text()[start_up:]
     slow = re.findall(r"Executing .* took ([\d.]+) seconds", log)
+    # Each request's task is named after it (app.py, NamedRequests): which held the loop.
+    by_route: dict[str, list[float]] = {}
+    for line in re.findall(r"Executing .* took [\d.]+ seconds", log):
+        name = re.search(r"name='([^']*)'", line)
+        route = name.group(1) if name else line.split(" took ")[0][10:90]
+        route = re.sub(r"(urn:aaid:aem:)?[0-9a-f]{8}-[0-9a-f-]{27}", "{id}", route)
+        seconds = float(re.findall(r"took ([\d.]+) seconds", line)[0])
+        by_route.setdefault(route, []).append(seconds * 1000)
 
     with Target(work / "two", "--processes", "2", "--workers", "1") as two:
         pair = [(wrk(two.live, {}), wrk(two.metadata, two.read)) for _ in range(ROUNDS)]
@@ -163,6 +171,7 @@ def main() -> dict[str, Any]:
         "p99_ms": p99,
         "slow_callbacks_over_10ms": len(slow),
         "slowest_callback_ms": max((float(s) * 1000 for s in slow), default=0.0),
+        "slow_callbacks_by_route": {r: sorted(ms, reverse=True) for r, ms in by_route.items()},
         "two_processes": {"metadata_rps": two_rps, "metadata_p99_ms": two_p99},
         "connections": int(CONNECTIONS),
         "duration": DURATION,
@@ -179,6 +188,8 @@ def main() -> dict[str, Any]:
         f"asyncio debug mode, same mix: {len(slow)} callback(s) held the loop > {SLOW_MS} ms"
         f" (slowest {result['slowest_callback_ms']:.1f} ms)"
     )
+    for route, ms in sorted(by_route.items(), key=lambda kv: -max(kv[1])):
+        print(f"    {route}: {len(ms)} (slowest {max(ms):.1f} ms)")
     print(f"two API processes: GET metadata {two_rps:.0f} req/s, p99 {two_p99:.1f} ms")
     return result
 

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assetvault.api import health
 from assetvault.api.adobe import events as adobe_events
@@ -55,6 +56,21 @@ def _hold_sweep_lock(data_dir: Path) -> bool:
         return False
     _sweep_lock = fh
     return True
+
+
+class NamedRequests:
+    """Names each request's task after its method and path, so that asyncio's
+    slow-callback log (debug mode, ASSETVAULT_SLOW_CALLBACK_MS) says which request held
+    the loop; for measuring only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        if task is not None and scope["type"] == "http":
+            task.set_name(f"{scope['method']} {scope['path']}")
+        await self.app(scope, receive, send)
 
 
 def app_from_environment() -> FastAPI:
@@ -154,6 +170,8 @@ def create_app(
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)
+    if os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS"):
+        app.add_middleware(NamedRequests)  # outermost: it names the task first
     app.include_router(health.router)
     app.include_router(adobe_search.router)
     app.include_router(adobe_events.publishing)

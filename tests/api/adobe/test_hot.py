@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from assetvault.app import create_app
 from assetvault.services import Services
@@ -53,3 +57,30 @@ async def test_fast_path_and_router_give_the_same_answers(
     for case, a, b in zip(cases, fast, routed, strict=True):
         assert a == b, case
     assert {a[0] for a in fast} >= {200, 304, 400, 401, 403, 404, 406}
+
+
+async def _name_after_request(app: FastAPI, url: str, token: str) -> str:
+    """The name of the task a request ran in, which was named "unnamed" before it."""
+
+    async def run() -> str:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get(url, headers=adobe(token))).status_code == 200
+        task = asyncio.current_task()
+        assert task is not None
+        return task.get_name()
+
+    return await asyncio.create_task(run(), name="unnamed")
+
+
+async def test_measuring_names_each_request_after_its_route(
+    services: Services, tokens: Tokens, photo: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncio's slow-callback log names a callback by its task: under measurement, the
+    # task of a request is named after it, so the log says which request held the loop.
+    url = f"/adobe/assets/{photo.urn}/metadata"
+    plain = create_app(services=services)
+    assert await _name_after_request(plain, url, tokens.read) == "unnamed"
+    monkeypatch.setenv("ASSETVAULT_SLOW_CALLBACK_MS", "10")
+    measured = create_app(services=services)
+    assert await _name_after_request(measured, url, tokens.read) == f"GET {url}"
