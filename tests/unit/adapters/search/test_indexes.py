@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from assetvault.adapters.search.tantivy import (
+    KeyBounds,
+    PreparedTantivy,
     TantivyIndex,
     _id_halves,
     _id_of,
@@ -225,3 +228,68 @@ async def test_unsorted_pages_by_id_through_windows(tmp_path: Path) -> None:
             after = rows[-1][1]
         wanted = sorted(a.id for a in assets if a.metadata["dc:title"] == words)
         assert seen == wanted and len(seen) == expected
+
+
+async def _all_pages(prepared: Any, sort: tuple[Any, ...], limit: int) -> list[str]:
+    seen: list[str] = []
+    after: list[Any] | None = None
+    while True:
+        rows = await prepared.page(sort, after, limit, large=False)
+        seen += [node_id for node_id, _ in rows]
+        if len(rows) < limit:
+            return seen
+        after = rows[-1][1]
+
+
+def _sorted_by(field: str, order: str, words: str) -> tuple[And, tuple[Any, ...]]:
+    request = parse_request(
+        {"query": [{"match": {"text": words}}], "sort": [{"field": field, "order": order}]}
+    )
+    return request.query, request.sort
+
+
+async def test_sorted_pages_by_integer_keys_through_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Enough assets that a page's first window of modified times (or sizes) holds only
+    # part of the hits; the pages must be those of ordering every hit at once.
+    assets = [_asset(i, "image/jpeg", None, "lamp" if i % 7 == 0 else "shade") for i in range(3000)]
+    assets += [_asset(5000, "image/jpeg", None, "lamp")] * 1  # a gap in the values
+    index = _build(tmp_path, assets)
+    windows: list[str] = []
+    int_range = PreparedTantivy._int_range
+
+    def counted(self: PreparedTantivy, field: str, lo: Any, hi: Any) -> Any:
+        windows.append(field)
+        return int_range(self, field, lo, hi)
+
+    monkeypatch.setattr(PreparedTantivy, "_int_range", counted)
+    for field in ("repositoryMetadata.repo:modifyDate", "repositoryMetadata.repo:size"):
+        for order in ("DESC", "ASC"):
+            for words in ("lamp", "shade"):
+                query, sort = _sorted_by(field, order, words)
+                windows.clear()
+                windowed = await _all_pages(await index.prepare(None, query), sort, 20)
+                assert windows, "no window was tried"
+                with monkeypatch.context() as whole:
+                    whole.setattr(KeyBounds, "of", lambda *_: None)
+                    reference = await _all_pages(await index.prepare(None, query), sort, 20)
+                expected = sum(1 for a in assets if a.metadata["dc:title"] == words)
+                assert windowed == reference and len(windowed) == expected, (field, order)
+
+
+async def test_windows_take_in_values_past_a_stale_estimate(tmp_path: Path) -> None:
+    index = _build(tmp_path, [_asset(i, "image/jpeg", None, "lamp") for i in range(1000, 2000)])
+    query, sort = _sorted_by("repositoryMetadata.repo:modifyDate", "DESC", "lamp")
+    first = await _all_pages(await index.prepare(None, query), sort, 10)
+    assert len(first) == 1000
+    # Newer and older assets after the estimate was made (it is kept across reloads).
+    writer = index.writer()
+    writer.upsert([_asset(i, "image/jpeg", None, "lamp") for i in (5, 6, 3000, 3001)])
+    writer.commit()
+    writer.close()
+    index.reload()
+    pages = await _all_pages(await index.prepare(None, query), sort, 10)
+    newest = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in (3001, 3000)]
+    oldest = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in (6, 5)]
+    assert pages == newest + first + oldest
