@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,9 @@ class Target:
         photo = media.jpeg_with_metadata(work / "p.jpg").read_bytes()
         asset = _upload(http, "/content/dam", "p.jpg", photo)
         http.post("/api/assets/bench", json={"class": "assetFolder"}).raise_for_status()
+        made = [asset]
         for i in range(CHILDREN):
-            _upload(http, "/content/dam/bench", f"c{i:02}.txt", f"child {i}".encode())
+            made.append(_upload(http, "/content/dam/bench", f"c{i:02}.txt", f"child {i}".encode()))
         url = self.server.url
         self.read = {"Authorization": f"Bearer {reader}", "X-Api-Key": "bench"}
         self.write = {"Authorization": f"Bearer {writer}", "X-Api-Key": "bench"}
@@ -111,7 +113,24 @@ class Target:
         )
         for check in (self.metadata, self.listing):
             assert httpx.get(check, headers=self.read).status_code == 200
+        self._settle(made)
         return self
+
+    def _settle(self, assets: list[str], timeout: float = 120.0) -> None:
+        """Until the set-up's uploads are processed, so that no rendition job of theirs
+        runs beside the rounds (the rounds measure routes, not the set-up's jobs)."""
+        deadline = time.monotonic() + timeout
+        pending = list(assets)
+        while pending:
+            url = f"{self.server.url}/adobe/assets/{pending[0]}/metadata"
+            state = httpx.get(url, headers=self.read).json()["repositoryMetadata"]
+            if state.get("aem:assetState") == "processing":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the set-up's uploads were not processed in time")
+                time.sleep(0.2)
+                continue
+            pending.pop(0)
+        time.sleep(1.0)  # the indexer and the dispatcher catch up with the last of them
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
