@@ -23,6 +23,7 @@ from assetvault.adapters.search.tantivy import (
     canonical_number,
     facet_code,
     meta_terms,
+    micros,
 )
 from assetvault.search.models import IndexedAsset
 from assetvault.search.query import And, FacetRequest, parse_request
@@ -241,9 +242,13 @@ async def _all_pages(prepared: Any, sort: tuple[Any, ...], limit: int) -> list[s
         after = rows[-1][1]
 
 
-def _sorted_by(field: str, order: str, words: str) -> tuple[And, tuple[Any, ...]]:
+def _sorted_by(field: str, order: str, mime: str) -> tuple[And, tuple[Any, ...]]:
+    # A filter (windows are for broad filters; a query with words orders its hits whole).
     request = parse_request(
-        {"query": [{"match": {"text": words}}], "sort": [{"field": field, "order": order}]}
+        {
+            "query": [{"term": {"repositoryMetadata.dc:format": [mime]}}],
+            "sort": [{"field": field, "order": order}],
+        }
     )
     return request.query, request.sort
 
@@ -253,8 +258,10 @@ async def test_sorted_pages_by_integer_keys_through_windows(
 ) -> None:
     # Enough assets that a page's first window of modified times (or sizes) holds only
     # part of the hits; the pages must be those of ordering every hit at once.
-    assets = [_asset(i, "image/jpeg", None, "lamp" if i % 7 == 0 else "shade") for i in range(3000)]
-    assets += [_asset(5000, "image/jpeg", None, "lamp")] * 1  # a gap in the values
+    assets = [
+        _asset(i, "image/jpeg" if i % 7 == 0 else "image/png", None, "x") for i in range(3000)
+    ]
+    assets += [_asset(5000, "image/jpeg", None, "x")]  # a gap in the values
     index = _build(tmp_path, assets)
     windows: list[str] = []
     int_range = PreparedTantivy._int_range
@@ -266,30 +273,102 @@ async def test_sorted_pages_by_integer_keys_through_windows(
     monkeypatch.setattr(PreparedTantivy, "_int_range", counted)
     for field in ("repositoryMetadata.repo:modifyDate", "repositoryMetadata.repo:size"):
         for order in ("DESC", "ASC"):
-            for words in ("lamp", "shade"):
-                query, sort = _sorted_by(field, order, words)
+            for mime in ("image/jpeg", "image/png"):
+                query, sort = _sorted_by(field, order, mime)
                 windows.clear()
                 windowed = await _all_pages(await index.prepare(None, query), sort, 20)
                 assert windows, "no window was tried"
                 with monkeypatch.context() as whole:
                     whole.setattr(KeyBounds, "of", lambda *_: None)
                     reference = await _all_pages(await index.prepare(None, query), sort, 20)
-                expected = sum(1 for a in assets if a.metadata["dc:title"] == words)
+                expected = sum(1 for a in assets if a.mime_type == mime)
                 assert windowed == reference and len(windowed) == expected, (field, order)
 
 
 async def test_windows_take_in_values_past_a_stale_estimate(tmp_path: Path) -> None:
-    index = _build(tmp_path, [_asset(i, "image/jpeg", None, "lamp") for i in range(1000, 2000)])
-    query, sort = _sorted_by("repositoryMetadata.repo:modifyDate", "DESC", "lamp")
-    first = await _all_pages(await index.prepare(None, query), sort, 10)
-    assert len(first) == 1000
+    index = _build(tmp_path, [_asset(i, "image/jpeg", None, "x") for i in range(1000, 2000)])
+    firsts = {}
+    for order in ("DESC", "ASC"):
+        query, sort = _sorted_by("repositoryMetadata.repo:modifyDate", order, "image/jpeg")
+        firsts[order] = await _all_pages(await index.prepare(None, query), sort, 10)
+        assert len(firsts[order]) == 1000
     # Newer and older assets after the estimate was made (it is kept across reloads).
     writer = index.writer()
-    writer.upsert([_asset(i, "image/jpeg", None, "lamp") for i in (5, 6, 3000, 3001)])
+    writer.upsert([_asset(i, "image/jpeg", None, "x") for i in (5, 6, 3000, 3001)])
     writer.commit()
     writer.close()
     index.reload()
-    pages = await _all_pages(await index.prepare(None, query), sort, 10)
     newest = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in (3001, 3000)]
     oldest = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in (6, 5)]
-    assert pages == newest + first + oldest
+    for order, expected in (
+        ("DESC", newest + firsts["DESC"] + oldest),
+        ("ASC", oldest[::-1] + firsts["ASC"] + newest[::-1]),
+    ):
+        query, sort = _sorted_by("repositoryMetadata.repo:modifyDate", order, "image/jpeg")
+        assert await _all_pages(await index.prepare(None, query), sort, 10) == expected, order
+
+
+async def test_windows_start_within_the_querys_own_range_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A date range over the middle of the span, sorted by date: the first window lies
+    # inside the range (not at the index's newest value, where no hit can be).
+    assets = [_asset(i, "image/jpeg", None, "lamp") for i in range(3000)]
+    index = _build(tmp_path, assets)
+    calls: list[tuple[str, Any, Any]] = []
+    int_range = PreparedTantivy._int_range
+
+    def recorded(self: PreparedTantivy, field: str, lo: Any, hi: Any) -> Any:
+        calls.append((field, lo, hi))
+        return int_range(self, field, lo, hi)
+
+    monkeypatch.setattr(PreparedTantivy, "_int_range", recorded)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    since, until = start + timedelta(seconds=1000), start + timedelta(seconds=1999)
+    for order in ("DESC", "ASC"):
+        request = parse_request(
+            {
+                "query": [
+                    {"term": {"repositoryMetadata.dc:format": ["image/jpeg"]}},
+                    {
+                        "range": {
+                            "repositoryMetadata.repo:modifyDate": {
+                                "gte": since.isoformat(),
+                                "lte": until.isoformat(),
+                            }
+                        }
+                    },
+                ],
+                "sort": [{"field": "repositoryMetadata.repo:modifyDate", "order": order}],
+            }
+        )
+        prepared = await index.prepare(None, request.query)
+        calls.clear()
+        await prepared.page(request.sort, None, 20, large=False)
+        # The probe past the estimate first, then the first window: closed, in range.
+        _, lo, hi = [c for c in calls if c[0] == "modified"][1]
+        assert lo is not None and hi is not None
+        assert micros(since) <= lo <= hi <= micros(until), (order, lo, hi)
+        windowed = await _all_pages(prepared, request.sort, 20)
+        with monkeypatch.context() as whole:
+            whole.setattr(KeyBounds, "of", lambda *_: None)
+            reference = await _all_pages(await index.prepare(None, request.query), request.sort, 20)
+        assert windowed == reference and len(windowed) == 1000
+
+
+async def test_a_query_with_words_orders_its_hits_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its hits are few as a rule: one pass over them beats even one empty window.
+    index = _build(tmp_path, [_asset(i, "image/jpeg", None, "lamp") for i in range(3000)])
+    tried: list[Any] = []
+    monkeypatch.setattr(KeyBounds, "of", lambda *args: tried.append(args))
+    request = parse_request(
+        {
+            "query": [{"match": {"text": "lamp"}}],
+            "sort": [{"field": "repositoryMetadata.repo:modifyDate", "order": "DESC"}],
+        }
+    )
+    prepared = await index.prepare(None, request.query)
+    rows = await prepared.page(request.sort, None, 20, large=False)
+    assert len(rows) == 20 and tried == []
