@@ -132,10 +132,9 @@ class Dispatcher:
         many outbox rows were consumed."""
         now = datetime.now(UTC)
         async with self.db.read() as conn:  # most rounds find nothing: no write lock then
-            r = self.db.reader_of(conn)
             after = await repo.int_state(conn, repo.POSITION)
-            behind = after < await tree_repo.outbox_floor(r)
-            if not behind and not await tree_repo.outbox_after(r, after, 1):
+            # The head counts the pruned floor: past it, rows wait or some were pruned.
+            if await tree_repo.outbox_head(self.db.reader_of(conn)) <= after:
                 return 0
         async with self.db.write() as conn:
             r = self.db.reader_of(conn)

@@ -238,7 +238,7 @@ class Indexer:
             except IndexBroken as exc:
                 log.warning("search index unusable (%s); rebuilding it", exc)
                 return await self.rebuild()
-        position = max(state.position, published_position(self.root / state.directory))
+        position = applied_position(self.root, state)
         while True:
             ids: set[str] = set()
             under: list[str] = []

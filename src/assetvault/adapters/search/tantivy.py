@@ -690,8 +690,9 @@ def _compare(a: list[Any], b: list[Any], sort: tuple[SortKey, ...]) -> int:
 class KeyBounds:
     """Estimates of the value range of integer sort keys over an index, where a sorted
     page starts its windows (PreparedTantivy._top_by). Only an estimate: each costs a
-    pass over the column, so it is reused for BOUNDS_SECONDS across reloads, and the
-    windows are open-ended at both ends, so a stale one costs time, never a hit."""
+    pass over the column, so it is reused for BOUNDS_SECONDS across reloads; _top_by
+    probes past its near end and orders past its far end openly, so a stale one costs
+    time, never a hit."""
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[float, tuple[int, int] | None]] = {}
@@ -734,7 +735,7 @@ class PreparedTantivy:
         self.compiler = Compiler(schema, searcher)
         self._query: tantivy.Query | None = None
         # Words to match: hits are few as a rule (see _top_by).
-        self._selective = bool(positive_matches(query)) if isinstance(query, And) else False
+        self._selective = bool(positive_matches(query))
 
     def _q(self) -> tantivy.Query:
         if self._query is None:
