@@ -102,10 +102,25 @@ async def _settled(future: asyncio.Future[Any]) -> None:
             await asyncio.wait({future})
 
 
+class _Group:
+    """The changes one COMMIT makes durable: those that queued for the writer while the
+    previous commit was in its fsync (group commit)."""
+
+    def __init__(self) -> None:
+        self.members = 0
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Set when SQLite ended the whole transaction (an I/O error, a full disk): the
+        # changes already in it are lost, so none of them may be acknowledged.
+        self.broken: BaseException | None = None
+
+
 class SqliteWriter:
     """This process's one write connection to a SQLite database. Transactions queue on an
-    asyncio lock (SQLite takes one writer at a time anyway), begin IMMEDIATE, run their
-    statements in the loop and commit on a thread."""
+    asyncio lock (SQLite takes one writer at a time anyway), FIFO, and run their
+    statements in the loop. Changes that queued while a commit was in its fsync run next
+    in one SQLite transaction, each inside its own SAVEPOINT (a change that fails is
+    rolled back alone), and one COMMIT on a thread makes them all durable: every caller
+    returns only after that commit, so an acknowledged change is on disk."""
 
     def __init__(self, path: str, *, durable: bool = True) -> None:
         self._durable = durable  # False: synchronous=NORMAL (see Database)
@@ -117,8 +132,11 @@ class SqliteWriter:
         self._sync: SyncConnection | None = None
         self._lock = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None  # the task inside a transaction
-        # Thread hops taken by this writer's commits: what a test counts.
+        self._group: _Group | None = None  # the open SQLite transaction's changes
+        self._flushers: set[asyncio.Task[None]] = set()
+        # Thread hops taken by this writer's commits (one per group): what a test counts.
         self.hops = 0
+        self.commits = 0  # changes committed, for the same tests
 
     def _connection(self) -> SyncConnection:
         if self._sync is None:
@@ -146,28 +164,88 @@ class SqliteWriter:
             sync = self._connection()
             raw = self._raw(sync)
             conn = LoopConnection(sync)
-            await conn._run(raw.execute, "BEGIN IMMEDIATE")
+            group = self._group
+            if group is None:
+                await conn._run(raw.execute, "BEGIN IMMEDIATE")
+                group = self._group = _Group()
+                # The flusher queues on the lock behind every change waiting now: they
+                # join this group, and what arrives later waits for the next one.
+                flusher = asyncio.ensure_future(self._flush(group))
+                self._flushers.add(flusher)
+                flusher.add_done_callback(self._flushers.discard)
+            savepoint = f"change_{group.members}"
+            raw.execute(f"SAVEPOINT {savepoint}")
             self._owner = asyncio.current_task()
             try:
                 yield conn
-            except BaseException:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
+            except BaseException as exc:
+                self._undo(raw, savepoint, group, exc)
                 raise
             finally:
                 self._owner = None
-            self.hops += 1
-            commit = asyncio.ensure_future(asyncio.to_thread(self._commit, raw))
+            if not raw.in_transaction:  # SQLite ended it (an I/O error, a full disk)
+                lost = sqlite3.OperationalError("SQLite rolled the transaction back")
+                self._break(raw, group, lost)
+                raise lost
+            raw.execute(f"RELEASE {savepoint}")
+            group.members += 1
+        try:
+            await asyncio.shield(group.committed)
+        except asyncio.CancelledError:
+            # The commit goes on in the flusher; a cancelled caller still waits for it to
+            # end, so nothing it made is left in doubt when it returns.
+            await _settled(group.committed)
+            raise
+
+    def _undo(
+        self, raw: sqlite3.Connection, savepoint: str, group: _Group, exc: BaseException
+    ) -> None:
+        """Roll back one change to its savepoint; the group's other changes stay."""
+        if raw.in_transaction:
             try:
-                await asyncio.shield(commit)
-            except asyncio.CancelledError:
-                # The commit goes on in its thread: the connection (and the lock) is
-                # free only once it has ended, whatever it did.
-                await _settled(commit)
-                raise
-            finally:
+                raw.execute(f"ROLLBACK TO {savepoint}")
+                raw.execute(f"RELEASE {savepoint}")
+                return
+            except sqlite3.Error as undo_failed:
+                exc = undo_failed
+        self._break(raw, group, exc)
+
+    def _break(self, raw: sqlite3.Connection, group: _Group, exc: BaseException) -> None:
+        """The group's transaction is lost: its changes fail, the next begins anew."""
+        group.broken = exc
+        if raw.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                raw.execute("ROLLBACK")
+        if self._group is group:
+            self._group = None
+
+    async def _flush(self, group: _Group) -> None:
+        async with self._lock:
+            if self._group is group:
+                self._group = None
+            raw = self._raw(self._connection())
+            if group.broken is not None:
+                if group.members:
+                    group.committed.set_exception(group.broken)
+                else:
+                    group.committed.set_result(None)
+                return
+            if group.members == 0:  # every change of it failed and was undone
+                raw.execute("ROLLBACK")
+                group.committed.set_result(None)
+                return
+            self.hops += 1
+            try:
+                await asyncio.to_thread(self._commit, raw)
+            except BaseException as exc:
                 if raw.in_transaction:  # the commit failed
                     raw.execute("ROLLBACK")
+                group.committed.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                self.commits += group.members
+                group.committed.set_result(None)
 
     @staticmethod
     def _commit(raw: sqlite3.Connection) -> None:

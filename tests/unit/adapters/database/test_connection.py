@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from assetvault.adapters.database import connection
-from assetvault.adapters.database.connection import SqliteWriter
+from assetvault.adapters.database.connection import LoopConnection, SqliteWriter
 
 schema = MetaData()
 items = Table("items", schema, Column("id", Integer, primary_key=True), Column("name", String))
@@ -157,7 +158,8 @@ async def test_concurrent_transactions_of_one_process_queue(writer: SqliteWriter
     await asyncio.gather(*(add(i) for i in range(20)))
     # Each saw exactly the commits before it: no two ran interleaved.
     assert sorted(int(n) for n in names(writer)) == list(range(20))
-    assert writer.hops == 20
+    assert writer.commits == 20
+    assert writer.hops < 20  # they queued together, so they committed together
 
 
 async def test_a_request_cancelled_during_its_commit_leaves_the_connection_usable(
@@ -199,3 +201,96 @@ async def test_durable_commits_are_flushed_and_bookkeeping_ones_need_not_be(
             found[durable] = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
         w.close()
     assert found == {True: 2, False: 1}
+
+
+async def _gather_changes(
+    writer: SqliteWriter, *bodies: Callable[[LoopConnection], Awaitable[None]]
+) -> list[BaseException | None]:
+    async def run(body: Callable[[LoopConnection], Awaitable[None]]) -> None:
+        async with writer.transaction() as conn:
+            await body(conn)
+
+    results = await asyncio.gather(*(run(b) for b in bodies), return_exceptions=True)
+    return [r if isinstance(r, BaseException) else None for r in results]
+
+
+def _insert(i: int) -> Callable[[LoopConnection], Awaitable[None]]:
+    async def body(conn: LoopConnection) -> None:
+        await conn.execute(insert(items).values(id=i, name=f"n{i}"))
+
+    return body
+
+
+async def test_changes_that_queue_together_commit_together_and_fail_alone(
+    writer: SqliteWriter,
+) -> None:
+    async def failing(conn: LoopConnection) -> None:
+        await conn.execute(insert(items).values(id=100, name="undone"))
+        raise ValueError("this change only")
+
+    results = await _gather_changes(writer, _insert(1), _insert(2), failing, _insert(3), _insert(4))
+    assert [type(r).__name__ if r else None for r in results] == [
+        None,
+        None,
+        "ValueError",
+        None,
+        None,
+    ]
+    assert names(writer) == ["n1", "n2", "n3", "n4"]
+    assert writer.commits == 4
+    assert writer.hops == 1  # one fsync for the five that arrived together
+
+
+async def test_no_change_of_a_group_returns_before_its_commit_is_durable(
+    writer: SqliteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit_started = asyncio.Event()
+    release = threading.Event()
+    real_commit = SqliteWriter._commit
+    loop = asyncio.get_running_loop()
+
+    def held_commit(raw: sqlite3.Connection) -> None:
+        loop.call_soon_threadsafe(commit_started.set)
+        release.wait(5)
+        real_commit(raw)
+
+    monkeypatch.setattr(SqliteWriter, "_commit", staticmethod(held_commit))
+    changes = asyncio.ensure_future(_gather_changes(writer, _insert(1), _insert(2)))
+    await asyncio.wait_for(commit_started.wait(), 5)
+    await asyncio.sleep(0.05)
+    assert not changes.done()  # both are inside the commit, neither is answered
+    assert names(writer) == []
+    release.set()
+    assert await changes == [None, None]
+    assert names(writer) == ["n1", "n2"]
+
+
+async def test_a_failed_commit_fails_every_change_of_its_group(
+    writer: SqliteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(raw: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SqliteWriter, "_commit", staticmethod(full_disk))
+    results = await _gather_changes(writer, _insert(1), _insert(2), _insert(3))
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    monkeypatch.undo()
+    assert names(writer) == []
+    assert await _gather_changes(writer, _insert(4)) == [None]  # the writer goes on
+    assert names(writer) == ["n4"]
+
+
+async def test_a_transaction_sqlite_ended_is_never_acknowledged(writer: SqliteWriter) -> None:
+    """When SQLite rolls the whole transaction back (an I/O error, a full disk), the
+    changes already in the group are lost with it: they fail, and the next change begins
+    a transaction of its own."""
+
+    async def ended(conn: LoopConnection) -> None:
+        await conn.execute(insert(items).values(id=2, name="n2"))
+        await conn.exec_driver_sql("ROLLBACK")  # what SQLite does on such an error
+
+    results = await _gather_changes(writer, _insert(1), ended, _insert(3))
+    assert isinstance(results[0], sqlite3.OperationalError)  # lost with the group
+    assert isinstance(results[1], sqlite3.OperationalError)
+    assert results[2] is None
+    assert names(writer) == ["n3"]
