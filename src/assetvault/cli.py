@@ -152,6 +152,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "assetvault.app:app_from_environment",
                 factory=True,
                 workers=processes,
+                # uvicorn kills a worker that does not answer its ping within this; a
+                # starting worker on a loaded machine can take longer than the default 5 s
+                # to import, and was killed and restarted over and over.
+                timeout_worker_healthcheck=60,
                 host=args.host,
                 port=args.port,
                 log_level=args.log_level,

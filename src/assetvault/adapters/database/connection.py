@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -26,7 +27,10 @@ from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import CursorResult, Executable, create_engine
 from sqlalchemy.pool import StaticPool
 
+from assetvault.adapters.database.turn import WriteTurn
+
 T = TypeVar("T")
+log = logging.getLogger("assetvault.database")
 Result = CursorResult[*tuple[Any, ...]]
 
 # How long a write may wait for another process's write lock before it fails.
@@ -112,6 +116,7 @@ class _Group:
         # Set when SQLite ended the whole transaction (an I/O error, a full disk): the
         # changes already in it are lost, so none of them may be acknowledged.
         self.broken: BaseException | None = None
+        self.ticket: int | None = None  # this group's place in the processes' line
 
 
 class SqliteWriter:
@@ -134,6 +139,12 @@ class SqliteWriter:
         self._owner: asyncio.Task[Any] | None = None  # the task inside a transaction
         self._group: _Group | None = None  # the open SQLite transaction's changes
         self._flushers: set[asyncio.Task[None]] = set()
+        self._turn: WriteTurn | None = None
+        if path not in ("", ":memory:"):
+            try:
+                self._turn = WriteTurn(path)
+            except OSError:
+                log.warning("no write turn beside %s: writers retry for the lock", path)
         # Thread hops taken by this writer's commits (one per group): what a test counts.
         self.hops = 0
         self.commits = 0  # changes committed, for the same tests
@@ -166,8 +177,14 @@ class SqliteWriter:
             conn = LoopConnection(sync)
             group = self._group
             if group is None:
-                await conn._run(raw.execute, "BEGIN IMMEDIATE")
+                ticket = await self._take_turn()
+                try:
+                    await conn._run(raw.execute, "BEGIN IMMEDIATE")
+                except BaseException:
+                    self._give_turn(ticket)
+                    raise
                 group = self._group = _Group()
+                group.ticket = ticket
                 # The flusher queues on the lock behind every change waiting now: they
                 # join this group, and what arrives later waits for the next one.
                 flusher = asyncio.ensure_future(self._flush(group))
@@ -216,8 +233,35 @@ class SqliteWriter:
         if raw.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 raw.execute("ROLLBACK")
+        self._end_turn(group)
         if self._group is group:
             self._group = None
+
+    async def _take_turn(self) -> int | None:
+        """Wait for this process's turn among the database's writers (turn.py): at once
+        when nobody else is writing, else on a thread until the one before passes it on."""
+        turn = self._turn
+        if turn is None:
+            return None
+        ticket = turn.ticket()
+        if turn.served(ticket, turn.current()):
+            return ticket
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        waiting = asyncio.ensure_future(asyncio.to_thread(turn.wait, ticket, deadline))
+        try:
+            await asyncio.shield(waiting)
+        except BaseException:
+            turn.abandon(ticket)  # the line goes on without this ticket
+            raise
+        return ticket  # served, or past its deadline: SQLite's own lock still decides
+
+    def _give_turn(self, ticket: int | None) -> None:
+        if self._turn is not None and ticket is not None:
+            self._turn.give(ticket)
+
+    def _end_turn(self, group: _Group) -> None:
+        ticket, group.ticket = group.ticket, None
+        self._give_turn(ticket)
 
     async def _flush(self, group: _Group) -> None:
         async with self._lock:
@@ -232,6 +276,7 @@ class SqliteWriter:
                 return
             if group.members == 0:  # every change of it failed and was undone
                 raw.execute("ROLLBACK")
+                self._end_turn(group)
                 group.committed.set_result(None)
                 return
             self.hops += 1
@@ -240,10 +285,12 @@ class SqliteWriter:
             except BaseException as exc:
                 if raw.in_transaction:  # the commit failed
                     raw.execute("ROLLBACK")
+                self._end_turn(group)
                 group.committed.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
             else:
+                self._end_turn(group)
                 self.commits += group.members
                 group.committed.set_result(None)
 
@@ -260,6 +307,9 @@ class SqliteWriter:
                 time.sleep(0.005)
 
     def close(self) -> None:
+        if self._turn is not None:
+            self._turn.close()
+            self._turn = None
         if self._sync is not None:
             self._sync.close()
             self._sync = None
