@@ -5,6 +5,10 @@ Every binary response of every interface is made here, and carries
 are served inline; any other type is an attachment with ``Content-Security-Policy:
 sandbox``, so an uploaded HTML page or scripted SVG never runs in Assetvault's origin
 with the viewer's credentials (as AEM's content-disposition filter does).
+
+``Content-Type`` is built only from a valid media type (``mediatypes.servable``): a
+stored type that is none (a row older than the checks of what is stored) is served as
+``application/octet-stream``, never put into a header verbatim.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
+from assetvault import mediatypes
 from assetvault.adapters.blobs.base import BlobStore
 from assetvault.api.deps import services
 from assetvault.api.errors import error_response
@@ -77,6 +82,7 @@ def binary_response(
     filename: str | None = None,
     attachment: bool = False,
 ) -> Response:
+    media_type = mediatypes.servable(media_type)
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(last_modified, usegmt=True),
@@ -134,7 +140,7 @@ def original_response(
         blobs,
         key=node.blob_key,
         size=node.size or 0,
-        media_type=node.mime_type or "application/octet-stream",
+        media_type=mediatypes.servable(node.mime_type),
         etag=f'"{node.sha1}"',
         last_modified=node.modified_at,
         filename=filename,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from assetvault import mediatypes
 from assetvault.errors import InvalidInput
 from assetvault.imports.models import NewFile
+from assetvault.metadata import limits
 from assetvault.tree.paths import ROOT, URN_PREFIX, check_name
 
 MAX_URL_FILES = 300
@@ -38,6 +40,8 @@ def _only(body: dict[str, Any], allowed: set[str], where: str) -> None:
 
 
 def metadata(value: Any, field: str) -> dict[str, Any]:
+    """An ``assetMetadata`` of the request or of one file, held to the limits of stored
+    metadata (``metadata/limits.py``) as a PATCH is."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -51,6 +55,7 @@ def metadata(value: Any, field: str) -> dict[str, Any]:
             )
         if item is None:
             raise InvalidInput(f"{field}.{key}: null is no value; leave the property out")
+    limits.check_new(value, f"{field}.")
     return dict(value)
 
 
@@ -125,8 +130,8 @@ def url_import(body: Any) -> UrlImport:
             raise InvalidInput(f"{at}.fileName: {name!r} is in the request twice")
         names.add(name)
         mime = item.get("mimeType")
-        if mime is not None and (not isinstance(mime, str) or "/" not in mime):
-            raise InvalidInput(f"{at}.mimeType must be a media type such as image/jpeg")
+        if mime is not None:
+            mediatypes.check(mime, f"{at}.mimeType")
         size = item.get("fileSize")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise InvalidInput(f"{at}.fileSize must be a whole number of bytes")

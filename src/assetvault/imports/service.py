@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assetvault import cursors
+from assetvault import cursors, mediatypes
 from assetvault.adapters.blobs.base import BlobStore
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import import_files, import_jobs
@@ -51,6 +51,7 @@ from assetvault.imports.models import (
 )
 from assetvault.imports.ports import Download, Downloaded, Downloader, DownloadLimits, FetchFailed
 from assetvault.imports.requests import Target, UrlImport
+from assetvault.metadata import limits
 from assetvault.processing.metadata import from_exiftool
 from assetvault.processing.ports import MediaTools
 from assetvault.settings import Settings
@@ -104,20 +105,23 @@ def guess_type(name: str) -> str | None:
 
 def choose_type(file: ImportFile, got: Downloaded) -> tuple[str, list[str]]:
     """The stored type comes from the content; a given type that contradicts it is a
-    warning, not what is stored."""
+    warning, not what is stored. Only media types are candidates: the source's
+    Content-Type (or a row stored before the request's type was checked) that is none
+    is passed over."""
     warnings: list[str] = []
-    given = file.mime_type
-    if got.sniffed not in GENERIC_TYPES:
-        if given and given != got.sniffed:
+    given = mediatypes.or_none(file.mime_type)
+    sniffed = mediatypes.or_none(got.sniffed)
+    if sniffed is not None and sniffed not in GENERIC_TYPES:
+        if given and given != sniffed:
             warnings.append(
                 f"{file.file_name}: the given mimeType {given} does not match the content, "
-                f"which is {got.sniffed}; it was stored as {got.sniffed}"
+                f"which is {sniffed}; it was stored as {sniffed}"
             )
-        return got.sniffed, warnings
-    for candidate in (given, got.declared, guess_type(file.file_name)):
+        return sniffed, warnings
+    for candidate in (given, mediatypes.or_none(got.declared), guess_type(file.file_name)):
         if candidate and candidate not in GENERIC_TYPES:
             return candidate, warnings
-    return (given or got.sniffed or "application/octet-stream"), warnings
+    return (given or sniffed or mediatypes.OCTET_STREAM), warnings
 
 
 class ImportService:
@@ -161,7 +165,9 @@ class ImportService:
         user: str,
     ) -> ImportJob:
         """Commit the job, its files and its worker job; the folder is created first if
-        it is a path that does not exist yet."""
+        it is a path that does not exist yet. The metadata the request gives its files
+        is bounded in all before anything is written."""
+        limits.check_import(config.get("assetMetadata", {}), [f.metadata for f in files])
         job_id = str(uuid.uuid4())
         now = _now()
         try:
@@ -439,6 +445,9 @@ class ImportService:
                     raise FetchFailed("the source sent an empty file", 400)
                 mime, warnings = choose_type(file, got)
                 metadata = await self._metadata(job, file, got)
+                # Checked when the request came; again here for a job queued before that
+                # check, so such a file fails alone instead of failing its batch's commit.
+                limits.check_new(metadata, "assetMetadata.")
             await committer.commit(_Ready(file, got, mime, metadata, warnings))
         except FetchFailed as exc:
             await self._fail(job, file, problem(exc.status, exc.reason))

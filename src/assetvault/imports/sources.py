@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from assetvault import cursors
+from assetvault import cursors, mediatypes
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import import_sources
 from assetvault.errors import AlreadyExists, BadGateway, Forbidden, InvalidInput, NotFound
@@ -387,7 +387,7 @@ class SourceService:
             file_name=item.name,
             item_id=item.id,
             rel_path=None if relative in (None, ".", "") else relative,
-            mime_type=item.mime_type,
+            mime_type=mediatypes.or_none(item.mime_type),  # the provider's word: checked
             file_size=item.size,
         )
 

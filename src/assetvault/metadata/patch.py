@@ -5,86 +5,25 @@ Paths may be full (``/assetMetadata/dc:title``) or short (``/dc:title``, or ``dc
 without a slash, as some clients send). Any path into ``repositoryMetadata``, or into a
 group that does not exist, fails the whole patch: it applies completely or not at all.
 
-What a write adds or changes is held to limits (``check_changes``): property names are
-at most ``MAX_KEY_CHARS`` long with no control characters, one value is at most
-``MAX_VALUE_BYTES`` as JSON, and the whole group at most ``MAX_METADATA_BYTES``.
+What a patch adds or changes is held to the limits of stored metadata
+(``metadata/limits.py``), as every other writer's is.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import re
-from collections.abc import Iterator
 from typing import Any
 
 import jsonpatch
 import jsonpointer
-import orjson
 
-from assetvault import jsontext
 from assetvault.errors import InvalidInput
+from assetvault.metadata import limits
 
 GROUP = "assetMetadata"
 RFC_OPS = {"add", "remove", "replace", "move", "copy", "test"}
 AEM_OPS = {"set", "addUnique", "removeIfExists", "removeFirst", "removeAll"}
 READ_ONLY_GROUPS = {"repositoryMetadata"}
-
-MAX_KEY_CHARS = 256
-MAX_VALUE_BYTES = 256 * 1024
-MAX_METADATA_BYTES = 1024 * 1024
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _json_size(value: Any) -> int:
-    try:
-        return len(orjson.dumps(value))
-    except TypeError:  # an integer beyond 64 bits, say: the standard library writes it
-        return len(json.dumps(value, ensure_ascii=False).encode())
-
-
-def _keys(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """(key, where) of every object key inside a value, without recursing."""
-    stack = [(where, value)]
-    while stack:
-        here, item = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                yield key, here
-                stack.append((f"{here}/{key}", child))
-        elif isinstance(item, list):
-            stack.extend((f"{here}/{i}", child) for i, child in enumerate(item))
-
-
-def check_key(key: Any, where: str = "") -> None:
-    if not isinstance(key, str) or not key:
-        raise InvalidInput(f"{where}property names must be non-empty strings")
-    if len(key) > MAX_KEY_CHARS:
-        raise InvalidInput(
-            f"{where}the property name {key[:40]!r}... is longer than {MAX_KEY_CHARS} characters"
-        )
-    if _CONTROL.search(key):
-        raise InvalidInput(f"{where}the property name {key!r} has control characters")
-
-
-def check_changes(before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Refuse properties that ``after`` adds or changes over ``before`` and that break the
-    limits. What is left as it was stays acceptable, so no asset becomes unwritable."""
-    for key, value in after.items():
-        if key in before and before[key] == value:
-            continue
-        check_key(key)
-        for pointer, problem in jsontext.faults({key: value}):
-            raise InvalidInput(f"{pointer[1:]}: {problem}")
-        for inner, where in _keys(value, key):
-            check_key(inner, f"{where}: ")
-        if _json_size(value) > MAX_VALUE_BYTES:
-            raise InvalidInput(f"{key}: a value may take at most {MAX_VALUE_BYTES} bytes as JSON")
-    total = _json_size(after)
-    if total > MAX_METADATA_BYTES and total > _json_size(before):
-        raise InvalidInput(
-            f"the metadata would take {total} bytes as JSON; at most {MAX_METADATA_BYTES}"
-        )
 
 
 def normalise_path(path: Any, field: str = "path") -> str:
@@ -183,5 +122,5 @@ def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
         if not isinstance(doc.get(GROUP), dict) or set(doc) != {GROUP}:
             raise InvalidInput(f"operation {index} ({name}) would replace the metadata group")
     patched: dict[str, Any] = doc[GROUP]  # an object: checked after every operation
-    check_changes(asset_metadata, patched)
+    limits.check_changes(asset_metadata, patched)
     return patched

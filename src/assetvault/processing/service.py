@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from assetvault import mediatypes
 from assetvault.adapters.blobs.base import BlobBackend, BlobMissing
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.queue.base import Job, JobQueue
@@ -163,8 +164,10 @@ class ProcessingService:
         await ch.processing_failed(node, reason)
 
     async def _content_type(self, path: Path, node: Node) -> str:
-        sniffed = await self.media.sniff(path)
-        declared = node.mime_type or "application/octet-stream"
+        # Both are checked: a type stored before media types were, or a tool's odd
+        # answer, is application/octet-stream rather than a header that breaks.
+        sniffed = mediatypes.servable(await self.media.sniff(path))
+        declared = mediatypes.servable(node.mime_type)
         if sniffed in _GENERIC_TYPES and declared != "application/octet-stream":
             return declared
         return sniffed

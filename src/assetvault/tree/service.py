@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import Database
 from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PreconditionFailed
+from assetvault.metadata import limits
 from assetvault.tree import repository as repo
 from assetvault.tree.models import AssetVersion, Node, Rendition
 from assetvault.tree.paths import ROOT, check_name, join
@@ -207,8 +208,9 @@ class TreeService:
         names = [a.name for a in assets]
         for asset in assets:
             check_name(asset.name)
-            if any(not isinstance(k, str) or v is None for k, v in asset.metadata.items()):
-                raise InvalidInput(f"{asset.name}: metadata needs string keys and non-null values")
+            if any(v is None for v in asset.metadata.values()):
+                raise InvalidInput(f"{asset.name}: metadata needs non-null values")
+            limits.check_new(asset.metadata, f"{asset.name}: ")
         if len(set(names)) != len(names):
             raise InvalidInput("each asset of an import needs its own name")
         try:

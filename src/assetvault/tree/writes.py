@@ -10,6 +10,10 @@ same transaction, so a change that rolls back leaves no event and a committed on
 misses its own. ``scripts/check_write_path.py`` (run by ``make lint``) fails if any
 other module writes these tables or stores blobs. Pruning the outbox is a write too
 (``Writes.prune_outbox``); how far every consumer has read is the caller's to say.
+
+What is stored is held to the limits of stored values whoever calls: metadata and folder
+properties to ``metadata/limits.py`` (callers check first, for errors that name their
+own fields), media types to ``assetvault.mediatypes``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 
+from assetvault import mediatypes
 from assetvault.adapters.blobs.base import BlobInfo, BlobStore
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
@@ -38,6 +43,7 @@ from assetvault.adapters.database.tables import (
     renditions,
 )
 from assetvault.errors import InvalidInput, PreconditionFailed
+from assetvault.metadata import limits
 from assetvault.tree import events
 from assetvault.tree import repository as repo
 from assetvault.tree.models import Node
@@ -58,6 +64,9 @@ class Original:
 
     blob: BlobInfo
     mime_type: str
+
+    def __post_init__(self) -> None:
+        mediatypes.check(self.mime_type, "mimeType")
 
     def columns(self) -> dict[str, Any]:
         """The node's columns of its original, which processing will read."""
@@ -86,6 +95,9 @@ class NewRendition:
     mime_type: str
     width: int | None = None
     height: int | None = None
+
+    def __post_init__(self) -> None:
+        mediatypes.check(self.mime_type, f"the rendition {self.name}'s type")
 
 
 @dataclass
@@ -308,6 +320,7 @@ class Change:
     async def create_folder(
         self, parent: Node, name: str, properties: dict[str, Any] | None = None
     ) -> Node:
+        limits.check_new(properties or {})
         values = self._new_node(parent, name, "folder", dict(properties or {}))
         await self.conn.execute(insert(nodes).values(**values))
         await self._touch(parent.id)
@@ -321,6 +334,8 @@ class Change:
         """New assets in ``folder``: (name, original, initial assetMetadata) each."""
         if not items:
             return []
+        for name, _, metadata in items:
+            limits.check_new(metadata, f"{name}: ")
         rows = [
             {**self._new_node(folder, name, "asset", dict(metadata)), **original.columns()}
             for name, original, metadata in items
@@ -531,6 +546,7 @@ class Change:
         """Replace the users' layer of a node's metadata. With ``expected_revision``, the
         revision is compared in the same UPDATE that writes (safe against a concurrent
         writer between the caller's read and this write)."""
+        limits.check_changes(node.properties, properties)
         condition = nodes.c.id == node.id
         if expected_revision is not None:
             condition = and_(condition, nodes.c.revision == expected_revision)
@@ -574,6 +590,7 @@ class Change:
     ) -> None:
         """Swap the renditions processing made for new ones (uploaded ones stay) and store
         what it read from the original."""
+        mediatypes.check(mime_type, "the sniffed type")
         await self.conn.execute(
             delete(renditions).where(
                 renditions.c.node_id == node.id, renditions.c.origin == "generated"

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 
+from assetvault import mediatypes
 from assetvault.adapters.blobs.base import (
     PartConflict,
     PartsIncomplete,
@@ -200,11 +201,13 @@ class UploadService:
             raise InvalidInput(f"the upload token was issued for {ticket.file_size} bytes")
         if request.create_version and request.replace:
             raise InvalidInput("createVersion and replace cannot both be true")
+        mime = request.mime_type if request.mime_type not in (None, "", DEFAULT_MIME) else None
+        if mime is not None:
+            mediatypes.check(mime, "mimeType")
         await self.tree.get_folder(folder_path)
         used = f"this upload token was already used: {ticket.file_name!r} was completed"
         if await self._completed(ticket.upload_id):
             raise Conflict(used)
-        mime = request.mime_type if request.mime_type not in (None, "", DEFAULT_MIME) else None
         async with self.guard.using():
             try:
                 blob = await self.staging.assemble(ticket.upload_id, ticket.file_size)

@@ -515,3 +515,78 @@ async def test_an_ended_import_is_an_aem_import_completed_event(
     assert event["data"]["jobId"] == r.json()["id"] and event["data"]["status"] == "COMPLETED"
     assert event["data"]["counts"] == {"imported": 1, "failed": 0, "total": 1}
     assert event["data"]["user"]["principalId"] == "writer"
+
+
+async def test_hostile_metadata_and_media_types_are_400_and_create_nothing(
+    client: Any, tokens: Tokens, services: Services
+) -> None:
+    """The request's and each file's assetMetadata are held to the limits a PATCH is
+    (tests/unit/metadata/test_limits.py), and mimeType is a media type, when the request
+    arrives: 400 in problem form, no folder, no job."""
+    from tests.unit.metadata.test_limits import HOSTILE
+    from tests.unit.test_mediatypes import HOSTILE as HOSTILE_TYPES
+
+    folder = "/content/dam/new"
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for name, metadata in HOSTILE:
+        cases.append((name, {"folder": folder, "assetMetadata": metadata, "files": [GOOD_FILE]}))
+        own = {**GOOD_FILE, "assetMetadata": metadata}
+        cases.append((f"{name} (a file's)", {"folder": folder, "files": [own]}))
+    for mime in HOSTILE_TYPES:
+        cases.append((repr(mime), {"folder": folder, "files": [{**GOOD_FILE, "mimeType": mime}]}))
+    before = await snapshot(services)
+    for name, body in cases:
+        r = await submit(client, tokens.write, body)
+        # A body over the JSON reader's megabyte is refused before it is read.
+        assert r.status_code in (400, 413), (name, r.status_code, r.text[:300])
+        assert r.headers["content-type"] == "application/problem+json", name
+        assert await snapshot(services) == before, name
+    assert await run_imports(services) == 0
+
+
+async def test_one_value_given_to_300_files_is_bounded_in_all(
+    client: Any, tokens: Tokens, services: Services
+) -> None:
+    """A value within the per-value limit, given to every file of the request: the
+    database would hold it 300 times."""
+    files = [{"fileName": f"f{i}.jpg", "url": f"http://127.0.0.1:9/{i}"} for i in range(300)]
+    body = {"folder": "/content/dam", "assetMetadata": {"v": "a" * 200_000}, "files": files}
+    before = await snapshot(services)
+    r = await submit(client, tokens.write, body)
+    assert r.status_code == 400, r.text[:300]
+    assert "in all" in r.json()["detail"]
+    assert await snapshot(services) == before
+    assert await run_imports(services) == 0
+
+
+@pytest.mark.parametrize(
+    "declared", ["image/" + "a" * 300, "image/", "image /x", "image/x,text/html"]
+)
+async def test_a_source_declaring_no_media_type_is_not_believed(
+    client: Any,
+    tokens: Tokens,
+    services: Services,
+    server: Receiver,
+    served: dict[str, Any],
+    declared: str,
+) -> None:
+    """The Content-Type a source answers with is a candidate only if it is a media type;
+    the file imports with its content's type and downloads with a well-formed answer."""
+    from tests.api.wire import assert_well_formed
+
+    served["/data.unknownext"] = Reply(200, b"some plain words", {"content-type": declared})
+    r = await submit(
+        client,
+        tokens.write,
+        {
+            "folder": "/content/dam",
+            "files": [{"fileName": "data.unknownext", "url": f"{server.url}/data.unknownext"}],
+        },
+    )
+    assert r.status_code == 202, r.text
+    await run_imports(services)
+    node = await services.tree.find("/content/dam/data.unknownext")
+    assert node is not None and node.mime_type == "text/plain", node
+    got = await client.get("/content/dam/data.unknownext", headers=adobe(tokens.read))
+    assert got.status_code == 200
+    assert_well_formed(got)

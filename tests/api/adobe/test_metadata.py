@@ -261,3 +261,28 @@ def test_rfc6902_matches_jsonpatch_or_changes_nothing(ops: list[dict]) -> None:
         assert expected_ok, f"applied a patch jsonpatch refuses: {ops}"
         assert got == expected["assetMetadata"]
     assert before == START  # the input is never changed in place
+
+
+async def test_hostile_metadata_and_formats_are_refused(
+    client: httpx.AsyncClient, tokens: Tokens, photo: Node, services: Services
+) -> None:
+    """The class of tests/unit/metadata/test_limits.py, and dc:format that is no media
+    type, through PATCH: a problem, nothing changed."""
+    from tests.unit.metadata.test_limits import HOSTILE
+    from tests.unit.test_mediatypes import HOSTILE as HOSTILE_TYPES
+
+    cases = [(name, metadata) for name, metadata in HOSTILE]
+    cases += [(repr(mime), {"dc:format": mime}) for mime in HOSTILE_TYPES]
+    before = await snapshot(services)
+    for name, metadata in cases:
+        ops = [
+            {"op": "add", "path": f"/{k.replace('~', '~0').replace('/', '~1')}", "value": v}
+            for k, v in metadata.items()
+        ]
+        r = await client.patch(
+            f"/adobe/assets/{photo.urn}/metadata",
+            content=json.dumps(ops),
+            headers=patch_headers(tokens.write),
+        )
+        assert is_problem(r, 413 if len(r.request.content) > 2**20 else 400), (name, r.text[:300])
+        assert await snapshot(services) == before, name

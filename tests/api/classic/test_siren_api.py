@@ -406,3 +406,41 @@ async def test_content_fragments_are_refused_clearly(
     )
     assert r.status_code == 400 and "content fragments" in r.json()["properties"]["status.message"]
     assert await snapshot(services) == before
+
+
+async def test_hostile_metadata_is_refused_by_put_and_folder_create(
+    client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
+) -> None:
+    """The class of tests/unit/metadata/test_limits.py through the classic API's two
+    writers of metadata: 400 in Siren form, nothing changed."""
+    from tests.unit.metadata.test_limits import HOSTILE
+
+    before = await snapshot(services)
+    scalar = (str, int, float, bool)
+    for name, metadata in HOSTILE:
+        writes = [("/api/assets/lib/photo.jpg", {"class": "asset", "properties": metadata})]
+        if all(isinstance(v, scalar) for v in metadata.values()):  # a folder keeps no others
+            writes.append(("/api/assets/lib/new", {"class": "assetFolder", "properties": metadata}))
+        for url, body in writes:
+            r = await client.request(
+                "PUT" if "photo" in url else "POST", url, json=body, headers=bearer(tokens.write)
+            )
+            status = 413 if len(r.request.content) > 2**20 else 400
+            assert r.status_code == status and status_of(r) == status, (url, name, r.text[:300])
+            assert await snapshot(services) == before, (url, name)
+
+
+async def test_a_rendition_whose_type_is_no_media_type_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
+) -> None:
+    before = await snapshot(services)
+    url = "/api/assets/lib/photo.jpg/renditions"
+    for mime in ["image/", "imagepng", "image/pn\u00e9", "image/" + "a" * 300, "x/y, text/html"]:
+        r = await client.post(
+            f"{url}/*",
+            files={"file": ("r.png", b"PNGDATA", mime)},
+            data={"name": "r.png"},
+            headers=bearer(tokens.write),
+        )
+        assert r.status_code == 400 and status_of(r) == 400, (mime, r.text)
+        assert await snapshot(services) == before, mime

@@ -414,3 +414,23 @@ async def test_racing_completes_of_one_upload_make_one_asset(
     assert await services.tree.versions(node) == []
     created = [e for e in await outbox_events(services) if e.path == node.path]
     assert [e.type for e in created] == ["asset.created"]
+
+
+async def test_a_mime_type_that_is_no_media_type_is_refused(
+    client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
+) -> None:
+    """Complete's mimeType becomes the original's Content-Type: the class of
+    tests/unit/test_mediatypes.py is a 400 and stores nothing."""
+    from tests.unit.test_mediatypes import HOSTILE
+
+    r = await initiate(client, tokens.write, folder, [("a.bin", 3)])
+    file = r.json()["files"][0]
+    await put_parts(client, file, b"abc")
+    before = await snapshot(services)
+    for mime in [m for m in HOSTILE if m not in ("", "application/octet-stream")]:
+        c = await complete(client, tokens.write, folder, file, 3, mimeType=mime)
+        assert c.status_code == 400, (mime, c.text)
+        assert "mimeType must be a media type" in c.json()["properties"]["status.message"]
+        assert await snapshot(services) == before, mime
+    c = await complete(client, tokens.write, folder, file, 3, mimeType="text/plain")
+    assert c.status_code == 200 and c.json()["mimeType"] == "text/plain"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from assetvault.errors import InvalidInput
-from assetvault.metadata import patch
+from assetvault.metadata import limits, patch
 
 CONTROL = [chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]]
 
@@ -30,7 +30,7 @@ def test_control_characters_in_names_are_refused(char: str) -> None:
     [
         ([{"op": "add", "path": "/" + "k" * 257, "value": 1}], "longer than 256"),
         ([{"op": "add", "path": "/ok", "value": {"k" * 257: 1}}], "longer than 256"),
-        ([{"op": "add", "path": "/big", "value": "a" * patch.MAX_VALUE_BYTES}], "at most"),
+        ([{"op": "add", "path": "/big", "value": "a" * limits.MAX_VALUE_BYTES}], "at most"),
         ([{"op": "add", "path": "/big", "value": ["a" * 1000] * 300}], "at most"),
     ],
 )
@@ -40,15 +40,15 @@ def test_oversized_names_and_values_are_refused(ops: list[dict[str, Any]], messa
 
 
 def test_names_and_values_at_the_limits_pass() -> None:
-    value = "a" * (patch.MAX_VALUE_BYTES - 2)  # the quotes make it exactly the limit
-    key = "k" * patch.MAX_KEY_CHARS
+    value = "a" * (limits.MAX_VALUE_BYTES - 2)  # the quotes make it exactly the limit
+    key = "k" * limits.MAX_KEY_CHARS
     assert patch.apply({}, [{"op": "add", "path": f"/{key}", "value": value}]) == {key: value}
     tabbed = "a\tb\nc"  # control characters are fine in values
     assert patch.apply({}, [{"op": "add", "path": "/t", "value": tabbed}]) == {"t": tabbed}
 
 
 def test_the_whole_group_is_bounded() -> None:
-    chunk = "a" * (patch.MAX_VALUE_BYTES - 100)
+    chunk = "a" * (limits.MAX_VALUE_BYTES - 100)
     current = {f"p{i}": chunk for i in range(4)}
     with pytest.raises(InvalidInput, match="would take"):
         patch.apply(current, [{"op": "add", "path": "/p4", "value": chunk}])

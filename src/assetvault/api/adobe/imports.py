@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from assetvault import mediatypes
 from assetvault.api.adobe.routes import bool_param, json_response, problems
 from assetvault.api.binary import etag_matches, is_passive
 from assetvault.api.body import json_body
@@ -474,7 +475,8 @@ async def source_thumbnail(
     request: Request, importSourceName: str, itemId: str, principal: Principal = Depends(read)
 ) -> Response:
     thumbnail = await services(request).sources.thumbnail(principal.name, importSourceName, itemId)
-    negotiate(request, [thumbnail.mime_type])
+    media_type = mediatypes.servable(thumbnail.mime_type)  # a provider's word: checked
+    negotiate(request, [media_type])
     digest = hashlib.sha256(thumbnail.content).hexdigest()[:32]
     etag = f'"{digest}"'
     headers = {
@@ -482,13 +484,13 @@ async def source_thumbnail(
         "Cache-Control": "private, max-age=300",
         "X-Content-Type-Options": "nosniff",
     }
-    if not is_passive(request, thumbnail.mime_type):
+    if not is_passive(request, media_type):
         # A provider's "image" may be a scripted SVG: it never runs in this origin.
         headers["Content-Disposition"] = "attachment"
         headers["Content-Security-Policy"] = "sandbox"
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return Response(thumbnail.content, media_type=thumbnail.mime_type, headers=headers)
+    return Response(thumbnail.content, media_type=media_type, headers=headers)
 
 
 @importer.post(

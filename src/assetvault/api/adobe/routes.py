@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from assetvault import mediatypes
 from assetvault.api.adobe.schemas import (
     JobResult,
     JobState,
@@ -241,7 +242,7 @@ def _rendition_response(
     filename: str | None = None,
     attachment: bool = False,
 ) -> Response:
-    negotiate(request, [rendition.mime_type])
+    negotiate(request, [mediatypes.servable(rendition.mime_type)])
     return rendition_response(
         request, services(request).blobs, rendition, filename=filename, attachment=attachment
     )
@@ -267,7 +268,7 @@ async def get_original(
     _: Principal = Depends(read),
 ) -> Response:
     node = await asset_node(request, assetId)
-    negotiate(request, [node.mime_type or "application/octet-stream"])
+    negotiate(request, [mediatypes.servable(node.mime_type)])
     response = original_response(request, services(request).blobs, node, filename=seoName)
     return await counted(request, response, node, "original")
 
@@ -387,7 +388,7 @@ async def get_rendition(
     node = await asset_node(request, assetId)
     as_attachment = bool_param(attachment, "attachment")
     if renditionName == "original":
-        negotiate(request, [node.mime_type or "application/octet-stream"])
+        negotiate(request, [mediatypes.servable(node.mime_type)])
         response = original_response(
             request, services(request).blobs, node, filename=seoName, attachment=as_attachment
         )

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
+from assetvault import mediatypes
 from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.body import capped_form, json_body, parse_json
 from assetvault.api.classic import siren
@@ -20,7 +21,7 @@ from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
 from assetvault.api.responses import FastJSONResponse
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
-from assetvault.metadata.patch import check_changes
+from assetvault.metadata.limits import check_changes
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
 
@@ -231,10 +232,12 @@ async def write_rendition(
             raise InvalidInput("the form needs a file part named file")
         given = form.get("name")
         name = given if isinstance(given, str) and given else (upload.filename or "")
-        mime = upload.content_type or "application/octet-stream"
+        mime = mediatypes.check(
+            upload.content_type or "application/octet-stream", "the file part's Content-Type"
+        )
         blob = await svc.writes.store_stream(_file_chunks(upload))
     else:
-        mime = ctype or "application/octet-stream"
+        mime = mediatypes.check(ctype or "application/octet-stream", "Content-Type")
         blob = await svc.writes.store_stream(request.stream())
     new = await svc.changes.put_rendition(
         asset_path,
