@@ -1,6 +1,7 @@
 """Asset events against a real ``assetvault serve`` (its own dispatcher process): a
-journal read by Adobe's I/O Events SDK (npm @adobe/aio-lib-events), and a kill -9 of
-the server while a delivery is in flight, which is delivered after the restart."""
+journal read by Adobe's I/O Events SDK (npm @adobe/aio-lib-events), a delivery that the
+SDK verifies after its registration was updated, and a kill -9 of the server while a
+delivery is in flight, which is delivered after the restart."""
 
 from __future__ import annotations
 
@@ -155,3 +156,79 @@ def test_a_delivery_in_flight_at_a_kill_9_is_delivered_after_the_restart(tmp_pat
             assert "webhook" in listed.stdout and "active" in listed.stdout
         finally:
             server.stop()
+
+
+def test_after_an_update_without_client_id_the_adobe_sdk_verifies_the_next_delivery(
+    tmp_path: Path,
+) -> None:
+    """A registration updated without ``client_id`` keeps its client, so the next
+    delivery still names it in ``recipient_client_id``, which Adobe's SDK checks before
+    the signatures (verified here with Assetvault's public keys, handed to the SDK
+    through a state service as docs/events.md describes)."""
+
+    def hook_answer(r: Received) -> Reply:
+        if r.method == "GET":
+            return Reply(200, parse_qs(urlsplit(r.path).query)["challenge"][0].encode())
+        return Reply(200)
+
+    def state_answer(r: Received) -> Reply:
+        # aio-lib-state's GET /containers/<namespace>/data/<key>: the cached public key.
+        name = r.path.rsplit("/", 1)[-1]
+        pem = httpx.get(f"{server.url}/prod/keys/{name}")
+        if r.method != "GET" or pem.status_code != 200:
+            return Reply(404)
+        expires = str(int((time.time() + 3600) * 1000))
+        return Reply(200, pem.content, {"x-key-expires-ms": expires})
+
+    with receiver(hook_answer) as hook, receiver(state_answer) as state:
+        server = LiveServer(data_dir=tmp_path / "data", env=ENV).start()
+        try:
+            token = create_token(server.data_dir, "e2e-admin", "admin")
+            registration = {
+                "name": "hook",
+                "client_id": "e2e-client",
+                "delivery_type": "webhook",
+                "webhook_url": hook.url + "/hook",
+                "events_of_interest": ["aem.assets.asset.deleted"],
+            }
+            made = httpx.post(
+                server.url + "/adobe/events/registrations", json=registration, headers=adobe(token)
+            )
+            assert made.status_code == 201, made.text
+            del registration["client_id"]
+            registration["name"] = "renamed"
+            updated = httpx.put(
+                server.url + made.headers["location"], json=registration, headers=adobe(token)
+            )
+            assert updated.status_code == 200, updated.text
+            journal = httpx.get(
+                made.json()["events_url"], headers={**adobe(token), "x-ims-org-id": ORG}
+            )
+            make_and_delete(server, token, 1)
+            posts = lambda: [x for x in hook.received if x.method == "POST"]  # noqa: E731
+            wait_for(lambda: len(posts()) == 1)
+            delivery = posts()[0]
+            out = subprocess.run(
+                ["node", str(HERE / "verify.js"), "e2e-client"],
+                cwd=HERE,
+                input=json.dumps({"body": delivery.body.decode(), "headers": delivery.headers}),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={
+                    **__import__("os").environ,
+                    "AIO_STATE_ENDPOINT": state.url,
+                    "__OW_NAMESPACE": "e2e",
+                    "__OW_API_KEY": "e2e:e2e",
+                },
+            )
+        finally:
+            server.stop()
+    assert out.returncode == 0, out.stderr
+    # Before, the SDK answered {"error": {"statusCode": 401, "body": "Unable to
+    # authenticate, not a valid target recipient"}}: the delivery named "assetvault".
+    assert json.loads(out.stdout) == {"result": True}, out.stdout
+    assert json.loads(delivery.body)["recipient_client_id"] == "e2e-client"
+    assert updated.json()["client_id"] == "e2e-client"
+    assert journal.status_code in (200, 204), journal.text  # the journal URL still answers
+    assert any(r.path.startswith("/containers/e2e/data/pub-key-") for r in state.received)

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import Request
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import FormData
 
 from assetvault import jsontext
@@ -69,11 +70,72 @@ def replayed(request: Request, body: bytes) -> Request:
     return Request(request.scope, receive)
 
 
+async def _read_refusing_files(request: Request, limit: int, refusal: str) -> bytes:
+    """A multipart body read as ``read_body`` does, but refused with ``refusal`` (400)
+    as soon as a part carrying a file (a ``filename``) begins, however large the file:
+    the parts' headers are scanned while the body streams. A body too malformed to scan
+    is left for the form parser to name its fault."""
+    _, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if not boundary:
+        return await read_body(request, limit, "the form body")
+    name, value, found = bytearray(), bytearray(), []
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        name.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        if bytes(name).strip().lower() == b"content-disposition":
+            _, disposition = parse_options_header(bytes(value))
+            if any(key.startswith(b"filename") for key in disposition):
+                found.append(True)
+        name.clear()
+        value.clear()
+
+    parser: MultipartParser | None = MultipartParser(
+        boundary,
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+        },
+    )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        if parser is not None:
+            try:
+                parser.write(chunk)
+            except Exception:  # malformed: the form parser will say how
+                parser = None
+        if found:
+            raise InvalidInput(refusal)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the form body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def capped_form(
-    request: Request, limit: int, *, max_fields: int = 1000, max_files: int = 0
+    request: Request,
+    limit: int,
+    *,
+    max_fields: int = 1000,
+    max_files: int = 0,
+    files_refused: str | None = None,
 ) -> FormData:
-    """The form of a body at most ``limit`` bytes long; InvalidInput if it is malformed."""
-    body = await read_body(request, limit, "the form body")
+    """The form of a body at most ``limit`` bytes long; InvalidInput if it is malformed.
+    With ``files_refused``, a multipart body with a file part is refused with that
+    message before the file is read (the interface says where files go instead)."""
+    multipart = request.headers.get("content-type", "").lower().startswith("multipart/")
+    if files_refused is not None and multipart:
+        body = await _read_refusing_files(request, limit, files_refused)
+    else:
+        body = await read_body(request, limit, "the form body")
     try:
         return await replayed(request, body).form(max_fields=max_fields, max_files=max_files)
     except Exception as exc:  # python-multipart and Starlette raise several kinds

@@ -22,6 +22,11 @@ from assetvault.events import models
 from assetvault.tree.models import Node, OutboxEvent
 from assetvault.tree.paths import urn
 
+ACTIVE_STATE = "ACTIVE"
+# Shown in every metadata_updated event's assetMetadata that has them, changed or not,
+# as in the captured events.
+ALWAYS_SHOWN = ("xcm:machineKeywords",)
+
 
 def source_of(program_id: str, environment_id: str) -> str:
     return f"acct:aem-p{program_id}-e{environment_id}@adobe.com"
@@ -45,6 +50,36 @@ def _where(row: OutboxEvent) -> dict[str, Any]:
     return meta
 
 
+def _repository(row: OutboxEvent, shown: dict[str, Any]) -> dict[str, Any]:
+    """``repositoryMetadata`` as AEM's events carry it: ``repo:size`` a string and
+    ``repo:state`` ``ACTIVE`` (the Author API's envelope has a number and leaves an
+    active state out), at the path the event speaks of (a move's unpublish)."""
+    repository = dict(shown)
+    repository.update(_where(row))
+    size = repository.get("repo:size")
+    if isinstance(size, int) and not isinstance(size, bool):
+        repository["repo:size"] = str(size)
+    repository.setdefault("repo:state", ACTIVE_STATE)
+    return repository
+
+
+def _changed_metadata(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """A metadata_updated event's ``assetMetadata``, as captured on AEM as a Cloud
+    Service: the keys the change set (their values now) and ``xcm:machineKeywords``,
+    then the markers: ``event:created`` lists the keys set for the first time,
+    ``event:updated`` holds the previous value of the others (a removed key among them).
+    ``previous`` is the outbox row's: None for a key that had no value."""
+    created = sorted(k for k, v in previous.items() if v is None)
+    updated = {k: v for k, v in previous.items() if v is not None}
+    shown = {k: current[k] for k in sorted(previous) if k in current}
+    shown.update({k: current[k] for k in ALWAYS_SHOWN if k in current})
+    if created:
+        shown["event:created"] = created
+    if updated:
+        shown["event:updated"] = updated
+    return shown
+
+
 def event_data(
     row: OutboxEvent, node: Node | None, envelope: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -56,16 +91,13 @@ def event_data(
     else:
         data = {"assetId": urn(row.node_id) if row.node_id else None}
         if envelope is not None and aem_type != models.DELETED:
-            repository = dict(envelope["repositoryMetadata"])
-            # The event speaks of the asset where it was then (a move's unpublish).
-            repository.update(_where(row))
-            data["repositoryMetadata"] = repository
+            data["repositoryMetadata"] = _repository(row, envelope["repositoryMetadata"])
             data["assetMetadata"] = dict(envelope.get("assetMetadata") or {})
         else:
             data["repositoryMetadata"] = _where(row)
         if aem_type == models.METADATA_UPDATED:
-            data.setdefault("assetMetadata", {})["event:updated"] = dict(
-                row.data.get("previous") or {}
+            data["assetMetadata"] = _changed_metadata(
+                data.get("assetMetadata") or {}, row.data.get("previous") or {}
             )
         elif aem_type in (models.PUBLISHED, models.UNPUBLISHED):
             data["tier"] = "publish"

@@ -88,13 +88,15 @@ def with_query(url: str, **params: str) -> str:
 
 @dataclass(frozen=True)
 class RegistrationSpec:
-    """What a client asks for; checked by ``EventService`` (400 naming the field)."""
+    """What a client asks for; checked by ``EventService`` (400 naming the field).
+    ``client_id`` None: not given, so a new registration takes ``DEFAULT_CLIENT_ID`` and
+    an update keeps the registration's own (as Adobe's registration API does)."""
 
     name: str
     delivery_type: str
     event_types: list[str]
     webhook_url: str | None = None
-    client_id: str = DEFAULT_CLIENT_ID
+    client_id: str | None = None
     description: str = ""
     enabled: bool = True
 
@@ -129,12 +131,19 @@ class EventService:
 
     # -- registrations -------------------------------------------------------------------
 
-    async def _checked(self, spec: RegistrationSpec) -> RegistrationSpec:
+    async def _checked(
+        self, spec: RegistrationSpec, current: models.Registration | None = None
+    ) -> RegistrationSpec:
+        """The spec checked, its client id resolved: the one given, else the current
+        registration's (an update), else ``DEFAULT_CLIENT_ID`` (a new one)."""
         if not isinstance(spec.name, str) or not 0 < len(spec.name.strip()) <= 255:
             raise InvalidInput("name: 1 to 255 characters are required")
-        if not isinstance(spec.client_id, str) or not 0 < len(spec.client_id) <= 255:
+        client_id = spec.client_id
+        if client_id is None:
+            client_id = current.client_id if current is not None else DEFAULT_CLIENT_ID
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= 255:
             raise InvalidInput("client_id: 1 to 255 characters are required")
-        if not re.fullmatch(r"[A-Za-z0-9._@-]+", spec.client_id):
+        if not re.fullmatch(r"[A-Za-z0-9._@-]+", client_id):
             raise InvalidInput("client_id: letters, digits and . _ @ - only")
         if spec.delivery_type not in models.DELIVERY_TYPES:
             raise InvalidInput(
@@ -171,7 +180,7 @@ class EventService:
             spec.delivery_type,
             types,
             url or None,
-            spec.client_id,
+            client_id,
             spec.description,
             bool(spec.enabled),
         )
@@ -247,8 +256,8 @@ class EventService:
     ) -> models.Registration:
         """Replace a registration's settings; editing a webhook (or enabling one again)
         runs the handshake again, as Adobe's does."""
-        await self.get(registration_id)
-        spec = await self._checked(spec)
+        current = await self.get(registration_id)
+        spec = await self._checked(spec, current)
         values: dict[str, Any] = {**spec.columns(), "updated_at": datetime.now(UTC)}
         if spec.delivery_type == "journal":
             values.update(self._verification(models.NOT_APPLICABLE, None, None, spec.enabled))

@@ -121,3 +121,58 @@ async def test_location_of_non_latin1_names_is_percent_encoded(
         "http://assetvault.test/api/assets/%E6%96%87%E4%BB%B6%20%C3%BC.json"
     )
     assert (await services.tree.get("/content/dam/文件 ü")).kind == "folder"
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        # AEM 6.5's form create: POST <folder>/* with name and file (a small file).
+        ("/api/assets/*", {"data": {"name": "a.jpg"}, "files": {"file": ("a.jpg", b"\xff" * 10)}}),
+        # The file first, no name field.
+        ("/api/assets/*", {"files": {"file": ("a.jpg", b"\xff" * 10, "image/jpeg")}}),
+        # Larger than the form limit (4 MiB): refused before the file is read.
+        ("/api/assets/*", {"files": {"file": ("a.bin", b"\0" * (5 * 1024 * 1024))}}),
+        # AEM 6.5's raw create: POST <folder>/<file> with the bytes as the body.
+        (
+            "/api/assets/a.jpg",
+            {"content": b"\xff\xd8\xff", "headers": {"Content-Type": "image/jpeg"}},
+        ),
+        ("/api/assets/a.bin", {"content": b"\0" * 100}),
+        # A Siren body of an asset.
+        ("/api/assets/a.jpg", {"json": {"class": "asset", "properties": {"name": "a.jpg"}}}),
+    ],
+)
+async def test_an_asset_create_is_refused_naming_direct_binary_upload(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    services: Services,
+    path: str,
+    kwargs: dict[str, object],
+) -> None:
+    """Asset creation is not part of this API on AEM as a Cloud Service: whatever form
+    the create takes, the answer says where assets go (and nothing is made, not even a
+    folder of the file's name)."""
+    before = await snapshot(services)
+    kwargs = dict(kwargs)
+    headers = {**bearer(tokens.write), **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+    r = await client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
+    assert r.status_code == 400, r.text
+    message = r.json()["properties"]["status.message"]
+    assert "direct binary upload" in message and "initiateUpload.json" in message
+    assert await snapshot(services) == before
+
+
+async def test_bodiless_posts_and_siren_typed_bodies_still_make_folders(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    bare = await client.post(
+        "/api/assets/bare", headers={**bearer(tokens.write), "Content-Type": "image/jpeg"}
+    )
+    assert bare.status_code == 201, bare.text
+    typed = await client.post(
+        "/api/assets/typed",
+        content=b'{"class": "assetFolder", "properties": {"jcr:title": "Typed"}}',
+        headers={**bearer(tokens.write), "Content-Type": "application/vnd.siren+json"},
+    )
+    assert typed.status_code == 201, typed.text
+    assert (await services.tree.get("/content/dam/typed")).title == "Typed"

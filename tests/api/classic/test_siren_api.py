@@ -444,3 +444,185 @@ async def test_a_rendition_whose_type_is_no_media_type_is_refused(
         )
         assert r.status_code == 400 and status_of(r) == 400, (mime, r.text)
         assert await snapshot(services) == before, mime
+
+
+# -- Siren as AEM sends it: child entities, actions, paging links -------------------------
+
+
+def link_of(doc: dict, rel: str) -> str | None:  # type: ignore[type-arg]
+    """As aem-cmd reads a listing: the first link whose first rel is ``rel``."""
+    return next((x["href"] for x in doc["links"] if x["rel"][0] == rel), None)
+
+
+async def many_children(services: Services, n_folders: int, n_assets: int) -> list[str]:
+    await services.tree.create_folder(
+        "/content/dam", "big", user="writer", properties={"jcr:title": "big"}
+    )
+    for i in range(n_folders):
+        await services.tree.create_folder("/content/dam/big", f"f{i:02}", user="writer")
+    for i in range(n_assets):
+        await make_asset(services, f"a{i:02}.txt", b"x", "text/plain", folder="/content/dam/big")
+    return sorted(
+        [f"f{i:02}" for i in range(n_folders)] + [f"a{i:02}.txt" for i in range(n_assets)]
+    )
+
+
+async def test_a_listing_of_25_children_is_paged_to_the_end_by_its_next_links(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    """As aem-cmd lists a folder: GET the listing, then follow ``links[rel=next]`` (its
+    absolute href, as given) until there is none; every child is seen exactly once."""
+    names = await many_children(services, 20, 5)
+    url: str | None = f"{BASE}/api/assets/big.json"
+    pages = []
+    while url is not None and len(pages) < 10:
+        r = await client.get(url, headers=bearer(tokens.read))
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        url = link_of(pages[-1], "next")
+    assert [p["properties"]["srn:paging"] for p in pages] == [
+        {"total": 25, "offset": 0, "limit": 20},
+        {"total": 25, "offset": 20, "limit": 20},
+    ]
+    seen = [e["properties"]["name"] for p in pages for e in p["entities"]]
+    assert sorted(seen) == names and len(seen) == 25
+    assert link_of(pages[0], "prev") is None
+    assert link_of(pages[1], "prev") == f"{BASE}/api/assets/big.json?offset=0&limit=20"
+
+
+@pytest.mark.parametrize("limit", [1, 7, 25])
+async def test_next_and_prev_links_walk_every_page_both_ways(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, limit: int
+) -> None:
+    names = await many_children(services, 20, 5)
+    url: str | None = f"/api/assets/big.json?limit={limit}&showProperty=jcr:title"
+    forward = []
+    while url is not None:
+        doc = (await client.get(url, headers=bearer(tokens.read))).json()
+        forward.append([e["properties"]["name"] for e in doc["entities"]])
+        assert doc["properties"]["jcr:title"] == "big"  # showProperty is kept
+        url = link_of(doc, "next")
+    assert len(forward) == -(-25 // limit)
+    assert sorted(n for page in forward for n in page) == names
+    url, backward = link_of(doc, "prev"), [forward[-1]]
+    while url is not None:
+        doc = (await client.get(url, headers=bearer(tokens.read))).json()
+        backward.append([e["properties"]["name"] for e in doc["entities"]])
+        url = link_of(doc, "prev")
+    assert backward[::-1] == forward
+
+
+async def test_paging_links_at_the_edges(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    await many_children(services, 3, 0)
+    past = (
+        await client.get("/api/assets/big.json?offset=10&limit=2", headers=bearer(tokens.read))
+    ).json()
+    assert past["entities"] == [] and link_of(past, "next") is None
+    assert link_of(past, "prev") == f"{BASE}/api/assets/big.json?offset=1&limit=2"
+    empty = (await client.get("/api/assets/big.json?limit=0", headers=bearer(tokens.read))).json()
+    # limit=0 pages would never move: no links to follow.
+    assert link_of(empty, "next") is None and link_of(empty, "prev") is None
+    whole = (await client.get("/api/assets/big.json", headers=bearer(tokens.read))).json()
+    assert [x["rel"] for x in whole["links"]] == [["self"], ["parent"]]
+
+
+async def test_sub_entities_are_children_with_self_links_and_documents_carry_actions(
+    client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
+) -> None:
+    lib = (await client.get("/api/assets/lib.json", headers=bearer(tokens.read))).json()
+    for entity in lib["entities"]:
+        assert entity["rel"] == ["child"]
+        assert (
+            link_of(entity, "self") == f"{BASE}/api/assets/lib/{entity['properties']['name']}.json"
+        )
+    assert lib["actions"] == [
+        {
+            "name": "add-folder",
+            "title": "Add Folder",
+            "method": "POST",
+            "href": f"{BASE}/api/assets/lib/*",
+            "fields": [{"name": "name", "type": "text"}],
+        },
+        {
+            "name": "update",
+            "title": "Update",
+            "method": "PUT",
+            "href": f"{BASE}/api/assets/lib",
+            "type": "application/vnd.siren+json",
+            "fields": [{"name": "data", "type": "text"}],
+        },
+        {"name": "delete", "title": "Delete", "method": "DELETE", "href": f"{BASE}/api/assets/lib"},
+        {
+            "name": "add-asset",
+            "title": "Add Asset",
+            "method": "POST",
+            "href": f"{BASE}/api/assets/lib/*",
+            "fields": [{"name": "name", "type": "text"}, {"name": "file", "type": "file"}],
+        },
+    ]
+    root = (await client.get("/api/assets.json", headers=bearer(tokens.read))).json()
+    assert [a["href"] for a in root["actions"]] == [
+        f"{BASE}/api/assets/*",
+        f"{BASE}/api/assets",
+        f"{BASE}/api/assets",
+        f"{BASE}/api/assets/*",
+    ]
+    r = await client.post(
+        "/api/assets/lib/photo.jpg/comments/*", data={"message": "hi"}, headers=bearer(tokens.write)
+    )
+    assert r.status_code == 201
+    photo = (await client.get("/api/assets/lib/photo.jpg.json", headers=bearer(tokens.read))).json()
+    assert photo["entities"] and all(e["rel"] == ["child"] for e in photo["entities"])
+    for rendition in (e for e in photo["entities"] if e["class"] == ["assets/rendition"]):
+        assert link_of(
+            rendition,
+            "self",
+        ).startswith(f"{BASE}/api/assets/lib/photo.jpg/renditions/")  # type: ignore[union-attr]
+    assert [(a["name"], a["method"], a["href"]) for a in photo["actions"]] == [
+        ("update", "PUT", f"{BASE}/api/assets/lib/photo.jpg"),
+        ("delete", "DELETE", f"{BASE}/api/assets/lib/photo.jpg"),
+    ]
+
+
+async def test_the_actions_do_what_they_announce(
+    client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
+) -> None:
+    """A client driven by the actions: each one's method, href, type and fields work."""
+    lib = (await client.get("/api/assets/lib.json", headers=bearer(tokens.read))).json()
+    act = {a["name"]: a for a in lib["actions"]}
+    made = await client.request(
+        act["add-folder"]["method"],
+        act["add-folder"]["href"],
+        data={"name": "made"},
+        headers=bearer(tokens.write),
+    )
+    assert made.status_code == 201, made.text
+    photo = (await client.get("/api/assets/lib/photo.jpg.json", headers=bearer(tokens.read))).json()
+    update = next(a for a in photo["actions"] if a["name"] == "update")
+    r = await client.request(
+        update["method"],
+        update["href"],
+        content=b'{"class": "asset", "properties": {"dc:title": "Renamed"}}',
+        headers={**bearer(tokens.write), "Content-Type": update["type"]},
+    )
+    assert r.status_code == 200, r.text
+    assert (await services.tree.get("/content/dam/lib/photo.jpg")).properties[
+        "dc:title"
+    ] == "Renamed"
+    before = await snapshot(services)
+    refused = await client.request(
+        act["add-asset"]["method"],
+        act["add-asset"]["href"],
+        data={"name": "new.jpg"},
+        files={"file": ("new.jpg", b"\xff\xd8\xff" * 100, "image/jpeg")},
+        headers=bearer(tokens.write),
+    )
+    assert refused.status_code == 400 and status_of(refused) == 400
+    assert "direct binary upload" in refused.json()["properties"]["status.message"]
+    assert await snapshot(services) == before
+    delete = next(a for a in photo["actions"] if a["name"] == "delete")
+    gone = await client.request(delete["method"], delete["href"], headers=bearer(tokens.write))
+    assert gone.status_code == 200
+    assert await services.tree.find("/content/dam/lib/photo.jpg") is None

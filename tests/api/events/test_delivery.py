@@ -168,6 +168,60 @@ async def test_every_event_type_reaches_the_webhook_signed(
         "user": {"imsUserId": "writer", "principalId": "writer", "displayName": "writer"},
     }
     assert events[models.IMPORT_COMPLETED]["data"]["jobId"] == "job-1"
+    # Every event that describes a live asset does so as AEM's captured events do.
+    for kind in set(models.EVENT_TYPES) - {models.DELETED, models.IMPORT_COMPLETED}:
+        repository = events[kind]["data"]["repositoryMetadata"]
+        assert repository["repo:size"] == str(len(data)), kind
+        assert repository["repo:state"] == "ACTIVE", kind
+
+
+async def test_metadata_updated_names_created_and_updated_keys_as_captured_on_aem(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """As AEM as a Cloud Service's captured events: a key set for the first time is
+    listed in ``event:created`` (never ``event:updated: {key: null}``), a changed or
+    removed key's previous value is in ``event:updated``, and ``assetMetadata`` holds
+    only what the change set (plus the markers); ``repo:size`` is a string and
+    ``repo:state`` ``ACTIVE`` in every event that describes the asset."""
+    types = [models.PROCESSING_COMPLETED, models.METADATA_UPDATED]
+    with receiver(webhook()) as hook:
+        await register(client, tokens.admin, url=hook.url, types=types)
+        data = media.jpeg_with_metadata(tmp_path / "p.jpg", 64, 48).read_bytes()
+        node = await make_asset(services, "p.jpg", data, "image/jpeg")
+        await process_all(services)
+        await dispatch_all(services)
+        ops = [
+            {"op": "add", "path": "/assetMetadata/dc:rights", "value": "CC-BY"},
+            {"op": "add", "path": "/assetMetadata/xmp:Label", "value": "Red"},
+            {"op": "replace", "path": "/assetMetadata/dc:title", "value": "New"},
+            {"op": "remove", "path": "/assetMetadata/photoshop:City"},
+        ]
+        meta = await client.get(f"/adobe/assets/{node.urn}/metadata", headers=adobe(tokens.write))
+        assert meta.json()["assetMetadata"]["photoshop:City"] == "Marseille"
+        patch = await client.patch(
+            f"/adobe/assets/{node.urn}/metadata",
+            content=json.dumps(ops).encode(),
+            headers={
+                **adobe(tokens.write),
+                "If-Match": meta.headers["etag"],
+                "Content-Type": "application/json-patch+json",
+            },
+        )
+        assert patch.status_code == 200, patch.text
+        await dispatch_until(services, lambda: len(posts(hook)) >= 2)
+        events = {e["type"]: e["data"] for e in (json.loads(d.body) for d in posts(hook))}
+    assert events[models.METADATA_UPDATED]["assetMetadata"] == {
+        "dc:rights": "CC-BY",
+        "xmp:Label": "Red",
+        "dc:title": "New",
+        "event:created": ["dc:rights", "xmp:Label"],
+        "event:updated": {"dc:title": "Sunset over the bay", "photoshop:City": "Marseille"},
+    }
+    for data in events.values():
+        repository = data["repositoryMetadata"]
+        assert isinstance(repository["repo:size"], str) and repository["repo:size"].isdigit()
+        assert repository["repo:state"] == "ACTIVE"
+    assert events[models.METADATA_UPDATED]["repositoryMetadata"]["repo:size"] == str(node.size)
 
 
 async def test_only_the_registered_types_are_sent(

@@ -12,8 +12,9 @@ import pytest
 
 from assetvault.services import Services
 from tests.api.adobe.conftest import adobe
-from tests.api.events.conftest import register
+from tests.api.events.conftest import dispatch_until, journal_headers, register
 from tests.conftest import Tokens
+from tests.factories import make_asset, process_all
 from tests.receivers import Received, Reply, receiver
 
 
@@ -128,6 +129,52 @@ async def test_editing_a_webhook_challenges_it_again(
         assert [x.path.split("?")[0] for x in hook.received] == ["/", "/other"]
     assert r.json()["name"] == "renamed" and r.json()["delivery_type"] == "webhook_batch"
     assert r.json()["webhook_status"] == "verified"
+
+
+@pytest.mark.parametrize("left_out", ["absent", "null", "empty"])
+async def test_an_update_without_client_id_keeps_the_registrations_client(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, left_out: str
+) -> None:
+    """Adobe's registration API keeps the client of a registration an update does not
+    name: its journal URL stays valid and its deliveries still carry its client id, which
+    receivers (Adobe's SDK among them) check."""
+    with receiver(echo_challenge("raw")) as hook:
+        made = (
+            await register(
+                client, tokens.admin, url=hook.url, types=["aem.assets.asset.processing_completed"]
+            )
+        ).json()
+        body: dict[str, object] = {
+            "name": "renamed",
+            "delivery_type": "webhook",
+            "webhook_url": hook.url,
+            "events_of_interest": ["aem.assets.asset.processing_completed"],
+        }
+        if left_out != "absent":
+            body["client_id"] = None if left_out == "null" else ""
+        r = await client.put(
+            f"/adobe/events/registrations/{made['id']}", json=body, headers=adobe(tokens.admin)
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["name"] == "renamed"
+        assert r.json()["client_id"] == "receiver-client"
+        assert r.json()["events_url"] == made["events_url"]
+        journal = await client.get(made["events_url"], headers=journal_headers(tokens.read))
+        assert journal.status_code == 204, journal.text
+        await make_asset(services, "a.txt", b"hello", "text/plain")
+        await process_all(services)
+        await dispatch_until(services, lambda: any(x.method == "POST" for x in hook.received))
+        delivered = next(x for x in hook.received if x.method == "POST")
+    event = json.loads(delivered.body)
+    assert event["recipient_client_id"] == event["recipientclientid"] == "receiver-client"
+    # Naming a client still moves the registration to it.
+    body["client_id"] = "other-client"
+    with receiver(echo_challenge("raw")) as hook:
+        body["webhook_url"] = hook.url
+        moved = await client.put(
+            f"/adobe/events/registrations/{made['id']}", json=body, headers=adobe(tokens.admin)
+        )
+    assert moved.status_code == 200 and moved.json()["client_id"] == "other-client"
 
 
 async def test_a_journal_registration_needs_no_url(

@@ -18,7 +18,7 @@ from assetvault.api.responses import FastJSONResponse
 from assetvault.auth.models import Principal
 from assetvault.errors import InvalidInput, UnsupportedMediaType
 from assetvault.events.models import Attempt, Registration
-from assetvault.events.service import DEFAULT_CLIENT_ID, RegistrationSpec
+from assetvault.events.service import RegistrationSpec
 from assetvault.metadata.service import iso
 from assetvault.relations.service import parse_urn
 from assetvault.tree.models import Node
@@ -120,7 +120,8 @@ def _spec(body: Any) -> RegistrationSpec:
         delivery_type=body["delivery_type"],
         event_types=types,
         webhook_url=body.get("webhook_url"),
-        client_id=body.get("client_id") or DEFAULT_CLIENT_ID,
+        # Left out (or empty): a new registration takes the default, an update keeps its own.
+        client_id=body.get("client_id") or None,
         description=body.get("description") or "",
         enabled=body.get("enabled", True),
     )

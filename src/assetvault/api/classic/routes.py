@@ -30,6 +30,15 @@ router = APIRouter()
 API_ROOT = "/api/assets"
 FOLDER_CLASSES = {"assetFolder", "assets/folder", "folder", "sling:OrderedFolder"}
 TITLE_KEYS = ("jcr:title", "dc:title", "title")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Siren bodies: plain JSON, or Siren's own media type (which the update action names).
+JSON_TYPES = ("application/json", siren.SIREN_TYPE)
+# AEM as a Cloud Service: "Asset creation is not supported via this HTTP API".
+ASSET_CREATE_REFUSED = (
+    "assets are not created through /api/assets (as on AEM as a Cloud Service): upload "
+    "them with direct binary upload, POST /content/dam/<folder>.initiateUpload.json, "
+    "then the parts, then <folder>.completeUpload.json"
+)
 
 
 class ParentMissing(AssetvaultError):
@@ -56,7 +65,7 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
     props: dict[str, Any] = {k: v for k, v in request.query_params.items() if k != "name"}
     name = request.query_params.get("name")
     ctype = content_type(request)
-    if ctype == "application/json":
+    if ctype in JSON_TYPES:
         doc = await json_body(request, if_empty=b"{}")
         if not isinstance(doc, dict):
             raise InvalidInput("the body must be a Siren entity object")
@@ -67,8 +76,7 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
             )
         if "class" in doc and not _class_ok(doc["class"]):
             raise InvalidInput(
-                "only folders (class assetFolder) are created here; "
-                "upload assets with direct binary upload"
+                "only folders (class assetFolder) are created here; " + ASSET_CREATE_REFUSED
             )
         given = doc.get("properties", {})
         if not isinstance(given, dict):
@@ -76,16 +84,30 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
         props.update(given)
         if isinstance(given.get("name"), str):
             name = given["name"]
-    elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await capped_form(request, services(request).settings.form_max_bytes)
+    elif ctype in FORM_TYPES:
+        form = await capped_form(
+            request,
+            services(request).settings.form_max_bytes,
+            files_refused=ASSET_CREATE_REFUSED,
+        )
         for key, value in form.multi_items():
-            if not isinstance(value, str):
-                raise InvalidInput("folder creation takes no files")
+            if not isinstance(value, str):  # refused above; kept for the type
+                raise InvalidInput(ASSET_CREATE_REFUSED)
             if key == "name":
                 name = value
             elif key not in ("_charset_",):
                 props[key] = value
+    elif _has_body(request):
+        # Raw bytes (AEM 6.5's POST /api/assets/<folder>/<file>): an asset create.
+        raise InvalidInput(ASSET_CREATE_REFUSED)
     return props, name
+
+
+def _has_body(request: Request) -> bool:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        return declared.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
 
 
 async def create_folder(request: Request, segments: list[str]) -> Response:
@@ -286,7 +308,7 @@ async def update_metadata(request: Request, segments: list[str]) -> Response:
     # Not _visible(): a hidden asset must stay reachable for the write that shows it again.
     node = await services(request).tree.get(path)
     ctype = content_type(request)
-    if ctype != "application/json":
+    if ctype not in JSON_TYPES:
         raise InvalidInput(
             "send metadata as application/json Siren; binaries go through direct binary upload"
         )

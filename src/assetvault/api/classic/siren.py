@@ -1,11 +1,13 @@
-"""Siren representations of folders and assets for /api/assets (``class`` and ``rel``
-are arrays; hrefs are absolute)."""
+"""Siren representations of folders and assets for /api/assets, as AEM sends them:
+``class`` and ``rel`` are arrays, hrefs are absolute, sub-entities are ``rel: ["child"]``
+with their ``self`` link, documents carry AEM's ``actions``, and a page of a folder's
+children links its ``next`` and ``prev`` pages."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from assetvault.tree.models import Node, Rendition
 from assetvault.tree.paths import ROOT
@@ -19,6 +21,8 @@ JCR_TO_DC = {
 }
 SHOWN_NAMESPACES = ("dc:",)
 THUMBNAIL = "cq5dam.thumbnail.319.319.png"
+SIREN_TYPE = "application/vnd.siren+json"
+CHILD = ["child"]
 
 
 def api_path(node_path: str) -> str:
@@ -31,6 +35,68 @@ def href(base: str, node_path: str, suffix: str = ".json") -> str:
 
 def link(rel: str, url: str) -> dict[str, Any]:
     return {"rel": [rel], "href": url}
+
+
+def page_href(base: str, node_path: str, offset: int, limit: int, show: list[str]) -> str:
+    """A page of a folder's children, keeping the request's ``showProperty``."""
+    query = [("offset", str(offset)), ("limit", str(limit))]
+    query += [("showProperty", name) for name in show]
+    return href(base, node_path) + "?" + urlencode(query)
+
+
+def paging_links(
+    base: str, node_path: str, total: int, offset: int, limit: int, show: list[str]
+) -> list[dict[str, Any]]:
+    """``next`` while children remain after this page, ``prev`` while some come before
+    it (the page ending where this one starts, or the last page when this one starts
+    past the end). A page of ``limit=0`` links neither: following it would not move."""
+    if limit == 0:
+        return []
+    links = []
+    if offset > 0 and total > 0:
+        before = max(0, min(offset, total) - limit)
+        links.append(link("prev", page_href(base, node_path, before, limit, show)))
+    if offset + limit < total:
+        links.append(link("next", page_href(base, node_path, offset + limit, limit, show)))
+    return links
+
+
+def actions(base: str, node: Node) -> list[dict[str, Any]]:
+    """The Siren ``actions`` AEM lists: on a folder ``add-folder``, ``update``,
+    ``delete`` and ``add-asset``; on an asset ``update`` and ``delete``. (``add-asset``
+    is listed as AEM lists it; Assetvault answers it, as AEM as a Cloud Service does,
+    by pointing at direct binary upload.)"""
+    target = href(base, node.path, "")
+    update = {
+        "name": "update",
+        "title": "Update",
+        "method": "PUT",
+        "href": target,
+        "type": SIREN_TYPE,
+        "fields": [{"name": "data", "type": "text"}],
+    }
+    delete = {"name": "delete", "title": "Delete", "method": "DELETE", "href": target}
+    if node.kind != "folder":
+        return [update, delete]
+    add = href(base, node.path, "/*")
+    return [
+        {
+            "name": "add-folder",
+            "title": "Add Folder",
+            "method": "POST",
+            "href": add,
+            "fields": [{"name": "name", "type": "text"}],
+        },
+        update,
+        delete,
+        {
+            "name": "add-asset",
+            "title": "Add Asset",
+            "method": "POST",
+            "href": add,
+            "fields": [{"name": "name", "type": "text"}, {"name": "file", "type": "file"}],
+        },
+    ]
 
 
 def visible_metadata(node: Node) -> dict[str, Any]:
@@ -63,11 +129,13 @@ def child_entity(base: str, node: Node) -> dict[str, Any]:
             props["dc:title"] = node.title
         return {
             "class": ["assets/folder"],
+            "rel": CHILD,
             "properties": props,
             "links": [link("self", href(base, node.path))],
         }
     return {
         "class": ["assets/asset"],
+        "rel": CHILD,
         "properties": {"name": node.name, "metadata": {"dc:format": node.mime_type}},
         "links": [link("self", href(base, node.path))],
     }
@@ -87,11 +155,13 @@ def folder(
     links = [link("self", href(base, node.path))]
     if node.path != ROOT:
         links.append(link("parent", href(base, node.path.rsplit("/", 1)[0])))
+    links += paging_links(base, node.path, total, offset, limit, show)
     return {
         "class": ["assets/folder"],
         "properties": props,
         "entities": [child_entity(base, c) for c in children],
         "links": links,
+        "actions": actions(base, node),
     }
 
 
@@ -108,6 +178,7 @@ def asset(
     entities: list[dict[str, Any]] = [
         {
             "class": ["assets/rendition"],
+            "rel": CHILD,
             "properties": {"name": r.name, "dc:format": r.mime_type, "size": r.size},
             "links": [link("self", href(base, node.path, f"/renditions/{r.name}"))],
         }
@@ -116,6 +187,7 @@ def asset(
     entities += [
         {
             "class": ["assets/comment"],
+            "rel": CHILD,
             "properties": {
                 "message": c["message"],
                 "annotationData": c["annotation_data"],
@@ -133,7 +205,13 @@ def asset(
         links.append(link("content", base + quote(node.path, safe="/")))
     if any(r.name == THUMBNAIL for r in renditions):
         links.append(link("thumbnail", href(base, node.path, f"/renditions/{THUMBNAIL}")))
-    return {"class": ["assets/asset"], "properties": props, "entities": entities, "links": links}
+    return {
+        "class": ["assets/asset"],
+        "properties": props,
+        "entities": entities,
+        "links": links,
+        "actions": actions(base, node),
+    }
 
 
 def _iso(value: datetime) -> str:
