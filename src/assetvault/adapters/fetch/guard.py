@@ -230,6 +230,8 @@ class Guard:
             raise FetchBlocked("the URL names no host")
         if parsed.userinfo:
             raise FetchBlocked("credentials in the URL are not allowed")
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise FetchBlocked(f"port {parsed.port} is no TCP port")
         port = parsed.port or DEFAULT_PORTS[scheme]
         named = self.allow.names(host, port)
         literal = _ip_or_none(host)

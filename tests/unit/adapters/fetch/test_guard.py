@@ -139,6 +139,8 @@ async def test_a_public_name_is_pinned_to_its_resolved_address() -> None:
         "gopher://example.com/",
         "http://user:pw@example.com/",
         "http:///nohost",
+        "http://example.com:99999/",
+        "http://example.com:0/",
         "not a url at all \x00",
     ],
 )
