@@ -179,7 +179,7 @@ async def _indexed(r: Reader, nodes: list[Node]) -> list[IndexedAsset]:
 
 
 async def assets_below(r: Reader, path: str) -> list[str]:
-    like = tree_repo._like_prefix(path)
+    like = tree_repo.like_prefix(path)
     rows = await r.fetch_all(
         "SELECT id FROM nodes WHERE kind = 'asset' AND path LIKE ? ESCAPE '\\'", (like,)
     )

@@ -171,7 +171,7 @@ async def referenced_blob_keys(r: Reader) -> set[str]:
     return keys
 
 
-def _like_prefix(path: str) -> str:
+def like_prefix(path: str) -> str:
     """A LIKE pattern for everything below ``path`` (wildcards in names escaped)."""
     escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "/%"
@@ -180,7 +180,7 @@ def _like_prefix(path: str) -> str:
 async def subtree(r: Reader, node: Node) -> list[Node]:
     """The node and everything below it, parents before children."""
     sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ? OR path LIKE ? ESCAPE '\\' ORDER BY path"
-    found = [node_from(row) for row in await r.fetch_all(sql, (node.id, _like_prefix(node.path)))]
+    found = [node_from(row) for row in await r.fetch_all(sql, (node.id, like_prefix(node.path)))]
     return sorted(found, key=lambda n: n.path.count("/"))
 
 

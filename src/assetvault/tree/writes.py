@@ -409,6 +409,14 @@ class Change:
         )
         await self.conn.execute(delete(asset_versions).where(asset_versions.c.node_id == node.id))
         await self.conn.execute(delete(renditions).where(renditions.c.node_id == node.id))
+        if len(below) > 1:
+            # Detach everything below from its parent first: the cascade on parent_id
+            # would delete the tree by recursion, one level deeper per folder, which
+            # SQLite refuses past 1,000 levels. Then the rows go in one statement; the
+            # cascades left (versions, renditions, relations, comments) are one level.
+            under = nodes.c.path.like(repo.like_prefix(node.path), escape="\\")
+            await self.conn.execute(update(nodes).where(under).values(parent_id=None))
+            await self.conn.execute(delete(nodes).where(under))
         await self.conn.execute(delete(nodes).where(nodes.c.id == node.id))
         if node.parent_id is not None:
             await self._touch(node.parent_id)

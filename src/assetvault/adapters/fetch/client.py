@@ -5,6 +5,9 @@ Host header and in TLS's SNI, so certificates are still checked against the name
 
 from __future__ import annotations
 
+import functools
+import re
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +18,25 @@ import httpx
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# A Content-Length is ASCII digits (RFC 9110 section 8.6); 19 of them fit in 63 bits.
+_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~0.1 s: every client of the process shares one context.
+    return httpx.create_ssl_context()
+
+
+def declared_length(headers: httpx.Headers) -> int | None:
+    """The Content-Length an answer declares, or None when it declares none it can mean
+    (absent, not plain digits, or several that differ)."""
+    value = headers.get("content-length", "").strip()
+    values = {v.strip() for v in value.split(",")}
+    if len(values) != 1:
+        return None
+    (only,) = values
+    return int(only) if _LENGTH.fullmatch(only) else None
 
 
 class ResponseTooLarge(Exception):
@@ -47,6 +69,7 @@ class GuardedClient:
         # to wherever the name resolves then, undoing the pinning.
         self._client = httpx.AsyncClient(
             timeout=timeout,
+            verify=_ssl_context(),
             follow_redirects=False,
             trust_env=False,
             headers={"user-agent": user_agent},
@@ -93,7 +116,12 @@ class GuardedClient:
                 await response.aclose()
                 if hop == hops:
                     break
-                url = target.url.join(location)
+                try:
+                    url = target.url.join(location)
+                except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
+                    raise FetchBlocked(
+                        f"the redirect's Location {location[:200]!r} is no valid URL"
+                    ) from None
                 if _origin(url) != _origin(target.url) and headers:
                     # Credentials are for the origin that was asked, not where it points
                     # (a OneDrive download redirects to a pre-authenticated URL elsewhere).
@@ -117,8 +145,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 async def read_capped(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed response, refusing to hold more than ``limit`` bytes."""
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = declared_length(response.headers)
+    if declared is not None and declared > limit:
         raise ResponseTooLarge(limit)
     chunks: list[bytes] = []
     size = 0

@@ -18,7 +18,7 @@ from http import HTTPStatus
 import httpx
 import magic
 
-from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge
+from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, declared_length
 from assetvault.adapters.fetch.guard import FetchBlocked
 from assetvault.imports.ports import Downloaded, DownloadLimits, FetchFailed, Store
 
@@ -133,8 +133,9 @@ class UrlDownloader:
                         f"the source answered {_phrase(status)}",
                         404 if status in (404, 410) else 502,
                     )
-                declared = response.headers.get("content-length")
-                size = int(declared) if declared and declared.isdigit() else None
+                # With a Content-Encoding the length counts the encoded bytes (RFC 9110
+                # section 8.6); the blob holds them decoded, as the representation.
+                size = declared_length(response.headers)
                 if size is not None and size > limits.max_bytes:
                     raise FetchFailed(
                         f"the file has {size} bytes, more than the limit of {limits.max_bytes}",
@@ -155,8 +156,9 @@ class UrlDownloader:
                         yield chunk
 
                 blob = await store(chunks())
-                if size is not None and blob.size != size:
-                    raise _Retry(f"the connection ended after {blob.size} of {size} bytes")
+                wire = response.num_bytes_downloaded
+                if size is not None and wire != size:
+                    raise _Retry(f"the connection ended after {wire} of {size} bytes")
                 ctype = response.headers.get("content-type")
                 return Downloaded(
                     blob=blob,

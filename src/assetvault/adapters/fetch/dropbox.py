@@ -20,14 +20,55 @@ with offline access", dropbox.tech, 2022):
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from pydantic import BaseModel, Field, StrictBool
+
 from assetvault.adapters.fetch.client import GuardedClient
-from assetvault.adapters.fetch.oauth import CodeFlowClient, ProviderError, call, parse
+from assetvault.adapters.fetch.oauth import (
+    Answer,
+    CodeFlowClient,
+    ProviderError,
+    Secret,
+    Short,
+    Size,
+    Text,
+    call,
+    parse,
+    parse_or_none,
+    snippet,
+)
 from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail
 
 MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
+MAX_ENTRIES = 100_000  # per page; Dropbox sends at most 2,000
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class Metadata(Answer):
+    """A file's, folder's or deleted entry's metadata (``files/Metadata``)."""
+
+    tag: Short = Field(alias=".tag")
+    id: Text | None = None
+    name: Text = ""
+    path_display: Text | None = None
+    path_lower: Text | None = None
+    size: Size | None = None
+    server_modified: Short | None = None
+
+
+class Listing(Answer):
+    """``files/ListFolderResult``."""
+
+    entries: list[Metadata] = Field(max_length=MAX_ENTRIES)
+    cursor: Secret | None = None
+    has_more: StrictBool = False
+
+
+class ErrorAnswer(Answer):
+    error_summary: Text = ""
 
 
 def _arg(value: dict[str, Any]) -> str:
@@ -68,7 +109,7 @@ class DropboxClient(CodeFlowClient):
         }
         return f"{self.auth_url}?{urlencode(query)}"
 
-    async def _rpc(self, token: str, endpoint: str, arg: dict[str, Any]) -> Any:
+    async def _rpc(self, token: str, endpoint: str, arg: dict[str, Any], model: type[_M]) -> _M:
         what = f"Dropbox {endpoint}"
         status, body, _ = await call(
             self.client,
@@ -79,7 +120,7 @@ class DropboxClient(CodeFlowClient):
             what=what,
         )
         if status == 200:
-            return parse(body, what)
+            return parse(body, what, model)
         raise _error(status, body, what)
 
     @staticmethod
@@ -90,22 +131,26 @@ class DropboxClient(CodeFlowClient):
         self, token: str, item_id: str | None, *, recursive: bool, cursor: str | None, limit: int
     ) -> SourcePage:
         if cursor:
-            answer = await self._rpc(token, "files/list_folder/continue", {"cursor": cursor})
+            answer = await self._rpc(
+                token, "files/list_folder/continue", {"cursor": cursor}, Listing
+            )
         else:
             answer = await self._rpc(
                 token,
                 "files/list_folder",
                 {"path": self._path(item_id), "recursive": recursive, "limit": limit},
+                Listing,
             )
-        items = [_item(e) for e in answer.get("entries", []) if e.get(".tag") in ("file", "folder")]
+        items = [_item(e) for e in answer.entries if e.tag in ("file", "folder")]
         if recursive and item_id not in (None, "", "/"):
             # A recursive listing includes the folder itself; the caller asked below it.
             items = [i for i in items if i.id != item_id]
-        more = answer.get("cursor") if answer.get("has_more") else None
-        return SourcePage(items, more)
+        if answer.has_more and not answer.cursor:
+            raise ProviderError("Dropbox files/list_folder: has_more without a cursor", 502)
+        return SourcePage(items, answer.cursor if answer.has_more else None)
 
     async def item(self, token: str, item_id: str) -> SourceItem:
-        return _item(await self._rpc(token, "files/get_metadata", {"path": item_id}))
+        return _item(await self._rpc(token, "files/get_metadata", {"path": item_id}, Metadata))
 
     def download(self, token: str, item: SourceItem) -> Download:
         return Download(
@@ -135,26 +180,22 @@ class DropboxClient(CodeFlowClient):
         return Thumbnail(body, "image/jpeg")
 
 
-def _item(entry: dict[str, Any]) -> SourceItem:
-    kind = entry.get(".tag")
-    if kind not in ("file", "folder") or not isinstance(entry.get("id"), str):
+def _item(entry: Metadata) -> SourceItem:
+    if entry.tag not in ("file", "folder") or not entry.id:
         raise ProviderError("Dropbox answered an entry that is neither file nor folder", 502)
     return SourceItem(
-        id=entry["id"],
-        name=str(entry.get("name", "")),
-        type=kind,
-        path=str(entry.get("path_display") or entry.get("path_lower") or ""),
-        size=entry.get("size") if kind == "file" else None,
-        modified=entry.get("server_modified"),
+        id=entry.id,
+        name=entry.name,
+        type=entry.tag,
+        path=entry.path_display or entry.path_lower or "",
+        size=entry.size if entry.tag == "file" else None,
+        modified=entry.server_modified,
     )
 
 
 def _error(status: int, body: bytes, what: str) -> ProviderError:
-    summary = ""
-    try:
-        summary = str(json.loads(body).get("error_summary", ""))
-    except (ValueError, AttributeError):
-        summary = body[:200].decode("utf-8", "replace")
+    answer = parse_or_none(body, ErrorAnswer)
+    summary = answer.error_summary if answer is not None else snippet(body)
     if status == 409 and "not_found" in summary:
         return ProviderError(f"{what}: no such item ({summary})", 404)
     if status == 401:

@@ -5,9 +5,12 @@ private, shared, link-local (the cloud metadata address 169.254.169.254 among th
 multicast, reserved and unspecified addresses are refused, whether named by an IP
 literal, by a DNS name that resolves there, or by a redirect, unless the operator's
 allow-list (``ASSETVAULT_FETCH_ALLOW``) names the host, the host and port, or a network
-holding the address. The guard resolves a name once and the client connects to the
-address it approved, so a name that resolves anew elsewhere (DNS rebinding) gains
-nothing.
+holding the address. An IPv6 address that carries an IPv4 address by a transition
+mechanism (IPv4-mapped, IPv4-compatible, IPv4-translated, 6to4, Teredo, NAT64 with
+the well-known or a local-use prefix) is judged by that IPv4 address too, since a
+relay or translator on the way delivers to it. The guard resolves a name once and the
+client connects to the address it approved, so a name that resolves anew elsewhere
+(DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -118,10 +121,49 @@ def _split_host_port(entry: str, raw: str) -> tuple[str, int | None]:
     return host, int(port_text)
 
 
-def address_refusal(address: IPAddress) -> str | None:
-    """Why an address is no public unicast address, or None when it is one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+# IPv6 prefixes whose last 32 bits are an IPv4 address: IPv4-compatible (RFC 4291,
+# deprecated; :: and ::1 are not), IPv4-translated (RFC 2765), NAT64's well-known
+# prefix (RFC 6052).
+_LAST_32_BITS = (
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("64:ff9b::/96"),
+)
+# NAT64's local-use prefix (RFC 8215) may be any of RFC 6052's lengths from /48 on:
+# the IPv4 address sits at the place each length gives it (bits 64-71 skipped).
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_RFC6052_PLACES = (48, 56, 64, 96)
+
+
+def _rfc6052(value: int, prefix_length: int) -> ipaddress.IPv4Address:
+    bits = f"{value:0128b}"
+    if prefix_length < 64:
+        raw = bits[prefix_length:64] + bits[72 : 72 + 32 - (64 - prefix_length)]
+    elif prefix_length == 64:
+        raw = bits[72:104]
+    else:
+        raw = bits[96:128]
+    return ipaddress.IPv4Address(int(raw, 2))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries by a transition mechanism (none for
+    an ordinary one): where a packet to it may in the end be delivered."""
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)  # the server, and the client (deobfuscated)
+    if int(address) > 1 and any(address in net for net in _LAST_32_BITS):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    if address in _NAT64_LOCAL:
+        found.extend(_rfc6052(int(address), length) for length in _RFC6052_PLACES)
+    return list(dict.fromkeys(found))
+
+
+def _own_refusal(address: IPAddress) -> str | None:
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
@@ -137,6 +179,19 @@ def address_refusal(address: IPAddress) -> str | None:
     if not address.is_global:
         return "a reserved address"
     return None
+
+
+def address_refusal(address: IPAddress) -> str | None:
+    """Why an address is no public unicast address, or None when it is one. An IPv6
+    address embedding an IPv4 address is refused when either of them is."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _own_refusal(address.ipv4_mapped)
+        for inner in embedded_ipv4(address):
+            refusal = _own_refusal(inner)
+            if refusal is not None:
+                return f"an IPv6 address embedding {inner}, {refusal}"
+    return _own_refusal(address)
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -175,6 +230,8 @@ class Guard:
             raise FetchBlocked("the URL names no host")
         if parsed.userinfo:
             raise FetchBlocked("credentials in the URL are not allowed")
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise FetchBlocked(f"port {parsed.port} is no TCP port")
         port = parsed.port or DEFAULT_PORTS[scheme]
         named = self.allow.names(host, port)
         literal = _ip_or_none(host)

@@ -25,20 +25,68 @@ cursor holding the folders still to visit and the page under way.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import magic
+from pydantic import BaseModel, Field, StrictStr
 
 from assetvault import cursors
 from assetvault.adapters.fetch.client import GuardedClient
-from assetvault.adapters.fetch.oauth import CodeFlowClient, ProviderError, call, parse
+from assetvault.adapters.fetch.oauth import (
+    Answer,
+    CodeFlowClient,
+    ProviderError,
+    Short,
+    Size,
+    Text,
+    call,
+    parse,
+    parse_or_none,
+    snippet,
+)
 from assetvault.imports.ports import Download, SourceItem, SourcePage, Thumbnail
 
 SCOPES = "offline_access Files.Read.All"
 ROOT_PREFIX = "/drive/root:"
 MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
+MAX_ITEMS = 100_000  # per page; Graph sends at most a few hundred
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class FileFacet(Answer):
+    mimeType: Short | None = None
+
+
+class ItemReference(Answer):
+    path: Text | None = None
+
+
+class DriveItem(Answer):
+    id: Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+    name: Text = ""
+    size: Size | None = None
+    file: FileFacet | None = None
+    folder: dict[str, Any] | None = None
+    parentReference: ItemReference | None = None
+    lastModifiedDateTime: Short | None = None
+
+
+class Children(Answer):
+    value: list[DriveItem] = Field(max_length=MAX_ITEMS)
+    next_link: Annotated[StrictStr, Field(max_length=8192)] | None = Field(
+        None, alias="@odata.nextLink"
+    )
+
+
+class GraphError(Answer):
+    code: Short = ""
+    message: Text = ""
+
+
+class ErrorAnswer(Answer):
+    error: GraphError
 
 
 class OneDriveClient(CodeFlowClient):
@@ -74,7 +122,7 @@ class OneDriveClient(CodeFlowClient):
         }
         return f"{self.login_url}/authorize?{urlencode(query)}"
 
-    async def _get(self, token: str, url: str, what: str) -> Any:
+    async def _get(self, token: str, url: str, what: str, model: type[_M]) -> _M:
         status, body, _ = await call(
             self.client,
             "GET",
@@ -83,7 +131,7 @@ class OneDriveClient(CodeFlowClient):
             what=what,
         )
         if status == 200:
-            return parse(body, what)
+            return parse(body, what, model)
         raise _error(status, body, what)
 
     def _children_url(self, item_id: str | None, limit: int) -> str:
@@ -104,14 +152,18 @@ class OneDriveClient(CodeFlowClient):
             url, queue = self._children_url(item_id, limit), []
         items: list[SourceItem] = []
         while True:
-            answer = await self._get(token, url, "OneDrive children")
-            page = [_item(v) for v in answer.get("value", [])]
+            answer = await self._get(token, url, "OneDrive children", Children)
+            page = [_item(v) for v in answer.value]
             items.extend(page)
             if recursive:
                 queue.extend(i.id for i in page if i.type == "folder")
-            next_link = answer.get("@odata.nextLink")
-            if isinstance(next_link, str):
-                url = next_link
+            if answer.next_link is not None:
+                if not self._in_graph(answer.next_link):
+                    # The next page gets the user's token: it must be Graph's.
+                    raise ProviderError(
+                        "OneDrive children: the @odata.nextLink points outside Graph", 502
+                    )
+                url = answer.next_link
             elif recursive and queue:
                 url = self._children_url(queue.pop(0), limit)
             else:
@@ -129,16 +181,19 @@ class OneDriveClient(CodeFlowClient):
         if (
             not isinstance(state, dict)
             or not isinstance(state.get("next"), str)
-            or not state["next"].startswith(self.graph_url + "/")
+            or not self._in_graph(state["next"])
             or not isinstance(state.get("queue"), list)
             or not all(isinstance(q, str) for q in state["queue"])
         ):
             raise ProviderError("cursor: not a cursor of this source's listing", 400)
         return state
 
+    def _in_graph(self, url: str) -> bool:
+        return url.startswith(self.graph_url + "/")
+
     async def item(self, token: str, item_id: str) -> SourceItem:
         url = f"{self.graph_url}/me/drive/items/{quote(item_id, safe='')}"
-        return _item(await self._get(token, url, "OneDrive item"))
+        return _item(await self._get(token, url, "OneDrive item", DriveItem))
 
     def download(self, token: str, item: SourceItem) -> Download:
         return Download(
@@ -167,31 +222,25 @@ class OneDriveClient(CodeFlowClient):
         return Thumbnail(body, mime)
 
 
-def _item(value: dict[str, Any]) -> SourceItem:
-    if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-        raise ProviderError("OneDrive answered an item without an id", 502)
-    parent = str((value.get("parentReference") or {}).get("path") or ROOT_PREFIX)
+def _item(value: DriveItem) -> SourceItem:
+    parent = (value.parentReference and value.parentReference.path) or ROOT_PREFIX
     parent = parent.split(":", 1)[1] if ":" in parent else ""
-    name = str(value.get("name", ""))
-    is_folder = "folder" in value
+    is_folder = value.folder is not None
     return SourceItem(
-        id=value["id"],
-        name=name,
+        id=value.id,
+        name=value.name,
         type="folder" if is_folder else "file",
-        path=f"{parent.rstrip('/')}/{name}",
-        size=None if is_folder else value.get("size"),
-        mime_type=None if is_folder else (value.get("file") or {}).get("mimeType"),
-        modified=value.get("lastModifiedDateTime"),
+        path=f"{parent.rstrip('/')}/{value.name}",
+        size=None if is_folder else value.size,
+        mime_type=None if is_folder or value.file is None else value.file.mimeType,
+        modified=value.lastModifiedDateTime,
     )
 
 
 def _error(status: int, body: bytes, what: str) -> ProviderError:
-    code = message = ""
-    try:
-        error = json.loads(body).get("error", {})
-        code, message = str(error.get("code", "")), str(error.get("message", ""))
-    except (ValueError, AttributeError):
-        message = body[:200].decode("utf-8", "replace")
+    answer = parse_or_none(body, ErrorAnswer)
+    code = answer.error.code if answer is not None else ""
+    message = answer.error.message if answer is not None else snippet(body)
     if status == 404:
         return ProviderError(f"{what}: no such item ({code or message})", 404)
     if status == 401:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterable
 from pathlib import Path
 
@@ -134,3 +136,38 @@ async def test_a_forged_onedrive_cursor_cannot_send_the_token_elsewhere() -> Non
         forged = cursors.pack({"next": "http://127.0.0.1:8/steal", "queue": []})
         with pytest.raises(FetchFailed, match="cursor"):
             await graph.list("token", None, recursive=False, cursor=forged, limit=10)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_answer_is_stored_decoded(store, encoding: str) -> None:  # type: ignore[no-untyped-def]
+    """Content-Length counts the encoded bytes (RFC 9110 section 8.6): the length check
+    is of what came over the wire; the blob holds the representation, decoded."""
+    original = b"the file's own bytes, several times over; " * 500
+    encoded = {
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+    }[encoding](original)
+    headers = {"content-encoding": encoding, "content-type": "text/plain"}
+    with receiver(lambda r: Reply(200, encoded, headers)) as server:
+        async with client() as c:
+            got = await UrlDownloader(c, retries=0).download(f"{server.url}/x", store, limits())
+    assert got.blob.size == len(original)
+    # and a body cut short is still noticed, encoded or not
+    with receiver(
+        lambda r: Reply(200, encoded[:-10], {**headers, "content-length": str(len(encoded))})
+    ) as server:
+        async with client() as c:
+            with pytest.raises(FetchFailed):
+                await UrlDownloader(c, retries=0).download(f"{server.url}/x", store, limits())
+
+
+async def test_a_bomb_is_cut_off_at_the_limit_of_decoded_bytes(store) -> None:  # type: ignore[no-untyped-def]
+    bomb = gzip.compress(b"\x00" * 20_000_000)
+    headers = {"content-encoding": "gzip"}
+    with receiver(lambda r: Reply(200, bomb, headers)) as server:
+        async with client() as c:
+            with pytest.raises(FetchFailed, match="larger than") as caught:
+                await UrlDownloader(c, retries=0).download(
+                    f"{server.url}/x", store, limits(max_bytes=1_000_000)
+                )
+    assert caught.value.status == 413

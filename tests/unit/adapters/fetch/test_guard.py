@@ -52,6 +52,67 @@ def test_public_addresses_pass(address: str) -> None:
     assert address_refusal(ipaddress.ip_address(address)) is None
 
 
+def _v6(high: int, v4: ipaddress.IPv4Address, shift: int) -> ipaddress.IPv6Address:
+    return ipaddress.IPv6Address(high | (int(v4) << shift))
+
+
+def _rfc6052(prefix: int, length: int, v4: ipaddress.IPv4Address) -> ipaddress.IPv6Address:
+    """RFC 6052's placing of an IPv4 address after a prefix of ``length`` bits, the
+    octet at bits 64-71 left zero (written out here, not taken from the guard)."""
+    bits = f"{prefix:0128b}"[:length] + f"{int(v4):032b}"
+    if length <= 64:
+        bits = bits[:64] + "00000000" + bits[64:]
+    return ipaddress.IPv6Address(int(bits.ljust(128, "0")[:128], 2))
+
+
+def _teredo(v4: ipaddress.IPv4Address) -> ipaddress.IPv6Address:
+    # 2001:0::/32, a public Teredo server, flags, port, and the client obfuscated (XOR)
+    server = int(ipaddress.IPv4Address("65.54.227.120"))
+    return ipaddress.IPv6Address(
+        (0x20010000 << 96)
+        | (server << 64)
+        | (0x8000 << 48)
+        | (0xFFFF << 32)
+        | (int(v4) ^ 0xFFFFFFFF)
+    )
+
+
+# Every way an IPv6 address carries an IPv4 address; each builds the address from v4.
+EMBEDDINGS = {
+    "ipv4-mapped": lambda v4: _v6(0xFFFF << 32, v4, 0),
+    "ipv4-compatible": lambda v4: _v6(0, v4, 0),
+    "ipv4-translated": lambda v4: _v6(0xFFFF << 48, v4, 0),
+    "6to4": lambda v4: _v6(0x2002 << 112 | 1, v4, 80),
+    "nat64-well-known": lambda v4: _v6(0x64FF9B << 96, v4, 0),
+    **{
+        f"nat64-local-use/{n}": (
+            lambda v4, n=n: _rfc6052(0x0064FF9B0001 << 80, n, v4)  # type: ignore[misc]
+        )
+        for n in (48, 56, 64, 96)
+    },
+    "teredo": _teredo,
+}
+REFUSED_IPV4 = ["127.0.0.1", "10.0.0.7", "192.168.1.1", "169.254.169.254", "0.0.0.0"]
+
+
+@pytest.mark.parametrize("v4", REFUSED_IPV4)
+@pytest.mark.parametrize("how", sorted(EMBEDDINGS))
+async def test_an_ipv6_address_embedding_a_refused_ipv4_is_refused(how: str, v4: str) -> None:
+    address = EMBEDDINGS[how](ipaddress.IPv4Address(v4))
+    refusal = address_refusal(address)
+    assert refusal is not None, f"{address} ({how} of {v4}) passed"
+    # directly, as a literal in the URL, and through a DNS answer
+    with pytest.raises(FetchBlocked):
+        await Guard().vet(f"http://[{address}]/latest/meta-data/")
+    with pytest.raises(FetchBlocked):
+        await Guard(resolver=resolving_to(str(address))).vet("http://sneaky.example.com/")
+
+
+@pytest.mark.parametrize("how", ["6to4", "ipv4-mapped"])
+def test_an_ipv6_address_embedding_a_public_ipv4_passes(how: str) -> None:
+    assert address_refusal(EMBEDDINGS[how](ipaddress.IPv4Address("8.8.8.8"))) is None
+
+
 async def test_a_name_resolving_to_the_metadata_address_is_refused() -> None:
     guard = Guard(resolver=resolving_to("169.254.169.254"))
     with pytest.raises(FetchBlocked, match="link-local"):
@@ -78,6 +139,8 @@ async def test_a_public_name_is_pinned_to_its_resolved_address() -> None:
         "gopher://example.com/",
         "http://user:pw@example.com/",
         "http:///nohost",
+        "http://example.com:99999/",
+        "http://example.com:0/",
         "not a url at all \x00",
     ],
 )
