@@ -69,7 +69,8 @@ def _serving(address: tuple[str, int], handler: Handler | None) -> Iterator[Rece
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            if "content-length" not in {k.lower() for k in reply.headers}:
+            names = {k.lower() for k in reply.headers}
+            if "content-length" not in names and "transfer-encoding" not in names:
                 self.send_header("content-length", str(len(reply.body)))
             # No keep-alive: a receiver that was shut down must really be gone, not
             # live on in the thread of a connection a client kept open.

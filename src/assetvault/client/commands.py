@@ -28,9 +28,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from assetvault.client import transfer
 from assetvault.client.http import ClientError, Connection, below, dam_path, search_all
+from assetvault.client.localfs import shown
 
 err = Console(stderr=True)
 
@@ -55,8 +57,13 @@ def _summary(verb: str, totals: transfer.Totals) -> int:
         line += f" ({len(resumed)} resumed, {sum(resumed)} bytes not sent again)"
     print(line, file=sys.stderr)
     for o in totals.failed:
-        print(f"failed: {o.local} -> {o.remote}: {o.detail}", file=sys.stderr)
+        print(f"failed: {_line(o.local, o.remote)}: {shown(o.detail)}", file=sys.stderr)
     return 1 if totals.failed else 0
+
+
+def _line(local: Path, remote: str) -> str:
+    """A file and its asset as they may be printed: the server's names may hold anything."""
+    return f"{shown(str(local))} -> {shown(remote)}"
 
 
 def _run(args: argparse.Namespace, main: Callable[[Connection], Coroutine[Any, Any, int]]) -> int:
@@ -82,14 +89,27 @@ def _journal_dir() -> Path:
 def cmd_upload(args: argparse.Namespace) -> int:
     async def main(conn: Connection) -> int:
         folder = dam_path(args.folder)
-        items = transfer.plan_upload([Path(p) for p in args.paths], folder)
+        plan = transfer.plan_upload([Path(p) for p in args.paths], folder, args.follow_symlinks)
+        items = plan.items
         async with conn.client() as client, httpx.AsyncClient(timeout=client.timeout) as parts:
             with _bar() as bar:
                 task = bar.add_task("upload", total=sum(i.size for i in items))
 
                 def done(o: transfer.Outcome) -> None:
                     if o.status == "failed" or args.verbose:
-                        bar.console.print(f"{o.status}: {o.local} -> {o.remote} {o.detail}")
+                        bar.console.print(
+                            f"{o.status}: {_line(o.local, o.remote)} {shown(o.detail)}",
+                            markup=False,
+                            highlight=False,
+                        )
+
+                for refused in plan.refused:  # always named: not what was asked for
+                    bar.console.print(
+                        f"{refused.status}: {_line(refused.local, refused.remote)} "
+                        f"{shown(refused.detail)}",
+                        markup=False,
+                        highlight=False,
+                    )
 
                 totals = await transfer.upload(
                     client,
@@ -102,6 +122,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                     lambda n: bar.advance(task, n),
                     done,
                 )
+        totals.outcomes[:0] = plan.refused
         return _summary("uploaded", totals)
 
     return _run(args, main)
@@ -116,7 +137,12 @@ def cmd_download(args: argparse.Namespace) -> int:
 
                 def done(o: transfer.Outcome) -> None:
                     if o.status == "failed" or args.verbose:
-                        bar.console.print(f"{o.status}: {o.remote} -> {o.local} {o.detail}")
+                        bar.console.print(
+                            f"{o.status}: {shown(o.remote)} -> {shown(str(o.local))} "
+                            f"{shown(o.detail)}",
+                            markup=False,
+                            highlight=False,
+                        )
 
                 totals = await transfer.download(
                     client,
@@ -149,14 +175,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         table.add_column("path", overflow="fold")
         for name in ("format", "size", "state", "title"):
             table.add_column(name, overflow="fold")
+
+        def cell(group: object, name: str) -> Text:
+            value = group.get(name, "") if isinstance(group, dict) else ""
+            return Text(shown(value if isinstance(value, str) else json.dumps(value)))
+
         for h in hits:
-            repo, meta = h.get("repositoryMetadata", {}), h.get("assetMetadata", {})
+            repo, meta = h.get("repositoryMetadata"), h.get("assetMetadata")
             table.add_row(
-                repo.get("repo:path", ""),
-                repo.get("dc:format", ""),
-                str(repo.get("repo:size", "")),
-                repo.get("aem:assetState", ""),
-                str(meta.get("dc:title", "")),
+                cell(repo, "repo:path"),
+                cell(repo, "dc:format"),
+                cell(repo, "repo:size"),
+                cell(repo, "aem:assetState"),
+                cell(meta, "dc:title"),
             )
         Console().print(table)
         print(f"{len(hits)} asset(s)", file=sys.stderr)

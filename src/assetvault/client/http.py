@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 ROOT = "/content/dam"
 DEFAULT_URL = "http://127.0.0.1:4502"
+MAX_ANSWER = 32 * 2**20  # bytes of one JSON answer the client reads
+MAX_PAGES = 100_000  # pages of one search (5 million hits at 50 a page)
+MAX_EMPTY_PAGES = 20  # pages in a row with no hit but a cursor
 
 
 class ClientError(Exception):
@@ -67,15 +72,71 @@ class RemoteAsset:
     sha1: str | None
 
 
-class SearchHits(TypedDict):
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class SearchHits(Wire):
     results: list[dict[str, Any]]
 
 
-class SearchPage(TypedDict):
+class SearchPage(Wire):
     """What the parts of an Author API search answer this client reads."""
 
     hits: SearchHits
-    cursor: NotRequired[str | None]
+    cursor: StrictStr | None = None
+
+
+class _Listed(Wire):
+    path: StrictStr = Field(alias="repo:path")
+    size: Annotated[StrictInt, Field(ge=0)] | None = Field(None, alias="repo:size")
+    sha1: Annotated[StrictStr, Field(pattern="^[0-9a-fA-F]{40}$")] | None = Field(
+        None, alias="dam:sha1"
+    )
+
+
+class _ListedHit(Wire):
+    repository: _Listed = Field(alias="repositoryMetadata")
+
+
+W = TypeVar("W", bound=BaseModel)
+
+
+def parsed(model: type[W], data: object, what: str) -> W:
+    """``data`` as ``model``, or a ClientError naming the first fields that are wrong
+    (never the values: they are the server's and may be anything)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'the answer'}: {e['msg']}"
+            for e in exc.errors()[:3]
+        )
+        raise ClientError(f"the server's {what} is malformed ({wrong})") from None
+
+
+def body_json(response: httpx.Response, what: str) -> object:
+    """The JSON of an answer already read, or a ClientError."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        raise ClientError(f"the server's {what} is not JSON") from None
+
+
+async def json_answer(response: httpx.Response, what: str) -> object:
+    """The JSON of a streamed answer, read up to :data:`MAX_ANSWER` bytes."""
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_ANSWER:
+        raise ClientError(f"the server's {what} is larger than {MAX_ANSWER} bytes")
+    body = bytearray()
+    async for block in response.aiter_bytes():
+        body += block
+        if len(body) > MAX_ANSWER:
+            raise ClientError(f"the server's {what} is larger than {MAX_ANSWER} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise ClientError(f"the server's {what} is not JSON") from None
 
 
 @dataclass(frozen=True)
@@ -119,27 +180,46 @@ async def ensure_folder(client: httpx.AsyncClient, path: str) -> None:
 
 
 async def search(client: httpx.AsyncClient, body: dict[str, Any]) -> SearchPage:
-    r = await client.post("/adobe/assets/search", params={"allowUnsafeSearch": "true"}, json=body)
-    page: SearchPage = check(r).json()
-    return page
+    async with client.stream(
+        "POST", "/adobe/assets/search", params={"allowUnsafeSearch": "true"}, json=body
+    ) as r:
+        if r.is_error:
+            await r.aread()
+            check(r)
+        return parsed(SearchPage, await json_answer(r, "search answer"), "search answer")
 
 
 async def search_all(
-    client: httpx.AsyncClient, body: dict[str, Any], limit: int | None = None
+    client: httpx.AsyncClient,
+    body: dict[str, Any],
+    limit: int | None = None,
+    max_pages: int = MAX_PAGES,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Every hit of a search, page after page by cursor (at most ``limit``)."""
+    """Every hit of a search, page after page by cursor (at most ``limit``). A listing
+    that does not end (a cursor seen before, more than ``max_pages`` pages, or
+    :data:`MAX_EMPTY_PAGES` empty pages in a row) is a ClientError, never a hang."""
     cursor: str | None = None
-    seen = 0
-    while True:
+    cursors: set[str] = set()
+    seen = empty = 0
+    for _ in range(max_pages):
         page = await search(client, {**body, **({"cursor": cursor} if cursor else {})})
-        for hit in page["hits"]["results"]:
+        for hit in page.hits.results:
             if limit is not None and seen >= limit:
                 return
             seen += 1
             yield hit
-        cursor = page.get("cursor")
+        cursor = page.cursor
         if not cursor:
             return
+        if cursor in cursors:
+            raise ClientError("the server's search listing repeats a cursor: it would never end")
+        cursors.add(cursor)
+        empty = 0 if page.hits.results else empty + 1
+        if empty >= MAX_EMPTY_PAGES:
+            raise ClientError(
+                f"the server's search listing gave {empty} empty pages in a row: it would never end"
+            )
+    raise ClientError(f"the server's search listing goes on past {max_pages} pages")
 
 
 def below(path: str) -> dict[str, Any]:
@@ -171,8 +251,8 @@ async def assets_below(client: httpx.AsyncClient, path: str) -> dict[str, Remote
     }
     found: dict[str, RemoteAsset] = {}
     async for hit in search_all(client, body):
-        repo = hit.get("repositoryMetadata", {})
-        found[repo["repo:path"]] = RemoteAsset(
-            repo["repo:path"], repo.get("repo:size"), repo.get("dam:sha1")
+        repo = parsed(_ListedHit, hit, "search listing").repository
+        found[repo.path] = RemoteAsset(
+            repo.path, repo.size, repo.sha1.lower() if repo.sha1 else None
         )
     return found

@@ -30,6 +30,12 @@ def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     up.add_argument("--jobs", type=int, default=4, help="files in flight (default 4)")
     up.add_argument("--parts", type=int, default=3, help="parts in flight per file (default 3)")
     up.add_argument("--journal", help="where interrupted uploads are remembered")
+    up.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="in a directory, upload what symlinks that lead out of it point to "
+        "(default: refused and reported)",
+    )
     up.add_argument("-v", "--verbose", action="store_true", help="name every file")
     _connection_args(up)
     up.set_defaults(func=_lazy("cmd_upload"))

@@ -8,6 +8,7 @@ import json
 import math
 import mimetypes
 import os
+import stat
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -17,14 +18,19 @@ from urllib.parse import quote
 
 import anyio
 import httpx
+from pydantic import Field, StrictStr
 
 from assetvault.client.http import (
     ClientError,
     RemoteAsset,
+    Wire,
     assets_below,
+    body_json,
     check,
     ensure_folder,
+    parsed,
 )
+from assetvault.client.localfs import PART, LocalFile, SafeDest, UnsafeName, open_regular, shown
 
 CHUNK = 1024 * 1024
 PART_TRIES = 4
@@ -55,9 +61,11 @@ class Totals:
 
 
 async def sha1_of(path: Path) -> str:
+    """The SHA-1 of a regular file (refused when it is anything else)."""
+
     def digest() -> str:
         h = hashlib.sha1()
-        with open(path, "rb") as fh:
+        with open_regular(path).fh as fh:
             while block := fh.read(CHUNK):
                 h.update(block)
         return h.hexdigest()
@@ -70,31 +78,102 @@ async def sha1_of(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Planned:
-    local: Path
+    local: Path  # as found below what was given (its name is the asset's)
     folder: str  # the /content/dam folder it goes into
     size: int
+    source: Path | None = None  # what is opened, when not ``local`` (a followed symlink)
 
     @property
     def remote(self) -> str:
         return f"{self.folder}/{self.local.name}"
 
+    @property
+    def opened(self) -> Path:
+        return self.source or self.local
 
-def plan_upload(paths: list[Path], folder: str) -> list[Planned]:
+
+@dataclass
+class UploadPlan:
+    items: list[Planned] = field(default_factory=list)
+    refused: list[Outcome] = field(default_factory=list)  # failed or skipped while planned
+
+
+def plan_upload(paths: list[Path], folder: str, follow_symlinks: bool = False) -> UploadPlan:
     """Files go into ``folder``; a directory goes in as a folder of its name, recursively
-    (as ``cp -r`` would put it)."""
-    planned: list[Planned] = []
+    (as ``cp -r`` would put it). Inside a directory only regular files are taken: a
+    FIFO, socket or device is skipped, and a symlink is followed only when it resolves
+    inside that directory (or with ``follow_symlinks``); either is reported."""
+    plan = UploadPlan()
     for path in paths:
-        if path.is_file():
-            planned.append(Planned(path, folder, path.stat().st_size))
-        elif path.is_dir():
-            base = path.resolve()
-            for file in sorted(p for p in base.rglob("*") if p.is_file()):
-                parent = file.parent.relative_to(base).parts
-                target = "/".join([folder, base.name, *parent])
-                planned.append(Planned(file, target, file.stat().st_size))
+        try:
+            st = path.stat()
+        except OSError:
+            raise ClientError(f"{path}: no such file or directory") from None
+        if stat.S_ISREG(st.st_mode):
+            plan.items.append(Planned(path, folder, st.st_size, Path(os.path.realpath(path))))
+        elif stat.S_ISDIR(st.st_mode):
+            _plan_tree(path, folder, follow_symlinks, plan)
         else:
-            raise ClientError(f"{path}: no such file or directory")
-    return planned
+            raise ClientError(f"{path}: not a regular file or a directory")
+    return plan
+
+
+def _inside(real: str, root: str) -> bool:
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
+    root = os.path.realpath(top)
+
+    def walk(
+        shown_dir: Path, real_dir: str, remote: str, above: frozenset[tuple[int, int]]
+    ) -> None:
+        try:
+            st = os.stat(real_dir)
+            with os.scandir(real_dir) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            plan.refused.append(Outcome(shown_dir, remote, "failed", str(exc)))
+            return
+        entered = above | {(st.st_dev, st.st_ino)}  # a symlink to one of these: a loop
+        for entry in entries:
+            local, target = shown_dir / entry.name, remote + "/" + entry.name
+            real = entry.path
+            try:
+                if entry.is_symlink():
+                    real = os.path.realpath(entry.path)
+                    if not follow and not _inside(real, root):
+                        plan.refused.append(
+                            Outcome(
+                                local,
+                                target,
+                                "failed",
+                                f"a symlink that leads out of {top}; not uploaded "
+                                "(--follow-symlinks uploads what it leads to)",
+                            )
+                        )
+                        continue
+                    st = os.stat(real)
+                else:
+                    st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                plan.refused.append(Outcome(local, target, "failed", str(exc)))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if (st.st_dev, st.st_ino) in entered:
+                    plan.refused.append(
+                        Outcome(local, target, "failed", "a symlink loop; not followed")
+                    )
+                else:
+                    walk(local, real, target, entered)
+            elif stat.S_ISREG(st.st_mode):
+                plan.items.append(Planned(local, remote, st.st_size, Path(real)))
+            else:
+                plan.refused.append(
+                    Outcome(local, target, "skipped", "not a regular file (FIFO, socket, device)")
+                )
+
+    walk(top, root, f"{folder}/{Path(root).name}", frozenset())
 
 
 def part_ranges(size: int, uris: int, min_part: int, max_part: int) -> list[tuple[int, int]]:
@@ -109,14 +188,46 @@ def part_ranges(size: int, uris: int, min_part: int, max_part: int) -> list[tupl
     return ranges
 
 
+class _UploadFile(Wire):
+    fileName: StrictStr
+    uploadToken: StrictStr
+    uploadURIs: list[StrictStr] = Field(min_length=1)
+    minPartSize: int = Field(ge=0)
+    maxPartSize: int = Field(ge=1)
+    mimeType: StrictStr | None = None
+
+
+class _Initiated(Wire):
+    completeURI: StrictStr
+    files: list[_UploadFile] = Field(min_length=1)
+
+
+def _on_this_server(client: httpx.AsyncClient, uri: str) -> httpx.URL | str:
+    """Where to send the completion: the token goes with it, so never to another server
+    than the client's. An absolute URI of another origin (a server that announces a
+    public URL the client does not use, or a hostile one) is taken for its path here."""
+    try:
+        target = httpx.URL(uri)
+    except (httpx.InvalidURL, TypeError):
+        raise ClientError("the server's initiate answer has a junk completeURI") from None
+    base = client.base_url
+    if target.is_relative_url or (target.scheme, target.host, target.port) == (
+        base.scheme,
+        base.host,
+        base.port,
+    ):
+        return target
+    return target.raw_path.decode("ascii")
+
+
 class Journal:
     """What an upload has done so far, on disk, so an interrupted run resumes: the
     initiate's answer and the parts the server acknowledged. Keyed by server, target and
     the local file's identity (path, size, modification time)."""
 
     def __init__(self, directory: Path, url: str, item: Planned) -> None:
-        st = item.local.stat()
-        key = f"{url}\n{item.remote}\n{item.local.resolve()}\n{st.st_size}\n{st.st_mtime_ns}"
+        st = item.opened.stat()
+        key = f"{url}\n{item.remote}\n{item.opened.resolve()}\n{st.st_size}\n{st.st_mtime_ns}"
         self.path = directory / (hashlib.sha1(key.encode()).hexdigest() + ".json")
 
     def load(self) -> dict[str, Any] | None:
@@ -139,7 +250,8 @@ class Journal:
 async def _file_chunks(
     path: Path, start: int, end: int, progress: Progress
 ) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(path, "rb") as fh:
+    opened = await asyncio.to_thread(open_regular, path)
+    async with anyio.wrap_file(opened.fh) as fh:
         await fh.seek(start)
         left = end - start
         while left > 0:
@@ -166,7 +278,7 @@ async def _put_part(
         try:
             r = await parts.put(
                 uri,
-                content=_file_chunks(item.local, start, end, counted),
+                content=_file_chunks(item.opened, start, end, counted),
                 headers={"Content-Length": str(end - start)},
             )
             if r.status_code < 500:
@@ -196,16 +308,19 @@ async def upload_one(
             quote(item.folder) + ".initiateUpload.json",
             data={"fileName": item.local.name, "fileSize": str(item.size)},
         )
-        initiated = check(r).json()
-        state = {"completeURI": initiated["completeURI"], "entry": initiated["files"][0]}
+        initiated = parsed(_Initiated, body_json(check(r), "initiate answer"), "initiate answer")
+        state = {
+            "completeURI": initiated.completeURI,
+            "entry": initiated.files[0].model_dump(exclude_none=True),
+        }
         state["done"] = []
         state["started"] = time.time()
         journal.save(state)
-    entry = state["entry"]
-    spans = part_ranges(
-        item.size, len(entry["uploadURIs"]), entry["minPartSize"], entry["maxPartSize"]
-    )
-    done: set[int] = set(state["done"])
+    entry = parsed(_UploadFile, state["entry"], "initiate answer")
+    spans = part_ranges(item.size, len(entry.uploadURIs), entry.minPartSize, entry.maxPartSize)
+    done: set[int] = {
+        i for i in state.get("done", []) if isinstance(i, int) and 0 <= i < len(spans)
+    }
     resumed = sum(spans[i][1] - spans[i][0] for i in done)
     progress(resumed)
     gate = asyncio.Semaphore(parts_in_flight)
@@ -213,21 +328,21 @@ async def upload_one(
 
     async def send(i: int) -> None:
         async with gate:
-            await _put_part(parts, entry["uploadURIs"][i], item, spans[i], progress)
+            await _put_part(parts, entry.uploadURIs[i], item, spans[i], progress)
         async with lock:
             done.add(i)
             state["done"] = sorted(done)
             journal.save(state)
 
     await asyncio.gather(*(send(i) for i in range(len(spans)) if i not in done))
-    mime = entry.get("mimeType") or mimetypes.guess_type(item.local.name)[0]
+    mime = entry.mimeType or mimetypes.guess_type(item.local.name)[0]
     form = {
-        "fileName": entry["fileName"],
+        "fileName": entry.fileName,
         "fileSize": str(item.size),
-        "uploadToken": entry["uploadToken"],
+        "uploadToken": entry.uploadToken,
         **({"mimeType": mime} if mime else {}),
     }
-    check(await client.post(state["completeURI"], data=form))
+    check(await client.post(_on_this_server(client, state["completeURI"]), data=form))
     journal.forget()
     return resumed
 
@@ -269,7 +384,7 @@ async def upload(
                     there is not None
                     and there.size == item.size
                     and journal.load() is None
-                    and there.sha1 == await sha1_of(item.local)
+                    and there.sha1 == await sha1_of(item.opened)
                 ):
                     outcome.status, outcome.detail = "skipped", "same SHA-1 already there"
                     mine(item.size)
@@ -299,36 +414,58 @@ async def upload(
 # -- download --------------------------------------------------------------------------
 
 
-def plan_download(
-    source: str, found: dict[str, RemoteAsset], dest: Path
-) -> list[tuple[RemoteAsset, Path]]:
-    if source in found:  # one asset
-        target = dest / source.rsplit("/", 1)[1] if dest.is_dir() else dest
-        return [(found[source], target)]
-    return [(a, dest / a.path[len(source) + 1 :]) for a in found.values()]
+@dataclass(frozen=True)
+class DownloadPlan:
+    """Where a download writes: below ``root``, each asset at its relative name (a name
+    from the server, checked only when its file is written)."""
+
+    root: Path
+    entries: list[tuple[RemoteAsset, str | None]]  # None: listed but not below the source
+
+
+def plan_download(source: str, found: dict[str, RemoteAsset], dest: Path) -> DownloadPlan:
+    if source in found:  # one asset: into DEST when it is a directory, else as DEST
+        if dest.is_dir():
+            return DownloadPlan(dest, [(found[source], source.rsplit("/", 1)[1])])
+        return DownloadPlan(dest.parent, [(found[source], dest.name)])
+    prefix = source + "/"
+    return DownloadPlan(
+        dest,
+        [
+            # A path not below the source keeps a name that the writer refuses.
+            (a, a.path[len(prefix) :] if a.path.startswith(prefix) else None)
+            for a in found.values()
+        ],
+    )
+
+
+def _content_range_start(r: httpx.Response) -> int | None:
+    value = r.headers.get("content-range", "")
+    unit, _, rest = value.partition(" ")
+    start = rest.partition("-")[0]
+    return int(start) if unit == "bytes" and start.isdigit() else None
 
 
 async def download_one(
-    client: httpx.AsyncClient, asset: RemoteAsset, target: Path, progress: Progress
+    client: httpx.AsyncClient, asset: RemoteAsset, place: LocalFile, progress: Progress
 ) -> Outcome:
-    outcome = Outcome(target, asset.path, "downloaded")
-    final = anyio.Path(target)
-    if (
-        await final.is_file()
-        and (await final.stat()).st_size == asset.size
-        and await sha1_of(target) == asset.sha1
-    ):
-        progress(asset.size or 0)
+    """One asset into ``place``: never more bytes than the listing announced, resumed
+    from a ``.part`` with Range, verified by size and SHA-1 before it is renamed."""
+    outcome = Outcome(place.path, asset.path, "downloaded")
+    size = asset.size
+    if size is None:
+        raise ClientError(f"{shown(asset.path)}: the server announced no size")
+    if asset.sha1 and await asyncio.to_thread(place.sha1_if_size, size) == asset.sha1:
+        progress(size)
         outcome.status, outcome.detail = "skipped", "same SHA-1 already here"
         return outcome
-    await final.parent.mkdir(parents=True, exist_ok=True)
-    partial = anyio.Path(target.with_name(target.name + ".part"))
-    have = (await partial.stat()).st_size if await partial.is_file() else 0
-    if asset.size is not None and have > asset.size:
+    have = place.part_size()
+    if have > size:
         have = 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    # Identity, so that Content-Length counts the bytes that are written.
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
     async with client.stream("GET", quote(asset.path), headers=headers) as r:
-        if r.status_code == 416 and have == asset.size:
+        if r.status_code == 416 and have == size:
             outcome.resumed_bytes = have  # everything is here already; verified below
             progress(have)
         else:
@@ -337,19 +474,39 @@ async def download_one(
                 check(r)
             if r.status_code != 206:
                 have = 0  # the server sent it whole
+            elif _content_range_start(r) != have:
+                raise ClientError(f"{shown(asset.path)}: the server sent another range")
+            declared = r.headers.get("content-length")
+            encoded = r.headers.get("content-encoding", "identity").strip().lower() != "identity"
+            if declared is not None and not encoded and declared.strip() != str(size - have):
+                place.discard()
+                raise ClientError(
+                    f"{shown(asset.path)}: the server announced {declared.strip()[:20]} "
+                    f"bytes for {size - have}"
+                )
             outcome.resumed_bytes = have
             progress(have)
-            async with await anyio.open_file(partial, "ab" if have else "wb") as fh:
+            got = have
+            async with anyio.wrap_file(place.open_part(append=bool(have))) as fh:
                 async for block in r.aiter_bytes(CHUNK):
+                    if got + len(block) > size:
+                        await fh.aclose()
+                        place.discard()
+                        raise ClientError(
+                            f"{shown(asset.path)}: the server sent more than the "
+                            f"{size} bytes it announced; removed"
+                        )
                     await fh.write(block)
+                    got += len(block)
                     progress(len(block))
-    size = (await partial.stat()).st_size
-    if asset.size is not None and size != asset.size:
-        raise ClientError(f"{asset.path}: got {size} bytes, the server holds {asset.size}")
-    if asset.sha1 and await sha1_of(Path(partial)) != asset.sha1:
-        await partial.unlink()
-        raise ClientError(f"{asset.path}: the SHA-1 of what arrived differs; removed, try again")
-    await partial.replace(target)
+            if got != size:
+                raise ClientError(f"{shown(asset.path)}: got {got} bytes, the server holds {size}")
+    if asset.sha1 and await asyncio.to_thread(place.part_sha1) != asset.sha1:
+        place.discard()
+        raise ClientError(
+            f"{shown(asset.path)}: the SHA-1 of what arrived differs; removed, try again"
+        )
+    place.commit()
     return outcome
 
 
@@ -366,18 +523,30 @@ async def download(
     if not found:
         raise ClientError(f"no asset at or below {source}", 404)
     plan = plan_download(source, found, dest)
-    on_start(sum(a.size or 0 for a, _ in plan))
+    on_start(sum(a.size or 0 for a, _ in plan.entries))
     totals = Totals()
     gate = asyncio.Semaphore(files_in_flight)
+    # A name whose ".part" is another listed name would share that file: refused.
+    names = {name for _, name in plan.entries}
+    with SafeDest(plan.root) as root:
 
-    async def one(asset: RemoteAsset, target: Path) -> None:
-        async with gate:
-            try:
-                outcome = await download_one(client, asset, target, progress)
-            except (ClientError, httpx.HTTPError, OSError) as exc:
-                outcome = Outcome(target, asset.path, "failed", str(exc))
-            totals.outcomes.append(outcome)
-            on_done(outcome)
+        async def one(asset: RemoteAsset, listed: str | None) -> None:
+            name = listed or ""
+            async with gate:
+                try:
+                    if listed is None:
+                        raise UnsafeName(f"the server listed it, but it is not below {source}")
+                    if name + PART in names:
+                        raise UnsafeName(
+                            f"{shown(name)}: its partial file would be the listed "
+                            f"{shown(name + PART)}"
+                        )
+                    with root.file(name) as place:
+                        outcome = await download_one(client, asset, place, progress)
+                except (ClientError, httpx.HTTPError, OSError) as exc:
+                    outcome = Outcome(root.display(name), asset.path, "failed", str(exc))
+                totals.outcomes.append(outcome)
+                on_done(outcome)
 
-    await asyncio.gather(*(one(a, t) for a, t in plan))
+        await asyncio.gather(*(one(a, n) for a, n in plan.entries))
     return totals

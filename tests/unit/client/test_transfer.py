@@ -4,6 +4,7 @@ writes where, the journal that lets an interrupted upload resume, and path check
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_directories_go_in_as_folders_of_their_name(tmp_path: Path) -> None:
     (tmp_path / "photos" / "trip" / "b.jpg").write_bytes(b"b")
     (tmp_path / "photos" / "a.jpg").write_bytes(b"aa")
     (tmp_path / "loose.txt").write_bytes(b"")
-    planned = plan_upload([tmp_path / "photos", tmp_path / "loose.txt"], "/content/dam/x")
+    planned = plan_upload([tmp_path / "photos", tmp_path / "loose.txt"], "/content/dam/x").items
     assert [(p.remote, p.size) for p in planned] == [
         ("/content/dam/x/photos/a.jpg", 2),
         ("/content/dam/x/photos/trip/b.jpg", 1),
@@ -61,11 +62,20 @@ def test_a_download_of_a_folder_keeps_relative_paths_and_of_an_asset_its_name(
         "/content/dam/x/sub/b.jpg": RemoteAsset("/content/dam/x/sub/b.jpg", 1, "s"),
     }
     planned = plan_download("/content/dam/x", found, tmp_path)
-    assert sorted(t for _, t in planned) == [tmp_path / "a.jpg", tmp_path / "sub" / "b.jpg"]
+    assert planned.root == tmp_path
+    assert sorted(str(n) for _, n in planned.entries) == ["a.jpg", "sub/b.jpg"]
     one = {"/content/dam/x/a.jpg": found["/content/dam/x/a.jpg"]}
-    assert plan_download("/content/dam/x/a.jpg", one, tmp_path)[0][1] == tmp_path / "a.jpg"
+    single = plan_download("/content/dam/x/a.jpg", one, tmp_path)
+    assert (single.root, single.entries[0][1]) == (tmp_path, "a.jpg")
     file_dest = tmp_path / "renamed.jpg"
-    assert plan_download("/content/dam/x/a.jpg", one, file_dest)[0][1] == file_dest
+    renamed = plan_download("/content/dam/x/a.jpg", one, file_dest)
+    assert (renamed.root, renamed.entries[0][1]) == (tmp_path, "renamed.jpg")
+    # Listed, but not below the folder asked for (a sibling, or elsewhere): no name.
+    odd = {
+        p: RemoteAsset(p, 1, None)
+        for p in ("/content/dam/x-other/a.jpg", "/content/dam/y/../x/a.jpg", "/etc/passwd")
+    }
+    assert [n for _, n in plan_download("/content/dam/x", odd, tmp_path).entries] == [None] * 3
 
 
 def test_the_journal_belongs_to_one_file_version(tmp_path: Path) -> None:
@@ -104,3 +114,63 @@ def test_below_a_folder_means_the_folder_itself_or_anything_under_its_slash() ->
     assert not (ranges["gte"] <= "/content/dam/x-other" < ranges["lt"])
     assert ranges["gte"] <= "/content/dam/x/deep/er" < ranges["lt"]
     assert below("/content/dam") == {"match": {"text": "*"}}
+
+
+def _tree_with_links(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"secret")
+    top = tmp_path / "top"
+    (top / "real").mkdir(parents=True)
+    (top / "real" / "a.txt").write_bytes(b"a")
+    (top / "inside-file").symlink_to("real/a.txt")
+    (top / "inside-dir").symlink_to("real")
+    (top / "out-file").symlink_to(outside / "secret")
+    (top / "out-dir").symlink_to(outside)
+    (top / "loop").symlink_to(".")
+    (top / "dangling").symlink_to("nowhere")
+    (top / "null").symlink_to("/dev/null")
+    os.mkfifo(top / "fifo")
+    return top
+
+
+def test_a_directory_upload_never_follows_a_symlink_out_of_it_nor_opens_special_files(
+    tmp_path: Path,
+) -> None:
+    top = _tree_with_links(tmp_path)
+    plan = plan_upload([top], "/content/dam/x")
+    assert sorted(p.remote for p in plan.items) == [
+        "/content/dam/x/top/inside-dir/a.txt",
+        "/content/dam/x/top/inside-file",
+        "/content/dam/x/top/real/a.txt",
+    ]
+    assert all(str(p.opened).startswith(str(top.resolve())) for p in plan.items)
+    refused = {o.local.name: o.status for o in plan.refused}
+    assert refused == {
+        "out-file": "failed",
+        "out-dir": "failed",
+        "loop": "failed",
+        "dangling": "failed",
+        "null": "failed",  # /dev/null is out of the directory too
+        "fifo": "skipped",
+    }
+    assert "--follow-symlinks" in next(o.detail for o in plan.refused if o.local.name == "out-dir")
+
+
+def test_follow_symlinks_takes_what_they_lead_to_but_still_no_special_files(
+    tmp_path: Path,
+) -> None:
+    top = _tree_with_links(tmp_path)
+    plan = plan_upload([top], "/content/dam/x", follow_symlinks=True)
+    remotes = sorted(p.remote for p in plan.items)
+    assert "/content/dam/x/top/out-file" in remotes
+    assert "/content/dam/x/top/out-dir/secret" in remotes
+    refused = {o.local.name: o.status for o in plan.refused}
+    assert refused == {"loop": "failed", "dangling": "failed", "null": "skipped", "fifo": "skipped"}
+
+
+def test_a_special_file_named_on_the_command_line_stops_the_command(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for path in (tmp_path / "fifo", Path("/dev/null")):
+        with pytest.raises(ClientError, match="not a regular file"):
+            plan_upload([path], "/content/dam/x")
