@@ -61,6 +61,10 @@ T = TypeVar("T")
 
 PART_BYTES = 16 * 1024 * 1024  # parts of the multipart uploads this store makes
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
+# A multipart upload begun longer ago than this (and than the staging limit) is taken for
+# abandoned by a process that died: a long stream (an import of a huge file) may take
+# more than the staging limit, an hour, but not a day.
+ABANDONED_MULTIPART_SECONDS = 24 * 3600.0
 READ_BYTES = 1024 * 1024
 SINGLE_COPY_LIMIT = 5 * 1024**3  # CopyObject's limit; larger objects copy in parts
 _HEX = frozenset("0123456789abcdef")
@@ -172,6 +176,7 @@ class S3BlobStore:
         self._transfer = TransferConfig(
             multipart_threshold=part_bytes, multipart_chunksize=part_bytes, max_concurrency=4
         )
+        self.abandoned_multipart_seconds = ABANDONED_MULTIPART_SECONDS
         # Uploads this process is writing or assembling now: the sweep leaves them alone.
         self._busy: dict[str, int] = {}
 
@@ -627,7 +632,8 @@ class S3BlobStore:
 
     async def sweep(self, older_than_seconds: float) -> int:
         """Remove the staged uploads untouched for that long, and abort the multipart
-        uploads of this store begun that long ago (of part writes and puts that died)."""
+        uploads of this store begun that long ago and at least ABANDONED_MULTIPART_SECONDS
+        ago (of part writes and puts whose process died)."""
         cutoff = time.time() - older_than_seconds
         uploads = f"{self.prefix}uploads/"
         newest: dict[str, float] = {}
@@ -641,7 +647,9 @@ class S3BlobStore:
                 with contextlib.suppress(ValueError):
                     await self.discard(upload_id)
                     removed += 1
-        removed += await self._abort_multipart_older_than(cutoff)
+        removed += await self._abort_multipart_older_than(
+            min(cutoff, time.time() - self.abandoned_multipart_seconds)
+        )
         return removed
 
     async def _abort_multipart_older_than(self, cutoff: float) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from assetvault.adapters.blobs.base import PartTooLarge
 from assetvault.adapters.blobs.s3 import S3BlobStore, S3Location
 from assetvault.services import blob_store_from_url
 from tests.unit.adapters.blobs.conftest import (
@@ -107,10 +108,22 @@ async def test_a_part_write_that_died_mid_stream_is_aborted_by_the_sweep(
             "Uploads", []
         )
 
-    assert await store.sweep(3600) == 0  # young: perhaps still going
+    assert await store.sweep(0) == 0  # begun less than a day ago: perhaps a long stream
+    assert len(pending()) == 1
+    store.abandoned_multipart_seconds = 0
+    assert await store.sweep(3600) == 0  # and younger than the staging limit
     assert len(pending()) == 1
     assert await store.sweep(0) == 1
     assert pending() == []
+
+
+async def test_a_refused_part_leaves_no_multipart_upload_behind(store: S3BlobStore) -> None:
+    big = os.urandom(2 * S3_MIN_PART + MIB)  # refused after two parts went up
+    with pytest.raises(PartTooLarge):
+        await store.write_part(UPLOAD, 1, stream(big, MIB), 2 * S3_MIN_PART + 10)
+    listed = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix)
+    assert listed.get("Uploads", []) == []
+    assert await store.objects() == []
 
 
 async def test_a_put_that_died_before_its_copy_leaves_nothing_after_the_grace(
