@@ -60,6 +60,7 @@ else:
 T = TypeVar("T")
 
 PART_BYTES = 16 * 1024 * 1024  # parts of the multipart uploads this store makes
+PARTS_IN_FLIGHT = 3  # of one stream, uploading while the next part is received
 MAX_PARTS = 10_000  # S3's limit on the parts of one multipart upload
 # A multipart upload begun longer ago than this (and than the staging limit) is taken for
 # abandoned by a process that died: a long stream (an import of a huge file) may take
@@ -256,8 +257,8 @@ class S3BlobStore:
     ) -> bytes | None:
         """Hash a stream and send it in parts: the whole stream when it fits in one part
         (not uploaded: the caller puts it where it likes), else None once it is stored at
-        ``multipart_key`` by a multipart upload. One part goes up while the next is
-        received. Raises PartTooLarge past ``max_size``, leaving nothing stored.
+        ``multipart_key`` by a multipart upload. Parts go up while the next is received
+        (PARTS_IN_FLIGHT at most). Raises PartTooLarge past ``max_size``, leaving nothing stored.
 
         Parts are ``part_bytes`` large, or larger when ``size_hint`` (the stream's
         expected length) needs them to stay within S3's 10,000 parts; a stream of unknown
@@ -268,13 +269,11 @@ class S3BlobStore:
         upload_id: str | None = None
         done: list[dict[str, Any]] = []
         started = 0
-        pending: asyncio.Future[None] | None = None
+        pending: list[asyncio.Future[None]] = []
         base = max(self.part_bytes, -(-size_hint // (MAX_PARTS - 1000)))
 
         def send_part(number: int, data: bytes) -> None:
             assert upload_id is not None
-            if hashes is not None:
-                hashes.update(data)
             got = self.client.upload_part(
                 Bucket=self.bucket,
                 Key=multipart_key,
@@ -298,21 +297,25 @@ class S3BlobStore:
                         self.client.create_multipart_upload, Bucket=self.bucket, Key=multipart_key
                     )
                     upload_id = created["UploadId"]
-                if pending is not None:
-                    await pending
+                while len(pending) >= PARTS_IN_FLIGHT:
+                    await pending.pop(0)
                 data, buffered, have = b"".join(buffered), [], 0
+                if hashes is not None:  # in order, while the parts before go up
+                    await self._call(hashes.update, data)
                 started += 1
-                pending = asyncio.ensure_future(self._call(send_part, started, data))
+                pending.append(asyncio.ensure_future(self._call(send_part, started, data)))
             if upload_id is None:
                 whole = b"".join(buffered)
                 if hashes is not None:
                     await self._call(hashes.update, whole)
                 return whole
-            if pending is not None:
-                await pending
-                pending = None
             if buffered:
-                await self._call(send_part, started + 1, b"".join(buffered))
+                data = b"".join(buffered)
+                if hashes is not None:
+                    await self._call(hashes.update, data)
+                pending.append(asyncio.ensure_future(self._call(send_part, started + 1, data)))
+            while pending:
+                await pending.pop(0)
             parts = sorted(done, key=lambda p: int(p["PartNumber"]))
             await self._call(
                 self.client.complete_multipart_upload,
@@ -323,9 +326,9 @@ class S3BlobStore:
             )
             return None
         except BaseException:
-            if pending is not None:
+            for part in pending:
                 with contextlib.suppress(BaseException):
-                    await pending
+                    await part
             if upload_id is not None:
                 with contextlib.suppress(Exception):
                     await self._call(

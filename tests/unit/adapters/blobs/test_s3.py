@@ -246,5 +246,5 @@ async def test_a_large_put_keeps_memory_constant_and_the_loop_free(rgw: S3BlobSt
     finally:
         tracemalloc.stop()
     assert info.size == size
-    assert peak < 6 * S3_MIN_PART, f"peak {peak / MIB:.1f} MiB"
+    assert peak < 8 * S3_MIN_PART, f"peak {peak / MIB:.1f} MiB"  # 3 going up, 1 coming
     assert max(lags) < 0.5, f"the loop was held {max(lags):.2f} s"
