@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libmagic1                             # content type sniffing
   nginx-light wrk curl                  # benchmarks (reference PUT server, load generator)
   postgresql postgresql-contrib         # scale-out database (tests start a cluster if none runs)
+  ceph-mon ceph-osd radosgw ceph-common # a real S3 server for the tests (scripts/ceph-rgw.sh)
   chromium                              # the web UI's browser tests (driven by playwright-core)
 )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from assetvault.services import Services, build_services
 from tests.databases import make_sqlite_template, migrated_database
 from tests.factories import make_settings
 from tests.pg import TEMPLATE, create_template, database_pool, drop_named, postgres_server
+from tests.s3 import S3Server, credentials, rgw_server
 
 
 @dataclass
@@ -38,6 +40,14 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """Ceph RGW, started once per test process when a test first asks for it (tests/s3.py);
+    its credentials are in the AWS variables while it runs."""
+    with rgw_server() as server, credentials(server):
+        yield server
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database file migrated once per test process, copied for every test."""
     return make_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
@@ -56,19 +66,33 @@ def media_tools() -> MediaTools | None:
     return None
 
 
+@pytest.fixture
+def blobs_backend() -> str:
+    """The blob store of ``services``: "local" (a directory in the data directory) or "s3"
+    (a fresh prefix on Ceph RGW). A test runs on both with ``@ON_S3_TOO`` (tests/s3.py);
+    ASSETVAULT_TEST_BLOBS=s3 puts every test on S3."""
+    return os.environ.get("ASSETVAULT_TEST_BLOBS", "local")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def services(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     settings_overrides: dict[str, Any],
     media_tools: MediaTools | None,
+    blobs_backend: str,
 ) -> AsyncIterator[Services]:
     """The service container on each database backend; every test using it runs twice.
     Its database is a copy of the migrated template (tests/databases.py)."""
     data_dir = tmp_path / "data"
+    blobs_url = None
+    if blobs_backend == "s3":
+        blobs_url = request.getfixturevalue("s3_server").fresh_url()
     async with migrated_database(request, data_dir, request.param) as database_url:
         svc = build_services(
-            make_settings(data_dir, database_url=database_url, **settings_overrides),
+            make_settings(
+                data_dir, database_url=database_url, blobs_url=blobs_url, **settings_overrides
+            ),
             media=media_tools,
         )
         try:

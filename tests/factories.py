@@ -99,10 +99,13 @@ async def snapshot(services: Any) -> dict[str, Any]:
     async with services.db.read() as conn:
         node_rows = sorted(tuple(r) for r in await conn.execute(select(nodes)))
         version_rows = sorted(tuple(r) for r in await conn.execute(select(asset_versions)))
-    root: Path = services.blobs.root
-    files = sorted(
-        (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
-    )
+    root: Path | None = getattr(services.blobs, "root", None)
+    if root is None:  # on S3
+        files = await services.blobs.objects()
+    else:
+        files = sorted(
+            (str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file()
+        )
     return {"nodes": node_rows, "versions": version_rows, "files": files}
 
 

@@ -74,6 +74,9 @@ class Services:
 
     async def close(self) -> None:
         self.processing.close()
+        close_blobs = getattr(self.blobs, "close", None)  # the S3 store's threads
+        if close_blobs is not None:
+            close_blobs()
         close = getattr(self.webhooks, "aclose", None)
         if close is not None:
             await close()
@@ -83,12 +86,18 @@ class Services:
         await self.db.dispose()
 
 
-def blob_store_from_url(url: str) -> BlobBackend:
+def blob_store_from_url(url: str, temp_dir: Path | None = None) -> BlobBackend:
+    """The store ``url`` names: ``file://`` a local directory, ``s3://`` an S3-compatible
+    object store (whose local copies and scratch files go in ``temp_dir``)."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         from assetvault.adapters.blobs.local import LocalBlobStore
 
         return LocalBlobStore(Path(parsed.path))
+    if parsed.scheme == "s3":
+        from assetvault.adapters.blobs.s3 import S3BlobStore
+
+        return S3BlobStore.from_url(url, temp_dir=temp_dir)
     raise ValueError(f"unsupported blob store URL scheme: {parsed.scheme!r}")
 
 
@@ -117,7 +126,7 @@ def build_services(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     if blobs is None:
-        blobs = blob_store_from_url(settings.resolved_blobs_url)
+        blobs = blob_store_from_url(settings.resolved_blobs_url, settings.data_dir / "blob-temp")
     if media is None:
         media = SandboxedMediaTools()
     embedded: EmbeddedSearch | None = None

@@ -13,6 +13,7 @@ from assetvault.tree.models import Node
 from tests.api.adobe.conftest import adobe
 from tests.conftest import Tokens
 from tests.factories import make_asset, process_all, snapshot
+from tests.s3 import ON_S3_TOO
 
 # Fixed, so that every pytest-xdist worker collects the same test ids.
 UNKNOWN = "urn:aaid:aem:6f1c0e52-3b8a-4d2e-9c47-5a0b8e1d2f93"
@@ -99,6 +100,7 @@ async def test_unprocessed_asset_has_no_web_rendition(
     assert is_problem(r, 404) and "processing" in r.json()["detail"]
 
 
+@ON_S3_TOO
 async def test_original_with_range_and_disposition(
     client: httpx.AsyncClient, tokens: Tokens, services: Services
 ) -> None:
@@ -119,6 +121,7 @@ async def test_original_with_range_and_disposition(
     assert is_problem(r, 406)
 
 
+@ON_S3_TOO
 async def test_renditions_list_and_binary(
     client: httpx.AsyncClient, tokens: Tokens, photo: Node
 ) -> None:
@@ -168,6 +171,7 @@ async def test_renditions_list_and_binary(
     assert r.headers["content-disposition"].startswith("attachment;")
 
 
+@ON_S3_TOO
 async def test_delete_unreferenced_asset_is_204(
     client: httpx.AsyncClient, tokens: Tokens, photo: Node, services: Services
 ) -> None:
@@ -178,6 +182,7 @@ async def test_delete_unreferenced_asset_is_204(
     assert is_problem(r, 404)
 
 
+@ON_S3_TOO
 async def test_delete_referenced_asset_needs_force_and_runs_as_a_job(
     client: httpx.AsyncClient, tokens: Tokens, photo: Node, services: Services
 ) -> None:

@@ -20,6 +20,7 @@ from tests.factories import (
     tampered,
     upload,
 )
+from tests.s3 import ON_S3_TOO
 
 from assetvault.services import Services
 
@@ -58,6 +59,7 @@ async def test_initiate_answers_what_the_upload_client_validates(
         assert all(u.startswith("http://assetvault.test/") for u in f["uploadURIs"])
 
 
+@ON_S3_TOO
 async def test_upload_round_trip(
     client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
 ) -> None:
@@ -89,6 +91,7 @@ async def test_asset_exists_only_after_complete(
     assert found.content == b"data"
 
 
+@ON_S3_TOO
 async def test_overwrite_version_and_replace(
     client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
 ) -> None:
@@ -297,6 +300,7 @@ async def test_part_larger_than_max_part_size_is_413(
     assert await snapshot(services) == before
 
 
+@ON_S3_TOO
 async def test_complete_with_missing_parts_creates_nothing(
     client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
 ) -> None:
@@ -395,6 +399,7 @@ async def test_a_used_upload_token_is_refused_as_used(
     assert await snapshot(services) == before
 
 
+@ON_S3_TOO
 async def test_racing_completes_of_one_upload_make_one_asset(
     client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
 ) -> None:

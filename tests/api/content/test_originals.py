@@ -9,6 +9,7 @@ import httpx
 import pytest
 from tests.conftest import Tokens
 from tests.factories import bearer, make_folder, upload
+from tests.s3 import ON_S3_TOO
 
 DATA = os.urandom(100_000)
 URL = "/content/dam/files/data.bin"
@@ -22,6 +23,7 @@ async def asset(client: httpx.AsyncClient, tokens: Tokens) -> str:
     return URL
 
 
+@ON_S3_TOO
 async def test_get_and_head(client: httpx.AsyncClient, tokens: Tokens, asset: str) -> None:
     got = await client.get(asset, headers=bearer(tokens.read))
     assert got.status_code == 200 and got.content == DATA
@@ -35,6 +37,7 @@ async def test_get_and_head(client: httpx.AsyncClient, tokens: Tokens, asset: st
     assert head.headers["etag"] == got.headers["etag"]
 
 
+@ON_S3_TOO
 @pytest.mark.parametrize(
     ("header", "start", "end"),
     [
@@ -73,6 +76,7 @@ async def test_ranges_this_server_does_not_serve_get_the_whole_body(
     assert r.status_code == 200 and r.content == DATA
 
 
+@ON_S3_TOO
 async def test_conditional_requests(client: httpx.AsyncClient, tokens: Tokens, asset: str) -> None:
     etag = (await client.get(asset, headers=bearer(tokens.read))).headers["etag"]
     for value in (etag, "*", f'"other", {etag}', f"W/{etag}"):
@@ -90,6 +94,7 @@ async def test_conditional_requests(client: httpx.AsyncClient, tokens: Tokens, a
     assert fresh.status_code == 206 and fresh.content == DATA[:10]
 
 
+@ON_S3_TOO
 async def test_etag_follows_the_content(
     client: httpx.AsyncClient, tokens: Tokens, asset: str
 ) -> None:

@@ -1,3 +1,6 @@
+"""What only the local store does: its files, locks, digests and crash leftovers. The
+port's contract, which it holds with every store, is test_port.py."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,14 +48,6 @@ async def test_put_is_content_addressed_and_deduplicated(store: LocalBlobStore) 
     assert not list(store.tmp_dir.iterdir())
 
 
-async def test_read_returns_the_requested_range(store: LocalBlobStore) -> None:
-    data = os.urandom(3 * 1024 * 1024)
-    info = await store.put(stream(data))
-    got = b"".join([c async for c in store.read(info.key, 1000, 2_500_000)])
-    assert got == data[1000:2_500_001]
-    assert b"".join([c async for c in store.read(info.key)]) == data
-
-
 async def test_parts_in_order_assemble_without_rehashing(store: LocalBlobStore) -> None:
     parts = [os.urandom(1024 * 1024) for _ in range(3)] + [b"tail"]
     for n, part in enumerate(parts, start=1):
@@ -62,26 +57,6 @@ async def test_parts_in_order_assemble_without_rehashing(store: LocalBlobStore) 
     info = await store.assemble(UPLOAD, len(data))
     assert info.key == hashlib.sha256(data).hexdigest()
     assert store.local_path(info.key).read_bytes() == data  # type: ignore[union-attr]
-
-
-async def test_parts_out_of_order_are_folded_in(store: LocalBlobStore) -> None:
-    parts = [os.urandom(300_000) for _ in range(4)]
-    for n in (3, 1, 4, 2):
-        await store.write_part(UPLOAD, n, stream(parts[n - 1]), 10**6)
-    assert await store.received(UPLOAD) == {n: 300_000 for n in range(1, 5)}
-    info = await store.assemble(UPLOAD, 1_200_000)
-    assert store.local_path(info.key).read_bytes() == b"".join(parts)  # type: ignore[union-attr]
-
-
-async def test_missing_part_refuses_and_keeps_what_was_received(store: LocalBlobStore) -> None:
-    await store.write_part(UPLOAD, 1, stream(b"a" * 10), 100)
-    await store.write_part(UPLOAD, 3, stream(b"c" * 10), 100)
-    with pytest.raises(PartsIncomplete, match="10 bytes of 30"):
-        await store.assemble(UPLOAD, 30)
-    assert await store.received(UPLOAD) == {1: 10, 3: 10}
-    await store.write_part(UPLOAD, 2, stream(b"b" * 10), 100)
-    info = await store.assemble(UPLOAD, 30)
-    assert store.local_path(info.key).read_bytes() == b"a" * 10 + b"b" * 10 + b"c" * 10  # type: ignore[union-attr]
 
 
 async def test_an_upload_discarded_by_a_racing_complete_is_refused_not_crashed(
@@ -130,18 +105,6 @@ async def test_too_large_part_leaves_nothing(store: LocalBlobStore) -> None:
     assert not (store.uploads_dir / UPLOAD).exists()
 
 
-async def test_retried_part_replaces_in_place_and_conflicting_size_is_refused(
-    store: LocalBlobStore,
-) -> None:
-    await store.write_part(UPLOAD, 1, stream(b"a" * 10), 100)
-    await store.write_part(UPLOAD, 2, stream(b"b" * 10), 100)
-    await store.write_part(UPLOAD, 1, stream(b"A" * 10), 100)
-    with pytest.raises(PartConflict):
-        await store.write_part(UPLOAD, 1, stream(b"A" * 11), 100)
-    info = await store.assemble(UPLOAD, 20)
-    assert info.key == hashlib.sha256(b"A" * 10 + b"b" * 10).hexdigest()
-
-
 async def test_crash_leftovers_are_cut_back_to_whole_parts(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
     await store.write_part(UPLOAD, 1, stream(b"a" * 10), 100)
@@ -167,32 +130,6 @@ async def test_assemble_again_after_a_crash_before_commit_finds_the_blob(
     assert again == info
     with pytest.raises(PartConflict):
         await store.write_part(UPLOAD, 1, stream(b"z" * 50), 100)
-
-
-async def test_empty_upload_assembles_to_an_empty_blob(store: LocalBlobStore) -> None:
-    info = await store.assemble(UPLOAD, 0)
-    assert info.size == 0
-    assert info.key == hashlib.sha256(b"").hexdigest()
-
-
-async def test_sweep_removes_only_stale_uploads(store: LocalBlobStore) -> None:
-    other = "f" * 32
-    await store.write_part(UPLOAD, 1, stream(b"old"), 100)
-    await store.write_part(other, 1, stream(b"new"), 100)
-    old = store.uploads_dir / UPLOAD
-    for f in [old, *old.iterdir()]:
-        os.utime(f, (1, 1))
-    assert await store.sweep(3600) == 1
-    assert not old.exists()
-    assert (store.uploads_dir / other).exists()
-
-
-async def test_keys_older_than_lists_only_old_blobs(store: LocalBlobStore) -> None:
-    old = await store.put(stream(b"old"))
-    new = await store.put(stream(b"new"))
-    os.utime(store.local_path(old.key), (1, 1))  # type: ignore[arg-type]
-    assert [k async for k in store.keys_older_than(3600)] == [old.key]
-    assert sorted([k async for k in store.keys_older_than(0)]) == sorted([old.key, new.key])
 
 
 def test_keys_and_upload_ids_are_validated(store: LocalBlobStore) -> None:
