@@ -15,6 +15,18 @@ import httpx
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+LOCATION = "assetvault.location"  # where a response's Location header is kept
+
+
+async def _set_location_aside(response: httpx.Response) -> None:
+    """httpx parses a redirect's Location as soon as it arrives, even one it will not
+    follow, and a malformed one raises errors of other types than its own (an IDNA
+    error, say): the header is taken out of its sight here, and ``stream`` reads it only
+    to follow it."""
+    location = response.headers.get("location")
+    if location is not None:
+        del response.headers["location"]
+        response.extensions[LOCATION] = location
 
 
 class ResponseTooLarge(Exception):
@@ -51,6 +63,7 @@ class GuardedClient:
             trust_env=False,
             headers={"user-agent": user_agent},
             limits=httpx.Limits(max_connections=max_connections),
+            event_hooks={"response": [_set_location_aside]},
         )
 
     async def aclose(self) -> None:
@@ -88,13 +101,20 @@ class GuardedClient:
                 extensions=extensions,
             )
             response = await self._client.send(request, stream=True)
-            location = response.headers.get("location")
+            location = response.extensions.get(LOCATION)
             if follow_redirects and response.status_code in REDIRECT_STATUSES and location:
                 await response.aclose()
                 if hop == hops:
                     break
-                url = target.url.join(location)
-                if _origin(url) != _origin(target.url) and headers:
+                try:
+                    url = target.url.join(location)
+                    elsewhere = _origin(url) != _origin(target.url)
+                except (httpx.InvalidURL, ValueError):  # IDNA and port errors included
+                    raise httpx.RemoteProtocolError(
+                        f"the redirect's location is no URL: {location[:200]!r}",
+                        request=request,
+                    ) from None
+                if elsewhere and headers:
                     # Credentials are for the origin that was asked, not where it points
                     # (a OneDrive download redirects to a pre-authenticated URL elsewhere).
                     headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
