@@ -4,6 +4,7 @@ each records what it received and answers with what the test scripts."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # written as it is instead of an HTTP answer (junk, cut short)
+    delay: float = 0.0  # seconds to wait before answering
 
 
 Handler = Callable[[Received], Reply]
@@ -66,6 +69,12 @@ def _serving(address: tuple[str, int], handler: Handler | None) -> Iterator[Rece
             )
             received.append(seen)
             reply = current[0](seen)
+            if reply.delay:
+                time.sleep(reply.delay)
+            if reply.raw is not None:
+                self.wfile.write(reply.raw)
+                self.close_connection = True
+                return
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

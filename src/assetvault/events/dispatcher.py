@@ -6,20 +6,24 @@ recorded position; in one transaction it appends the journal entries, queues one
 delivery per (webhook registration, event) and moves its position, so a crash or kill -9
 anywhere loses nothing and doubles nothing in the journal. A delivery is sent at least
 once: one whose answer was not recorded before a crash is sent again after it, under the
-same event id. Deliveries run concurrently and never hold the loop: a slow receiver
+same event id. Deliveries run concurrently and never hold the loop; the due deliveries
+are taken registration by registration, each with at most a quarter of the requests in
+flight while others have deliveries due (``share``), so a slow or failing receiver
 delays only its own events.
 
-Retries: 2xx is success; 429, 5xx except 505, timeouts and connection errors are retried
-per event after 1, 2, 4, 8, then every 15 units (a minute each, by default) until the
-retry window (24 hours) ends; other answers are final. The health rule: over the last
-window, at least 10 attempts of which at least 80 % failed make an active registration
-unstable; still so one window later, it is disabled (it keeps journaling).
+Retries: 2xx is success; 429, 5xx except 505, timeouts, connection errors and any other
+failure to get an answer are retried per event after 1, 2, 4, 8, then every 15 units (a
+minute each, by default) until the retry window (24 hours) ends; other answers (a 3xx
+included: redirects are not followed) are final. Every request, whatever became of it,
+is an attempt written down (``_send`` is the one place where a failure of any kind
+becomes one). The health rule: over the last window, at least 10 attempts of which at
+least 80 % failed make an active registration unstable; still so one window later, it
+is disabled (it keeps journaling).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -101,6 +105,8 @@ class Dispatcher:
         self.provider = f"aemassets_{settings.ims_org_id}_{self.source.removeprefix('acct:')}"
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._in_flight: set[int] = set()
+        self._busy: dict[str, int] = {}  # requests in flight, by registration
+        self._answered = asyncio.Event()  # set when a request ends
         self._tasks: set[asyncio.Task[None]] = set()
         self._records: list[_Sent | _Expired] = []
         self._last_housekeeping = 0.0
@@ -190,49 +196,64 @@ class Dispatcher:
 
     # -- deliveries ------------------------------------------------------------------------
 
+    @property
+    def share(self) -> int:
+        """How many requests one registration may have in flight while others have
+        deliveries due too (alone, it may have all but one share)."""
+        return max(1, self.settings.events_concurrency // 4)
+
     async def deliver_due(self) -> int:
         """Start sending what is due (without waiting for the answers); returns how many
-        requests were started."""
+        requests were started. Registrations take turns, the one waiting longest first,
+        each within its share of the requests."""
         capacity = self.settings.events_concurrency - len(self._tasks)
         if capacity <= 0:
             return 0
         per_request = self.settings.events_batch_max_events
+        now = datetime.now(UTC)
+        batches: list[Batch] = []
         async with self.db.read() as conn:
-            due = await repo.due_deliveries(
-                conn, datetime.now(UTC), capacity * per_request, sorted(self._in_flight)
-            )
-            if not due:
+            waiting = await repo.due_registrations(conn, now)
+            if not waiting:
                 return 0
             registrations = {r.id: r for r in await repo.registrations(conn)}
-        batches: list[Batch] = []
-        open_batches: dict[str, Batch] = {}
-        for delivery in due:
-            registration = registrations.get(delivery["registration_id"])
-            if registration is None or not registration.is_webhook:
-                continue
-            if registration.delivery_type == "webhook_batch":
-                current = open_batches.get(registration.id)
-                if current is None or len(current.deliveries) >= per_request:
-                    current = Batch(registration, [])
-                    open_batches[registration.id] = current
-                    batches.append(current)
-                current.deliveries.append(delivery)
-            else:
-                batches.append(Batch(registration, [delivery]))
-        batches = batches[:capacity]
-        wanted = [d["journal_seq"] for one in batches for d in one.deliveries]
-        async with self.db.read() as conn:
+            senders = [r for r in waiting if r in registrations and registrations[r].is_webhook]
+            most = self.share if len(senders) > 1 else self.settings.events_concurrency - self.share
+            for registration_id in waiting:
+                registration = registrations.get(registration_id)
+                slots = min(
+                    max(most, self.share) - self._busy.get(registration_id, 0),
+                    capacity - len(batches),
+                )
+                if registration is None or not registration.is_webhook or slots <= 0:
+                    continue
+                size = per_request if registration.delivery_type == "webhook_batch" else 1
+                due = await repo.due_deliveries(
+                    conn,
+                    now,
+                    slots * size,
+                    sorted(self._in_flight),
+                    registration_id=registration_id,
+                )
+                batches.extend(
+                    Batch(registration, due[i : i + size]) for i in range(0, len(due), size)
+                )
+                if len(batches) >= capacity:
+                    break
+            if not batches:
+                return 0
+            wanted = [d["journal_seq"] for one in batches for d in one.deliveries]
             entries = await repo.journal_entries(conn, wanted)
-        started = 0
         for one in batches:
             for delivery in one.deliveries:
                 delivery["entry"] = entries.get(delivery["journal_seq"])
                 self._in_flight.add(delivery["id"])
+            registration_id = one.registration.id
+            self._busy[registration_id] = self._busy.get(registration_id, 0) + 1
             task = asyncio.create_task(self._send(one))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            started += 1
-        return started
+        return len(batches)
 
     def _bodies(self, batch: Batch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The deliveries that can be sent (and their events), within the batch limit of
@@ -253,25 +274,45 @@ class Dispatcher:
         return sendable, events
 
     async def _send(self, batch: Batch) -> None:
+        """Send one request and queue its record. The one boundary of failures: whatever
+        goes wrong here (the sender's port promises outcomes, but a broken event or a
+        bug is no exception to this) is a failed attempt, retried on the schedule and
+        counted by the health rule; never a delivery let go to be sent again at once."""
         registration = batch.registration
-        recorded = False
+        settled: set[int] = set()
         try:
             expired = [d for d in batch.deliveries if d["entry"] is None]
-            sendable, events = self._bodies(batch)
-            waiting = [d for d in batch.deliveries if d not in sendable and d not in expired]
-            for delivery in waiting:  # past the batch's bytes: the next request takes them
-                self._in_flight.discard(delivery["id"])
             if expired:  # its journal entry is past retention: nothing left to send
                 self._records.append(_Expired(expired))
+                settled.update(d["id"] for d in expired)
+            sendable, events = self._bodies(batch)
             if sendable:
-                self._records.append(await self._post(registration, sendable, events))
-            recorded = True
-        except Exception:
-            log.exception("delivery to registration %s failed", registration.id)
+                # Awaited first: ``record`` swaps the list while requests are out, and an
+                # answer appended to the list it already took would never be written down
+                # (its deliveries held as in flight for good).
+                sent = await self._post(registration, sendable, events)
+                self._records.append(sent)
+                settled.update(d["id"] for d in sendable)
+        except Exception as exc:
+            error = _describe(exc)
+            log.warning(
+                "delivery to registration %s failed before an answer: %s", registration.id, error
+            )
+            failed = [d for d in batch.deliveries if d["id"] not in settled and d["entry"]]
+            if failed:
+                self._records.append(_failure(registration.id, failed, error))
+                settled.update(d["id"] for d in failed)
         finally:
-            if not recorded:
-                for delivery in batch.deliveries:
+            # Past the batch's bytes (the next request takes them), or cancelled.
+            for delivery in batch.deliveries:
+                if delivery["id"] not in settled:
                     self._in_flight.discard(delivery["id"])
+            self._answered.set()
+            left = self._busy.get(registration.id, 1) - 1
+            if left > 0:
+                self._busy[registration.id] = left
+            else:
+                self._busy.pop(registration.id, None)
 
     def headers_for(
         self,
@@ -474,13 +515,49 @@ class Dispatcher:
                 idle = 0 if busy else idle + 1
                 if idle:
                     poll = self.settings.events_poll_seconds
-                    await _wait(stop, min(poll * 2 ** min(idle - 1, 8), IDLE_POLL_SECONDS))
+                    # A request that ends wakes the loop at once: its answer is written
+                    # down and the registration's next delivery started without a poll.
+                    self._answered.clear()
+                    await _wait(
+                        stop,
+                        min(poll * 2 ** min(idle - 1, 8), IDLE_POLL_SECONDS),
+                        self._answered,
+                    )
         finally:
             await self.drain(self.settings.events_timeout_seconds + 1)
             if holding:
                 await self.release_lease()
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+def _describe(exc: BaseException) -> str:
+    """One line for a log and an attempt's error: the exception's type and message,
+    printable and bounded."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _failure(registration_id: str, deliveries: list[dict[str, Any]], error: str) -> _Sent:
+    """The record of a request that got no answer: retried, as a connection error is."""
+    events = [d["entry"].event for d in deliveries]
+    attempt = models.Attempt(
+        delivery_id=str(uuid.uuid4()),
+        events=[str(e.get("event_id", "")) if isinstance(e, dict) else "" for e in events],
+        retry_count=max(int(d["attempts"]) for d in deliveries),
+        at=datetime.now(UTC),
+        ok=False,
+        status=None,
+        error=error,
+        duration_ms=0,
+    )
+    return _Sent(registration_id, deliveries, attempt, models.Outcome(None, error=error))
+
+
+async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    """Wait ``seconds``, or less when ``stop`` (or ``wake``) is set."""
+    events = [stop] if wake is None else [stop, wake]
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -223,12 +223,33 @@ async def add_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
         await conn.execute(insert(event_deliveries), rows)
 
 
+async def due_registrations(conn: Connection, now: datetime) -> list[str]:
+    """The registrations with deliveries due, the one due longest first."""
+    first = func.min(event_deliveries.c.next_attempt_at)
+    q = (
+        select(event_deliveries.c.registration_id)
+        .where(
+            and_(event_deliveries.c.state == "pending", event_deliveries.c.next_attempt_at <= now)
+        )
+        .group_by(event_deliveries.c.registration_id)
+        .order_by(first, event_deliveries.c.registration_id)
+    )
+    return [str(r[0]) for r in await conn.execute(q)]
+
+
 async def due_deliveries(
-    conn: Connection, now: datetime, limit: int, exclude: Sequence[int] = ()
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    exclude: Sequence[int] = (),
+    *,
+    registration_id: str | None = None,
 ) -> list[dict[str, Any]]:
     q = select(event_deliveries).where(
         and_(event_deliveries.c.state == "pending", event_deliveries.c.next_attempt_at <= now)
     )
+    if registration_id is not None:
+        q = q.where(event_deliveries.c.registration_id == registration_id)
     if exclude:
         q = q.where(event_deliveries.c.id.not_in(list(exclude)))
     q = q.order_by(event_deliveries.c.next_attempt_at, event_deliveries.c.id).limit(limit)

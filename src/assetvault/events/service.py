@@ -25,11 +25,18 @@ DEFAULT_CLIENT_ID = "assetvault"
 JOURNAL_DEFAULT_LIMIT = 100
 JOURNAL_MAX_LIMIT = 10_000
 JOURNAL_MAX_BYTES = 1_500_000  # Adobe caps a journal response at 1.5 MB
-POSITION = re.compile(r"^av:(\d{1,18})$")
+# Every parser of outside input is bounded and ASCII-only (a Unicode digit is no digit
+# here): a value outside these shapes is a 400, never an overflow.
+POSITION = re.compile(r"av:([0-9]{1,18})")
+LIMIT = re.compile(r"[0-9]{1,9}")
 DURATION = re.compile(
-    r"^(?P<sign>[-+]?)P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+    r"(?P<sign>[-+]?)P(?:(?P<weeks>[0-9]{1,9})W)?(?:(?P<days>[0-9]{1,9})D)?"
+    r"(?:T(?:(?P<hours>[0-9]{1,9})H)?(?:(?P<minutes>[0-9]{1,9})M)?"
+    r"(?:(?P<seconds>[0-9]{1,9}(?:\.[0-9]{1,9})?)S)?)?"
 )
+REGISTRATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+VALIDATION_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Gone(AssetvaultError):
@@ -43,26 +50,43 @@ def position(seq: int) -> str:
 
 
 def parse_position(text: str) -> int:
-    found = POSITION.match(text)
+    found = POSITION.fullmatch(text)
     if found is None:
         raise InvalidInput(f"since: {text[:100]!r} is no position of this journal")
     return int(found.group(1))
 
 
+def parse_limit(text: str) -> int:
+    if LIMIT.fullmatch(text) is None or not 0 < int(text) <= JOURNAL_MAX_LIMIT:
+        raise InvalidInput(f"limit must be an integer from 1 to {JOURNAL_MAX_LIMIT}")
+    return int(text)
+
+
 def parse_duration(text: str) -> timedelta:
-    """An ISO 8601 duration such as -PT2H, -P1D or -P5DT2H."""
-    found = DURATION.match(text)
+    """An ISO 8601 duration such as -PT2H, -P1D or -P5DT2H (each part at most 9 digits)."""
+    found = DURATION.fullmatch(text)
     if found is None or text.rstrip("T").endswith(("P", "-P", "+P")) or text.endswith("T"):
         raise InvalidInput(f"seek: {text[:100]!r} is no ISO 8601 duration (e.g. -PT2H)")
     parts = {k: float(v) for k, v in found.groupdict().items() if v and k != "sign"}
-    delta = timedelta(
-        weeks=parts.get("weeks", 0),
-        days=parts.get("days", 0),
-        hours=parts.get("hours", 0),
-        minutes=parts.get("minutes", 0),
-        seconds=parts.get("seconds", 0),
-    )
+    try:
+        delta = timedelta(
+            weeks=parts.get("weeks", 0),
+            days=parts.get("days", 0),
+            hours=parts.get("hours", 0),
+            minutes=parts.get("minutes", 0),
+            seconds=parts.get("seconds", 0),
+        )
+    except OverflowError:
+        raise InvalidInput(f"seek: {text[:100]!r} is a longer time than any journal") from None
     return -delta if found.group("sign") == "-" else delta
+
+
+def seek_time(text: str, now: datetime) -> datetime:
+    """The time ``seek`` names, counted from ``now``."""
+    try:
+        return now + parse_duration(text)
+    except OverflowError:
+        raise InvalidInput(f"seek: {text[:100]!r} is a longer time than any journal") from None
 
 
 def challenge_answered(body: bytes, challenge: str) -> bool:
@@ -160,6 +184,9 @@ class EventService:
             )
         if not isinstance(spec.description, str) or len(spec.description) > 4096:
             raise InvalidInput("description: at most 4096 characters")
+        for name, text in (("name", spec.name), ("description", spec.description)):
+            if UNSTORABLE.search(text):  # a database keeps no NUL, and no lone surrogate
+                raise InvalidInput(f"{name}: NUL characters and lone surrogates are not allowed")
         url = spec.webhook_url
         if spec.delivery_type == "journal":
             if url:
@@ -287,6 +314,8 @@ class EventService:
         return registration
 
     async def get(self, registration_id: str) -> models.Registration:
+        if REGISTRATION_ID.fullmatch(registration_id) is None:  # never sent to the database
+            raise NotFound(f"event registration {registration_id[:100]!r} does not exist")
         async with self.db.read() as conn:
             found = await repo.registration(conn, registration_id)
         if found is None:
@@ -299,6 +328,7 @@ class EventService:
         return [await self._settle(r) for r in found]
 
     async def delete(self, registration_id: str) -> None:
+        await self.get(registration_id)
         async with self.db.write() as conn:
             if not await repo.delete_registration(conn, registration_id):
                 raise NotFound(f"event registration {registration_id} does not exist")
@@ -309,6 +339,10 @@ class EventService:
 
     async def validate(self, registration_id: str, token: str) -> models.Registration:
         """The GET on a validationUrl: makes the registration verified and active."""
+        if REGISTRATION_ID.fullmatch(registration_id) is None or not VALIDATION_TOKEN.fullmatch(
+            token
+        ):
+            raise InvalidInput("id and challenge: this is no validation link of this server")
         try:
             registration = await self.get(registration_id)
         except NotFound:
@@ -317,7 +351,7 @@ class EventService:
             registration is None
             or registration.webhook_status != models.PENDING_VALIDATION
             or not registration.validation_token
-            or not secrets.compare_digest(registration.validation_token, token)
+            or not secrets.compare_digest(registration.validation_token.encode(), token.encode())
         ):
             raise NotFound("this validation link is not valid (or no longer: it lasts 5 minutes)")
         async with self.db.write() as conn:
@@ -367,9 +401,7 @@ class EventService:
             raise InvalidInput("seek and since cannot be combined")
         count = JOURNAL_DEFAULT_LIMIT
         if limit is not None:
-            if not limit.isdigit() or not 0 < int(limit) <= JOURNAL_MAX_LIMIT:
-                raise InvalidInput(f"limit must be an integer from 1 to {JOURNAL_MAX_LIMIT}")
-            count = int(limit)
+            count = parse_limit(limit)
         keep = {"limit": limit} if limit is not None else {}
         if latest is not None and latest.lower() not in ("true", "false"):
             raise InvalidInput("latest must be true or false")
@@ -388,7 +420,7 @@ class EventService:
             else:
                 after = floor
                 if seek is not None:
-                    since_time = datetime.now(UTC) + parse_duration(seek)
+                    since_time = seek_time(seek, datetime.now(UTC))
             found = await repo.journal_page(
                 conn,
                 after=after,

@@ -4,6 +4,7 @@ by Assetvault, retries, final failures, batches, and nothing for a rolled-back c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -20,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from assetvault.events import models
+from assetvault.events import repository as events_repo
+from assetvault.events.dispatcher import retry_wait
 from assetvault.services import Services
 from assetvault.tree import events as tree_events
 from tests import media
@@ -446,3 +449,119 @@ async def test_a_batch_stays_within_its_byte_limit(
         deliveries = posts(hook)
     assert all(len(d.body) <= 2 * size + 10 for d in deliveries)
     assert sorted(len(json.loads(d.body)) for d in deliveries) == [1, 2, 2]
+
+
+async def deleted(client: httpx.AsyncClient, services: Services, token: str, n: int) -> None:
+    for i in range(n):
+        node = await make_asset(services, f"d{i}.jpg", b"\xff\xd8\xff", "image/jpeg")
+        r = await client.delete(f"/adobe/assets/{node.urn}", headers=adobe(token))
+        assert r.status_code == 204
+
+
+async def run_dispatcher(
+    services: Services, seconds: float, done: Callable[[], bool] = lambda: False
+) -> float | None:
+    """The dispatcher's own loop for ``seconds``; returns when ``done()`` first held
+    (None: never). Requests still in flight at the stop are waited for and written down
+    (a loaded machine may take longer than the loop's own wait at a stop)."""
+    dispatcher = services.dispatcher()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(dispatcher.run_forever(stop))
+    started = time.monotonic()
+    took = None
+    while time.monotonic() - started < seconds:
+        if took is None and done():
+            took = time.monotonic() - started
+        await asyncio.sleep(0.02)
+    stop.set()
+    await loop
+    await dispatcher.drain()
+    return took
+
+
+def most_attempts(seconds: float, unit: float) -> int:
+    """How many attempts the retry schedule allows one event within ``seconds``."""
+    attempts, at = 1, retry_wait(1, unit)
+    while at <= seconds:
+        attempts += 1
+        at += retry_wait(attempts, unit)
+    return attempts
+
+
+async def attempts_recorded(services: Services, registration_id: str) -> tuple[int, int]:
+    async with services.db.read() as conn:
+        return await events_repo.attempt_counts(
+            conn, registration_id, datetime.now(UTC) - timedelta(hours=1)
+        )
+
+
+CUT_SHORT = b"HTTP/1.1 503 No\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"
+FAILING = {  # what a hostile receiver answers each POST, and whether it is retried
+    "a redirect to a malformed IDNA name": (
+        Reply(302, headers={"location": "http://xn--/"}),
+        False,
+    ),
+    "a redirect to a malformed port": (Reply(307, headers={"location": "http://[::1"}), False),
+    "a redirect": (Reply(302, headers={"location": "https://elsewhere.example/"}), False),
+    "junk instead of HTTP": (Reply(raw=b"garbage\r\n\r\n"), True),
+    "a closed connection": (Reply(raw=b""), True),
+    "a 503 cut short": (Reply(raw=CUT_SHORT), True),
+    "a 500": (Reply(500), True),
+}
+
+
+@pytest.mark.parametrize("answer", list(FAILING), ids=str)
+async def test_a_failing_receiver_gets_its_schedule_and_a_healthy_one_all_its_events(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, answer: str
+) -> None:
+    """Each failed request, of whatever kind, is an attempt written down, retried on the
+    schedule (or final) and counted by the health rule; the dispatcher never spins on
+    it, and a healthy receiver beside it gets every event at once."""
+    reply, retried = FAILING[answer]
+    events, seconds, unit = 20, 6.0, 0.5
+    services.settings.events_retry_unit_seconds = unit
+    with receiver(webhook(lambda r: reply)) as hostile, receiver(webhook()) as healthy:
+        bad = (await register(client, tokens.admin, url=hostile.url, types=[models.DELETED])).json()
+        await register(client, tokens.admin, url=healthy.url, types=[models.DELETED])
+        assert bad["webhook_status"] == "verified"
+        await deleted(client, services, tokens.write, events)
+        took = await run_dispatcher(services, seconds, lambda: len(posts(healthy)) == events)
+        sent = len(posts(hostile))
+    assert took is not None  # the healthy one got all its events meanwhile
+    # Spinning sent hundreds a second; the schedule allows a few attempts per event.
+    assert events <= sent <= events * (most_attempts(seconds, unit) if retried else 1)
+    assert await attempts_recorded(services, bad["id"]) == (sent, sent)  # every one, failed
+    got = await client.get(bad["_links"]["self"]["href"], headers=adobe(tokens.admin))
+    assert got.json()["state"] == "UNSTABLE"  # the health rule counted them
+    assert all(a["ok"] is False for a in got.json()["attempts"])
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "fetch_allow": "127.0.0.1",
+            "events_retry_unit_seconds": 0.05,
+            "events_timeout_seconds": 8.0,
+            "events_poll_seconds": 0.01,
+            "aem_program_id": "12345",
+            "aem_environment_id": "67890",
+        }
+    ],
+)
+async def test_a_receiver_that_never_answers_holds_only_its_share_of_the_requests(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    events = 20
+    with (
+        receiver(webhook(lambda r: Reply(200, delay=9.0))) as hanging,
+        receiver(webhook()) as healthy,
+    ):
+        await register(client, tokens.admin, url=hanging.url, types=[models.DELETED])
+        await register(client, tokens.admin, url=healthy.url, types=[models.DELETED])
+        await deleted(client, services, tokens.write, events)
+        # Before its share was bounded, it held every request until they timed out.
+        assert await run_dispatcher(services, 7.0, lambda: len(posts(healthy)) == events)
+        # Alone once the healthy one is served, it may take all but one share.
+        share = services.settings.events_concurrency // 4
+        assert len(posts(hanging)) <= services.settings.events_concurrency - share

@@ -5,6 +5,7 @@ separate root-relative Link headers."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -162,6 +163,60 @@ async def test_bad_parameters_are_400(
 ) -> None:
     r = await client.get(journal, params=params, headers=journal_headers(tokens.read))
     assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+HUGE = "9" * 10_000
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"seek": "-P999999999D"},  # a valid duration, but before the year 1
+        {"seek": "-P999999999W"},  # past what a timedelta holds
+        {"seek": "+P999999999D"},
+        {"seek": "-PT999999999999H"},
+        {"seek": f"-P{HUGE}D"},
+        {"seek": f"-PT{HUGE}S"},
+        {"seek": f"-PT1.{HUGE}S"},
+        {"seek": "-P\u0661D"},  # an Arabic-Indic digit
+        {"seek": "-PT1H\n"},
+        {"seek": "-PT1H\x00"},
+        {"seek": "-" * 10_000},
+        {"since": f"av:{HUGE}"},
+        {"since": "av:9999999999999999999"},  # past a 64-bit integer
+        {"since": "av:\u0661"},
+        {"since": "av:1\n"},
+        {"since": "av:-1"},
+        {"since": "\x00"},
+        {"limit": HUGE},
+        {"limit": "\u00b2"},  # a superscript two: a digit to str.isdigit, no int
+        {"limit": "\u0661"},
+        {"limit": "-1"},
+        {"limit": "1e3"},
+        {"latest": "\x00"},
+    ],
+    ids=lambda p: f"{next(iter(p))}={next(iter(p.values()))[:24]!r}",
+)
+async def test_hostile_parameters_are_400_and_never_500(
+    client: httpx.AsyncClient, tokens: Tokens, journal: str, params: dict[str, str]
+) -> None:
+    r = await client.get(journal, params=params, headers=journal_headers(tokens.read))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 400 and next(iter(params)) in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "registration",
+    ["\x00", "a" * 5000, "\u00e9t\u00e9", "00000000-0000-0000-0000-00000000000\x00", "%00"],
+)
+async def test_a_hostile_registration_id_is_404(
+    client: httpx.AsyncClient, tokens: Tokens, journal: str, registration: str
+) -> None:
+    url = journal.rsplit("/", 1)[0] + "/" + quote(registration, safe="")
+    r = await client.get(url, headers=journal_headers(tokens.read))
+    assert r.status_code == 404, r.text
     assert r.headers["content-type"] == "application/problem+json"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -247,3 +247,141 @@ async def test_registrations_need_the_admin_scope(
         await client.get("/adobe/events/registrations", headers=adobe(tokens.read))
     ).status_code == 403
     assert (await client.get("/adobe/events/registrations")).status_code == 401
+
+
+REDIRECT = b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nconnection: close\r\n"
+HOSTILE_ANSWERS = {
+    "a redirect": Reply(302, headers={"location": "https://elsewhere.example/hook"}),
+    "a redirect to a malformed IDNA name": Reply(302, headers={"location": "http://xn--/"}),
+    "a redirect to a malformed port": Reply(307, headers={"location": "http://[::1"}),
+    "a redirect to a non-ASCII name": Reply(
+        raw=REDIRECT + "location: http://\u00e9x\u2028.com/\r\n\r\n".encode()
+    ),
+    "junk instead of HTTP": Reply(raw=b"garbage\r\n\r\n"),
+    "a body cut short": Reply(raw=b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"),
+    "a body that is no gzip": Reply(200, b"not gzip", {"content-encoding": "gzip"}),
+    "a non-ASCII body": Reply(200, "\u00e9\u2028\x00\udcff".encode("utf-8", "surrogatepass")),
+    "a huge body": Reply(200, b"{" * 3_000_000),
+    "a deeply nested body": Reply(200, b"[" * 100_000),
+    "no answer in time": Reply(200, delay=3.0),
+}
+
+
+@pytest.mark.parametrize("answer", list(HOSTILE_ANSWERS), ids=str)
+async def test_a_hostile_challenge_answer_is_a_failed_challenge_never_a_500(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, answer: str
+) -> None:
+    """Whatever a receiver answers the challenge and the validationUrl POST with, the
+    registration is made (and edited) as after any failed challenge: waiting for its
+    validationUrl when the POST's status was 200 (the status is what counts), else
+    unreachable and disabled."""
+    status = HOSTILE_ANSWERS[answer].status if HOSTILE_ANSWERS[answer].raw is None else None
+    expected = (
+        "pending_validation" if status == 200 or "cut short" in answer else "hook_unreachable"
+    )
+    if answer == "no answer in time":
+        expected = "hook_unreachable"
+    with receiver(lambda r: HOSTILE_ANSWERS[answer]) as hook:
+        made = await register(client, tokens.admin, url=hook.url + "/hook")
+        assert made.status_code == 201, made.text
+        assert made.json()["webhook_status"] == expected
+        if expected == "hook_unreachable":
+            assert made.json()["enabled"] is False and made.json()["state"] == "DISABLED"
+        assert [r.method for r in hook.received] == ["GET", "POST"]
+        body = {
+            "name": "again",
+            "client_id": "receiver-client",
+            "delivery_type": "webhook",
+            "webhook_url": hook.url + "/other",
+            "events_of_interest": ["aem.assets.asset.deleted"],
+        }
+        edited = await client.put(made.headers["location"], json=body, headers=adobe(tokens.admin))
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["webhook_status"] == expected
+        assert edited.json()["name"] == "again"
+    assert await count_registrations(client, tokens.admin) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"id": "x", "challenge": "\u00e9t\u00e9"},
+        {"challenge": "\u00e9t\u00e9\u2028"},
+        {"challenge": "\x00"},
+        {"challenge": "a" * 60_000},
+        {"challenge": "\udcff"},
+        {"id": "\x00"},
+        {"id": "\u00e9" * 36},
+        {"id": "a" * 60_000},
+    ],
+    ids=lambda q: repr(q)[:40],
+)
+async def test_an_odd_validation_link_is_400_and_changes_nothing(
+    client: httpx.AsyncClient, tokens: Tokens, query: dict[str, str]
+) -> None:
+    with receiver(lambda r: Reply(200)) as hook:  # no challenge echo: pending validation
+        made = await register(client, tokens.admin, url=hook.url)
+        validation_url = json.loads(hook.received[1].body)["validationUrl"]
+    assert made.json()["webhook_status"] == "pending_validation"
+    real = parse_qs(urlsplit(validation_url).query)
+    params = {"id": real["id"][0], "challenge": real["challenge"][0], **query}
+    url = "/events/validate?" + "&".join(
+        f"{k}={quote(v, safe='', errors='surrogatepass')}" for k, v in params.items()
+    )
+    r = await client.get(url)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    got = await client.get(made.headers["location"], headers=adobe(tokens.admin))
+    assert got.json()["webhook_status"] == "pending_validation"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+@pytest.mark.parametrize("registration", ["\x00", "%00", "\u00e9" * 36, "a" * 5000])
+async def test_a_hostile_registration_id_is_404(
+    client: httpx.AsyncClient, tokens: Tokens, method: str, registration: str
+) -> None:
+    body = {
+        "name": "n",
+        "delivery_type": "journal",
+        "events_of_interest": ["aem.assets.asset.deleted"],
+    }
+    r = await client.request(
+        method,
+        "/adobe/events/registrations/" + quote(registration, safe=""),
+        json=body if method == "PUT" else None,
+        headers=adobe(tokens.admin),
+    )
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "a\x00b"},
+        {"description": "a\x00b"},
+        {"name": "\udcff"},
+        {"webhook_url": "http://xn--/", "delivery_type": "webhook"},
+        {"webhook_url": "http://127.0.0.1:9/\x00", "delivery_type": "webhook"},
+        {"webhook_url": "http://\u00e9x\u2028.com/", "delivery_type": "webhook"},
+    ],
+    ids=lambda c: repr(c)[:40],
+)
+async def test_unstorable_or_malformed_fields_are_400(
+    client: httpx.AsyncClient, tokens: Tokens, change: dict[str, str]
+) -> None:
+    body = {
+        "name": "n",
+        "delivery_type": "journal",
+        "events_of_interest": ["aem.assets.asset.deleted"],
+        **change,
+    }
+    raw = json.dumps(body).encode()  # lone surrogates as JSON escapes, as a client may send
+    r = await client.post(
+        "/adobe/events/registrations",
+        content=raw,
+        headers={**adobe(tokens.admin), "content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert await count_registrations(client, tokens.admin) == 0

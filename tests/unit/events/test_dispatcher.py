@@ -1,15 +1,20 @@
-"""The dispatcher and a pruned outbox, on each database backend: a position below the
-floor is reported and moved to the floor, never left to skip rows in silence."""
+"""The dispatcher on each database backend: a position below the pruned outbox's floor
+is reported and moved to the floor, never left to skip rows in silence; a failure of
+any kind while sending is a failed attempt written down and retried on the schedule."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from assetvault.events import repository as events_repo
-from assetvault.events.models import AEM_TYPES
+from assetvault.events.dispatcher import Dispatcher
+from assetvault.events.models import ACTIVE, AEM_TYPES, METADATA_UPDATED, VERIFIED, Outcome
 from assetvault.services import Services
+from assetvault.tree.repository import instant
 from tests.factories import make_assets, outbox_events
 
 
@@ -53,3 +58,112 @@ async def test_a_position_below_the_floor_is_reported_and_moved_to_it(
         == [e.seq for e in await outbox_events(services) if e.type in AEM_TYPES]
         != []
     )
+
+
+class BrokenSender:
+    """A sender that breaks its port's promise (an exception instead of an outcome), as a
+    bug in it or in the HTTP library under it would; or, for ``slow`` URLs, answers only
+    once ``gate`` opens."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.calls: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def send(
+        self, method: str, url: str, *, headers: dict[str, str], body: bytes | None = None
+    ) -> Outcome:
+        self.calls.append(url)
+        if self.error is not None:
+            raise self.error
+        if "slow" in url:
+            await self.gate.wait()
+            return Outcome(500)
+        return Outcome(200)
+
+    async def vet(self, url: str) -> str | None:
+        return None
+
+
+async def webhook_registration(services: Services, url: str) -> str:
+    registration_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    async with services.db.write() as conn:
+        await events_repo.insert_registration(
+            conn,
+            {
+                "id": registration_id,
+                "name": url,
+                "client_id": "receiver",
+                "delivery_type": "webhook",
+                "webhook_url": url,
+                "event_types": [METADATA_UPDATED],
+                "journal_start": 0,
+                "created_by": "admin",
+                "created_at": now,
+                "updated_at": now,
+                "webhook_status": VERIFIED,
+                "enabled": True,
+                "state": ACTIVE,
+            },
+        )
+    return registration_id
+
+
+async def an_event(services: Services) -> None:
+    (node,) = await make_assets(services, [(f"{uuid.uuid4().hex}.jpg", {})])
+    await services.changes.set_properties(node.path, {"dc:title": "new"}, user="u")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [UnicodeError("label empty or too long"), KeyError("location"), RuntimeError("bug")],
+    ids=lambda e: type(e).__name__,
+)
+async def test_an_exception_of_any_type_while_sending_is_a_failed_attempt_retried_later(
+    services: Services, error: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    registration_id = await webhook_registration(services, "https://hooks.example/a")
+    await an_event(services)
+    sender = BrokenSender(error)
+    dispatcher = Dispatcher(
+        services.settings, services.db, services.metadata, sender, services.signer
+    )
+    with caplog.at_level("INFO", logger="assetvault.events"):
+        await dispatcher.run_once()
+        await dispatcher.drain()
+    assert len(sender.calls) == 1
+    assert "Traceback" not in caplog.text and type(error).__name__ in caplog.text
+    async with services.db.read() as conn:
+        (delivery,) = await events_repo.deliveries_of(conn, registration_id)
+        (attempt,) = await events_repo.attempts_of(conn, registration_id)
+    assert delivery["state"] == "pending" and delivery["attempts"] == 1
+    assert instant(delivery["next_attempt_at"]) > datetime.now(UTC)  # backoff: not at once
+    assert not attempt.ok and type(error).__name__ in (attempt.error or "")
+    for _ in range(5):  # not due yet: nothing is sent again
+        await dispatcher.run_once()
+        await dispatcher.drain()
+    assert len(sender.calls) == 1
+
+
+async def test_an_answer_that_comes_while_others_are_written_down_is_not_lost(
+    services: Services,
+) -> None:
+    fast = await webhook_registration(services, "https://hooks.example/fast")
+    slow = await webhook_registration(services, "https://hooks.example/slow")
+    await an_event(services)
+    sender = BrokenSender()
+    dispatcher = Dispatcher(
+        services.settings, services.db, services.metadata, sender, services.signer
+    )
+    await dispatcher.run_once()  # both requests out; the slow one waits for the gate
+    while len(sender.calls) < 2:
+        await asyncio.sleep(0.01)
+    assert await dispatcher.record() == 1  # the fast answer, while the slow one is out
+    sender.gate.set()
+    await dispatcher.drain()
+    async with services.db.read() as conn:
+        for registration_id in (fast, slow):
+            assert len(await events_repo.attempts_of(conn, registration_id)) == 1
+        (delivery,) = await events_repo.deliveries_of(conn, slow)
+    assert delivery["attempts"] == 1 and dispatcher._in_flight == set()

@@ -39,6 +39,20 @@ def declared_length(headers: httpx.Headers) -> int | None:
     return int(only) if _LENGTH.fullmatch(only) else None
 
 
+LOCATION = "assetvault.location"  # where a response's Location header is kept
+
+
+async def _set_location_aside(response: httpx.Response) -> None:
+    """httpx parses a redirect's Location as soon as it arrives, even one it will not
+    follow, and a malformed one raises errors of other types than its own (an IDNA
+    error, say): the header is taken out of its sight here, and ``stream`` reads it only
+    to follow it."""
+    location = response.headers.get("location")
+    if location is not None:
+        del response.headers["location"]
+        response.extensions[LOCATION] = location
+
+
 class ResponseTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the response is larger than {limit} bytes")
@@ -74,6 +88,7 @@ class GuardedClient:
             trust_env=False,
             headers={"user-agent": user_agent},
             limits=httpx.Limits(max_connections=max_connections),
+            event_hooks={"response": [_set_location_aside]},
         )
 
     async def aclose(self) -> None:
@@ -111,18 +126,20 @@ class GuardedClient:
                 extensions=extensions,
             )
             response = await self._client.send(request, stream=True)
-            location = response.headers.get("location")
+            location = response.extensions.get(LOCATION)
             if follow_redirects and response.status_code in REDIRECT_STATUSES and location:
                 await response.aclose()
                 if hop == hops:
                     break
                 try:
                     url = target.url.join(location)
+                    elsewhere = _origin(url) != _origin(target.url)
                 except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
+                    # IDNA and port errors included: a clear refusal, never another type.
                     raise FetchBlocked(
                         f"the redirect's Location {location[:200]!r} is no valid URL"
                     ) from None
-                if _origin(url) != _origin(target.url) and headers:
+                if elsewhere and headers:
                     # Credentials are for the origin that was asked, not where it points
                     # (a OneDrive download redirects to a pre-authenticated URL elsewhere).
                     headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}

@@ -220,12 +220,12 @@ class Guard:
         """Approve ``url`` and pick the address to connect to, or raise FetchBlocked."""
         try:
             parsed = httpx.URL(url)
+            host = parsed.host.lower()  # decoded here: a malformed IDNA name raises
         except (httpx.InvalidURL, TypeError, ValueError):
             raise FetchBlocked(f"{str(url)[:200]!r} is no valid URL") from None
         scheme = parsed.scheme.lower()
         if scheme not in ALLOWED_SCHEMES:
             raise FetchBlocked(f"scheme {scheme or '(none)'!r} is not allowed; use http or https")
-        host = parsed.host.lower()
         if not host:
             raise FetchBlocked("the URL names no host")
         if parsed.userinfo:

@@ -1,5 +1,9 @@
 """The webhook sender of event deliveries: requests through the SSRF guard, bounded by
-one deadline that includes connecting (Adobe: 10 s) and a cap on the answer read."""
+one deadline that includes connecting (Adobe: 10 s) and a cap on the answer read.
+
+A receiver is an outside party: whatever it answers, or however its answer breaks, the
+result is an ``Outcome``, never an exception. Once its status line has come, the status
+is what counts: a body that is too large, cut short or not decodable is not read."""
 
 from __future__ import annotations
 
@@ -11,6 +15,13 @@ import httpx
 from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, read_capped
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard
 from assetvault.events.models import Outcome
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an attempt's error: the exception's type and message, printable and
+    bounded (a receiver may have put anything in it)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 class GuardedWebhookSender:
@@ -52,17 +63,15 @@ class GuardedWebhookSender:
                     status = fetch.response.status_code
                     try:
                         answer = await read_capped(fetch.response, self.max_body)
-                    except ResponseTooLarge:
+                    except (ResponseTooLarge, httpx.HTTPError):
                         answer = b""  # the status is what counts; the rest is not read
                     return Outcome(status, answer, duration_ms=took())
         except FetchBlocked as exc:
             return Outcome(None, error=f"blocked: {exc.reason}", blocked=True, duration_ms=took())
         except TimeoutError:
             return Outcome(None, error=f"timed out after {self.timeout:g} s", duration_ms=took())
-        except httpx.HTTPError as exc:
-            return Outcome(
-                None, error=f"{type(exc).__name__}: {exc}"[:500] or "error", duration_ms=took()
-            )
+        except Exception as exc:  # any other failure of the request is a failed attempt too
+            return Outcome(None, error=describe(exc), duration_ms=took())
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import httpx
 import pytest
 
 from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, read_capped
@@ -259,3 +260,20 @@ async def test_a_huge_body_is_cut_off() -> None:
         async with GuardedClient(guard) as client, client.stream("GET", server.url) as fetch:
             with pytest.raises(ResponseTooLarge):
                 await read_capped(fetch.response, 1000)
+
+
+@pytest.mark.parametrize("location", ["http://xn--/", "http://[::1", "http://a:b:c@/x", "//["])
+async def test_a_malformed_redirect_is_an_http_error_or_refused(location: str) -> None:
+    """Never an error of another type (httpx's own parsing of an IDNA name raises one)."""
+    with receiver(lambda r: Reply(302, headers={"location": location})) as server:
+        guard = Guard(AllowList.parse(f"127.0.0.1:{server.port}"))
+        async with GuardedClient(guard) as client:
+            with pytest.raises((httpx.HTTPError, FetchBlocked)):
+                async with client.stream("GET", server.url + "/start"):
+                    pass
+
+
+@pytest.mark.parametrize("url", ["http://xn--/", "http://xn--a.\u00e9/", "http://[::1/"])
+async def test_a_malformed_host_is_refused(url: str) -> None:
+    with pytest.raises(FetchBlocked, match="no valid URL"):
+        await Guard().vet(url)

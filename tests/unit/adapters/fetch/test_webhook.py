@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from assetvault.adapters.fetch.guard import AllowList, Guard
 from assetvault.adapters.fetch.webhook import GuardedWebhookSender
 from tests.receivers import Received, Reply, receiver
@@ -65,3 +67,40 @@ async def test_redirects_are_not_followed() -> None:
             await s.aclose()
         assert outcome.status == 307 and not outcome.ok and not outcome.retryable
         assert target.received == []
+
+
+REDIRECT = b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nconnection: close\r\n"
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        (Reply(302, headers={"location": "http://xn--/"}), 302),  # an IDNA error in httpx
+        (Reply(307, headers={"location": "http://[::1"}), 307),
+        (Reply(301, headers={"location": "http://a:b:c@/x"}), 301),
+        (Reply(raw=REDIRECT + "location: http://\u00e9x\u2028.com/\r\n\r\n".encode()), 302),
+        (Reply(raw=REDIRECT + b"location: \xff\xfe\r\n\r\n"), 302),
+        (Reply(raw=b"HTTP/1.1 600 Odd\r\ncontent-length: 0\r\n\r\n"), 600),
+        # Once the status has come, a body that breaks is not read: the status counts.
+        (Reply(raw=b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"), 200),
+        (Reply(200, b"not gzip", {"content-encoding": "gzip"}), 200),
+        (Reply(raw=b"HTTP/1.1 503 No\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"), 503),
+        # No status: a failed attempt retried as a connection error is.
+        (Reply(raw=b"garbage\r\n\r\n"), None),
+        (Reply(raw=REDIRECT + b"location: \x00\r\n\r\n"), None),
+        (Reply(raw=b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999999\r\n\r\n"), None),
+        (Reply(raw=b""), None),
+    ],
+    ids=lambda v: repr(v)[:60] if not isinstance(v, int | None) else str(v),
+)
+async def test_any_answer_is_an_outcome_never_an_exception(
+    reply: Reply, status: int | None
+) -> None:
+    with receiver(lambda r: reply) as hook:
+        s = sender()
+        outcome = await s.send("POST", hook.url, headers={}, body=b"{}")
+        await s.aclose()
+    assert outcome.status == status and outcome.ok == (status == 200)
+    if status is None:
+        assert outcome.retryable and outcome.error and outcome.error.isprintable()
+        assert len(outcome.error) <= 500
