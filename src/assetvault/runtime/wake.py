@@ -342,15 +342,18 @@ class PostgresWakeups:
             if self._closed:
                 return
             async with self._lock:
-                self._conn = None
-                try:
-                    await self._connect()
-                    delay = _RECONNECT_FIRST_SECONDS
-                except (OSError, Exception):
-                    log.warning("wake-ups: LISTEN connection lost; retrying", exc_info=True)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
-                    continue
+                if self._conn is not None and not self._conn.is_closed():
+                    self._lost.clear()  # opened again meanwhile (by a notify)
+                else:
+                    self._conn = None
+                    try:
+                        await self._connect()
+                        delay = _RECONNECT_FIRST_SECONDS
+                    except Exception:
+                        log.warning("wake-ups: LISTEN connection lost; retrying", exc_info=True)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
+                        continue
             for state in self._topics.values():
                 state.bump()
 
