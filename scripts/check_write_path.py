@@ -5,7 +5,10 @@ It reads every module of the package and reports:
 - SQLAlchemy writes of a tree table: insert(T), update(T), delete(T), T.insert(),
   T.update(), T.delete();
 - SQL text that writes one: INSERT INTO / UPDATE / DELETE FROM / REPLACE INTO T;
-- calls that store or remove blobs: <...>.blobs.put(...), .put_file(...), .delete(...).
+- calls that store or remove blobs: <...>.blobs.put(...), .put_file(...), .delete(...);
+- calls that queue jobs on the queue itself: <...>.queue.enqueue(...), .queue.fail(...)
+  (a job is queued through the change, ``ch.enqueue`` / ``ch.fail_job``, which wakes the
+  workers once it has committed).
 
 Allowed: the write path itself (tree/writes.py); the blob store's own implementation;
 the migrations (schema changes and backfills); the sweep, which removes only blobs no
@@ -31,6 +34,8 @@ TREE_TABLES = {
 }
 WRITE_FUNCTIONS = {"insert", "update", "delete"}
 BLOB_WRITES = {"put", "put_file", "delete"}
+QUEUE_WRITES = {"enqueue", "fail"}
+QUEUE_NAMES = {"queue", "_queue"}
 WRITE_PATH = {"tree/writes.py"}
 BLOB_DELETERS = {"maintenance/service.py"}
 EXEMPT_DIRS = ("adapters/database/migrations/", "adapters/blobs/")
@@ -77,6 +82,11 @@ def problems_in(relative: str, source: str) -> list[str]:
                     and not (callee == "delete" and relative in BLOB_DELETERS)
                 ):
                     found.append(f"{relative}:{line}: blob {callee}() outside the write path")
+                if callee in QUEUE_WRITES and _name(func.value) in QUEUE_NAMES:
+                    found.append(
+                        f"{relative}:{line}: queue.{callee}() outside the write path "
+                        "(queue jobs through the change: it wakes the workers)"
+                    )
         if (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)

@@ -34,6 +34,7 @@ from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import MediaTools
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
+from assetvault.runtime.wake import Wakeups, wakeups_for
 from assetvault.search.indexer import EmbeddedSearch, embedded_position
 from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
@@ -66,11 +67,15 @@ class Services:
     imports: ImportService
     sources: SourceService
     fetch_client: GuardedClient
+    # How commits wake the consumers of what they appended (runtime/wake.py).
+    wakeups: Wakeups
     # The embedded search index and its indexer (None on the database backend).
     embedded_search: EmbeddedSearch | None = None
 
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.settings, self.db, self.metadata, self.webhooks, self.signer)
+        return Dispatcher(
+            self.settings, self.db, self.metadata, self.webhooks, self.signer, self.wakeups
+        )
 
     async def close(self) -> None:
         self.processing.close()
@@ -83,6 +88,7 @@ class Services:
         await self.fetch_client.aclose()
         if self.embedded_search is not None:
             await self.embedded_search.close()
+        await self.wakeups.close()
         await self.db.dispose()
 
 
@@ -129,6 +135,7 @@ def build_services(
         blobs = blob_store_from_url(settings.resolved_blobs_url, settings.data_dir / "blob-temp")
     if media is None:
         media = SandboxedMediaTools()
+    wakeups = wakeups_for(settings.resolved_database_url, settings.data_dir)
     embedded: EmbeddedSearch | None = None
     if search_index is None:
         backend = settings.search_backend
@@ -143,16 +150,18 @@ def build_services(
                 open_tantivy,
                 index_here=settings.search_index_here,
                 wait_seconds=settings.search_wait_seconds,
+                wakeups=wakeups,
+                safety_seconds=settings.wake_safety_seconds,
             )
             search_index = embedded
         elif backend == "database":
             search_index = SqlSearchIndex.for_database(db.is_sqlite)
         else:
             raise ValueError(f"unknown search backend {backend!r}: tantivy, database or auto")
-    writes = Writes(db, blobs)
+    queue = TableJobQueue(db)
+    writes = Writes(db, blobs, queue, wakeups)
     tree = TreeService(db, writes)
     guard = BlobGuard()
-    queue = TableJobQueue(db)
     processing = ProcessingService(settings, db, blobs, queue, writes, media)
     writes.on_new_original(processing.enqueue)
     relations = RelationService(db, writes)
@@ -225,5 +234,6 @@ def build_services(
         imports=imports,
         sources=sources,
         fetch_client=fetch_client,
+        wakeups=wakeups,
         embedded_search=embedded,
     )

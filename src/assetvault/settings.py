@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     # embedded) has read them; the sweep then removes them (docs/write-path.md).
     outbox_retention_seconds: float = 24 * 3600.0
 
+    # Consumers (the search indexer, the event dispatcher, the workers, a search waiting
+    # for its own write) are woken by the commits that concern them; they also look on
+    # their own this often, a safety net for a wake-up lost to a crash (docs/runtime.md).
+    wake_safety_seconds: float = Field(default=30.0, gt=0)
+
     # API processes `serve` runs over the same data directory (SQLite WAL across
     # processes); default: two on a machine with two cores or more, so both answer.
     api_processes: int | None = None
@@ -152,7 +157,8 @@ class Settings(BaseSettings):
     events_batch_max_events: int = 20
     events_batch_max_bytes: int = 2 * 1024 * 1024
     events_concurrency: int = 16  # deliveries in flight at once
-    # How often the dispatcher looks at the outbox while busy (idle: up to every 0.4 s).
+    # The dispatcher's shortest sleep between two rounds that found nothing to do (it is
+    # woken by commits and answers; docs/runtime.md).
     events_poll_seconds: float = 0.05
     # Imports (from URLs and from Dropbox / OneDrive sources; docs/import.md).
     import_concurrency: int = 8  # files of one job's part fetched at a time

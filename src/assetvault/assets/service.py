@@ -68,9 +68,7 @@ class AssetService:
                     "delete with force=true to remove them too"
                 )
             if referrers:
-                return await self.queue.enqueue(
-                    ch.conn, DELETE_ASSET, {"node_id": node_id, "user": user}
-                )
+                return await ch.enqueue(DELETE_ASSET, {"node_id": node_id, "user": user})
             await ch.delete(node)
         return None
 

@@ -19,6 +19,11 @@ is an attempt written down (``_send`` is the one place where a failure of any ki
 becomes one). The health rule: over the last window, at least 10 attempts of which at
 least 80 % failed make an active registration unstable; still so one window later, it
 is disabled (it keeps journaling).
+
+Idle, the dispatcher sleeps: a commit that appends outbox rows wakes it (the ``outbox``
+topic of runtime/wake.py), a request in flight wakes it when its answer is in, and
+otherwise it waits for its next timer only: the lease's renewal, housekeeping, the next
+retry due, or the safety net (``wake_safety_seconds``).
 """
 
 from __future__ import annotations
@@ -46,13 +51,13 @@ from assetvault.events.envelope import (
 )
 from assetvault.events.ports import Signer, WebhookSender
 from assetvault.metadata.service import MetadataService
+from assetvault.runtime.wake import OUTBOX, Listener, Wakeups
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
 
 log = logging.getLogger("assetvault.events")
 
 LEASE_SECONDS = 15.0
-IDLE_POLL_SECONDS = 0.4
 HOUSEKEEPING_SECONDS = 10.0  # retention, expired validations, the health rule
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
@@ -95,8 +100,10 @@ class Dispatcher:
         metadata: MetadataService,
         sender: WebhookSender,
         signer: Signer,
+        wakeups: Wakeups,
     ) -> None:
         self.settings = settings
+        self.wakeups = wakeups
         self.db = db
         self.metadata = metadata
         self.sender = sender
@@ -106,10 +113,13 @@ class Dispatcher:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._in_flight: set[int] = set()
         self._busy: dict[str, int] = {}  # requests in flight, by registration
-        self._answered = asyncio.Event()  # set when a request ends
         self._tasks: set[asyncio.Task[None]] = set()
         self._records: list[_Sent | _Expired] = []
         self._last_housekeeping = 0.0
+        self._lease_expires = 0.0  # another holder's lease, as last seen (time.time())
+        self._listener: Listener | None = None  # the running loop's, woken by answers
+        # Rounds run by ``run_forever`` (what a test counts).
+        self.rounds = 0
 
     # -- one dispatcher at a time ----------------------------------------------------------
 
@@ -121,6 +131,7 @@ class Dispatcher:
             if current:
                 holder, _, expires = current.rpartition(" ")
                 if holder != self.holder and float(expires) > now:
+                    self._lease_expires = float(expires)
                     return False
             await repo.set_state(conn, repo.LEASE, f"{self.holder} {now + LEASE_SECONDS}")
         return True
@@ -252,8 +263,13 @@ class Dispatcher:
             self._busy[registration_id] = self._busy.get(registration_id, 0) + 1
             task = asyncio.create_task(self._send(one))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._sent)
         return len(batches)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._listener is not None:
+            self._listener.kick()  # its answer is to be recorded
 
     def _bodies(self, batch: Batch) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The deliveries that can be sent (and their events), within the batch limit of
@@ -307,7 +323,6 @@ class Dispatcher:
             for delivery in batch.deliveries:
                 if delivery["id"] not in settled:
                     self._in_flight.discard(delivery["id"])
-            self._answered.set()
             left = self._busy.get(registration.id, 1) - 1
             if left > 0:
                 self._busy[registration.id] = left
@@ -492,38 +507,49 @@ class Dispatcher:
             await asyncio.wait(set(self._tasks), timeout=seconds)
         await self.record()
 
+    async def idle_seconds(self, renewed: float) -> float:
+        """How long an idle dispatcher may sleep: until its next timer (the lease's
+        renewal, housekeeping, the next delivery due that can start) or the safety net;
+        a commit or an answer wakes it sooner."""
+        now = time.monotonic()
+        timers = [
+            self.settings.wake_safety_seconds,
+            renewed + LEASE_SECONDS / 3 - now,
+            self._last_housekeeping + HOUSEKEEPING_SECONDS - now,
+        ]
+        if len(self._tasks) < self.settings.events_concurrency:
+            async with self.db.read() as conn:
+                due = await repo.next_due(conn, sorted(self._in_flight))
+            if due is not None:
+                timers.append((due - datetime.now(UTC)).total_seconds())
+        # Never shorter than the busy pace (a timer already due was just served).
+        return max(min(timers), self.settings.events_poll_seconds)
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         holding = False
         renewed = 0.0
-        idle = 0
+        # Listening before the first look at the outbox: a commit after it wakes the wait.
+        listener = self._listener = await self.wakeups.listen(OUTBOX)
         try:
             while not stop.is_set():
                 if not holding or time.monotonic() - renewed > LEASE_SECONDS / 3:
                     holding = await self.acquire_lease()
                     renewed = time.monotonic()
                     if not holding:
-                        await _wait(stop, 1.0)
+                        # Another dispatcher holds it: look again when its lease ends.
+                        left = self._lease_expires - time.time()
+                        await _wait(stop, min(max(left, 0.1), LEASE_SECONDS))
                         continue
+                self.rounds += 1
                 try:
                     busy = await self.run_once()
+                    if not busy:
+                        await listener.wait(await self.idle_seconds(renewed), stop=stop)
                 except Exception:
                     log.exception("event dispatch round failed; trying again")
-                    busy = False
                     await _wait(stop, 1.0)
-                # Idle, the looks at the outbox grow apart (up to IDLE_POLL_SECONDS), so a
-                # quiet server costs next to nothing; any work brings them back together.
-                idle = 0 if busy else idle + 1
-                if idle:
-                    poll = self.settings.events_poll_seconds
-                    # A request that ends wakes the loop at once: its answer is written
-                    # down and the registration's next delivery started without a poll.
-                    self._answered.clear()
-                    await _wait(
-                        stop,
-                        min(poll * 2 ** min(idle - 1, 8), IDLE_POLL_SECONDS),
-                        self._answered,
-                    )
         finally:
+            self._listener = None
             await self.drain(self.settings.events_timeout_seconds + 1)
             if holding:
                 await self.release_lease()

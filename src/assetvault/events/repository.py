@@ -256,10 +256,24 @@ async def due_deliveries(
     return [dict(r._mapping) for r in await conn.execute(q)]
 
 
-async def next_due(conn: Connection) -> datetime | None:
-    q = select(func.min(event_deliveries.c.next_attempt_at)).where(
-        event_deliveries.c.state == "pending"
+async def next_due(conn: Connection, exclude: Sequence[int] = ()) -> datetime | None:
+    """When the next delivery that can be sent (to a webhook registration, not one of
+    ``exclude``, those in flight) is due; None when none waits."""
+    q = (
+        select(func.min(event_deliveries.c.next_attempt_at))
+        .select_from(
+            event_deliveries.join(
+                event_registrations,
+                event_registrations.c.id == event_deliveries.c.registration_id,
+            )
+        )
+        .where(
+            event_deliveries.c.state == "pending",
+            event_registrations.c.delivery_type.in_(("webhook", "webhook_batch")),
+        )
     )
+    if exclude:
+        q = q.where(event_deliveries.c.id.not_in(list(exclude)))
     value = (await conn.execute(q)).scalar()
     return instant(value) if value else None
 

@@ -211,8 +211,7 @@ class ImportService:
                 # several worker processes fetch and hash one import at once.
                 shards = max(1, min(self.settings.import_shards, len(files)))
                 for shard in range(shards):
-                    await self.queue.enqueue(
-                        ch.conn,
+                    await ch.enqueue(
                         IMPORT_RUN,
                         {"importId": job_id, "user": user, "shard": shard, "shards": shards},
                         max_attempts=self.settings.import_max_attempts,

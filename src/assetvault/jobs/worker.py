@@ -1,5 +1,9 @@
 """The worker loop: claim a job, run it, commit its result together with the job's new
-state. Leases are extended while a job runs, so only a dead worker's jobs run again."""
+state. Leases are extended while a job runs, so only a dead worker's jobs run again.
+
+Idle, a worker sleeps until a commit queues a job (the ``jobs`` topic of
+runtime/wake.py) or the next job it knows of becomes due (a retry's time, the end of a
+lease), at the latest after the safety net's time (``wake_safety_seconds``)."""
 
 from __future__ import annotations
 
@@ -10,19 +14,23 @@ import os
 import socket
 import time
 import traceback
+from datetime import UTC, datetime
 from typing import Protocol
 
 from assetvault.adapters.queue.base import Job
 from assetvault.assets.service import DELETE_ASSET
 from assetvault.imports.service import IMPORT_RUN
 from assetvault.processing.service import PROCESS_ASSET, Apply, ProcessingFailed
+from assetvault.runtime.wake import JOBS
 from assetvault.services import Services
 from assetvault.tree.writes import Change
 
 log = logging.getLogger("assetvault.worker")
 
-IDLE_POLL_SECONDS = 0.25
 REAP_EVERY_SECONDS = 5.0
+# The shortest idle sleep: a due time already past (a job another worker is claiming)
+# is looked at again this soon, not at once.
+MIN_IDLE_SECONDS = 0.05
 
 
 class Handler(Protocol):
@@ -46,17 +54,33 @@ class Worker:
         }
         self.lease = services.settings.job_lease_seconds
         self._next_reap = 0.0
+        # Rounds run by ``run_forever`` (what a test counts).
+        self.rounds = 0
+
+    async def idle_seconds(self) -> float:
+        """How long an idle worker sleeps unless a commit wakes it: until the next job
+        it knows of is due, or the safety net."""
+        wait = self.services.settings.wake_safety_seconds
+        due = await self.services.queue.next_due()
+        if due is not None:
+            wait = min(wait, (due - datetime.now(UTC)).total_seconds())
+        return max(wait, MIN_IDLE_SECONDS)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        # Listening before the first look at the queue: a commit after it wakes the wait.
+        jobs = await self.services.wakeups.listen(JOBS)
         while not stop.is_set():
+            self.rounds += 1
             try:
                 did = await self.run_once()
+                if not did and not await jobs.wait(await self.idle_seconds(), stop=stop):
+                    # A timer ran out: a lease may have ended, so dead jobs are looked
+                    # for at once.
+                    self._next_reap = 0.0
             except Exception:
                 log.exception("worker loop error")
-                did = False
-            if not did:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), IDLE_POLL_SECONDS)
+                    await asyncio.wait_for(stop.wait(), 1.0)
 
     async def run_once(self) -> bool:
         """Reap dead jobs, then run one due job. False when there was nothing to do."""
@@ -115,7 +139,7 @@ class Worker:
 
     async def _fail(self, job: Job, handler: Handler, reason: str, *, retry: bool) -> None:
         async with self.services.writes.change(_acting_user(job)) as ch:
-            if await self.services.queue.fail(ch.conn, job, self.name, reason, retry=retry):
+            if await ch.fail_job(job, self.name, reason, retry=retry):
                 await handler.failed(ch, job, reason)
 
 

@@ -70,8 +70,7 @@ class ProcessingService:
     # -- queueing (inside the transaction of the change) --------------------------------
 
     async def enqueue(self, ch: Change, node: Node) -> None:
-        await self.queue.enqueue(
-            ch.conn,
+        await ch.enqueue(
             PROCESS_ASSET,
             {"node_id": node.id, "blob_key": node.blob_key},
             max_attempts=self.settings.processing_max_attempts,

@@ -21,6 +21,11 @@ row (harmless). The record is still made for every commit, overlapping the next 
 A search waits, within a bound, until the index has applied every outbox row committed
 before it began (read-your-writes for every caller): searches then see what the
 database sees, as they did when the index lived in the database.
+
+Nobody polls: the indexer sleeps until a commit that appended outbox rows wakes it
+(the ``outbox`` topic of runtime/wake.py), and a waiting search until the indexer has
+published a position (``indexed``); a slow safety net (``wake_safety_seconds``) covers a
+wake-up lost to a crash.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import search_index_state
 from assetvault.errors import Unavailable
+from assetvault.runtime.wake import INDEXED, OUTBOX, Listener, Wakeups
 from assetvault.search.models import IndexedAsset
 from assetvault.search.ports import (
     DocumentIndex,
@@ -63,8 +69,6 @@ log = logging.getLogger("assetvault.search.indexer")
 
 STATE = "embedded"
 BATCH = 1000  # outbox events per commit at most
-POLL_SECONDS = 0.02  # how often an idle indexer looks at the outbox
-READER_POLL_SECONDS = 0.005  # how often a waiting search looks at the position
 REBUILD_CHUNK = 2000
 PUBLISHED = "assetvault-position"  # in an index's directory: the position it committed
 # Events that change nothing a search reads.
@@ -189,10 +193,22 @@ async def assets_below(r: Reader, path: str) -> list[str]:
 class Indexer:
     """The one writer of the embedded index (see the module's docstring)."""
 
-    def __init__(self, db: Database, root: Path, indexes: DocumentIndexes) -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        indexes: DocumentIndexes,
+        wakeups: Wakeups,
+        *,
+        safety_seconds: float,
+    ) -> None:
         self.db = db
         self.root = root  # the data directory's search/ folder
         self.indexes = indexes
+        self.wakeups = wakeups
+        self.safety_seconds = safety_seconds
+        # Looks at the outbox by ``run`` (what a test counts).
+        self.rounds = 0
         self.index: DocumentIndex | None = None
         self.directory: str | None = None
         self._writer: IndexWriter | None = None
@@ -261,6 +277,7 @@ class Indexer:
                 return position
             position = batch[-1].seq
             await asyncio.to_thread(self._apply, under, assets, gone, position)
+            self.wakeups.notify([INDEXED])
             if not await self._settle_record():
                 return position  # another build swapped the index in: reopen next time
             self._recording = asyncio.ensure_future(self._record(position))
@@ -379,16 +396,18 @@ class Indexer:
         return previous
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Index until ``stop`` is set: a batch as soon as there is one, else a look at
-        the outbox every POLL_SECONDS."""
+        """Index until ``stop`` is set: a batch as soon as there is one, else asleep
+        until a commit appends outbox rows (or the safety net's time passes)."""
+        # Listening before the first look: a commit after it wakes the wait below.
+        outbox = await self.wakeups.listen(OUTBOX)
         try:
             while not stop.is_set():
                 try:
                     before = self.directory
+                    self.rounds += 1
                     await self.catch_up()
                     if before is not None and self.directory == before:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+                        await outbox.wait(self.safety_seconds, stop=stop)
                 except IndexBusy:
                     log.warning("another process writes the search index; waiting")
                     with contextlib.suppress(TimeoutError):
@@ -421,6 +440,8 @@ class EmbeddedSearch:
         *,
         index_here: bool,
         wait_seconds: float,
+        wakeups: Wakeups,
+        safety_seconds: float,
     ) -> None:
         self.db = db
         # Its own connections for its bookkeeping (and for indexing, when it indexes
@@ -433,7 +454,10 @@ class EmbeddedSearch:
         self.root = root
         self.indexes = indexes
         self.wait_seconds = wait_seconds
-        self.indexer: Indexer | None = Indexer(self.own_db, root, indexes) if index_here else None
+        self.wakeups = wakeups
+        self.safety_seconds = safety_seconds
+        self.indexer: Indexer | None = self.new_indexer() if index_here else None
+        self._indexed: Listener | None = None  # taken before the first look
         self.index: DocumentIndex | None = None
         self.directory: str | None = None
         self.position = -1  # what the loaded searcher has applied, at least
@@ -446,7 +470,9 @@ class EmbeddedSearch:
 
     def new_indexer(self) -> Indexer:
         """An indexer of this index for a process of its own (or a rebuild)."""
-        return Indexer(self.own_db, self.root, self.indexes)
+        return Indexer(
+            self.own_db, self.root, self.indexes, self.wakeups, safety_seconds=self.safety_seconds
+        )
 
     async def prepare(
         self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
@@ -474,6 +500,8 @@ class EmbeddedSearch:
             return
         deadline = time.monotonic() + self.wait_seconds
         async with self._lock:
+            if self._indexed is None:
+                self._indexed = await self.wakeups.listen(INDEXED)
             while True:
                 if self.indexer is not None:
                     try:
@@ -485,9 +513,11 @@ class EmbeddedSearch:
                     return
                 if self.index is None and self.indexer is None:
                     break  # no index yet, and building it is another process's work
-                if time.monotonic() >= deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     break
-                await asyncio.sleep(READER_POLL_SECONDS)
+                # Until the indexer publishes a position (then the position is read again).
+                await self._indexed.wait(min(left, self.safety_seconds))
         if self.index is None:
             raise Unavailable("the search index is being built; try again shortly")
         log.warning("search index at %d, outbox at %d: answering from it", self.position, head)

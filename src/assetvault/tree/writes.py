@@ -14,6 +14,11 @@ other module writes these tables or stores blobs. Pruning the outbox is a write 
 What is stored is held to the limits of stored values whoever calls: metadata and folder
 properties to ``metadata/limits.py`` (callers check first, for errors that name their
 own fields), media types to ``assetvault.mediatypes``.
+
+Jobs are queued (and re-queued for a retry) through the change too (``Change.enqueue``,
+``Change.fail_job``), so the change knows what it appended: once it has committed, it
+wakes the consumers of its outbox rows and of its jobs (runtime/wake.py); nothing else
+has to remember to.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ from assetvault.adapters.database.tables import (
     relations,
     renditions,
 )
+from assetvault.adapters.queue.base import Job, JobQueue
 from assetvault.errors import InvalidInput, PreconditionFailed
 from assetvault.metadata import limits
+from assetvault.runtime.wake import JOBS, OUTBOX, Wakeups
 from assetvault.tree import events
 from assetvault.tree import repository as repo
 from assetvault.tree.models import Node
@@ -128,9 +135,11 @@ def metadata_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
 
 
 class Writes:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, queue: JobQueue, wakeups: Wakeups) -> None:
         self.db = db
         self.blobs = blobs
+        self.queue = queue
+        self.wakeups = wakeups
         self._original_hooks: list[OriginalHook] = []
 
     def on_new_original(self, hook: OriginalHook) -> None:
@@ -147,10 +156,15 @@ class Writes:
                 self.db.reader_of(conn),
                 user,
                 self._original_hooks,
+                self.queue,
                 lock_outbox=not self.db.is_sqlite,
             )
             yield ch
             await ch.flush()
+            if ch.wakes:
+                await self.wakeups.before_commit(conn, ch.wakes)
+        if ch.wakes:
+            self.wakeups.after_commit(ch.wakes)
 
     async def prune_outbox(self, up_to: int, older_than: datetime, *, most: int = 5000) -> int:
         """Remove the outbox rows every consumer has read (``seq`` up to ``up_to``, the
@@ -217,6 +231,7 @@ class Change:
         reader: Reader,
         user: str | None,
         original_hooks: list[OriginalHook],
+        queue: JobQueue,
         *,
         lock_outbox: bool,
     ) -> None:
@@ -225,8 +240,11 @@ class Change:
         self.user = user
         self.now = _now()
         self._hooks = original_hooks
+        self._queue = queue
         self._lock_outbox = lock_outbox
         self._pending: list[_Pending] = []
+        # The wake-up topics of what this change appended (runtime/wake.py).
+        self.wakes: set[str] = set()
 
     # -- the outbox ---------------------------------------------------------------------
 
@@ -241,6 +259,7 @@ class Change:
     async def flush(self) -> None:
         if not self._pending:
             return
+        self.wakes.add(OUTBOX)
         if self._lock_outbox:
             await self.conn.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY}
@@ -261,6 +280,24 @@ class Change:
             ],
         )
         self._pending.clear()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def enqueue(self, kind: str, payload: dict[str, Any], *, max_attempts: int = 3) -> str:
+        """Queue a job in this change: it runs once the change commits (the workers
+        are woken then)."""
+        job_id = await self._queue.enqueue(self.conn, kind, payload, max_attempts=max_attempts)
+        self.wakes.add(JOBS)
+        return job_id
+
+    async def fail_job(self, job: Job, worker: str, error: str, *, retry: bool) -> bool:
+        """Record a job's failure in this change (see ``JobQueue.fail``); a job queued
+        again for a retry wakes the workers, which wait until it is due. True when the
+        job is now finally failed."""
+        final = await self._queue.fail(self.conn, job, worker, error, retry=retry)
+        if not final:
+            self.wakes.add(JOBS)
+        return final
 
     # -- reads inside the transaction ---------------------------------------------------
 

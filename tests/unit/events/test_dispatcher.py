@@ -1,21 +1,32 @@
 """The dispatcher on each database backend: a position below the pruned outbox's floor
 is reported and moved to the floor, never left to skip rows in silence; a failure of
-any kind while sending is a failed attempt written down and retried on the schedule."""
+any kind while sending is a failed attempt written down and retried on the schedule;
+idle, it sleeps until a commit wakes it or a retry becomes due."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from assetvault.events import models
 from assetvault.events import repository as events_repo
 from assetvault.events.dispatcher import Dispatcher
 from assetvault.events.models import ACTIVE, AEM_TYPES, METADATA_UPDATED, VERIFIED, Outcome
 from assetvault.services import Services
 from assetvault.tree.repository import instant
 from tests.factories import make_assets, outbox_events
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    # Far away: whatever a test sees sooner, a wake-up or a timer explains.
+    return {"wake_safety_seconds": 60.0, "events_retry_unit_seconds": 0.3}
 
 
 async def position(services: Services) -> int:
@@ -127,7 +138,12 @@ async def test_an_exception_of_any_type_while_sending_is_a_failed_attempt_retrie
     await an_event(services)
     sender = BrokenSender(error)
     dispatcher = Dispatcher(
-        services.settings, services.db, services.metadata, sender, services.signer
+        services.settings,
+        services.db,
+        services.metadata,
+        sender,
+        services.signer,
+        services.wakeups,
     )
     with caplog.at_level("INFO", logger="assetvault.events"):
         await dispatcher.run_once()
@@ -154,7 +170,12 @@ async def test_an_answer_that_comes_while_others_are_written_down_is_not_lost(
     await an_event(services)
     sender = BrokenSender()
     dispatcher = Dispatcher(
-        services.settings, services.db, services.metadata, sender, services.signer
+        services.settings,
+        services.db,
+        services.metadata,
+        sender,
+        services.signer,
+        services.wakeups,
     )
     await dispatcher.run_once()  # both requests out; the slow one waits for the gate
     while len(sender.calls) < 2:
@@ -167,3 +188,105 @@ async def test_an_answer_that_comes_while_others_are_written_down_is_not_lost(
             assert len(await events_repo.attempts_of(conn, registration_id)) == 1
         (delivery,) = await events_repo.deliveries_of(conn, slow)
     assert delivery["attempts"] == 1 and dispatcher._in_flight == set()
+
+
+class Answers:
+    """A webhook that answers 503 to its first request, then 200; it notes the time of
+    each request."""
+
+    def __init__(self) -> None:
+        self.at: list[float] = []
+
+    async def send(
+        self, method: str, url: str, *, headers: dict[str, str], body: bytes | None = None
+    ) -> Outcome:
+        self.at.append(time.monotonic())
+        return Outcome(status=503 if len(self.at) == 1 else 200)
+
+    async def vet(self, url: str) -> str | None:
+        return None
+
+
+@pytest.fixture
+async def running(
+    services: Services,
+) -> AsyncIterator[tuple[Dispatcher, Answers]]:
+    """The dispatcher's own loop in a task, delivering to ``Answers``."""
+    answers = Answers()
+    dispatcher = Dispatcher(
+        services.settings,
+        services.db,
+        services.metadata,
+        answers,
+        services.signer,
+        services.wakeups,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run_forever(stop))
+    try:
+        await until(lambda: asyncio.sleep(0, dispatcher.rounds > 0))
+        yield dispatcher, answers
+    finally:
+        stop.set()
+        await task
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> float:
+    """Seconds until ``check()`` holds (looked at every few milliseconds)."""
+    started = time.monotonic()
+    while not await check():
+        assert time.monotonic() - started < seconds, "not in time"
+        await asyncio.sleep(0.005)
+    return time.monotonic() - started
+
+
+async def caught_up(services: Services) -> bool:
+    return await position(services) == (await outbox_events(services))[-1].seq
+
+
+async def test_the_dispatcher_sleeps_until_a_commit_wakes_it(
+    services: Services, running: tuple[Dispatcher, Answers]
+) -> None:
+    dispatcher, _ = running
+    await asyncio.sleep(0.5)  # its first rounds (lease, housekeeping) are done
+    rounds, looks = dispatcher.rounds, services.db.transactions
+    await asyncio.sleep(2.0)
+    # It used to look at the outbox every 0.4 s when idle (two reads a round).
+    assert dispatcher.rounds - rounds <= 1
+    assert services.db.transactions - looks <= 2
+    for i in range(3):
+        await make_assets(services, [(f"w{i}.jpg", {})])
+        assert await until(lambda: caught_up(services)) < 1.0
+
+
+async def test_a_retry_is_sent_when_it_is_due(
+    services: Services, running: tuple[Dispatcher, Answers]
+) -> None:
+    """A failed delivery waits for its retry time (a timer, not a poll), then goes."""
+    now = datetime.now(UTC)
+    async with services.db.write() as conn:
+        await events_repo.insert_registration(
+            conn,
+            {
+                "id": str(uuid.uuid4()),
+                "name": "hook",
+                "client_id": "c",
+                "delivery_type": "webhook",
+                "webhook_url": "https://hooks.example/in",
+                "event_types": [models.METADATA_UPDATED],
+                "enabled": True,
+                "webhook_status": models.VERIFIED,
+                "state": models.ACTIVE,
+                "journal_start": 0,
+                "created_by": "u",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    _, answers = running
+    (asset,) = await make_assets(services, [("hooked.jpg", {})])
+    await services.changes.set_properties(asset.path, {"dc:title": "hooked"}, user="u")
+    await until(lambda: asyncio.sleep(0, len(answers.at) >= 2))
+    waited = answers.at[1] - answers.at[0]
+    unit = services.settings.events_retry_unit_seconds
+    assert unit * 0.9 <= waited < unit + 1.0

@@ -30,6 +30,9 @@ spec.loader.exec_module(check)
         "blob = await svc.blobs.put(request.stream())",
         "info = await self.blobs.put_file(path)",
         "await services(request).blobs.delete(key)",
+        "await self.queue.enqueue(ch.conn, 'process', {})",
+        "await services.queue.fail(ch.conn, job, name, 'x', retry=True)",
+        "await self._queue.enqueue(conn, kind, payload)",
     ],
 )
 def test_writes_outside_the_write_path_are_reported(source: str) -> None:
@@ -46,6 +49,9 @@ def test_writes_outside_the_write_path_are_reported(source: str) -> None:
         "await conn.exec_driver_sql('SELECT * FROM nodes')",
         "chunks = svc.blobs.read(key)",
         "await self.staging.write_part(upload_id, 1, chunks, 10)",
+        "await ch.enqueue('process', {})",
+        "await ch.fail_job(job, name, 'x', retry=True)",
+        "await self.services.queue.claim(name, 60)",
     ],
 )
 def test_reads_and_other_tables_pass(source: str) -> None:

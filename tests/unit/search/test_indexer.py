@@ -23,6 +23,7 @@ from assetvault.search.indexer import (
     EmbeddedSearch,
     Indexer,
     outbox_head,
+    published_position,
     read_state,
 )
 from assetvault.search.query import parse_request
@@ -406,3 +407,81 @@ async def test_an_index_the_outbox_was_pruned_past_is_rebuilt_and_misses_nothing
         pruned_to = await outbox_floor(r)
     assert state is not None and state.directory != indexed_at.directory
     assert state.position >= pruned_to  # built as of the floor at least: no rebuild loop
+
+
+async def test_the_indexer_sleeps_until_a_commit_wakes_it(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Idle, the indexer does not look at the outbox (it used to every 20 ms); a commit
+    wakes it at once, with the safety net far away, so only the wake-up explains it."""
+    data_dir = tmp_path / "data"
+    indexing = embedded(data_dir, database_url, wake_safety_seconds=60.0)
+    await indexing.db.migrate()
+    api = embedded(data_dir, database_url, search_index_here=False, wake_safety_seconds=60.0)
+    indexer = index_of(indexing).new_indexer()
+    stop = asyncio.Event()
+    task = asyncio.create_task(indexer.run(stop))
+    try:
+        for _ in range(500):  # the indexer builds the (empty) index first
+            async with api.db.reader() as r:
+                if await read_state(r) is not None:
+                    break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        looks = index_of(indexing).own_db.transactions
+        await asyncio.sleep(2.0)
+        assert index_of(indexing).own_db.transactions - looks <= 2
+
+        for i in range(3):
+            await make_assets(api, [(f"w{i}.jpg", {"dc:title": f"woken{i}"})])
+            async with api.db.reader() as r:
+                head = await outbox_head(r)
+            started = time.monotonic()
+            while indexer.directory is None or applied(indexing, indexer) < head:
+                assert time.monotonic() - started < 1.0, "not woken by the commit"
+                await asyncio.sleep(0.005)
+    finally:
+        stop.set()
+        await task
+        await api.close()
+        await indexing.close()
+
+
+def applied(svc: Services, indexer: Indexer) -> int:
+    assert indexer.directory is not None
+    return published_position(svc.settings.data_dir / "search" / indexer.directory)
+
+
+async def test_a_waiting_search_sleeps_until_the_indexer_publishes(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A search waiting for its own write does not look at the index's position every
+    few milliseconds: it sleeps until the indexer publishes one, then answers."""
+    data_dir = tmp_path / "data"
+    indexing = embedded(data_dir, database_url, wake_safety_seconds=60.0)
+    await indexing.db.migrate()
+    api = embedded(
+        data_dir,
+        database_url,
+        search_index_here=False,
+        search_wait_seconds=30.0,
+        wake_safety_seconds=60.0,
+    )
+    indexer = index_of(indexing).new_indexer()
+    try:
+        await indexer.catch_up()  # the (empty) index
+        await make_assets(api, [("late.jpg", {"dc:title": "late"})])
+        searching = asyncio.create_task(titles(api, "late"))
+        await asyncio.sleep(0.3)
+        looks = index_of(api).own_db.transactions
+        await asyncio.sleep(1.0)
+        assert not searching.done()  # the index has not applied it: the search waits
+        assert index_of(api).own_db.transactions - looks <= 2
+        published = time.monotonic()
+        await indexer.catch_up()
+        assert await asyncio.wait_for(searching, 10.0) == ["late"]
+        assert time.monotonic() - published < 2.0
+    finally:
+        await indexer.close()
+        await api.close()
+        await indexing.close()

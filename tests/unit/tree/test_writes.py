@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from assetvault.adapters.database.tables import nodes, outbox
 from assetvault.errors import PreconditionFailed
+from assetvault.runtime.wake import INDEXED, JOBS, OUTBOX
 from assetvault.services import Services
 from assetvault.tree import events
 from assetvault.tree import repository as repo
@@ -201,3 +202,32 @@ async def test_prune_stops_at_the_first_young_row(services: Services) -> None:
     assert await services.writes.prune_outbox(seqs[2], now - timedelta(days=1)) == 1
     assert await seqs_left(services) == seqs[1:]
     assert await floor(services) == seqs[0]
+
+
+async def test_a_commit_wakes_the_topics_of_what_it_appended(services: Services) -> None:
+    """The write path notifies on its own: outbox rows wake ``outbox``, a queued job
+    ``jobs``; a change that appended neither, or that rolled back, wakes nobody."""
+    heard = {topic: await services.wakeups.listen(topic) for topic in (OUTBOX, JOBS, INDEXED)}
+
+    async def woken() -> set[str]:
+        # Given the time a notification takes to come back (PostgreSQL: over the wire).
+        await asyncio.sleep(0.3)
+        return {topic for topic, listener in heard.items() if await listener.wait(0.0)}
+
+    asset = (await make_assets(services, [("a.jpg", {})]))[0]  # its processing job too
+    assert await woken() == {OUTBOX, JOBS}
+    await services.changes.set_properties(asset.path, {"dc:title": "t"}, user="u")
+    assert await woken() == {OUTBOX}
+    async with services.writes.change("u") as ch:
+        await ch.reload(asset.id)  # read only
+    async with services.writes.change("u") as ch:
+        await ch.enqueue("delete-asset", {"node_id": "none"})
+    assert await woken() == {JOBS}
+    with pytest.raises(Boom):
+        async with services.writes.change("u") as ch:
+            root = await repo.by_path(ch.reader, "/content/dam")
+            assert root is not None
+            await ch.create_folder(root, "gone")
+            await ch.enqueue("delete-asset", {"node_id": "none"})
+            raise Boom
+    assert await woken() == set()

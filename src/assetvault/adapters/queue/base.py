@@ -4,6 +4,7 @@ so a job is committed in the very transaction of the change that causes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from assetvault.adapters.database.connection import Connection
@@ -31,6 +32,11 @@ class JobQueue(Protocol):
 
     async def claim(self, worker: str, lease_seconds: float) -> Job | None:
         """Take the next due job (or one whose lease ran out) for ``lease_seconds``."""
+
+    async def next_due(self) -> datetime | None:
+        """When a job may next become claimable without a new commit: the earliest retry
+        of a queued job, or the earliest end of a running job's lease (its worker may be
+        gone). None when no job is queued or running."""
 
     async def extend(self, job: Job, worker: str, lease_seconds: float) -> bool:
         """Keep a long job's lease; False if the job is no longer this worker's."""

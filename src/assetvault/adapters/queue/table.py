@@ -27,6 +27,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _instant(value: Any) -> datetime:
+    """A stored timestamp: a datetime from PostgreSQL, text from SQLite."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _job(row: Row[Any]) -> Job:
     m = row._mapping
     return Job(
@@ -107,6 +113,14 @@ class TableJobQueue:
                 )
             ).first()
         return _job(claimed) if claimed else None
+
+    async def next_due(self) -> datetime | None:
+        async with self.db.reader() as r:
+            # Each by the claim index (state, run_after) or the few running rows.
+            queued = await r.fetch_one("SELECT min(run_after) FROM jobs WHERE state = 'queued'")
+            running = await r.fetch_one("SELECT min(lease_until) FROM jobs WHERE state = 'running'")
+        found = [_instant(row[0]) for row in (queued, running) if row and row[0] is not None]
+        return min(found) if found else None
 
     def _mine(self, job: Job, worker: str) -> ColumnElement[bool]:
         return and_(
