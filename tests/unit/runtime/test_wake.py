@@ -246,13 +246,14 @@ def test_the_backend_follows_the_database_url(tmp_path: Path) -> None:
 # -- PostgreSQL's LISTEN connection ------------------------------------------------------
 
 
+@pytest.mark.parametrize("services", ["postgresql"], indirect=True)
 async def test_a_lost_listen_connection_wakes_its_listeners_and_comes_back(
     services: Services,
 ) -> None:
     """Notifications sent while the connection is down are gone, so losing it counts as
-    a wake-up (the consumer re-reads); then it listens again."""
-    if services.db.is_sqlite:
-        pytest.skip("PostgreSQL's LISTEN connection")
+    a wake-up (the consumer re-reads); then it listens again. PostgreSQL only: SQLite's
+    wake-ups need no connection."""
+    assert not services.db.is_sqlite
     listener = await services.wakeups.listen(OUTBOX)
     async with services.db.reader() as r:
         await r.fetch_one(
