@@ -1,0 +1,1 @@
+"""How Assetvault runs: the supervisor of ``serve``, the roles its processes play."""
