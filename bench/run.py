@@ -9,7 +9,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHMARKS = ["upload", "ingest", "metadata", "search", "events", "url_import", "cli_upload"]
+BENCHMARKS = [
+    "upload",
+    "ingest",
+    "metadata",
+    "search",
+    "events",
+    "url_import",
+    "cli_upload",
+    "startup",
+]
 
 
 def main(names: list[str]) -> int:

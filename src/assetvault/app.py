@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import logging
 import multiprocessing
@@ -11,8 +10,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -29,33 +27,11 @@ from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
 from assetvault.api.events import routes as io_events
 from assetvault.api.ui import routes as ui
-from assetvault.jobs.supervisor import die_with_parent
+from assetvault.runtime.supervisor import die_with_parent
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
 
 log = logging.getLogger("assetvault")
-
-
-SWEEP_EVERY_SECONDS = 600
-
-
-_sweep_lock: IO[str] | None = None
-
-
-def _hold_sweep_lock(data_dir: Path) -> bool:
-    """One sweeper per data directory, whichever API process gets the lock first (and
-    keeps it for its life)."""
-    global _sweep_lock
-    if _sweep_lock is not None:
-        return True
-    fh = open(data_dir / "sweep.lock", "w")  # noqa: SIM115 - held for the process
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        return False
-    _sweep_lock = fh
-    return True
 
 
 class NamedRequests:
@@ -80,20 +56,8 @@ def app_from_environment() -> FastAPI:
     parent = multiprocessing.parent_process()
     if parent is not None and os.getppid() != parent.pid:
         sys.exit(1)  # the server died before this process could follow it
-    return create_app(load_settings(), periodic_sweep=True)
-
-
-async def sweep_once(svc: Services) -> None:
-    """One round of the sweep an API process runs every SWEEP_EVERY_SECONDS."""
-    await svc.maintenance.sweep(
-        svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
-    )
-    await svc.search.forget_expired()
-    await svc.uploads.forget_completed(svc.settings.upload_token_ttl_seconds)
-    pruned = await svc.maintenance.prune_outbox(svc.settings.outbox_retention_seconds)
-    if pruned:
-        log.info("periodic sweep pruned %d outbox row(s)", pruned)
-    await svc.db.optimize()
+    # serve brought the schema up to date before it started this process.
+    return create_app(load_settings(), migrate=False)
 
 
 class AssetvaultApp(FastAPI):
@@ -121,20 +85,13 @@ def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
     *,
-    periodic_sweep: bool = False,
     hot_routes: bool = True,
+    migrate: bool = True,
 ) -> FastAPI:
+    """The app over ``services``. It serves requests and nothing else: the sweeps, the
+    indexer, the dispatcher and the jobs run in the background and worker roles.
+    ``migrate=False``: the schema is known to be current (serve migrated it first)."""
     svc = services or build_services(settings or load_settings())
-
-    async def sweep_forever() -> None:
-        while True:
-            await asyncio.sleep(SWEEP_EVERY_SECONDS)
-            if not _hold_sweep_lock(svc.settings.data_dir):
-                continue  # another API process of this data directory sweeps
-            try:
-                await sweep_once(svc)
-            except Exception:
-                log.exception("periodic sweep failed")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,17 +102,15 @@ def create_app(
             loop = asyncio.get_running_loop()
             loop.set_debug(True)
             loop.slow_callback_duration = float(watch) / 1000
-        await svc.db.migrate()
+        if migrate:
+            await svc.db.migrate()
         await svc.db.optimize()
         # What start-up built (routes, models, schema) lives as long as the process:
         # kept out of the collector's way, a full collection no longer walks it while
         # requests wait (measured: 70-110 ms pauses at a few thousand requests/s).
         gc.collect()
         gc.freeze()
-        sweeper = asyncio.create_task(sweep_forever()) if periodic_sweep else None
         yield
-        if sweeper is not None:
-            sweeper.cancel()
         await svc.close()
 
     app = AssetvaultApp(

@@ -21,13 +21,17 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from assetvault.client.parser import add_client_commands
 from assetvault.errors import AssetvaultError
-from assetvault.maintenance.service import SweepReport
-from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    # The service container is imported by the commands that use it: serve's own
+    # process only migrates and supervises, and starts sooner without it.
+    from assetvault.maintenance.service import SweepReport
+    from assetvault.services import Services
 
 _T = TypeVar("_T")
 
@@ -59,31 +63,16 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
     return fh
 
 
-async def _prepare(settings: Settings) -> None:
-    from assetvault.jobs.supervisor import no_workers_running
+async def _migrate(settings: Settings) -> None:
+    """All ``serve`` does before serving: the schema at the newest revision (one read of
+    the revision when it is there already). The rest waits until after ready."""
+    from assetvault.adapters.database.engine import Database
 
-    svc = build_services(settings)
+    db = Database(settings.resolved_database_url)
     try:
-        await svc.db.migrate()
-        # With no request and no worker in flight, unreferenced blobs are garbage at once;
-        # if workers of another process run, they may hold uncommitted blobs: use the grace.
-        with no_workers_running(settings.data_dir) as alone:
-            report = await svc.maintenance.sweep(
-                grace_seconds=0 if alone else settings.sweep_grace_seconds,
-                upload_ttl_seconds=settings.upload_token_ttl_seconds,
-            )
-        await svc.uploads.forget_completed(settings.upload_token_ttl_seconds)
-        # The signing keys exist before any API process serves or signs with them (making
-        # them takes a moment that would otherwise hold a request's event loop).
-        await asyncio.to_thread(svc.signer.paths)
-        if report.blobs_removed or report.uploads_removed:
-            logging.getLogger("assetvault").info(
-                "start-up sweep removed %d unreferenced blob(s) and %d abandoned upload(s)",
-                report.blobs_removed,
-                report.uploads_removed,
-            )
+        await db.migrate()
     finally:
-        await svc.close()
+        await db.dispose()
 
 
 def _tune_malloc() -> None:
@@ -105,20 +94,23 @@ def default_api_processes() -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import time
+
     import uvicorn
 
-    from assetvault.app import create_app
-    from assetvault.jobs.supervisor import Supervisor
     from assetvault.processing.service import default_workers
+    from assetvault.runtime.supervisor import Roles, answers
 
+    started = time.time()  # blobs older than this, unreferenced, are a past run's garbage
     settings = _settings(args)
     lock = _lock_data_dir(settings)
     _tune_malloc()
-    asyncio.run(_prepare(settings))
+    asyncio.run(_migrate(settings))
     count = args.workers if args.workers is not None else settings.workers
-    supervisor = Supervisor(default_workers() if count is None else count, settings.data_dir)
-    # One dispatcher delivers the events of every API process (a lease keeps it one).
-    dispatcher = Supervisor(1, settings.data_dir, command=("events", "dispatch"))
+    # The API processes only read the embedded index; the background role writes it.
+    os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
+    settings.search_index_here = False
+    roles = Roles(settings.data_dir, jobs=default_workers() if count is None else count)
     url = f"http://{args.host}:{args.port}"
     print(
         f"Assetvault on {url} (data in {settings.data_dir})\n"
@@ -128,19 +120,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     processes = args.processes or settings.api_processes or default_api_processes()
-    supervisor.start()
-    dispatcher.start()
-    # One search indexer (the embedded index's one writer), whatever the number of API
-    # processes; these only read the index.
-    indexer: Supervisor | None = None
-    if _embedded_search(settings):
-        indexer = Supervisor(1, settings.data_dir, command=("search", "indexer"))
-        indexer.start()
-    os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
-    settings.search_index_here = False
+    roles.start(started, ready=answers(args.host, args.port))
     try:
         if processes == 1:
-            app = create_app(settings, periodic_sweep=True)
+            from assetvault.app import create_app
+
+            app = create_app(settings, migrate=False)
             uvicorn.run(
                 app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
             )
@@ -152,9 +137,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "assetvault.app:app_from_environment",
                 factory=True,
                 workers=processes,
-                # uvicorn kills a worker that does not answer its ping within this; a
-                # starting worker on a loaded machine can take longer than the default 5 s
-                # to import, and was killed and restarted over and over.
+                # How long an API process may take to answer its manager's ping before
+                # it is killed and started again: uvicorn's 5 s is less than a start
+                # takes on a loaded 2-core runner, where the restarts never end.
                 timeout_worker_healthcheck=60,
                 host=args.host,
                 port=args.port,
@@ -162,11 +147,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 access_log=False,
             )
     finally:
-        dispatcher.stop()
-        supervisor.stop()
-        if indexer is not None:
-            indexer.stop()
+        roles.stop()
         lock.close()
+    return 0
+
+
+def cmd_background(args: argparse.Namespace) -> int:
+    """The background role until SIGTERM (started by serve)."""
+    from assetvault.runtime.roles import run_background
+
+    settings = _settings(args)
+    settings.search_index_here = False  # the role's indexer task is the index's writer
+    run_background(
+        settings,
+        sweep_at_start=not args.no_startup_sweep,
+        alone_before=args.alone_before,
+    )
     return 0
 
 
@@ -186,6 +182,8 @@ def cmd_search_indexer(args: argparse.Namespace) -> int:
         sys.exit("assetvault: the search backend is the database; there is nothing to index")
 
     async def main() -> None:
+        from assetvault.services import build_services
+
         svc = build_services(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -234,36 +232,13 @@ def cmd_search_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import signal
-
-    from assetvault.adapters.media import sandbox
-    from assetvault.jobs.supervisor import hold_worker_lock
-    from assetvault.jobs.worker import Worker
+    from assetvault.runtime.roles import run_worker
 
     settings = _settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    held = hold_worker_lock(settings.data_dir)
-    sandbox.warm_up()
-
-    async def main() -> None:
-        svc = build_services(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await svc.db.migrate()
-            worker = Worker(svc)
-            if args.burst:
-                while await worker.run_once():
-                    pass
-            else:
-                await worker.run_forever(stop)
-        finally:
-            await svc.close()
-
-    asyncio.run(main())
-    del held
+    jobs = args.jobs if args.jobs is not None else 1
+    if jobs < 1:
+        sys.exit("assetvault: --jobs must be at least 1")
+    run_worker(settings, jobs=jobs, burst=args.burst)
     return 0
 
 
@@ -279,6 +254,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 def _run(coro_fn: Callable[[Services], Awaitable[_T]], settings: Settings) -> _T:
     async def main() -> _T:
+        from assetvault.services import build_services
+
         svc = build_services(settings)
         try:
             await svc.db.migrate()
@@ -346,17 +323,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="API processes over the data directory (default: two on two cores or more)",
     )
     serve.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+        "--workers",
+        type=int,
+        default=None,
+        help="processing jobs run at once, in one worker process (default: one per core; "
+        "0: no worker)",
     )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run a worker: processing and other jobs")
+    worker = sub.add_parser("worker", help="run a worker: processing jobs")
     worker.add_argument(
-        "--burst", action="store_true", help="exit once no job is due instead of waiting"
+        "--burst",
+        action="store_true",
+        help="run every due job, imports included, and exit instead of waiting",
+    )
+    worker.add_argument(
+        "--jobs", type=int, default=None, help="processing jobs run at once (default: 1)"
     )
     _data_dir_arg(worker)
     worker.set_defaults(func=cmd_worker)
+
+    background = sub.add_parser(
+        "background",
+        help="run the background role: search indexer, event dispatcher, import runners, "
+        "sweeps (serve starts one)",
+    )
+    background.add_argument(
+        "--no-startup-sweep", action="store_true", help="skip the sweep at start"
+    )
+    background.add_argument("--alone-before", type=float, default=None, help=argparse.SUPPRESS)
+    _data_dir_arg(background)
+    background.set_defaults(func=cmd_background)
 
     reprocess = sub.add_parser("reprocess", help="process assets' originals again")
     reprocess.add_argument("paths", nargs="+", metavar="PATH", help="/content/dam/... paths")

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     api_processes: int | None = None
 
     # Processing (renditions, metadata extraction) in worker processes.
-    workers: int | None = None  # worker processes `serve` starts; default: one per core
+    workers: int | None = None  # jobs `serve`'s worker runs at once; default: one per core
     processing_max_pixels: int = 200_000_000  # larger images are refused, not decoded
     processing_timeout_seconds: float = 300.0
     processing_memory_limit_mb: int = 2048  # address-space limit of the media sandbox
@@ -162,8 +162,8 @@ class Settings(BaseSettings):
     events_poll_seconds: float = 0.05
     # Imports (from URLs and from Dropbox / OneDrive sources; docs/import.md).
     import_concurrency: int = 8  # files of one job's part fetched at a time
-    # Parts of a job, each a worker job of its own, so several worker processes fetch
-    # (and hash) one import at once.
+    # Parts of a job, each a job of its own, so several import runners fetch (and hash)
+    # one import at once.
     import_shards: int = 2
     import_max_file_size: int = 100 * 1024**3  # bytes; a larger file fails, the rest import
     import_deadline_seconds: float = 6 * 3600.0  # a job's files not fetched by then fail
@@ -174,6 +174,9 @@ class Settings(BaseSettings):
     # Author API's rule for files of 10 GB and more).
     import_range_probe_bytes: int = 10 * 1000**3
     import_max_attempts: int = 5  # runs of a job (a crash or kill ends one)
+    # Import jobs run at once by the background role (tasks of its one process; never in
+    # the processing workers, so a slow source holds none of their capacity).
+    import_runners: int = 2
     # The OAuth apps of the sources, and the providers' base URLs (so a provider that
     # follows the documented wire format elsewhere can stand in, e.g. in tests).
     dropbox_client_id: str = ""

@@ -32,6 +32,12 @@ REAP_EVERY_SECONDS = 5.0
 # is looked at again this soon, not at once.
 MIN_IDLE_SECONDS = 0.05
 
+# Who runs what: the processing workers (sandboxed media work, short jobs) and the
+# background role's import runners (waiting on outside sources, for hours if a source
+# trickles) claim disjoint kinds, so a slow source never holds processing capacity.
+PROCESSING_KINDS = frozenset({PROCESS_ASSET, DELETE_ASSET})
+IMPORT_KINDS = frozenset({IMPORT_RUN})
+
 
 class Handler(Protocol):
     async def run(self, job: Job) -> Apply: ...
@@ -44,14 +50,23 @@ class LeaseLost(Exception):
 
 
 class Worker:
-    def __init__(self, services: Services, name: str | None = None) -> None:
+    """Runs jobs of ``kinds`` (every kind by default), one at a time."""
+
+    def __init__(
+        self,
+        services: Services,
+        name: str | None = None,
+        kinds: frozenset[str] = PROCESSING_KINDS | IMPORT_KINDS,
+    ) -> None:
         self.services = services
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.handlers: dict[str, Handler] = {
+        handlers: dict[str, Handler] = {
             PROCESS_ASSET: services.processing,
             DELETE_ASSET: services.assets,
             IMPORT_RUN: services.imports,
         }
+        self.handlers = {kind: handlers[kind] for kind in sorted(kinds)}
+        self.kinds = frozenset(self.handlers)
         self.lease = services.settings.job_lease_seconds
         self._next_reap = 0.0
         # Rounds run by ``run_forever`` (what a test counts).
@@ -89,11 +104,11 @@ class Worker:
         if now >= self._next_reap:
             self._next_reap = now + REAP_EVERY_SECONDS
             async with self.services.writes.change(None) as ch:
-                for dead in await queue.reap(ch.conn):
+                for dead in await queue.reap(ch.conn, self.kinds):
                     await self._handler(dead).failed(
                         ch, dead, "processing stopped during every attempt (crash or limit)"
                     )
-        job = await queue.claim(self.name, self.lease)
+        job = await queue.claim(self.name, self.lease, self.kinds)
         if job is None:
             return False
         await self._run(job)

@@ -1,2 +1,2 @@
-"""How Assetvault's processes run: the wake-up channel (wake.py), and the roles and the
-supervisor that start them (docs/runtime.md)."""
+"""How Assetvault's processes run: the supervisor of ``serve``, the roles its processes
+play (roles.py) and the wake-up channel that rouses them (wake.py); docs/runtime.md."""

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from assetvault.app import sweep_once
 from assetvault.cli import main
+from assetvault.runtime.roles import sweep_once
 from assetvault.services import Services, build_services
 from assetvault.tree import repository as tree_repo
 from tests.databases import migrated_database

@@ -12,15 +12,14 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 from assetvault.adapters.database.connection import Connection, SqliteWriter
 from assetvault.adapters.database.reader import (
@@ -160,6 +159,10 @@ class Database:
 
 
 def alembic_config(url: str) -> Config:
+    # Alembic is imported where the schema is looked at, not by every process that
+    # opens the database (an API process under serve starts on a schema already current).
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
@@ -169,11 +172,15 @@ def alembic_config(url: str) -> Config:
 @functools.cache
 def head_revisions() -> frozenset[str]:
     """The newest revisions of the migrations this code ships (read once per process)."""
+    from alembic.script import ScriptDirectory
+
     return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
 
 
 def current_revisions(sync_conn: SyncConnection) -> frozenset[str]:
     """The revisions the database is at (empty for a database never migrated)."""
+    from alembic.migration import MigrationContext
+
     return frozenset(MigrationContext.configure(sync_conn).get_current_heads())
 
 
@@ -182,6 +189,8 @@ def _upgrade(sync_conn: SyncConnection, url: str) -> None:
     sync_conn.rollback()  # end the read; the upgrade begins its own transaction
     if at_head:
         return
+    from alembic import command
+
     cfg = alembic_config(url)
     cfg.attributes["connection"] = sync_conn
     command.upgrade(cfg, "head")

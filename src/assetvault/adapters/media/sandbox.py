@@ -13,6 +13,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -54,21 +55,28 @@ def _child(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], memo
         conn.close()
 
 
+_hiding = threading.Lock()
+
+
 @contextlib.contextmanager
 def _main_hidden() -> Iterator[None]:
     """multiprocessing makes every child re-import the parent's __main__ (here the whole
     CLI and web stack, about a second a job). The work needs none of it: it is named by
-    its own module, which the fork server has loaded, so hide __main__'s path meanwhile."""
-    main = sys.modules["__main__"]
-    path = main.__dict__.pop("__file__", None)
-    spec = getattr(main, "__spec__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        if path is not None:
-            main.__file__ = path
-        main.__spec__ = spec
+    its own module, which the fork server has loaded, so hide __main__'s path meanwhile.
+    One start at a time: a worker runs several jobs at once, each from its own thread,
+    and two interleaved hide-and-restore pairs would leave __main__ shown to one start
+    (or hidden for good)."""
+    with _hiding:
+        main = sys.modules["__main__"]
+        path = main.__dict__.pop("__file__", None)
+        spec = getattr(main, "__spec__", None)
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            if path is not None:
+                main.__file__ = path
+            main.__spec__ = spec
 
 
 def run(fn: Callable[[*_Ts], _R], *args: *_Ts, timeout: float, memory_bytes: int) -> _R:

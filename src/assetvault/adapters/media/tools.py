@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
-from assetvault.adapters.media import sandbox, work
+from assetvault.adapters.media import formats, sandbox
 from assetvault.adapters.media.exif import ExifReader
 from assetvault.adapters.media.sniff import sniff
 from assetvault.processing.ports import (
@@ -32,7 +32,7 @@ class SandboxedMediaTools:
         self._exif: ExifReader | None = None
 
     def source_kind(self, mime: str) -> SourceKind:
-        if mime in work.IMAGE_TYPES:
+        if mime in formats.IMAGE_TYPES:
             return "image"
         if mime == "application/pdf":
             return "pdf"
@@ -61,6 +61,8 @@ class SandboxedMediaTools:
         limits: Limits,
         label: str,
     ) -> Rendered:
+        from assetvault.adapters.media import work  # pyvips: only where media is processed
+
         result = await self._sandboxed(
             limits, work.process, kind, str(src), str(out_dir), specs, limits, label
         )
@@ -84,6 +86,8 @@ class SandboxedMediaTools:
         )
 
     async def pdf_text(self, src: Path, limits: Limits) -> str:
+        from assetvault.adapters.media import work
+
         text, _, _ = await self._sandboxed(
             limits, work.pdf_text, str(src), limits.pdf_max_pages_text, limits.text_max_chars
         )

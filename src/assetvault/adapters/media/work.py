@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from assetvault.adapters.media import formats
 from assetvault.processing.ports import Limits, RenditionSpec
 
 os.environ.setdefault("VIPS_CONCURRENCY", "1")  # one job per core; parallelism is in workers
@@ -23,24 +24,8 @@ pyvips.cache_set_max(0)  # each job reads its file once; a cache only holds memo
 
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
-# MIME types libvips decodes here (Debian's build: poppler, libheif, magick, ...).
-IMAGE_TYPES = {
-    "image/jpeg",
-    "image/png",
-    "image/gif",
-    "image/tiff",
-    "image/webp",
-    "image/heic",
-    "image/heif",
-    "image/avif",
-    "image/bmp",
-    "image/x-ms-bmp",
-    "image/vnd.adobe.photoshop",
-    "image/jp2",
-    "image/jxl",
-    "image/svg+xml",
-    "image/x-portable-pixmap",
-}
+# MIME types libvips decodes here (kept beside the tools, which need them without pyvips).
+IMAGE_TYPES = formats.IMAGE_TYPES
 
 
 class Refused(Exception):

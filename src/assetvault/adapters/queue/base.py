@@ -3,6 +3,7 @@ so a job is committed in the very transaction of the change that causes it."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,8 +31,11 @@ class JobQueue(Protocol):
     ) -> str:
         """Add a job inside the caller's transaction; it runs once that commits."""
 
-    async def claim(self, worker: str, lease_seconds: float) -> Job | None:
-        """Take the next due job (or one whose lease ran out) for ``lease_seconds``."""
+    async def claim(
+        self, worker: str, lease_seconds: float, kinds: Collection[str] | None = None
+    ) -> Job | None:
+        """Take the next due job (or one whose lease ran out) for ``lease_seconds``;
+        with ``kinds``, only a job of one of those kinds (None: any kind)."""
 
     async def next_due(self) -> datetime | None:
         """When a job may next become claimable without a new commit: the earliest retry
@@ -49,6 +53,7 @@ class JobQueue(Protocol):
         """Record a failure; retried with backoff while attempts remain and ``retry`` is
         set. Returns True when the job is now finally failed."""
 
-    async def reap(self, conn: Connection) -> list[Job]:
-        """Finally fail jobs whose lease ran out on their last attempt (the worker died
-        each time); returns them so their owners can record the failure."""
+    async def reap(self, conn: Connection, kinds: Collection[str] | None = None) -> list[Job]:
+        """Finally fail jobs (of ``kinds``; None: any) whose lease ran out on their last
+        attempt (the worker died each time); returns them so their owners can record
+        the failure."""

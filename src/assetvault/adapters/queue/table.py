@@ -9,6 +9,7 @@ failed, so every job ends ``succeeded`` or ``failed``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,7 +73,9 @@ class TableJobQueue:
         )
         return job_id
 
-    async def claim(self, worker: str, lease_seconds: float) -> Job | None:
+    async def claim(
+        self, worker: str, lease_seconds: float, kinds: Collection[str] | None = None
+    ) -> Job | None:
         now = _now()
         due = or_(
             and_(jobs.c.state == "queued", jobs.c.run_after <= now),
@@ -82,6 +85,8 @@ class TableJobQueue:
                 jobs.c.attempts < jobs.c.max_attempts,
             ),
         )
+        if kinds is not None:
+            due = and_(jobs.c.kind.in_(sorted(kinds)), due)
         # Look before taking the write lock: idle workers poll, and on SQLite every write
         # transaction queues behind the API's writes.
         async with self.db.read() as conn:
@@ -169,13 +174,15 @@ class TableJobQueue:
         await conn.execute(update(jobs).where(self._mine(job, worker)).values(**values))
         return final
 
-    async def reap(self, conn: Connection) -> list[Job]:
+    async def reap(self, conn: Connection, kinds: Collection[str] | None = None) -> list[Job]:
         now = _now()
         dead = and_(
             jobs.c.state == "running",
             jobs.c.lease_until < now,
             jobs.c.attempts >= jobs.c.max_attempts,
         )
+        if kinds is not None:
+            dead = and_(jobs.c.kind.in_(sorted(kinds)), dead)
         rows = (await conn.execute(select(jobs).where(dead))).all()
         if not rows:
             return []

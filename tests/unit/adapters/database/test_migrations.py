@@ -135,13 +135,15 @@ async def test_migrate_leaves_a_database_at_head_alone(
 ) -> None:
     """A restart, or a data directory copied from another, is not migrated again."""
     upgrades: list[str] = []
-    real = engine.command.upgrade
+    from alembic import command  # imported by migrate itself, when it migrates
+
+    real = command.upgrade
 
     def counted(cfg: Any, revision: str, **kw: Any) -> None:
         upgrades.append(revision)
         real(cfg, revision, **kw)
 
-    monkeypatch.setattr(engine.command, "upgrade", counted)
+    monkeypatch.setattr(command, "upgrade", counted)
     await services.db.migrate()
     assert upgrades == []
     await empty_database.migrate()

@@ -54,3 +54,19 @@ def test_a_crash_is_reported_not_raised_into_the_worker() -> None:
 def test_errors_come_back_as_one_line() -> None:
     with pytest.raises(sandbox.SandboxError, match=r"^the file is broken$"):
         sandbox.run(broken, timeout=30, memory_bytes=0)
+
+
+def test_jobs_started_at_once_from_threads_leave_main_as_it_was() -> None:
+    """A worker runs several jobs at once, each starting its child from a thread: the
+    parent's __main__ is hidden from each start and shown again after all of them."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    main = sys.modules["__main__"]
+    before = (main.__dict__.get("__file__"), getattr(main, "__spec__", None))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda i: sandbox.run(add, i, 1, timeout=60, memory_bytes=0), range(32))
+        )
+    assert results == [i + 1 for i in range(32)]
+    assert (main.__dict__.get("__file__"), getattr(main, "__spec__", None)) == before

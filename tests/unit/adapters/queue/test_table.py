@@ -110,3 +110,32 @@ async def test_extend_keeps_the_lease(services: Services) -> None:
     async with services.db.write() as conn:
         assert await q.succeed(conn, job, "w")
     assert await q.counts() == {"succeeded": 1}
+
+
+async def test_a_claim_takes_only_the_kinds_it_asks_for(services: Services) -> None:
+    """Processing workers and import runners share the table: each claims and reaps only
+    its own kinds, whatever is older or due in the other's."""
+    q = services.queue
+    async with services.db.write() as conn:
+        imp = await q.enqueue(conn, "import", {}, max_attempts=1)
+        proc = await q.enqueue(conn, "process", {}, max_attempts=1)
+    assert await q.claim("w", 60, {"other"}) is None
+    got = await q.claim("w", 60, {"process", "delete"})
+    assert got is not None and got.id == proc  # the older import job is not its kind
+    assert await q.claim("w", 60, {"process"}) is None
+    taken = await q.claim("r", 60, {"import"})
+    assert taken is not None and taken.id == imp
+    await expire_leases(services)  # both died on their last attempt
+    async with services.db.write() as conn:
+        assert [j.id for j in await q.reap(conn, {"process"})] == [proc]
+    assert (await state(services, imp))["state"] == "running"
+    async with services.db.write() as conn:
+        assert [j.id for j in await q.reap(conn, {"import"})] == [imp]
+    # A job whose lease ran out is claimed again only by its own kind.
+    async with services.db.write() as conn:
+        again = await q.enqueue(conn, "import", {})
+    assert (await q.claim("r", 60, {"import"})) is not None
+    await expire_leases(services)
+    assert await q.claim("w", 60, {"process"}) is None
+    retaken = await q.claim("r2", 60, {"import"})
+    assert retaken is not None and retaken.id == again and retaken.attempts == 2

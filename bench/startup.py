@@ -1,0 +1,214 @@
+"""Start-up and footprint of ``assetvault serve`` (issue 23): time to ``/health`` on an
+empty data directory and on one holding N assets (N = BENCH_STARTUP_ASSETS, 100,000 by
+default, loaded by the search benchmark's bulk path and cached there), then, once the
+server has settled, the process count, the PSS of its whole process tree (the sum of
+each process's /proc/<pid>/smaps_rollup Pss) and the CPU seconds the tree spends over
+BENCH_STARTUP_IDLE seconds (60 by default) of idleness.
+
+References measured in the same run: the start of ``python -c pass`` and the time a bare
+uvicorn app (one process, no framework) takes to answer its first request.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from tests.live import ASSETVAULT, free_port
+
+from bench.common import write_result
+
+ASSETS = int(os.environ.get("BENCH_STARTUP_ASSETS", "100000"))
+IDLE_SECONDS = float(os.environ.get("BENCH_STARTUP_IDLE", "60"))
+SETTLE_SECONDS = float(os.environ.get("BENCH_STARTUP_SETTLE", "10"))
+RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "3"))
+
+BARE_APP = textwrap.dedent(
+    """
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+    """
+)
+
+
+def wait_answer(url: str, started: float, process: subprocess.Popen[bytes]) -> float:
+    """Seconds from ``started`` until ``url`` answers 200."""
+    deadline = started + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} did not answer in 300 s")
+
+
+def python_start() -> float:
+    times = []
+    for _ in range(5):
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.monotonic() - t0)
+    return statistics.median(times)
+
+
+def bare_uvicorn(directory: Path) -> float:
+    (directory / "bare_app.py").write_text(BARE_APP)
+    times = []
+    for _ in range(RUNS):
+        port = free_port()
+        t0 = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port)],
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            times.append(wait_answer(f"http://127.0.0.1:{port}/", t0, process))
+        finally:
+            process.terminate()
+            process.wait(10)
+    return statistics.median(times)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def pss_bytes(processes: list[psutil.Process]) -> int:
+    total = 0
+    for p in processes:
+        try:
+            with open(f"/proc/{p.pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass  # gone meanwhile
+    return total
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    spent = {}
+    for p in processes:
+        try:
+            t = p.cpu_times()
+            spent[p.pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return spent
+
+
+def serve(data_dir: Path, *, idle: bool) -> dict[str, Any]:
+    """One start of serve over ``data_dir``: its time to /health, and (``idle``) its
+    settled footprint."""
+    port = free_port()
+    log = open(data_dir.parent / f"serve-{port}.log", "wb")  # noqa: SIM115 - the child's
+    t0 = time.monotonic()
+    process = subprocess.Popen(
+        [ASSETVAULT, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        found: dict[str, Any] = {
+            "health_seconds": wait_answer(f"http://127.0.0.1:{port}/health", t0, process)
+        }
+        if idle:
+            time.sleep(SETTLE_SECONDS)  # the work after ready: sweeps, warm-up, index check
+            processes = tree(process.pid)
+            found["processes"] = len(processes)
+            found["pss_bytes"] = pss_bytes(processes)
+            before = cpu_seconds(processes)
+            time.sleep(IDLE_SECONDS)
+            after = cpu_seconds(tree(process.pid))
+            found["idle_seconds"] = IDLE_SECONDS
+            found["idle_cpu_seconds"] = sum(
+                after[pid] - before.get(pid, 0.0) for pid in after if pid in before
+            ) + sum(after[pid] for pid in after if pid not in before)
+            found["idle_core_percent"] = 100 * found["idle_cpu_seconds"] / IDLE_SECONDS
+        return found
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def assets_data_dir(work: Path) -> Path:
+    """A copy of the search benchmark's loaded data directory (serve writes to it)."""
+    from bench.search import prepared_data
+
+    source, _, _ = prepared_data(ASSETS)
+    target = work / f"assets-{ASSETS}"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.lock", "run"))
+    return target
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        work = Path(tmp)
+        python_s = python_start()
+        bare_s = bare_uvicorn(work)
+        print(f"python -c pass: {python_s * 1000:.0f} ms; bare uvicorn app: {bare_s:.2f} s")
+
+        empty_runs = []
+        for i in range(RUNS):
+            data_dir = work / f"empty-{i}"
+            data_dir.mkdir()
+            empty_runs.append(serve(data_dir, idle=i == RUNS - 1))
+        empty = {
+            "health_seconds": [r["health_seconds"] for r in empty_runs],
+            **{k: v for k, v in empty_runs[-1].items() if k != "health_seconds"},
+        }
+        print(
+            f"empty data directory: /health after "
+            f"{', '.join(f'{s:.2f}' for s in empty['health_seconds'])} s; "
+            f"{empty['processes']} processes, {empty['pss_bytes'] / 2**20:.0f} MiB PSS, "
+            f"{empty['idle_core_percent']:.2f} % of a core over {IDLE_SECONDS:g} s idle"
+        )
+        full_dir = assets_data_dir(work)
+        full_runs = [serve(full_dir, idle=False) for _ in range(RUNS)]
+        full = {"health_seconds": [r["health_seconds"] for r in full_runs]}
+        print(
+            f"{ASSETS:,} assets: /health after "
+            f"{', '.join(f'{s:.2f}' for s in full['health_seconds'])} s"
+        )
+        median_empty = statistics.median(empty["health_seconds"])
+        path = write_result(
+            "startup",
+            {
+                "reference_python_start_seconds": python_s,
+                "reference_bare_uvicorn_seconds": bare_s,
+                "empty": empty,
+                "assets": ASSETS,
+                "with_assets": full,
+                "health_vs_bare_uvicorn": median_empty / bare_s,
+            },
+        )
+        print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

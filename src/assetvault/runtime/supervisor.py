@@ -1,0 +1,204 @@
+"""The processes ``assetvault serve`` keeps besides its API processes (docs/runtime.md):
+one worker process and one background process, started once the server's own start is
+done, restarted when they die, and gone with the server (they receive SIGKILL when it
+dies, however)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+log = logging.getLogger("assetvault.supervisor")
+
+PR_SET_PDEATHSIG = 1
+READY_WAIT_SECONDS = 30.0  # the roles start then even if the API never answered
+
+
+def answers(host: str, port: int) -> Callable[[], bool]:
+    """Whether the server on ``host:port`` answers ``/health`` with 200 (a wildcard
+    address is asked on the loopback)."""
+    import http.client
+
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+    def probe() -> bool:
+        conn = http.client.HTTPConnection(target, port, timeout=1.0)
+        try:
+            conn.request("GET", "/health")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    return probe
+
+
+def die_with_parent() -> None:
+    """Receive SIGKILL when the parent process dies, however it dies (Linux)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def workers_lock_path(data_dir: Path) -> Path:
+    return data_dir / "workers.lock"
+
+
+@contextlib.contextmanager
+def no_workers_running(data_dir: Path, wait_seconds: float = 15.0) -> Iterator[bool]:
+    """Hold the workers lock exclusively if no worker holds it within ``wait_seconds``.
+    Yields whether it was taken (False: workers of another process are running)."""
+    path = workers_lock_path(data_dir)
+    with open(path, "a") as fh:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.1)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def hold_worker_lock(data_dir: Path) -> object:
+    """Called by each worker: a shared hold, released only when the process ends."""
+    fh = open(workers_lock_path(data_dir), "a")  # noqa: SIM115 - held for the process
+    fcntl.flock(fh, fcntl.LOCK_SH)
+    return fh
+
+
+class Supervisor:
+    """Keeps ``count`` processes of ``assetvault <command> --data-dir D`` running."""
+
+    def __init__(self, count: int, data_dir: Path, command: tuple[str, ...] = ("worker",)) -> None:
+        self.count = count
+        self.data_dir = data_dir
+        self.command = command
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._watch, name=f"{'-'.join(command)}-supervisor", daemon=True
+        )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "assetvault.cli",
+                *self.command,
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            preexec_fn=die_with_parent,
+            env=os.environ.copy(),
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _watch(self) -> None:
+        # Every process is started, watched and stopped by this thread, which lives as
+        # long as they do: the kernel sends a child its parent-death signal when the
+        # thread that started it ends, not only when the process does.
+        if not self._stopping.is_set():
+            self.processes = [self._spawn() for _ in range(self.count)]
+        while not self._stopping.wait(1.0):
+            for i, p in enumerate(self.processes):
+                if p.poll() is not None and not self._stopping.is_set():
+                    log.warning(
+                        "%s %d exited with %s; starting another",
+                        " ".join(self.command),
+                        p.pid,
+                        p.returncode,
+                    )
+                    self.processes[i] = self._spawn()
+        for p in self.processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop(self) -> None:
+        """Stop the processes (SIGTERM, SIGKILL after 15 s) and return once they are gone."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+class Roles:
+    """The worker role (one process running up to ``jobs`` processing jobs at once; none
+    when ``jobs`` is 0) and the background role (one process) of one ``serve``.
+
+    ``start`` returns at once: a thread first makes sure no worker of another process is
+    running (such a worker may hold a blob it has stored and not yet committed), then
+    starts both. The background role's start-up sweep then removes, with no grace, the
+    unreferenced blobs older than the server's start: whatever this server's requests
+    and jobs store is younger (a blob they reuse is touched when stored). If a worker of
+    another process still runs after ``wait_seconds``, the sweep keeps the usual grace.
+    """
+
+    def __init__(self, data_dir: Path, *, jobs: int, wait_seconds: float = 15.0) -> None:
+        self.data_dir = data_dir
+        self.jobs = jobs
+        self.wait_seconds = wait_seconds
+        self.supervisors: list[Supervisor] = []
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._stopped = threading.Event()
+        self._starter: threading.Thread | None = None
+
+    def start(self, started: float, ready: Callable[[], bool] | None = None) -> None:
+        """Start the roles in a thread, once ``ready()`` (polled; bounded) says the API
+        answers: on two cores their start would otherwise delay the API's."""
+        self._starter = threading.Thread(
+            target=self._start, args=(started, ready), name="roles-start", daemon=True
+        )
+        self._starter.start()
+
+    def _start(self, started: float, ready: Callable[[], bool] | None) -> None:
+        deadline = time.monotonic() + READY_WAIT_SECONDS
+        while ready is not None and not ready() and time.monotonic() < deadline:
+            if self._stopped.wait(0.05):
+                return
+        with no_workers_running(self.data_dir, self.wait_seconds) as alone:
+            pass
+        sweep = ["--alone-before", repr(started)] if alone else []
+        with self._lock:
+            if self._stopping:
+                return
+            if self.jobs > 0:
+                self.supervisors.append(
+                    Supervisor(1, self.data_dir, command=("worker", "--jobs", str(self.jobs)))
+                )
+            self.supervisors.append(Supervisor(1, self.data_dir, command=("background", *sweep)))
+            for supervisor in self.supervisors:
+                supervisor.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            self._stopping = True
+            supervisors = list(self.supervisors)
+        for supervisor in supervisors:
+            supervisor.stop()

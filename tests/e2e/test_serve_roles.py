@@ -1,0 +1,204 @@
+"""`assetvault serve`'s processes (docs/runtime.md, "Roles"): ready before the work that
+can wait, one worker and one background process beside the API processes, and import
+jobs that never hold the capacity processing needs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests import media
+from tests.e2e.test_worker_crash import states, upload
+from tests.live import LiveServer, create_token
+from tests.receivers import Received, Reply, receiver
+
+pytestmark = pytest.mark.e2e
+
+PLANTED = 3000
+
+
+def plant_blobs(data_dir: Path, n: int) -> list[Path]:
+    """Unreferenced blobs, as a crash between storing and committing leaves them."""
+    root = data_dir / "blobs"
+    planted = []
+    for i in range(n):
+        key = f"{i:064x}"
+        path = root / key[:2] / key[2:4] / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"left by a crash")
+        planted.append(path)
+    return planted
+
+
+def test_serve_is_ready_before_the_start_up_sweep_and_sweeps_after(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    LiveServer(data_dir=data_dir, extra_args=["--workers", "0"]).start(
+        timeout=90
+    ).stop()  # a schema
+    planted = plant_blobs(data_dir, PLANTED)
+    server = LiveServer(data_dir=data_dir, extra_args=["--workers", "0"]).start(timeout=90)
+    try:
+        # /health answered 200 just now: the sweep had not yet removed what it will.
+        left = sum(p.exists() for p in planted)
+        assert left > 0, "serve swept before it was ready"
+        deadline = time.monotonic() + 120
+        while any(p.exists() for p in planted):
+            assert time.monotonic() < deadline, "the start-up sweep did not run after ready"
+            time.sleep(0.2)
+        # Requests succeeded meanwhile and after.
+        token = create_token(data_dir, "t")
+        r = httpx.get(server.url + "/api/assets.json", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    finally:
+        server.stop()
+
+
+def role_processes(server: LiveServer) -> dict[str, int]:
+    """Serve's long-lived children by what they run."""
+    assert server.process is not None
+    found: dict[str, int] = {}
+    for child in psutil.Process(server.process.pid).children():
+        try:
+            line = child.cmdline()
+        except psutil.Error:
+            continue
+        if "assetvault.cli" in line:
+            role = " ".join(line[line.index("assetvault.cli") + 1 :][:2])
+        elif any("spawn_main" in part for part in line):
+            role = "api"
+        else:
+            continue
+        found[role.split(" --")[0]] = found.get(role.split(" --")[0], 0) + 1
+    return found
+
+
+def test_serve_runs_one_worker_and_one_background_process(tmp_path: Path) -> None:
+    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "2"]).start(timeout=90)
+    try:
+        deadline = time.monotonic() + 60
+        while (found := role_processes(server)) != {
+            "api": 2,
+            "worker": 1,
+            "background": 1,
+        }:
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)
+        time.sleep(2)  # and it stays so: nothing else is started later
+        assert role_processes(server) == {"api": 2, "worker": 1, "background": 1}
+    finally:
+        server.stop()
+
+
+def test_a_slow_import_source_does_not_hold_processing(tmp_path: Path) -> None:
+    """Issue 27, class 6: two URLs trickling in one import job, an upload beside it is
+    processed within seconds, with a single processing slot."""
+    release = threading.Event()
+
+    def stall(got: Received) -> Reply:
+        release.wait(60)  # a source that answers only when the test ends
+        return Reply(200, b"late")
+
+    env = {"ASSETVAULT_FETCH_ALLOW": "127.0.0.1"}
+    with receiver(stall) as slow:
+        server = LiveServer(data_dir=tmp_path / "data", env=env, extra_args=["--workers", "1"])
+        server.start(timeout=90)
+        try:
+            token = create_token(server.data_dir, "t")
+            http = httpx.Client(
+                base_url=server.url,
+                headers={"Authorization": f"Bearer {token}", "X-Api-Key": "e2e"},
+                timeout=30,
+            )
+            files = [{"fileName": f"s{i}", "url": f"{slow.url}/s{i}"} for i in range(2)]
+            r = http.post(
+                "/adobe/assets/import/fromUrl", json={"folder": "/content/dam/in", "files": files}
+            )
+            assert r.status_code == 202, r.text
+            deadline = time.monotonic() + 60
+            while not slow.received:  # the job is fetching
+                assert time.monotonic() < deadline, "the import did not start"
+                time.sleep(0.05)
+            upload(http, "beside.jpg", media.cmyk_jpeg(tmp_path / "c.jpg").read_bytes())
+            deadline = time.monotonic() + 30
+            while states(server.data_dir)[0] != {"processed": 1}:
+                assert time.monotonic() < deadline, states(server.data_dir)
+                time.sleep(0.1)
+            assert http.get(r.headers["location"]).json()["state"] == "PROCESSING"
+        finally:
+            release.set()
+            server.stop()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps_rollup"), reason="Linux only")
+def test_the_api_processes_do_not_load_the_media_tools(tmp_path: Path) -> None:
+    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"]).start(timeout=90)
+    try:
+        assert server.process is not None
+        apis = [
+            c
+            for c in psutil.Process(server.process.pid).children()
+            if any("spawn_main" in part for part in c.cmdline())
+        ]
+        assert len(apis) == 2
+        for api in apis:
+            maps = Path(f"/proc/{api.pid}/maps").read_text()
+            assert "libvips" not in maps, "an API process loaded libvips"
+    finally:
+        server.stop()
+
+
+def children_running(server: LiveServer, role: str) -> list[psutil.Process]:
+    assert server.process is not None
+    found = []
+    for child in psutil.Process(server.process.pid).children():
+        try:
+            line = child.cmdline()
+            if child.status() != psutil.STATUS_ZOMBIE and role in line:
+                found.append(child)
+        except psutil.Error:
+            pass  # exited meanwhile
+    return found
+
+
+def test_a_kill_9_of_the_background_process_loses_nothing(tmp_path: Path) -> None:
+    """Its tasks (here the indexer) start again in a new process and go on from where
+    they stood: a change made while it was dead is found by a search afterwards."""
+    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"])
+    server.start(timeout=90)
+    try:
+        token = create_token(server.data_dir, "t")
+        http = httpx.Client(
+            base_url=server.url,
+            headers={"Authorization": f"Bearer {token}", "X-Api-Key": "e2e"},
+            timeout=30,
+        )
+        deadline = time.monotonic() + 60
+        while not children_running(server, "background"):
+            assert time.monotonic() < deadline, "no background process"
+            time.sleep(0.1)
+        [first] = children_running(server, "background")
+        first.kill()
+        first.wait(10)
+        upload(http, "granite.jpg", b"made while the indexer was dead")
+        deadline = time.monotonic() + 60
+        while not [p for p in children_running(server, "background") if p.pid != first.pid]:
+            assert time.monotonic() < deadline, "the background process was not restarted"
+            time.sleep(0.1)
+        deadline = time.monotonic() + 60
+        while True:
+            found = http.post(
+                "/adobe/assets/search?allowUnsafeSearch=true",
+                json={"query": [{"match": {"text": "granite"}}]},
+            )
+            if found.status_code == 200 and found.json()["hits"]["results"]:
+                break
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.2)
+    finally:
+        server.stop()
