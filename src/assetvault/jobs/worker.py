@@ -66,11 +66,15 @@ class Worker:
             IMPORT_RUN: services.imports,
         }
         self.handlers = {kind: handlers[kind] for kind in sorted(kinds)}
-        self.kinds = frozenset(self.handlers)
         self.lease = services.settings.job_lease_seconds
         self._next_reap = 0.0
         # Rounds run by ``run_forever`` (what a test counts).
         self.rounds = 0
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds of job this worker claims: those it has a handler for."""
+        return frozenset(self.handlers)
 
     async def idle_seconds(self) -> float:
         """How long an idle worker sleeps unless a commit wakes it: until the next job
