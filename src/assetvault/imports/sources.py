@@ -61,6 +61,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _absolute(source: str, item: SourceItem) -> None:
+    """A listed item's path is where its folders come from: it must be absolute (an
+    empty or relative one would be taken relative to the server's own directory)."""
+    if not item.path.startswith("/"):
+        raise BadGateway(
+            f"import source {source!r}: item {item.id!r} was listed without an absolute path"
+        )
+
+
 def check_source_name(name: Any, field: str = "name") -> str:
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"{field} is required: a non-empty name")
@@ -361,6 +370,7 @@ class SourceService:
             if item.type == "file":
                 files.append(self._file(item, None))
             else:
+                _absolute(name, item)
                 base = posixpath.dirname(item.path.rstrip("/"))
                 cursor: str | None = None
                 seen: set[str] = set()
@@ -382,6 +392,7 @@ class SourceService:
                         )
                     for found in page.items:
                         if found.type == "file":
+                            _absolute(name, found)
                             relative = posixpath.relpath(posixpath.dirname(found.path), base)
                             files.append(self._file(found, relative))
                     if len(files) > MAX_FILES_PER_IMPORT:

@@ -578,3 +578,30 @@ async def test_a_listing_that_never_ends_fails_the_start(
     assert any(reason in r.json()["detail"] for reason in reasons), r.text
     assert next(counter) <= 40 * 20  # not read on past the bound (of pages per call)
     assert await run_imports(services) == 0
+
+
+@pytest.mark.parametrize("path", ["", "a.jpg", "Photos/a.jpg"])
+async def test_a_listed_file_without_an_absolute_path_fails_the_start(
+    client: Any, tokens: Tokens, services: Services, provider: Provider, path: str
+) -> None:
+    """Paths that begin elsewhere (``..``, another folder) stay below the target and
+    names AEM refuses fail their file in the job; a path that is not absolute at all
+    was queued, its folders reckoned from the server's own working directory."""
+    if provider.type != "dropbox":
+        pytest.skip("OneDrive's items carry no path of their own, only their parent's")
+    await ready(client, tokens, provider)
+    entry = {".tag": "file", "id": "id:Z", "name": "a.jpg", "path_display": path, "size": 3}
+    page = {"entries": [entry], "cursor": "c", "has_more": False}
+    misbehave(
+        provider,
+        "listing",
+        lambda _r: Reply(200, json.dumps(page).encode(), {"content-type": "application/json"}),
+    )
+    r = await client.post(
+        f"{SOURCES}/mine/start",
+        json={"folder": "/content/dam/pathless", "items": [provider.ids["F1"]]},
+        headers=adobe(tokens.write),
+    )
+    assert refused(r, (502,)), r.text
+    assert "absolute path" in r.json()["detail"]
+    assert await run_imports(services) == 0
