@@ -7,6 +7,7 @@ and refresh, folder listings with their paging, downloads and thumbnails."""
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import secrets
@@ -88,6 +89,68 @@ class OAuthState:
     def authorised(self, r: Received) -> bool:
         value = r.headers.get("authorization", "")
         return value.startswith("Bearer ") and value[7:] in self.access
+
+
+# Hostile answers of a provider, shared by the tests of the clients and of the routes.
+# Whole answers that are no JSON object of the documented shape.
+WHOLE_ANSWERS = [
+    b"",
+    b"not json",
+    b'"a string"',
+    b"[1, 2]",
+    b"NaN",
+    b"Infinity",
+    b"1e400",
+    b"1" * 5000,
+    b"null",
+    b"true",
+    b"[" * 10_000,
+    b"\xff\xfe{}",
+    b'{"a": 1',
+]
+# Values (as JSON text) put in place of one field of a valid answer.
+HOSTILE_VALUES = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "1" + "0" * 30,
+    "1" * 5000,
+    "-1",
+    "1.5",
+    '"a string"',
+    "[]",
+    "{}",
+    "null",
+    "true",
+    '"' + "x" * 100_000 + '"',
+]
+
+MALFORMED_LOCATIONS = [
+    "http://[::1",
+    "http://exa mple.com/",
+    "http://example.com:99999/",
+    "http://example.com:-1/",
+    "http://127.0.0.1:99999/",
+    "http://127.0.0.1:0/",
+    "http://127.0.0.1:" + "9" * 5000 + "/",
+    "//",
+    "ht!tp://x/",
+    "http://%zz/",
+    "http:// /",
+    "\x00",
+]
+
+
+def with_value(doc: dict[str, Any], path: tuple[str | int, ...], value: str) -> bytes:
+    """``doc`` as JSON text with the field at ``path`` replaced by the raw JSON ``value``."""
+    marker = "@@HOSTILE@@"
+    changed = copy.deepcopy(doc)
+    at: Any = changed
+    for key in path[:-1]:
+        at = at[key]
+    at[path[-1]] = marker
+    return json.dumps(changed).replace(json.dumps(marker), value).encode()
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:

@@ -22,6 +22,7 @@ from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
 from assetvault.api.adobe import search as adobe_search
 from assetvault.api.adobe.hot import HotRoutes
+from assetvault.api.body import DrainUnreadBody
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
@@ -125,6 +126,11 @@ def create_app(
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)
+    app.add_middleware(
+        DrainUnreadBody,
+        max_bytes=svc.settings.body_drain_max_bytes,
+        max_seconds=svc.settings.body_drain_max_seconds,
+    )
     if os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS"):
         app.add_middleware(NamedRequests)  # outermost: it names the task first
     app.include_router(health.router)

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     json_max_depth: int = 32
     # Form bodies (direct-upload initiate and complete, classic folders and comments).
     form_max_bytes: int = 4 * 1024 * 1024
+    # A body the server answered before reading it all (a 413, a refusal) is read on
+    # and discarded up to these bounds before the answer is sent, so a client that sends
+    # its whole body before reading (Python's urllib) gets the answer, not a reset; past
+    # them the answer closes the connection (as nginx's lingering close does).
+    body_drain_max_bytes: int = 8 * 1024 * 1024
+    body_drain_max_seconds: float = 2.0
 
     # Direct binary upload.
     upload_min_part_size: int = 1024 * 1024

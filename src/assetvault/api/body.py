@@ -5,16 +5,22 @@ Content-Length, or while it streams). A JSON body, or JSON text inside a form fi
 parsed by ``assetvault.jsontext`` with ``json_max_depth``; faults are InvalidInput (400)
 in the interface's own error format. Text larger than a few pages is parsed on a worker
 thread, so a hostile body never holds the event loop.
+
+A route that answers before its body is read to the end (a 413, a refused credential)
+leaves the rest unread; ``DrainUnreadBody`` reads it on, bounded, before the answer goes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assetvault import jsontext
 from assetvault.api.deps import services
@@ -140,3 +146,75 @@ async def capped_form(
         return await replayed(request, body).form(max_fields=max_fields, max_files=max_files)
     except Exception as exc:  # python-multipart and Starlette raise several kinds
         raise InvalidInput(f"the form body could not be read: {exc}") from exc
+
+
+@dataclass
+class _BodyRead:
+    """How much of a request's body has been taken from the server, and whether all."""
+
+    received: int = 0
+    asked: bool = False  # receive() was called: a 100 Continue, if expected, went out
+    complete: bool = False  # the last part arrived, or the client went away
+
+
+class DrainUnreadBody:
+    """Lingering close for early answers. A client that sends its whole body before it
+    reads (Python's urllib, many scripts) sees a connection reset, not the answer, when
+    the server answers early and closes with the body unread: the kernel resets a
+    connection closed with data unread. So when an answer starts while the request's
+    body is not all read, the rest is read and discarded first, up to ``max_bytes`` or
+    ``max_seconds``, whichever comes first; a body that would not fit the bound (by its
+    Content-Length) is not read at all. If the body was not read to its end, the answer
+    says ``Connection: close``, so the server does not read on after it either: nothing
+    reads a body without bound."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_seconds: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        length = headers.get("content-length", "")
+        if length in ("", "0") and "transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body: nothing to drain
+            return
+        read = _BodyRead()
+
+        async def tracked() -> Message:
+            read.asked = True
+            message = await receive()
+            if message["type"] == "http.request":
+                read.received += len(message.get("body", b""))
+                read.complete = not message.get("more_body", False)
+            else:
+                read.complete = True  # the client went away: nothing more to read
+            return message
+
+        async def answer(message: Message) -> None:
+            starts = message["type"] == "http.response.start"
+            if starts and not read.complete and not await self._drain(headers, tracked, read):
+                message = dict(message)
+                message["headers"] = [
+                    *(h for h in message.get("headers", []) if h[0].lower() != b"connection"),
+                    (b"connection", b"close"),
+                ]
+            await send(message)
+
+        await self.app(scope, tracked, answer)
+
+    async def _drain(self, headers: Headers, receive: Receive, read: _BodyRead) -> bool:
+        """Read the body's rest within the bounds; whether it was all read."""
+        if not read.asked and "100-continue" in headers.get("expect", "").lower():
+            return False  # the client waits for a go-ahead before sending: none is given
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) - read.received > self.max_bytes:
+            return False  # could not be read within the bound: not begun
+        limit = read.received + self.max_bytes
+        with anyio.move_on_after(self.max_seconds):
+            while not read.complete and read.received <= limit:
+                await receive()
+        return read.complete

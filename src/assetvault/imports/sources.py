@@ -46,6 +46,11 @@ NAME = re.compile(r"^(?!(authentication|import|items)).*$")
 TYPES = ("dropbox", "onedrive")
 MAX_NAME_LENGTH = 255
 MAX_FILES_PER_IMPORT = 10_000  # files a source import may expand to (folders included)
+# What one start reads of a provider's listings, whatever the provider answers: a
+# listing that goes on past these (pages of nothing, of folders only, or a cursor that
+# comes round again) is the provider's fault, and the start fails with 502 saying so.
+MAX_LIST_PAGES = 1_000
+MAX_LISTED_ENTRIES = 5 * MAX_FILES_PER_IMPORT
 REFRESH_MARGIN = timedelta(seconds=60)
 LIST_PAGE = 200
 
@@ -54,6 +59,15 @@ _T = TypeVar("_T")
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _absolute(source: str, item: SourceItem) -> None:
+    """A listed item's path is where its folders come from: it must be absolute (an
+    empty or relative one would be taken relative to the server's own directory)."""
+    if not item.path.startswith("/"):
+        raise BadGateway(
+            f"import source {source!r}: item {item.id!r} was listed without an absolute path"
+        )
 
 
 def check_source_name(name: Any, field: str = "name") -> str:
@@ -350,19 +364,35 @@ class SourceService:
         check_source_name(name, "importSourceName")
         client, token = await self._token(user, name)
         files: list[NewFile] = []
+        pages = listed = 0
         for item_id in request.item_ids:
             item = await self._provider(client.item(token, item_id))
             if item.type == "file":
                 files.append(self._file(item, None))
             else:
+                _absolute(name, item)
                 base = posixpath.dirname(item.path.rstrip("/"))
                 cursor: str | None = None
+                seen: set[str] = set()
                 while True:
+                    pages += 1
+                    if pages > MAX_LIST_PAGES:
+                        raise BadGateway(
+                            f"import source {name!r}: its listings went on for more than "
+                            f"{MAX_LIST_PAGES} pages; import fewer items at once"
+                        )
                     page = await self._provider(
                         client.list(token, item.id, recursive=True, cursor=cursor, limit=LIST_PAGE)
                     )
+                    listed += len(page.items)
+                    if listed > MAX_LISTED_ENTRIES:
+                        raise BadGateway(
+                            f"import source {name!r}: its listings went on for more than "
+                            f"{MAX_LISTED_ENTRIES} entries; import fewer items at once"
+                        )
                     for found in page.items:
                         if found.type == "file":
+                            _absolute(name, found)
                             relative = posixpath.relpath(posixpath.dirname(found.path), base)
                             files.append(self._file(found, relative))
                     if len(files) > MAX_FILES_PER_IMPORT:
@@ -372,6 +402,12 @@ class SourceService:
                     cursor = page.cursor
                     if not cursor:
                         break
+                    if cursor in seen:
+                        raise BadGateway(
+                            f"import source {name!r}: the listing of item {item.id!r} came "
+                            "back to a page it had already given"
+                        )
+                    seen.add(cursor)
         if not files:
             raise InvalidInput("items: the items hold no file to import")
         config = {

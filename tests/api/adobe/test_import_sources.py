@@ -4,7 +4,9 @@ the OAuth code flow with PKCE, listings with their paging, thumbnails, imports."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from assetvault.adapters.database.tables import import_sources
+from assetvault.imports import sources
 from assetvault.services import Services
 from tests import media, providers
 from tests.conftest import Tokens
 from tests.imports import adobe, all_results, import_services, run_imports
-from tests.providers import Entry, OAuthState
+from tests.providers import MALFORMED_LOCATIONS, WHOLE_ANSWERS, Entry, OAuthState
+from tests.receivers import Handler, Received, Receiver, Reply
 
 SOURCES = "/adobe/import/sources"
 
@@ -30,6 +34,8 @@ class Provider:
     oauth: OAuthState
     ids: dict[str, str]  # short name -> the provider's id of the item
     settings: dict[str, Any]
+    server: Receiver
+    handle: Handler  # the provider's own answers (``misbehave`` replaces some)
 
 
 def entries(prefix: str, photo: bytes) -> list[Entry]:
@@ -59,6 +65,8 @@ def provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Provide
                     "dropbox_api_url": server.url,
                     "dropbox_content_url": server.url,
                 },
+                server,
+                server.handler[0],
             )
     else:
         prefix = "01BYE5RZ!"
@@ -72,6 +80,8 @@ def provider(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Provide
                     "onedrive_login_url": f"{server.url}/login",
                     "onedrive_graph_url": f"{server.url}/v1.0",
                 },
+                server,
+                server.handler[0],
             )
 
 
@@ -429,3 +439,169 @@ async def test_a_name_of_any_characters_is_percent_encoded_in_location(
     assert r.headers["location"] == SOURCES + "/" + quote(name, safe="")
     got = await client.get(r.headers["location"], headers=adobe(tokens.write))
     assert got.status_code == 200 and got.json()["name"] == name
+
+
+# -- hostile providers ----------------------------------------------------------------
+
+# Which of a provider's endpoints each kind of call reaches (by the request's path).
+ENDPOINTS: dict[str, dict[str, Callable[[str], bool]]] = {
+    "token": {
+        "dropbox": lambda p: p == "/oauth2/token",
+        "onedrive": lambda p: p == "/login/token",
+    },
+    "listing": {
+        "dropbox": lambda p: p.startswith("/2/files/list_folder"),
+        "onedrive": lambda p: p.endswith("/children"),
+    },
+    "thumbnail": {
+        "dropbox": lambda p: p == "/2/files/get_thumbnail_v2",
+        "onedrive": lambda p: "/thumbnails/" in p,
+    },
+}
+
+
+def misbehave(provider: Provider, endpoint: str, reply: Callable[[Received], Reply]) -> None:
+    """The provider answers ``reply`` at one kind of endpoint, as itself elsewhere."""
+    reached = ENDPOINTS[endpoint][provider.type]
+    provider.server.answer(
+        lambda r: reply(r) if reached(r.path.split("?")[0]) else provider.handle(r)
+    )
+
+
+def junk_replies() -> list[Reply]:
+    """The shared hostile answers: junk bodies under a success and an error status,
+    and malformed redirects."""
+    found = [
+        Reply(status, body, {"content-type": "application/json"})
+        for body in WHOLE_ANSWERS
+        for status in (200, 500)
+    ]
+    return found + [Reply(302, b"", {"location": where}) for where in MALFORMED_LOCATIONS]
+
+
+def refused(r: httpx.Response, allowed: tuple[int, ...] = (400, 403, 404, 502)) -> bool:
+    return r.status_code in allowed and r.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_junk_token_answer_fails_the_callback_and_changes_nothing(
+    client: Any, tokens: Tokens, services: Services, provider: Provider
+) -> None:
+    assert (await create(client, tokens.write, provider)).status_code == 201
+    for reply in junk_replies():
+        misbehave(provider, "token", lambda _r, reply=reply: reply)  # type: ignore[misc]
+        back = await authorise(client, tokens.write)
+        assert refused(back, (400,)), (reply, back.status_code, back.text)
+        got = await client.get(f"{SOURCES}/mine", headers=adobe(tokens.write))
+        assert got.json()["authenticated"] is False
+    provider.server.answer(provider.handle)
+    assert (await authorise(client, tokens.write)).status_code == 200
+
+
+async def test_a_junk_listing_is_a_problem_for_the_items_and_the_start(
+    client: Any, tokens: Tokens, services: Services, provider: Provider
+) -> None:
+    await ready(client, tokens, provider)
+    h = adobe(tokens.write)
+    start = {"folder": "/content/dam/junk", "items": [provider.ids["F1"]]}
+    for reply in junk_replies():
+        misbehave(provider, "listing", lambda _r, reply=reply: reply)  # type: ignore[misc]
+        listed = await client.get(f"{SOURCES}/mine/items", headers=h)
+        assert refused(listed), (reply, listed.status_code, listed.text)
+        started = await client.post(f"{SOURCES}/mine/start", json=start, headers=h)
+        assert refused(started), (reply, started.status_code, started.text)
+    assert await run_imports(services) == 0
+    assert await services.tree.find("/content/dam/junk") is None
+
+
+async def test_a_junk_thumbnail_answer_is_a_problem(
+    client: Any, tokens: Tokens, services: Services, provider: Provider
+) -> None:
+    await ready(client, tokens, provider)
+    url = f"{SOURCES}/mine/items/{provider.ids['A']}/thumbnail"
+    failing = [r for r in junk_replies() if r.status != 200]
+    for reply in failing:
+        misbehave(provider, "thumbnail", lambda _r, reply=reply: reply)  # type: ignore[misc]
+        r = await client.get(url, headers=adobe(tokens.write))
+        assert refused(r), (reply, r.status_code, r.text)
+
+
+def endless_page(provider: Provider, kind: str, n: int) -> Reply:
+    """One page of a listing that never ends: the same cursor again (``same``), empty
+    pages with a new cursor each time (``empty``), or a new folder on every page
+    (``folders``)."""
+    cursor = "again" if kind == "same" else f"page{n}"
+    folder = kind == "folders"
+    if provider.type == "dropbox":
+        entries = [
+            {".tag": "folder", "id": f"id:x{n}", "name": f"x{n}", "path_display": f"/Photos/x{n}"}
+        ]
+        page = {"entries": entries if folder else [], "cursor": cursor, "has_more": True}
+    else:
+        items = [
+            {
+                "id": f"x{n}",
+                "name": f"x{n}",
+                "folder": {"childCount": 1},
+                "parentReference": {"path": "/drive/root:/Photos"},
+            }
+        ]
+        link = f"{provider.server.url}/v1.0/me/drive/items/x/children?$skiptoken={cursor}"
+        page = {"value": items if folder else [], "@odata.nextLink": link}
+    return Reply(200, json.dumps(page).encode(), {"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("kind", ["same", "empty", "folders"])
+async def test_a_listing_that_never_ends_fails_the_start(
+    client: Any,
+    tokens: Tokens,
+    services: Services,
+    provider: Provider,
+    kind: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sources, "MAX_LIST_PAGES", 40, raising=False)
+    monkeypatch.setattr(sources, "MAX_LISTED_ENTRIES", 30, raising=False)
+    await ready(client, tokens, provider)
+    counter = itertools.count()
+    misbehave(provider, "listing", lambda _r: endless_page(provider, kind, next(counter)))
+    r = await client.post(
+        f"{SOURCES}/mine/start",
+        json={"folder": "/content/dam/endless", "items": [provider.ids["F1"]]},
+        headers=adobe(tokens.write),
+    )
+    assert refused(r, (502,)), r.text
+    reasons = {
+        "same": ("already given", "repeats a page"),
+        "empty": ("40 pages",),
+        "folders": ("30 entries",),
+    }[kind]
+    assert any(reason in r.json()["detail"] for reason in reasons), r.text
+    assert next(counter) <= 40 * 20  # not read on past the bound (of pages per call)
+    assert await run_imports(services) == 0
+
+
+@pytest.mark.parametrize("path", ["", "a.jpg", "Photos/a.jpg"])
+async def test_a_listed_file_without_an_absolute_path_fails_the_start(
+    client: Any, tokens: Tokens, services: Services, provider: Provider, path: str
+) -> None:
+    """Paths that begin elsewhere (``..``, another folder) stay below the target and
+    names AEM refuses fail their file in the job; a path that is not absolute at all
+    was queued, its folders reckoned from the server's own working directory."""
+    if provider.type != "dropbox":
+        pytest.skip("OneDrive's items carry no path of their own, only their parent's")
+    await ready(client, tokens, provider)
+    entry = {".tag": "file", "id": "id:Z", "name": "a.jpg", "path_display": path, "size": 3}
+    page = {"entries": [entry], "cursor": "c", "has_more": False}
+    misbehave(
+        provider,
+        "listing",
+        lambda _r: Reply(200, json.dumps(page).encode(), {"content-type": "application/json"}),
+    )
+    r = await client.post(
+        f"{SOURCES}/mine/start",
+        json={"folder": "/content/dam/pathless", "items": [provider.ids["F1"]]},
+        headers=adobe(tokens.write),
+    )
+    assert refused(r, (502,)), r.text
+    assert "absolute path" in r.json()["detail"]
+    assert await run_imports(services) == 0

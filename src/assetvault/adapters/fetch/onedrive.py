@@ -51,6 +51,9 @@ SCOPES = "offline_access Files.Read.All"
 ROOT_PREFIX = "/drive/root:"
 MAX_THUMBNAIL_BYTES = 8 * 1024 * 1024
 MAX_ITEMS = 100_000  # per page; Graph sends at most a few hundred
+# Pages one listing call reads at most (Graph may answer pages of nothing with a next
+# link): past them the call returns what it has, with a cursor to go on from.
+PAGES_PER_CALL = 20
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -151,7 +154,11 @@ class OneDriveClient(CodeFlowClient):
         else:
             url, queue = self._children_url(item_id, limit), []
         items: list[SourceItem] = []
+        asked: set[str] = set()
         while True:
+            if url in asked:
+                raise ProviderError("OneDrive children: the @odata.nextLink repeats a page", 502)
+            asked.add(url)
             answer = await self._get(token, url, "OneDrive children", Children)
             page = [_item(v) for v in answer.value]
             items.extend(page)
@@ -168,7 +175,8 @@ class OneDriveClient(CodeFlowClient):
                 url = self._children_url(queue.pop(0), limit)
             else:
                 return SourcePage(items, None)
-            if len(items) >= limit:
+            if len(items) >= limit or len(asked) >= PAGES_PER_CALL:
+                # Pages of nothing do not hold the caller: it gets a cursor and decides.
                 return SourcePage(items, cursors.pack({"next": url, "queue": queue}))
 
     def _state(self, cursor: str) -> dict[str, Any]:

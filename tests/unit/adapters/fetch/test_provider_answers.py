@@ -5,7 +5,6 @@ or fails with ProviderError and a reason; no other exception ever escapes."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -18,41 +17,8 @@ from assetvault.adapters.fetch.guard import AllowList, Guard
 from assetvault.adapters.fetch.oauth import ProviderError
 from assetvault.adapters.fetch.onedrive import OneDriveClient
 from assetvault.imports.ports import SourceItem, SourcePage, Tokens
+from tests.providers import HOSTILE_VALUES, MALFORMED_LOCATIONS, WHOLE_ANSWERS, with_value
 from tests.receivers import Receiver, Reply, receiver
-
-# Whole answers that are no JSON object of the documented shape.
-WHOLE_ANSWERS = [
-    b"",
-    b"not json",
-    b'"a string"',
-    b"[1, 2]",
-    b"NaN",
-    b"Infinity",
-    b"1e400",
-    b"1" * 5000,
-    b"null",
-    b"true",
-    b"[" * 10_000,
-    b"\xff\xfe{}",
-    b'{"a": 1',
-]
-# Values (as JSON text) put in place of one field of a valid answer.
-HOSTILE_VALUES = [
-    "NaN",
-    "Infinity",
-    "-Infinity",
-    "1e400",
-    "1" + "0" * 30,
-    "1" * 5000,
-    "-1",
-    "1.5",
-    '"a string"',
-    "[]",
-    "{}",
-    "null",
-    "true",
-    '"' + "x" * 100_000 + '"',
-]
 
 TOKEN = {"access_token": "A1", "token_type": "bearer", "expires_in": 3600, "refresh_token": "R1"}
 DROPBOX_ENTRY = {
@@ -73,17 +39,6 @@ DRIVE_ITEM = {
     "lastModifiedDateTime": "2026-11-30T10:00:00Z",
 }
 DRIVE_CHILDREN = {"value": [DRIVE_ITEM]}
-
-
-def with_value(doc: dict[str, Any], path: tuple[str | int, ...], value: str) -> bytes:
-    """``doc`` as JSON text with the field at ``path`` replaced by the raw JSON ``value``."""
-    marker = "@@HOSTILE@@"
-    changed = copy.deepcopy(doc)
-    at: Any = changed
-    for key in path[:-1]:
-        at = at[key]
-    at[path[-1]] = marker
-    return json.dumps(changed).replace(json.dumps(marker), value).encode()
 
 
 @pytest.fixture(scope="module")
@@ -241,22 +196,6 @@ async def test_the_valid_answers_are_taken(server: Receiver, call: str) -> None:
     server.answer(lambda _r: json_reply(200, json.dumps(CALLS[call][1]).encode()))
     result = await CALLS[call][0](server)
     typed(result)
-
-
-MALFORMED_LOCATIONS = [
-    "http://[::1",
-    "http://exa mple.com/",
-    "http://example.com:99999/",
-    "http://example.com:-1/",
-    "http://127.0.0.1:99999/",
-    "http://127.0.0.1:0/",
-    "http://127.0.0.1:" + "9" * 5000 + "/",
-    "//",
-    "ht!tp://x/",
-    "http://%zz/",
-    "http:// /",
-    "\x00",
-]
 
 
 @pytest.mark.parametrize("location", MALFORMED_LOCATIONS)
