@@ -101,6 +101,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                     args.parts,
                     lambda n: bar.advance(task, n),
                     done,
+                    args.on_conflict,
                 )
         return _summary("uploaded", totals)
 

@@ -30,6 +30,14 @@ def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     up.add_argument("--jobs", type=int, default=4, help="files in flight (default 4)")
     up.add_argument("--parts", type=int, default=3, help="parts in flight per file (default 3)")
     up.add_argument("--journal", help="where interrupted uploads are remembered")
+    up.add_argument(
+        "--on-conflict",
+        choices=("version", "keep-both", "skip", "fail"),
+        default="version",
+        help="a different file whose name exists: upload it as a new version, keeping the "
+        "current original as a version (default); keep both, under a free name (name1.jpg); "
+        "skip it; or count it as failed. Never a silent overwrite",
+    )
     up.add_argument("-v", "--verbose", action="store_true", help="name every file")
     _connection_args(up)
     up.set_defaults(func=_lazy("cmd_upload"))
