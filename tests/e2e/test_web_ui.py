@@ -243,7 +243,8 @@ def test_uploads_never_overwrite_silently_and_fail_file_by_file(
             .stdout.strip()
             .splitlines()[-1]
         )
-        artifacts = ARTIFACTS / ("postgresql" if database_env else "sqlite") / "upload"
+        # Beside the journey's directory, which the journey empties when it starts.
+        artifacts = ARTIFACTS / ("postgresql-upload" if database_env else "sqlite-upload")
         if artifacts.exists():
             shutil.rmtree(artifacts)
         done = subprocess.run(
