@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     # 1 MiB parts, so that a file of a few MiB takes several.
     live = LiveServer(
         data_dir=tmp_path / "data", env={"ASSETVAULT_UPLOAD_PREFERRED_PART_SIZE": str(MiB)}
-    ).start()
+    ).start(timeout=120)  # two cores shared: a loaded machine starts slowly
     yield live
     live.stop()
 
@@ -201,3 +202,88 @@ def test_exit_codes_and_messages_a_script_can_rely_on(
     assert r.returncode == 2 and "not under /content/dam" in r.stderr
     r = run(env, "download", "/content/dam/nothing-here", str(tmp_path / "n"))
     assert r.returncode == 2 and "no asset" in r.stderr
+
+
+def test_a_folder_name_aem_refuses_goes_in_under_a_valid_name_with_the_rest(
+    env: dict[str, str], server: LiveServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    for directory in ("Sales & Marketing", "plain", "c+d;e (1)"):
+        (src / directory).mkdir(parents=True)
+        (src / directory / "f.txt").write_text(directory)
+    r = run(env, "upload", *sorted(str(p) for p in src.iterdir()), "--folder", "/content/dam/m")
+    assert r.returncode == 0, r.stderr
+    assert "uploaded 3, skipped 0, failed 0" in r.stderr
+    auth = {"Authorization": f"Bearer {env['ASSETVAULT_TOKEN']}"}
+    for folder, title in [
+        ("Sales - Marketing", "Sales & Marketing"),
+        ("plain", "plain"),
+        ("c+d;e (1)", "c+d;e (1)"),
+    ]:
+        got = httpx.get(f"{server.url}/content/dam/m/{quote(folder)}/f.txt", headers=auth)
+        assert got.text == title
+        listing = httpx.get(f"{server.url}/api/assets/m/{quote(folder)}.json", headers=auth)
+        assert listing.json()["properties"]["dc:title"] == title
+
+
+def test_a_name_that_exists_is_never_overwritten_silently(
+    env: dict[str, str], server: LiveServer, tmp_path: Path
+) -> None:
+    auth = {"Authorization": f"Bearer {env['ASSETVAULT_TOKEN']}", "X-Api-Key": "cli-test"}
+    local = tmp_path / "a.txt"
+    local.write_text("first\n")
+    assert run(env, "upload", str(local), "--folder", "/content/dam/c").returncode == 0
+
+    def original(name: str) -> str | None:
+        got = httpx.get(f"{server.url}/content/dam/c/{name}", headers=auth)
+        return None if got.status_code == 404 else got.text
+
+    def versions() -> list[dict[str, object]]:
+        query = {"query": [{"term": {"repositoryMetadata.repo:path": ["/content/dam/c/a.txt"]}}]}
+        deadline = time.monotonic() + 60
+        while True:  # the search index follows the change a moment later
+            found = httpx.post(
+                f"{server.url}/adobe/assets/search",
+                params={"allowUnsafeSearch": "true"},
+                json=query,
+                headers=auth,
+            ).json()["hits"]["results"]
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        got = httpx.get(f"{server.url}/adobe/assets/{found[0]['assetId']}/versions", headers=auth)
+        return list(got.json()["items"])
+
+    # The default: a new version, the first original kept.
+    local.write_text("second\n")
+    r = run(env, "upload", str(local), "--folder", "/content/dam/c")
+    assert r.returncode == 0 and "uploaded 1, skipped 0" in r.stderr, r.stderr
+    assert original("a.txt") == "second\n"
+    kept = [v for v in versions() if not v["current"]]
+    assert [(v["name"], v["sha1"]) for v in kept] == [("1.0", hashlib.sha1(b"first\n").hexdigest())]
+
+    local.write_text("third\n")
+    r = run(env, "upload", str(local), "--folder", "/content/dam/c", "--on-conflict", "skip")
+    assert r.returncode == 0 and "uploaded 0, skipped 1, failed 0" in r.stderr, r.stderr
+    r = run(env, "upload", str(local), "--folder", "/content/dam/c", "--on-conflict", "fail")
+    assert r.returncode == 1 and "failed 1" in r.stderr
+    assert "a different file of this name is there" in r.stderr
+    assert original("a.txt") == "second\n" and len(versions()) == 2
+
+    r = run(env, "upload", str(local), "--folder", "/content/dam/c", "--on-conflict", "keep-both")
+    assert r.returncode == 0 and "uploaded 1, skipped 0" in r.stderr, r.stderr
+    assert original("a.txt") == "second\n" and original("a1.txt") == "third\n"
+    # Again: the same bytes are already there as a1.txt, so no a2.txt.
+    r = run(env, "upload", str(local), "--folder", "/content/dam/c", "--on-conflict", "keep-both")
+    assert r.returncode == 0 and "uploaded 0, skipped 1" in r.stderr, r.stderr
+    local.write_text("fourth\n")
+    r = run(env, "upload", str(local), "--folder", "/content/dam/c", "--on-conflict", "keep-both")
+    assert original("a2.txt") == "fourth\n" and original("a.txt") == "second\n"
+    # An unchanged file is still skipped whatever the choice.
+    (tmp_path / "same").mkdir()
+    (tmp_path / "same" / "a.txt").write_text("second\n")
+    for choice in ("version", "fail"):
+        r = run(env, "upload", str(tmp_path / "same" / "a.txt"), "--folder", "/content/dam/c",
+                "--on-conflict", choice)  # fmt: skip
+        assert r.returncode == 0 and "uploaded 0, skipped 1" in r.stderr, r.stderr
+    assert len(versions()) == 2

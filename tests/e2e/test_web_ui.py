@@ -12,6 +12,7 @@ tests/artifacts/ui/."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -217,5 +218,69 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
         for image in [*images[1:], *documents]:
             got = httpx.get(f"{server.url}/content/dam/journey/{image.name}", headers=auth)
             assert got.content == image.read_bytes(), f"{image.name} arrived byte for byte"
+    finally:
+        server.stop()
+
+
+def test_uploads_never_overwrite_silently_and_fail_file_by_file(
+    server: LiveServer, database_env: dict[str, str], tmp_path: Path
+) -> None:
+    """tests/e2e/browser/upload_safety.mjs, at desktop and phone width: names that exist
+    ask (new version, keep both, skip; "apply to all"), a bad name fails alone and is
+    renamed and retried, and a file is cancelled and retried."""
+    assert Path(CHROMIUM).exists() and (HERE / "node_modules" / "playwright-core").exists()
+    server.start(timeout=120)  # two cores shared: a loaded machine starts slowly
+    try:
+        argv = ["token", "create", "--data-dir", str(server.data_dir), "--name", "up"]
+        token = (
+            subprocess.run(
+                [ASSETVAULT, *argv, "--scope", "write"],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, **database_env},
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        # Beside the journey's directory, which the journey empties when it starts.
+        artifacts = ARTIFACTS / ("postgresql-upload" if database_env else "sqlite-upload")
+        if artifacts.exists():
+            shutil.rmtree(artifacts)
+        done = subprocess.run(
+            ["node", str(HERE / "upload_safety.mjs")],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={
+                **os.environ,
+                "ASSETVAULT_URL": server.url,
+                "ASSETVAULT_TOKEN": token,
+                "UI_ARTIFACTS": str(artifacts),
+                "UI_PROFILES": str(tmp_path / "profiles"),
+            },
+        )
+        try:
+            report = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"upload_safety.mjs printed no report: {done.stdout}\n{done.stderr}")
+        failed = [s for s in report["steps"] if not s["ok"]]
+        assert not failed and "error" not in report, json.dumps(report, indent=1) + done.stderr
+        assert report["foreign"] == [] and report["failedRequests"] == []
+        assert report["consoleErrors"] == []
+        assert {(a["method"], a["status"]) for a in report["allowed"]} == {("POST", 400)}
+        assert done.returncode == 0, done.stderr
+        assert len(report["steps"]) == 10 and len(report["screenshots"]) == 4
+
+        # Seen from outside the browser too: the overwritten original is a version.
+        auth = {"Authorization": f"Bearer {token}", "X-Api-Key": "check"}
+        for width in ("desktop", "phone"):
+            asset_id = report[width]["versioned"]
+            got = httpx.get(f"{server.url}/adobe/assets/{asset_id}/versions", headers=auth)
+            kept, current = got.json()["items"]
+            old = f"old a at {width} width".encode()
+            assert (kept["name"], kept["size"], kept["current"]) == ("1.0", len(old), False)
+            assert kept["sha1"] == hashlib.sha1(old).hexdigest()
+            assert current["current"] and current["sha1"] == hashlib.sha1(b"new a").hexdigest()
     finally:
         server.stop()

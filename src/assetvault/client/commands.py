@@ -121,6 +121,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                     args.parts,
                     lambda n: bar.advance(task, n),
                     done,
+                    args.on_conflict,
                 )
         totals.outcomes[:0] = plan.refused
         return _summary("uploaded", totals)

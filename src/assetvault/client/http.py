@@ -161,8 +161,9 @@ class Connection:
         )
 
 
-async def ensure_folder(client: httpx.AsyncClient, path: str) -> None:
-    """Creates the folder and its missing parents (classic API); existing ones are kept."""
+async def ensure_folder(client: httpx.AsyncClient, path: str, title: str | None = None) -> None:
+    """Creates the folder (titled ``title``, else its name) and its missing parents
+    (classic API); existing ones are kept."""
     if path == ROOT:
         return
     found = await client.get(classic(path) + ".json", params={"limit": 0})
@@ -173,7 +174,7 @@ async def ensure_folder(client: httpx.AsyncClient, path: str) -> None:
     await ensure_folder(client, path.rsplit("/", 1)[0])
     made = await client.post(
         classic(path),
-        json={"class": "assetFolder", "properties": {"title": path.rsplit("/", 1)[1]}},
+        json={"class": "assetFolder", "properties": {"title": title or path.rsplit("/", 1)[1]}},
     )
     if made.status_code != 409:  # made by someone else meanwhile: just as good
         check(made)

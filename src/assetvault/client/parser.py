@@ -36,6 +36,14 @@ def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="in a directory, upload what symlinks that lead out of it point to "
         "(default: refused and reported)",
     )
+    up.add_argument(
+        "--on-conflict",
+        choices=("version", "keep-both", "skip", "fail"),
+        default="version",
+        help="a different file whose name exists: upload it as a new version, keeping the "
+        "current original as a version (default); keep both, under a free name (name1.jpg); "
+        "skip it; or count it as failed. Never a silent overwrite",
+    )
     up.add_argument("-v", "--verbose", action="store_true", help="name every file")
     _connection_args(up)
     up.set_defaults(func=_lazy("cmd_upload"))

@@ -8,10 +8,11 @@ import json
 import math
 import mimetypes
 import os
+import re
 import stat
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,13 @@ from assetvault.client.localfs import PART, LocalFile, SafeDest, UnsafeName, ope
 
 CHUNK = 1024 * 1024
 PART_TRIES = 4
+# What to do with a file whose name exists (and whose bytes differ): keep the current
+# original as a version and upload over it, upload beside it under a free name (AEM's
+# "keep both"), leave it out, or count it as failed. Never a silent overwrite.
+ON_CONFLICT = ("version", "keep-both", "skip", "fail")
+# Characters AEM refuses in folder names; a local directory's name has them replaced
+# with "-" (as AEM's own file-system upload does), and keeps its name as the title.
+REFUSED_IN_FOLDER_NAMES = re.compile(r'[/\\:\[\]{}&?#|*%"<>\x00-\x1f\x7f]')
 Progress = Callable[[int], None]  # bytes moved since the last call (may be negative)
 
 
@@ -82,14 +90,25 @@ class Planned:
     folder: str  # the /content/dam folder it goes into
     size: int
     source: Path | None = None  # what is opened, when not ``local`` (a followed symlink)
+    # The folders this file's directories become, with the directories' own names as
+    # their titles: ((remote folder, title), ...), outermost first.
+    folder_titles: tuple[tuple[str, str], ...] = ()
+    name: str = ""  # the asset's name when it is not the local file's (keep both)
 
     @property
     def remote(self) -> str:
-        return f"{self.folder}/{self.local.name}"
+        return f"{self.folder}/{self.name or self.local.name}"
 
     @property
     def opened(self) -> Path:
         return self.source or self.local
+
+
+def folder_name(directory: str) -> str:
+    """The folder name a local directory becomes: the characters AEM refuses in folder
+    names replaced with "-"."""
+    name = REFUSED_IN_FOLDER_NAMES.sub("-", directory)
+    return "-" if name in (".", "..") else name
 
 
 @dataclass
@@ -126,7 +145,11 @@ def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
     root = os.path.realpath(top)
 
     def walk(
-        shown_dir: Path, real_dir: str, remote: str, above: frozenset[tuple[int, int]]
+        shown_dir: Path,
+        real_dir: str,
+        remote: str,
+        titles: tuple[tuple[str, str], ...],
+        above: frozenset[tuple[int, int]],
     ) -> None:
         try:
             st = os.stat(real_dir)
@@ -138,6 +161,7 @@ def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
         entered = above | {(st.st_dev, st.st_ino)}  # a symlink to one of these: a loop
         for entry in entries:
             local, target = shown_dir / entry.name, remote + "/" + entry.name
+            folder_below = remote + "/" + folder_name(entry.name)  # when it is a directory
             real = entry.path
             try:
                 if entry.is_symlink():
@@ -165,15 +189,28 @@ def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
                         Outcome(local, target, "failed", "a symlink loop; not followed")
                     )
                 else:
-                    walk(local, real, target, entered)
+                    below = (*titles, (folder_below, entry.name))
+                    walk(local, real, folder_below, below, entered)
             elif stat.S_ISREG(st.st_mode):
-                plan.items.append(Planned(local, remote, st.st_size, Path(real)))
+                plan.items.append(Planned(local, remote, st.st_size, Path(real), titles))
             else:
                 plan.refused.append(
                     Outcome(local, target, "skipped", "not a regular file (FIFO, socket, device)")
                 )
 
-    walk(top, root, f"{folder}/{Path(root).name}", frozenset())
+    top_folder = f"{folder}/{folder_name(Path(root).name)}"
+    walk(top, root, top_folder, ((top_folder, Path(root).name),), frozenset())
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    """AEM's "keep both": the name with the first number that makes it free, before the
+    extension (photo.jpg -> photo1.jpg, photo2.jpg, ...)."""
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    n = 1
+    while f"{stem}{n}{ext}" in taken:
+        n += 1
+    return f"{stem}{n}{ext}"
 
 
 def part_ranges(size: int, uris: int, min_part: int, max_part: int) -> list[tuple[int, int]]:
@@ -306,7 +343,7 @@ async def upload_one(
     if state is None:
         r = await client.post(
             quote(item.folder) + ".initiateUpload.json",
-            data={"fileName": item.local.name, "fileSize": str(item.size)},
+            data={"fileName": item.remote.rsplit("/", 1)[1], "fileSize": str(item.size)},
         )
         initiated = parsed(_Initiated, body_json(check(r), "initiate answer"), "initiate answer")
         state = {
@@ -336,15 +373,38 @@ async def upload_one(
 
     await asyncio.gather(*(send(i) for i in range(len(spans)) if i not in done))
     mime = entry.mimeType or mimetypes.guess_type(item.local.name)[0]
+    # Always createVersion: on a name that is free it changes nothing, and on a name that
+    # someone took since the listing, their original is kept as a version, not lost.
     form = {
         "fileName": entry.fileName,
         "fileSize": str(item.size),
         "uploadToken": entry.uploadToken,
+        "createVersion": "true",
         **({"mimeType": mime} if mime else {}),
     }
     check(await client.post(_on_this_server(client, state["completeURI"]), data=form))
     journal.forget()
     return resumed
+
+
+async def _make_folders(client: httpx.AsyncClient, items: list[Planned]) -> dict[str, str]:
+    """Creates the target folders, each with its directory's name as title; returns the
+    folders that could not be made (and those below them), with the reason. Refused
+    credentials stop the whole upload."""
+    titles = {f: t for i in items for f, t in i.folder_titles}
+    broken: dict[str, str] = {}
+    for folder in sorted({i.folder for i in items} | set(titles)):
+        parent = next((b for b in broken if folder.startswith(b + "/")), None)
+        if parent is not None:
+            broken[folder] = broken[parent]
+            continue
+        try:
+            await ensure_folder(client, folder, titles.get(folder))
+        except ClientError as exc:
+            if exc.status in (401, 403):
+                raise
+            broken[folder] = f"the folder could not be made: {exc}"
+    return broken
 
 
 async def upload(
@@ -357,15 +417,39 @@ async def upload(
     parts_in_flight: int,
     progress: Progress,
     on_done: Callable[[Outcome], None],
+    on_conflict: str = "version",
 ) -> Totals:
+    if on_conflict not in ON_CONFLICT:
+        raise ClientError(f"--on-conflict is one of {', '.join(ON_CONFLICT)}")
     totals = Totals()
-    folders = sorted({i.folder for i in items})
+    broken = await _make_folders(client, items)
+    folders = sorted({i.folder for i in items} - set(broken))
     remote: dict[str, RemoteAsset] = {}
-    for folder in folders:
-        await ensure_folder(client, folder)
     for top in sorted({f for f in folders if not any(f.startswith(o + "/") for o in folders)}):
         remote.update(await assets_below(client, top))
+    taken: dict[str, set[str]] = {}  # folder -> the names in it, known or planned
+    for path in [*remote, *(i.remote for i in items), *folders]:
+        parent, _, name = path.rpartition("/")
+        taken.setdefault(parent, set()).add(name)
     gate = asyncio.Semaphore(files_in_flight)
+
+    async def same_there(item: Planned, candidates: list[str]) -> str | None:
+        """The first of these remote paths that already holds this file's bytes."""
+        sized = [c for c in candidates if c in remote and remote[c].size == item.size]
+        if not sized:
+            return None
+        digest = await sha1_of(item.opened)
+        return next((c for c in sized if remote[c].sha1 == digest), None)
+
+    def numbered(item: Planned) -> list[str]:
+        """The names "keep both" may have given this file in earlier runs."""
+        stem, dot, ext = item.local.name.rpartition(".")
+        if not dot or not stem:
+            stem, ext = item.local.name, ""
+        else:
+            ext = "." + ext
+        pattern = re.compile(re.escape(f"{item.folder}/{stem}") + r"[1-9][0-9]*" + re.escape(ext))
+        return sorted(p for p in remote if pattern.fullmatch(p))
 
     async def one(item: Planned) -> None:
         moved = 0
@@ -378,20 +462,41 @@ async def upload(
         async with gate:
             outcome = Outcome(item.local, item.remote, "uploaded")
             try:
-                there = remote.get(item.remote)
+                if item.folder in broken:
+                    raise ClientError(broken[item.folder])
+                target = item
                 journal = Journal(journal_dir, url, item)
-                if (
-                    there is not None
-                    and there.size == item.size
-                    and journal.load() is None
-                    and there.sha1 == await sha1_of(item.opened)
-                ):
-                    outcome.status, outcome.detail = "skipped", "same SHA-1 already there"
+                if item.remote in remote and journal.load() is None:
+                    again = [item.remote] + (numbered(item) if on_conflict == "keep-both" else [])
+                    found = await same_there(item, again)
+                    if found is not None:
+                        outcome.status, outcome.detail = "skipped", "same SHA-1 already there"
+                        if found != item.remote:
+                            outcome.remote = found
+                    elif on_conflict == "skip":
+                        outcome.status = "skipped"
+                        outcome.detail = (
+                            "a different file of this name is there (--on-conflict skip)"
+                        )
+                    elif on_conflict == "fail":
+                        outcome.status = "failed"
+                        outcome.detail = (
+                            "a different file of this name is there (--on-conflict fail)"
+                        )
+                    elif on_conflict == "keep-both":
+                        names = taken.setdefault(item.folder, set())
+                        target = replace(item, name=free_name(item.local.name, names))
+                        names.add(target.name)
+                        outcome.remote = target.remote
+                        journal = Journal(journal_dir, url, target)
+                    else:
+                        outcome.detail = "the earlier original kept as a version"
+                if outcome.status != "uploaded":
                     mine(item.size)
                 else:
                     try:
                         outcome.resumed_bytes = await upload_one(
-                            client, parts, item, journal, parts_in_flight, mine
+                            client, parts, target, journal, parts_in_flight, mine
                         )
                     except ClientError as exc:
                         if exc.status not in (400, 403) or journal.load() is None:
@@ -400,7 +505,7 @@ async def upload(
                         journal.forget()
                         mine(-moved)
                         outcome.resumed_bytes = await upload_one(
-                            client, parts, item, journal, parts_in_flight, mine
+                            client, parts, target, journal, parts_in_flight, mine
                         )
             except (ClientError, httpx.HTTPError, OSError) as exc:
                 outcome.status, outcome.detail = "failed", str(exc)

@@ -13,10 +13,14 @@ from assetvault.client.http import ClientError, RemoteAsset, below, dam_path
 from assetvault.client.transfer import (
     Journal,
     Planned,
+    folder_name,
+    free_name,
     part_ranges,
     plan_download,
     plan_upload,
 )
+from assetvault.errors import InvalidInput
+from assetvault.tree.paths import check_name
 
 MiB = 2**20
 
@@ -52,6 +56,50 @@ def test_directories_go_in_as_folders_of_their_name(tmp_path: Path) -> None:
     ]
     with pytest.raises(ClientError, match="no such file"):
         plan_upload([tmp_path / "missing"], "/content/dam/x")
+
+
+def test_every_directory_name_becomes_a_folder_name_the_server_accepts(tmp_path: Path) -> None:
+    # Every character a local directory name can hold: the ones the server (as AEM)
+    # refuses in names become "-", the others stay as they are.
+    for code in range(1, 0x80):
+        char = chr(code)
+        if char == "/":
+            continue
+        name = folder_name(f"A{char}B")
+        check_name(name)
+        try:
+            check_name(f"A{char}B")
+            allowed = True
+        except InvalidInput:
+            allowed = False
+        assert name == (f"A{char}B" if allowed else "A-B"), repr(char)
+    for whole in (".", ".."):
+        check_name(folder_name(whole))
+
+
+def test_a_directory_aem_would_refuse_goes_in_under_a_valid_name_and_keeps_its_title(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "Sales & Marketing" / "Q1 #2").mkdir(parents=True)
+    (tmp_path / "Sales & Marketing" / "Q1 #2" / "deck.pdf").write_bytes(b"d")
+    (tmp_path / "Sales & Marketing" / "a+b;c.txt").write_bytes(b"a")
+    planned = plan_upload([tmp_path / "Sales & Marketing"], "/content/dam/x")
+    assert [p.remote for p in planned] == [
+        "/content/dam/x/Sales - Marketing/Q1 -2/deck.pdf",
+        "/content/dam/x/Sales - Marketing/a+b;c.txt",
+    ]
+    assert planned[0].folder_titles == (
+        ("/content/dam/x/Sales - Marketing", "Sales & Marketing"),
+        ("/content/dam/x/Sales - Marketing/Q1 -2", "Q1 #2"),
+    )
+
+
+def test_keep_both_numbers_the_name_before_its_extension() -> None:
+    assert free_name("photo.jpg", {"photo.jpg"}) == "photo1.jpg"
+    assert free_name("photo.jpg", {"photo.jpg", "photo1.jpg", "photo2.jpg"}) == "photo3.jpg"
+    assert free_name("a.tar.gz", {"a.tar.gz"}) == "a.tar1.gz"
+    assert free_name("README", {"README"}) == "README1"
+    assert free_name(".env", {".env"}) == ".env1"
 
 
 def test_a_download_of_a_folder_keeps_relative_paths_and_of_an_asset_its_name(

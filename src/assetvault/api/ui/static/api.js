@@ -44,10 +44,11 @@ async function errorOf(response) {
   return new ApiError(response.status, message, body);
 }
 
-export async function call(method, url, { headers = {}, body, token } = {}) {
+export async function call(method, url, { headers = {}, body, token, signal } = {}) {
   const response = await fetch(url, {
     method,
     body,
+    signal,
     headers: {
       Authorization: `Bearer ${token || session.token}`,
       "X-Api-Key": session.apiKey,
@@ -76,6 +77,19 @@ export const classicPath = (path) => "/api/assets" + enc(path.slice(ROOT.length)
 
 export async function listFolder(path, offset = 0, limit = 1000) {
   return json("GET", `${classicPath(path)}.json?offset=${offset}&limit=${limit}`);
+}
+
+/** Every child name of a folder (assets and subfolders), page after page. */
+export async function childNames(path) {
+  const names = new Set();
+  for (let offset = 0; ; ) {
+    const page = await listFolder(path, offset);
+    const entities = page.entities || [];
+    for (const e of entities) names.add(e.properties.name);
+    offset += entities.length;
+    const total = page.properties?.["srn:paging"]?.total ?? 0;
+    if (!entities.length || offset >= total) return names;
+  }
 }
 
 export async function classicAsset(path) {

@@ -4,7 +4,7 @@ import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as api from "./api.js";
 import { ROOT, nameOf, parentOf } from "./api.js";
-import { uploadFiles } from "./upload.js";
+import { FILES_IN_FLIGHT, freeName, uploadFile } from "./upload.js";
 
 const html = htm.bind(h);
 const THUMB = "cq5dam.thumbnail.319.319.png";
@@ -47,13 +47,16 @@ const assetHash = (id) => `#/asset/${encodeURIComponent(id)}`;
 
 let openDialog = () => {};
 
-/** ask({title, message, input, confirm, danger}) -> the entered text, true, or null. */
+/** ask({title, message, input, confirm, danger}) -> the entered text, true, or null.
+ * With `choices` ([{value, label}], the first is the default) and an optional `applyAll`
+ * label: -> {choice, all}, or null when cancelled. */
 export const ask = (options) => new Promise((resolve) => openDialog({ ...options, resolve }));
 
 function Dialog() {
   const [opts, setOpts] = useState(null);
   const ref = useRef();
   const inputRef = useRef();
+  const allRef = useRef();
   openDialog = setOpts;
   useEffect(() => {
     if (opts && ref.current && !ref.current.open) {
@@ -71,18 +74,24 @@ function Dialog() {
   };
   const submit = (e) => {
     e.preventDefault();
+    if (opts.choices) return close({ choice: e.submitter?.value || opts.choices[0].value, all: !!allRef.current?.checked });
     close(opts.input !== undefined ? inputRef.current.value.trim() || null : true);
   };
-  return html`<dialog ref=${ref} class="dialog" onCancel=${(e) => { e.preventDefault(); close(null); }}>
+  return html`<dialog ref=${ref} class="dialog" key=${opts.title} onCancel=${(e) => { e.preventDefault(); close(null); }}>
     <form onSubmit=${submit}>
       <h2>${opts.title}</h2>
       ${opts.message && html`<p>${opts.message}</p>`}
       ${opts.input !== undefined &&
       html`<label>${opts.label || "Name"}<input ref=${inputRef} name="value" value=${opts.input} required /></label>`}
-      <div class="row end">
-        <button type="button" onClick=${() => close(null)}>Cancel</button>
-        <button type="submit" class=${opts.danger ? "primary danger" : "primary"}>${opts.confirm || "OK"}</button>
-      </div>
+      ${opts.choices
+        ? html`${opts.applyAll && html`<label class="check"><input type="checkbox" ref=${allRef} /> ${opts.applyAll}</label>`}
+          <div class="row end choices">
+            ${opts.choices.map((c, i) => html`<button type="submit" name="choice" value=${c.value} class=${i === 0 ? "primary" : ""}>${c.label}</button>`)}
+          </div>`
+        : html`<div class="row end">
+            <button type="button" onClick=${() => close(null)}>Cancel</button>
+            <button type="submit" class=${opts.danger ? "primary danger" : "primary"}>${opts.confirm || "OK"}</button>
+          </div>`}
     </form>
   </dialog>`;
 }
@@ -259,23 +268,32 @@ const guarded = (fn) => async (...args) => {
 
 // -- upload panel -----------------------------------------------------------------------
 
-function UploadPanel({ uploads }) {
+const ACTIVE = ["queued", "uploading", "retrying"];
+
+function UploadPanel({ uploads, onCancel, onRetry, onRename }) {
   if (!uploads.length) return null;
-  const total = uploads.reduce((s, u) => s + u.size, 0);
-  const sent = uploads.reduce((s, u) => s + (u.sent || 0), 0);
+  const counted = uploads.filter((u) => u.state !== "skipped");
+  const total = counted.reduce((s, u) => s + u.size, 0);
+  const sent = counted.reduce((s, u) => s + (u.sent || 0), 0);
   const pct = total ? Math.round((100 * sent) / total) : 100;
+  const skipped = uploads.length - counted.length;
   return html`<section class="uploads" aria-label="Uploads">
     <div class="upload-row overall">
-      <span>All files (${uploads.filter((u) => u.state === "done").length}/${uploads.length})</span>
+      <span>All files (${counted.filter((u) => u.state === "done").length}/${counted.length})${skipped ? `, ${skipped} skipped` : ""}</span>
       <progress max="100" value=${pct} aria-label="Overall upload progress">${pct}%</progress>
       <span>${pct}%</span>
     </div>
     ${uploads.map((u) => {
       const p = u.size ? Math.round((100 * (u.sent || 0)) / u.size) : u.state === "done" ? 100 : 0;
-      return html`<div class="upload-row" data-file=${u.name} data-state=${u.state}>
-        <span class="name">${u.name}</span>
-        <progress max="100" value=${p} aria-label=${"Upload of " + u.name}>${p}%</progress>
+      return html`<div class="upload-row" key=${u.id} data-file=${u.file.name} data-state=${u.state}>
+        <span class="name">${u.file.name}${u.name !== u.file.name ? html` <span class="renamed">→ ${u.name}</span>` : ""}</span>
+        <progress max="100" value=${p} aria-label=${"Upload of " + u.file.name}>${p}%</progress>
         <span class=${"state " + u.state}>${u.state}${u.message ? ` — ${u.message}` : ""}</span>
+        <span class="row-actions">
+          ${ACTIVE.includes(u.state) && html`<button class="link" onClick=${() => onCancel(u)} aria-label=${"Cancel " + u.file.name}>Cancel</button>`}
+          ${["failed", "cancelled"].includes(u.state) && html`<button class="link" onClick=${() => onRetry(u)} aria-label=${"Retry " + u.file.name}>Retry</button>
+            <button class="link" onClick=${() => onRename(u)} aria-label=${"Rename " + u.file.name}>Rename…</button>`}
+        </span>
       </div>`;
     })}
   </section>`;
@@ -355,22 +373,127 @@ function Browse({ path }) {
     return () => clearTimeout(t);
   }, [processing, assets, listing]);
 
+  // Uploads: a name that exists is never overwritten silently. Each such file asks (with
+  // "apply to all"): a new version (the current original is kept as a version), keep both
+  // (this file takes a free name, as AEM does), or skip. Each file then goes on its own,
+  // with its own error, Cancel and Retry.
+  const report = (id, change) => setUploads((us) => us.map((u) => (u.id === id ? { ...u, ...change } : u)));
+  const controllers = useRef(new Map()); // id -> AbortController of the file in flight
+  const targets = useRef(new Map()); // id -> {file, name}: what each row uploads, as which name
+
+  const resolveConflicts = async (entries, existing) => {
+    const taken = new Set([...existing, ...entries.map((e) => e.name)]);
+    const seen = new Set();
+    const conflicts = entries.filter((e) => {
+      const clash = existing.has(e.name) || seen.has(e.name);
+      seen.add(e.name);
+      return clash;
+    });
+    let always = null;
+    for (const [i, e] of conflicts.entries()) {
+      const free = freeName(e.name, taken);
+      const left = conflicts.length - i - 1;
+      let choice = always;
+      if (!choice) {
+        const answer = await ask({
+          title: `“${e.name}” already exists here`,
+          message: `New version keeps the current original as an earlier version. Keep both uploads this file as “${free}”. Skip leaves it out.`,
+          choices: [
+            { value: "version", label: "New version" },
+            { value: "keep-both", label: "Keep both" },
+            { value: "skip", label: "Skip" },
+          ],
+          applyAll: left ? `Do the same for the other ${left} file${left > 1 ? "s" : ""} whose names exist` : null,
+        });
+        choice = answer?.choice || "skip"; // Escape: nothing is sent
+        if (answer?.all) always = choice;
+      }
+      if (choice === "keep-both") {
+        e.name = free;
+        taken.add(free);
+      } else if (choice === "skip") {
+        e.state = "skipped";
+        e.message = "a file of this name is already here";
+      }
+    }
+  };
+
+  const runOne = async (id) => {
+    const ctl = new AbortController();
+    controllers.current.set(id, ctl);
+    const { file, name } = targets.current.get(id);
+    try {
+      await uploadFile(path, file, name, (change) => report(id, change), ctl.signal);
+      return true;
+    } catch (err) {
+      if (ctl.signal.aborted) report(id, { state: "cancelled", sent: 0, message: "" });
+      else report(id, { state: "failed", sent: 0, message: err.message });
+      return false;
+    } finally {
+      controllers.current.delete(id);
+    }
+  };
+
   const startUpload = async (fileList) => {
     const files = [...fileList].filter((f) => f.size !== undefined);
     if (!files.length) return;
-    setUploads(files.map((f) => ({ name: f.name, size: f.size, sent: 0, state: "queued" })));
-    const report = (i, change) => setUploads((us) => us.map((u, j) => (j === i ? { ...u, ...change } : u)));
+    let existing;
     try {
-      const results = await uploadFiles(path, files, report);
-      const failed = results.filter((r) => !r.ok);
-      if (failed.length) notify(`${failed.length} of ${files.length} uploads failed: ${failed.map((f) => f.file.name).join(", ")}`, "error");
-      else notify(`Uploaded ${files.length} file${files.length > 1 ? "s" : ""}`);
+      existing = await api.childNames(path);
     } catch (err) {
-      notify(`Upload refused: ${err.message}`, "error");
-      setUploads((us) => us.map((u) => ({ ...u, state: "failed", message: err.message })));
+      return notify(`Upload not started: ${err.message}`, "error");
     }
+    const entries = files.map((file) => ({ id: `${Date.now()}-${Math.random()}`, file, name: file.name, size: file.size, sent: 0, state: "queued", message: "" }));
+    await resolveConflicts(entries, existing);
+    for (const e of entries) targets.current.set(e.id, { file: e.file, name: e.name });
+    setUploads(entries);
+    const queue = entries.filter((e) => e.state === "queued");
+    let next = 0;
+    let failed = 0;
+    const lane = async () => {
+      while (next < queue.length) {
+        const e = queue[next++];
+        if (controllers.current.get(e.id)?.signal.aborted) continue; // cancelled while queued
+        if (!(await runOne(e.id))) failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FILES_IN_FLIGHT, queue.length) }, lane));
+    const skipped = entries.length - queue.length;
+    const done = queue.length - failed;
+    const parts = [`Uploaded ${done} of ${entries.length} file${entries.length > 1 ? "s" : ""}`];
+    if (skipped) parts.push(`${skipped} skipped`);
+    if (failed) parts.push(`${failed} not uploaded (see each file)`);
+    notify(parts.join(", "), failed ? "error" : "info");
     load();
   };
+
+  const cancelUpload = (u) => {
+    const ctl = controllers.current.get(u.id);
+    if (ctl) ctl.abort();
+    else {
+      // Still queued: mark it, so its lane passes it by.
+      const gone = new AbortController();
+      gone.abort();
+      controllers.current.set(u.id, gone);
+      report(u.id, { state: "cancelled", message: "" });
+    }
+  };
+  const retryUpload = async (u) => {
+    report(u.id, { state: "queued", message: "", sent: 0 });
+    if (await runOne(u.id)) notify(`Uploaded ${u.name}`);
+    load();
+  };
+  const renameUpload = guarded(async (u) => {
+    const name = await ask({ title: `Upload “${u.file.name}” as`, label: "Name", input: u.name, confirm: "Upload" });
+    if (!name) return;
+    const entry = { ...u, name, state: "queued" };
+    await resolveConflicts([entry], await api.childNames(path));
+    targets.current.set(u.id, { file: u.file, name: entry.name });
+    report(u.id, { name: entry.name, state: entry.state, message: entry.message || "", sent: 0 });
+    if (entry.state === "skipped") return;
+    if (await runOne(u.id)) notify(`Uploaded ${entry.name}`);
+    load();
+  });
 
   const onDrop = (e) => {
     e.preventDefault();
@@ -435,7 +558,7 @@ function Browse({ path }) {
       </div>
     </div>
     <p class="hint drop-hint">Drop files anywhere here to upload them into this folder.</p>
-    <${UploadPanel} uploads=${uploads} />
+    <${UploadPanel} uploads=${uploads} onCancel=${cancelUpload} onRetry=${retryUpload} onRename=${renameUpload} />
     ${!listing && html`<p class="loading">Loading…</p>`}
     ${folders.length > 0 && html`<ul class="folders" aria-label="Folders">
       ${folders.map((f) => html`<li key=${f.properties.name}><a class="folder" href=${browseHash(`${path}/${f.properties.name}`)}>

@@ -3,7 +3,7 @@
 import { ApiError, call, enc } from "./api.js";
 
 const PART_TRIES = 4;
-const FILES_IN_FLIGHT = 3;
+export const FILES_IN_FLIGHT = 3;
 
 /** Splits a file over its upload URIs as @adobe/aem-upload does: equal parts of at least
  * minPartSize, using as many URIs as that needs. */
@@ -19,29 +19,35 @@ export function planParts(size, uris, minPartSize, maxPartSize) {
   return parts;
 }
 
-function putPart(uri, blob, onProgress) {
+function putPart(uri, blob, onProgress, signal) {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
     const xhr = new XMLHttpRequest();
+    const abort = () => xhr.abort();
+    signal?.addEventListener("abort", abort, { once: true });
     xhr.open("PUT", uri);
     xhr.upload.onprogress = (e) => onProgress(e.loaded);
-    xhr.onload = () =>
+    xhr.onload = () => {
+      signal?.removeEventListener("abort", abort);
       xhr.status >= 200 && xhr.status < 300
         ? resolve()
         : reject(new ApiError(xhr.status, `part refused: ${xhr.status} ${xhr.responseText}`));
+    };
     xhr.onerror = () => reject(new ApiError(0, "the connection failed while sending a part"));
+    xhr.onabort = () => reject(signal?.reason || new DOMException("cancelled", "AbortError"));
     xhr.send(blob);
   });
 }
 
-async function sendPart(part, file, onProgress, onRetry) {
+async function sendPart(part, file, onProgress, onRetry, signal) {
   for (let attempt = 1; ; attempt++) {
     try {
-      await putPart(part.uri, file.slice(part.start, part.end), onProgress);
+      await putPart(part.uri, file.slice(part.start, part.end), onProgress, signal);
       return;
     } catch (err) {
       // A part that the server refused for what it is (too large, a bad token) will not
-      // succeed again; a lost connection or a server error may.
-      const retryable = err.status === 0 || err.status >= 500;
+      // succeed again; a lost connection or a server error may. A cancel stops at once.
+      const retryable = !signal?.aborted && (err.status === 0 || err.status >= 500);
       if (!retryable || attempt >= PART_TRIES) throw err;
       onProgress(0);
       onRetry(attempt);
@@ -50,69 +56,65 @@ async function sendPart(part, file, onProgress, onRetry) {
   }
 }
 
-/**
- * Uploads files into a folder. `report(index, {sent, state, message})` is called as each
- * file goes; the promise resolves to one {ok, file, result|error} per file.
- */
-export async function uploadFiles(folderPath, files, report) {
-  const form = new URLSearchParams();
-  for (const f of files) {
-    form.append("fileName", f.name);
-    form.append("fileSize", String(f.size));
+/** AEM's "keep both": the name with the first number that makes it free, before the
+ * extension (photo.jpg -> photo1.jpg, photo2.jpg, ...). */
+export function freeName(name, taken) {
+  const dot = name.lastIndexOf(".");
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
+  for (let n = 1; ; n++) {
+    const candidate = `${stem}${n}${ext}`;
+    if (!taken.has(candidate)) return candidate;
   }
+}
+
+const form = (fields) => ({
+  headers: { "Content-Type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams(fields),
+});
+
+/**
+ * Uploads one file into a folder under `name`: its own initiate (so a refused name fails
+ * this file only), its parts, and a complete that always asks for a version. On a name
+ * that is free, createVersion changes nothing; on a name that someone took meanwhile,
+ * it keeps their original as a version instead of overwriting it. `report({sent, state,
+ * message})` follows the file; `signal` cancels it until its parts are all sent (a
+ * complete once sent may take effect, so it is not cancelled). Resolves to the
+ * complete's answer.
+ */
+export async function uploadFile(folderPath, file, name, report, signal) {
+  report({ sent: 0, state: "uploading", message: "" });
   const initiated = await (
     await call("POST", `${enc(folderPath)}.initiateUpload.json`, {
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: form,
+      ...form([["fileName", name], ["fileSize", String(file.size)]]),
+      signal,
     })
   ).json();
-
-  const one = async (index) => {
-    const file = files[index];
-    const entry = initiated.files[index];
-    try {
-      const parts = planParts(file.size, entry.uploadURIs, entry.minPartSize, entry.maxPartSize);
-      let done = 0;
-      report(index, { sent: 0, state: "uploading" });
-      for (const part of parts) {
-        await sendPart(
-          part,
-          file,
-          (loaded) => report(index, { sent: done + loaded, state: "uploading" }),
-          (attempt) => report(index, { sent: done, state: "retrying", message: `part retried (${attempt})` }),
-        );
-        done += part.end - part.start;
-        report(index, { sent: done, state: "uploading" });
-      }
-      report(index, { sent: file.size, state: "completing" });
-      const complete = new URLSearchParams({
+  const entry = initiated.files[0];
+  const parts = planParts(file.size, entry.uploadURIs, entry.minPartSize, entry.maxPartSize);
+  let done = 0;
+  for (const part of parts) {
+    await sendPart(
+      part,
+      file,
+      (loaded) => report({ sent: done + loaded, state: "uploading" }),
+      (attempt) => report({ sent: done, state: "retrying", message: `part retried (${attempt})` }),
+      signal,
+    );
+    done += part.end - part.start;
+    report({ sent: done, state: "uploading" });
+  }
+  report({ sent: file.size, state: "completing" });
+  const result = await (
+    await call("POST", initiated.completeURI, {
+      ...form({
         fileName: entry.fileName,
         fileSize: String(file.size),
         mimeType: file.type || entry.mimeType || "application/octet-stream",
         uploadToken: entry.uploadToken,
-      });
-      const result = await (
-        await call("POST", initiated.completeURI, {
-          headers: { "Content-Type": "application/x-www-form-urlencoded" },
-          body: complete,
-        })
-      ).json();
-      report(index, { sent: file.size, state: "done" });
-      return { ok: true, file, result };
-    } catch (error) {
-      report(index, { state: "failed", message: error.message });
-      return { ok: false, file, error };
-    }
-  };
-
-  const results = new Array(files.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < files.length) {
-      const i = next++;
-      results[i] = await one(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(FILES_IN_FLIGHT, files.length) }, lane));
-  return results;
+        createVersion: "true",
+      }),
+    })
+  ).json();
+  report({ sent: file.size, state: "done" });
+  return result;
 }
