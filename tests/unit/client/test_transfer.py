@@ -83,7 +83,7 @@ def test_a_directory_aem_would_refuse_goes_in_under_a_valid_name_and_keeps_its_t
     (tmp_path / "Sales & Marketing" / "Q1 #2").mkdir(parents=True)
     (tmp_path / "Sales & Marketing" / "Q1 #2" / "deck.pdf").write_bytes(b"d")
     (tmp_path / "Sales & Marketing" / "a+b;c.txt").write_bytes(b"a")
-    planned = plan_upload([tmp_path / "Sales & Marketing"], "/content/dam/x")
+    planned = plan_upload([tmp_path / "Sales & Marketing"], "/content/dam/x").items
     assert [p.remote for p in planned] == [
         "/content/dam/x/Sales - Marketing/Q1 -2/deck.pdf",
         "/content/dam/x/Sales - Marketing/a+b;c.txt",
