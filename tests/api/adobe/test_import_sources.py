@@ -580,15 +580,16 @@ async def test_a_listing_that_never_ends_fails_the_start(
     assert await run_imports(services) == 0
 
 
+@pytest.mark.parametrize("provider", ["dropbox"], indirect=True)
 @pytest.mark.parametrize("path", ["", "a.jpg", "Photos/a.jpg"])
 async def test_a_listed_file_without_an_absolute_path_fails_the_start(
     client: Any, tokens: Tokens, services: Services, provider: Provider, path: str
 ) -> None:
     """Paths that begin elsewhere (``..``, another folder) stay below the target and
     names AEM refuses fail their file in the job; a path that is not absolute at all
-    was queued, its folders reckoned from the server's own working directory."""
-    if provider.type != "dropbox":
-        pytest.skip("OneDrive's items carry no path of their own, only their parent's")
+    was queued, its folders reckoned from the server's own working directory. Dropbox
+    only: OneDrive's items carry no path of their own, only their parent's, which its
+    client always makes absolute."""
     await ready(client, tokens, provider)
     entry = {".tag": "file", "id": "id:Z", "name": "a.jpg", "path_display": path, "size": 3}
     page = {"entries": [entry], "cursor": "c", "has_more": False}
