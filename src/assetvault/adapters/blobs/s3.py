@@ -458,6 +458,11 @@ class S3BlobStore:
             if _missing(exc):
                 raise BlobMissing(f"no blob {key}") from exc
             raise
+        async for data in self._body(got):
+            yield data
+
+    async def _body(self, got: Any) -> AsyncIterator[bytes]:
+        """The bytes of a GetObject answer, read on a thread in large pieces."""
         body = got["Body"]
         try:
             while data := await self._call(body.read, READ_BYTES):
@@ -610,12 +615,8 @@ class S3BlobStore:
                         "was sent again"
                     ) from exc
                 raise
-            body = got["Body"]
-            try:
-                while data := await self._call(body.read, READ_BYTES):
-                    yield data
-            finally:
-                body.close()
+            async for data in self._body(got):
+                yield data
 
     async def discard(self, upload_id: str) -> None:
         keys = [obj["Key"] async for obj in self._list(self._upload_prefix(upload_id))]
