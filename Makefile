@@ -20,7 +20,7 @@ lint: install
 	$(PY) scripts/check_write_path.py
 
 test: install lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: install
 	$(PY) -m pytest -q -m "not e2e and not slow"
