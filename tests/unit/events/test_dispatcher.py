@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from assetvault.events import models
 from assetvault.events import repository as events_repo
 from assetvault.events.dispatcher import Dispatcher
 from assetvault.events.models import ACTIVE, AEM_TYPES, METADATA_UPDATED, VERIFIED, Outcome
@@ -263,26 +262,7 @@ async def test_a_retry_is_sent_when_it_is_due(
     services: Services, running: tuple[Dispatcher, Answers]
 ) -> None:
     """A failed delivery waits for its retry time (a timer, not a poll), then goes."""
-    now = datetime.now(UTC)
-    async with services.db.write() as conn:
-        await events_repo.insert_registration(
-            conn,
-            {
-                "id": str(uuid.uuid4()),
-                "name": "hook",
-                "client_id": "c",
-                "delivery_type": "webhook",
-                "webhook_url": "https://hooks.example/in",
-                "event_types": [models.METADATA_UPDATED],
-                "enabled": True,
-                "webhook_status": models.VERIFIED,
-                "state": models.ACTIVE,
-                "journal_start": 0,
-                "created_by": "u",
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+    await webhook_registration(services, "https://hooks.example/in")
     _, answers = running
     (asset,) = await make_assets(services, [("hooked.jpg", {})])
     await services.changes.set_properties(asset.path, {"dc:title": "hooked"}, user="u")
