@@ -54,13 +54,15 @@ class LiveServer:
     # False: leave --data-dir out, so the server finds it in ASSETVAULT_DATA_DIR.
     pass_data_dir: bool = True
     extra_args: list[str] = field(default_factory=list)
+    # Where the server's log goes (default: beside the data directory).
+    log_dir: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 120.0) -> LiveServer:
-        self.log_path = self.data_dir.parent / f"serve-{self.port}.log"
+        self.log_path = (self.log_dir or self.data_dir.parent) / f"serve-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         data_args = ["--data-dir", str(self.data_dir)] if self.pass_data_dir else []

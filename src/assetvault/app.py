@@ -25,7 +25,7 @@ from assetvault.api.adobe.hot import HotRoutes
 from assetvault.api.body import DrainUnreadBody
 from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
-from assetvault.api.errors import install_error_handlers
+from assetvault.api.errors import StorageFullAnswer, install_error_handlers
 from assetvault.api.events import routes as io_events
 from assetvault.api.ui import routes as ui
 from assetvault.runtime.supervisor import die_with_parent
@@ -126,6 +126,7 @@ def create_app(
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)
+    app.add_middleware(StorageFullAnswer)  # around the hot routes too
     app.add_middleware(
         DrainUnreadBody,
         max_bytes=svc.settings.body_drain_max_bytes,

@@ -82,3 +82,11 @@ class Unavailable(AssetvaultError):
 
     status = 503
     title = "Service Unavailable"
+
+
+class InsufficientStorage(AssetvaultError):
+    """The data directory's disk (or the database's) is full: nothing was changed, and
+    the same request succeeds once there is room again."""
+
+    status = 507
+    title = "Insufficient Storage"

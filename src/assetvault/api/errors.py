@@ -6,6 +6,7 @@ Under /adobe: application/problem+json (RFC 9457). Under /api and /content: the 
 
 from __future__ import annotations
 
+import errno
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -14,8 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assetvault.errors import AssetvaultError
+from assetvault.errors import AssetvaultError, InsufficientStorage
 
 log = logging.getLogger("assetvault.api")
 
@@ -82,6 +84,34 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
+STORAGE_FULL = "the server's storage is full: nothing was changed; try again when there is room"
+# PostgreSQL's disk_full condition; SQLite's SQLITE_FULL and its message.
+_DISK_FULL_SQLSTATE = "53100"
+_SQLITE_FULL = 13
+
+
+def storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a full disk or a full database:
+    a condition of the machine, answered 507 in the interface's format, not a defect."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if getattr(current, "sqlstate", None) == _DISK_FULL_SQLSTATE:
+            return True
+        if "database or disk is full" in str(current):
+            return True
+        orig = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's
+        current = (
+            orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        )
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AssetvaultError)
     async def _domain(request: Request, exc: AssetvaultError) -> Response:
@@ -100,3 +130,36 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "the server failed to handle the request")
+
+
+class StorageFullAnswer:
+    """Answers a full disk or database with 507 in the interface's format. A middleware
+    rather than the last-resort handler: that one re-raises after answering, which makes
+    the server close the connection, and a client reusing it sees a reset instead of the
+    next answer. A full disk is the machine's condition, not a defect: the connection
+    stays usable and the same request succeeds once there is room."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started or not storage_full(exc):
+                raise
+            request = Request(scope)
+            log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+            answer = error_response(request, InsufficientStorage.status, STORAGE_FULL)
+            await answer(scope, receive, send)

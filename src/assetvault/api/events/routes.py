@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from assetvault.api.adobe.routes import problems
 from assetvault.api.deps import authenticate, services
 from assetvault.api.responses import FastJSONResponse
 from assetvault.auth.models import Principal
@@ -35,7 +36,14 @@ async def journal_reader(request: Request) -> Principal:
     "/events/organizations/{org}/integrations/{credential}/{registrationId}",
     operation_id="getJournal",
     summary="Read a registration's journal of events",
-    responses={204: {"description": "No events after this position (retry later)"}},
+    responses={
+        204: {"description": "No events after this position (retry later)"},
+        410: {
+            "description": "The position asked for has expired (plain text, as Adobe answers)",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **problems(400, 401, 403, 404),
+    },
 )
 async def journal(
     request: Request,
@@ -76,6 +84,7 @@ async def journal(
     operation_id="getEventPublicKey",
     summary="A public key (PEM, SPKI) that verifies event delivery signatures",
     response_class=PlainTextResponse,
+    responses=problems(404),
 )
 async def public_key(request: Request, name: str) -> Response:
     pem = services(request).signer.public_key(name)
@@ -88,6 +97,7 @@ async def public_key(request: Request, name: str) -> Response:
     "/events/validate",
     operation_id="validateWebhook",
     summary="Complete a webhook's asynchronous validation (the validationUrl it was sent)",
+    responses=problems(400, 404),
 )
 async def validate(
     request: Request, id: str | None = Query(None), challenge: str | None = Query(None)
