@@ -27,6 +27,7 @@ from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
 from assetvault.api.events import routes as io_events
+from assetvault.api.strict import StrictRequests
 from assetvault.api.ui import routes as ui
 from assetvault.runtime.supervisor import die_with_parent
 from assetvault.services import Services, build_services
@@ -126,6 +127,8 @@ def create_app(
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)
+    if svc.settings.strict:  # before the hot route, inside the body drain
+        app.add_middleware(StrictRequests, router=app.router)
     app.add_middleware(
         DrainUnreadBody,
         max_bytes=svc.settings.body_drain_max_bytes,

@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     onedrive_login_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0"
     onedrive_graph_url: str = "https://graph.microsoft.com/v1.0"
 
+    # Lenient by default, as AEM clients vary: unknown headers, query parameters and
+    # API-version markers never fail a request. Strict: an unknown query parameter or
+    # API-version marker is answered 400 (docs/ci.md, "Lenient by default").
+    strict: bool = False
+
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 

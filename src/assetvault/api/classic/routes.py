@@ -20,6 +20,7 @@ from assetvault.api.deps import authenticate, base_url, content_type, raw_path, 
 from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
 from assetvault.api.responses import FastJSONResponse
+from assetvault.api.strict import ANY, takes_query
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.metadata.limits import check_changes
 from assetvault.tree.models import Node
@@ -142,6 +143,7 @@ async def create_folder(request: Request, segments: list[str]) -> Response:
 # a path space (/api/assets/<folder>/<asset>/renditions/<name>, .../comments/*).
 
 DEFAULT_LIMIT = 20
+READ_QUERY = ("offset", "limit", "showProperty")
 MAX_LIMIT = 1000
 SUBRESOURCES = ("renditions", "comments")
 TWINS = {
@@ -395,6 +397,8 @@ async def service_document(request: Request) -> Response:
     methods=["GET", "HEAD", "POST", "PUT", "DELETE", "COPY", "MOVE"],
     include_in_schema=False,
 )
+# A folder create takes its properties as query parameters too (AEM does).
+@takes_query(get=READ_QUERY, head=READ_QUERY, post=ANY)
 async def classic(request: Request) -> Response:
     raw = raw_path(request)
     if not (raw == API_ROOT or raw.startswith((API_ROOT + "/", API_ROOT + "."))):
