@@ -77,8 +77,8 @@ def read_ready_line(stream: IO[bytes], deadline: float, process: subprocess.Pope
 
 @dataclass
 class EphemeralServer:
-    """A running ephemeral server; ``stop()`` (or leaving the ``with`` block) ends it,
-    and its data directory goes with it."""
+    """A server started with a ready line; ``stop()`` (or leaving the ``with`` block)
+    ends it, and an ephemeral one's data directory goes with it."""
 
     process: subprocess.Popen[bytes]
     url: str
@@ -121,14 +121,30 @@ def start_ephemeral(
     executable: str | None = None,
 ) -> EphemeralServer:
     """Starts ``assetvault serve --ephemeral --port 0 [args]`` and returns once its ready
-    line says it answers. ``stderr``: where the server's log goes (default: this
-    process's stderr)."""
+    line says it answers, with its admin token. ``stderr``: where the server's log goes
+    (default: this process's stderr)."""
+    return start_serve(
+        ["--ephemeral", *args], env=env, stderr=stderr, timeout=timeout, executable=executable
+    )
+
+
+def start_serve(
+    args: Sequence[str] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+    stderr: IO[Any] | int | None = None,
+    timeout: float = START_TIMEOUT_SECONDS,
+    executable: str | None = None,
+) -> EphemeralServer:
+    """Starts ``assetvault serve --ready-line --port 0 [args]`` (``args`` may name a
+    ``--data-dir``, ``--port``, ``--seed``...) and returns once its ready line says it
+    answers; the token is None unless ``--ephemeral`` made one."""
     command = [
         executable or sys.executable,
         "-m",
         "assetvault.cli",
         "serve",
-        "--ephemeral",
+        "--ready-line",
         "--port",
         "0",
         *args,

@@ -150,7 +150,9 @@ def plan_seed(source: Path, folder: str = ROOT) -> SeedPlan:
     ``problems`` and leaves that file out; the rest stays in the plan."""
     walked: UploadPlan = plan_contents(source, folder)
     plan = SeedPlan(source, folder, folders=list(walked.folders))
-    plan.problems.extend(Problem(o.local, o.status, o.detail) for o in walked.refused)
+    for refused in walked.refused:  # the upload's words, less its option seed has not
+        detail = refused.detail.split(" (--follow-symlinks", 1)[0]
+        plan.problems.append(Problem(refused.local, refused.status, detail))
     # Local files by their path as walked (posix), for relations given relative.
     assets = [i for i in walked.items if not is_sidecar(i.local.name)]
     sidecars = {i.local.as_posix(): i for i in walked.items if is_sidecar(i.local.name)}
