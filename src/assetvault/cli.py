@@ -390,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.commands.events import add_commands as add_event_commands
 
     add_event_commands(sub, _data_dir_arg, _run, _settings)
+    from assetvault.commands.fragments import add_commands as add_fragment_commands
+
+    add_fragment_commands(sub, _data_dir_arg, _run, _settings)
     from assetvault.commands.imports import add_parser as add_import_url
 
     add_import_url(sub)

@@ -26,6 +26,7 @@ from assetvault.events import repository as events_repo
 from assetvault.events.dispatcher import Dispatcher
 from assetvault.events.ports import Signer, WebhookSender
 from assetvault.events.service import EventService
+from assetvault.fragments.service import FragmentService
 from assetvault.imports.service import ImportService
 from assetvault.imports.sources import SourceService
 from assetvault.maintenance.guard import BlobGuard
@@ -67,6 +68,7 @@ class Services:
     imports: ImportService
     sources: SourceService
     fetch_client: GuardedClient
+    fragments: FragmentService
     # How commits wake the consumers of what they appended (runtime/wake.py).
     wakeups: Wakeups
     # The embedded search index and its indexer (None on the database backend).
@@ -234,6 +236,7 @@ def build_services(
         imports=imports,
         sources=sources,
         fetch_client=fetch_client,
+        fragments=FragmentService(db, writes),
         wakeups=wakeups,
         embedded_search=embedded,
     )
