@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from tests.conftest import Tokens
 from tests.factories import bearer, make_folder, outbox_events, snapshot
+from tests.s3 import ON_S3_TOO
 
 from assetvault.adapters.database.tables import jobs
 from assetvault.cli import main
@@ -197,6 +198,7 @@ async def test_the_last_chunk_sent_again_replaces_itself(
     assert got.content == data
 
 
+@ON_S3_TOO
 async def test_chunks_out_of_order_or_overlapping_are_refused(
     client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
 ) -> None:
@@ -405,6 +407,14 @@ async def test_other_refusals(
         URL, content=truncated[:-20], headers={**bearer(tokens.write), "Content-Type": ctype}
     )
     assert cut.status_code == 400, cut.text
+    # Whatever follows the closing boundary is read to a bound, not forever.
+    body, ctype = multipart([file_part("t.jpg", b"abcdef")])
+    tail = await client.post(
+        URL,
+        content=body + b"x" * (300 * 1024),
+        headers={**bearer(tokens.write), "Content-Type": ctype},
+    )
+    assert tail.status_code == 413, tail.text
     assert await snapshot(services) == before
 
 

@@ -26,7 +26,7 @@ from assetvault import mediatypes
 from assetvault.api.deps import authenticate, services
 from assetvault.api.errors import CHALLENGE
 from assetvault.api.negotiation import negotiate
-from assetvault.errors import AssetvaultError, InvalidInput, NotAcceptable
+from assetvault.errors import AssetvaultError, InvalidInput, NotAcceptable, PayloadTooLarge
 from assetvault.tree.paths import parent_of
 from assetvault.uploads.servlet import Chunk, CreateAssetUploads
 
@@ -37,6 +37,9 @@ OFFSET, CHUNK_LENGTH, FILE_LENGTH = "file@Offset", "chunk@Length", "file@Length"
 BEFORE_FILE = {OFFSET, CHUNK_LENGTH, FILE_LENGTH, "fileName", "_charset_"}
 MAX_PARTS = 32
 MAX_FIELD_BYTES = 64 * 1024  # every field but the file, together
+# Everything of the body but the file's bytes: fields, part headers, boundaries, and
+# whatever a client sends around them (a preamble, an epilogue).
+MAX_FORM_BYTES = 4 * MAX_FIELD_BYTES
 # Sling's HtmlResponse.html, the page its POST servlet answers with.
 SLING_PAGE = """<html>
 <head>
@@ -105,6 +108,8 @@ class ServletForm:
         self._ended = False
         self._parts = 0
         self._field_bytes = 0
+        self._body_bytes = 0
+        self._file_bytes = 0
         self._headers: dict[bytes, bytes] = {}
         self._header_name = bytearray()
         self._header_value = bytearray()
@@ -163,6 +168,7 @@ class ServletForm:
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
+            self._file_bytes += end - start
             self._pending.append(bytes(data[start:end]))
             return
         self._field_bytes += end - start
@@ -193,12 +199,17 @@ class ServletForm:
             chunk = await anext(self._chunks)
         except StopAsyncIteration:
             return False
+        self._body_bytes += len(chunk)
         try:
             self._parser.write(chunk)
         except AssetvaultError:
             raise
         except Exception as exc:  # python-multipart's several kinds of parse error
             raise InvalidInput(f"the multipart body could not be read: {exc}") from exc
+        if self._body_bytes - self._file_bytes > MAX_FORM_BYTES:
+            raise PayloadTooLarge(
+                f"the body holds more than {MAX_FORM_BYTES} bytes besides the file's"
+            )
         return True
 
     async def until_file(self) -> bool:
