@@ -98,3 +98,30 @@ def test_httptransfers_own_servlet_suite_passes(server: LiveServer, tmp_path: Pa
         assert got.status_code == 200
         assert got.headers["content-type"] == "image/jpeg"
         assert hashlib.sha1(got.content).hexdigest() == expected, name
+
+
+def test_aem_upload_falls_back_by_itself(server: LiveServer, tmp_path: Path) -> None:
+    """@adobe/aem-upload's FileSystemUpload (folders created first, then the files) on the
+    same server: a file larger than the client's 10 MiB part goes in two chunks."""
+    token = create_token(server.data_dir, "aem-upload-e2e", "write")
+    local = tmp_path / "shoot"
+    local.mkdir()
+    files = {"big.bin": os.urandom(12 * 2**20 + 7), "small.txt": b"hello" * 100}
+    for name, data in files.items():
+        (local / name).write_bytes(data)
+    proc = subprocess.run(
+        ["node", str(HERE / "upload.js"), server.url, token, str(local), "/content/dam/in"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["completedFiles"] == 2, summary
+    servlet = [e for e in summary["http"] if e["path"] == "/content/dam/in/shoot.createasset.html"]
+    assert sorted(e["status"] for e in servlet) == [200, 201, 201], summary["http"]
+    auth = {"Authorization": f"Bearer {token}"}
+    for name, data in files.items():
+        got = httpx.get(f"{server.url}/content/dam/in/shoot/{name}", headers=auth, timeout=60)
+        assert got.status_code == 200 and got.content == data, name
