@@ -110,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The API processes only read the embedded index; the background role writes it.
     os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
     settings.search_index_here = False
+    if args.no_direct_binary_upload:  # the API processes read it from the environment
+        os.environ["ASSETVAULT_DIRECT_BINARY_UPLOAD"] = "false"
+        settings.direct_binary_upload = False
     roles = Roles(settings.data_dir, jobs=default_workers() if count is None else count)
     url = f"http://{args.host}:{args.port}"
     print(
@@ -328,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="processing jobs run at once, in one worker process (default: one per core; "
         "0: no worker)",
+    )
+    serve.add_argument(
+        "--no-direct-binary-upload",
+        action="store_true",
+        help="answer initiateUpload.json as an AEM 6.5 without direct binary access, so "
+        "AEM upload clients use the create-asset servlet (ASSETVAULT_DIRECT_BINARY_UPLOAD)",
     )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)

@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     body_drain_max_bytes: int = 8 * 1024 * 1024
     body_drain_max_seconds: float = 2.0
 
-    # Direct binary upload.
+    # Direct binary upload. Off: initiateUpload.json answers as an AEM 6.5 without direct
+    # binary access does (no completeURI), and the AEM upload clients fall back to the
+    # create-asset servlet (<folder>.createasset.html) by themselves; its chunks are held
+    # to upload_max_part_size, its files to upload_max_file_size.
+    direct_binary_upload: bool = True
     upload_min_part_size: int = 1024 * 1024
     # Part URIs are handed out for parts of about this size (more when a file would need
     # more than upload_max_parts): small enough to retry cheaply, large enough to stream.
