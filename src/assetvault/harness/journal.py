@@ -13,6 +13,7 @@ from typing import Any
 from assetvault.harness.files import connect
 
 FILE_NAME = "journal.db"
+TRIM_EVERY = 64
 
 # The only headers kept. Credentials never are: no Authorization, Cookie, X-Api-Key,
 # upload tokens (they travel in the query of part URIs, which is kept without them).
@@ -92,39 +93,35 @@ class JournalStore:
         self._conn.close()
 
     def record(self, e: Entry) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = conn.execute(
-                f"INSERT INTO entries ({_COLUMNS.removeprefix('id, ')}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    e.at,
-                    e.method,
-                    e.path,
-                    e.query,
-                    e.status,
-                    e.ms,
-                    e.request_bytes,
-                    e.response_bytes,
-                    json.dumps(e.request_headers),
-                    json.dumps(e.response_headers),
-                    e.fault,
-                    int(e.dropped),
-                ),
-            )
-            assert cur.lastrowid is not None
-            # Bounded: what falls out of the last ``size`` goes with the insert that
-            # pushed it out (one row, found by the primary key).
-            conn.execute("DELETE FROM entries WHERE id <= ?", (cur.lastrowid - self.size,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        cur = self._conn.execute(
+            f"INSERT INTO entries ({_COLUMNS.removeprefix('id, ')}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                e.at,
+                e.method,
+                e.path,
+                e.query,
+                e.status,
+                e.ms,
+                e.request_bytes,
+                e.response_bytes,
+                json.dumps(e.request_headers),
+                json.dumps(e.response_headers),
+                e.fault,
+                int(e.dropped),
+            ),
+        )
+        last = cur.lastrowid
+        assert last is not None
+        # Bounded: what fell out of the last ``size`` is removed every TRIM_EVERY
+        # inserts (one statement each, no transaction around two); readers see only the
+        # last ``size`` in between.
+        if last % TRIM_EVERY == 0:
+            self._conn.execute("DELETE FROM entries WHERE id <= ?", (last - self.size,))
 
     def entries(self, f: Filter) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
+        where = ["id > (SELECT coalesce(max(id), 0) FROM entries) - ?"]
+        args: list[Any] = [self.size]
         if f.method is not None:
             where.append("method = ?")
             args.append(f.method.upper())
@@ -144,9 +141,7 @@ class JournalStore:
         if f.after is not None:
             where.append("id > ?")
             args.append(f.after)
-        sql = f"SELECT {_COLUMNS} FROM entries"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = f"SELECT {_COLUMNS} FROM entries WHERE " + " AND ".join(where)
         # The newest ``limit`` of those that match, oldest first.
         sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?) ORDER BY id"
         rows = self._conn.execute(sql, (*args, f.limit)).fetchall()
