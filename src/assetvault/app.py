@@ -16,7 +16,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assetvault.api import health
+from assetvault.api import harness, health
+from assetvault.api.admin import faults as admin_faults
+from assetvault.api.admin import journal as admin_journal
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
@@ -113,6 +115,9 @@ def create_app(
         gc.freeze()
         yield
         await svc.close()
+        for store in (faults, journal):
+            if store is not None:
+                store.close()
 
     app = AssetvaultApp(
         title="Assetvault",
@@ -122,15 +127,22 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = svc
+    # Fault injection and the request journal, when the server was started with them.
+    faults, journal = harness.stores(svc.settings)
+    app.state.faults, app.state.journal = faults, journal
 
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)
+    if faults is not None:  # inside the body drain: an injected early answer drains too
+        app.add_middleware(harness.FaultInjection, store=faults)
     app.add_middleware(
         DrainUnreadBody,
         max_bytes=svc.settings.body_drain_max_bytes,
         max_seconds=svc.settings.body_drain_max_seconds,
     )
+    if journal is not None:  # outside the drain: it counts the drained bytes too
+        app.add_middleware(harness.RequestJournal, store=journal)
     if os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS"):
         app.add_middleware(NamedRequests)  # outermost: it names the task first
     app.include_router(health.router)
@@ -144,5 +156,7 @@ def create_app(
     app.include_router(classic.router)
     app.include_router(content.router)
     app.include_router(ui.router)
+    app.include_router(admin_faults.router)
+    app.include_router(admin_journal.router)
     app.mount("/ui", ui.static_files(), name="ui")
     return app

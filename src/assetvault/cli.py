@@ -113,6 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.no_direct_binary_upload:  # the API processes read it from the environment
         os.environ["ASSETVAULT_DIRECT_BINARY_UPLOAD"] = "false"
         settings.direct_binary_upload = False
+    _harness(args, settings)
     roles = Roles(settings.data_dir, jobs=default_workers() if count is None else count)
     url = f"http://{args.host}:{args.port}"
     print(
@@ -153,6 +154,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         roles.stop()
         lock.close()
     return 0
+
+
+def _harness(args: argparse.Namespace, settings: Settings) -> None:
+    """Fault injection and the journal, as asked at start (the API processes read the
+    environment); each run starts without the last run's rules and entries."""
+    from assetvault.harness import faults, files, journal
+
+    for name in (faults.FILE_NAME, journal.FILE_NAME):
+        files.remove(settings.data_dir / name)
+    if args.faults:
+        settings.faults = True
+        os.environ["ASSETVAULT_FAULTS"] = "true"
+    if args.journal is not None:
+        if args.journal < 0:
+            sys.exit("assetvault: --journal takes how many requests to keep (0: none)")
+        settings.journal_size = args.journal
+        os.environ["ASSETVAULT_JOURNAL_SIZE"] = str(args.journal)
 
 
 def cmd_background(args: argparse.Namespace) -> int:
@@ -338,6 +356,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer initiateUpload.json as an AEM 6.5 without direct binary access, so "
         "AEM upload clients use the create-asset servlet (ASSETVAULT_DIRECT_BINARY_UPLOAD)",
     )
+    serve.add_argument(
+        "--faults",
+        action="store_true",
+        help="allow fault injection rules (admin API /_assetvault/faults, assetvault faults); "
+        "for test runs only",
+    )
+    serve.add_argument(
+        "--journal",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep a journal of the last N requests (admin API /_assetvault/journal, "
+        "assetvault journal; default: none)",
+    )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -405,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.commands.imports import add_parser as add_import_url
 
     add_import_url(sub)
+    from assetvault.commands.faults import add_parser as add_faults
+
+    add_faults(sub)
+    from assetvault.commands.journal import add_parser as add_journal
+
+    add_journal(sub)
     add_client_commands(sub)
     _add_index_commands(sub)
     return parser

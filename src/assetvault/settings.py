@@ -199,6 +199,12 @@ class Settings(BaseSettings):
     onedrive_login_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0"
     onedrive_graph_url: str = "https://graph.microsoft.com/v1.0"
 
+    # Test-harness features (docs/ci.md), off by default and only switched on at start
+    # (``serve --faults``, ``serve --journal N``): fault injection rules, and a journal
+    # of the last ``journal_size`` requests (0: none, and no cost).
+    faults: bool = False
+    journal_size: int = Field(default=0, ge=0, le=10_000_000)
+
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 
