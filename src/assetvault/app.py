@@ -17,6 +17,8 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assetvault.api import health
+from assetvault.api.admin import reset as admin_reset
+from assetvault.api.admin import snapshots as admin_snapshots
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
@@ -27,6 +29,7 @@ from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
 from assetvault.api.events import routes as io_events
+from assetvault.api.gate import RestoreGate
 from assetvault.api.ui import routes as ui
 from assetvault.runtime.supervisor import die_with_parent
 from assetvault.services import Services, build_services
@@ -131,6 +134,7 @@ def create_app(
         max_bytes=svc.settings.body_drain_max_bytes,
         max_seconds=svc.settings.body_drain_max_seconds,
     )
+    app.add_middleware(RestoreGate, services=svc)  # outside the others: first to see a request
     if os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS"):
         app.add_middleware(NamedRequests)  # outermost: it names the task first
     app.include_router(health.router)
@@ -144,5 +148,7 @@ def create_app(
     app.include_router(classic.router)
     app.include_router(content.router)
     app.include_router(ui.router)
+    app.include_router(admin_snapshots.router)
+    app.include_router(admin_reset.router)
     app.mount("/ui", ui.static_files(), name="ui")
     return app

@@ -1,0 +1,57 @@
+"""``/_assetvault/snapshots``: save, list, restore and delete snapshots of a running
+server (docs/ci.md, "Snapshots and reset"). Admin scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from assetvault.api.deps import require, services
+
+router = APIRouter(
+    prefix="/_assetvault/snapshots",
+    tags=["admin"],
+    dependencies=[Depends(require("admin"))],
+)
+
+
+class SaveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # A name (kept in the data directory) or a file path on the server (.tar / .avsnap).
+    name: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # A snapshot file on the server to restore instead of a named one ("file" as name).
+    file: Annotated[str | None, Field(default=None, min_length=1, max_length=4096)] = None
+
+
+@router.get("")
+async def list_snapshots(request: Request) -> JSONResponse:
+    found = [info.as_json() for info in services(request).snapshots.list()]
+    return JSONResponse({"snapshots": found})
+
+
+@router.post("", status_code=201)
+async def save(request: Request, body: SaveRequest) -> JSONResponse:
+    outcome = await services(request).snapshots.save(body.name)
+    return JSONResponse(outcome.as_json(), status_code=201)
+
+
+@router.post("/{name}/restore")
+async def restore(request: Request, name: str, body: RestoreRequest | None = None) -> JSONResponse:
+    source = body.file if body is not None and body.file else name
+    outcome = await services(request).snapshots.restore(source)
+    return JSONResponse(outcome.as_json())
+
+
+@router.delete("/{name}", status_code=204)
+async def delete(request: Request, name: str) -> Response:
+    services(request).snapshots.delete(name)
+    return Response(status_code=204)
