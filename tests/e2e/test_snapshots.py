@@ -106,6 +106,8 @@ def test_save_change_restore_and_reset(
     set_title(http, granite, "Granite")
     saved = cli(live_server, admin_token, "snapshot", "save", "start")
     assert saved.returncode == 0, saved.stderr
+    exported = cli(live_server, admin_token, "snapshot", "save", str(tmp_path / "start.tar"))
+    assert exported.returncode == 0, exported.stderr
 
     # Changes after the save: through the classic API, direct upload and the Author API.
     upload(http, "marble.txt", b"marble " * 1000)
@@ -193,3 +195,16 @@ def test_save_change_restore_and_reset(
     assert found(http, "granite.txt") == []
     reset = cli(live_server, admin_token, "reset", "--yes")
     assert reset.returncode == 0, reset.stderr
+
+    # The exported file starts another server on an empty data directory, with the
+    # state of the save (its tokens included: the admin token was made before it).
+    other = LiveServer(
+        data_dir=tmp_path / "other", extra_args=["--snapshot", str(tmp_path / "start.tar")]
+    ).start()
+    try:
+        with httpx.Client(
+            base_url=other.url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
+        ) as elsewhere:
+            assert names(elsewhere) == ["basalt.txt", "granite.txt"]
+    finally:
+        other.stop()

@@ -303,19 +303,20 @@ class SnapshotService:
         files.remove_tree(Path(f"{copy}-turn"))
         size = await asyncio.to_thread(self._link_blobs, keys, staging / "blobs")
         await asyncio.to_thread(self._copy_keys, staging / "keys")
+        assets = int(count[0]) if count else 0
         manifest = {
             "format": FORMAT,
             "formatVersion": FORMAT_VERSION,
             "assetvault": __version__,
             "schemaRevisions": revisions,
             "createdAt": datetime.now(UTC).isoformat(),
-            "assets": int(count[0]) if count else 0,
+            "assets": assets,
             "blobs": len(keys),
             "bytes": size,
             "search": "embedded" if self.indexes is not None else "database",
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        return manifest["assets"], len(keys)
+        return assets, len(keys)
 
     def _link_blobs(self, keys: set[str], dest: Path) -> int:
         assert self.blob_root is not None
