@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from assetvault.api.admin.wire import Wire, parsed
 from assetvault.api.deps import require, services
 
 router = APIRouter(
@@ -18,14 +19,14 @@ router = APIRouter(
 )
 
 
-class SaveRequest(BaseModel):
+class SaveRequest(Wire):
     model_config = ConfigDict(extra="forbid")
 
     # A name (kept in the data directory) or a file path on the server (.tar / .avsnap).
     name: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
-class RestoreRequest(BaseModel):
+class RestoreRequest(Wire):
     model_config = ConfigDict(extra="forbid")
 
     # A snapshot file on the server to restore instead of a named one ("file" as name).
@@ -38,15 +39,17 @@ async def list_snapshots(request: Request) -> JSONResponse:
     return JSONResponse({"snapshots": found})
 
 
-@router.post("", status_code=201)
-async def save(request: Request, body: SaveRequest) -> JSONResponse:
+@router.post("", status_code=201, openapi_extra=SaveRequest.openapi())
+async def save(request: Request) -> JSONResponse:
+    body = await parsed(request, SaveRequest, required=True)
     outcome = await services(request).snapshots.save(body.name)
     return JSONResponse(outcome.as_json(), status_code=201)
 
 
-@router.post("/{name}/restore")
-async def restore(request: Request, name: str, body: RestoreRequest | None = None) -> JSONResponse:
-    source = body.file if body is not None and body.file else name
+@router.post("/{name}/restore", openapi_extra=RestoreRequest.openapi())
+async def restore(request: Request, name: str) -> JSONResponse:
+    body = await parsed(request, RestoreRequest)
+    source = body.file or name
     outcome = await services(request).snapshots.restore(source)
     return JSONResponse(outcome.as_json())
 
