@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assetvault.api import harness, health
 from assetvault.api.admin import faults as admin_faults
 from assetvault.api.admin import journal as admin_journal
+from assetvault.api.admin import reset as admin_reset
+from assetvault.api.admin import snapshots as admin_snapshots
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
@@ -29,6 +31,7 @@ from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import install_error_handlers
 from assetvault.api.events import routes as io_events
+from assetvault.api.gate import RestoreGate
 from assetvault.api.ui import routes as ui
 from assetvault.runtime.supervisor import die_with_parent
 from assetvault.services import Services, build_services
@@ -141,6 +144,8 @@ def create_app(
         max_bytes=svc.settings.body_drain_max_bytes,
         max_seconds=svc.settings.body_drain_max_seconds,
     )
+    # Outside the others but the journal (which records the gate's 503s too).
+    app.add_middleware(RestoreGate, services=svc)
     if journal is not None:  # outside the drain: it counts the drained bytes too
         app.add_middleware(harness.RequestJournal, store=journal)
     if os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS"):
@@ -158,5 +163,7 @@ def create_app(
     app.include_router(ui.router)
     app.include_router(admin_faults.router)
     app.include_router(admin_journal.router)
+    app.include_router(admin_snapshots.router)
+    app.include_router(admin_reset.router)
     app.mount("/ui", ui.static_files(), name="ui")
     return app

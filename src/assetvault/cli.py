@@ -75,6 +75,19 @@ async def _migrate(settings: Settings) -> None:
         await db.dispose()
 
 
+def _load_snapshot(settings: Settings, snapshot: str) -> None:
+    """``serve --snapshot NAME|FILE``: the snapshot restored before anything serves."""
+
+    async def restore(svc: Services) -> None:
+        done = await svc.snapshots.restore(snapshot)
+        print(f"restored snapshot {done.name} ({done.assets} asset(s)) in {done.seconds:.2f} s")
+
+    try:
+        _run(restore, settings)
+    except AssetvaultError as exc:
+        sys.exit(f"assetvault: snapshot {snapshot} not loaded: {exc.detail}")
+
+
 def _tune_malloc() -> None:
     """Keep freed request-body buffers in the heap instead of returning them to the
     kernel: uvicorn grows and copies a buffer per body chunk, and with glibc's defaults
@@ -106,6 +119,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     lock = _lock_data_dir(settings)
     _tune_malloc()
     asyncio.run(_migrate(settings))
+    if args.snapshot:
+        _load_snapshot(settings, args.snapshot)
     count = args.workers if args.workers is not None else settings.workers
     # The API processes only read the embedded index; the background role writes it.
     os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
@@ -370,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep a journal of the last N requests (admin API /_assetvault/journal, "
         "assetvault journal; default: none)",
     )
+    serve.add_argument(
+        "--snapshot",
+        default=None,
+        metavar="NAME|FILE",
+        help="restore this snapshot before serving (a name in the data directory, or a file)",
+    )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -443,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.commands.journal import add_parser as add_journal
 
     add_journal(sub)
+    from assetvault.commands.snapshots import add_parser as add_snapshot_commands
+
+    add_snapshot_commands(sub)
     add_client_commands(sub)
     _add_index_commands(sub)
     return parser

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     # their own this often, a safety net for a wake-up lost to a crash (docs/runtime.md).
     wake_safety_seconds: float = Field(default=30.0, gt=0)
 
+    # A request that arrives while a snapshot is being restored (or the data reset) waits
+    # this long for it to end, then is answered 503 with Retry-After (docs/ci.md).
+    gate_wait_seconds: float = Field(default=5.0, ge=0)
+
     # API processes `serve` runs over the same data directory (SQLite WAL across
     # processes); default: two on a machine with two cores or more, so both answer.
     api_processes: int | None = None
