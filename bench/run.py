@@ -18,6 +18,7 @@ BENCHMARKS = [
     "url_import",
     "cli_upload",
     "startup",
+    "snapshot",
     "ephemeral",
 ]
 

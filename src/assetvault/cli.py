@@ -81,6 +81,19 @@ async def _migrate(settings: Settings, *, admin_token: bool = False) -> str | No
         await db.dispose()
 
 
+def _load_snapshot(settings: Settings, snapshot: str) -> None:
+    """``serve --snapshot NAME|FILE``: the snapshot restored before anything serves."""
+
+    async def restore(svc: Services) -> None:
+        done = await svc.snapshots.restore(snapshot)
+        print(f"restored snapshot {done.name} ({done.assets} asset(s)) in {done.seconds:.2f} s")
+
+    try:
+        _run(restore, settings)
+    except AssetvaultError as exc:
+        sys.exit(f"assetvault: snapshot {snapshot} not loaded: {exc.detail}")
+
+
 def _tune_malloc() -> None:
     """Keep freed request-body buffers in the heap instead of returning them to the
     kernel: uvicorn grows and copies a buffer per body chunk, and with glibc's defaults
@@ -136,11 +149,19 @@ def _serve(
         )
     lock = _lock_data_dir(settings)
     _tune_malloc()
-    token = asyncio.run(_migrate(settings, admin_token=args.ephemeral))
+    token = asyncio.run(_migrate(settings, admin_token=args.ephemeral and not args.snapshot))
+    if args.snapshot:
+        _load_snapshot(settings, args.snapshot)
+        if args.ephemeral:  # made after the restore, which brings the snapshot's tokens
+            token = asyncio.run(_migrate(settings, admin_token=True))
     count = args.workers if args.workers is not None else settings.workers
     # The API processes only read the embedded index; the background role writes it.
     os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
     settings.search_index_here = False
+    if args.no_direct_binary_upload:  # the API processes read it from the environment
+        os.environ["ASSETVAULT_DIRECT_BINARY_UPLOAD"] = "false"
+        settings.direct_binary_upload = False
+    _harness(args, settings)
     if args.strict:
         os.environ["ASSETVAULT_STRICT"] = "true"  # the API processes read the environment
     if args.seed is not None:
@@ -208,6 +229,23 @@ def _seed_before_serving(settings: Settings, source: Path) -> None:
     outcome = asyncio.run(seed_with_services(settings, source))
     if outcome.failed:
         sys.exit(f"assetvault: seeding {source} failed for {len(outcome.failed)} item(s)")
+
+
+def _harness(args: argparse.Namespace, settings: Settings) -> None:
+    """Fault injection and the journal, as asked at start (the API processes read the
+    environment); each run starts without the last run's rules and entries."""
+    from assetvault.harness import faults, files, journal
+
+    for name in (faults.FILE_NAME, journal.FILE_NAME):
+        files.remove(settings.data_dir / name)
+    if args.faults:
+        settings.faults = True
+        os.environ["ASSETVAULT_FAULTS"] = "true"
+    if args.journal is not None:
+        if args.journal < 0:
+            sys.exit("assetvault: --journal takes how many requests to keep (0: none)")
+        settings.journal_size = args.journal
+        os.environ["ASSETVAULT_JOURNAL_SIZE"] = str(args.journal)
 
 
 def cmd_background(args: argparse.Namespace) -> int:
@@ -410,6 +448,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer 400 to unknown query parameters and API-version markers "
         "(default: lenient, as AEM clients vary)",
     )
+    serve.add_argument(
+        "--no-direct-binary-upload",
+        action="store_true",
+        help="answer initiateUpload.json as an AEM 6.5 without direct binary access, so "
+        "AEM upload clients use the create-asset servlet (ASSETVAULT_DIRECT_BINARY_UPLOAD)",
+    )
+    serve.add_argument(
+        "--faults",
+        action="store_true",
+        help="allow fault injection rules (admin API /_assetvault/faults, assetvault faults); "
+        "for test runs only",
+    )
+    serve.add_argument(
+        "--journal",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep a journal of the last N requests (admin API /_assetvault/journal, "
+        "assetvault journal; default: none)",
+    )
+    serve.add_argument(
+        "--snapshot",
+        default=None,
+        metavar="NAME|FILE",
+        help="restore this snapshot before serving (a name in the data directory, or a file)",
+    )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -471,12 +535,24 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.commands.events import add_commands as add_event_commands
 
     add_event_commands(sub, _data_dir_arg, _run, _settings)
+    from assetvault.commands.fragments import add_commands as add_fragment_commands
+
+    add_fragment_commands(sub, _data_dir_arg, _run, _settings)
     from assetvault.commands.imports import add_parser as add_import_url
 
     add_import_url(sub)
     from assetvault.commands.seed import add_parser as add_seed
 
     add_seed(sub)
+    from assetvault.commands.faults import add_parser as add_faults
+
+    add_faults(sub)
+    from assetvault.commands.journal import add_parser as add_journal
+
+    add_journal(sub)
+    from assetvault.commands.snapshots import add_parser as add_snapshot_commands
+
+    add_snapshot_commands(sub)
     add_client_commands(sub)
     _add_index_commands(sub)
     return parser

@@ -52,7 +52,13 @@ class MetadataService:
             "repo:name": node.name,
             "repo:path": node.path,
             "repo:assetId": node.urn,
-            "repo:assetClass": "file" if node.kind == "asset" else "directory",
+            "repo:assetClass": (
+                "contentFragment"
+                if node.is_fragment
+                else "file"
+                if node.kind == "asset"
+                else "directory"
+            ),
             "repo:ancestors": ancestors,
             "repo:createDate": iso(node.created_at),
             "repo:createdBy": node.created_by,

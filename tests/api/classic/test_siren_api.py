@@ -397,17 +397,6 @@ async def test_on_and_off_time_hide_assets(
     ).status_code == 200
 
 
-async def test_content_fragments_are_refused_clearly(
-    client: httpx.AsyncClient, tokens: Tokens, services: Services
-) -> None:
-    before = await snapshot(services)
-    r = await client.post(
-        "/api/assets/cf", json={"class": "contentFragment"}, headers=bearer(tokens.write)
-    )
-    assert r.status_code == 400 and "content fragments" in r.json()["properties"]["status.message"]
-    assert await snapshot(services) == before
-
-
 async def test_hostile_metadata_is_refused_by_put_and_folder_create(
     client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
 ) -> None:

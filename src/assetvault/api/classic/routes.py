@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from assetvault import mediatypes
 from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.body import capped_form, json_body, parse_json
-from assetvault.api.classic import siren
+from assetvault.api.classic import fragments, siren
 from assetvault.api.deps import authenticate, base_url, content_type, raw_path, services
 from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
@@ -50,11 +50,6 @@ class ParentMissing(AssetvaultError):
     title = "Internal Server Error"
 
 
-def _is_fragment(value: Any) -> bool:
-    classes = value if isinstance(value, list) else [value]
-    return any(isinstance(c, str) and "fragment" in c.lower() for c in classes)
-
-
 def _class_ok(value: Any) -> bool:
     classes = value if isinstance(value, list) else [value]
     return any(c in FOLDER_CLASSES for c in classes if isinstance(c, str))
@@ -70,11 +65,6 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
         doc = await json_body(request, if_empty=b"{}")
         if not isinstance(doc, dict):
             raise InvalidInput("the body must be a Siren entity object")
-        if "class" in doc and _is_fragment(doc["class"]):
-            raise InvalidInput(
-                "content fragments cannot be created here; Assetvault does not keep "
-                "structured content"
-            )
         if "class" in doc and not _class_ok(doc["class"]):
             raise InvalidInput(
                 "only folders (class assetFolder) are created here; " + ASSET_CREATE_REFUSED
@@ -214,6 +204,8 @@ async def read(request: Request, raw: str) -> Response:
         if view is None or not view.node.is_live():
             raise NotFound(f"{siren.api_path(path)} does not exist")
         node = view.node
+        if node.is_fragment:
+            return await fragments.read(request, node)
         if node.kind == "folder" and bad_paging is not None:
             raise bad_paging
         if node.kind == "folder":
@@ -416,10 +408,16 @@ async def classic(request: Request) -> Response:
         if sub and sub[1] == "renditions":
             return await write_rendition(request, sub[0], sub[2], replace=False)
         await _refuse_missing_asset(request, segments)
+        fragment, request = await fragments.creation(request)
+        if fragment is not None:
+            return await fragments.create(request, segments, fragment)
         return await create_folder(request, segments)
     if request.method == "PUT":
         if sub and sub[1] == "renditions":
             return await write_rendition(request, sub[0], sub[2], replace=True)
+        fragment_node = await fragments.fragment_at(request, _node_path(segments))
+        if fragment_node is not None:
+            return await fragments.update(request, fragment_node)
         return await update_metadata(request, segments)
     if request.method == "DELETE":
         return await delete(request, segments)
