@@ -205,6 +205,7 @@ CASES += [
             "file",
         ),
         ("reset", "/_assetvault/reset", "/_assetvault/reset", "keepTokens"),
+        ("fault rule", "/_assetvault/faults", "/_assetvault/faults", "path"),
     ]
 ]
 

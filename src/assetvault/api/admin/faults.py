@@ -52,8 +52,8 @@ async def list_rules(request: Request, _: Admin) -> dict[str, Any]:
 
 @router.post("")
 async def add_rule(request: Request, _: Admin) -> Response:
+    doc = await json_body(request)  # bounded and well-formed first, as on every route
     store = _store(request)
-    doc = await json_body(request)
     try:
         spec = RuleSpec.model_validate(doc)
     except ValidationError as exc:
