@@ -23,6 +23,7 @@ from assetvault.api.responses import FastJSONResponse
 from assetvault.api.strict import ANY, takes_query
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.metadata.limits import check_changes
+from assetvault.metadata.service import JCR_TWINS
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
 
@@ -136,11 +137,7 @@ DEFAULT_LIMIT = 20
 READ_QUERY = ("offset", "limit", "showProperty")
 MAX_LIMIT = 1000
 SUBRESOURCES = ("renditions", "comments")
-TWINS = {
-    "dc:title": "jcr:title",
-    "dc:description": "jcr:description",
-    "dc:language": "jcr:language",
-}
+TWINS = JCR_TWINS
 
 
 def core_response(status: int, message: str, node_path: str) -> Response:
