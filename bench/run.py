@@ -18,6 +18,8 @@ BENCHMARKS = [
     "url_import",
     "cli_upload",
     "startup",
+    "snapshot",
+    "ephemeral",
 ]
 
 

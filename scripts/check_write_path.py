@@ -31,6 +31,7 @@ TREE_TABLES = {
     "comments",
     "outbox",
     "outbox_floor",
+    "fragment_data",
 }
 WRITE_FUNCTIONS = {"insert", "update", "delete"}
 BLOB_WRITES = {"put", "put_file", "delete"}

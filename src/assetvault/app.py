@@ -16,7 +16,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assetvault.api import health
+from assetvault.api import harness, health
+from assetvault.api.admin import faults as admin_faults
+from assetvault.api.admin import journal as admin_journal
+from assetvault.api.admin import reset as admin_reset
+from assetvault.api.admin import snapshots as admin_snapshots
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
@@ -27,6 +31,8 @@ from assetvault.api.classic import routes as classic
 from assetvault.api.content import routes as content
 from assetvault.api.errors import StorageFullAnswer, install_error_handlers
 from assetvault.api.events import routes as io_events
+from assetvault.api.gate import RestoreGate
+from assetvault.api.strict import StrictRequests
 from assetvault.api.ui import routes as ui
 from assetvault.runtime.supervisor import die_with_parent
 from assetvault.services import Services, build_services
@@ -113,6 +119,9 @@ def create_app(
         gc.freeze()
         yield
         await svc.close()
+        for store in (faults, journal):
+            if store is not None:
+                store.close()
 
     app = AssetvaultApp(
         title="Assetvault",
@@ -122,16 +131,27 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = svc
+    # Fault injection and the request journal, when the server was started with them.
+    faults, journal = harness.stores(svc.settings)
+    app.state.faults, app.state.journal = faults, journal
 
     install_error_handlers(app)
     if hot_routes:
         app.add_middleware(HotRoutes)
     app.add_middleware(StorageFullAnswer)  # around the hot routes too
+    if svc.settings.strict:  # before the hot route, inside the body drain
+        app.add_middleware(StrictRequests, router=app.router)
+    if faults is not None:  # inside the body drain: an injected early answer drains too
+        app.add_middleware(harness.FaultInjection, store=faults)
     app.add_middleware(
         DrainUnreadBody,
         max_bytes=svc.settings.body_drain_max_bytes,
         max_seconds=svc.settings.body_drain_max_seconds,
     )
+    # Outside the others but the journal (which records the gate's 503s too).
+    app.add_middleware(RestoreGate, services=svc)
+    if journal is not None:  # outside the drain: it counts the drained bytes too
+        app.add_middleware(harness.RequestJournal, store=journal)
     if os.environ.get("ASSETVAULT_SLOW_CALLBACK_MS"):
         app.add_middleware(NamedRequests)  # outermost: it names the task first
     app.include_router(health.router)
@@ -145,5 +165,9 @@ def create_app(
     app.include_router(classic.router)
     app.include_router(content.router)
     app.include_router(ui.router)
+    app.include_router(admin_faults.router)
+    app.include_router(admin_journal.router)
+    app.include_router(admin_snapshots.router)
+    app.include_router(admin_reset.router)
     app.mount("/ui", ui.static_files(), name="ui")
     return app

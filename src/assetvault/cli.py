@@ -63,16 +63,35 @@ def _lock_data_dir(settings: Settings) -> IO[str]:
     return fh
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings, *, admin_token: bool = False) -> str | None:
     """All ``serve`` does before serving: the schema at the newest revision (one read of
-    the revision when it is there already). The rest waits until after ready."""
+    the revision when it is there already). The rest waits until after ready.
+    ``admin_token``: also make an admin token (``--ephemeral``) and return it."""
     from assetvault.adapters.database.engine import Database
 
     db = Database(settings.resolved_database_url)
     try:
         await db.migrate()
+        if not admin_token:
+            return None
+        from assetvault.auth.service import AuthService
+
+        return await AuthService(db).create_token("ephemeral-admin", "admin")
     finally:
         await db.dispose()
+
+
+def _load_snapshot(settings: Settings, snapshot: str) -> None:
+    """``serve --snapshot NAME|FILE``: the snapshot restored before anything serves."""
+
+    async def restore(svc: Services) -> None:
+        done = await svc.snapshots.restore(snapshot)
+        print(f"restored snapshot {done.name} ({done.assets} asset(s)) in {done.seconds:.2f} s")
+
+    try:
+        _run(restore, settings)
+    except AssetvaultError as exc:
+        sys.exit(f"assetvault: snapshot {snapshot} not loaded: {exc.detail}")
 
 
 def _tune_malloc() -> None:
@@ -96,60 +115,137 @@ def default_api_processes() -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import time
 
-    import uvicorn
-
-    from assetvault.processing.service import default_workers
-    from assetvault.runtime.supervisor import Roles, answers
+    from assetvault.runtime import serving
 
     started = time.time()  # blobs older than this, unreferenced, are a past run's garbage
-    settings = _settings(args)
+    if args.ephemeral and args.data_dir is not None:
+        sys.exit("assetvault: --ephemeral makes its own data directory; leave out --data-dir")
+    # With a ready line, stdout carries that line alone: everything else goes to stderr.
+    ready_out = serving.take_stdout() if args.ready_line or args.ephemeral else None
+    serving.exit_on_signals()
+    data_dir = serving.temporary_data_dir() if args.ephemeral else args.data_dir
+    try:
+        return _serve(args, started, data_dir, ready_out)
+    finally:
+        serving.ignore_signals()
+        if ready_out is not None and not ready_out.closed:
+            ready_out.close()
+        if args.ephemeral:
+            serving.remove_data_dir(data_dir)
+
+
+def _serve(
+    args: argparse.Namespace, started: float, data_dir: Path | None, ready_out: IO[str] | None
+) -> int:
+    from assetvault.processing.service import default_workers
+    from assetvault.runtime import serving
+    from assetvault.runtime.supervisor import Roles, answers
+
+    settings = load_settings(data_dir=data_dir, strict=True if args.strict else None)
+    if args.ephemeral and (settings.database_url or settings.blobs_url):
+        sys.exit(
+            "assetvault: --ephemeral keeps everything in a temporary data directory; "
+            "unset ASSETVAULT_DATABASE_URL and ASSETVAULT_BLOBS_URL"
+        )
     lock = _lock_data_dir(settings)
     _tune_malloc()
-    asyncio.run(_migrate(settings))
+    token = asyncio.run(_migrate(settings, admin_token=args.ephemeral and not args.snapshot))
+    if args.snapshot:
+        _load_snapshot(settings, args.snapshot)
+        if args.ephemeral:  # made after the restore, which brings the snapshot's tokens
+            token = asyncio.run(_migrate(settings, admin_token=True))
     count = args.workers if args.workers is not None else settings.workers
     # The API processes only read the embedded index; the background role writes it.
     os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"
     settings.search_index_here = False
+    if args.no_direct_binary_upload:  # the API processes read it from the environment
+        os.environ["ASSETVAULT_DIRECT_BINARY_UPLOAD"] = "false"
+        settings.direct_binary_upload = False
+    _harness(args, settings)
+    if args.strict:
+        os.environ["ASSETVAULT_STRICT"] = "true"  # the API processes read the environment
+    if args.seed is not None:
+        _seed_before_serving(settings, args.seed)
+    sock = serving.bind(args.host, args.port)
+    port = int(sock.getsockname()[1])
+    url = serving.client_url(args.host, port)
     roles = Roles(settings.data_dir, jobs=default_workers() if count is None else count)
-    url = f"http://{args.host}:{args.port}"
-    print(
-        f"Assetvault on {url} (data in {settings.data_dir})\n"
-        f"Get a first token with:\n"
-        f"  assetvault token create --data-dir {settings.data_dir} --name me --scope admin\n"
-        f"then call e.g.: curl -H 'Authorization: Bearer <token>' {url}/content/dam/<path>",
-        flush=True,
+    if ready_out is None:
+        print(
+            f"Assetvault on {url} (data in {settings.data_dir})\n"
+            f"Get a first token with:\n"
+            f"  assetvault token create --data-dir {settings.data_dir} --name me --scope admin\n"
+            f"then call e.g.: curl -H 'Authorization: Bearer <token>' {url}/content/dam/<path>",
+            flush=True,
+        )
+    else:
+        print(f"Assetvault on {url} (data in {settings.data_dir})", file=sys.stderr, flush=True)
+    ready = answers(args.host, port)
+    ready_line = (
+        serving.ReadyLine(ready_out, ready, serving.ready_document(url, token, settings.data_dir))
+        if ready_out is not None
+        else None
     )
     processes = args.processes or settings.api_processes or default_api_processes()
-    roles.start(started, ready=answers(args.host, args.port))
+    # Each API process builds its own services from the environment; nothing they
+    # share lives in a process (tokens, cursors, upload tokens are in the data dir).
+    os.environ["ASSETVAULT_DATA_DIR"] = str(settings.data_dir)
+    if ready_line is not None:
+        ready_line.start()
+    roles.start(started, ready=ready)
     try:
         if processes == 1:
             from assetvault.app import create_app
 
-            app = create_app(settings, migrate=False)
-            uvicorn.run(
-                app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
-            )
+            app: object = create_app(settings, migrate=False)
         else:
-            # Each API process builds its own services from the environment; nothing they
-            # share lives in a process (tokens, cursors, upload tokens are in the data dir).
-            os.environ["ASSETVAULT_DATA_DIR"] = str(settings.data_dir)
-            uvicorn.run(
-                "assetvault.app:app_from_environment",
-                factory=True,
-                workers=processes,
-                # How long an API process may take to answer its manager's ping before
-                # it is killed and started again: uvicorn's 5 s is less than a start
-                # takes on a loaded 2-core runner, where the restarts never end.
-                timeout_worker_healthcheck=60,
-                host=args.host,
-                port=args.port,
-                log_level=args.log_level,
-                access_log=False,
-            )
+            app = "assetvault.app:app_from_environment"
+        serving.run_uvicorn(
+            sock,
+            processes,
+            app,
+            log_level=args.log_level,
+            access_log=False,
+            # How long an API process may take to answer its manager's ping before
+            # it is killed and started again: uvicorn's 5 s is less than a start
+            # takes on a loaded 2-core runner, where the restarts never end.
+            timeout_worker_healthcheck=60,
+        )
     finally:
-        roles.stop()
+        serving.ignore_signals()
+        if ready_line is not None:
+            ready_line.stop()
+        roles.stop()  # returns once the worker and background processes are gone
+        sock.close()
         lock.close()
     return 0
+
+
+def _seed_before_serving(settings: Settings, source: Path) -> None:
+    """``serve --seed DIR``: the tree seeded through the write path before the server
+    answers (its processing jobs wait for the worker, which starts after ready)."""
+    from assetvault.commands.seed import seed_with_services
+
+    outcome = asyncio.run(seed_with_services(settings, source))
+    if outcome.failed:
+        sys.exit(f"assetvault: seeding {source} failed for {len(outcome.failed)} item(s)")
+
+
+def _harness(args: argparse.Namespace, settings: Settings) -> None:
+    """Fault injection and the journal, as asked at start (the API processes read the
+    environment); each run starts without the last run's rules and entries."""
+    from assetvault.harness import faults, files, journal
+
+    for name in (faults.FILE_NAME, journal.FILE_NAME):
+        files.remove(settings.data_dir / name)
+    if args.faults:
+        settings.faults = True
+        os.environ["ASSETVAULT_FAULTS"] = "true"
+    if args.journal is not None:
+        if args.journal < 0:
+            sys.exit("assetvault: --journal takes how many requests to keep (0: none)")
+        settings.journal_size = args.journal
+        os.environ["ASSETVAULT_JOURNAL_SIZE"] = str(args.journal)
 
 
 def cmd_background(args: argparse.Namespace) -> int:
@@ -314,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the server on the embedded default")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=4502)  # AEM author's usual port
+    serve.add_argument(
+        "--port", type=int, default=4502, help="default 4502 (AEM author's); 0: a free port"
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument(
         "--processes",
@@ -328,6 +426,53 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="processing jobs run at once, in one worker process (default: one per core; "
         "0: no worker)",
+    )
+    serve.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="a temporary data directory, removed at exit, and a fresh admin token; "
+        "implies --ready-line",
+    )
+    serve.add_argument(
+        "--ready-line",
+        action="store_true",
+        help="once /health answers, print one JSON line {url, token, data_dir} on stdout "
+        "(everything else goes to stderr)",
+    )
+    serve.add_argument(
+        "--seed", type=Path, default=None, metavar="DIR", help="seed this folder before serving"
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer 400 to unknown query parameters and API-version markers "
+        "(default: lenient, as AEM clients vary)",
+    )
+    serve.add_argument(
+        "--no-direct-binary-upload",
+        action="store_true",
+        help="answer initiateUpload.json as an AEM 6.5 without direct binary access, so "
+        "AEM upload clients use the create-asset servlet (ASSETVAULT_DIRECT_BINARY_UPLOAD)",
+    )
+    serve.add_argument(
+        "--faults",
+        action="store_true",
+        help="allow fault injection rules (admin API /_assetvault/faults, assetvault faults); "
+        "for test runs only",
+    )
+    serve.add_argument(
+        "--journal",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keep a journal of the last N requests (admin API /_assetvault/journal, "
+        "assetvault journal; default: none)",
+    )
+    serve.add_argument(
+        "--snapshot",
+        default=None,
+        metavar="NAME|FILE",
+        help="restore this snapshot before serving (a name in the data directory, or a file)",
     )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)
@@ -390,9 +535,24 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.commands.events import add_commands as add_event_commands
 
     add_event_commands(sub, _data_dir_arg, _run, _settings)
+    from assetvault.commands.fragments import add_commands as add_fragment_commands
+
+    add_fragment_commands(sub, _data_dir_arg, _run, _settings)
     from assetvault.commands.imports import add_parser as add_import_url
 
     add_import_url(sub)
+    from assetvault.commands.seed import add_parser as add_seed
+
+    add_seed(sub)
+    from assetvault.commands.faults import add_parser as add_faults
+
+    add_faults(sub)
+    from assetvault.commands.journal import add_parser as add_journal
+
+    add_journal(sub)
+    from assetvault.commands.snapshots import add_parser as add_snapshot_commands
+
+    add_snapshot_commands(sub)
     add_client_commands(sub)
     _add_index_commands(sub)
     return parser

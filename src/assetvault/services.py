@@ -26,6 +26,7 @@ from assetvault.events import repository as events_repo
 from assetvault.events.dispatcher import Dispatcher
 from assetvault.events.ports import Signer, WebhookSender
 from assetvault.events.service import EventService
+from assetvault.fragments.service import FragmentService
 from assetvault.imports.service import ImportService
 from assetvault.imports.sources import SourceService
 from assetvault.maintenance.guard import BlobGuard
@@ -34,11 +35,13 @@ from assetvault.metadata.service import MetadataService
 from assetvault.processing.ports import MediaTools
 from assetvault.processing.service import ProcessingService
 from assetvault.relations.service import RelationService
+from assetvault.runtime.gate import Gate
 from assetvault.runtime.wake import Wakeups, wakeups_for
 from assetvault.search.indexer import EmbeddedSearch, embedded_position
 from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
+from assetvault.snapshots.service import SnapshotService
 from assetvault.tree.service import TreeChanges, TreeService
 from assetvault.tree.writes import Writes
 from assetvault.uploads.service import UploadService
@@ -67,8 +70,12 @@ class Services:
     imports: ImportService
     sources: SourceService
     fetch_client: GuardedClient
+    fragments: FragmentService
     # How commits wake the consumers of what they appended (runtime/wake.py).
     wakeups: Wakeups
+    # The restore gate of the data directory (runtime/gate.py) and the snapshots.
+    gate: Gate
+    snapshots: SnapshotService
     # The embedded search index and its indexer (None on the database backend).
     embedded_search: EmbeddedSearch | None = None
 
@@ -77,7 +84,18 @@ class Services:
             self.settings, self.db, self.metadata, self.webhooks, self.signer, self.wakeups
         )
 
+    async def reopen(self) -> None:
+        """After a restore or reset: forget what this process held of the state before
+        (database connections, the search reader, cached tokens and keys)."""
+        await self.db.reopen()
+        if self.embedded_search is not None:
+            await self.embedded_search.forget()
+        self.auth.forget_cached()
+        self.settings.__dict__.pop("secret_key", None)  # a cached_property
+        self.gate.caught_up()
+
     async def close(self) -> None:
+        self.gate.close()
         self.processing.close()
         close_blobs = getattr(self.blobs, "close", None)  # the S3 store's threads
         if close_blobs is not None:
@@ -212,8 +230,19 @@ def build_services(
             ),
         },
     )
+    gate = Gate(settings.data_dir)
+    blob_root = (
+        getattr(blobs, "root", None)
+        if urlparse(settings.resolved_blobs_url).scheme == "file"
+        else None
+    )
+    snapshots = SnapshotService(
+        settings, db, blob_root, gate, embedded.indexes if embedded is not None else None
+    )
     return Services(
         settings=settings,
+        gate=gate,
+        snapshots=snapshots,
         db=db,
         blobs=blobs,
         tree=tree,
@@ -234,6 +263,7 @@ def build_services(
         imports=imports,
         sources=sources,
         fetch_client=fetch_client,
+        fragments=FragmentService(db, writes),
         wakeups=wakeups,
         embedded_search=embedded,
     )

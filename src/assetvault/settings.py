@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     body_drain_max_bytes: int = 8 * 1024 * 1024
     body_drain_max_seconds: float = 2.0
 
-    # Direct binary upload.
+    # Direct binary upload. Off: initiateUpload.json answers as an AEM 6.5 without direct
+    # binary access does (no completeURI), and the AEM upload clients fall back to the
+    # create-asset servlet (<folder>.createasset.html) by themselves; its chunks are held
+    # to upload_max_part_size, its files to upload_max_file_size.
+    direct_binary_upload: bool = True
     upload_min_part_size: int = 1024 * 1024
     # Part URIs are handed out for parts of about this size (more when a file would need
     # more than upload_max_parts): small enough to retry cheaply, large enough to stream.
@@ -106,6 +110,10 @@ class Settings(BaseSettings):
     # for its own write) are woken by the commits that concern them; they also look on
     # their own this often, a safety net for a wake-up lost to a crash (docs/runtime.md).
     wake_safety_seconds: float = Field(default=30.0, gt=0)
+
+    # A request that arrives while a snapshot is being restored (or the data reset) waits
+    # this long for it to end, then is answered 503 with Retry-After (docs/ci.md).
+    gate_wait_seconds: float = Field(default=5.0, ge=0)
 
     # API processes `serve` runs over the same data directory (SQLite WAL across
     # processes); default: two on a machine with two cores or more, so both answer.
@@ -194,6 +202,17 @@ class Settings(BaseSettings):
     onedrive_client_secret: str = ""
     onedrive_login_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0"
     onedrive_graph_url: str = "https://graph.microsoft.com/v1.0"
+
+    # Lenient by default, as AEM clients vary: unknown headers, query parameters and
+    # API-version markers never fail a request. Strict: an unknown query parameter or
+    # API-version marker is answered 400 (docs/ci.md, "Lenient by default").
+    strict: bool = False
+
+    # Test-harness features (docs/ci.md), off by default and only switched on at start
+    # (``serve --faults``, ``serve --journal N``): fault injection rules, and a journal
+    # of the last ``journal_size`` requests (0: none, and no cost).
+    faults: bool = False
+    journal_size: int = Field(default=0, ge=0, le=10_000_000)
 
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)

@@ -185,6 +185,30 @@ CASES += [
     ]
 ]
 
+CASES += [
+    JsonCase(
+        f"admin {name}",
+        ("POST", route),
+        "POST",
+        lambda a, url=url: url,  # type: ignore[misc]
+        lambda v, field=field: b'{"' + field.encode() + b'": ' + v + b"}",  # type: ignore[misc]
+        1,
+        f"/{field}",
+        admin=True,
+    )
+    for name, route, url, field in [
+        ("snapshot save", "/_assetvault/snapshots", "/_assetvault/snapshots", "name"),
+        (
+            "snapshot restore",
+            "/_assetvault/snapshots/{name}/restore",
+            "/_assetvault/snapshots/x/restore",
+            "file",
+        ),
+        ("reset", "/_assetvault/reset", "/_assetvault/reset", "keepTokens"),
+        ("fault rule", "/_assetvault/faults", "/_assetvault/faults", "path"),
+    ]
+]
+
 # Write routes that take no JSON at all: direct-upload forms and raw part bytes. A new
 # write route must be added to CASES or here, or test_every_write_route_is_covered fails.
 NOT_JSON = {("POST", "/content/{rest:path}"), ("PUT", "/binary-upload/{upload_id}/{number}")}
@@ -244,7 +268,7 @@ def refusal(r: httpx.Response, status: int) -> str:
     """The error message, checked to be in the route's own format."""
     assert r.status_code == status, r.text
     body = r.json()
-    if r.url.path.startswith("/adobe"):
+    if r.url.path.startswith(("/adobe", "/_assetvault")):
         assert r.headers["content-type"] == "application/problem+json"
         assert body["status"] == status
         return str(body["detail"])

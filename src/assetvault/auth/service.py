@@ -32,6 +32,10 @@ class AuthService:
         self.db = db
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
+    def forget_cached(self) -> None:
+        """Forget every token looked up (after a restore replaced the tokens)."""
+        self._cache.clear()
+
     async def create_token(self, name: str, scope: str) -> str:
         if scope not in SCOPES:
             raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}")

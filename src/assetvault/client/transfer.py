@@ -115,6 +115,8 @@ def folder_name(directory: str) -> str:
 class UploadPlan:
     items: list[Planned] = field(default_factory=list)
     refused: list[Outcome] = field(default_factory=list)  # failed or skipped while planned
+    # Every directory walked, as (remote folder, title), outermost first: empty ones too.
+    folders: list[tuple[str, str]] = field(default_factory=list)
 
 
 def plan_upload(paths: list[Path], folder: str, follow_symlinks: bool = False) -> UploadPlan:
@@ -141,7 +143,19 @@ def _inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
+def plan_contents(top: Path, folder: str) -> UploadPlan:
+    """What is inside the directory ``top`` goes into ``folder`` itself (not into a folder
+    of its own name), by the same rules as :func:`plan_upload`: ``assetvault seed``."""
+    if not top.is_dir():
+        raise ClientError(f"{top}: not a directory")
+    plan = UploadPlan()
+    _plan_tree(top, folder, False, plan, contents=True)
+    return plan
+
+
+def _plan_tree(
+    top: Path, folder: str, follow: bool, plan: UploadPlan, *, contents: bool = False
+) -> None:
     root = os.path.realpath(top)
 
     def walk(
@@ -190,6 +204,7 @@ def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
                     )
                 else:
                     below = (*titles, (folder_below, entry.name))
+                    plan.folders.append((folder_below, entry.name))
                     walk(local, real, folder_below, below, entered)
             elif stat.S_ISREG(st.st_mode):
                 plan.items.append(Planned(local, remote, st.st_size, Path(real), titles))
@@ -198,7 +213,11 @@ def _plan_tree(top: Path, folder: str, follow: bool, plan: UploadPlan) -> None:
                     Outcome(local, target, "skipped", "not a regular file (FIFO, socket, device)")
                 )
 
+    if contents:
+        walk(top, root, folder, (), frozenset())
+        return
     top_folder = f"{folder}/{folder_name(Path(root).name)}"
+    plan.folders.append((top_folder, Path(root).name))
     walk(top, root, top_folder, ((top_folder, Path(root).name),), frozenset())
 
 

@@ -35,6 +35,31 @@ def user_layer(view: dict[str, Any], extracted: dict[str, Any]) -> dict[str, Any
     return layer
 
 
+# AEM shows jcr:title, jcr:description and jcr:language under their dc:* names in the
+# classic API, which writes both. A change of the dc:* name from any interface carries an
+# existing jcr:* twin along (unless the same change names the twin itself), so no
+# interface goes on showing the value another one replaced or removed.
+JCR_TWINS = {
+    "dc:title": "jcr:title",
+    "dc:description": "jcr:description",
+    "dc:language": "jcr:language",
+}
+
+
+def carry_twins(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    out = dict(after)
+    for dc, jcr in JCR_TWINS.items():
+        if jcr not in before or before.get(dc) == after.get(dc):
+            continue
+        if before.get(jcr) != after.get(jcr):
+            continue  # the change wrote the twin itself
+        if dc in after:
+            out[jcr] = after[dc]
+        else:
+            out.pop(jcr, None)
+    return out
+
+
 class MetadataService:
     def __init__(self, db: Database, writes: Writes, repository_id: str = "assetvault") -> None:
         self.db = db
@@ -52,7 +77,13 @@ class MetadataService:
             "repo:name": node.name,
             "repo:path": node.path,
             "repo:assetId": node.urn,
-            "repo:assetClass": "file" if node.kind == "asset" else "directory",
+            "repo:assetClass": (
+                "contentFragment"
+                if node.is_fragment
+                else "file"
+                if node.kind == "asset"
+                else "directory"
+            ),
             "repo:ancestors": ancestors,
             "repo:createDate": iso(node.created_at),
             "repo:createdBy": node.created_by,
@@ -136,7 +167,7 @@ class MetadataService:
                 raise PreconditionFailed(
                     f"the asset has changed: its ETag is now {node.etag}, not {if_match}"
                 )
-            view = patch.apply(node.asset_metadata, operations)
+            view = carry_twins(node.asset_metadata, patch.apply(node.asset_metadata, operations))
             if any(v is None for v in view.values()):
                 raise InvalidInput("metadata values cannot be null; remove the property")
             updated = await ch.set_properties(

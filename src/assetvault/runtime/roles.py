@@ -36,6 +36,31 @@ BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 # A task that ran this long before failing starts again after the first backoff.
 HEALTHY_AFTER_SECONDS = 60.0
+# How long a sweep waits for a restore to end (it is tried again at the next round).
+GATE_WAIT_SECONDS = 60.0
+
+
+class Restored(Exception):
+    """The data was restored under this process: it ends, and serve starts it again."""
+
+
+def honour_gate(svc: Services, stop: asyncio.Event) -> None:
+    """Every transaction of this role's process first waits while a restore runs; the
+    first after one ends the process (``stop``; serve's supervisor starts another),
+    since its tasks keep positions and deliveries in flight of the state before."""
+
+    async def keeper() -> None:
+        if svc.gate.closed:
+            await svc.gate.wait_open()
+        if svc.gate.moved():
+            if not stop.is_set():
+                log.warning("the data was restored: this process ends and starts again")
+            stop.set()
+            raise Restored("the data was restored under this process")
+
+    svc.db.gatekeeper = keeper
+    if svc.embedded_search is not None:
+        svc.embedded_search.own_db.gatekeeper = keeper
 
 
 @dataclass(frozen=True)
@@ -93,9 +118,12 @@ async def run_tasks(tasks: Sequence[Task], stop: asyncio.Event, **backoff: float
 
 async def sweep_once(svc: Services) -> None:
     """One round of the periodic sweep."""
-    await svc.maintenance.sweep(
-        svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
-    )
+    # Inside the restore gate: a restore links the blobs it needs into the store, and
+    # the sweep's list of unreferenced ones must not be of the state before it.
+    async with svc.gate.held(GATE_WAIT_SECONDS):
+        await svc.maintenance.sweep(
+            svc.settings.sweep_grace_seconds, svc.settings.upload_token_ttl_seconds
+        )
     await svc.search.forget_expired()
     await svc.uploads.forget_completed(svc.settings.upload_token_ttl_seconds)
     pruned = await svc.maintenance.prune_outbox(svc.settings.outbox_retention_seconds)
@@ -128,9 +156,11 @@ async def startup_sweep(svc: Services, before: float | None) -> None:
     grace = float(svc.settings.sweep_grace_seconds)
     if before is not None:
         grace = max(0.0, time.time() - before)
-    report = await svc.maintenance.sweep(
-        grace_seconds=grace, upload_ttl_seconds=svc.settings.upload_token_ttl_seconds
-    )
+    async with svc.gate.held(GATE_WAIT_SECONDS):
+        report = await svc.maintenance.sweep(
+            grace_seconds=grace, upload_ttl_seconds=svc.settings.upload_token_ttl_seconds
+        )
+    await svc.snapshots.prepare_reset()  # the first reset then needs no migration
     await svc.uploads.forget_completed(svc.settings.upload_token_ttl_seconds)
     await asyncio.to_thread(svc.signer.paths)  # makes the signing keys if missing
     if report.blobs_removed or report.uploads_removed:
@@ -223,6 +253,7 @@ def _serve_until_signalled(settings: Settings, tasks_of: Callable[[Services], li
         svc = build_services(settings)
         try:
             await svc.db.migrate()
+            honour_gate(svc, stop)
             await run_tasks(tasks_of(svc), stop)
         finally:
             await svc.close()

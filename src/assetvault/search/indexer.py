@@ -468,6 +468,16 @@ class EmbeddedSearch:
             await self.indexer.close()
         await self.own_db.dispose()
 
+    async def forget(self) -> None:
+        """After a restore: the index loaded here belongs to the state before; the next
+        search loads the one the database names (its position may be lower)."""
+        async with self._lock:
+            if self.indexer is not None:
+                await self.indexer.close()
+                self.indexer.directory = None
+            self.index, self.directory, self.position = None, None, -1
+            await self.own_db.reopen()
+
     def new_indexer(self) -> Indexer:
         """An indexer of this index for a process of its own (or a rebuild)."""
         return Indexer(

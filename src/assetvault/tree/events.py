@@ -19,6 +19,10 @@ DOWNLOADED = "asset.downloaded"  # rendition ("original" or a rendition's name)
 RELATION_ADDED = "asset.relation_added"  # relationType, relatedId
 RELATION_REMOVED = "asset.relation_removed"  # relationType, relatedId
 FOLDER_CREATED = "folder.created"
+# A content fragment's elements or variations changed (its title, description and
+# metadata raise metadata_updated): elements (names whose master value or type changed),
+# variations (names of the variations that changed or were made), revision.
+FRAGMENT_UPDATED = "asset.fragment_updated"
 # Publish state (target AEM_PUBLISH). Published: publishedAt; both carry reason
 # ("request", "moved" or "deleted"): moving a published asset unpublishes it at the old
 # path and publishes it at the new one, deleting one unpublishes it first, as AEM does.

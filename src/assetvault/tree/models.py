@@ -9,6 +9,8 @@ from typing import Any, Literal
 from assetvault.tree.paths import urn
 
 NodeKind = Literal["folder", "asset"]
+# A content fragment is an asset of this type without an original (fragments/).
+FRAGMENT_TYPE = "application/vnd.adobe.contentfragment"
 
 
 def parse_instant(text: str) -> datetime:
@@ -65,6 +67,10 @@ class Node:
             if (now >= moment) if hidden_from_then else (now < moment):
                 return False
         return True
+
+    @property
+    def is_fragment(self) -> bool:
+        return self.kind == "asset" and self.mime_type == FRAGMENT_TYPE
 
     @property
     def urn(self) -> str:

@@ -41,6 +41,7 @@ from assetvault.adapters.database.reader import Reader
 from assetvault.adapters.database.tables import (
     asset_versions,
     comments,
+    fragment_data,
     nodes,
     outbox,
     outbox_floor,
@@ -53,7 +54,7 @@ from assetvault.metadata import limits
 from assetvault.runtime.wake import JOBS, OUTBOX, Wakeups
 from assetvault.tree import events
 from assetvault.tree import repository as repo
-from assetvault.tree.models import Node
+from assetvault.tree.models import FRAGMENT_TYPE, Node
 from assetvault.tree.paths import ROOT, join
 
 # Called inside the transaction that gave an asset a new original, so whatever it
@@ -126,6 +127,26 @@ def _iso(moment: datetime | None) -> str | None:
 def _view(node: Node) -> dict[str, Any]:
     """What the metadata APIs show as the node's writable metadata."""
     return node.asset_metadata if node.kind == "asset" else dict(node.properties)
+
+
+def _fragment_groups(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A fragment's stored content as groups of element values: the master's and each
+    variation's, each held to the limits of stored metadata."""
+    groups = {"master": dict(data.get("master") or {})}
+    for variation in data.get("variations") or []:
+        groups[f"variation {variation.get('name')}"] = dict(variation.get("values") or {})
+    return groups
+
+
+def _check_fragment(before: dict[str, Any], after: dict[str, Any]) -> None:
+    old = _fragment_groups(before)
+    for group, values in _fragment_groups(after).items():
+        limits.check_changes(old.get(group, {}), values, f"{group}: ")
+    if limits.json_size(after) > limits.MAX_METADATA_BYTES * 4:
+        raise InvalidInput(
+            f"the fragment's content would take more than {limits.MAX_METADATA_BYTES * 4} "
+            "bytes as JSON"
+        )
 
 
 def metadata_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -390,6 +411,85 @@ class Change:
             await self._new_original(node)
         return created
 
+    async def create_fragment(
+        self,
+        folder: Node,
+        name: str,
+        metadata: dict[str, Any],
+        model: str,
+        data: dict[str, Any],
+        text_content: str | None,
+    ) -> Node:
+        """A new content fragment in ``folder``: an asset without an original, of the
+        fragment type, with its model's path and its content (``data``, as
+        fragments/models.py stores it); ``text_content`` is what search reads of it."""
+        limits.check_new(metadata, f"{name}: ")
+        _check_fragment({}, data)
+        row = {
+            **self._new_node(folder, name, "asset", dict(metadata)),
+            "mime_type": FRAGMENT_TYPE,
+            "asset_state": "processed",
+            "extracted": {},
+            "extracted_text": text_content,
+        }
+        await self.conn.execute(insert(nodes).values(**row))
+        await self.conn.execute(
+            insert(fragment_data).values(node_id=row["id"], model=model, data=data)
+        )
+        await self._touch(folder.id)
+        node = await self.reload(row["id"])
+        self.record(
+            events.ASSET_CREATED, node, {"size": None, "mimeType": FRAGMENT_TYPE, "sha1": None}
+        )
+        return node
+
+    async def set_fragment(
+        self,
+        node: Node,
+        metadata: dict[str, Any],
+        before: dict[str, Any],
+        after: dict[str, Any],
+        text_content: str | None,
+    ) -> Node:
+        """Replace a fragment's metadata (title, description, ...) and content
+        (``before`` is its content as read in this transaction). A change of metadata
+        raises metadata_updated; a change of elements or variations fragment_updated."""
+        limits.check_changes(node.properties, metadata)
+        _check_fragment(before, after)
+        await self.conn.execute(
+            update(fragment_data).where(fragment_data.c.node_id == node.id).values(data=after)
+        )
+        await self._update(
+            node.id, {"properties": metadata, "extracted_text": text_content, **self._who()}
+        )
+        updated = await self.reload(node.id)
+        changed = metadata_changes(_view(node), _view(updated))
+        if changed:
+            self.record(
+                events.METADATA_UPDATED[node.kind],
+                updated,
+                {"previous": changed, "revision": updated.revision},
+            )
+        old, new = _fragment_groups(before), _fragment_groups(after)
+        elements = sorted(
+            set(metadata_changes(old["master"], new["master"]))
+            | set(
+                metadata_changes(before.get("contentTypes") or {}, after.get("contentTypes") or {})
+            )
+        )
+        variations = sorted(
+            key.removeprefix("variation ")
+            for key in new
+            if key != "master" and old.get(key) != new[key]
+        )
+        if elements or variations or before.get("variations") != after.get("variations"):
+            self.record(
+                events.FRAGMENT_UPDATED,
+                updated,
+                {"elements": elements, "variations": variations, "revision": updated.revision},
+            )
+        return updated
+
     async def replace_original(
         self, node: Node, original: Original, *, keep_as_version: VersionNote | None
     ) -> Node:
@@ -555,6 +655,15 @@ class Change:
                     processing_error=source.processing_error,
                 )
             )
+            content = await self.reader.fetch_one(
+                "SELECT model, data FROM fragment_data WHERE node_id = ?", (source.id,)
+            )
+            if content is not None:  # a content fragment's content goes with its copy
+                await self.conn.execute(
+                    insert(fragment_data).values(
+                        node_id=new_id, model=content[0], data=repo.document(content[1])
+                    )
+                )
             made = await repo.list_renditions(self.reader, source.id)
             if made:
                 await self.conn.execute(

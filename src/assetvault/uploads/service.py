@@ -99,9 +99,7 @@ class UploadService:
             )
         return counts
 
-    async def initiate(
-        self, folder_path: str, files: list[tuple[str, int]], *, user: str
-    ) -> list[PlannedFile]:
+    def _check_files(self, files: list[tuple[str, int]]) -> None:
         s = self.settings
         if not files:
             raise InvalidInput("name at least one file with fileName and fileSize")
@@ -116,6 +114,19 @@ class UploadService:
                     f"fileSize of {name!r} is larger than the limit of "
                     f"{s.upload_max_file_size} bytes"
                 )
+
+    async def check_initiate(self, folder_path: str, files: list[tuple[str, int]]) -> None:
+        """An initiate's checks alone, for a server with direct binary upload off: the
+        answer names the files but hands out no upload URIs (the create-asset servlet
+        takes the files instead)."""
+        self._check_files(files)
+        await self.tree.get_folder(folder_path)
+
+    async def initiate(
+        self, folder_path: str, files: list[tuple[str, int]], *, user: str
+    ) -> list[PlannedFile]:
+        s = self.settings
+        self._check_files(files)
         total = sum(size for _, size in files)
         if total > s.upload_max_initiate_bytes:
             raise PayloadTooLarge(

@@ -397,17 +397,6 @@ async def test_on_and_off_time_hide_assets(
     ).status_code == 200
 
 
-async def test_content_fragments_are_refused_clearly(
-    client: httpx.AsyncClient, tokens: Tokens, services: Services
-) -> None:
-    before = await snapshot(services)
-    r = await client.post(
-        "/api/assets/cf", json={"class": "contentFragment"}, headers=bearer(tokens.write)
-    )
-    assert r.status_code == 400 and "content fragments" in r.json()["properties"]["status.message"]
-    assert await snapshot(services) == before
-
-
 async def test_hostile_metadata_is_refused_by_put_and_folder_create(
     client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
 ) -> None:
@@ -626,3 +615,32 @@ async def test_the_actions_do_what_they_announce(
     gone = await client.request(delete["method"], delete["href"], headers=bearer(tokens.write))
     assert gone.status_code == 200
     assert await services.tree.find("/content/dam/lib/photo.jpg") is None
+
+
+async def test_a_title_patched_through_the_author_api_is_the_title_shown_here(
+    client: httpx.AsyncClient, tokens: Tokens, tree: dict[str, Node], services: Services
+) -> None:
+    """The classic PUT wrote dc:title and its jcr:title twin; a later JSON Patch of
+    dc:title (or its removal) carries the twin along, so this API shows no stale title."""
+    put = await client.put(
+        "/api/assets/lib/photo.jpg",
+        json={"class": "asset", "properties": {"dc:title": "Classic", "dc:description": "D"}},
+        headers=bearer(tokens.write),
+    )
+    assert put.status_code == 200, put.text
+    author = {"Authorization": f"Bearer {tokens.write}", "X-Api-Key": "test-client"}
+    patched = await client.patch(
+        f"/adobe/assets/{tree['photo'].urn}/metadata",
+        json=[
+            {"op": "add", "path": "/dc:title", "value": "Author"},
+            {"op": "remove", "path": "/dc:description"},
+        ],
+        headers={**author, "Content-Type": "application/json-patch+json", "If-Match": "*"},
+    )
+    assert patched.status_code == 200, patched.text
+    shown = (await client.get("/api/assets/lib/photo.jpg.json", headers=bearer(tokens.read))).json()
+    assert shown["properties"]["dc:title"] == "Author"
+    assert "dc:description" not in shown["properties"]
+    node = await services.tree.get("/content/dam/lib/photo.jpg")
+    assert node.properties["jcr:title"] == "Author"
+    assert "jcr:description" not in node.asset_metadata

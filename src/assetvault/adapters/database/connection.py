@@ -306,6 +306,13 @@ class SqliteWriter:
                     raise
                 time.sleep(0.005)
 
+    def reconnect(self) -> None:
+        """Close the write connection (none is in use: the caller knows); the next
+        transaction opens a new one. The turn stays."""
+        if self._sync is not None and self._group is None and self._owner is None:
+            self._sync.close()
+            self._sync = None
+
     def close(self) -> None:
         if self._turn is not None:
             self._turn.close()

@@ -9,7 +9,7 @@ the async engine is left for migrations and the other reads. PostgreSQL needs no
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,9 @@ class Database:
         self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         # Transactions begun by this process (reads and writes): what a request costs.
         self.transactions = 0
+        # Awaited before every transaction when set: how a process that keeps no request
+        # open honours the restore gate (runtime/gate.py; the roles set it).
+        self.gatekeeper: Callable[[], Awaitable[None]] | None = None
         self._sqlite_readers: SqliteReaders | None = None
         self._sqlite_writer: SqliteWriter | None = None
         self._postgres_readers: PostgresReaders | None = None
@@ -87,6 +90,8 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         self.transactions += 1
+        if self.gatekeeper is not None:
+            await self.gatekeeper()
         async with self.engine.connect() as conn, conn.begin():
             yield conn
 
@@ -95,6 +100,8 @@ class Database:
         """One read transaction on the driver itself (see reader.py): no thread hop on
         SQLite, no thread at all on PostgreSQL."""
         self.transactions += 1
+        if self.gatekeeper is not None:
+            await self.gatekeeper()
         if self._sqlite_readers is not None:
             async with self._sqlite_readers.snapshot() as r:
                 yield r
@@ -113,6 +120,8 @@ class Database:
         On SQLite its statements run in the loop and only the commit takes a thread hop
         (connection.py); on PostgreSQL it runs on asyncpg."""
         self.transactions += 1
+        if self.gatekeeper is not None:
+            await self.gatekeeper()
         if self._sqlite_writer is not None:
             async with self._sqlite_writer.transaction() as loop_conn:
                 yield loop_conn
@@ -148,6 +157,18 @@ class Database:
             await conn.exec_driver_sql("PRAGMA optimize=0x10002")
             await conn.commit()
 
+    async def reopen(self) -> None:
+        """Close every connection this process holds; the next transaction opens new
+        ones (after a restore replaced the database's content: nothing of the old file's
+        state stays cached). Only while no transaction of this process is open."""
+        if self._sqlite_readers is not None:
+            self._sqlite_readers.close()
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.reconnect()
+        if self._postgres_readers is not None:
+            await self._postgres_readers.close()
+        await self.engine.dispose()
+
     async def dispose(self) -> None:
         if self._sqlite_readers is not None:
             self._sqlite_readers.close()
@@ -175,6 +196,18 @@ def head_revisions() -> frozenset[str]:
     from alembic.script import ScriptDirectory
 
     return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of the migrations this code ships (an older one, or
+    the newest): a database at an unknown one was made by a newer or another version."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(""))
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic's ResolutionError, or a malformed identifier
+        return False
 
 
 def current_revisions(sync_conn: SyncConnection) -> frozenset[str]:

@@ -450,3 +450,27 @@ search_index_state = Table(
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# Content Fragment models, each under its /conf/<config>/settings/dam/cfm/models/<name>
+# path: the definition is the model file as loaded (fragments/models.py), checked.
+fragment_models = Table(
+    "fragment_models",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("loaded_by", String(255), nullable=False),
+)
+
+# A Content Fragment's structured content (the asset itself is a node without an
+# original): its model's path and its elements' values, master and variations. Written
+# by the write path only, as the node is; goes with the node.
+fragment_data = Table(
+    "fragment_data",
+    metadata,
+    Column("node_id", String(36), ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index(None, "model"),
+)

@@ -15,13 +15,15 @@ from starlette.datastructures import UploadFile
 from assetvault import mediatypes
 from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.body import capped_form, json_body, parse_json
-from assetvault.api.classic import siren
+from assetvault.api.classic import fragments, siren
 from assetvault.api.deps import authenticate, base_url, content_type, raw_path, services
 from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
 from assetvault.api.responses import FastJSONResponse
+from assetvault.api.strict import ANY, takes_query
 from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
 from assetvault.metadata.limits import check_changes
+from assetvault.metadata.service import JCR_TWINS
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
 
@@ -49,11 +51,6 @@ class ParentMissing(AssetvaultError):
     title = "Internal Server Error"
 
 
-def _is_fragment(value: Any) -> bool:
-    classes = value if isinstance(value, list) else [value]
-    return any(isinstance(c, str) and "fragment" in c.lower() for c in classes)
-
-
 def _class_ok(value: Any) -> bool:
     classes = value if isinstance(value, list) else [value]
     return any(c in FOLDER_CLASSES for c in classes if isinstance(c, str))
@@ -69,11 +66,6 @@ async def _folder_request(request: Request) -> tuple[dict[str, Any], str | None]
         doc = await json_body(request, if_empty=b"{}")
         if not isinstance(doc, dict):
             raise InvalidInput("the body must be a Siren entity object")
-        if "class" in doc and _is_fragment(doc["class"]):
-            raise InvalidInput(
-                "content fragments cannot be created here; Assetvault does not keep "
-                "structured content"
-            )
         if "class" in doc and not _class_ok(doc["class"]):
             raise InvalidInput(
                 "only folders (class assetFolder) are created here; " + ASSET_CREATE_REFUSED
@@ -142,13 +134,10 @@ async def create_folder(request: Request, segments: list[str]) -> Response:
 # a path space (/api/assets/<folder>/<asset>/renditions/<name>, .../comments/*).
 
 DEFAULT_LIMIT = 20
+READ_QUERY = ("offset", "limit", "showProperty")
 MAX_LIMIT = 1000
 SUBRESOURCES = ("renditions", "comments")
-TWINS = {
-    "dc:title": "jcr:title",
-    "dc:description": "jcr:description",
-    "dc:language": "jcr:language",
-}
+TWINS = JCR_TWINS
 
 
 def core_response(status: int, message: str, node_path: str) -> Response:
@@ -212,6 +201,8 @@ async def read(request: Request, raw: str) -> Response:
         if view is None or not view.node.is_live():
             raise NotFound(f"{siren.api_path(path)} does not exist")
         node = view.node
+        if node.is_fragment:
+            return await fragments.read(request, node)
         if node.kind == "folder" and bad_paging is not None:
             raise bad_paging
         if node.kind == "folder":
@@ -395,6 +386,8 @@ async def service_document(request: Request) -> Response:
     methods=["GET", "HEAD", "POST", "PUT", "DELETE", "COPY", "MOVE"],
     include_in_schema=False,
 )
+# A folder create takes its properties as query parameters too (AEM does).
+@takes_query(get=READ_QUERY, head=READ_QUERY, post=ANY)
 async def classic(request: Request) -> Response:
     raw = raw_path(request)
     if not (raw == API_ROOT or raw.startswith((API_ROOT + "/", API_ROOT + "."))):
@@ -412,10 +405,16 @@ async def classic(request: Request) -> Response:
         if sub and sub[1] == "renditions":
             return await write_rendition(request, sub[0], sub[2], replace=False)
         await _refuse_missing_asset(request, segments)
+        fragment, request = await fragments.creation(request)
+        if fragment is not None:
+            return await fragments.create(request, segments, fragment)
         return await create_folder(request, segments)
     if request.method == "PUT":
         if sub and sub[1] == "renditions":
             return await write_rendition(request, sub[0], sub[2], replace=True)
+        fragment_node = await fragments.fragment_at(request, _node_path(segments))
+        if fragment_node is not None:
+            return await fragments.update(request, fragment_node)
         return await update_metadata(request, segments)
     if request.method == "DELETE":
         return await delete(request, segments)

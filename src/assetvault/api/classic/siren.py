@@ -133,10 +133,14 @@ def child_entity(base: str, node: Node) -> dict[str, Any]:
             "properties": props,
             "links": [link("self", href(base, node.path))],
         }
+    shown: dict[str, Any] = {"name": node.name, "metadata": {"dc:format": node.mime_type}}
+    if node.is_fragment:  # a content fragment says so, with its title
+        shown["title"] = node.properties.get("dc:title") or node.name
+        shown["contentFragment"] = True
     return {
         "class": ["assets/asset"],
         "rel": CHILD,
-        "properties": {"name": node.name, "metadata": {"dc:format": node.mime_type}},
+        "properties": shown,
         "links": [link("self", href(base, node.path))],
     }
 

@@ -3,6 +3,7 @@
 POST /content/dam/<folder>.initiateUpload.json   form: fileName, fileSize (repeated)
 PUT  /binary-upload/<upload id>/<part>?token=     raw part bytes, no Authorization
 POST /content/dam/<folder>.completeUpload.json   form: uploadToken, fileName, ...
+POST /content/dam/<folder>.createasset.html      multipart: the servlet upload (createasset.py)
 GET|HEAD /content/dam/<path to asset>            the original, with Range
 """
 
@@ -19,11 +20,21 @@ from starlette.datastructures import FormData
 
 from assetvault.api.binary import original_response
 from assetvault.api.body import capped_form
+from assetvault.api.content.createasset import CREATEASSET, create_asset
 from assetvault.api.deps import authenticate, base_url, raw_path, services
 from assetvault.api.downloads import counted
 from assetvault.errors import InvalidInput, NotFound
 from assetvault.tree.paths import ROOT, decode_segments
-from assetvault.uploads.service import MAX_FILES_PER_INITIATE, SIGN_INLINE_UP_TO, CompleteRequest
+from assetvault.uploads.service import (
+    MAX_FILES_PER_INITIATE,
+    SIGN_INLINE_UP_TO,
+    CompleteRequest,
+    guess_mime,
+)
+
+DIRECT_OFF = (
+    "direct binary upload is turned off on this server; upload with POST <folder>.createasset.html"
+)
 
 router = APIRouter()
 
@@ -96,6 +107,8 @@ async def content_post(request: Request) -> Response:
         return await initiate_upload(request)
     if raw.endswith(COMPLETE):
         return await complete_upload(request)
+    if raw.endswith(CREATEASSET):
+        return await create_asset(request, dam_path(request, suffix=CREATEASSET))
     raise NotFound(f"{request.url.path} does not accept POST")
 
 
@@ -114,6 +127,18 @@ async def initiate_upload(request: Request) -> Response:
         (str(n), _int(s if isinstance(s, str) else None, "fileSize"))
         for n, s in zip(names, sizes, strict=True)
     ]
+    if not svc.settings.direct_binary_upload:
+        # As an AEM 6.5 without direct binary access answers: no completeURI and no
+        # upload URIs, which is what makes the AEM upload clients fall back to the
+        # create-asset servlet by themselves.
+        await svc.uploads.check_initiate(folder_path, files)
+        return JSONResponse(
+            {
+                "folderPath": folder_path,
+                "files": [{"fileName": n, "mimeType": guess_mime(n)} for n, _ in files],
+            },
+            status_code=201,
+        )
     planned = await svc.uploads.initiate(folder_path, files, user=principal.name)
     base = base_url(request)
     complete_uri = _url(request, folder_path + COMPLETE)
@@ -148,6 +173,8 @@ async def complete_upload(request: Request) -> Response:
     principal = await authenticate(request, "write", api_key=False)
     svc = services(request)
     folder_path = dam_path(request, suffix=COMPLETE)
+    if not svc.settings.direct_binary_upload:
+        raise NotFound(DIRECT_OFF)
     form = await _form(request)
     req = CompleteRequest(
         upload_token=_one(form, "uploadToken") or "",
@@ -184,6 +211,8 @@ async def upload_part(request: Request, upload_id: str, number: int, token: str 
         raise NotFound("no such upload")
     length = request.headers.get("content-length")
     svc = services(request)
+    if not svc.settings.direct_binary_upload:
+        raise NotFound(DIRECT_OFF)
     await svc.uploads.receive_part(
         upload_id,
         number,

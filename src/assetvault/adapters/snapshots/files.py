@@ -1,0 +1,168 @@
+"""The file work of snapshots: copying a live SQLite database, loading one into a live
+database, sharing files by hard links, and packing a snapshot into one portable file.
+
+Nothing here knows what a snapshot holds; snapshots/service.py decides that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import sqlite3
+import tarfile
+import uuid
+from pathlib import Path
+
+# Errors of os.link that mean "not here" rather than "something is wrong": another file
+# system (EXDEV), one without hard links (EPERM, EOPNOTSUPP, EMLINK at the link limit).
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOTSUP}
+
+
+def copy_database(live: Path, dest: Path) -> None:
+    """A consistent copy of the live database ``live`` at ``dest`` (SQLite's online
+    backup: one read transaction, so one point in time, while writers go on), in
+    rollback-journal mode so that it is one file."""
+    dest.unlink(missing_ok=True)
+    source = sqlite3.connect(f"{live.as_uri()}?mode=ro", uri=True)
+    try:
+        target = sqlite3.connect(dest)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def load_database(source: Path, live: Path) -> None:
+    """Replace the content of the live database ``live`` by that of ``source``, in one
+    step: SQLite's backup into the live file takes its write lock for the copy, so every
+    other connection sees the old content or the new, never a mix, and keeps working
+    (they need not be closed for the file to stay sound)."""
+    src = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
+    try:
+        target = sqlite3.connect(live, timeout=60)
+        try:
+            src.backup(target)  # every page at once: one transaction on the target
+            target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            target.close()
+    finally:
+        src.close()
+
+
+def link_or_copy(source: Path, dest: Path) -> bool:
+    """``dest`` as a hard link of ``source`` (True), or as a copy where the file system
+    allows no link (another device; False). The copy is written beside and renamed, so
+    ``dest`` is never a half-written file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, dest)
+        return True
+    except FileExistsError:
+        return True
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+    staged = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copyfile(source, staged)
+        os.replace(staged, dest)
+    finally:
+        staged.unlink(missing_ok=True)
+    return False
+
+
+def link_tree(source: Path, dest: Path) -> tuple[int, int]:
+    """Every file below ``source`` at the same place below ``dest``, linked where the file
+    system allows (else copied); returns (linked, copied)."""
+    linked = copied = 0
+    for root, _dirs, files in os.walk(source):
+        where = dest / Path(root).relative_to(source)
+        for name in files:
+            if link_or_copy(Path(root) / name, where / name):
+                linked += 1
+            else:
+                copied += 1
+    return linked, copied
+
+
+def copy_tree(source: Path, dest: Path) -> None:
+    """A plain copy of a directory (small ones: a search index of the size a snapshot
+    carries is a few megabytes)."""
+    shutil.copytree(source, dest)
+
+
+def replace_file(source: Path, dest: Path) -> None:
+    """``dest`` becomes a copy of ``source``, atomically (written beside, renamed)."""
+    staged = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copyfile(source, staged)
+        os.chmod(staged, 0o600)
+        os.replace(staged, dest)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def tree_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(root) / name).stat().st_size
+    return total
+
+
+def pack(directory: Path, file: Path) -> None:
+    """The snapshot in ``directory`` as one tar file at ``file`` (uncompressed: the
+    binaries of a DAM are compressed already), written beside and renamed."""
+    staged = file.with_name(f".{file.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        with tarfile.open(staged, "w", format=tarfile.PAX_FORMAT) as tar:
+            for entry in sorted(directory.iterdir()):
+                tar.add(entry, arcname=entry.name)
+        os.replace(staged, file)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+class BadArchive(ValueError):
+    """The file is no snapshot archive Assetvault can read."""
+
+
+def unpack(file: Path, directory: Path) -> None:
+    """A snapshot file unpacked into ``directory`` (which must not exist). The archive is
+    outside input: only regular files and directories, nothing that leads out of
+    ``directory`` (tarfile's ``data`` filter refuses links out, absolute paths, devices)."""
+    try:
+        with tarfile.open(file, "r:") as tar:
+            members = tar.getmembers()
+            for member in members:
+                if not (member.isfile() or member.isdir()):
+                    raise BadArchive(f"{member.name!r} is neither a file nor a directory")
+            directory.mkdir(parents=True)
+            tar.extractall(directory, members=members, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise BadArchive(f"{file.name} is not a snapshot archive: {exc}") from exc
+
+
+def add_missing_rows(target: Path, source: Path, tables: list[str]) -> None:
+    """The rows of ``tables`` in the database ``source`` that ``target`` lacks (by its
+    keys and unique columns), added to ``target``: both are at the same schema."""
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.execute("ATTACH DATABASE ? AS other", (str(source),))
+        conn.execute("BEGIN IMMEDIATE")
+        for table in tables:
+            conn.execute(f'INSERT OR IGNORE INTO main."{table}" SELECT * FROM other."{table}"')
+        conn.execute("COMMIT")
+        conn.execute("DETACH DATABASE other")
+    finally:
+        conn.close()

@@ -1,0 +1,1 @@
+"""The admin API for test harnesses and operators, under /_assetvault/."""

@@ -1,0 +1,60 @@
+"""``/_assetvault/snapshots``: save, list, restore and delete snapshots of a running
+server (docs/ci.md, "Snapshots and reset"). Admin scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ConfigDict, Field
+
+from assetvault.api.admin.wire import Wire, parsed
+from assetvault.api.deps import require, services
+
+router = APIRouter(
+    prefix="/_assetvault/snapshots",
+    tags=["admin"],
+    dependencies=[Depends(require("admin"))],
+)
+
+
+class SaveRequest(Wire):
+    model_config = ConfigDict(extra="forbid")
+
+    # A name (kept in the data directory) or a file path on the server (.tar / .avsnap).
+    name: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class RestoreRequest(Wire):
+    model_config = ConfigDict(extra="forbid")
+
+    # A snapshot file on the server to restore instead of a named one ("file" as name).
+    file: Annotated[str | None, Field(default=None, min_length=1, max_length=4096)] = None
+
+
+@router.get("")
+async def list_snapshots(request: Request) -> JSONResponse:
+    found = [info.as_json() for info in services(request).snapshots.list()]
+    return JSONResponse({"snapshots": found})
+
+
+@router.post("", status_code=201, openapi_extra=SaveRequest.openapi())
+async def save(request: Request) -> JSONResponse:
+    body = await parsed(request, SaveRequest, required=True)
+    outcome = await services(request).snapshots.save(body.name)
+    return JSONResponse(outcome.as_json(), status_code=201)
+
+
+@router.post("/{name}/restore", openapi_extra=RestoreRequest.openapi())
+async def restore(request: Request, name: str) -> JSONResponse:
+    body = await parsed(request, RestoreRequest)
+    source = body.file or name
+    outcome = await services(request).snapshots.restore(source)
+    return JSONResponse(outcome.as_json())
+
+
+@router.delete("/{name}", status_code=204)
+async def delete(request: Request, name: str) -> Response:
+    services(request).snapshots.delete(name)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Seeding a DAM from a local folder (``assetvault seed``, ``serve --seed``)."""

@@ -1,0 +1,142 @@
+"""The admin API of snapshots and reset: admin scope only, problem+json refusals, the
+state of the save back after a restore, an empty DAM after a reset, and the restore gate
+at the door (503 with Retry-After while it is closed) on SQLite; on PostgreSQL a clear
+refusal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from assetvault.services import Services
+from tests.conftest import Tokens
+from tests.factories import bearer, make_assets
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"gate_wait_seconds": 0.0}
+
+
+def sqlite_only(services: Services) -> None:
+    if not services.db.is_sqlite:
+        pytest.skip("snapshots are of the embedded default")
+
+
+async def paths(client: httpx.AsyncClient, token: str) -> list[str]:
+    r = await client.get("/api/assets.json", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return sorted(e["properties"]["name"] for e in r.json().get("entities", []))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/_assetvault/snapshots"),
+        ("POST", "/_assetvault/snapshots"),
+        ("POST", "/_assetvault/snapshots/x/restore"),
+        ("DELETE", "/_assetvault/snapshots/x"),
+        ("POST", "/_assetvault/reset"),
+    ],
+)
+async def test_admin_scope_only(
+    client: httpx.AsyncClient, tokens: Tokens, method: str, path: str
+) -> None:
+    assert (await client.request(method, path)).status_code == 401
+    for token in (tokens.read, tokens.write):
+        r = await client.request(method, path, headers=bearer(token), json={"name": "x"})
+        assert r.status_code == 403, r.text
+
+
+async def test_save_change_restore(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    sqlite_only(services)
+    admin = bearer(tokens.admin)
+    await make_assets(services, [("granite.jpg", {"dc:title": "granite"})])
+    r = await client.post("/_assetvault/snapshots", json={"name": "start"}, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["assets"] == 1
+    listed = (await client.get("/_assetvault/snapshots", headers=admin)).json()["snapshots"]
+    assert [s["name"] for s in listed] == ["start"]
+    await make_assets(services, [("marble.jpg", {"dc:title": "marble"})])
+    assert await paths(client, tokens.read) == ["granite.jpg", "marble.jpg"]
+
+    r = await client.post("/_assetvault/snapshots/start/restore", headers=admin)
+    assert r.status_code == 200, r.text
+    assert await paths(client, tokens.read) == ["granite.jpg"]
+    r = await client.post(
+        "/adobe/assets/search?allowUnsafeSearch=true",
+        json={"query": [{"match": {"text": "marble"}}]},
+        headers={**bearer(tokens.read), "X-Api-Key": "k"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["hits"]["results"] == []
+
+    r = await client.delete("/_assetvault/snapshots/start", headers=admin)
+    assert r.status_code == 204
+    r = await client.post("/_assetvault/snapshots/start/restore", headers=admin)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_bad_input_is_refused(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    sqlite_only(services)
+    admin = bearer(tokens.admin)
+    for body in ({"name": "../x"}, {"name": ""}, {"nom": "x"}, {"name": "/etc/passwd"}):
+        r = await client.post("/_assetvault/snapshots", json=body, headers=admin)
+        assert r.status_code == 400, (body, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    r = await client.post("/_assetvault/reset", json={"keepTokens": "maybe"}, headers=admin)
+    assert r.status_code == 400
+
+
+async def test_reset(client: httpx.AsyncClient, services: Services, tokens: Tokens) -> None:
+    sqlite_only(services)
+    await make_assets(services, [("granite.jpg", {})])
+    r = await client.post("/_assetvault/reset", headers=bearer(tokens.admin))
+    assert r.status_code == 200, r.text
+    assert await paths(client, tokens.read) == []
+    r = await client.get("/api/assets.json", headers=bearer(tokens.read))
+    assert r.status_code == 200  # the root folder, as on a fresh start
+
+    r = await client.post(
+        "/_assetvault/reset", json={"keepTokens": False}, headers=bearer(tokens.admin)
+    )
+    assert r.status_code == 200
+    assert (await client.get("/api/assets.json", headers=bearer(tokens.read))).status_code == 401
+
+
+async def test_a_closed_gate_answers_503_with_retry_after(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    with services.gate.closed_for_restore(1.0):
+        r = await client.get("/api/assets.json", headers=bearer(tokens.read))
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "1"
+        r = await client.get(
+            "/adobe/assets/urn:aaid:aem:x", headers={**bearer(tokens.read), "X-Api-Key": "k"}
+        )
+        assert r.status_code == 503
+        assert r.headers["content-type"] == "application/problem+json"
+        # The admin API and the health check are not behind the gate.
+        assert (await client.get("/health")).status_code == 200
+    assert (await client.get("/api/assets.json", headers=bearer(tokens.read))).status_code == 200
+
+
+async def test_postgresql_refuses_with_the_reason(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    if services.db.is_sqlite:
+        pytest.skip("the refusal is PostgreSQL's")
+    r = await client.post(
+        "/_assetvault/snapshots", json={"name": "x"}, headers=bearer(tokens.admin)
+    )
+    assert r.status_code == 501
+    assert "pg_dump" in r.json()["detail"]
+    r = await client.post("/_assetvault/reset", headers=bearer(tokens.admin))
+    assert r.status_code == 501

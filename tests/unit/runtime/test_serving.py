@@ -1,0 +1,113 @@
+"""The pieces of ``serve`` around uvicorn: the socket bound once, the ready line and how
+it is read back (``runtime/serving.py``, ``runtime/ephemeral.py``)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assetvault.runtime import serving
+from assetvault.runtime.ephemeral import StartFailed, parse_ready_line, read_ready_line
+
+
+def test_port_zero_binds_a_free_port() -> None:
+    sock = serving.bind("127.0.0.1", 0)
+    sock.listen()
+    try:
+        port = sock.getsockname()[1]
+        assert port > 0
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+    finally:
+        sock.close()
+
+
+def test_a_taken_port_stops_the_start_with_a_reason() -> None:
+    sock = serving.bind("127.0.0.1", 0)
+    sock.listen()  # another server, serving
+    try:
+        with pytest.raises(SystemExit, match="cannot listen"):
+            serving.bind("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8"),
+        ("0.0.0.0", "http://127.0.0.1:8"),
+        ("::", "http://[::1]:8"),
+        ("localhost", "http://localhost:8"),
+    ],
+)
+def test_the_url_a_client_uses(host: str, url: str) -> None:
+    assert serving.client_url(host, 8) == url
+
+
+def test_the_ready_line_round_trips() -> None:
+    line = serving.ready_document("http://127.0.0.1:9", "av_x", Path("/tmp/d"))
+    assert line.endswith("\n") and line.count("\n") == 1
+    ready = parse_ready_line(line)
+    assert (ready.url, ready.token, ready.data_dir) == (
+        "http://127.0.0.1:9",
+        "av_x",
+        Path("/tmp/d"),
+    )
+    assert parse_ready_line(serving.ready_document("u", None, Path("/d"))).token is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "not json",
+        "[1]",
+        '{"url": 1, "data_dir": "/d"}',
+        '{"url": "u", "data_dir": "/d", "token": 3}',
+    ],
+)
+def test_a_bad_ready_line_is_refused(line: str) -> None:
+    with pytest.raises(StartFailed):
+        parse_ready_line(line)
+
+
+def test_the_ready_line_waits_for_ready_and_then_ends_the_stream() -> None:
+    out = io.StringIO()
+    answers = iter([False, False, True])
+    line = serving.ReadyLine(out, lambda: next(answers), "{}\n")
+    closed: list[str] = []
+    out.close = lambda: closed.append(out.getvalue())  # type: ignore[method-assign]
+    line.start()
+    assert line.written.wait(5)
+    line.stop()
+    assert closed[0] == "{}\n"
+
+
+def test_reading_the_ready_line_of_a_process_that_dies_first() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.exit(3)"], stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    with pytest.raises(StartFailed, match="exited with 3"):
+        read_ready_line(process.stdout, time.monotonic() + 30, process)
+    process.stdout.close()
+
+
+def test_reading_the_ready_line_gives_up_at_the_deadline() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    try:
+        with pytest.raises(StartFailed, match="in time"):
+            read_ready_line(process.stdout, time.monotonic() + 0.5, process)
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
