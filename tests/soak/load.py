@@ -27,6 +27,18 @@ from tests.factories import complete, initiate, put_parts
 from tests.receivers import Received, Reply
 
 ROOT = "/content/dam/soak"
+# The server's settings for a load: URL imports from loopback, quick event retries, and a
+# job whose worker was killed taken up again soon rather than after the default lease.
+ENV = {
+    "ASSETVAULT_FETCH_ALLOW": "127.0.0.1",
+    "ASSETVAULT_EVENTS_RETRY_UNIT_SECONDS": "0.2",
+    "ASSETVAULT_JOB_LEASE_SECONDS": "3",
+}
+EVENT_TYPES = [
+    "aem.assets.asset.deleted",
+    "aem.assets.asset.metadata_updated",
+    "aem.assets.asset.processing_completed",
+]
 
 
 @dataclass
@@ -370,6 +382,23 @@ class Lane:
 def files_handler(received: Received) -> Reply:
     """The import source: each URL answers its own bytes, the same every time."""
     return Reply(200, f"soak file {received.path}\n".encode() * 20)
+
+
+def watch(server_url: str, token: str, hook_url: str) -> None:
+    """Register the load's webhook (named "soak") for the event types it checks."""
+    made = httpx.post(
+        server_url + "/adobe/events/registrations",
+        json={
+            "name": "soak",
+            "client_id": "soak",
+            "delivery_type": "webhook",
+            "webhook_url": hook_url + "/hook",
+            "events_of_interest": EVENT_TYPES,
+        },
+        headers={"Authorization": f"Bearer {token}", "X-Api-Key": "soak"},
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
 
 
 def webhook_handler(events: dict[str, int]) -> Callable[[Received], Reply]:

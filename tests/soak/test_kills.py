@@ -21,24 +21,22 @@ import pytest
 from tests.live import LiveServer, create_token
 from tests.receivers import receiver
 from tests.soak import checks
-from tests.soak.load import Lane, Stats, files_handler, make_images, run_lanes, webhook_handler
+from tests.soak.load import (
+    ENV,
+    Lane,
+    Stats,
+    files_handler,
+    make_images,
+    run_lanes,
+    watch,
+    webhook_handler,
+)
 
 pytestmark = pytest.mark.e2e
 
 KILLS = int(os.environ.get("ASSETVAULT_KILLS", "4"))
 SEED = int(os.environ.get("ASSETVAULT_KILL_SEED", str(random.randrange(10**6))))
 LANES = 4
-ENV = {
-    "ASSETVAULT_FETCH_ALLOW": "127.0.0.1",
-    "ASSETVAULT_EVENTS_RETRY_UNIT_SECONDS": "0.2",
-    # A job whose worker was killed is taken up again soon, not after the default lease.
-    "ASSETVAULT_JOB_LEASE_SECONDS": "3",
-}
-EVENT_TYPES = [
-    "aem.assets.asset.deleted",
-    "aem.assets.asset.metadata_updated",
-    "aem.assets.asset.processing_completed",
-]
 
 
 def victims(rng: random.Random, count: int) -> list[str]:
@@ -75,19 +73,7 @@ def test_every_acknowledged_change_survives_kill_9_under_mixed_load(tmp_path: Pa
         try:
             token = create_token(server.data_dir, "soak")
             auth = {"Authorization": f"Bearer {token}", "X-Api-Key": "soak"}
-            made = httpx.post(
-                server.url + "/adobe/events/registrations",
-                json={
-                    "name": "soak",
-                    "client_id": "soak",
-                    "delivery_type": "webhook",
-                    "webhook_url": hook.url + "/hook",
-                    "events_of_interest": EVENT_TYPES,
-                },
-                headers=auth,
-                timeout=60,
-            )
-            assert made.status_code == 201, made.text
+            watch(server.url, token, hook.url)
 
             async def main() -> list[str]:
                 limits = httpx.Timeout(30, connect=5)

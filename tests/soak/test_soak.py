@@ -23,15 +23,16 @@ from tests.live import LiveServer, create_token
 from tests.receivers import receiver
 from tests.soak import checks
 from tests.soak.load import (
+    ENV,
     Lane,
     Stats,
     files_handler,
     make_images,
     run_lanes,
     slope,
+    watch,
     webhook_handler,
 )
-from tests.soak.test_kills import ENV, EVENT_TYPES
 
 pytestmark = [pytest.mark.soak, pytest.mark.e2e, pytest.mark.timeout(0)]
 
@@ -69,20 +70,7 @@ def test_a_steady_mixed_load_runs_without_errors_and_stays_flat(tmp_path: Path) 
         assert server.process is not None
         try:
             token = create_token(server.data_dir, "soak")
-            auth = {"Authorization": f"Bearer {token}", "X-Api-Key": "soak"}
-            made = httpx.post(
-                server.url + "/adobe/events/registrations",
-                json={
-                    "name": "soak",
-                    "client_id": "soak",
-                    "delivery_type": "webhook",
-                    "webhook_url": hook.url + "/hook",
-                    "events_of_interest": EVENT_TYPES,
-                },
-                headers=auth,
-                timeout=60,
-            )
-            assert made.status_code == 201, made.text
+            watch(server.url, token, hook.url)
             pid = server.process.pid
 
             async def main() -> list[str]:
