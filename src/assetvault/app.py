@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assetvault.api import health
+from assetvault.api.adobe import archive as adobe_archive
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(adobe_search.router)
     app.include_router(adobe_events.publishing)
+    app.include_router(adobe_archive.router)
     app.include_router(adobe_events.router)
     app.include_router(adobe_imports.author)
     app.include_router(adobe_imports.importer)

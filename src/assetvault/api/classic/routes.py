@@ -20,7 +20,13 @@ from assetvault.api.deps import authenticate, base_url, content_type, raw_path, 
 from assetvault.api.downloads import counted
 from assetvault.api.errors import siren_core_response
 from assetvault.api.responses import FastJSONResponse
-from assetvault.errors import AssetvaultError, InvalidInput, NotFound, PreconditionFailed
+from assetvault.errors import (
+    AssetvaultError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
 from assetvault.metadata.limits import check_changes
 from assetvault.tree.models import Node
 from assetvault.tree.paths import ROOT, decode_segments
@@ -363,7 +369,9 @@ async def copy_or_move(request: Request, segments: list[str]) -> Response:
         )
     except NotFound as exc:
         if exc.detail.startswith("the destination folder"):
-            raise ParentMissing(exc.detail) from exc
+            # WebDAV's answer (RFC 4918, 9.8.5) for a destination whose folder is
+            # missing: 409, a mistake of the request, not a fault of the server.
+            raise Conflict(exc.detail) from exc
         raise
     if replaced:
         return Response(status_code=204)
