@@ -80,6 +80,7 @@ IMPORT_OPERATIONS = {
 
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
+    ("post", "/adobe/assets/archive"),
 }
 
 CHECKS = [

@@ -237,14 +237,14 @@ async function main() {
     return { partRequests };
   });
 
-  await step("list view sorted by size", async () => {
+  await step("list view sorted by size", async () => { // the first column is the checkbox
     await page.getByRole("button", { name: "List" }).click();
     await page.getByRole("button", { name: "Size" }).click();
     await page.locator("th[aria-sort=ascending]", { hasText: "Size" }).waitFor();
     const sizes = IMAGES.map((f) => [basename(f), readFileSync(f).length]).sort((x, y) => x[1] - y[1]).map((x) => x[0]);
     const rowsAre = (names) =>
       page.waitForFunction(
-        (want) => JSON.stringify([...document.querySelectorAll("table.list tbody tr td:first-child")].map((td) => td.textContent)) === want,
+        (want) => JSON.stringify([...document.querySelectorAll("table.list tbody tr td:nth-child(2)")].map((td) => td.textContent)) === want,
         JSON.stringify(names),
       );
     await rowsAre(sizes);
