@@ -21,6 +21,7 @@ from assetvault.api.admin import faults as admin_faults
 from assetvault.api.admin import journal as admin_journal
 from assetvault.api.admin import reset as admin_reset
 from assetvault.api.admin import snapshots as admin_snapshots
+from assetvault.api.adobe import archive as adobe_archive
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
 from assetvault.api.adobe import routes as adobe
@@ -157,6 +158,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(adobe_search.router)
     app.include_router(adobe_events.publishing)
+    app.include_router(adobe_archive.router)
     app.include_router(adobe_events.router)
     app.include_router(adobe_imports.author)
     app.include_router(adobe_imports.importer)

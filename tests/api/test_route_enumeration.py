@@ -30,7 +30,8 @@ PUBLIC = {
     ("GET", "/events/validate"): "the webhook validation link Adobe I/O Events sends",
 }
 # A read token may run these although they are POSTs: they change nothing.
-READ_POSTS = {"/adobe/assets/search"}
+# POSTs that only read: a search, and a ZIP of originals (a download).
+READ_POSTS = {"/adobe/assets/search", "/adobe/assets/archive"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE", "COPY", "MOVE"}
 
 ASSET = "urn:aaid:aem:0f8e3b4e-0000-4000-8000-000000000000"

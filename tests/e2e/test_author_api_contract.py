@@ -82,6 +82,7 @@ IMPORT_OPERATIONS = {
 
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
+    ("post", "/adobe/assets/archive"),
 }
 # Outside /adobe: the Adobe I/O Events journal, its challenge check and its signing keys.
 IO_EVENTS_OPERATIONS = {

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -282,5 +283,75 @@ def test_uploads_never_overwrite_silently_and_fail_file_by_file(
             assert (kept["name"], kept["size"], kept["current"]) == ("1.0", len(old), False)
             assert kept["sha1"] == hashlib.sha1(old).hexdigest()
             assert current["current"] and current["sha1"] == hashlib.sha1(b"new a").hexdigest()
+    finally:
+        server.stop()
+
+
+def test_many_assets_are_selected_and_acted_on_at_once(
+    server: LiveServer, database_env: dict[str, str], tmp_path: Path
+) -> None:
+    """tests/e2e/browser/bulk.mjs, at desktop and phone width: click, shift-click and
+    ctrl-click select; bulk set-field, publish, move (one taken name fails alone), copy,
+    delete and ZIP download; the folder picker; a folder gone meanwhile is a 409, never a
+    500; file names and titles on cards; the sort menu; scroll kept on back; tab titles."""
+    assert Path(CHROMIUM).exists() and (HERE / "node_modules" / "playwright-core").exists()
+    server.start(timeout=120)
+    try:
+        env = {**os.environ, **database_env}
+        argv = ["token", "create", "--data-dir", str(server.data_dir), "--name", "bulk"]
+        token = (
+            subprocess.run(
+                [ASSETVAULT, *argv, "--scope", "write"],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        artifacts = ARTIFACTS / ("postgresql-bulk" if database_env else "sqlite-bulk")
+        if artifacts.exists():
+            shutil.rmtree(artifacts)
+        worker = [ASSETVAULT, "worker", "--burst", "--data-dir", str(server.data_dir)]
+        done = subprocess.run(
+            ["node", str(HERE / "bulk.mjs")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={
+                **env,
+                "ASSETVAULT_URL": server.url,
+                "ASSETVAULT_TOKEN": token,
+                "UI_ARTIFACTS": str(artifacts),
+                "UI_PROFILES": str(tmp_path / "profiles"),
+                "UI_WORKER": json.dumps(worker),
+            },
+        )
+        try:
+            report = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            pytest.fail(f"bulk.mjs printed no report: {done.stdout}\n{done.stderr}")
+        failed = [s for s in report["steps"] if not s["ok"]]
+        assert not failed and "error" not in report, json.dumps(report, indent=1) + done.stderr
+        assert report["foreign"] == [] and report["failedRequests"] == []
+        assert report["consoleErrors"] == []
+        # Only what was caused on purpose: the taken name (412) and the folder gone (409).
+        assert {(a["method"], a["status"]) for a in report["allowed"]} == {
+            ("MOVE", 412),
+            ("MOVE", 409),
+        }
+        assert done.returncode == 0, done.stderr
+        assert len(report["steps"]) == 18 and len(report["screenshots"]) == 10
+        assert all(Path(p).stat().st_size > 5_000 for p in report["screenshots"])
+
+        # The ZIP the browser saved holds exactly the three assets, byte for byte.
+        for width in ("desktop", "phone"):
+            saved = report[width]["zip"]
+            assert saved["name"] == f"bulk-{width}-3.zip"
+            with zipfile.ZipFile(saved["path"]) as z:
+                assert z.testzip() is None
+                got = {i.filename: z.read(i).decode() for i in z.infolist()}
+            assert got == saved["expected"]
     finally:
         server.stop()

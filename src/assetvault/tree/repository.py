@@ -14,6 +14,7 @@ import orjson
 
 from assetvault.adapters.database.reader import Reader, Row
 from assetvault.tree.models import AssetVersion, Node, OutboxEvent, Rendition
+from assetvault.tree.paths import ROOT
 
 PARAMETER_BATCH = 500  # bound the number of SQL parameters per statement
 
@@ -182,6 +183,21 @@ async def subtree(r: Reader, node: Node) -> list[Node]:
     sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ? OR path LIKE ? ESCAPE '\\' ORDER BY path"
     found = [node_from(row) for row in await r.fetch_all(sql, (node.id, like_prefix(node.path)))]
     return sorted(found, key=lambda n: n.path.count("/"))
+
+
+async def assets_below(r: Reader, path: str, limit: int) -> list[Node]:
+    """The assets below ``path`` (every depth), by path, at most ``limit``; without their
+    extracted text. The root's assets are all assets."""
+    if path == ROOT:
+        sql = f"SELECT {NODE_COLUMNS_NO_TEXT} FROM nodes WHERE kind = 'asset' ORDER BY path LIMIT ?"
+        rows = await r.fetch_all(sql, (limit,))
+    else:
+        sql = (
+            f"SELECT {NODE_COLUMNS_NO_TEXT} FROM nodes WHERE kind = 'asset' "
+            "AND path LIKE ? ESCAPE '\\' ORDER BY path LIMIT ?"
+        )
+        rows = await r.fetch_all(sql, (like_prefix(path), limit))
+    return [node_from(row) for row in rows]
 
 
 async def outbox_after(r: Reader, after: int = 0, limit: int = 1000) -> list[OutboxEvent]:

@@ -231,6 +231,16 @@ class TreeService:
         async with self.writes.change(user) as ch:
             ch.downloaded(node, rendition)
 
+    async def record_downloads(self, nodes: list[Node], *, user: str | None) -> None:
+        """Many originals are being sent at once (a ZIP): one event each, one commit."""
+        async with self.writes.change(user) as ch:
+            for node in nodes:
+                ch.downloaded(node, "original")
+
+    async def assets_below(self, folder: Node, limit: int) -> list[Node]:
+        async with self.db.reader() as r:
+            return await repo.assets_below(r, folder.path, limit)
+
 
 class TreeChanges:
     """Deletion, move, copy and property writes of the tree (the classic API's verbs)."""

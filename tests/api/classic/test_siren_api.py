@@ -336,6 +336,7 @@ async def test_copy_gives_new_ids_and_keeps_metadata(
         ("MOVE", {"X-Destination": "/api/assets/x", "X-Overwrite": "maybe"}, 412),
         ("MOVE", {"X-Destination": "/api/assets/x", "X-Depth": "0"}, 412),
         ("MOVE", {"X-Destination": "/api/assets/no/such/x"}, 500),
+        ("COPY", {"X-Destination": "/api/assets/no such/x"}, 500),
         ("MOVE", {"X-Destination": "/api/assets/a%2Fb"}, 400),
         ("MOVE", {"X-Destination": "/api/assets/../x"}, 400),
     ],

@@ -138,6 +138,23 @@ async function answerDialog(page, value, confirm) {
   await dialog.waitFor({ state: "detached" });
 }
 
+/** Move and copy choose their folder in a picker: from the top, folder by folder. */
+async function chooseFolder(page, path, verb) {
+  const dialog = page.locator("dialog[open].picker");
+  await dialog.waitFor();
+  await dialog.locator("[data-crumb]").click();
+  await dialog.getByRole("list", { name: "Folders in Assets" }).waitFor();
+  const names = path.replace(/^\/content\/dam\/?/, "").split("/").filter(Boolean);
+  let here = "Assets";
+  for (const name of names) {
+    await dialog.getByRole("list", { name: `Folders in ${here}` }).locator(`.picker-folder[data-folder="${name}"]`).click();
+    here = name;
+    await dialog.getByRole("button", { name: `${verb} into “${here}”` }).waitFor();
+  }
+  await dialog.getByRole("button", { name: `${verb} into “${here}”` }).click();
+  await dialog.waitFor({ state: "detached" });
+}
+
 async function dropFiles(page, files) {
   const payload = files.map((f) => ({ name: basename(f), data: readFileSync(f).toString("base64"), type: f.endsWith(".png") ? "image/png" : "image/jpeg" }));
   const dt = await page.evaluateHandle((items) => {
@@ -220,14 +237,14 @@ async function main() {
     return { partRequests };
   });
 
-  await step("list view sorted by size", async () => {
+  await step("list view sorted by size", async () => { // the first column is the checkbox
     await page.getByRole("button", { name: "List" }).click();
     await page.getByRole("button", { name: "Size" }).click();
     await page.locator("th[aria-sort=ascending]", { hasText: "Size" }).waitFor();
     const sizes = IMAGES.map((f) => [basename(f), readFileSync(f).length]).sort((x, y) => x[1] - y[1]).map((x) => x[0]);
     const rowsAre = (names) =>
       page.waitForFunction(
-        (want) => JSON.stringify([...document.querySelectorAll("table.list tbody tr td:first-child")].map((td) => td.textContent)) === want,
+        (want) => JSON.stringify([...document.querySelectorAll("table.list tbody tr td:nth-child(2)")].map((td) => td.textContent)) === want,
         JSON.stringify(names),
       );
     await rowsAre(sizes);
@@ -387,7 +404,7 @@ async function main() {
   await step("move an asset into another folder", async () => {
     await page.goto(assetUrl);
     await page.getByRole("button", { name: "Move" }).click();
-    await answerDialog(page, "/content/dam/journey/archive", "Move");
+    await chooseFolder(page, "/content/dam/journey/archive", "Move");
     await page.locator(".crumbs a", { hasText: "archive" }).waitFor();
     const meta = await (await api("GET", `/adobe/assets/${encodeURIComponent(assetId)}/metadata`)).json();
     expect(meta.repositoryMetadata["repo:path"] === `/content/dam/journey/archive/${first}`, `moved: ${meta.repositoryMetadata["repo:path"]}`);
@@ -398,7 +415,7 @@ async function main() {
   await step("copy an asset, then delete the copy after confirming", async () => {
     await page.goto(assetUrl);
     await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Copy" }).click();
-    await answerDialog(page, "/content/dam/seeded", "Copy");
+    await chooseFolder(page, "/content/dam/seeded", "Copy");
     await page.locator(".notice", { hasText: `Copied to /content/dam/seeded/${first}` }).waitFor();
     const copy = await (await api("POST", "/adobe/assets/search?allowUnsafeSearch=true", JSON.stringify({
       query: [{ term: { "repositoryMetadata.repo:path": [`/content/dam/seeded/${first}`] } }],
@@ -420,7 +437,7 @@ async function main() {
     await answerDialog(page, "kept", "Rename");
     await page.locator(".crumbs [aria-current=page]", { hasText: "kept" }).waitFor();
     await page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Copy" }).click();
-    await answerDialog(page, "/content/dam/seeded", "Copy");
+    await chooseFolder(page, "/content/dam/seeded", "Copy");
     await page.locator(".notice", { hasText: "Copied to /content/dam/seeded/kept" }).waitFor();
     await api("GET", `/api/assets/seeded/kept/${encodeURIComponent(first)}.json`);
     await page.goto(URL_ + "/#/browse/seeded/kept");

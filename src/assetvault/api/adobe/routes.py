@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from assetvault import mediatypes
 from assetvault.api.adobe.schemas import (
+    ArchiveRequest,
     JobResult,
     JobState,
     MetadataEnvelope,
@@ -75,6 +76,7 @@ EXTRA_SCHEMAS: list[type[BaseModel]] = [
     RelationsCreate,
     PublishRequest,
     RegistrationRequest,
+    ArchiveRequest,
 ]
 
 

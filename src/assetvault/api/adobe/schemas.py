@@ -103,6 +103,17 @@ class PublishRequest(BaseModel):
     target: Literal["AEM_PUBLISH", "DYNAMIC_MEDIA"] = "AEM_PUBLISH"
 
 
+class ArchiveRequest(BaseModel):
+    """POST /adobe/assets/archive (an Assetvault extension, docs/author-api.md)."""
+
+    paths: list[str] = Field(
+        min_length=1,
+        max_length=1000,
+        description="asset and folder paths below /content/dam; a folder brings every "
+        "asset below it, under the folder's name",
+    )
+
+
 class EventOfInterest(BaseModel):
     provider_id: str = "aem-assets"
     event_code: str

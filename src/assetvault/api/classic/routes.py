@@ -354,6 +354,8 @@ async def copy_or_move(request: Request, segments: list[str]) -> Response:
         )
     except NotFound as exc:
         if exc.detail.startswith("the destination folder"):
+            # AEM's answer (the seeds list only 201, 204, 412 and 500 here), with the
+            # reason in the core/response body, which the web UI shows as it is.
             raise ParentMissing(exc.detail) from exc
         raise
     if replaced:

@@ -187,3 +187,43 @@ export function saveAs(url, fileName) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
+
+// -- bulk actions: each item through the public APIs, one call each --------------------
+
+/** Publish or unpublish one asset (AEM's call takes up to 10; one each, so each fails alone). */
+export async function setPublished(assetId, publish) {
+  return call("POST", `${A}/${publish ? "publish" : "unpublish"}`, {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ assets: [assetId] }),
+  });
+}
+
+/** Set one assetMetadata field on an asset: its current ETag, then a JSON Patch add. */
+export async function setField(assetId, key, value) {
+  const { etag } = await metadata(assetId);
+  const path = `/assetMetadata/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+  return patchMetadata(assetId, etag, [{ op: "add", path, value }]);
+}
+
+/** POST /adobe/assets/archive (an Assetvault extension): assets and folders as one ZIP,
+ * streamed by the server. In the browser it passes through a blob: URL. */
+export async function downloadArchive(paths, fileName) {
+  const response = await call("POST", `${A}/archive`, {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ paths }),
+  });
+  saveAs(URL.createObjectURL(await response.blob()), fileName);
+}
+
+/** The subfolders of a folder (for the folder picker), every page. */
+export async function subfolders(path) {
+  const found = [];
+  for (let offset = 0; ; ) {
+    const page = await listFolder(path, offset);
+    const entities = page.entities || [];
+    for (const e of entities) if (e.class.includes("assets/folder")) found.push({ name: e.properties.name, title: e.properties["dc:title"] || e.properties.name });
+    offset += entities.length;
+    const total = page.properties?.["srn:paging"]?.total ?? 0;
+    if (!entities.length || offset >= total) return found;
+  }
+}

@@ -116,6 +116,7 @@ function Notices() {
 
 function SignIn({ onDone }) {
   const [error, setError] = useState(null);
+  useTitle("Sign in");
   const [busy, setBusy] = useState(false);
   const submit = async (e) => {
     e.preventDefault();
@@ -210,11 +211,11 @@ function Breadcrumbs({ path, last }) {
 
 async function moveOrCopy(path, method, kind) {
   const verb = method === "MOVE" ? "Move" : "Copy";
-  const target = await ask({
+  const target = await pickFolder({
     title: `${verb} ${kind} “${nameOf(path)}”`,
-    label: "Into folder",
-    input: parentOf(path),
+    start: parentOf(path),
     confirm: verb,
+    exclude: kind === "folder" ? [path] : [],
   });
   if (!target) return null;
   const dest = target.replace(/\/+$/, "") + "/" + nameOf(path);
@@ -303,6 +304,280 @@ function UploadPanel({ uploads, onCancel, onRetry, onRename }) {
 const FolderIcon = () => html`<svg class="icon" viewBox="0 0 24 24" aria-hidden="true" width="20" height="20">
   <path d="M3 6a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" fill="#e8b04a" /></svg>`;
 
+// -- page title and scroll memory -------------------------------------------------------
+
+/** The tab's title names the folder, asset or search shown. */
+function useTitle(text) {
+  useEffect(() => {
+    document.title = text ? `${text} – Assetvault` : "Assetvault";
+  }, [text]);
+}
+
+const SCROLL = "assetvault.scroll";
+const scrolls = () => JSON.parse(sessionStorage.getItem(SCROLL) || "{}");
+
+/** Remember how far a page was scrolled, and go back there when it is shown again
+ * (back from an asset), once its content is in (`ready`). */
+function useScrollMemory(key, ready) {
+  const restored = useRef(null);
+  useEffect(() => {
+    // Kept on every click (a capturing listener: before a link leaves the page; by the
+    // time the hash changes, the next page is drawn already), and never before the page
+    // is back where it was: while it loads it is short and scrolls to the top.
+    const save = () => restored.current === key && sessionStorage.setItem(SCROLL, JSON.stringify({ ...scrolls(), [key]: scrollY }));
+    addEventListener("click", save, true);
+    return () => removeEventListener("click", save, true);
+  }, [key]);
+  useEffect(() => {
+    if (!ready || restored.current === key) return;
+    restored.current = key;
+    const y = scrolls()[key] || 0;
+    requestAnimationFrame(() => scrollTo(0, y));
+  }, [key, ready]);
+}
+
+// -- folder picker (move and copy choose a folder by browsing, never by typing) ---------
+
+let openPicker = () => {};
+
+/** pickFolder({title, start, confirm, exclude}) -> the chosen folder's path, or null.
+ * `exclude`: folders that cannot be chosen or entered (a folder cannot go into itself). */
+export const pickFolder = (options) => new Promise((resolve) => openPicker({ ...options, resolve }));
+
+function FolderPicker() {
+  const [opts, setOpts] = useState(null);
+  const [at, setAt] = useState(ROOT);
+  const [folders, setFolders] = useState(null);
+  const [error, setError] = useState(null);
+  const ref = useRef();
+  openPicker = (o) => {
+    setAt(o.start || ROOT);
+    setOpts(o);
+  };
+  useEffect(() => {
+    if (opts && ref.current && !ref.current.open) {
+      ref.current.showModal();
+      ref.current.querySelector("button.primary")?.focus();
+    }
+  }, [opts]);
+  useEffect(() => {
+    if (!opts) return;
+    let gone = false;
+    setFolders(null);
+    setError(null);
+    api.subfolders(at).then(
+      (found) => !gone && setFolders(found),
+      (err) => !gone && setError(err.status === 404 ? `The folder ${at} does not exist (any more).` : err.message),
+    );
+    return () => {
+      gone = true;
+    };
+  }, [opts, at]);
+  if (!opts) return null;
+  const close = (value) => {
+    ref.current?.close();
+    setOpts(null);
+    opts.resolve(value);
+  };
+  const excluded = (p) => (opts.exclude || []).some((x) => p === x || p.startsWith(x + "/"));
+  const parts = at.slice(ROOT.length).split("/").filter(Boolean);
+  const here = parts.length ? parts[parts.length - 1] : "Assets";
+  return html`<dialog ref=${ref} class="dialog picker" aria-labelledby="picker-h" onCancel=${(e) => { e.preventDefault(); close(null); }}>
+    <h2 id="picker-h">${opts.title}</h2>
+    <nav aria-label="Folder path" class="crumbs"><ol>
+      <li><button type="button" class="link" data-crumb=${ROOT} onClick=${() => setAt(ROOT)}>Assets</button></li>
+      ${parts.map((p, i) => html`<li key=${i}><button type="button" class="link" onClick=${() => setAt(ROOT + "/" + parts.slice(0, i + 1).join("/"))}>${p}</button></li>`)}
+    </ol></nav>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${!folders && !error && html`<p class="loading">Loading…</p>`}
+    ${folders && (folders.length
+      ? html`<ul class="picker-list" aria-label=${"Folders in " + here}>${folders.map((f) => html`<li key=${f.name}>
+          <button type="button" class="picker-folder" data-folder=${f.name} disabled=${excluded(at + "/" + f.name)} onClick=${() => setAt(at + "/" + f.name)}>
+            <${FolderIcon} /> ${f.title}</button></li>`)}</ul>`
+      : html`<p class="hint">No folders in here.</p>`)}
+    <div class="row end">
+      <button type="button" onClick=${() => close(null)}>Cancel</button>
+      <button type="button" class="primary" data-testid="picker-choose" disabled=${!!error || excluded(at)} onClick=${() => close(at)}>${opts.confirm || "Choose"} into “${here}”</button>
+    </div>
+  </dialog>`;
+}
+
+// -- selection and bulk actions ---------------------------------------------------------
+
+/** Which of `items` are selected: click toggles (once something is), ctrl/cmd-click
+ * toggles, shift-click selects the range from the last one clicked. */
+function useSelection(items, resetKey) {
+  const [ids, setIds] = useState(() => new Set());
+  const anchor = useRef(null);
+  useEffect(() => {
+    anchor.current = null;
+    setIds(new Set());
+  }, [resetKey]);
+  // An asset that left the listing (deleted, moved) leaves the selection too.
+  useEffect(() => {
+    const live = new Set(items.map((a) => a.assetId));
+    setIds((s) => ([...s].every((id) => live.has(id)) ? s : new Set([...s].filter((id) => live.has(id)))));
+  }, [items]);
+  const toggle = (i) => {
+    const id = items[i].assetId;
+    anchor.current = i;
+    setIds((s) => {
+      const n = new Set(s);
+      n.has(id) ? n.delete(id) : n.add(id);
+      return n;
+    });
+  };
+  const range = (i) => {
+    const from = anchor.current ?? i;
+    const [lo, hi] = from < i ? [from, i] : [i, from];
+    setIds((s) => new Set([...s, ...items.slice(lo, hi + 1).map((a) => a.assetId)]));
+  };
+  const onClick = (e, i) => {
+    if (e.shiftKey) range(i);
+    else if (e.ctrlKey || e.metaKey || ids.size) toggle(i);
+    else return; // a plain click opens the asset
+    e.preventDefault();
+  };
+  return {
+    ids,
+    size: ids.size,
+    chosen: items.filter((a) => ids.has(a.assetId)),
+    has: (id) => ids.has(id),
+    toggle,
+    range,
+    onClick,
+    all: () => setIds(new Set(items.map((a) => a.assetId))),
+    clear: () => {
+      anchor.current = null;
+      setIds(new Set());
+    },
+    select: (list) => setIds(new Set(list)),
+  };
+}
+
+/** Run `fn` on each asset in turn; each fails on its own and the rest go on. */
+async function runBulk(title, assets, fn, setReport) {
+  const rows = assets.map((a) => ({ id: a.assetId, name: a.repositoryMetadata["repo:name"], state: "queued", message: "" }));
+  const show = (done) => setReport({ title, rows: rows.map((r) => ({ ...r })), done });
+  show(false);
+  for (const [i, a] of assets.entries()) {
+    rows[i].state = "working";
+    show(false);
+    try {
+      await fn(a);
+      rows[i].state = "done";
+    } catch (err) {
+      rows[i].state = "failed";
+      rows[i].message = err.status === 412 ? "a file of this name is already there" : err.message;
+    }
+  }
+  show(true);
+  const failed = rows.filter((r) => r.state === "failed");
+  notify(`${title}: ${rows.length - failed.length} of ${rows.length} done${failed.length ? `, ${failed.length} failed (see each one)` : ""}`, failed.length ? "error" : "info");
+  return failed.map((r) => r.id);
+}
+
+function BulkReport({ report, onClose }) {
+  if (!report) return null;
+  return html`<section class="bulk-report" aria-label=${report.title} data-testid="bulk-report">
+    <div class="row"><strong>${report.title}</strong><span class="spacer"></span>
+      ${report.done && html`<button class="link" onClick=${onClose}>Close</button>`}</div>
+    <ul>${report.rows.map((r) => html`<li key=${r.id} data-file=${r.name} data-state=${r.state}>
+      <span class="name">${r.name}</span> <span class=${"state " + r.state}>${r.state}${r.message ? ` — ${r.message}` : ""}</span></li>`)}</ul>
+  </section>`;
+}
+
+/** The bulk actions on the selected assets of the folder `path`. */
+function bulkActions(path, sel, setReport, reload) {
+  const chosen = sel.chosen;
+  const n = chosen.length;
+  const label = `${n} asset${n === 1 ? "" : "s"}`;
+  const finish = (failedIds) => {
+    sel.select(failedIds); // what failed stays selected, to try again
+    reload();
+  };
+  const move = (method) =>
+    guarded(async () => {
+      const verb = method === "MOVE" ? "Move" : "Copy";
+      const dest = await pickFolder({ title: `${verb} ${label}`, start: path, confirm: verb });
+      if (!dest) return;
+      if (method === "MOVE" && dest === path) return notify("They are in this folder already.");
+      finish(await runBulk(`${verb} to ${dest}`, chosen, (a) => api.copyOrMove(method, a.repositoryMetadata["repo:path"], `${dest}/${a.repositoryMetadata["repo:name"]}`), setReport));
+    });
+  const remove = guarded(async () => {
+    const sure = await ask({ title: `Delete ${label}?`, message: "This cannot be undone.", confirm: "Delete", danger: true });
+    if (sure) finish(await runBulk("Delete", chosen, (a) => api.remove(a.repositoryMetadata["repo:path"]), setReport));
+  });
+  const publish = (on) =>
+    guarded(async () => finish(await runBulk(on ? "Publish" : "Unpublish", chosen, (a) => api.setPublished(a.assetId, on), setReport)));
+  const setField = guarded(async () => {
+    const key = await ask({ title: `Set a metadata field on ${label}`, label: "Field name (e.g. dc:subject)", input: "", confirm: "Next" });
+    if (!key) return;
+    const value = await ask({ title: `Set ${key} on ${label}`, label: "Value", input: "", confirm: "Set" });
+    if (value === null) return;
+    finish(await runBulk(`Set ${key}`, chosen, (a) => api.setField(a.assetId, key, value), setReport));
+  });
+  const zip = guarded(async () => {
+    notify(`Preparing a ZIP of ${label}…`);
+    await api.downloadArchive(chosen.map((a) => a.repositoryMetadata["repo:path"]), `${nameOf(path) || "assets"}-${n}.zip`);
+  });
+  return { move, remove, publish, setField, zip };
+}
+
+function SelectionBar({ sel, total, actions }) {
+  if (!sel.size) return null;
+  return html`<div class="selection-bar" role="toolbar" aria-label="Selection">
+    <strong data-testid="selected-count">${sel.size} selected</strong>
+    ${sel.size < total && html`<button onClick=${sel.all}>Select all ${total}</button>`}
+    <button onClick=${sel.clear}>Clear</button>
+    <span class="spacer"></span>
+    <button onClick=${actions.zip}>Download ZIP</button>
+    <button onClick=${actions.move("MOVE")}>Move…</button>
+    <button onClick=${actions.move("COPY")}>Copy…</button>
+    <button onClick=${actions.setField}>Set field…</button>
+    <button onClick=${actions.publish(true)}>Publish</button>
+    <button onClick=${actions.publish(false)}>Unpublish</button>
+    <button class="danger" onClick=${actions.remove}>Delete…</button>
+  </div>`;
+}
+
+/** One card of the grid: a checkbox to select it, its thumbnail, file name and title. */
+function AssetCard({ asset, index, sel }) {
+  const name = asset.repositoryMetadata["repo:name"];
+  const title = asset.assetMetadata?.["dc:title"];
+  const picked = sel.has(asset.assetId);
+  return html`<li class=${picked ? "picked" : ""}>
+    <input type="checkbox" class="pick" checked=${picked} aria-label=${"Select " + name}
+      onClick=${(e) => { if (e.shiftKey) { e.preventDefault(); sel.range(index); } else sel.toggle(index); }} />
+    <a class="card" href=${assetHash(asset.assetId)} data-name=${name} aria-current=${picked ? "true" : null} onClick=${(e) => sel.onClick(e, index)}>
+      <${Thumb} asset=${asset} />
+      <span class="card-name">${name}</span>
+      ${title && title !== name && html`<span class="card-title">${title}</span>`}
+    </a></li>`;
+}
+
+const GRID_SORTS = [
+  ["name-asc", "Name A–Z", "repositoryMetadata.repo:name", "ASC"],
+  ["name-desc", "Name Z–A", "repositoryMetadata.repo:name", "DESC"],
+  ["modified-desc", "Newest first", "repositoryMetadata.repo:modifyDate", "DESC"],
+  ["modified-asc", "Oldest first", "repositoryMetadata.repo:modifyDate", "ASC"],
+  ["size-desc", "Largest first", "repositoryMetadata.repo:size", "DESC"],
+  ["size-asc", "Smallest first", "repositoryMetadata.repo:size", "ASC"],
+  ["type-asc", "Type", "repositoryMetadata.dc:format", "ASC"],
+  ["state-asc", "State", "repositoryMetadata.aem:assetState", "ASC"],
+];
+
+/** The grid's sort menu (the list's column headers sort the same way, by the server). */
+function SortMenu({ sort, onSort }) {
+  const key = GRID_SORTS.find(([, , f, o]) => f === sort.field && o === sort.order)?.[0] || "name-asc";
+  const change = (e) => {
+    const [, , field, order] = GRID_SORTS.find(([k]) => k === e.target.value);
+    onSort({ field, order });
+  };
+  return html`<label class="sort-menu">Sort<select value=${key} onChange=${change}>
+    ${GRID_SORTS.map(([k, label]) => html`<option value=${k}>${label}</option>`)}</select></label>`;
+}
+
 // -- browse -----------------------------------------------------------------------------
 
 const COLUMNS = [
@@ -318,7 +593,14 @@ function Browse({ path }) {
   const [error, setError] = useState(null);
   const [assets, setAssets] = useState({ items: [], cursor: null, total: 0 });
   const [view, setView] = useState(sessionStorage.getItem("assetvault.view") || "grid");
-  const [sort, setSort] = useState({ field: COLUMNS[0][1], order: "ASC" });
+  const [sort, setSortState] = useState(() => JSON.parse(sessionStorage.getItem("assetvault.sort") || "null") || { field: COLUMNS[0][1], order: "ASC" });
+  const setSort = (next) =>
+    setSortState((s) => {
+      const value = typeof next === "function" ? next(s) : next;
+      sessionStorage.setItem("assetvault.sort", JSON.stringify(value));
+      return value;
+    });
+  const [bulkReport, setBulkReport] = useState(null);
   const [uploads, setUploads] = useState([]);
   const [dragging, setDragging] = useState(false);
   const urnRef = useRef(null);
@@ -359,6 +641,7 @@ function Browse({ path }) {
   useEffect(() => {
     urnRef.current = null;
     setListing(null);
+    setAssets({ items: [], cursor: null, total: 0 });
     setUploads([]);
   }, [path]);
   useEffect(() => {
@@ -529,6 +812,26 @@ function Browse({ path }) {
   };
   const sortBy = (field) => setSort((s) => ({ field, order: s.field === field && s.order === "ASC" ? "DESC" : "ASC" }));
 
+  const sel = useSelection(assets.items, `${path} ${sort.field} ${sort.order}`);
+  const bulk = bulkActions(path, sel, setBulkReport, load);
+  useTitle(path === ROOT ? "Assets" : nameOf(path));
+  const hasAssets = !!listing?.entities?.some((e) => e.class.includes("assets/asset"));
+  useScrollMemory(browseHash(path), !!listing && (!hasAssets || assets.items.length > 0));
+  useEffect(() => setBulkReport(null), [path]);
+  useEffect(() => {
+    // Escape clears the selection; Ctrl/Cmd+A selects every asset shown (outside fields).
+    const on = (e) => {
+      if (e.target.closest?.("input, textarea, select, dialog")) return;
+      if (e.key === "Escape" && sel.size) sel.clear();
+      else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && assets.items.length) {
+        e.preventDefault();
+        sel.all();
+      }
+    };
+    addEventListener("keydown", on);
+    return () => removeEventListener("keydown", on);
+  });
+
   if (error) {
     return html`<main><${Breadcrumbs} path=${path} /><p class="error" role="alert">${error.status === 404 ? `There is no folder ${path}.` : error.message}</p></main>`;
   }
@@ -552,6 +855,8 @@ function Browse({ path }) {
         <button onClick=${folderAction(async (p) => { await moveOrCopy(p, "COPY", "folder"); load(); return null; })}>Copy</button>
         <button class="danger" onClick=${folderAction(deleteNode, "folder")}>Delete</button>`}
       <span class="spacer"></span>
+      ${assets.items.length > 0 && html`<button onClick=${sel.all} aria-keyshortcuts="Control+A">Select all</button>`}
+      ${view === "grid" && html`<${SortMenu} sort=${sort} onSort=${setSort} />`}
       <div class="segmented" role="group" aria-label="View">
         <button aria-pressed=${view === "grid"} onClick=${() => toggleView("grid")}>Grid</button>
         <button aria-pressed=${view === "list"} onClick=${() => toggleView("list")}>List</button>
@@ -559,6 +864,8 @@ function Browse({ path }) {
     </div>
     <p class="hint drop-hint">Drop files anywhere here to upload them into this folder.</p>
     <${UploadPanel} uploads=${uploads} onCancel=${cancelUpload} onRetry=${retryUpload} onRename=${renameUpload} />
+    <${SelectionBar} sel=${sel} total=${assets.items.length} actions=${bulk} />
+    <${BulkReport} report=${bulkReport} onClose=${() => setBulkReport(null)} />
     ${!listing && html`<p class="loading">Loading…</p>`}
     ${folders.length > 0 && html`<ul class="folders" aria-label="Folders">
       ${folders.map((f) => html`<li key=${f.properties.name}><a class="folder" href=${browseHash(`${path}/${f.properties.name}`)}>
@@ -568,16 +875,14 @@ function Browse({ path }) {
     ${listing && !folders.length && !assets.items.length && html`<p class="empty">This folder is empty. Drop files here or use “Upload files”.</p>`}
     ${assets.items.length > 0 && (view === "grid"
       ? html`<ul class="grid" aria-label="Assets">
-          ${assets.items.map((a) => html`<li key=${a.assetId}><a class="card" href=${assetHash(a.assetId)} data-name=${a.repositoryMetadata["repo:name"]}>
-            <${Thumb} asset=${a} />
-            <span class="card-name">${a.assetMetadata?.["dc:title"] || a.repositoryMetadata["repo:name"]}</span>
-          </a></li>`)}
+          ${assets.items.map((a, i) => html`<${AssetCard} key=${a.assetId} asset=${a} index=${i} sel=${sel} />`)}
         </ul>`
       : html`<div class="table-wrap"><table class="list">
-          <thead><tr>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
+          <thead><tr><th><span class="sr-only">Selected</span></th>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
             <button class="sort" onClick=${() => sortBy(field)}>${label}${sort.field === field ? (sort.order === "ASC" ? " ▲" : " ▼") : ""}</button></th>`)}</tr></thead>
-          <tbody>${assets.items.map((a) => { const r = a.repositoryMetadata; return html`<tr key=${a.assetId}>
-            <td><a href=${assetHash(a.assetId)}>${r["repo:name"]}</a></td><td>${r["dc:format"]}</td>
+          <tbody>${assets.items.map((a, i) => { const r = a.repositoryMetadata; return html`<tr key=${a.assetId} class=${sel.has(a.assetId) ? "picked" : ""}>
+            <td><input type="checkbox" checked=${sel.has(a.assetId)} aria-label=${"Select " + r["repo:name"]} onClick=${(e) => { if (e.shiftKey) { e.preventDefault(); sel.range(i); } else sel.toggle(i); }} /></td>
+            <td><a href=${assetHash(a.assetId)} onClick=${(e) => sel.onClick(e, i)}>${r["repo:name"]}</a></td><td>${r["dc:format"]}</td>
             <td>${formatSize(r["repo:size"])}</td><td>${formatDate(r["repo:modifyDate"])}</td><td>${r["aem:assetState"]}</td></tr>`; })}
           </tbody></table></div>`)}
     ${assets.cursor && html`<button class="more" onClick=${() => loadAssets(listing, assets.cursor)}>Show more (${assets.items.length} of ${assets.total})</button>`}
@@ -738,6 +1043,7 @@ function AssetPage({ id }) {
     return () => clearTimeout(t);
   }, [meta]);
 
+  useTitle(meta ? meta.assetMetadata?.["dc:title"] || meta.repositoryMetadata["repo:name"] : error ? "Not found" : "Loading…");
   if (error) return html`<main><p class="error" role="alert">${error.status === 404 ? "This asset does not exist (any more)." : error.message}</p><a href="#/browse">Back to the assets</a></main>`;
   if (!meta) return html`<main><p class="loading">Loading…</p></main>`;
   const repo = meta.repositoryMetadata;
@@ -858,6 +1164,7 @@ function Search({ params }) {
   const [busy, setBusy] = useState(false);
   const key = params.toString();
   const page = cursors.length - 1;
+  useTitle(params.get("q") && params.get("q") !== "*" ? `Search “${params.get("q")}”` : "Search");
 
   // The page number and the results change together, once the answer is in.
   const run = async (stack) => {
@@ -975,7 +1282,7 @@ function App() {
     const folder = ROOT + rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");
     page = html`<${Browse} path=${folder} />`;
   }
-  return html`<${Header} onSignOut=${signOut} q=${path === "/search" ? params.get("q") || "" : ""} />${page}<${Dialog} /><${Notices} />`;
+  return html`<${Header} onSignOut=${signOut} q=${path === "/search" ? params.get("q") || "" : ""} />${page}<${Dialog} /><${FolderPicker} /><${Notices} />`;
 }
 
 const root = document.getElementById("app");
