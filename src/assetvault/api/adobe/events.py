@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from assetvault.api.adobe.routes import json_response, problems
+from assetvault.api.adobe.common import json_response, problems
 from assetvault.api.body import json_body
 from assetvault.api.deps import base_url, content_type, require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
