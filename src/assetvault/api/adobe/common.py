@@ -43,11 +43,16 @@ write_bearer = require("write")
 
 
 def json_response(
-    request: Request, body: dict[str, Any], *, etag: str | None = None, status: int = 200
+    request: Request,
+    body: dict[str, Any],
+    *,
+    etag: str | None = None,
+    status: int = 200,
+    types: list[str] = JSON_TYPES,
 ) -> Response:
     """A JSON body with a strong ETag (the node's, or a digest of the body), answering
-    If-None-Match with 304."""
-    negotiate(request, JSON_TYPES)
+    If-None-Match with 304; ``types``: the JSON media types offered, the first preferred."""
+    media_type = negotiate(request, types)
     if etag is None:
         digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode(), usedforsecurity=False)
         etag = f'"{digest.hexdigest()[:20]}"'
@@ -56,8 +61,8 @@ def json_response(
     ):
         return Response(status_code=304, headers={"ETag": etag})
     if request.method == "HEAD":
-        return Response(status_code=status, headers={"ETag": etag}, media_type="application/json")
-    return FastJSONResponse(body, status_code=status, headers={"ETag": etag})
+        return Response(status_code=status, headers={"ETag": etag}, media_type=media_type)
+    return FastJSONResponse(body, status_code=status, headers={"ETag": etag}, media_type=media_type)
 
 
 async def asset_node(request: Request, asset_id: str) -> Node:
