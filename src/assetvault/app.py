@@ -164,6 +164,7 @@ def create_app(
     app.include_router(adobe_imports.importer)
     app.include_router(adobe.router)
     app.include_router(io_events.router)
+    app.include_router(adobe_events.adobe_paths)  # after the journal: as many segments
     app.include_router(classic.router)
     app.include_router(content.router)
     app.include_router(ui.router)

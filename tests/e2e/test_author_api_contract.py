@@ -52,6 +52,7 @@ EVENT_OPERATIONS = {
     ("get", "/adobe/events/registrations"),
     ("get", "/adobe/events/registrations/{registrationId}"),
     ("put", "/adobe/events/registrations/{registrationId}"),
+    ("patch", "/adobe/events/registrations/{registrationId}"),
     ("delete", "/adobe/events/registrations/{registrationId}"),
 }
 # Assetvault's own extensions of the Author API (docs/author-api.md).

@@ -232,3 +232,65 @@ def test_after_an_update_without_client_id_the_adobe_sdk_verifies_the_next_deliv
     assert updated.json()["client_id"] == "e2e-client"
     assert journal.status_code in (200, 204), journal.text  # the journal URL still answers
     assert any(r.path.startswith("/containers/e2e/data/pub-key-") for r in state.received)
+
+
+def test_the_adobe_sdk_manages_registrations_at_adobe_s_paths(tmp_path: Path) -> None:
+    """Adobe's SDK, pointed at Assetvault (``eventsBaseURL``), creates, reads, lists
+    (the workspace's, and the organization's page by page following ``next``),
+    updates without ``client_id`` and deletes registrations at the paths and in the
+    HAL shapes of Adobe I/O Events' API description."""
+    server = LiveServer(data_dir=tmp_path / "data", env=ENV).start()
+    try:
+        token = create_token(server.data_dir, "e2e-admin", "admin")
+        out = subprocess.run(
+            ["node", str(HERE / "registrations.js"), server.url, "org-1", "e2e", token],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        seen = json.loads(out.stdout)
+    finally:
+        server.stop()
+    made = seen["created"]
+    rid = made["registration_id"]
+    assert isinstance(made["id"], int)  # Adobe's Java client reads it as a Long
+    assert made["client_id"] == "sdk-client"
+    assert (made["consumer_id"], made["project_id"], made["workspace_id"]) == (
+        "org-1",
+        "project-1",
+        "workspace-1",
+    )
+    assert made["_links"]["self"]["href"] == (
+        f"{server.url}/events/org-1/project-1/workspace-1/registrations/{rid}"
+    )
+    assert made["_links"]["rel:events"]["href"] == (
+        f"{server.url}/events/organizations/{ORG}/integrations/sdk-client/{rid}"
+    )
+    assert seen["got"]["registration_id"] == rid and seen["got"]["name"] == "journal one"
+    listed = seen["workspaceList"]
+    assert [r["name"] for r in listed["_embedded"]["registrations"]] == [
+        "journal one",
+        "journal two",
+        "journal three",
+    ]
+    assert listed["_links"]["self"]["href"] == (
+        f"{server.url}/events/org-1/project-1/workspace-1/registrations"
+    )
+    pages = seen["pages"]
+    assert [p["names"] for p in pages] == [["journal one", "journal two"], ["journal three"]]
+    assert pages[0]["page"] == {
+        "size": 2,
+        "number": 0,
+        "numberOfElements": 2,
+        "totalElements": 3,
+        "totalPages": 2,
+    }
+    assert pages[0]["links"] == ["first", "last", "next", "self"]
+    assert pages[1]["links"] == ["first", "last", "prev", "self"]
+    updated = seen["updated"]
+    assert updated["name"] == "journal renamed" and updated["client_id"] == "sdk-client"
+    assert updated["events_of_interest"][0]["event_code"] == "aem.assets.asset.deleted"
+    assert updated["_links"]["rel:events"]["href"] == made["_links"]["rel:events"]["href"]
+    assert seen["afterDelete"] is not None and "404" in seen["afterDelete"]

@@ -14,8 +14,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
+from assetvault.api.adobe.common import problems, read_bearer
 from assetvault.api.adobe.events import json_request
-from assetvault.api.adobe.routes import problems, read_bearer
 from assetvault.api.body import json_body
 from assetvault.api.deps import content_type, services
 from assetvault.auth.models import Principal

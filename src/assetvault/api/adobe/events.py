@@ -4,13 +4,17 @@ publish state that the published and unpublished events announce."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+import jsonpatch
+import jsonpointer
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from assetvault.api.adobe.routes import json_response, problems
+from assetvault.api.adobe.common import PATCH_TYPE, json_response, problems
 from assetvault.api.body import json_body
 from assetvault.api.deps import base_url, content_type, require, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
@@ -24,10 +28,18 @@ from assetvault.relations.service import parse_urn
 from assetvault.tree.models import Node
 
 router = APIRouter(prefix="/adobe/events", tags=["Events"])
+# Adobe I/O Events' own paths for the same registrations (see below).
+adobe_paths = APIRouter(prefix="/events", tags=["Events"])
 publishing = APIRouter(prefix="/adobe/assets", tags=["Assets"])
 admin = require("admin", api_key=True)
 write = require("write", api_key=True)
 PROVIDER_ID = "aem-assets"
+HAL_JSON = "application/hal+json"
+# Our paths answer JSON unless HAL is asked for (Adobe's SDK asks for it); Adobe's paths
+# answer HAL, as its API description says, unless only JSON is acceptable.
+OURS = ["application/json", HAL_JSON]
+ADOBE = [HAL_JSON, "application/json"]
+PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -81,21 +93,75 @@ def registration_view(
     return body
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """Where an Adobe path names a registration: Assetvault is one organization with one
+    workspace, so these are echoed as given, never checked (docs/events.md)."""
+
+    org: str
+    project: str | None = None
+    workspace: str | None = None
+
+    def registrations(self, request: Request) -> str:
+        parts = [self.org, self.project, self.workspace] if self.project else [self.org]
+        path = "/".join(quote(p or "", safe="@") for p in parts)
+        return f"{base_url(request)}/events/{path}/registrations"
+
+
+def registration_number(registration_id: str) -> int:
+    """Adobe's integer ``id`` (its Console's URLs use it; Adobe's Java client reads it as
+    a Long): the first 48 bits of the registration id, random in a UUID4, so stable and
+    distinct among a server's registrations. Nothing looks a registration up by it."""
+    return int(registration_id.replace("-", "")[:12], 16)
+
+
+def adobe_view(request: Request, registration: Registration, where: Workspace) -> dict[str, Any]:
+    """A registration as Adobe I/O Events' API gives it (RegistrationHalModel)."""
+    body = registration_view(request, registration)
+    body["id"] = registration_number(registration.id)
+    body["consumer_id"] = where.org
+    body["project_id"] = where.project
+    body["workspace_id"] = where.workspace
+    if where.project:
+        self_href = f"{where.registrations(request)}/{registration.id}"
+    else:  # listed for an organization: no workspace to name, so our own path
+        self_href = f"{base_url(request)}/adobe/events/registrations/{registration.id}"
+    body["_links"] = {"self": {"href": self_href}, "rel:events": body["_links"]["rel:events"]}
+    return body
+
+
+# Fields of Adobe's create and update models for what Assetvault does not deliver to
+# (I/O Runtime actions, Amazon EventBridge) or does not filter by: accepted when empty,
+# as Adobe's clients send them so, and refused otherwise.
+UNSUPPORTED_EMPTY = {
+    "runtime_action": "Assetvault delivers to webhooks and journals, not to I/O Runtime actions",
+    "runtimeWebhook": "Assetvault delivers to webhooks and journals, not to I/O Runtime actions",
+    "destination_metadata": "it is for aws_eventbridge, which Assetvault does not deliver to",
+    "subscriber_filters": "Assetvault has no subscriber-defined filters",
+}
+KNOWN_FIELDS = {
+    "name",
+    "description",
+    "client_id",
+    "delivery_type",
+    "webhook_url",
+    "events_of_interest",
+    "enabled",
+    *UNSUPPORTED_EMPTY,
+}
+
+
 def _spec(body: Any) -> RegistrationSpec:
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
-    known = {
-        "name",
-        "description",
-        "client_id",
-        "delivery_type",
-        "webhook_url",
-        "events_of_interest",
-        "enabled",
-    }
-    extra = sorted(set(body) - known)
+    extra = sorted(set(body) - KNOWN_FIELDS)
     if extra:
-        raise InvalidInput(f"{extra[0]}: no such field; the fields are {', '.join(sorted(known))}")
+        raise InvalidInput(
+            f"{extra[0]}: no such field; the fields are {', '.join(sorted(KNOWN_FIELDS))}"
+        )
+    for name, why in UNSUPPORTED_EMPTY.items():
+        if body.get(name) not in (None, "", [], {}, False):
+            raise InvalidInput(f"{name} must be empty: {why}")
     for name in ("name", "delivery_type"):
         if not isinstance(body.get(name), str):
             raise InvalidInput(f"{name} is required (a string)")
@@ -127,6 +193,40 @@ def _spec(body: Any) -> RegistrationSpec:
     )
 
 
+def _editable(registration: Registration) -> dict[str, Any]:
+    """What a JSON Patch of a registration applies to: Adobe's update model."""
+    doc: dict[str, Any] = {
+        "name": registration.name,
+        "description": registration.description,
+        "delivery_type": registration.delivery_type,
+        "events_of_interest": [
+            {"provider_id": PROVIDER_ID, "event_code": t} for t in registration.event_types
+        ],
+        "enabled": registration.enabled,
+    }
+    if registration.webhook_url:
+        doc["webhook_url"] = registration.webhook_url
+    return doc
+
+
+def _patched(registration: Registration, operations: Any) -> RegistrationSpec:
+    if not isinstance(operations, list) or not operations:
+        raise InvalidInput("the body must be a non-empty JSON Patch array")
+    for index, op in enumerate(operations):
+        if not isinstance(op, dict) or op.get("op") not in PATCH_OPS:
+            raise InvalidInput(f"operation {index}: op must be one of {', '.join(PATCH_OPS)}")
+        for key in ("path", "from") if op["op"] in ("move", "copy") else ("path",):
+            if not isinstance(op.get(key), str):
+                raise InvalidInput(f"operation {index}: {key} must be a JSON pointer string")
+        if op["op"] in ("add", "replace", "test") and "value" not in op:
+            raise InvalidInput(f"operation {index}: {op['op']} needs a value")
+    try:
+        doc = jsonpatch.JsonPatch(operations).apply(_editable(registration))
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise InvalidInput(f"the patch does not apply: {exc}") from exc
+    return _spec(doc)
+
+
 async def _json_object(request: Request) -> Any:
     ctype = content_type(request)
     if ctype != "application/json":
@@ -134,13 +234,62 @@ async def _json_object(request: Request) -> Any:
     return await json_body(request)
 
 
+async def _patch_body(request: Request) -> Any:
+    ctype = content_type(request)
+    if ctype != PATCH_TYPE:
+        raise UnsupportedMediaType(f"send the patch as {PATCH_TYPE}, not {ctype or 'nothing'}")
+    return await json_body(request)
+
+
 REGISTRATION_ERRORS = problems(400, 401, 403, 406, 413, 415)
 
 
-def json_request(schema: str) -> dict[str, Any]:
+def json_request(schema: str, media_type: str = "application/json") -> dict[str, Any]:
     """The request body of a route that reads its JSON itself (api/body.py)."""
     ref = {"$ref": f"#/components/schemas/{schema}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": ref}}}}
+
+
+PATCH_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            PATCH_TYPE: {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["op", "path"],
+                        "properties": {
+                            "op": {"type": "string", "enum": list(PATCH_OPS)},
+                            "path": {"type": "string"},
+                            "from": {"type": "string"},
+                            "value": {},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+async def _create(request: Request, principal: Principal) -> Registration:
+    spec = _spec(await _json_object(request))
+    return await services(request).events.create(
+        spec, user=principal.name, base_url=base_url(request)
+    )
+
+
+async def _update(request: Request, registration_id: str, spec: RegistrationSpec) -> Registration:
+    return await services(request).events.update(registration_id, spec, base_url=base_url(request))
+
+
+async def _patch(request: Request, registration_id: str) -> Registration:
+    events = services(request).events
+    current = await events.get(registration_id)
+    spec = _patched(current, await _patch_body(request))
+    return await _update(request, registration_id, spec)
 
 
 @router.post(
@@ -152,14 +301,14 @@ def json_request(schema: str) -> dict[str, Any]:
     openapi_extra=json_request("RegistrationRequest"),
 )
 async def create_registration(request: Request, principal: Principal = Depends(admin)) -> Response:
-    negotiate(request, JSON_TYPES)
-    spec = _spec(await _json_object(request))
-    registration = await services(request).events.create(
-        spec, user=principal.name, base_url=base_url(request)
-    )
+    media_type = negotiate(request, OURS)
+    registration = await _create(request, principal)
     view = registration_view(request, registration, [])
     return FastJSONResponse(
-        view, status_code=201, headers={"Location": view["_links"]["self"]["href"]}
+        view,
+        status_code=201,
+        headers={"Location": view["_links"]["self"]["href"]},
+        media_type=media_type,
     )
 
 
@@ -172,7 +321,8 @@ async def create_registration(request: Request, principal: Principal = Depends(a
 async def list_registrations(request: Request, _: Principal = Depends(admin)) -> Response:
     found = await services(request).events.all()
     items = [registration_view(request, r) for r in found]
-    return json_response(request, {"_embedded": {"registrations": items}, "count": len(items)})
+    body = {"_embedded": {"registrations": items}, "count": len(items)}
+    return json_response(request, body, types=OURS)
 
 
 @router.get(
@@ -187,7 +337,7 @@ async def get_registration(
     events = services(request).events
     registration = await events.get(registrationId)
     attempts = await events.attempts(registrationId)
-    return json_response(request, registration_view(request, registration, attempts))
+    return json_response(request, registration_view(request, registration, attempts), types=OURS)
 
 
 @router.put(
@@ -200,12 +350,30 @@ async def get_registration(
 async def update_registration(
     request: Request, registrationId: str, _: Principal = Depends(admin)
 ) -> Response:
-    negotiate(request, JSON_TYPES)
-    events = services(request).events
-    spec = _spec(await _json_object(request))
-    registration = await events.update(registrationId, spec, base_url=base_url(request))
-    attempts = await events.attempts(registrationId)
-    return FastJSONResponse(registration_view(request, registration, attempts))
+    media_type = negotiate(request, OURS)
+    registration = await _update(request, registrationId, _spec(await _json_object(request)))
+    attempts = await services(request).events.attempts(registrationId)
+    return FastJSONResponse(
+        registration_view(request, registration, attempts), media_type=media_type
+    )
+
+
+@router.patch(
+    "/registrations/{registrationId}",
+    operation_id="patchEventRegistration",
+    summary="Change an event registration with a JSON Patch (a webhook is challenged again)",
+    responses=problems(400, 401, 403, 404, 406, 413, 415),
+    openapi_extra=PATCH_REQUEST,
+)
+async def patch_registration(
+    request: Request, registrationId: str, _: Principal = Depends(admin)
+) -> Response:
+    media_type = negotiate(request, OURS)
+    registration = await _patch(request, registrationId)
+    attempts = await services(request).events.attempts(registrationId)
+    return FastJSONResponse(
+        registration_view(request, registration, attempts), media_type=media_type
+    )
 
 
 @router.delete(
@@ -220,6 +388,201 @@ async def delete_registration(
 ) -> Response:
     await services(request).events.delete(registrationId)
     return Response(status_code=204)
+
+
+# -- Adobe I/O Events' own paths ---------------------------------------------------------
+# The same operations at the paths of Adobe's API description (static/events-api-
+# reference.yaml), answering its HAL shapes, so Adobe's SDKs work with eventsBaseURL set
+# to an Assetvault server. app.py includes this router after the journal's, whose path
+# has as many segments.
+
+WORKSPACE = "/{consumerOrgId}/{projectId}/{workspaceId}/registrations"
+
+
+@adobe_paths.post(
+    WORKSPACE,
+    operation_id="createRegistration",
+    summary="Create an event registration (Adobe I/O Events' path)",
+    status_code=201,
+    responses=REGISTRATION_ERRORS,
+    openapi_extra=json_request("RegistrationRequest"),
+)
+async def adobe_create(
+    request: Request,
+    consumerOrgId: str,
+    projectId: str,
+    workspaceId: str,
+    principal: Principal = Depends(admin),
+) -> Response:
+    media_type = negotiate(request, ADOBE)
+    where = Workspace(consumerOrgId, projectId, workspaceId)
+    view = adobe_view(request, await _create(request, principal), where)
+    return FastJSONResponse(
+        view,
+        status_code=201,
+        headers={"Location": view["_links"]["self"]["href"]},
+        media_type=media_type,
+    )
+
+
+@adobe_paths.get(
+    WORKSPACE,
+    operation_id="getRegistrations",
+    summary="List the event registrations of a workspace (Adobe I/O Events' path)",
+    responses=problems(401, 403, 406),
+)
+async def adobe_list(
+    request: Request,
+    consumerOrgId: str,
+    projectId: str,
+    workspaceId: str,
+    _: Principal = Depends(admin),
+) -> Response:
+    where = Workspace(consumerOrgId, projectId, workspaceId)
+    found = await services(request).events.all()
+    body = {
+        "_links": {"self": {"href": where.registrations(request)}},
+        "_embedded": {"registrations": [adobe_view(request, r, where) for r in found]},
+    }
+    return json_response(request, body, types=ADOBE)
+
+
+@adobe_paths.get(
+    WORKSPACE + "/{registrationId}",
+    operation_id="getRegistrationById",
+    summary="Get an event registration (Adobe I/O Events' path)",
+    responses=problems(401, 403, 404, 406),
+)
+async def adobe_get(
+    request: Request,
+    consumerOrgId: str,
+    projectId: str,
+    workspaceId: str,
+    registrationId: str,
+    _: Principal = Depends(admin),
+) -> Response:
+    where = Workspace(consumerOrgId, projectId, workspaceId)
+    registration = await services(request).events.get(registrationId)
+    return json_response(request, adobe_view(request, registration, where), types=ADOBE)
+
+
+@adobe_paths.put(
+    WORKSPACE + "/{registrationId}",
+    operation_id="updateRegistrationById",
+    summary="Replace an event registration (Adobe I/O Events' path)",
+    responses=problems(400, 401, 403, 404, 406, 413, 415),
+    openapi_extra=json_request("RegistrationRequest"),
+)
+async def adobe_update(
+    request: Request,
+    consumerOrgId: str,
+    projectId: str,
+    workspaceId: str,
+    registrationId: str,
+    _: Principal = Depends(admin),
+) -> Response:
+    media_type = negotiate(request, ADOBE)
+    where = Workspace(consumerOrgId, projectId, workspaceId)
+    registration = await _update(request, registrationId, _spec(await _json_object(request)))
+    return FastJSONResponse(adobe_view(request, registration, where), media_type=media_type)
+
+
+@adobe_paths.patch(
+    WORKSPACE + "/{registrationId}",
+    operation_id="patchRegistrationById",
+    summary="Change an event registration with a JSON Patch (Adobe I/O Events' path)",
+    responses=problems(400, 401, 403, 404, 406, 413, 415),
+    openapi_extra=PATCH_REQUEST,
+)
+async def adobe_patch(
+    request: Request,
+    consumerOrgId: str,
+    projectId: str,
+    workspaceId: str,
+    registrationId: str,
+    _: Principal = Depends(admin),
+) -> Response:
+    media_type = negotiate(request, ADOBE)
+    where = Workspace(consumerOrgId, projectId, workspaceId)
+    registration = await _patch(request, registrationId)
+    return FastJSONResponse(adobe_view(request, registration, where), media_type=media_type)
+
+
+@adobe_paths.delete(
+    WORKSPACE + "/{registrationId}",
+    operation_id="deleteRegistration",
+    summary="Delete an event registration (Adobe I/O Events' path)",
+    status_code=204,
+    responses=problems(401, 403, 404),
+)
+async def adobe_delete(
+    request: Request,
+    consumerOrgId: str,
+    projectId: str,
+    workspaceId: str,
+    registrationId: str,
+    _: Principal = Depends(admin),
+) -> Response:
+    await services(request).events.delete(registrationId)
+    return Response(status_code=204)
+
+
+PAGE_SIZE, MAX_PAGE_SIZE = 10, 100
+
+
+def _page_param(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isascii() or not value.isdigit() or len(value) > 9:
+        raise InvalidInput(f"{name} must be a whole number")
+    return int(value)
+
+
+@adobe_paths.get(
+    "/{consumerOrgId}/registrations",
+    operation_id="getRegistrationByConsumerOrgId",
+    summary="List an organization's event registrations, a page at a time (Adobe's path)",
+    responses=problems(400, 401, 403, 406),
+)
+async def adobe_list_for_org(
+    request: Request,
+    consumerOrgId: str,
+    page: str | None = Query(None, description="the page number, from 0"),
+    size: str | None = Query(None, description="registrations per page, 1 to 100 (10)"),
+    _: Principal = Depends(admin),
+) -> Response:
+    number = _page_param(page, "page", 0)
+    per_page = _page_param(size, "size", PAGE_SIZE)
+    if not 1 <= per_page <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"size must be 1 to {MAX_PAGE_SIZE}")
+    found = await services(request).events.all()
+    pages = -(-len(found) // per_page)
+    if number > 0 and number >= pages:
+        raise InvalidInput(f"page {number} is past the last page ({max(pages - 1, 0)})")
+    where = Workspace(consumerOrgId)
+    items = found[number * per_page : (number + 1) * per_page]
+    href = where.registrations(request)
+
+    def link(n: int) -> dict[str, str]:
+        return {"href": f"{href}?page={n}&size={per_page}"}
+
+    links = {"first": link(0), "last": link(max(pages - 1, 0)), "self": link(number)}
+    if number + 1 < pages:
+        links["next"] = link(number + 1)
+    if number > 0:
+        links["prev"] = link(number - 1)
+    body = {
+        "page": {
+            "size": per_page,
+            "number": number,
+            "numberOfElements": len(items),
+            "totalElements": len(found),
+            "totalPages": pages,
+        },
+        "_links": links,
+        "_embedded": {"registrations": [adobe_view(request, r, where) for r in items]},
+    }
+    return json_response(request, body, types=ADOBE)
 
 
 # -- publishing ----------------------------------------------------------------------------

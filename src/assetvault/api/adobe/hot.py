@@ -16,7 +16,7 @@ import re
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assetvault.api.adobe import routes
+from assetvault.api.adobe import metadata
 from assetvault.api.deps import authenticate
 from assetvault.api.errors import error_response
 from assetvault.errors import AssetvaultError
@@ -46,9 +46,9 @@ class HotRoutes:
         try:
             principal = await authenticate(request, "read", api_key=True)
             if method == "GET":
-                response = await routes.get_metadata(request, asset_id, principal)
+                response = await metadata.get_metadata(request, asset_id, principal)
             else:
-                response = await routes.head_metadata(request, asset_id, principal)
+                response = await metadata.head_metadata(request, asset_id, principal)
         except AssetvaultError as exc:
             response = error_response(request, exc.status, exc.detail)
         except Exception:

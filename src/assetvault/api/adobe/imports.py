@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from assetvault import mediatypes
-from assetvault.api.adobe.routes import bool_param, json_response, problems
+from assetvault.api.adobe.common import bool_param, json_response, problems
 from assetvault.api.binary import etag_matches, is_passive
 from assetvault.api.body import json_body
 from assetvault.api.deps import base_url, content_type, require, services

@@ -129,3 +129,13 @@ class RegistrationRequest(BaseModel):
     webhook_url: str | None = None
     events_of_interest: list[EventOfInterest | str] = Field(min_length=1)
     enabled: bool = True
+    runtime_action: str | None = Field(
+        default=None, description="Adobe's; only empty: Assetvault has no I/O Runtime"
+    )
+    runtimeWebhook: bool | None = Field(default=None, description="Adobe's; only false")
+    destination_metadata: dict[str, Any] | None = Field(
+        default=None, description="Adobe's, for aws_eventbridge; only empty"
+    )
+    subscriber_filters: list[dict[str, Any]] | None = Field(
+        default=None, description="Adobe's; only empty: no subscriber-defined filters"
+    )

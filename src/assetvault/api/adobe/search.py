@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from assetvault.api.adobe.routes import bool_param, problems, read
+from assetvault.api.adobe.common import bool_param, problems, read
 from assetvault.api.body import json_body, parse_json, read_body, replayed
 from assetvault.api.deps import content_type, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate

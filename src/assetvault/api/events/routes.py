@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from assetvault.api.adobe.routes import problems
+from assetvault.api.adobe.common import problems
 from assetvault.api.deps import authenticate, services
 from assetvault.api.responses import FastJSONResponse
 from assetvault.auth.models import Principal
@@ -32,8 +32,47 @@ async def journal_reader(request: Request) -> Principal:
     return principal
 
 
+JOURNAL = "/events/organizations/{org}/integrations/{credential}/{registrationId}"
+
+
+async def _journal(
+    request: Request,
+    org: str,
+    credential: str,
+    registration_id: str,
+    since: str | None,
+    limit: str | None,
+    latest: str | None,
+    seek: str | None,
+) -> Response:
+    try:
+        page = await services(request).events.journal(
+            org, credential, registration_id, since=since, limit=limit, latest=latest, seek=seek
+        )
+    except Gone as exc:  # Adobe answers this one in plain text
+        return PlainTextResponse(exc.detail, status_code=410)
+    base = request.url.path
+    query = "?" + urlencode(page.next_query) if page.next_query else ""
+    links = [f'<{base}{query}>; rel="next"'] + [
+        f'<{href}>; rel="{rel}"' for rel, href in page.links.items()
+    ]
+    if "since" in page.next_query:  # Adobe's validate link: the same batch, checked first
+        journal = base.removesuffix("/validate")
+        links.append(f'<{journal}/validate{query}>; rel="validate"')
+    if not page.entries:
+        response: Response = Response(status_code=204)
+        response.headers["retry-after"] = str(page.retry_after or 10)
+    else:
+        response = FastJSONResponse(
+            {"events": page.entries, "_page": {"last": page.last, "count": len(page.entries)}}
+        )
+    for link in links:  # one header per link: Adobe's Java client reads only the first
+        response.headers.append("link", link)
+    return response
+
+
 @router.get(
-    "/events/organizations/{org}/integrations/{credential}/{registrationId}",
+    JOURNAL,
     operation_id="getJournal",
     summary="Read a registration's journal of events",
     responses={
@@ -56,27 +95,29 @@ async def journal(
     seek: str | None = Query(None),
     _: Principal = Depends(journal_reader),
 ) -> Response:
-    try:
-        page = await services(request).events.journal(
-            org, credential, registrationId, since=since, limit=limit, latest=latest, seek=seek
-        )
-    except Gone as exc:  # Adobe answers this one in plain text
-        return PlainTextResponse(exc.detail, status_code=410)
-    base = request.url.path
-    next_link = base + ("?" + urlencode(page.next_query) if page.next_query else "")
-    links = [f'<{next_link}>; rel="next"'] + [
-        f'<{href}>; rel="{rel}"' for rel, href in page.links.items()
-    ]
-    if not page.entries:
-        response: Response = Response(status_code=204)
-        response.headers["retry-after"] = str(page.retry_after or 10)
-    else:
-        response = FastJSONResponse(
-            {"events": page.entries, "_page": {"last": page.last, "count": len(page.entries)}}
-        )
-    for link in links:  # one header per link: Adobe's Java client reads only the first
-        response.headers.append("link", link)
-    return response
+    return await _journal(request, org, credential, registrationId, since, limit, latest, seek)
+
+
+@router.get(
+    JOURNAL + "/validate",
+    operation_id="validateAndGetEventsFromJournal",
+    summary="Read a batch of a journal from a position that must be given (Adobe's validate)",
+    responses={204: {"description": "No events after this position (retry later)"}},
+)
+async def journal_validate(
+    request: Request,
+    org: str,
+    credential: str,
+    registrationId: str,
+    since: str | None = Query(None),
+    limit: str | None = Query(None),
+    _: Principal = Depends(journal_reader),
+) -> Response:
+    # Adobe's description: `since` required, no `latest` or `seek`; an unknown or expired
+    # position answers as on the journal's own path (400, 410).
+    if since is None:
+        raise InvalidInput("since is required: the position to validate and read from")
+    return await _journal(request, org, credential, registrationId, since, limit, None, None)
 
 
 @router.get(
