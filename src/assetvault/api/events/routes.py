@@ -5,6 +5,7 @@ fetch them), and the validationUrl of a webhook that failed its challenge."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,6 +34,14 @@ async def journal_reader(request: Request) -> Principal:
 
 
 JOURNAL = "/events/organizations/{org}/integrations/{credential}/{registrationId}"
+JOURNAL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "No events after this position (retry later)"},
+    410: {
+        "description": "The position asked for has expired (plain text, as Adobe answers)",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    **problems(400, 401, 403, 404),
+}
 
 
 async def _journal(
@@ -75,14 +84,7 @@ async def _journal(
     JOURNAL,
     operation_id="getJournal",
     summary="Read a registration's journal of events",
-    responses={
-        204: {"description": "No events after this position (retry later)"},
-        410: {
-            "description": "The position asked for has expired (plain text, as Adobe answers)",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        },
-        **problems(400, 401, 403, 404),
-    },
+    responses=JOURNAL_RESPONSES,
 )
 async def journal(
     request: Request,
@@ -102,7 +104,7 @@ async def journal(
     JOURNAL + "/validate",
     operation_id="validateAndGetEventsFromJournal",
     summary="Read a batch of a journal from a position that must be given (Adobe's validate)",
-    responses={204: {"description": "No events after this position (retry later)"}},
+    responses=JOURNAL_RESPONSES,
 )
 async def journal_validate(
     request: Request,
