@@ -89,6 +89,11 @@ def _tune_malloc() -> None:
     libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
 
 
+# uvicorn's httptools protocol with a larger request-body buffer and sendfile for binaries
+# (runtime/http.py); named, not imported, so a command that serves nothing loads no uvicorn.
+HTTP_PROTOCOL = "assetvault.runtime.http:Protocol"
+
+
 def default_api_processes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
@@ -127,7 +132,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
             app = create_app(settings, migrate=False)
             uvicorn.run(
-                app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
+                app,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                access_log=False,
+                http=HTTP_PROTOCOL,
             )
         else:
             # Each API process builds its own services from the environment; nothing they
@@ -145,6 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 log_level=args.log_level,
                 access_log=False,
+                http=HTTP_PROTOCOL,
             )
     finally:
         roles.stop()
