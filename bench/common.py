@@ -54,6 +54,32 @@ class RssSampler:
             self._thread.join()
 
 
+def api_processes(server_pid: int, marker: str = "multiprocessing.spawn") -> list[int]:
+    """The API processes under a ``serve`` process (uvicorn's spawned workers), or the
+    serve process itself when it runs a single API process in its own; with another
+    ``marker``, the children whose command line holds it (nginx's workers)."""
+    import psutil
+
+    children = psutil.Process(server_pid).children(recursive=True)
+    api = [c.pid for c in children if marker in " ".join(c.cmdline())]
+    return api or [server_pid]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (all their threads); one
+    that is gone counts nothing."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 

@@ -23,7 +23,11 @@ complete answers with is checked against the variant's, computed outside the tim
 Context, not compared: the disk's sequential write + fsync speed (as ``dd bs=16M
 count=64 conv=fsync``). nginx does not fsync; Assetvault fsyncs every part.
 
-Environment: BENCH_UPLOAD_PAIRS (default 5), BENCH_UPLOAD_MEMORY (recycle or keep).
+Server RSS is sampled in every API process (the one that receives a part is not known
+beforehand); growth is the largest rise of any of them over its idle figure.
+
+Environment: BENCH_UPLOAD_PAIRS (default 5), BENCH_UPLOAD_MEMORY (recycle or keep),
+BENCH_UPLOAD_MIB (the file's size, default 1024, for quicker runs).
 """
 
 from __future__ import annotations
@@ -46,10 +50,19 @@ if str(ROOT) not in sys.path:  # also runnable as ``python bench/upload.py``
 import httpx  # noqa: E402
 from tests.live import ASSETVAULT, LiveServer, create_token, free_port  # noqa: E402
 
-from bench.common import RssSampler, rss_bytes, summary, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    RssSampler,
+    api_processes,
+    cpu_seconds,
+    rss_bytes,
+    summary,
+    write_result,
+)
 
-SIZE = 1024 * 1024 * 1024
+SIZE = int(os.environ.get("BENCH_UPLOAD_MIB", "1024")) * 1024 * 1024
 CHUNK = 16 * 1024 * 1024
+if SIZE <= 0 or SIZE % CHUNK:
+    raise SystemExit("BENCH_UPLOAD_MIB must be a positive multiple of 16")
 PAIRS = int(os.environ.get("BENCH_UPLOAD_PAIRS", "5"))
 # recycle: both sides remove what they stored after each measurement (the next one
 # reuses that page cache); keep: both keep it (each upload writes into memory not used
@@ -143,12 +156,14 @@ class Nginx:
         self.process = subprocess.Popen(
             ["nginx", "-c", str(conf), "-p", str(work), "-e", str(work / "error.log")]
         )
+        self.cpu: list[float] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"nginx exited: {(work / 'error.log').read_text()}")
             try:
                 httpx.get(f"http://127.0.0.1:{self.port}/", timeout=0.5)
+                self.workers = api_processes(self.process.pid, "nginx: worker")
                 return
             except httpx.HTTPError:
                 time.sleep(0.05)
@@ -156,12 +171,14 @@ class Nginx:
 
     def put(self, file: Path, name: str) -> float:
         os.sync()
+        cpu = cpu_seconds(self.workers)
         start = time.perf_counter()
         subprocess.run(
             ["curl", "-sS", "--fail", "-o", "/dev/null", "-T", str(file), f"{self.url}/{name}"],
             check=True,
         )
         elapsed = time.perf_counter() - start
+        self.cpu.append(cpu_seconds(self.workers) - cpu)
         if (self.root / name).stat().st_size != SIZE:
             raise RuntimeError("nginx stored a different size")
         if MEMORY == "recycle":
@@ -182,7 +199,7 @@ class Assetvault:
         # Processing workers off: this measures the upload path alone.
         self.server = LiveServer(data_dir=work / "data", extra_args=["--workers", "0"]).start()
         assert self.server.process is not None
-        self.pid = self.server.process.pid
+        self.pids = api_processes(self.server.process.pid)
         token = create_token(self.server.data_dir, "bench")
         self.http = httpx.Client(
             base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
@@ -210,6 +227,7 @@ class Assetvault:
     def upload(self, parts: list[Path], name: str) -> tuple[dict[str, float], dict[str, Any]]:
         """The whole protocol, timed: initiate, the part PUTs in order, complete."""
         os.sync()
+        cpu = cpu_seconds(self.pids)
         t0 = time.perf_counter()
         init = self.initiate(name)
         f = init["files"][0]
@@ -234,7 +252,13 @@ class Assetvault:
         )
         t3 = time.perf_counter()
         done.raise_for_status()
-        phases = {"initiate": t1 - t0, "parts": t2 - t1, "complete": t3 - t2, "total": t3 - t0}
+        phases = {
+            "initiate": t1 - t0,
+            "parts": t2 - t1,
+            "complete": t3 - t2,
+            "total": t3 - t0,
+            "cpu": cpu_seconds(self.pids) - cpu,
+        }
         if MEMORY == "recycle":
             self.remove(name)
         return phases, done.json()
@@ -282,20 +306,28 @@ def measure(work: Path) -> dict[str, Any]:
         if len(parts) != count:
             raise RuntimeError(f"{len(parts)} part files for {count} upload URIs")
         time.sleep(1)
-        idle = rss_bytes(av.pid)
+        idle = {pid: rss_bytes(pid) for pid in av.pids}
         ref: list[float] = []
         ours: list[dict[str, float]] = []
+        growths: list[int] = []
         peaks: list[int] = []
         for n in range(PAIRS):
             sha1 = vary(file, parts[0], n)
 
             def run_ours(n: int = n, sha1: str = sha1) -> None:
-                with RssSampler(av.pid) as sampler:
+                samplers = [RssSampler(pid) for pid in av.pids]
+                for sampler in samplers:
+                    sampler.__enter__()
+                try:
                     phases, body = av.upload(parts, f"f{n}.bin")
+                finally:
+                    for sampler in samplers:
+                        sampler.__exit__()
                 if body["sha1"] != sha1 or body["fileSize"] != SIZE:
                     raise RuntimeError(f"the stored asset differs from the file: {body}")
                 ours.append(phases)
-                peaks.append(sampler.peak)
+                growths.append(max(s.peak - idle[s.pid] for s in samplers))
+                peaks.append(max(s.peak for s in samplers))
 
             if n % 2 == 0:
                 ref.append(nginx.put(file, f"f{n}.bin"))
@@ -306,10 +338,11 @@ def measure(work: Path) -> dict[str, Any]:
             print(
                 f"  pair {n + 1}/{PAIRS}: reference {SIZE / ref[-1] / MB:.0f} MB/s, "
                 f"Assetvault {SIZE / ours[-1]['total'] / MB:.0f} MB/s "
-                f"(ratio {ref[-1] / ours[-1]['total']:.2f})",
+                f"(ratio {ref[-1] / ours[-1]['total']:.2f}); server CPU s: reference "
+                f"{nginx.cpu[-1]:.2f}, Assetvault {ours[-1]['cpu']:.2f}",
                 flush=True,
             )
-        hwm = vm_hwm(av.pid)
+        hwm = max(vm_hwm(pid) for pid in av.pids)
     finally:
         av.stop()
         nginx.stop()
@@ -327,11 +360,13 @@ def measure(work: Path) -> dict[str, Any]:
             "what": "curl -T file, one PUT to nginx dav_methods PUT (no fsync)",
             "seconds": summary(ref),
             "MBps": throughput(ref),
+            "server_cpu_seconds": summary(nginx.cpu),
         },
         "assetvault": {
             "what": "initiate + curl part PUTs in order on one connection + complete",
             "seconds": summary(totals),
             "MBps": throughput(totals),
+            "server_cpu_seconds": summary([o["cpu"] for o in ours]),
             "phase_seconds_median": {
                 k: statistics.median(o[k] for o in ours) for k in ("initiate", "parts", "complete")
             },
@@ -340,9 +375,10 @@ def measure(work: Path) -> dict[str, Any]:
         "ratio_median_of_pairs": statistics.median(ratios),
         "ratio_of_medians": statistics.median(ref) / statistics.median(totals),
         "server_rss_MB": {
-            "idle": idle / MiB,
+            "api_processes": len(idle),
+            "idle": max(idle.values()) / MiB,
             "peak": max(peaks) / MiB,
-            "growth": (max(peaks) - idle) / MiB,
+            "growth": max(growths) / MiB,
             "vm_hwm": hwm / MiB,
         },
         "disk_write_fsync_MBps": {
@@ -360,7 +396,8 @@ def report(r: dict[str, Any]) -> None:
     ref, av = r["reference"], r["assetvault"]
     rows = [("nginx PUT (reference)", ref), ("Assetvault protocol", av)]
     print(
-        f"upload of 1 GiB ({r['parts']} parts of {r['part_bytes'] // MiB} MiB), "
+        f"upload of {r['file_bytes'] / MiB:.0f} MiB ({r['parts']} parts of "
+        f"{r['part_bytes'] // MiB} MiB), "
         f"{r['pairs']} pairs, stored files: {r['memory']}, MB/s = 10^6 bytes/s"
     )
     print(f"  {'':24}{'min s':>8}{'median s':>10}{'max s':>8}{'best MB/s':>11}{'median MB/s':>13}")
@@ -370,6 +407,11 @@ def report(r: dict[str, Any]) -> None:
             f"  {label:24}{s['min']:8.2f}{s['median']:10.2f}{s['max']:8.2f}"
             f"{t['best']:11.0f}{t['median']:13.0f}"
         )
+    print(
+        f"  server CPU seconds (user + system, median): nginx "
+        f"{ref['server_cpu_seconds']['median']:.2f}, Assetvault "
+        f"{av['server_cpu_seconds']['median']:.2f}"
+    )
     p = av["phase_seconds_median"]
     print(
         f"  Assetvault phases (median s): initiate {p['initiate']:.3f}, parts {p['parts']:.2f}, "
@@ -384,8 +426,9 @@ def report(r: dict[str, Any]) -> None:
     m = r["server_rss_MB"]
     ok = "meets" if m["growth"] < 100 else "ABOVE"
     print(
-        f"  server RSS: idle {m['idle']:.0f} MiB, peak during uploads {m['peak']:.0f} MiB, "
-        f"growth {m['growth']:.0f} MiB ({ok} target < 100); VmHWM {m['vm_hwm']:.0f} MiB"
+        f"  server RSS (largest of {m['api_processes']} API processes): idle {m['idle']:.0f} MiB, "
+        f"peak during uploads {m['peak']:.0f} MiB, growth {m['growth']:.0f} MiB ({ok} target "
+        f"< 100); VmHWM {m['vm_hwm']:.0f} MiB"
     )
     d = r["disk_write_fsync_MBps"]
     runs = ", ".join(f"{x:.0f}" for x in d["before"] + d["after"])

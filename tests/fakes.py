@@ -109,6 +109,9 @@ class FakeBlobStore:
         data = self.blobs.get(key)
         return None if data is None else len(data)
 
+    async def served_file(self, key: str) -> Path | None:
+        return None  # in memory: responses stream ``read``
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         data = self.blobs[key]
         yield data[start : None if end is None else end + 1]

@@ -108,6 +108,11 @@ def _tune_malloc() -> None:
     libc.mallopt(m_trim_threshold, 256 * 1024 * 1024)
 
 
+# uvicorn's httptools protocol with a larger request-body buffer and sendfile for binaries
+# (runtime/http.py); named, not imported, so a command that serves nothing loads no uvicorn.
+HTTP_PROTOCOL = "assetvault.runtime.http:Protocol"
+
+
 def default_api_processes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
@@ -210,6 +215,7 @@ def _serve(
             # it is killed and started again: uvicorn's 5 s is less than a start
             # takes on a loaded 2-core runner, where the restarts never end.
             timeout_worker_healthcheck=60,
+            http=HTTP_PROTOCOL,
         )
     finally:
         serving.ignore_signals()

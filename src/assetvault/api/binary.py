@@ -13,19 +13,23 @@ stored type that is none (a row older than the checks of what is stored) is serv
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from assetvault import mediatypes
 from assetvault.adapters.blobs.base import BlobStore
 from assetvault.api.deps import services
 from assetvault.api.errors import error_response
 from assetvault.errors import NotFound
+from assetvault.runtime.http import SENDFILE
 from assetvault.tree.models import Node, Rendition
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -121,7 +125,50 @@ def binary_response(
     headers["Content-Type"] = media_type
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
-    return StreamingResponse(blobs.read(key, start, end), status_code=status, headers=headers)
+    return BlobResponse(blobs, key, start, length, status_code=status, headers=headers)
+
+
+class BlobResponse(Response):
+    """``length`` bytes of a blob from ``start``. Where the server has the sendfile
+    extension (runtime/http.py) and the store keeps the blob on this machine's disk,
+    the bytes go from the page cache to the socket without passing through Python (the
+    file is opened before the headers go, so a blob swept away meanwhile is a 500, never
+    a short answer); otherwise they are streamed from the store."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        key: str,
+        start: int,
+        length: int,
+        *,
+        status_code: int,
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers)
+        self.blobs, self.key, self.start, self.length = blobs, key, start, length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = None
+        if SENDFILE in scope.get("extensions", {}):
+            path = await self.blobs.served_file(self.key)
+        if path is None:
+            end = self.start + self.length - 1
+            stream = StreamingResponse(
+                self.blobs.read(self.key, self.start, end),
+                status_code=self.status_code,
+                headers=dict(self.headers),
+            )
+            await stream(scope, receive, send)
+            return
+        fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDONLY)
+        try:
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            await send({"type": SENDFILE, "file": fd, "offset": self.start, "count": self.length})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            os.close(fd)
 
 
 def original_response(

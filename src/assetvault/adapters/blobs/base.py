@@ -1,9 +1,11 @@
 """The blob store port: content-addressed binaries, and the staging area where the parts
 of a direct binary upload gather until the upload is completed.
 
-Nothing here names a local path of a stored blob, so a store on another machine (S3)
+Nothing here requires a local path of a stored blob, so a store on another machine (S3)
 implements the same protocol: code that needs a file asks for ``local_copy(key)`` (the
-local store lends its own file, an object store downloads one), and code that makes
+local store lends its own file, an object store downloads one); responses that can send
+a file without reading it through Python ask ``served_file(key)``, which a store
+elsewhere answers with None (they stream ``read`` then); and code that makes
 files for the store writes them in a ``scratch()`` directory and hands them over with
 ``put_file`` (only the write path, tree/writes.py, stores blobs).
 
@@ -65,6 +67,11 @@ class BlobStore(Protocol):
         BlobMissing when there is no such blob."""
 
     async def size(self, key: str) -> int | None: ...
+
+    async def served_file(self, key: str) -> Path | None:
+        """The blob's own file when the store keeps it on this machine's disk, for a
+        response to send as it is (sendfile), to read only; None for a store elsewhere
+        or a blob not stored. Nothing is copied to make one."""
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes ``start`` up to and including ``end``."""

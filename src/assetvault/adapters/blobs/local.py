@@ -17,14 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypedDict
@@ -36,75 +34,17 @@ from assetvault.adapters.blobs.base import (
     PartsIncomplete,
     PartTooLarge,
 )
+from assetvault.adapters.blobs.hashing import (
+    FLUSH_BYTES,
+    Digests,
+    Hashes,
+    HashingWriter,
+    StreamTooLarge,
+    pump,
+)
 
-FLUSH_BYTES = 4 * 1024 * 1024
 DIGESTS = "digests.json"
 READ_BYTES = 1024 * 1024
-
-
-class _Hashes:
-    def __init__(self) -> None:
-        self.sha1 = hashlib.sha1(usedforsecurity=False)
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def update(self, data: bytes | memoryview) -> None:
-        self.sha1.update(data)
-        self.sha256.update(data)
-        self.size += len(data)
-
-    def digests(self) -> _Digests:
-        return _Digests(self.size, self.sha256.hexdigest(), self.sha1.hexdigest())
-
-
-@dataclass(frozen=True)
-class _Digests:
-    """The hashes of the first ``size`` bytes of a staged upload."""
-
-    size: int
-    sha256: str
-    sha1: str
-
-
-async def _pump(
-    chunks: AsyncIterable[bytes],
-    sink: Callable[[list[bytes]], None],
-    max_size: int | None = None,
-) -> int:
-    """Feed a byte stream to a blocking ``sink`` in batches of about FLUSH_BYTES on a
-    thread, one batch in flight while the next is received. The chunks are handed over
-    as they came (no joining copy). Returns the byte count."""
-    batch: list[bytes] = []
-    batched = 0
-    total = 0
-    pending: asyncio.Future[None] | None = None
-    try:
-        async for chunk in chunks:
-            total += len(chunk)
-            if max_size is not None and total > max_size:
-                raise PartTooLarge(f"more than {max_size} bytes")
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= FLUSH_BYTES:
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(asyncio.to_thread(sink, batch))
-                batch, batched = [], 0
-        if pending is not None:
-            await pending
-            pending = None
-        if batch:
-            await asyncio.to_thread(sink, batch)
-    finally:
-        if pending is not None:
-            with contextlib.suppress(BaseException):
-                await pending
-    return total
-
-
-# Hashing runs beside the write of the same batch: both release the GIL, and on this
-# kind of machine writing to the page cache, not hashing, is the slower of the two.
-_HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
 
 
 class _UploadState(TypedDict):
@@ -113,35 +53,13 @@ class _UploadState(TypedDict):
     sizes: list[int]  # the sizes of the parts folded into ``data``, in order
 
 
-def _hash_batch(hashes: _Hashes, batch: list[bytes]) -> None:
-    for chunk in batch:
-        hashes.update(chunk)
-
-
-def _writer(fh: IO[bytes], hashes: _Hashes | None = None) -> Callable[[list[bytes]], None]:
-    """A sink writing a batch with one writev while another thread hashes it."""
-    fd = fh.fileno()
-
-    def sink(batch: list[bytes]) -> None:
-        hashing = _HASHERS.submit(_hash_batch, hashes, batch) if hashes is not None else None
-        try:
-            _writev_all(fd, batch)
-        finally:
-            if hashing is not None:
-                hashing.result()
-
-    return sink
-
-
-def _writev_all(fd: int, batch: list[bytes]) -> None:
-    views = [memoryview(c) for c in batch if c]
-    while views:
-        written = os.writev(fd, views[:1024])  # IOV_MAX
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
+async def _pump(
+    chunks: AsyncIterable[bytes], sink: Callable[[list[bytes]], None], max_size: int | None = None
+) -> int:
+    try:
+        return await pump(chunks, sink, max_size)
+    except StreamTooLarge as exc:
+        raise PartTooLarge(str(exc)) from exc
 
 
 def _fsync_dir(path: Path) -> None:
@@ -172,14 +90,14 @@ class _Upload:
     """In-process knowledge of one staged upload; rebuilt from disk when missing."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    hashes: _Hashes | None = None  # valid only while it covers exactly ``data``
+    hashes: Hashes | None = None  # valid only while it covers exactly ``data``
 
-    def take_hashes(self, offset: int) -> _Hashes | None:
+    def take_hashes(self, offset: int) -> Hashes | None:
         """The running hashes to continue at ``offset``, or None when they do not cover
         exactly the bytes before it (then the whole file is hashed at the end)."""
         hashes, self.hashes = self.hashes, None
         if offset == 0:
-            return _Hashes()
+            return Hashes()
         return hashes if hashes is not None and hashes.size == offset else None
 
 
@@ -222,6 +140,10 @@ class LocalBlobStore:
         finally:
             await asyncio.to_thread(shutil.rmtree, d, True)
 
+    async def served_file(self, key: str) -> Path | None:
+        """The blob's own file (content-addressed files never change)."""
+        return await asyncio.to_thread(self.local_path, key)
+
     async def size(self, key: str) -> int | None:
         try:
             return self._path(key).stat().st_size
@@ -230,10 +152,10 @@ class LocalBlobStore:
 
     async def put(self, chunks: AsyncIterable[bytes]) -> BlobInfo:
         tmp = self.tmp_dir / uuid.uuid4().hex
-        hashes = _Hashes()
+        hashes = Hashes()
         fh = await asyncio.to_thread(open, tmp, "wb", buffering=0)
         try:
-            await _pump(chunks, _writer(fh, hashes))
+            await _pump(chunks, HashingWriter(fh.fileno(), hashes))
             await asyncio.to_thread(self._flush_close, fh)
             return await asyncio.to_thread(self._adopt, tmp, hashes.digests())
         finally:
@@ -257,7 +179,7 @@ class LocalBlobStore:
         os.fdatasync(fh.fileno())
         fh.close()
 
-    def _adopt(self, file: Path, digests: _Digests) -> BlobInfo:
+    def _adopt(self, file: Path, digests: Digests) -> BlobInfo:
         """Move a complete, fsynced file into its content address (blocking)."""
         key = digests.sha256
         target = self._path(key)
@@ -423,7 +345,7 @@ class LocalBlobStore:
             await asyncio.to_thread(fh.truncate, start)
             hashes = up.take_hashes(start)
             try:
-                size = await _pump(chunks, _writer(fh, hashes), max_size)
+                size = await _pump(chunks, HashingWriter(fh.fileno(), hashes), max_size)
             except BaseException:
                 await asyncio.to_thread(fh.truncate, start)
                 raise
@@ -443,7 +365,7 @@ class LocalBlobStore:
         tmp = d / f"part-{number}.{uuid.uuid4().hex}.tmp"
         fh = await asyncio.to_thread(open, tmp, "wb", buffering=0)
         try:
-            size = await _pump(chunks, _writer(fh), max_size)
+            size = await _pump(chunks, HashingWriter(fh.fileno()), max_size)
             await asyncio.to_thread(self._flush_close, fh)
             state = await asyncio.to_thread(self._state, d)
             sizes: list[int] = state["sizes"]
@@ -547,7 +469,7 @@ class LocalBlobStore:
                     await self.touch(info.key)
                     return info
                 if await asyncio.to_thread(self._has_size, data, info.size):
-                    recorded = _Digests(info.size, info.key, info.sha1)
+                    recorded = Digests(info.size, info.key, info.sha1)
                     return await asyncio.to_thread(self._adopt, data, recorded)
                 raise PartsIncomplete("the assembled upload is gone; upload the file again")
             if not await asyncio.to_thread(self._has_size, data, have, at_least=True):
@@ -582,15 +504,15 @@ class LocalBlobStore:
     # need not read the whole file again. No fsync: after a crash they are missing or
     # stale by size, and the file is hashed again.
     @staticmethod
-    def _save_digests(d: Path, digests: _Digests) -> None:
+    def _save_digests(d: Path, digests: Digests) -> None:
         tmp = d / f"{DIGESTS}.{uuid.uuid4().hex}.tmp"
         tmp.write_text(json.dumps(digests.__dict__))
         os.replace(tmp, d / DIGESTS)
 
     @staticmethod
-    def _saved_digests(d: Path, size: int) -> _Digests | None:
+    def _saved_digests(d: Path, size: int) -> Digests | None:
         try:
-            found = _Digests(**json.loads((d / DIGESTS).read_text()))
+            found = Digests(**json.loads((d / DIGESTS).read_text()))
         except (FileNotFoundError, ValueError, TypeError):
             return None
         return found if found.size == size else None
@@ -611,11 +533,11 @@ class LocalBlobStore:
             fh.truncate(size)
 
     @staticmethod
-    def _hash_file(path: Path) -> _Hashes:
-        hashes = _Hashes()
+    def _hash_file(path: Path) -> Hashes:
+        hashes = Hashes()
         with open(path, "rb") as fh:
-            while data := fh.read(READ_BYTES):
-                hashes.update(data)
+            while data := fh.read(FLUSH_BYTES):
+                hashes.start_batch([data])()  # the two digests side by side
         return hashes
 
     async def discard(self, upload_id: str) -> None:

@@ -448,6 +448,10 @@ class S3BlobStore:
     async def size(self, key: str) -> int | None:
         return await self._head_size(self._blob_key(key))
 
+    async def served_file(self, key: str) -> Path | None:
+        """None: the blobs are in the object store, not on this machine's disk."""
+        return None
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._blob_key(key)}
         if start > 0 or end is not None:

@@ -109,6 +109,19 @@ async def test_local_copy_and_scratch(store: BlobBackend, tmp_path: Path) -> Non
     assert await store.put_file(tmp_path / "again") == made  # stored once
 
 
+async def test_served_file_is_the_blob_on_local_disk_and_none_elsewhere(
+    store: BlobBackend,
+) -> None:
+    info = await store.put(chunks(b"bytes to send"))
+    path = await store.served_file(info.key)
+    if isinstance(store, LocalBlobStore):
+        assert path is not None and path.read_bytes() == b"bytes to send"
+        assert await store.served_file("f" * 64) is None
+    else:  # an object store, or the fake's memory: nothing on this machine's disk
+        assert path is None
+    assert await read_all(store, info.key) == b"bytes to send"  # unchanged by asking
+
+
 async def test_local_copy_is_the_blob_and_gone_after_the_block_where_it_is_a_copy(
     real: BlobBackend,
 ) -> None:

@@ -1,0 +1,123 @@
+"""The HTTP/1.1 protocol the API processes serve with: uvicorn's httptools protocol with
+two changes for large bodies (docs/runtime.md, "Bytes beside Python").
+
+- **Request bodies** are buffered up to ``BODY_HIGH_WATER`` before reading pauses, not
+  uvicorn's 64 KiB: an upload's part then reaches the application in chunks of up to
+  about a MiB instead of one per socket read, and reading does not stop and start again
+  for every 64 KiB while the application hashes and writes on its threads.
+- **Files are sent with sendfile.** Each request's scope carries the ``SENDFILE``
+  extension; a response that finds it sends ``{"type": SENDFILE, "file": <fd>,
+  "offset": n, "count": n}`` after ``http.response.start`` instead of body messages, and
+  the bytes go from the page cache to the socket without passing through Python. The
+  socket is not blocking: each ``sendfile`` call takes what the socket buffer has room
+  for, on a worker thread (a file not in the page cache is read there, not on the
+  loop), and the wait for room is on the loop, so a slow client holds no thread.
+
+Anything else (an ASGI server without this protocol, the test client) has no such
+extension in its scope, and responses stream the file as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+SENDFILE = "assetvault.sendfile"
+BODY_HIGH_WATER = 1024 * 1024
+# Bytes one sendfile call may move; the socket buffer usually takes less.
+SENDFILE_CHUNK = 8 * 1024 * 1024
+# A client that takes nothing for this long is dropped (uvicorn has no write timeout).
+STALLED_SECONDS = 300.0
+
+_Send = Callable[[Any], Awaitable[None]]
+
+
+class Protocol(HttpToolsProtocol):
+    def on_body(self, body: bytes) -> None:
+        # As uvicorn's, with the larger high-water mark.
+        if (
+            self.parser.should_upgrade() and self._should_upgrade()
+        ) or self.cycle.response_complete:
+            return
+        self.cycle.body += body
+        if len(self.cycle.body) > BODY_HIGH_WATER:
+            self.flow.pause_reading()
+        self.cycle.message_event.set()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        cycle.scope.setdefault("extensions", {})[SENDFILE] = {}
+        plain: _Send = cycle.send
+
+        async def send(message: Any) -> None:
+            if message["type"] == SENDFILE:
+                await _sendfile(cycle, plain, message)
+            else:
+                await plain(message)
+
+        cycle.send = send  # type: ignore[method-assign]
+        super()._start_asgi_task(cycle, app)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await asyncio.wait_for(ready, STALLED_SECONDS)
+    finally:
+        loop.remove_writer(fd)
+
+
+async def _sendfile(cycle: RequestResponseCycle, plain: _Send, message: Any) -> None:
+    """The body of the response from a file, then the end of the response as uvicorn
+    would make it; the headers (with Content-Length) went before."""
+    if not cycle.response_started or cycle.response_complete:
+        raise RuntimeError(f"{SENDFILE} is only valid after http.response.start")
+    count = int(message["count"])
+    if count > cycle.expected_content_length:
+        raise RuntimeError("Response content longer than Content-Length")
+    if cycle.disconnected:
+        return
+    transport = cycle.transport
+    loop = asyncio.get_running_loop()
+    sock = transport.get_extra_info("socket")
+    # The transport owns the socket's descriptor and would refuse a writer of ours on it:
+    # a duplicate waits for room instead (the transport writes nothing meanwhile).
+    fd = os.dup(sock.fileno())
+    try:
+        # What the transport still buffers (the headers) goes first.
+        while transport.get_write_buffer_size() and not transport.is_closing():
+            await _writable(loop, fd)
+            await asyncio.sleep(0)  # the transport's own writer runs
+        offset, left, src = int(message["offset"]), count, int(message["file"])
+        while left > 0:
+            try:
+                sent = await asyncio.to_thread(
+                    os.sendfile, fd, src, offset, min(left, SENDFILE_CHUNK)
+                )
+            except BlockingIOError:
+                await _writable(loop, fd)
+                continue
+            if sent == 0:
+                raise OSError(f"the file ended {left} bytes early")
+            offset += sent
+            left -= sent
+    except (OSError, TimeoutError):
+        # Gone or stalled client, or a file shorter than promised: the response cannot
+        # be finished, so the connection ends (as uvicorn does after a failed send).
+        cycle.disconnected = True
+        with contextlib.suppress(Exception):
+            transport.close()
+        return
+    finally:
+        os.close(fd)
+    cycle.expected_content_length -= count
