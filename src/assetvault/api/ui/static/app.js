@@ -5,6 +5,7 @@ import htm from "htm";
 import * as api from "./api.js";
 import { ROOT, nameOf, parentOf } from "./api.js";
 import { FILES_IN_FLIGHT, freeName, uploadFile } from "./upload.js";
+import { ShareButton, SharesPage } from "./share.js";
 
 const html = htm.bind(h);
 const THUMB = "cq5dam.thumbnail.319.319.png";
@@ -853,7 +854,8 @@ function Browse({ path }) {
         <button onClick=${folderAction(renameNode, "folder")}>Rename</button>
         <button onClick=${folderAction(moveOrCopy, "MOVE", "folder")}>Move</button>
         <button onClick=${folderAction(async (p) => { await moveOrCopy(p, "COPY", "folder"); load(); return null; })}>Copy</button>
-        <button class="danger" onClick=${folderAction(deleteNode, "folder")}>Delete</button>`}
+        <button class="danger" onClick=${folderAction(deleteNode, "folder")}>Delete</button>
+        <${ShareButton} target=${path} kind="folder" />`}
       <span class="spacer"></span>
       ${assets.items.length > 0 && html`<button onClick=${sel.all} aria-keyshortcuts="Control+A">Select all</button>`}
       ${view === "grid" && html`<${SortMenu} sort=${sort} onSort=${setSort} />`}
@@ -1079,6 +1081,7 @@ function AssetPage({ id }) {
       <button onClick=${act(moveOrCopy, "MOVE", "asset")}>Move</button>
       <button onClick=${act(moveOrCopy, "COPY", "asset")}>Copy</button>
       <button class="danger" onClick=${act(deleteNode, "asset")}>Delete</button>
+      <${ShareButton} target=${id} kind="asset" />
     </div>
     <div class="asset-body">
       <div class="asset-media">
@@ -1253,7 +1256,7 @@ function Header({ onSignOut, q }) {
       <input type="search" name="q" aria-label="Search assets" placeholder="Search assets" value=${q} />
       <button>Search</button>
     </form>
-    <nav class="top-links"><a href="/docs">API docs</a><button onClick=${onSignOut}>Sign out</button></nav>
+    <nav class="top-links"><a href="#/shares">Share links</a><a href="/docs">API docs</a><button onClick=${onSignOut}>Sign out</button></nav>
   </header>`;
 }
 
@@ -1277,6 +1280,7 @@ function App() {
   let page;
   if (path.startsWith("/asset/")) page = html`<${AssetPage} id=${decodeURIComponent(path.slice(7))} />`;
   else if (path === "/search") page = html`<${Search} params=${params} />`;
+  else if (path === "/shares") page = html`<${SharesPage} ask=${ask} browseHref=${(l) => (l.assetId ? assetHash(l.assetId) : browseHash(l.path))} />`;
   else {
     const rest = path.replace(/^\/browse/, "");
     const folder = ROOT + rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");
