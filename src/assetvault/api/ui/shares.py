@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from assetvault.api.adobe.common import problems
 from assetvault.api.binary import original_response, rendition_response
 from assetvault.api.body import json_body
 from assetvault.api.deps import base_url, raw_path, require, services
@@ -100,6 +101,7 @@ write = require("write")
     summary="Create a read-only share link to an asset or a folder (an Assetvault extension)",
     status_code=201,
     response_model=NewShareLinkItem,
+    responses=problems(400, 401, 403, 404, 413, 415),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -129,6 +131,7 @@ async def create_share_link(request: Request, principal: Principal = Depends(wri
     operation_id="listShareLinks",
     summary="List your share links (an admin's list holds everyone's)",
     response_model=ShareLinkList,
+    responses=problems(401, 403),
 )
 async def list_share_links(request: Request, principal: Principal = Depends(write)) -> Response:
     found = await services(request).shares.list_links(principal)
@@ -140,6 +143,7 @@ async def list_share_links(request: Request, principal: Principal = Depends(writ
     operation_id="revokeShareLink",
     summary="Revoke a share link: it stops working at once, in every API process",
     status_code=204,
+    responses=problems(401, 403, 404),
 )
 async def revoke_share_link(
     request: Request, linkId: str, principal: Principal = Depends(write)
