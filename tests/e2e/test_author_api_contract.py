@@ -80,6 +80,8 @@ IMPORT_OPERATIONS = {
 
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
+    ("get", "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}"),
+    ("post", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
 }
 
 CHECKS = [

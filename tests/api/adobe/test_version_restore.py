@@ -176,3 +176,8 @@ async def test_auth(client: httpx.AsyncClient, tokens: Tokens, services: Service
     assert is_problem(await client.get(read), 401)
     assert is_problem(await client.get(read, headers=bearer(tokens.read)), 403)
     assert (await client.get(read, headers=adobe(tokens.read))).content == b"one"
+    refused = await client.get(read, headers={**adobe(tokens.read), "Accept": "image/png"})
+    assert is_problem(refused, 406)
+    json_only = {**adobe(tokens.write), "Accept": "text/html"}
+    assert is_problem(await client.post(restore, headers=json_only), 406)
+    assert await snapshot(services) == before
