@@ -233,13 +233,6 @@ def video(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any
     }
 
 
-def _ffmpeg_limits(seconds: float) -> None:
-    """In ffmpeg's process, before it starts: a CPU-time bound that ends it even if the
-    sandbox child that started it was killed first (two threads encode)."""
-    cpu = int(seconds * 2) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-
-
 def _transcode(src: str, spec: RenditionSpec, out_dir: Path, limits: Limits) -> dict[str, Any]:
     """A rendition every browser plays: H.264 baseline and AAC in MP4, fitted within the
     spec's box (never enlarged, even sides as H.264 wants), moov first so playback starts
@@ -265,15 +258,19 @@ def _transcode(src: str, spec: RenditionSpec, out_dir: Path, limits: Limits) -> 
         "-movflags", "+faststart", "-fs", str(cap),
         str(path),
     ]  # fmt: skip
-    done = subprocess.run(
-        argv,
-        capture_output=True,
-        timeout=limits.tool_timeout,
-        check=False,
-        preexec_fn=lambda: _ffmpeg_limits(limits.tool_timeout),
-    )
-    if done.returncode != 0 or not path.exists():
-        raise RuntimeError("ffmpeg could not make the web video: " + done.stderr.decode()[:200])
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as ffmpeg:
+        # A CPU-time limit on ffmpeg itself (two threads encode), set from outside rather
+        # than in a preexec_fn (unsafe in a process with threads): it ends ffmpeg even
+        # if the sandbox child that started it is killed first.
+        cpu = int(limits.tool_timeout * 2) + 1
+        resource.prlimit(ffmpeg.pid, resource.RLIMIT_CPU, (cpu, cpu))
+        try:
+            _, errors = ffmpeg.communicate(timeout=limits.tool_timeout)
+        except subprocess.TimeoutExpired:
+            ffmpeg.kill()
+            raise
+    if ffmpeg.returncode != 0 or not path.exists():
+        raise RuntimeError("ffmpeg could not make the web video: " + errors.decode()[:200])
     if path.stat().st_size > limits.video_max_bytes:
         raise Refused(f"the web video is over the limit of {limits.video_max_bytes} bytes")
     probe = subprocess.run(
