@@ -84,6 +84,8 @@ IMPORT_OPERATIONS = {
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
     ("post", "/adobe/assets/archive"),
+    ("get", "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}"),
+    ("post", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
 }
 # Outside /adobe: the Adobe I/O Events journal, its challenge check and its signing keys.
 IO_EVENTS_OPERATIONS = {
