@@ -60,6 +60,33 @@ def tree_pss_mib(pid: int) -> float:
     return total / 2**20
 
 
+def summary(
+    stats: Stats, samples: list[dict[str, float]], events: dict[str, int]
+) -> dict[str, object]:
+    settled = samples[len(samples) // 5 :]
+    return {
+        "seconds": SECONDS,
+        "rate": RATE,
+        "operations": stats.operations,
+        "operations_per_kind": {op: len(v) for op, v in sorted(stats.latencies.items())},
+        "errors": len(stats.errors),
+        "first_errors": stats.errors[:20],
+        "unanswered": stats.unanswered,
+        "events_delivered": len(events),
+        "p99_ms": stats.p99() * 1000,
+        "p99_slope_ms_per_min": slope([(s["minute"], s["p99_ms"]) for s in settled]),
+        "pss_mib_first": settled[0]["pss_mib"] if settled else 0,
+        "pss_mib_last": settled[-1]["pss_mib"] if settled else 0,
+        "pss_slope_mib_per_min": slope([(s["minute"], s["pss_mib"]) for s in settled]),
+        "samples": samples,
+    }
+
+
+def save(report: dict[str, object]) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "report.json").write_text(json.dumps(report, indent=2))
+
+
 def test_a_steady_mixed_load_runs_without_errors_and_stays_flat(tmp_path: Path) -> None:
     images = make_images(8)
     events: dict[str, int] = {}
@@ -96,7 +123,14 @@ def test_a_steady_mixed_load_runs_without_errors_and_stays_flat(tmp_path: Path) 
                             }
                         )
                     await load
-                    return [w for lane in lanes for w in await lane.check()]
+                    # The figures of the load are kept before anything is checked.
+                    save(summary(stats, samples, events))
+                    # The checks read every asset once more: a loaded machine may answer
+                    # slowly, which is no error of the server's.
+                    async with httpx.AsyncClient(base_url=server.url, timeout=120) as patient:
+                        for lane in lanes:
+                            lane.http = patient
+                        return [w for lane in lanes for w in await lane.check()]
 
             wrong = asyncio.run(main())
             checks.wait_until(lambda: checks.jobs_terminal(server.data_dir), 300, "jobs terminal")
@@ -109,29 +143,13 @@ def test_a_steady_mixed_load_runs_without_errors_and_stays_flat(tmp_path: Path) 
     checks.sweep(server.data_dir)
     left = checks.orphans(server.data_dir)
 
-    settled = samples[len(samples) // 5 :]
-    report = {
-        "seconds": SECONDS,
-        "rate": RATE,
-        "operations": stats.operations,
-        "operations_per_kind": {op: len(v) for op, v in sorted(stats.latencies.items())},
-        "errors": len(stats.errors),
-        "unanswered": stats.unanswered,
-        "events_delivered": len(events),
-        "p99_ms": stats.p99() * 1000,
-        "p99_slope_ms_per_min": slope([(s["minute"], s["p99_ms"]) for s in settled]),
-        "pss_mib_first": settled[0]["pss_mib"] if settled else 0,
-        "pss_mib_last": settled[-1]["pss_mib"] if settled else 0,
-        "pss_slope_mib_per_min": slope([(s["minute"], s["pss_mib"]) for s in settled]),
-        "samples": samples,
-    }
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "report.json").write_text(json.dumps(report, indent=2))
+    report = {**summary(stats, samples, events), "wrong": len(wrong), "orphans": len(left)}
+    save(report)
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=2))
 
     assert not stats.errors, "\n".join(stats.errors[:20])
     assert not stats.unanswered
     assert not wrong, "\n".join(wrong[:20])
     assert not left, "\n".join(left[:20])
-    assert report["p99_slope_ms_per_min"] <= MAX_P99_SLOPE_MS_PER_MIN, report
-    assert report["pss_slope_mib_per_min"] <= MAX_PSS_SLOPE_MIB_PER_MIN, report
+    assert float(report["p99_slope_ms_per_min"]) <= MAX_P99_SLOPE_MS_PER_MIN, report  # type: ignore[arg-type]
+    assert float(report["pss_slope_mib_per_min"]) <= MAX_PSS_SLOPE_MIB_PER_MIN, report  # type: ignore[arg-type]
