@@ -230,23 +230,32 @@ export function Search({ params }) {
     try {
       const body = buildQuery(applied);
       const cursor = stack[stack.length - 1];
-      const found = await api.search(cursor ? { ...body, cursor } : body);
-      if (mine !== latest.current) return;
-      setResult(found);
-      setCursors(stack);
-      setError(null);
-      if (stack.length > 1) return; // a later page: the choices and suggestions stand
-      const extra = {};
-      for (const id of ["format", "status"]) {
-        if (applied[id]) extra[id] = (await api.search(facetWithout(applied, id))).facets?.[0]?.values || [];
+      if (cursor) {
+        // A later page: the choices and suggestions of the first one stand.
+        const found = await api.search({ ...body, cursor });
+        if (mine !== latest.current) return;
+        setResult(found);
+        setCursors(stack);
+        setError(null);
+        return;
       }
+      // The hits and the choices of each chosen facet (without its own filter) together,
+      // so the page never shows one without the other.
+      const chosen = ["format", "status"].filter((id) => applied[id]);
+      const [found, ...others] = await Promise.all([
+        api.search(body),
+        ...chosen.map((id) => api.search(facetWithout(applied, id))),
+      ]);
       let wider = null;
       if (!found.search_metadata.totalCount.total && FILTERS.some((k) => applied[k])) {
         wider = (await api.search(countOnly(textQuery(applied.q).nodes))).search_metadata.totalCount.total;
       }
       if (mine !== latest.current) return;
-      setChoices(extra);
+      setResult(found);
+      setCursors(stack);
+      setChoices(Object.fromEntries(chosen.map((id, i) => [id, others[i].facets?.[0]?.values || []])));
       setWithoutFilters(wider);
+      setError(null);
     } catch (err) {
       if (mine === latest.current) setError(err.message);
     } finally {
