@@ -496,3 +496,48 @@ async def test_text_without_words_matches_nothing(
         assert names(r) == []
         r = await search(client, tokens.read, query=[{"match": {"text": "a"}}, *query])
         assert r.status_code == 200 and names(r) == []
+
+
+async def test_starts_with_matches_words_from_their_start(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    """The prefix form the web UI sends while a person types ("sprin" finds "spring"),
+    on each backend; without it, a match wants whole words, as the seed says."""
+    await make_assets(
+        services,
+        [
+            ("hero.jpg", {"dc:title": "Spring launch hero shot"}),
+            ("notes.jpg", {"dc:description": "Springfield meeting"}),
+            ("leaves.jpg", {"dc:title": "Autumn leaves"}),
+        ],
+    )
+
+    def match(text: str, **more: Any) -> list[dict[str, Any]]:
+        return [{"match": {"text": text, **more}}]
+
+    prefix = {"operator": "startsWith"}
+    r = await search(client, tokens.read, query=match("sprin", **prefix))
+    assert sorted(names(r)) == ["hero.jpg", "notes.jpg"]
+    assert names(await search(client, tokens.read, query=match("sprin"))) == []
+    r = await search(client, tokens.read, query=match("SPRIN", operator="matches"))
+    assert names(r) == []
+    r = await search(client, tokens.read, query=match("spring laun", **prefix))
+    assert names(r) == ["hero.jpg"]
+    title = {"fields": ["assetMetadata.dc:title"], **prefix}
+    assert names(await search(client, tokens.read, query=match("sprin", **title))) == ["hero.jpg"]
+    # Beside a format family as the web UI asks for it ("image/" up to "image0").
+    family = {"range": {"repositoryMetadata.dc:format": {"gte": "image/", "lt": "image0"}}}
+    r = await search(client, tokens.read, query=[*match("au", **prefix), family])
+    assert names(r) == ["leaves.jpg"]
+
+
+async def test_a_reversed_range_is_a_query_that_matches_nothing(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services
+) -> None:
+    """As AEM's index answers it (200, no hits): the web UI refuses it in its form."""
+    await make_assets(services, [("a.jpg", {})])
+    field = "repositoryMetadata.repo:modifyDate"
+    reversed_range = {"gte": "2030-01-02T00:00:00Z", "lte": "2030-01-01T23:59:59Z"}
+    r = await search(client, tokens.read, query=[{"range": {field: reversed_range}}])
+    assert r.status_code == 200 and names(r) == []
+    assert r.json()["search_metadata"]["totalCount"]["total"] == 0

@@ -485,3 +485,26 @@ async def test_a_waiting_search_sleeps_until_the_indexer_publishes(
         await indexer.close()
         await api.close()
         await indexing.close()
+
+
+async def test_prefix_matches_on_the_embedded_index(writer: Services) -> None:
+    """startsWith on the Tantivy index, over either database (the differential suite runs
+    it over SQLite): every word matches from its start; matches wants whole words."""
+    await make_assets(
+        writer,
+        [
+            ("a.jpg", {"dc:title": "Spring launch"}),
+            ("b.jpg", {"dc:title": "Springfield"}),
+            ("c.jpg", {"dc:title": "Crème brûlée"}),
+        ],
+    )
+
+    async def found(text: str, operator: str) -> list[str]:
+        body = {"query": [{"match": {"text": text, "operator": operator}}], "limit": 50}
+        result = await writer.search.search(parse_request(body))
+        return sorted(h["assetMetadata"]["dc:title"] for h in result["hits"]["results"])
+
+    assert await found("sprin", "startsWith") == ["Spring launch", "Springfield"]
+    assert await found("sprin", "matches") == []
+    assert await found("spring LAU", "startsWith") == ["Spring launch"]
+    assert await found("CREM bru", "startsWith") == ["Crème brûlée"]

@@ -9,6 +9,8 @@ import { ShareButton, SharesPage } from "./share.js";
 import { AssetPreview } from "./preview.js";
 import { Lightbox } from "./lightbox.js";
 import { MetadataForm, Relations, Versions } from "./metadata-form.js";
+import { saveFields } from "./merge.js";
+import { Search } from "./search.js";
 
 const html = htm.bind(h);
 const THUMB = "cq5dam.thumbnail.319.319.png";
@@ -41,11 +43,11 @@ function useRoute() {
   return { path, params: new URLSearchParams(query) };
 }
 
-const go = (hash) => {
+export const go = (hash) => {
   location.hash = hash;
 };
 const browseHash = (path) => `#/browse${api.enc(path.slice(ROOT.length))}`;
-const assetHash = (id) => `#/asset/${encodeURIComponent(id)}`;
+export const assetHash = (id) => `#/asset/${encodeURIComponent(id)}`;
 
 // -- dialogs (native <dialog>: focus trap and Escape come with it) ----------------------
 
@@ -158,7 +160,7 @@ function SignIn({ onDone }) {
 // -- thumbnails -------------------------------------------------------------------------
 
 /** A rendition fetched with the token (an <img src> cannot send it), once it is visible. */
-function Thumb({ asset }) {
+export function Thumb({ asset }) {
   const ref = useRef();
   const [url, setUrl] = useState(null);
   const [failed, setFailed] = useState(false);
@@ -311,7 +313,7 @@ const FolderIcon = () => html`<svg class="icon" viewBox="0 0 24 24" aria-hidden=
 // -- page title and scroll memory -------------------------------------------------------
 
 /** The tab's title names the folder, asset or search shown. */
-function useTitle(text) {
+export function useTitle(text) {
   useEffect(() => {
     document.title = text ? `${text} – Assetvault` : "Assetvault";
   }, [text]);
@@ -897,33 +899,31 @@ function Browse({ path }) {
 // -- asset page -------------------------------------------------------------------------
 
 function MetadataEditor({ meta, onSaved }) {
-  const [editing, setEditing] = useState(null); // {key, value}
+  const [editing, setEditing] = useState(null); // {key, value, base: the metadata it was started on}
   const [conflict, setConflict] = useState(null); // {mine: {key, value}, current: meta}
   const [busy, setBusy] = useState(false);
   const fields = Object.entries(meta.assetMetadata || {}).sort(([a], [b]) => a.localeCompare(b));
   const editable = (v) => typeof v === "string" || typeof v === "number" || v === undefined;
 
-  const save = async (key, value, etag) => {
+  // `base`: the metadata the value was typed over. Another change to a different field is
+  // merged (merge.js); to the same field, it is a conflict for the person to decide.
+  const save = async (key, value, base) => {
     setBusy(true);
     try {
-      const updated = await api.patchMetadata(meta.assetId, etag, [
-        { op: "add", path: `/assetMetadata/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`, value },
-      ]);
+      const outcome = await saveFields(base, { [key]: value });
+      if (outcome.conflict) {
+        // Nothing was written. Show what is there now, and let the person choose.
+        setConflict({ key, value, current: outcome.conflict.current });
+        setEditing(null);
+        onSaved(outcome.conflict.current, { keepConflict: true });
+        return;
+      }
       setEditing(null);
       setConflict(null);
-      notify(`Saved ${key}`);
-      onSaved(updated);
+      notify(outcome.merged ? `Saved ${key} (merged with another change to this asset)` : `Saved ${key}`);
+      onSaved(outcome.saved);
     } catch (err) {
-      if (err.status === 412) {
-        // Someone changed the asset since it was loaded: nothing was written. Show what
-        // is there now, and let the person choose.
-        const current = await api.metadata(meta.assetId);
-        setConflict({ key, value, current });
-        setEditing(null);
-        onSaved(current, { keepConflict: true });
-      } else {
-        notify(err.message, "error");
-      }
+      notify(err.message, "error");
     } finally {
       setBusy(false);
     }
@@ -932,11 +932,11 @@ function MetadataEditor({ meta, onSaved }) {
   const submit = (e) => {
     e.preventDefault();
     const value = new FormData(e.target).get("value");
-    save(editing.key, value, meta.etag);
+    save(editing.key, value, editing.base);
   };
   const addField = async () => {
     const key = await ask({ title: "Add a metadata field", label: "Field name (e.g. dc:subject)", input: "", confirm: "Add" });
-    if (key) setEditing({ key, value: "" });
+    if (key) setEditing({ key, value: "", base: meta });
   };
 
   return html`<section aria-labelledby="meta-h">
@@ -947,7 +947,7 @@ function MetadataEditor({ meta, onSaved }) {
       The current values are shown below; the current <code>${conflict.key}</code> is${" "}
       <strong class="current-value">${show(conflict.current.assetMetadata?.[conflict.key] ?? "(none)")}</strong>.</p>
       <div class="row">
-        <button class="primary" disabled=${busy} onClick=${() => save(conflict.key, conflict.value, conflict.current.etag)}>Apply my value to the current version</button>
+        <button class="primary" disabled=${busy} onClick=${() => save(conflict.key, conflict.value, conflict.current)}>Apply my value to the current version</button>
         <button onClick=${() => { setConflict(null); setEditing(null); }}>Keep the current values</button>
       </div>
     </div>`}
@@ -961,7 +961,7 @@ function MetadataEditor({ meta, onSaved }) {
                 <button class="primary" disabled=${busy}>Save</button>
                 <button type="button" onClick=${() => setEditing(null)}>Cancel</button></form>`
             : html`<span class="value">${show(value)}</span>
-                ${editable(value) && html` <button class="link" aria-label=${"Edit " + key} onClick=${() => setEditing({ key, value: String(value) })}>Edit</button>`}`}
+                ${editable(value) && html` <button class="link" aria-label=${"Edit " + key} onClick=${() => setEditing({ key, value: String(value), base: meta })}>Edit</button>`}`}
           </td></tr>`)}
         ${editing && !(editing.key in (meta.assetMetadata || {})) && html`<tr><th scope="row">${editing.key}</th><td>
           <form class="inline" onSubmit=${submit}><input name="value" aria-label=${"Value of " + editing.key} autofocus />
@@ -969,7 +969,7 @@ function MetadataEditor({ meta, onSaved }) {
       </tbody>
     </table></div>
     <div class="row">
-      ${!("dc:title" in (meta.assetMetadata || {})) && html`<button onClick=${() => setEditing({ key: "dc:title", value: "" })}>Add a title</button>`}
+      ${!("dc:title" in (meta.assetMetadata || {})) && html`<button onClick=${() => setEditing({ key: "dc:title", value: "", base: meta })}>Add a title</button>`}
       <button onClick=${addField}>Add a field</button>
     </div>
   </section>`;
@@ -1104,124 +1104,6 @@ function AssetPage({ id }) {
           <form class="inline" onSubmit=${comment}><input name="message" aria-label="New comment" placeholder="Add a comment" /><button>Comment</button></form>
         </section>
       </div>
-    </div>
-  </main>`;
-}
-
-// -- search -----------------------------------------------------------------------------
-
-const SORTS = {
-  relevance: null,
-  "name-asc": { field: "repositoryMetadata.repo:name", order: "ASC" },
-  "modified-desc": { field: "repositoryMetadata.repo:modifyDate", order: "DESC" },
-  "size-desc": { field: "repositoryMetadata.repo:size", order: "DESC" },
-};
-const FACETS = [
-  { type: "CATEGORY", id: "format", field: "dc:format" },
-  { type: "CATEGORY", id: "status", field: "dam:assetStatus" },
-];
-
-function buildQuery(p) {
-  const nodes = [{ match: { text: p.get("q") || "*" } }];
-  if (p.get("format")) nodes.push({ term: { "repositoryMetadata.dc:format": [p.get("format")] } });
-  if (p.get("status")) nodes.push({ term: { "assetMetadata.dam:assetStatus": [p.get("status")] } });
-  const from = p.get("from");
-  const to = p.get("to");
-  if (from || to) {
-    const range = {};
-    if (from) range.gte = `${from}T00:00:00Z`;
-    if (to) range.lte = `${to}T23:59:59Z`;
-    nodes.push({ range: { "repositoryMetadata.repo:modifyDate": range } });
-  }
-  const folder = (p.get("folder") || "").replace(/\/+$/, "");
-  if (folder && folder !== ROOT) {
-    // Everything below the folder: paths from "<folder>/" up to, not including,
-    // "<folder>0" ("0" follows "/" in code-point order).
-    nodes.push({ range: { "repositoryMetadata.repo:path": { gte: folder + "/", lt: folder + "0" } } });
-  }
-  const sort = SORTS[p.get("sort") || "relevance"];
-  return { query: nodes, facets: FACETS, limit: 12, ...(sort ? { sort: [sort] } : {}) };
-}
-
-function Search({ params }) {
-  const [result, setResult] = useState(null);
-  const [error, setError] = useState(null);
-  const [cursors, setCursors] = useState([null]); // the cursor of each page shown so far
-  const [busy, setBusy] = useState(false);
-  const key = params.toString();
-  const page = cursors.length - 1;
-  useTitle(params.get("q") && params.get("q") !== "*" ? `Search “${params.get("q")}”` : "Search");
-
-  // The page number and the results change together, once the answer is in.
-  const run = async (stack) => {
-    setBusy(true);
-    try {
-      const body = buildQuery(params);
-      const cursor = stack[stack.length - 1];
-      const found = await api.search(cursor ? { ...body, cursor } : body);
-      setResult(found);
-      setCursors(stack);
-      setError(null);
-    } catch (err) {
-      setError(err.message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  useEffect(() => {
-    setResult(null); // never show the last query's hits under the new one
-    run([null]);
-  }, [key]);
-
-  const set = (changes) => {
-    const p = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) v ? p.set(k, v) : p.delete(k);
-    go(`#/search?${p}`);
-  };
-  const submit = (e) => {
-    e.preventDefault();
-    const d = new FormData(e.target);
-    set(Object.fromEntries(["q", "format", "status", "from", "to", "folder", "sort"].map((k) => [k, d.get(k)])));
-  };
-  const next = () => run([...cursors, result.cursor]);
-  const prev = () => run(cursors.slice(0, -1));
-  const facet = (id) => result?.facets?.find((f) => f.id === id)?.values || [];
-  const total = result?.search_metadata?.totalCount;
-
-  return html`<main class="search">
-    <h1>Search</h1>
-    <form class="filters" onSubmit=${submit} key=${key}>
-      <label class="grow">Text<input type="search" name="q" value=${params.get("q") || ""} /></label>
-      <label>Format<input name="format" value=${params.get("format") || ""} placeholder="image/png" /></label>
-      <label>Status<input name="status" value=${params.get("status") || ""} placeholder="approved" /></label>
-      <label>Modified from<input type="date" name="from" value=${params.get("from") || ""} /></label>
-      <label>to<input type="date" name="to" value=${params.get("to") || ""} /></label>
-      <label>Folder<input name="folder" value=${params.get("folder") || ""} placeholder="/content/dam/…" /></label>
-      <label>Sort<select name="sort" value=${params.get("sort") || "relevance"}>
-        <option value="relevance">Relevance</option><option value="name-asc">Name</option>
-        <option value="modified-desc">Newest</option><option value="size-desc">Largest</option></select></label>
-      <button class="primary">Search</button>
-    </form>
-    ${error && html`<p class="error" role="alert">${error}</p>`}
-    <div class="search-body">
-      <aside class="facets" aria-label="Facets">
-        ${[["format", "Format"], ["status", "Status"]].map(([id, label]) => html`<section key=${id}><h2>${label}</h2>
-          ${facet(id).length ? html`<ul>${facet(id).map((v) => html`<li key=${v.value}>
-            <button class="facet" aria-pressed=${params.get(id) === String(v.value)} data-facet=${id} data-value=${v.value}
-              onClick=${() => set({ [id]: params.get(id) === String(v.value) ? null : v.value })}>
-              ${v.value} <span class="count">${v.count}</span></button></li>`)}</ul>` : html`<p class="hint">—</p>`}
-        </section>`)}
-      </aside>
-      <section class="results" aria-label="Results">
-        ${total && html`<p class="total" data-testid="total">${total.total}${total.relation === "gte" ? "+" : ""} result${total.total === 1 ? "" : "s"} · page ${page + 1}</p>`}
-        <ul class="grid">${(result?.hits?.results || []).map((a) => html`<li key=${a.assetId}><a class="card" href=${assetHash(a.assetId)} data-name=${a.repositoryMetadata?.["repo:name"]}>
-          <${Thumb} asset=${a} /><span class="card-name">${a.assetMetadata?.["dc:title"] || a.repositoryMetadata?.["repo:name"]}</span>
-          <small>${a.repositoryMetadata?.["repo:path"]}</small></a></li>`)}</ul>
-        <div class="row pager">
-          <button onClick=${prev} disabled=${busy || page === 0}>Previous page</button>
-          <button onClick=${next} disabled=${busy || !result?.cursor}>Next page</button>
-        </div>
-      </section>
     </div>
   </main>`;
 }

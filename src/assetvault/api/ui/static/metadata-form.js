@@ -127,18 +127,33 @@ export function MetadataForm({ meta, onSaved, ui }) {
   }, [meta.etag]);
   const ops = operations(loaded, values, meta);
 
-  const save = async (base, etag) => {
+  // On a 412 (the asset changed elsewhere), as merge.js does for the other editors: when
+  // nobody else changed the fields this form changed, they are applied again on the
+  // current version, once; otherwise the conflict is shown for the person to decide.
+  const save = async (base, etag, retried = false) => {
     const patch = operations(initial(base), values, base);
     if (!patch.length) return;
     setBusy(true);
     try {
       const updated = await api.patchMetadata(meta.assetId, etag, patch);
       setConflict(null);
-      ui.notify("Saved");
+      ui.notify(retried ? "Saved (merged with another change)" : "Saved");
       onSaved(updated);
     } catch (err) {
-      if (err.status === 412) setConflict(await api.metadata(meta.assetId));
-      else ui.notify(err.message, "error");
+      if (err.status !== 412) {
+        ui.notify(err.message, "error");
+        return;
+      }
+      const current = await api.metadata(meta.assetId);
+      const fields = GROUPS.flatMap((g) => g.fields).map((f) => f.key);
+      const mine = fields.filter((k) => !same(initial(base)[k], values[k]));
+      const theirs = mine.filter((k) => !same(initial(base)[k], initial(current)[k]));
+      if (!retried && !conflict && theirs.length === 0) {
+        setBusy(false);
+        await save(current, current.etag, true);
+        return;
+      }
+      setConflict(current);
     } finally {
       setBusy(false);
     }
