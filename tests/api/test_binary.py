@@ -90,13 +90,31 @@ JSON_ONLY = {
     "/adobe/import/sources/{importSourceName}",
     "/adobe/import/sources/{importSourceName}/authentication/oauth",
     "/adobe/import/sources/{importSourceName}/items",
+    # Adobe I/O Events' own paths (docs/events.md).
+    "/events/organizations/{org}/integrations/{credential}/{registrationId}/validate",
+    "/events/{consumerOrgId}/registrations",
+    "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations",
+    "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations/{registrationId}",
+    # The admin API for test harnesses (docs/ci.md) and the share links' own listing.
+    "/_assetvault/faults",
+    "/_assetvault/faults/{rule_id}",
+    "/_assetvault/journal",
+    "/_assetvault/snapshots",
+    "/share-links",
+    "/s/{secret}/info{rest:path}",
 }
 # GET routes whose bytes come from elsewhere, checked by their own tests with the same
-# rules (tests/api/adobe/test_import_sources.py): a source's thumbnail; and the OAuth
-# callback, a page of Assetvault's own.
+# rules (tests/api/adobe/test_import_sources.py): a source's thumbnail; the OAuth
+# callback, a page of Assetvault's own; and the share links' pages and binaries.
 ELSEWHERE = {
     "/adobe/import/sources/{importSourceName}/items/{itemId}/thumbnail",
     "/adobe/import/sources/authentication/callback",
+    # A share link's page and the binaries it hands out, through the same download code
+    # (tests/api/ui/test_share_links.py checks their headers and sandboxing).
+    "/s/{secret}",
+    "/s/{secret}/original{rest:path}",
+    "/s/{secret}/preview{rest:path}",
+    "/s/{secret}/thumbnail{rest:path}",
 }
 
 ACTIVE = [
