@@ -11,13 +11,16 @@ a plain HTTP client and without the API's credentials, as a browser or AEM clien
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
 
+from assetvault.adapters.blobs.s3 import S3Location
 from assetvault.app import create_app
 from assetvault.services import Services
 from assetvault.tree.models import Node
@@ -228,3 +231,51 @@ async def test_a_redirect_is_a_download(
     assert r.status_code == 302
     events = (await outbox_events(services))[before:]
     assert [e.type for e in events] == ["asset.downloaded"]
+
+
+def documented_cors_rule() -> dict[str, Any]:
+    """The bucket CORS configuration docs/deploy.md gives for the web UI."""
+    text = (Path(__file__).parents[2] / "docs" / "deploy.md").read_text()
+    block = text.split('```json\n{"CORSRules"', 1)[1].split("```", 1)[0]
+    rule: dict[str, Any] = json.loads('{"CORSRules"' + block)
+    return rule
+
+
+async def test_the_documented_cors_rule_lets_the_ui_s_origin_follow_the_redirect(
+    direct: httpx.AsyncClient,
+    store_client: httpx.AsyncClient,
+    tokens: Tokens,
+    services: Services,
+    s3_server: S3Server,
+) -> None:
+    """What a browser's fetch() does after the 302, short of a browser: the preflight
+    (X-Api-Key is kept, Authorization dropped), then the GET with the UI's Origin."""
+    S3Location.parse(s3_server.blobs_url(s3_server.bucket)).client().put_bucket_cors(
+        Bucket=s3_server.bucket, CORSConfiguration=documented_cors_rule()
+    )
+    node = await asset_with_web(services, "data.bin", "image/png")
+    r = await direct.get(f"/content/dam/{node.name}", headers=auth(ROUTES[0], tokens))
+    location = assert_redirect(r, s3_server)
+    origin = "https://dam.example.net"
+    preflight = await store_client.options(
+        location,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-api-key,range",
+        },
+    )
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == origin
+    got = await store_client.get(
+        location, headers={"Origin": origin, "X-Api-Key": "ui", "Range": "bytes=0-9"}
+    )
+    assert got.status_code == 206 and got.content == DATA[:10]
+    assert got.headers["access-control-allow-origin"] == origin
+    exposed = got.headers["access-control-expose-headers"].lower()
+    assert "content-disposition" in exposed and "content-range" in exposed
+    other = await store_client.options(
+        location,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in other.headers
