@@ -20,6 +20,11 @@ from tests.factories import make_settings
 from tests.pg import TEMPLATE, create_template, database_pool, drop_named, postgres_server
 from tests.s3 import FollowToStore, S3Server, credentials, rgw_server
 
+# Assetvault's pytest plugin, used by tests/plugin_example: an installed package loads it
+# by its entry point already (then this finds it loaded); a checkout installed before the
+# entry point existed gets it here. Only a top-level conftest may name plugins.
+pytest_plugins = ["assetvault.testing.pytest_plugin"]
+
 
 @dataclass
 class Tokens:

@@ -221,7 +221,7 @@ class RenderCall:
     label: str
 
 
-_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "mp4": "video/mp4"}
 
 
 def _fit(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
@@ -293,6 +293,8 @@ class FakeMediaTools:
         width, height = (found.width, found.height) if kind != "other" else (None, None)
         made = []
         for spec in specs:
+            if spec.page >= (found.pages or 1):
+                continue  # as the tools do: a page the document lacks is not drawn
             w, h = _fit(width or spec.width, height or spec.height, spec.width, spec.height)
             path = out_dir / spec.name
             path.write_bytes(f"{spec.name} of {hashlib.sha256(content).hexdigest()}".encode())

@@ -35,6 +35,7 @@ from assetvault.api.events import routes as io_events
 from assetvault.api.gate import RestoreGate
 from assetvault.api.strict import StrictRequests
 from assetvault.api.ui import routes as ui
+from assetvault.api.ui import shares as ui_shares
 from assetvault.runtime.supervisor import die_with_parent
 from assetvault.services import Services, build_services
 from assetvault.settings import Settings, load_settings
@@ -68,6 +69,17 @@ def app_from_environment() -> FastAPI:
     return create_app(load_settings(), migrate=False)
 
 
+# Operations of the OpenAPI document that answer without credentials.
+PUBLIC_OPERATIONS = (
+    "/health",
+    "/health/live",
+    "/openapi.json",
+    "/adobe/import/sources/authentication/callback",
+    "/prod/keys/{name}",
+    "/events/validate",
+)
+
+
 class AssetvaultApp(FastAPI):
     """The app, with the OpenAPI document its interfaces publish."""
 
@@ -85,6 +97,26 @@ class AssetvaultApp(FastAPI):
                 found = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(found.pop("$defs", {}))
                 components[model.__name__] = found
+            # How callers authenticate, so /docs offers its Authorize control: a bearer
+            # token on every operation, and the X-Api-Key the Author API also wants.
+            schema["components"]["securitySchemes"] = {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token (assetvault token create)",
+                },
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Api-Key",
+                    "description": "the client's API key; any value unless the server "
+                    "lists allowed keys (the Author API needs one)",
+                },
+            }
+            schema["security"] = [{"bearerAuth": [], "apiKey": []}]
+            for path in PUBLIC_OPERATIONS:
+                for operation in schema.get("paths", {}).get(path, {}).values():
+                    operation["security"] = []
             self.openapi_schema = schema
         return self.openapi_schema
 
@@ -168,6 +200,8 @@ def create_app(
     app.include_router(classic.router)
     app.include_router(content.router)
     app.include_router(ui.router)
+    app.include_router(ui_shares.manage)
+    app.include_router(ui_shares.public)
     app.include_router(admin_faults.router)
     app.include_router(admin_journal.router)
     app.include_router(admin_snapshots.router)

@@ -41,6 +41,7 @@ from assetvault.search.indexer import EmbeddedSearch, embedded_position
 from assetvault.search.ports import SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
+from assetvault.shares.service import ShareService
 from assetvault.snapshots.service import SnapshotService
 from assetvault.tree.service import TreeChanges, TreeService
 from assetvault.tree.writes import Writes
@@ -71,6 +72,7 @@ class Services:
     sources: SourceService
     fetch_client: GuardedClient
     fragments: FragmentService
+    shares: ShareService
     # How commits wake the consumers of what they appended (runtime/wake.py).
     wakeups: Wakeups
     # The restore gate of the data directory (runtime/gate.py) and the snapshots.
@@ -264,6 +266,7 @@ def build_services(
         sources=sources,
         fetch_client=fetch_client,
         fragments=FragmentService(db, writes),
+        shares=ShareService(settings, db, tree),
         wakeups=wakeups,
         embedded_search=embedded,
     )

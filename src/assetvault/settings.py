@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # (ASSETVAULT_FETCH_ALLOW, e.g. "127.0.0.1:8080,10.0.0.0/8,dam-hooks.internal").
     fetch_allow: str = ""
 
+    # Share links (docs/ui.md, "Share links"): how long a new link lasts unless its
+    # creator asks for less or more, and the most anyone may ask for.
+    share_link_default_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    share_link_max_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+
     # Asset events (docs/events.md). The source of every event is
     # acct:aem-p<program>-e<environment>@adobe.com; the journal lives under the org.
     aem_program_id: str = "1"

@@ -54,6 +54,11 @@ ROUTES = [
         named=True,
     ),
     BinaryRoute("/adobe/assets/{assetId}", lambda a: f"/adobe/assets/{a.urn}"),
+    BinaryRoute(
+        "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}",
+        lambda a: f"/adobe/assets/{a.urn}/versions/1.0/as/{a.name}",
+        named=True,
+    ),
 ]
 
 # GET routes that answer JSON only. A new GET route must be listed here or in ROUTES.
@@ -133,10 +138,13 @@ async def test_every_get_route_is_covered(services: Services) -> None:
 
 
 async def asset_of_type(services: Services, name: str, mime: str) -> Node:
-    """An asset whose original and web rendition both claim ``mime``."""
+    """An asset whose original, web rendition and kept version 1.0 all claim ``mime``."""
     page = b"<html><script>alert(document.domain)</script></html>"
     node = await make_asset(services, name, page, mime)
     blob = await services.blobs.put(one_chunk(page))
+    await services.tree.store_original(
+        "/content/dam", name, blob, mime_type=mime, user="writer", create_version=True
+    )
     await services.changes.put_rendition(
         node.path, WEB, blob, mime, replace_only=False, create_only=True, user="writer"
     )
@@ -228,13 +236,17 @@ PLANTED = [
 
 
 async def plant_type(services: Services, node: Node, mime: str) -> None:
-    """Give the asset's original and every rendition ``mime``, behind the services."""
+    """Give the asset's original, every rendition and version ``mime``, behind the
+    services."""
     from sqlalchemy import update
 
-    from assetvault.adapters.database.tables import nodes, renditions
+    from assetvault.adapters.database.tables import asset_versions, nodes, renditions
 
     async with services.db.write() as conn:
         await conn.execute(update(nodes).where(nodes.c.id == node.id).values(mime_type=mime))
+        await conn.execute(
+            update(asset_versions).where(asset_versions.c.node_id == node.id).values(mime_type=mime)
+        )
         await conn.execute(
             update(renditions).where(renditions.c.node_id == node.id).values(mime_type=mime)
         )

@@ -28,6 +28,11 @@ PUBLIC = {
     ),
     ("GET", "/prod/keys/{name}"): "the public keys of event signatures",
     ("GET", "/events/validate"): "the webhook validation link Adobe I/O Events sends",
+    ("GET", "/s/{secret}"): "a share link's page: static, its secret is the credential",
+    ("GET", "/s/{secret}/info{rest:path}"): "a share link: its secret is the credential",
+    ("GET", "/s/{secret}/original{rest:path}"): "a share link: its secret is the credential",
+    ("GET", "/s/{secret}/thumbnail{rest:path}"): "a share link: its secret is the credential",
+    ("GET", "/s/{secret}/preview{rest:path}"): "a share link: its secret is the credential",
 }
 # A read token may run these although they are POSTs: they change nothing.
 # POSTs that only read: a search, and a ZIP of originals (a download).

@@ -84,6 +84,8 @@ IMPORT_OPERATIONS = {
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
     ("post", "/adobe/assets/archive"),
+    ("get", "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}"),
+    ("post", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
 }
 # Outside /adobe: the Adobe I/O Events journal, its challenge check and its signing keys.
 IO_EVENTS_OPERATIONS = {
@@ -99,6 +101,12 @@ IO_EVENTS_OPERATIONS = {
     ("patch", "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations/{registrationId}"),
     ("delete", "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations/{registrationId}"),
     ("get", "/events/{consumerOrgId}/registrations"),
+}
+# Share links (docs/ui.md).
+SHARE_OPERATIONS = {
+    ("post", "/share-links"),
+    ("get", "/share-links"),
+    ("delete", "/share-links/{linkId}"),
 }
 # The admin API for test harnesses (docs/ci.md). Reset and restore are not fuzzed: each
 # replaces the whole state the other cases stand on (tests/api/admin covers them).
@@ -182,6 +190,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_breaks(server: LiveServer, tmp_
         | IMPORT_OPERATIONS
         | EXTENSION_OPERATIONS
         | IO_EVENTS_OPERATIONS
+        | SHARE_OPERATIONS
         | ADMIN_OPERATIONS
         | NOT_FUZZED
     )

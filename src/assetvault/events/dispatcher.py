@@ -85,6 +85,7 @@ class _Sent:
     deliveries: list[dict[str, Any]]
     attempt: models.Attempt
     outcome: models.Outcome
+    active: bool = True  # the registration's state when the request was sent
 
 
 @dataclass
@@ -183,12 +184,16 @@ class Dispatcher:
                 zip(nodes, await self.metadata.envelopes(r, list(nodes.values())), strict=True)
             )
             receivers = [reg for reg in await repo.registrations(conn) if reg.receives_deliveries]
-            deliveries: list[dict[str, Any]] = []
+            events = []
             for row in announced:
                 node = nodes.get(row.node_id or "")
                 data = event_data(row, node, envelopes.get(row.node_id or ""))
-                event = cloud_event(row, data, self.source)
-                seq = await repo.append_journal(conn, row.seq, event, row.created_at)
+                events.append((row.seq, cloud_event(row, data, self.source), row.created_at))
+            # One insert for the whole batch of entries (a statement each would be a
+            # round each on the dispatcher's loop).
+            seqs = await repo.append_journal_many(conn, events)
+            deliveries: list[dict[str, Any]] = []
+            for (_, event, _), seq in zip(events, seqs, strict=True):
                 deliveries.extend(
                     {
                         "registration_id": reg.id,
@@ -387,7 +392,13 @@ class Dispatcher:
                 registration.webhook_url,
                 outcome.status or outcome.error,
             )
-        return _Sent(registration.id, deliveries, attempt, outcome)
+        return _Sent(
+            registration.id,
+            deliveries,
+            attempt,
+            outcome,
+            active=registration.state == models.ACTIVE,
+        )
 
     async def record(self) -> int:
         """Write down the answers received since the last call, all in one transaction
@@ -397,40 +408,50 @@ class Dispatcher:
         records, self._records = self._records, []
         window = timedelta(seconds=self.settings.events_retry_window_seconds)
         unit = self.settings.events_retry_unit_seconds
+        attempts: list[tuple[str, models.Attempt]] = []
+        changes: list[tuple[int, dict[str, Any]]] = []
+        judged: set[str] = set()
+        for record in records:
+            if isinstance(record, _Expired):
+                changes.extend(
+                    (d["id"], {"state": "expired", "last_error": "expired"})
+                    for d in record.deliveries
+                )
+                continue
+            outcome, now = record.outcome, record.attempt.at
+            attempts.append((record.registration_id, record.attempt))
+            for delivery in record.deliveries:
+                count = int(delivery["attempts"]) + 1
+                values: dict[str, Any] = {
+                    "attempts": count,
+                    "last_status": outcome.status,
+                    "last_error": outcome.error,
+                }
+                if outcome.ok:
+                    values["state"] = "delivered"
+                elif not outcome.retryable:
+                    values["state"] = "failed"
+                else:
+                    wait = timedelta(seconds=retry_wait(count, unit))
+                    created = tree_repo.instant(delivery["created_at"])
+                    if now + wait > created + window:
+                        values["state"] = "expired"
+                    else:
+                        values["next_attempt_at"] = now + wait
+                changes.append((delivery["id"], values))
+            # The health rule can only turn against an active registration after a
+            # failed attempt; one not active is judged after every answer (housekeeping
+            # judges them all every few seconds besides).
+            if not outcome.ok or not record.active:
+                judged.add(record.registration_id)
         try:
+            # The whole group in one transaction and a few statements: the attempts in
+            # one insert, the deliveries in one update per kind of change.
             async with self.db.write() as conn:
-                judged: set[str] = set()
-                for record in records:
-                    if isinstance(record, _Expired):
-                        for delivery in record.deliveries:
-                            await repo.update_delivery(
-                                conn, delivery["id"], {"state": "expired", "last_error": "expired"}
-                            )
-                        continue
-                    outcome, now = record.outcome, record.attempt.at
-                    await repo.add_attempt(conn, record.registration_id, record.attempt)
-                    for delivery in record.deliveries:
-                        attempts = int(delivery["attempts"]) + 1
-                        values: dict[str, Any] = {
-                            "attempts": attempts,
-                            "last_status": outcome.status,
-                            "last_error": outcome.error,
-                        }
-                        if outcome.ok:
-                            values["state"] = "delivered"
-                        elif not outcome.retryable:
-                            values["state"] = "failed"
-                        else:
-                            wait = timedelta(seconds=retry_wait(attempts, unit))
-                            created = tree_repo.instant(delivery["created_at"])
-                            if now + wait > created + window:
-                                values["state"] = "expired"
-                            else:
-                                values["next_attempt_at"] = now + wait
-                        await repo.update_delivery(conn, delivery["id"], values)
-                    judged.add(record.registration_id)
+                await repo.add_attempts(conn, attempts)
+                await repo.update_deliveries(conn, changes)
                 now = datetime.now(UTC)
-                for registration_id in judged:
+                for registration_id in sorted(judged):
                     await self._judge(conn, registration_id, now)
         finally:
             # Recorded or not (a failed commit sends them again: at least once).

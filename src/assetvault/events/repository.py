@@ -8,7 +8,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, Text, and_, case, delete, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    Row,
+    Text,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.reader import Reader
@@ -164,15 +176,27 @@ def _entry(row: Row[Any]) -> JournalEntry:
     return JournalEntry(int(m["seq"]), m["id"], m["type"], instant(m["time"]), dict(parsed))
 
 
-async def append_journal(
-    conn: Connection, outbox_seq: int, event: dict[str, Any], time: datetime
-) -> int:
+async def append_journal_many(
+    conn: Connection, entries: list[tuple[int, dict[str, Any], datetime]]
+) -> list[int]:
+    """Append (outbox seq, event, time) entries with one statement; their journal seqs,
+    in the order given."""
+    if not entries:
+        return []
     result = await conn.execute(
-        insert(event_journal)
-        .values(outbox_seq=outbox_seq, id=event["id"], type=event["type"], time=time, event=event)
-        .returning(event_journal.c.seq)
+        insert(event_journal).returning(event_journal.c.seq, sort_by_parameter_order=True),
+        [
+            {
+                "outbox_seq": outbox_seq,
+                "id": event["id"],
+                "type": event["type"],
+                "time": time,
+                "event": event,
+            }
+            for outbox_seq, event, time in entries
+        ],
     )
-    return int(result.scalar_one())
+    return [int(seq) for seq in result.scalars().all()]
 
 
 async def last_journal_seq(conn: Connection) -> int:
@@ -284,6 +308,24 @@ async def update_delivery(conn: Connection, delivery_id: int, values: dict[str, 
     )
 
 
+async def update_deliveries(conn: Connection, changes: list[tuple[int, dict[str, Any]]]) -> None:
+    """Many deliveries' updates in one statement per set of columns changed (an
+    executemany), where one statement per delivery would cost a round each."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for delivery_id, values in changes:
+        columns = tuple(sorted(values))
+        groups.setdefault(columns, []).append(
+            {"k_id": delivery_id, **{f"v_{c}": values[c] for c in columns}}
+        )
+    for columns, rows in groups.items():
+        statement = (
+            update(event_deliveries)
+            .where(event_deliveries.c.id == bindparam("k_id"))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        await conn.execute(statement, rows)
+
+
 async def deliveries_of(conn: Connection, registration_id: str) -> list[dict[str, Any]]:
     q = (
         select(event_deliveries)
@@ -304,19 +346,26 @@ async def forget_deliveries_before(conn: Connection, when: datetime) -> None:
 # -- attempts ------------------------------------------------------------------------------
 
 
-async def add_attempt(conn: Connection, registration_id: str, attempt: Attempt) -> None:
+async def add_attempts(conn: Connection, attempts: list[tuple[str, Attempt]]) -> None:
+    """Write many attempts (registration id, attempt) with one statement."""
+    if not attempts:
+        return
     await conn.execute(
-        insert(event_attempts).values(
-            registration_id=registration_id,
-            delivery_id=attempt.delivery_id,
-            events=attempt.events,
-            retry_count=attempt.retry_count,
-            at=attempt.at,
-            ok=attempt.ok,
-            status=attempt.status,
-            error=attempt.error,
-            duration_ms=attempt.duration_ms,
-        )
+        insert(event_attempts),
+        [
+            {
+                "registration_id": registration_id,
+                "delivery_id": attempt.delivery_id,
+                "events": attempt.events,
+                "retry_count": attempt.retry_count,
+                "at": attempt.at,
+                "ok": attempt.ok,
+                "status": attempt.status,
+                "error": attempt.error,
+                "duration_ms": attempt.duration_ms,
+            }
+            for registration_id, attempt in attempts
+        ],
     )
 
 

@@ -25,7 +25,8 @@ class RenditionSpec:
     name: str
     width: int
     height: int
-    format: str  # png | jpeg | webp
+    format: str  # png | jpeg | webp, or mp4 (H.264/AAC, from a video)
+    page: int = 0  # the PDF page to draw, from 0; a page the document lacks is not made
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Limits:
     text_max_chars: int = 1_000_000
     tool_timeout: float = 120.0  # seconds for the work on one file
     memory_bytes: int = 0  # address space the work on one file may use; 0: unlimited
+    video_max_seconds: float = 600.0  # a longer video's web rendition holds its start
+    video_max_bytes: int = 256 * 2**20  # the web rendition of a video stops at this size
 
 
 @dataclass(frozen=True)

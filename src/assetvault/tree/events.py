@@ -8,7 +8,8 @@ turns these into AEM's CloudEvents; the search indexer reads them to stay curren
 from __future__ import annotations
 
 ASSET_CREATED = "asset.created"  # data: size, mimeType, sha1
-ORIGINAL_REPLACED = "asset.original_replaced"  # size, mimeType, sha1, previousSha1, versionKept
+ORIGINAL_REPLACED = "asset.original_replaced"  # size, mimeType, sha1, previousSha1, versionKept,
+# and restoredFrom (a version name) when a kept version was restored
 PROCESSING_RESTARTED = "asset.processing_restarted"
 PROCESSING_COMPLETED = "asset.processing_completed"  # renditions (names made), mimeType
 PROCESSING_FAILED = "asset.processing_failed"  # reason

@@ -115,6 +115,13 @@ class TreeService:
         async with self.db.reader() as r:
             return await repo.versions(r, node.id)
 
+    async def version(self, node: Node, name: str) -> AssetVersion:
+        """One kept version of an asset, by its name (``1.0``, ``1.1``, ...)."""
+        for version in await self.versions(node):
+            if version.name == name:
+                return version
+        raise NotFound(f"{node.path} has no version {name!r}")
+
     async def renditions(self, node: Node) -> list[Rendition]:
         async with self.db.reader() as r:
             return await repo.list_renditions(r, node.id)
@@ -138,6 +145,39 @@ class TreeService:
                 return await ch.create_folder(parent, name, properties)
         except IntegrityError as exc:  # a concurrent create of the same path won
             raise AlreadyExists(f"{path} already exists") from exc
+
+    async def restore_version(
+        self, node_id: str, name: str, *, user: str, if_match: str | None = None
+    ) -> Node:
+        """Make a kept version the asset's current original again.
+
+        Nothing is lost: the current original is kept as a new version first (with a
+        comment saying so), then the version's binary (shared by content, not copied)
+        becomes the original. The asset keeps its id, is processed again, and the change
+        leaves its ``asset.original_replaced`` outbox row with ``restoredFrom``.
+        ``if_match``, when given, must be the asset's current ETag (or ``*``).
+        """
+        async with self.writes.change(user) as ch:
+            node = await repo.by_id(ch.reader, node_id, lock=True)
+            if node is None or node.kind != "asset":
+                raise NotFound(f"asset {node_id} does not exist")
+            wanted = [t.strip() for t in (if_match or "*").split(",")]
+            if "*" not in wanted and node.etag not in wanted:
+                raise PreconditionFailed(
+                    f"the asset has changed: its ETag is now {node.etag}, not {if_match}"
+                )
+            kept = await repo.versions(ch.reader, node.id)
+            version = next((v for v in kept if v.name == name), None)
+            if version is None:
+                raise NotFound(f"{node.path} has no version {name!r}")
+            original = Original(
+                BlobInfo(key=version.blob_key, size=version.size, sha1=version.sha1),
+                version.mime_type,
+            )
+            note = VersionNote(comment=f"kept when version {name} was restored")
+            return await ch.replace_original(
+                node, original, keep_as_version=note, restored_from=name
+            )
 
     async def store_original(
         self,

@@ -491,10 +491,16 @@ class Change:
         return updated
 
     async def replace_original(
-        self, node: Node, original: Original, *, keep_as_version: VersionNote | None
+        self,
+        node: Node,
+        original: Original,
+        *,
+        keep_as_version: VersionNote | None,
+        restored_from: str | None = None,
     ) -> Node:
         """Give an existing asset a new original, keeping the old one as a version when
-        asked; the asset keeps its id."""
+        asked; the asset keeps its id. ``restored_from`` names the kept version whose
+        binary this is, when a version is restored."""
         if keep_as_version is not None and node.blob_key is not None:
             number = await repo.next_version_number(self.reader, node.id)
             await self.conn.execute(
@@ -523,6 +529,7 @@ class Change:
                 "sha1": updated.sha1,
                 "previousSha1": node.sha1,
                 "versionKept": keep_as_version is not None and node.blob_key is not None,
+                **({"restoredFrom": restored_from} if restored_from else {}),
             },
         )
         await self._new_original(updated)

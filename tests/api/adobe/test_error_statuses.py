@@ -29,6 +29,9 @@ OPERATIONS = [
     ("DELETE", "/adobe/assets/{id}/relations/sources/{id}", True, False),
     ("GET", "/adobe/assets/{id}/relationTypes", False, False),
     ("GET", "/adobe/assets/{id}/versions", False, True),  # an Assetvault extension
+    # Another: the version binary's statuses are in tests/api/adobe/test_version_restore.py
+    # (this photo has no version to serve).
+    ("POST", "/adobe/assets/{id}/versions/1.0/restore", True, True),
 ]
 IDS = [f"{m} {p}" for m, p, _, _ in OPERATIONS]
 

@@ -287,7 +287,8 @@ async function main() {
     const rends = await page.locator("section[aria-labelledby=rend-h] tbody tr td:first-child").allTextContents();
     expect(rends[0] === "original" && rends.some((r) => r.startsWith("cq5dam.web.")), `renditions listed: ${rends}`);
     await page.locator("[data-testid=asset-state]", { hasText: "processed" }).waitFor();
-    for (const h of ["assetMetadata", "repositoryMetadata", "Relations", "Versions", "Comments"]) {
+    await page.getByText("All metadata (raw)").click(); // folded under the form; stays open in this tab
+    for (const h of ["Metadata", "assetMetadata", "repositoryMetadata", "Relations", "Versions", "Comments"]) {
       await page.getByRole("heading", { name: h, exact: true }).waitFor();
     }
     assetUrl = page.url();
@@ -316,7 +317,7 @@ async function main() {
   await step("edit the title in place", async () => {
     await page.getByRole("button", { name: "Add a title" }).click();
     await page.getByLabel("Value of dc:title").fill("Red square");
-    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Save", exact: true }).click();
     await page.getByRole("heading", { level: 1, name: "Red square" }).waitFor();
     const meta = await (await api("GET", `/adobe/assets/${encodeURIComponent(assetId)}/metadata`)).json();
     expect(meta.assetMetadata["dc:title"] === "Red square", "the title reached the server");
@@ -326,16 +327,17 @@ async function main() {
     const b = await browser("b");
     await signIn(b.page);
     await b.page.goto(assetUrl);
+    await b.page.getByText("All metadata (raw)").click();
     await b.page.getByRole("button", { name: "Edit dc:title" }).click();
     await b.page.getByLabel("New value of dc:title").fill("Title from the other tab");
-    await b.page.getByRole("button", { name: "Save" }).click();
+    await b.page.getByRole("button", { name: "Save", exact: true }).click();
     await b.page.getByRole("heading", { level: 1, name: "Title from the other tab" }).waitFor();
     await b.context.close();
 
     allow("PATCH", /\/metadata$/, 412);
     await page.getByRole("button", { name: "Edit dc:title" }).click();
     await page.getByLabel("New value of dc:title").fill("My stale title");
-    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Save", exact: true }).click();
     const conflict = page.locator(".conflict");
     await conflict.waitFor();
     const current = await conflict.locator(".current-value").textContent();

@@ -82,7 +82,13 @@ async def test_pdf_text_and_video_facts(services: Services, tmp_path: Path) -> N
         320,
         240,
     )
-    assert len(await services.tree.renditions(clip)) == 5
+    made = {r.name: r for r in await services.tree.renditions(clip)}
+    assert len(made) == 6
+    web = made["cq5dam.video.fullhd-bp.mp4"]
+    assert (web.mime_type, web.width, web.height) == ("video/mp4", 320, 240)
+    assert await services.blobs.size(web.blob_key) == web.size > 0
+    pages = {r.name: r for r in await services.tree.renditions(doc)}
+    assert len(pages) == 6 and pages["cq5dam.page.2.1280.1280.jpeg"].mime_type == "image/jpeg"
 
 
 async def test_unknown_types_are_processed_with_a_generic_thumbnail(

@@ -146,6 +146,21 @@ api_tokens = Table(
 )
 
 
+# Share links (shares/): read-only links to an asset or a folder. Only a SHA-256 of the
+# link's secret is stored; the link follows its node (by id) through moves and renames.
+share_links = Table(
+    "share_links",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("node_id", String(36), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index(None, "created_by"),
+)
+
 # Renditions of an asset: made by processing ("generated") or put by a client ("uploaded").
 renditions = Table(
     "renditions",

@@ -3,18 +3,32 @@ one deadline that includes connecting (Adobe: 10 s) and a cap on the answer read
 
 A receiver is an outside party: whatever it answers, or however its answer breaks, the
 result is an ``Outcome``, never an exception. Once its status line has come, the status
-is what counts: a body that is too large, cut short or not decodable is not read."""
+is what counts: a body that is too large, cut short or not decodable is not read.
+
+Every request is vetted by the guard and sent to the address it approved (the name in
+the Host header and in TLS's SNI, so certificates are checked against the name), never
+following a redirect. The requests go out through aiohttp, whose parser and buffers are
+C: a delivery costs a fraction of the CPU it costs through httpx, and the dispatcher's
+loop is what limits how many events a second go out. Each receiver (scheme, name, port
+and approved address) has its own pool of kept-alive connections, so a connection made
+for one name is never used for another that resolves to the same address.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
-from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, read_capped
-from assetvault.adapters.fetch.guard import FetchBlocked, Guard
+from assetvault.adapters.fetch.client import ssl_context
+from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
 from assetvault.events.models import Outcome
+
+USER_AGENT = "Adobe/1.0"
+MAX_RECEIVERS = 64  # pools kept; past it, the ones idle longest are closed
+IDLE_SECONDS = 60.0  # a pool unused that long may be closed
 
 
 def describe(exc: BaseException) -> str:
@@ -24,21 +38,62 @@ def describe(exc: BaseException) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
+class _TooLarge(Exception):
+    pass
+
+
+@dataclass
+class _Pool:
+    session: aiohttp.ClientSession
+    busy: int = 0
+    used: float = field(default_factory=time.monotonic)
+
+
 class GuardedWebhookSender:
     def __init__(self, guard: Guard, *, timeout: float, max_body: int) -> None:
         self.guard = guard
         self.timeout = timeout
         self.max_body = max_body
-        self._client: GuardedClient | None = None
+        self._pools: dict[tuple[str, str, int, str], _Pool] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def client(self) -> GuardedClient:
-        # Made on first use, inside the loop that sends (the dispatcher's or the API's).
-        if self._client is None:
-            self._client = GuardedClient(
-                self.guard, timeout=self.timeout, max_redirects=0, user_agent="Adobe/1.0"
+    def _pool(self, target: Target) -> _Pool:
+        # Sessions belong to the loop they were made in (the dispatcher's or the API's).
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._pools, self._loop = {}, loop
+        key = (target.url.scheme, target.host, target.port, target.address)
+        pool = self._pools.get(key)
+        if pool is None or pool.session.closed:
+            self._evict()
+            connector = aiohttp.TCPConnector(
+                ssl=ssl_context() if target.url.scheme == "https" else False,
+                use_dns_cache=False,  # it is given addresses only, never names
             )
-        return self._client
+            # No proxy from the environment (it would connect on the guard's behalf to
+            # wherever the name resolves then); no deadline of its own (``send`` has it).
+            session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers={"user-agent": USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            pool = self._pools[key] = _Pool(session)
+        pool.used = time.monotonic()
+        return pool
+
+    def _evict(self) -> None:
+        if len(self._pools) < MAX_RECEIVERS:
+            return
+        now = time.monotonic()
+        idle = sorted(
+            (p.used, key)
+            for key, p in self._pools.items()
+            if p.busy == 0 and now - p.used > IDLE_SECONDS
+        )
+        for _, key in idle[: len(self._pools) - MAX_RECEIVERS + 1]:
+            asyncio.get_running_loop().create_task(self._pools.pop(key).session.close())
 
     async def vet(self, url: str) -> str | None:
         try:
@@ -57,15 +112,14 @@ class GuardedWebhookSender:
 
         try:
             async with asyncio.timeout(self.timeout):
-                async with self.client.stream(
-                    method, url, headers=headers, content=body, follow_redirects=False
-                ) as fetch:
-                    status = fetch.response.status_code
-                    try:
-                        answer = await read_capped(fetch.response, self.max_body)
-                    except (ResponseTooLarge, httpx.HTTPError):
-                        answer = b""  # the status is what counts; the rest is not read
-                    return Outcome(status, answer, duration_ms=took())
+                target = await self.guard.vet(url)
+                pool = self._pool(target)
+                pool.busy += 1
+                try:
+                    status, answer = await self._request(pool, target, method, headers, body)
+                finally:
+                    pool.busy -= 1
+                return Outcome(status, answer, duration_ms=took())
         except FetchBlocked as exc:
             return Outcome(None, error=f"blocked: {exc.reason}", blocked=True, duration_ms=took())
         except TimeoutError:
@@ -73,7 +127,44 @@ class GuardedWebhookSender:
         except Exception as exc:  # any other failure of the request is a failed attempt too
             return Outcome(None, error=describe(exc), duration_ms=took())
 
+    async def _request(
+        self,
+        pool: _Pool,
+        target: Target,
+        method: str,
+        headers: dict[str, str],
+        body: bytes | None,
+    ) -> tuple[int, bytes]:
+        https = target.url.scheme == "https"
+        async with pool.session.request(
+            method,
+            str(target.url.copy_with(host=target.address)),
+            headers={**headers, "host": target.url.netloc.decode("ascii")},
+            data=body,
+            allow_redirects=False,
+            server_hostname=target.host if https else None,
+        ) as response:
+            status = response.status
+            try:
+                answer = await self._read_capped(response)
+            except (_TooLarge, aiohttp.ClientError, ValueError):
+                answer = b""  # the status is what counts; the rest is not read
+            return status, answer
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        declared = response.content_length
+        if declared is not None and declared > self.max_body:
+            raise _TooLarge()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > self.max_body:
+                raise _TooLarge()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.session.close()

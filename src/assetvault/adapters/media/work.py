@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ import pyvips
 pyvips.cache_set_max(0)  # each job reads its file once; a cache only holds memory
 
 
-MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "mp4": "video/mp4"}
 
 # MIME types libvips decodes here (kept beside the tools, which need them without pyvips).
 IMAGE_TYPES = formats.IMAGE_TYPES
@@ -140,13 +141,26 @@ def pdf_text(src: str, max_pages: int, max_chars: int) -> tuple[str, int, tuple[
 
 
 def pdf(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any]:
-    """First page as renditions (poppler through libvips), all text through pdfium."""
+    """First page as renditions (poppler through libvips), the later pages the specs ask
+    for as one rendition each, all text through pdfium."""
     text, page_count, (width, height) = pdf_text(
         src, limits.pdf_max_pages_text, limits.text_max_chars
     )
+    first = [s for s in specs if s.page == 0]
     result = (
-        image(src, out_dir, specs, limits, loader_options="[page=0,dpi=150]") if page_count else {}
+        image(src, out_dir, first, limits, loader_options="[page=0,dpi=150]") if page_count else {}
     )
+    for spec in specs:
+        if 0 < spec.page < page_count:
+            # At 150 dpi, then fitted: an A4 page is 1240 x 1754 before the fit.
+            source = f"{src}[page={spec.page},dpi=150]"
+            header = pyvips.Image.new_from_file(source, access="sequential")
+            if header.width * header.height > limits.max_pixels:
+                raise Refused(
+                    f"page {spec.page + 1} is over the limit of {limits.max_pixels} pixels"
+                )
+            page = pyvips.Image.thumbnail(source, spec.width, height=spec.height, size="down")
+            result["renditions"].append(_save(_to_srgb8(page), spec, Path(out_dir)))
     result.update(
         {
             "page_width_pt": width,
@@ -176,6 +190,8 @@ def video(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any
     width, height = int(stream.get("width", 0)), int(stream.get("height", 0))
     if width * height > limits.max_pixels:
         raise Refused(f"the video frame of {width}x{height} pixels is over the limit")
+    stills = [s for s in specs if s.format != "mp4"]
+    playable = [s for s in specs if s.format == "mp4"]
     poster = Path(out_dir) / "poster.png"
     at = min(1.0, duration / 2) if duration else 0
     grab = subprocess.run(
@@ -200,11 +216,13 @@ def video(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any
     if grab.returncode != 0 or not poster.exists():
         raise RuntimeError("ffmpeg could not take a poster frame: " + grab.stderr.decode()[:200])
     renditions = []
-    if specs:
-        box_width, box_height = _box(specs)
+    if stills:
+        box_width, box_height = _box(stills)
         web = pyvips.Image.thumbnail(str(poster), box_width, height=box_height, size="down")
-        renditions = _renditions_from(web, specs, Path(out_dir))
+        renditions = _renditions_from(web, stills, Path(out_dir))
     poster.unlink()
+    for spec in playable:
+        renditions.append(_transcode(src, spec, Path(out_dir), limits))
     return {
         "width": width,
         "height": height,
@@ -212,6 +230,63 @@ def video(src: str, out_dir: str, specs: Specs, limits: Limits) -> dict[str, Any
         "codec": stream.get("codec_name"),
         "frame_rate": stream.get("avg_frame_rate"),
         "renditions": renditions,
+    }
+
+
+def _transcode(src: str, spec: RenditionSpec, out_dir: Path, limits: Limits) -> dict[str, Any]:
+    """A rendition every browser plays: H.264 baseline and AAC in MP4, fitted within the
+    spec's box (never enlarged, even sides as H.264 wants), moov first so playback starts
+    before the whole file is read. Bounded: at most ``video_max_seconds`` of the video,
+    at most ``video_max_bytes`` of output, the sandbox's deadline and memory limit, and a
+    CPU-time limit of its own. The source's tags (places, names) are not copied."""
+    path = out_dir / spec.name
+    fit = (
+        f"scale='min({spec.width},iw)':'min({spec.height},ih)'"
+        ":force_original_aspect_ratio=decrease:force_divisible_by=2"
+    )
+    # ffmpeg stops at its -fs cap only after the frames the encoder holds back (its
+    # lookahead) and the moov box: room for them, so the file stays within the limit.
+    cap = max(1, limits.video_max_bytes - max(limits.video_max_bytes // 10, 4 * 2**20))
+    argv = [
+        "ffmpeg", "-v", "error", "-nostdin", "-y", "-i", src,
+        "-t", f"{limits.video_max_seconds:g}",
+        "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn", "-map_metadata", "-1",
+        "-vf", fit,
+        "-c:v", "libx264", "-profile:v", "baseline", "-preset", "veryfast", "-crf", "23",
+        "-pix_fmt", "yuv420p", "-threads", "2",
+        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+        "-movflags", "+faststart", "-fs", str(cap),
+        str(path),
+    ]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as ffmpeg:
+        # A CPU-time limit on ffmpeg itself (two threads encode), set from outside rather
+        # than in a preexec_fn (unsafe in a process with threads): it ends ffmpeg even
+        # if the sandbox child that started it is killed first.
+        cpu = int(limits.tool_timeout * 2) + 1
+        resource.prlimit(ffmpeg.pid, resource.RLIMIT_CPU, (cpu, cpu))
+        try:
+            _, errors = ffmpeg.communicate(timeout=limits.tool_timeout)
+        except subprocess.TimeoutExpired:
+            ffmpeg.kill()
+            raise
+    if ffmpeg.returncode != 0 or not path.exists():
+        raise RuntimeError("ffmpeg could not make the web video: " + errors.decode()[:200])
+    if path.stat().st_size > limits.video_max_bytes:
+        raise Refused(f"the web video is over the limit of {limits.video_max_bytes} bytes")
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=width,height", "-of", "json", str(path)],
+        capture_output=True,
+        timeout=limits.tool_timeout,
+        check=False,
+    )  # fmt: skip
+    stream = (json.loads(probe.stdout or b"{}").get("streams") or [{}])[0]
+    return {
+        "name": spec.name,
+        "path": str(path),
+        "mime_type": MIME["mp4"],
+        "width": int(stream.get("width", 0)),
+        "height": int(stream.get("height", 0)),
     }
 
 

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, StrictBool
 
 from assetvault.api.admin.wire import Wire, parsed
+from assetvault.api.adobe.common import problems
 from assetvault.api.deps import require, services
 
 router = APIRouter(prefix="/_assetvault", tags=["admin"], dependencies=[Depends(require("admin"))])
@@ -20,7 +21,11 @@ class ResetRequest(Wire):
     keepRegistrations: StrictBool = False
 
 
-@router.post("/reset", openapi_extra=ResetRequest.openapi())
+@router.post(
+    "/reset",
+    openapi_extra=ResetRequest.openapi(),
+    responses=problems(400, 401, 403, 413, 415, 501, 503),
+)
 async def reset(request: Request) -> JSONResponse:
     wanted = await parsed(request, ResetRequest)
     outcome = await services(request).snapshots.reset(

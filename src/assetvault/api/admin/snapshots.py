@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
 from assetvault.api.admin.wire import Wire, parsed
+from assetvault.api.adobe.common import problems
 from assetvault.api.deps import require, services
 
 router = APIRouter(
@@ -33,20 +34,29 @@ class RestoreRequest(Wire):
     file: Annotated[str | None, Field(default=None, min_length=1, max_length=4096)] = None
 
 
-@router.get("")
+@router.get("", responses=problems(401, 403, 501))
 async def list_snapshots(request: Request) -> JSONResponse:
     found = [info.as_json() for info in services(request).snapshots.list()]
     return JSONResponse({"snapshots": found})
 
 
-@router.post("", status_code=201, openapi_extra=SaveRequest.openapi())
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra=SaveRequest.openapi(),
+    responses=problems(400, 401, 403, 409, 413, 415, 501, 503),
+)
 async def save(request: Request) -> JSONResponse:
     body = await parsed(request, SaveRequest, required=True)
     outcome = await services(request).snapshots.save(body.name)
     return JSONResponse(outcome.as_json(), status_code=201)
 
 
-@router.post("/{name}/restore", openapi_extra=RestoreRequest.openapi())
+@router.post(
+    "/{name}/restore",
+    openapi_extra=RestoreRequest.openapi(),
+    responses=problems(400, 401, 403, 404, 409, 413, 415, 501, 503),
+)
 async def restore(request: Request, name: str) -> JSONResponse:
     body = await parsed(request, RestoreRequest)
     source = body.file or name
@@ -54,7 +64,7 @@ async def restore(request: Request, name: str) -> JSONResponse:
     return JSONResponse(outcome.as_json())
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=problems(400, 401, 403, 404, 501))
 async def delete(request: Request, name: str) -> Response:
     services(request).snapshots.delete(name)
     return Response(status_code=204)

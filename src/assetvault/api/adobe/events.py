@@ -35,6 +35,13 @@ admin = require("admin", api_key=True)
 write = require("write", api_key=True)
 PROVIDER_ID = "aem-assets"
 HAL_JSON = "application/hal+json"
+
+
+def hal(status: int) -> dict[int | str, dict[str, Any]]:
+    """The success answer of Adobe's paths in the OpenAPI document: HAL, as they answer."""
+    return {status: {"content": {HAL_JSON: {"schema": {"type": "object"}}}}}
+
+
 # Our paths answer JSON unless HAL is asked for (Adobe's SDK asks for it); Adobe's paths
 # answer HAL, as its API description says, unless only JSON is acceptable.
 OURS = ["application/json", HAL_JSON]
@@ -404,7 +411,7 @@ WORKSPACE = "/{consumerOrgId}/{projectId}/{workspaceId}/registrations"
     operation_id="createRegistration",
     summary="Create an event registration (Adobe I/O Events' path)",
     status_code=201,
-    responses=REGISTRATION_ERRORS,
+    responses={**hal(201), **REGISTRATION_ERRORS},
     openapi_extra=json_request("RegistrationRequest"),
 )
 async def adobe_create(
@@ -429,7 +436,7 @@ async def adobe_create(
     WORKSPACE,
     operation_id="getRegistrations",
     summary="List the event registrations of a workspace (Adobe I/O Events' path)",
-    responses=problems(401, 403, 406),
+    responses={**hal(200), **problems(401, 403, 406)},
 )
 async def adobe_list(
     request: Request,
@@ -451,7 +458,7 @@ async def adobe_list(
     WORKSPACE + "/{registrationId}",
     operation_id="getRegistrationById",
     summary="Get an event registration (Adobe I/O Events' path)",
-    responses=problems(401, 403, 404, 406),
+    responses={**hal(200), **problems(401, 403, 404, 406)},
 )
 async def adobe_get(
     request: Request,
@@ -470,7 +477,7 @@ async def adobe_get(
     WORKSPACE + "/{registrationId}",
     operation_id="updateRegistrationById",
     summary="Replace an event registration (Adobe I/O Events' path)",
-    responses=problems(400, 401, 403, 404, 406, 413, 415),
+    responses={**hal(200), **problems(400, 401, 403, 404, 406, 413, 415)},
     openapi_extra=json_request("RegistrationRequest"),
 )
 async def adobe_update(
@@ -491,7 +498,7 @@ async def adobe_update(
     WORKSPACE + "/{registrationId}",
     operation_id="patchRegistrationById",
     summary="Change an event registration with a JSON Patch (Adobe I/O Events' path)",
-    responses=problems(400, 401, 403, 404, 406, 413, 415),
+    responses={**hal(200), **problems(400, 401, 403, 404, 406, 413, 415)},
     openapi_extra=PATCH_REQUEST,
 )
 async def adobe_patch(
@@ -542,7 +549,7 @@ def _page_param(value: str | None, name: str, default: int) -> int:
     "/{consumerOrgId}/registrations",
     operation_id="getRegistrationByConsumerOrgId",
     summary="List an organization's event registrations, a page at a time (Adobe's path)",
-    responses=problems(400, 401, 403, 406),
+    responses={**hal(200), **problems(400, 401, 403, 406)},
 )
 async def adobe_list_for_org(
     request: Request,

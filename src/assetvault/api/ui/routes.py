@@ -87,7 +87,7 @@ def _html(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8").replace("{{IMPORT_MAP}}", IMPORT_MAP)
 
 
-def _page(name: str) -> HTMLResponse:
+def page(name: str) -> HTMLResponse:
     if not VENDOR.is_dir():
         raise NotFound("the UI's libraries are not installed: run make install")
     return HTMLResponse(_html(name), headers=PAGE_HEADERS)
@@ -95,12 +95,12 @@ def _page(name: str) -> HTMLResponse:
 
 @router.get("/", include_in_schema=False)
 async def index() -> HTMLResponse:
-    return _page("index.html")
+    return page("index.html")
 
 
 @router.get("/docs", include_in_schema=False)
 async def docs() -> HTMLResponse:
-    return _page("docs.html")
+    return page("docs.html")
 
 
 def static_files() -> UiFiles:

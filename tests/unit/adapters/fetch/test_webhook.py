@@ -84,7 +84,10 @@ REDIRECT = b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nconnection: close\r\n"
         # Once the status has come, a body that breaks is not read: the status counts.
         (Reply(raw=b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc"), 200),
         (Reply(200, b"not gzip", {"content-encoding": "gzip"}), 200),
-        (Reply(raw=b"HTTP/1.1 503 No\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"), 503),
+        # A head and a broken body that come in one read are parsed as one answer (by the
+        # C parser): no status can be told, so it is a failed attempt with the parser's
+        # reason, retried as a 503 would be.
+        (Reply(raw=b"HTTP/1.1 503 No\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"), None),
         # No status: a failed attempt retried as a connection error is.
         (Reply(raw=b"garbage\r\n\r\n"), None),
         (Reply(raw=REDIRECT + b"location: \x00\r\n\r\n"), None),

@@ -148,3 +148,108 @@ def test_other_image_formats(tmp_path: Path, out: Path, suffix: str, loader: str
     result = work.image(str(src), str(out), SPECS, LIMITS)
     assert (result["width"], result["height"]) == (300, 150)
     assert sizes(result)["cq5dam.thumbnail.140.100.png"] == (140, 70)
+
+
+def _probe(path: str) -> dict:
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+        capture_output=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def _clip_with_sound(path: Path, seconds: int, width: int, height: int) -> Path:
+    import subprocess
+
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-y",
+         "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={width}x{height}:rate=25",
+         "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+         "-c:v", "mpeg4", "-c:a", "mp2", "-metadata", "location=+48.85+002.35/",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def test_a_video_gets_a_web_playable_rendition(tmp_path: Path, out: Path) -> None:
+    """MPEG-4 part 2 and MP2 in AVI (no browser plays them) become H.264 baseline and
+    AAC in MP4, moov first, fitted into the box with even sides, without the tags."""
+    src = _clip_with_sound(tmp_path / "v.avi", 2, 643, 362)
+    specs = (*renditions_for("video")[:2], work.RenditionSpec("web.mp4", 320, 320, "mp4"))
+    result = work.video(str(src), str(out), specs, LIMITS)
+    made = next(r for r in result["renditions"] if r["name"] == "web.mp4")
+    assert made["mime_type"] == "video/mp4" and (made["width"], made["height"]) == (320, 180)
+    info = _probe(made["path"])
+    video, audio = sorted(info["streams"], key=lambda s: s["codec_type"] != "video")
+    assert (video["codec_name"], video["profile"], video["pix_fmt"]) == (
+        "h264",
+        "Constrained Baseline",
+        "yuv420p",
+    )
+    assert audio["codec_name"] == "aac"
+    assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
+    assert "location" not in info["format"].get("tags", {})
+    head = Path(made["path"]).read_bytes()[:64]
+    assert head.index(b"moov") < 64 or b"mdat" not in head  # faststart: moov before mdat
+    assert sizes(result)["cq5dam.web.1280.1280.jpeg"] == (643, 362)
+
+
+def test_the_web_video_is_bounded_in_time(tmp_path: Path, out: Path) -> None:
+    src = media.video(tmp_path / "long.mp4", seconds=6, width=320, height=240)
+    spec = renditions_for("video")[-1]
+    assert (spec.name, spec.format) == ("cq5dam.video.fullhd-bp.mp4", "mp4")
+    short = Limits(max_pixels=200_000_000, video_max_seconds=1.5)
+    result = work.video(str(src), str(out), (spec,), short)
+    [made] = result["renditions"]
+    assert (made["width"], made["height"]) == (320, 240)  # never enlarged
+    assert float(_probe(made["path"])["format"]["duration"]) == pytest.approx(1.5, abs=0.1)
+    assert result["duration"] == pytest.approx(6.0, abs=0.05)  # the original's, unchanged
+
+
+def test_the_web_video_is_bounded_in_size(tmp_path: Path, out: Path) -> None:
+    import subprocess
+
+    # Noise does not compress: about 4.5 MB as the web video when unbounded.
+    src = tmp_path / "noisy.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi",
+         "-i", "testsrc=duration=12:size=320x240:rate=25,noise=alls=60:allf=t",
+         "-pix_fmt", "yuv420p", "-c:v", "libx264", "-crf", "10", str(src)],
+        check=True,
+    )  # fmt: skip
+    spec = renditions_for("video")[-1]
+    small = Limits(max_pixels=200_000_000, video_max_bytes=5 * 2**20)
+    result = work.video(str(src), str(out), (spec,), small)
+    [made] = result["renditions"]
+    assert 0 < Path(made["path"]).stat().st_size <= 5 * 2**20
+    assert 0 < float(_probe(made["path"])["format"]["duration"]) < 11
+
+
+def test_a_pdf_gets_a_rendition_per_later_page(tmp_path: Path, out: Path) -> None:
+    src = media.pdf_with_pages(tmp_path / "d.pdf", ["One", "Two", "Three"])
+    specs = renditions_for("pdf")
+    assert [s.name for s in specs if s.page][:2] == [
+        "cq5dam.page.2.1280.1280.jpeg",
+        "cq5dam.page.3.1280.1280.jpeg",
+    ]
+    result = work.pdf(str(src), str(out), specs, LIMITS)
+    got = sizes(result)
+    # Pages 2 and 3 exist, 4 to 20 do not, so they are not made.
+    assert got["cq5dam.page.2.1280.1280.jpeg"] == got["cq5dam.page.3.1280.1280.jpeg"] == (989, 1280)
+    assert "cq5dam.page.4.1280.1280.jpeg" not in got
+    assert len(got) == 5 + 2
+    # Each page is its own: page 2 differs from page 1 and page 3.
+    first, second, third = (
+        loaded(result, n)
+        for n in (
+            "cq5dam.web.1280.1280.jpeg",
+            "cq5dam.page.2.1280.1280.jpeg",
+            "cq5dam.page.3.1280.1280.jpeg",
+        )
+    )
+    assert (first - second).abs().max() > 0 and (second - third).abs().max() > 0

@@ -227,3 +227,49 @@ export async function subfolders(path) {
     if (!entities.length || offset >= total) return found;
   }
 }
+
+// -- previews and versions (lightbox, asset page) ----------------------------------------
+
+export const originalUrl = (assetId, seoName) =>
+  `${A}/${id(assetId)}/original/as/${encodeURIComponent(seoName)}`;
+/** Assetvault's extension: the binary of a kept version ("1.0", ...), with ranges. */
+export const versionUrl = (assetId, name, seoName) =>
+  `${A}/${id(assetId)}/versions/${encodeURIComponent(name)}/as/${encodeURIComponent(seoName)}`;
+
+/** Assetvault's extension: the version becomes the current original; the current one is
+ * kept as a new version. If-Match: the ETag the page holds. Answers the new version list. */
+export async function restoreVersion(assetId, name, etag) {
+  return json("POST", `${A}/${id(assetId)}/versions/${encodeURIComponent(name)}/restore`, {
+    headers: etag ? { "If-Match": etag } : {},
+  });
+}
+
+/** At most `cap` bytes of a binary, as text: {text, size, cut}. Only the first bytes are
+ * asked for (Range), so a large file costs no more than the cap. Shown as text, never as
+ * HTML: the caller puts it in a text node. */
+export async function textStart(url, cap) {
+  const response = await call("GET", url, { headers: { Range: `bytes=0-${cap - 1}` } });
+  const range = response.headers.get("Content-Range"); // "bytes 0-99/1234" on a 206
+  const buffer = await response.arrayBuffer();
+  const bytes = new Uint8Array(buffer.slice(0, cap)); // a server that ignored Range
+  const size = range ? Number(range.split("/")[1]) : Number(response.headers.get("Content-Length") || bytes.length);
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes, { stream: bytes.length < size });
+  return { text, size, cut: bytes.length < size };
+}
+
+/** The assets of a folder (by its URN), sorted by name, up to `most`, for previous/next. */
+export async function folderAssets(parentUrn, most = 1000) {
+  const items = [];
+  let cursor = null;
+  do {
+    const found = await search({
+      query: [{ term: { "repositoryMetadata.repo:parent": [parentUrn] } }],
+      sort: [{ field: "repositoryMetadata.repo:name", order: "ASC" }],
+      limit: 50, // the search API's most
+      ...(cursor ? { cursor } : {}),
+    });
+    items.push(...found.hits.results);
+    cursor = found.cursor || null;
+  } while (cursor && items.length < most);
+  return items;
+}

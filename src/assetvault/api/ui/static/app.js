@@ -5,6 +5,10 @@ import htm from "htm";
 import * as api from "./api.js";
 import { ROOT, nameOf, parentOf } from "./api.js";
 import { FILES_IN_FLIGHT, freeName, uploadFile } from "./upload.js";
+import { ShareButton, SharesPage } from "./share.js";
+import { AssetPreview } from "./preview.js";
+import { Lightbox } from "./lightbox.js";
+import { MetadataForm, Relations, Versions } from "./metadata-form.js";
 
 const html = htm.bind(h);
 const THUMB = "cq5dam.thumbnail.319.319.png";
@@ -853,7 +857,8 @@ function Browse({ path }) {
         <button onClick=${folderAction(renameNode, "folder")}>Rename</button>
         <button onClick=${folderAction(moveOrCopy, "MOVE", "folder")}>Move</button>
         <button onClick=${folderAction(async (p) => { await moveOrCopy(p, "COPY", "folder"); load(); return null; })}>Copy</button>
-        <button class="danger" onClick=${folderAction(deleteNode, "folder")}>Delete</button>`}
+        <button class="danger" onClick=${folderAction(deleteNode, "folder")}>Delete</button>
+        <${ShareButton} target=${path} kind="folder" />`}
       <span class="spacer"></span>
       ${assets.items.length > 0 && html`<button onClick=${sel.all} aria-keyshortcuts="Control+A">Select all</button>`}
       ${view === "grid" && html`<${SortMenu} sort=${sort} onSort=${setSort} />`}
@@ -976,22 +981,6 @@ function KeyValues({ data }) {
   </tbody></table></div>`;
 }
 
-function Preview({ meta, renditions }) {
-  const [url, setUrl] = useState(null);
-  const has = renditions?.items?.some((r) => r.name.startsWith("cq5dam.web."));
-  const sha1 = meta.repositoryMetadata["dam:sha1"];
-  useEffect(() => {
-    if (!has) return;
-    let u;
-    api.webRenditionUrl(meta.assetId).then((x) => setUrl((u = x)), () => setUrl(null));
-    return () => u && URL.revokeObjectURL(u);
-  }, [meta.assetId, has, sha1]);
-  const state = meta.repositoryMetadata["aem:assetState"];
-  if (url) return html`<img class="preview" src=${url} alt=${"Preview of " + meta.repositoryMetadata["repo:name"]} />`;
-  if (state === "processing" || state === "new") return html`<div class="preview placeholder busy">Processing… the preview appears when it is done.</div>`;
-  return html`<div class="preview placeholder">No web preview for this asset${state === "failed" ? " (processing failed)" : ""}.</div>`;
-}
-
 function AssetPage({ id }) {
   const [meta, setMeta] = useState(null);
   const [rends, setRends] = useState(null);
@@ -999,6 +988,9 @@ function AssetPage({ id }) {
   const [vers, setVers] = useState(null);
   const [comments, setComments] = useState([]);
   const [error, setError] = useState(null);
+  const [lightbox, setLightbox] = useState(false);
+  const [raw, setRaw] = useState(sessionStorage.getItem("assetvault.raw") === "open");
+  const ui = { ask, notify, format: { size: formatSize, date: formatDate } };
 
   const loadExtras = async (m) => {
     const [r, rel, ver, classic] = await Promise.all([
@@ -1079,10 +1071,12 @@ function AssetPage({ id }) {
       <button onClick=${act(moveOrCopy, "MOVE", "asset")}>Move</button>
       <button onClick=${act(moveOrCopy, "COPY", "asset")}>Copy</button>
       <button class="danger" onClick=${act(deleteNode, "asset")}>Delete</button>
+      <${ShareButton} target=${id} kind="asset" />
     </div>
     <div class="asset-body">
       <div class="asset-media">
-        <${Preview} meta=${meta} renditions=${rends} />
+        <${AssetPreview} meta=${meta} renditions=${rends} onOpen=${() => setLightbox(true)} />
+        ${lightbox && html`<${Lightbox} start=${meta} onClose=${(last) => { setLightbox(false); if (last !== id) go(assetHash(last)); }} />`}
         <section aria-labelledby="rend-h">
           <h2 id="rend-h">Renditions</h2>
           <div class="table-wrap"><table class="list">
@@ -1095,23 +1089,15 @@ function AssetPage({ id }) {
         </section>
       </div>
       <div class="asset-info">
-        <${MetadataEditor} meta=${meta} onSaved=${(m) => setMeta(m)} />
-        <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} /></section>
-        <section aria-labelledby="rel-h"><h2 id="rel-h">Relations</h2>
-          ${rels?.items?.length
-            ? html`<ul>${rels.items.map((r) => html`<li key=${r.relationType + r.relatedAssetId}>${r.relationType}: <a href=${assetHash(r.relatedAssetId)}>${r.relatedAssetId}</a></li>`)}</ul>`
-            : html`<p class="hint">No relations.</p>`}
-        </section>
+        <${MetadataForm} meta=${meta} onSaved=${(m) => setMeta(m)} ui=${ui} />
+        <details class="raw" open=${raw} onToggle=${(e) => { setRaw(e.target.open); sessionStorage.setItem("assetvault.raw", e.target.open ? "open" : ""); }}>
+          <summary>All metadata (raw)</summary>
+          <${MetadataEditor} meta=${meta} onSaved=${(m) => setMeta(m)} />
+          <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} /></section>
+        </details>
+        <section aria-labelledby="rel-h"><h2 id="rel-h">Relations</h2><${Relations} rels=${rels} assetHash=${assetHash} /></section>
         <section aria-labelledby="ver-h"><h2 id="ver-h">Versions</h2>
-          <p>Revision <strong>${repo["repo:version"]}</strong>, last changed ${formatDate(repo["repo:modifyDate"])} by ${repo["repo:modifiedBy"]}.</p>
-          ${vers && vers.items.length < 2 ? html`<p class="hint">No earlier versions.</p>` : null}
-          <div class="table-wrap"><table class="list versions" data-testid="versions">
-            <thead><tr><th>Version</th><th>Label / comment</th><th>Size</th><th>Date</th><th>By</th></tr></thead>
-            <tbody>${(vers?.items || []).map((v) => html`<tr key=${v.name} class=${v.current ? "current" : ""} aria-current=${v.current ? "true" : null}>
-              <td>${v.current ? html`<strong>Current</strong>` : v.name}</td>
-              <td>${[v.label, v.comment].filter(Boolean).join(" — ") || "—"}</td>
-              <td>${formatSize(v.size)}</td><td>${formatDate(v.created)}</td><td>${v.createdBy}</td></tr>`)}</tbody>
-          </table></div>
+          <${Versions} meta=${meta} vers=${vers} ui=${ui} onRestored=${load} />
         </section>
         <section aria-labelledby="com-h"><h2 id="com-h">Comments</h2>
           ${comments.length ? html`<ul class="comments">${comments.map((c, i) => html`<li key=${i}><p>${c.message}</p><small>${c.createdBy}, ${formatDate(c.created)}</small></li>`)}</ul>` : html`<p class="hint">No comments.</p>`}
@@ -1253,7 +1239,7 @@ function Header({ onSignOut, q }) {
       <input type="search" name="q" aria-label="Search assets" placeholder="Search assets" value=${q} />
       <button>Search</button>
     </form>
-    <nav class="top-links"><a href="/docs">API docs</a><button onClick=${onSignOut}>Sign out</button></nav>
+    <nav class="top-links"><a href="#/shares">Share links</a><a href="/docs">API docs</a><button onClick=${onSignOut}>Sign out</button></nav>
   </header>`;
 }
 
@@ -1277,6 +1263,7 @@ function App() {
   let page;
   if (path.startsWith("/asset/")) page = html`<${AssetPage} id=${decodeURIComponent(path.slice(7))} />`;
   else if (path === "/search") page = html`<${Search} params=${params} />`;
+  else if (path === "/shares") page = html`<${SharesPage} ask=${ask} browseHref=${(l) => (l.assetId ? assetHash(l.assetId) : browseHash(l.path))} />`;
   else {
     const rest = path.replace(/^\/browse/, "");
     const folder = ROOT + rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");

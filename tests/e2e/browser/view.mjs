@@ -1,0 +1,312 @@
+// Viewing assets, in Debian's chromium driven by playwright-core, at desktop and at phone
+// width: the lightbox (zoom by keys, buttons, wheel and pinch; fullscreen; previous and
+// next with the arrow keys; Escape), a video played from its web rendition, a PDF's
+// second page, text previews that show markup as text and never run it, the metadata
+// form (title, keywords as tags, status) checked through the API, relations shown by
+// name, and a version previewed, downloaded and restored with the history kept. Prints a
+// JSON report on stdout; exits 1 when a step fails.
+//
+//   node view.mjs   (reads its inputs from the environment)
+//     ASSETVAULT_URL   the server, http://127.0.0.1:<port>
+//     ASSETVAULT_TOKEN a write token
+//     UI_ARTIFACTS     where screenshots go
+//     UI_PROFILES      a fresh directory for the browsers' user data dirs
+//     UI_VIEW          {"desktop": {name: assetId, ...}, "phone": {...}, "texts": {...}}
+import { chromium } from "playwright-core";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const URL_ = process.env.ASSETVAULT_URL;
+const TOKEN = process.env.ASSETVAULT_TOKEN;
+const ARTIFACTS = process.env.UI_ARTIFACTS;
+const PROFILES = process.env.UI_PROFILES;
+const VIEW = JSON.parse(process.env.UI_VIEW);
+const TIMEOUT = 30_000;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const report = { steps: [], screenshots: [], foreign: [], failedRequests: [], consoleErrors: [], requested: [] };
+
+async function browser(name, viewport) {
+  const context = await chromium.launchPersistentContext(join(PROFILES, name), {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"],
+    viewport,
+    acceptDownloads: true,
+  });
+  context.setDefaultTimeout(TIMEOUT);
+  context.on("request", (req) => {
+    const u = new URL(req.url());
+    if (!["data:", "blob:"].includes(u.protocol) && u.hostname !== "127.0.0.1") report.foreign.push(req.url());
+    if (u.hostname === "127.0.0.1") report.requested.push(`${req.method()} ${u.pathname}`);
+  });
+  context.on("requestfailed", (req) => {
+    report.failedRequests.push({ method: req.method(), url: req.url(), error: req.failure()?.errorText });
+  });
+  context.on("response", (res) => {
+    if (res.status() >= 400) report.failedRequests.push({ method: res.request().method(), url: res.url(), status: res.status() });
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.on("console", (msg) => {
+    if (msg.type() === "error") report.consoleErrors.push({ text: msg.text(), url: msg.location()?.url });
+  });
+  page.on("pageerror", (err) => report.consoleErrors.push({ text: String(err) }));
+  return { context, page };
+}
+
+async function step(name, page, fn) {
+  const started = Date.now();
+  try {
+    const detail = await fn();
+    report.steps.push({ name, ok: true, ms: Date.now() - started, ...(detail ? { detail } : {}) });
+  } catch (err) {
+    report.steps.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack || err) });
+    await page.screenshot({ path: join(ARTIFACTS, "failed.png"), fullPage: true }).catch(() => {});
+    throw err;
+  }
+}
+
+function expect(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+async function shot(page, name, fullPage = false) {
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage });
+  report.screenshots.push(path);
+}
+
+const sha1 = (data) => createHash("sha1").update(data).digest("hex");
+const auth = { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "view-test" };
+async function api(method, path) {
+  const r = await fetch(URL_ + path, { method, headers: auth });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+const assetUrl = (id) => `${URL_}/#/asset/${encodeURIComponent(id)}`;
+const zoomLevel = async (page) => (await page.getByTestId("zoom-level").textContent()).trim();
+
+async function run(label, viewport) {
+  const ids = VIEW[label];
+  const { context, page } = await browser(label, viewport);
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+  await step(`${label}: sign in`, page, async () => {
+    await page.goto(URL_ + "/");
+    await page.getByLabel("Token").fill(TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("link", { name: "Assetvault" }).waitFor();
+  });
+
+  await step(`${label}: the lightbox zooms, goes full screen, and steps through the folder`, page, async () => {
+    await page.goto(assetUrl(ids["a-red.png"]));
+    await page.locator("img.preview").waitFor();
+    await page.getByRole("button", { name: "Open in the lightbox" }).click();
+    const box = page.locator("dialog.lightbox[open]");
+    await box.waitFor();
+    await box.locator(".zoom-stage img").waitFor();
+    const count = Object.keys(ids).length;
+    await box.getByTestId("lightbox-position").filter({ hasText: `1 of ${count}` }).waitFor();
+    expect((await box.getByTestId("lightbox-name").textContent()) === "a-red.png", "opens on the asset");
+    expect((await zoomLevel(page)) === "100%", "starts fitted");
+    await page.keyboard.press("+");
+    expect((await zoomLevel(page)) === "150%", `+ zooms in: ${await zoomLevel(page)}`);
+    await box.getByRole("button", { name: "Zoom in" }).click();
+    expect((await zoomLevel(page)) === "225%", "the button zooms in");
+    await box.getByRole("button", { name: "Zoom out" }).click();
+    await page.keyboard.press("0");
+    expect((await zoomLevel(page)) === "100%", "0 fits again");
+    const stage = box.locator(".zoom-stage");
+    const at = await stage.boundingBox();
+    await page.mouse.move(at.x + at.width / 2, at.y + at.height / 2);
+    await page.mouse.wheel(0, -100);
+    await page.locator('[data-testid=zoom-level]:text("120%")').waitFor();
+    const transform = await box.locator(".zoom-stage img").evaluate((img) => img.style.transform);
+    expect(transform.includes("scale(1.2)"), `the image is scaled: ${transform}`);
+    // Pinch: two pointers move apart to twice their distance.
+    await page.keyboard.press("0");
+    await stage.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      const y = r.top + r.height / 2;
+      const x = r.left + r.width / 2;
+      const ev = (type, id, cx) => el.dispatchEvent(new PointerEvent(type, { pointerId: id, clientX: cx, clientY: y, bubbles: true, pointerType: "touch", isPrimary: id === 1 }));
+      ev("pointerdown", 1, x - 40);
+      ev("pointerdown", 2, x + 40);
+      ev("pointermove", 2, x + 120);
+      ev("pointerup", 1, x - 40);
+      ev("pointerup", 2, x + 120);
+    });
+    await page.locator('[data-testid=zoom-level]:text("200%")').waitFor();
+    await page.keyboard.press("0");
+    await box.getByRole("button", { name: "Fullscreen" }).click();
+    await page.waitForFunction(() => document.fullscreenElement?.classList.contains("lightbox-frame"));
+    await shot(page, `${label}-lightbox`);
+    await page.keyboard.press("f"); // leaves full screen again
+    await page.waitForFunction(() => !document.fullscreenElement);
+    await page.keyboard.press("ArrowRight");
+    await box.getByTestId("lightbox-name").filter({ hasText: "b-green.jpg" }).waitFor();
+    await box.getByTestId("lightbox-position").filter({ hasText: `2 of ${count}` }).waitFor();
+    await page.keyboard.press("ArrowRight"); // by name: big.txt comes next, shown as text
+    await box.getByTestId("lightbox-name").filter({ hasText: "big.txt" }).waitFor();
+    await box.getByTestId("text-preview").waitFor();
+    await page.keyboard.press("ArrowLeft");
+    await box.getByTestId("lightbox-name").filter({ hasText: "b-green.jpg" }).waitFor();
+    await box.locator('.zoom-stage img[alt="Preview of b-green.jpg"]').waitFor();
+    await page.keyboard.press("Escape");
+    await box.waitFor({ state: "detached" });
+    // Closed on the asset shown last: its page.
+    await page.waitForURL(assetUrl(ids["b-green.jpg"]));
+    await page.getByRole("heading", { level: 1, name: "b-green.jpg" }).waitFor();
+  });
+
+  await step(`${label}: a video plays from its web rendition`, page, async () => {
+    await page.goto(assetUrl(ids["clip.avi"]));
+    await page.getByRole("button", { name: "▶ Play video" }).click();
+    const video = page.getByTestId("video");
+    await video.waitFor();
+    await page.waitForFunction(() => {
+      const v = document.querySelector("video[data-testid=video]");
+      return v && v.readyState >= 2 && v.duration > 0;
+    });
+    const state = await video.evaluate(async (v) => {
+      v.currentTime = 1.5; // seeking
+      await new Promise((resolve) => v.addEventListener("seeked", resolve, { once: true }));
+      return { duration: v.duration, readyState: v.readyState, width: v.videoWidth, height: v.videoHeight, at: v.currentTime };
+    });
+    expect(Math.abs(state.duration - 2) < 0.2, `the video lasts 2 s: ${JSON.stringify(state)}`);
+    expect(state.width === 320 && state.height === 240 && Math.abs(state.at - 1.5) < 0.2, `decoded and seeked: ${JSON.stringify(state)}`);
+    expect(report.requested.some((r) => r.includes("/renditions/cq5dam.video.fullhd-bp.mp4/")), "played from the web rendition");
+    await shot(page, `${label}-video`);
+    return state;
+  });
+
+  await step(`${label}: a PDF shows its second page`, page, async () => {
+    await page.goto(assetUrl(ids["report.pdf"]));
+    await page.getByTestId("page-number").filter({ hasText: "Page 1 of 3" }).waitFor();
+    await page.getByRole("button", { name: "Next page" }).click();
+    await page.getByTestId("page-number").filter({ hasText: "Page 2 of 3" }).waitFor();
+    const img = page.locator('img.preview[alt="Page 2 of report.pdf"]');
+    await img.waitFor();
+    await page.waitForFunction(() => document.querySelector('img.preview[alt="Page 2 of report.pdf"]')?.naturalWidth > 0);
+    expect(report.requested.some((r) => r.includes("/renditions/cq5dam.page.2.1280.1280.jpeg/")), "page 2 is its own rendition");
+    await shot(page, `${label}-pdf-page-2`);
+  });
+
+  await step(`${label}: text, CSV and JSON show as text, markup never runs`, page, async () => {
+    await page.goto(assetUrl(ids["notes.txt"]));
+    const pre = page.getByTestId("text-preview");
+    await pre.waitFor();
+    const text = await pre.textContent();
+    expect(text === VIEW.texts["notes.txt"], `the text as it is: ${JSON.stringify(text)}`);
+    const safe = await page.evaluate(() => ({
+      pwned: window.__pwned === undefined,
+      elements: document.querySelectorAll(".text-preview *").length,
+    }));
+    expect(safe.pwned && safe.elements === 0, `nothing in the file ran or became an element: ${JSON.stringify(safe)}`);
+    await shot(page, `${label}-text`);
+    await page.goto(assetUrl(ids["data.json"]));
+    await page.getByTestId("text-preview").filter({ hasText: '"title": "Spring launch"' }).waitFor();
+    await page.goto(assetUrl(ids["table.csv"]));
+    await page.getByTestId("text-preview").filter({ hasText: "name,size\nhero.jpg,1200" }).waitFor();
+    // The large one: only its start is read (a range), and the page says so.
+    await page.goto(assetUrl(ids["big.txt"]));
+    await page.getByText(/Showing the first 256 KB of/).waitFor();
+    expect((await page.getByTestId("text-preview").textContent()).length === 256 * 1024, "256 KB shown");
+    const csp = await (await fetch(URL_ + "/")).headers.get("content-security-policy");
+    expect(csp.includes("default-src 'self'") && !csp.includes("unsafe-eval"), `CSP unchanged: ${csp}`);
+  });
+
+  await step(`${label}: the metadata form edits the title, keywords and status`, page, async () => {
+    await page.goto(assetUrl(ids["a-red.png"]));
+    const form = page.locator("form.metadata-form");
+    await form.waitFor();
+    expect((await form.locator("[data-fact=Width]").textContent()) === "800", "width shown, read only");
+    expect((await form.locator("[data-fact=Height]").textContent()) === "600", "height shown");
+    expect((await form.locator("[data-fact=Format]").textContent()) === "image/png", "format shown");
+    await form.getByLabel("Title").fill("Red hero");
+    const keywords = form.getByPlaceholder("Add keywords (Enter)");
+    for (const k of ["spring", "launch", "hero"]) {
+      await keywords.fill(k);
+      await keywords.press("Enter");
+    }
+    await form.getByRole("button", { name: "Remove keyword launch" }).click();
+    await form.getByLabel("Status").selectOption("approved");
+    await form.getByRole("button", { name: "Save changes" }).click();
+    await page.getByRole("heading", { level: 1, name: "Red hero" }).waitFor();
+    const meta = await api("GET", `/adobe/assets/${encodeURIComponent(ids["a-red.png"])}/metadata`);
+    const got = meta.assetMetadata;
+    expect(got["dc:title"] === "Red hero", `title saved: ${got["dc:title"]}`);
+    expect(JSON.stringify(got["dc:subject"]) === '["spring","hero"]', `keywords saved: ${JSON.stringify(got["dc:subject"])}`);
+    expect(got["dam:assetStatus"] === "approved", "status saved");
+    // Removing every keyword removes the property.
+    await form.getByRole("button", { name: "Remove keyword spring" }).click();
+    await form.getByRole("button", { name: "Remove keyword hero" }).click();
+    await form.getByRole("button", { name: "Save changes" }).click();
+    await form.getByText(/unsaved change/).waitFor({ state: "detached" }); // the saved revision is in
+    const after = await api("GET", `/adobe/assets/${encodeURIComponent(ids["a-red.png"])}/metadata`);
+    expect(!("dc:subject" in after.assetMetadata) && after.assetMetadata["dc:title"] === "Red hero", "keywords removed, title kept");
+    // The rest is in the raw view.
+    await page.getByText("All metadata (raw)").click();
+    await page.getByRole("heading", { name: "repositoryMetadata" }).waitFor();
+    expect((await overflow()) <= 0, "no sideways scrolling on the asset page");
+    await shot(page, `${label}-metadata-form`, true);
+  });
+
+  await step(`${label}: relations show the related asset's name and thumbnail`, page, async () => {
+    const rel = page.locator(`.relation[data-related="${ids["b-green.jpg"]}"]`);
+    await rel.locator(".relation-name", { hasText: "b-green.jpg" }).waitFor();
+    await rel.locator(".small-thumb img").waitFor();
+    expect((await rel.textContent()).includes("/content/dam/"), "its path is shown");
+    expect(!(await page.locator("section[aria-labelledby=rel-h]").textContent()).includes("urn:aaid"), "no bare URN");
+    await rel.scrollIntoViewIfNeeded();
+    await shot(page, `${label}-relations`);
+  });
+
+  await step(`${label}: a version is previewed, downloaded and restored, the history kept`, page, async () => {
+    const id = ids["notes.txt"];
+    await page.goto(assetUrl(id));
+    const rows = page.locator("[data-testid=versions] tbody tr");
+    await rows.nth(1).waitFor();
+    await page.getByRole("button", { name: "Preview version 1.0" }).click();
+    await page.locator(".version-preview [data-testid=text-preview]").filter({ hasText: VIEW.texts.first }).waitFor();
+    const downloading = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Download version 1.0" }).click();
+    const download = await downloading;
+    expect(download.suggestedFilename() === "notes-1.0.txt", `saved as ${download.suggestedFilename()}`);
+    expect(readFileSync(await download.path(), "utf8") === VIEW.texts.first, "the download is version 1.0");
+    await shot(page, `${label}-version-preview`);
+    await page.getByRole("button", { name: "Restore version 1.0" }).click();
+    const dialog = page.locator("dialog[open]");
+    await dialog.getByRole("button", { name: "Restore" }).click();
+    await page.locator("[data-testid=versions] tbody tr[data-version='1.1']").waitFor();
+    const seen = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-version")));
+    expect(JSON.stringify(seen) === '["1.0","1.1","current"]', `versions shown: ${seen}`);
+    const items = (await api("GET", `/adobe/assets/${encodeURIComponent(id)}/versions`)).items;
+    expect(items.map((v) => v.name).join() === "1.0,1.1,current", "the server keeps three");
+    expect(items[0].sha1 === sha1(VIEW.texts.first) && items[2].sha1 === sha1(VIEW.texts.first), "1.0 is the current original again");
+    expect(items[1].sha1 === sha1(VIEW.texts["notes.txt"]), "the replaced original is kept as 1.1");
+    await shot(page, `${label}-version-restored`, true);
+  });
+  await context.close();
+}
+
+async function main() {
+  await run("desktop", { width: 1280, height: 860 });
+  await run("phone", { width: 390, height: 844 });
+}
+
+main()
+  .then(() => {
+    report.ok = !report.foreign.length && !report.failedRequests.length && !report.consoleErrors.length;
+    delete report.requested;
+    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    process.exit(report.ok ? 0 : 1);
+  })
+  .catch((err) => {
+    report.ok = false;
+    report.error = String(err?.stack || err);
+    delete report.requested;
+    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    process.exit(1);
+  });
