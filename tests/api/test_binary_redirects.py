@@ -56,13 +56,22 @@ async def store_client() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def asset_with_web(services: Services, name: str, mime: str, data: bytes = DATA) -> Node:
-    """An asset whose original and web rendition are both ``data`` of type ``mime``."""
+    """An asset whose original, web rendition and kept version 1.0 are all ``data`` of
+    type ``mime``."""
     node: Node = await make_asset(services, name, data, mime)
     blob = await services.blobs.put(one_chunk(data))
+    await services.tree.store_original(
+        "/content/dam", name, blob, mime_type=mime, user="writer", create_version=True
+    )
     await services.changes.put_rendition(
         node.path, WEB, blob, mime, replace_only=False, create_only=True, user="writer"
     )
     return node
+
+
+# Every binary route but the Author API's web rendition, which serves WebP or JPEG only.
+ANY_TYPE = [r for r in ROUTES if r.route != "/adobe/assets/{assetId}"]
+WEB_RENDITION = next(r for r in ROUTES if r.route == "/adobe/assets/{assetId}")
 
 
 def auth(route: BinaryRoute, tokens: Tokens) -> dict[str, str]:
@@ -90,7 +99,7 @@ async def test_every_route_redirects_to_the_bytes_with_the_api_s_headers(
 ) -> None:
     for mime, kind in (("image/png", "inline"), ("application/octet-stream", "attachment")):
         node = await asset_with_web(services, f"file-{kind}.bin", mime)
-        for route in ROUTES[:-1]:  # the last, /adobe/assets/{id}, serves webp/jpeg only
+        for route in ANY_TYPE:
             r = await direct.get(route.url(node), headers=auth(route, tokens))
             location = assert_redirect(r, s3_server)
             got = await store_client.get(location)
@@ -112,7 +121,7 @@ async def test_every_route_redirects_to_the_bytes_with_the_api_s_headers(
     # The Author API's web rendition, asked for as JPEG.
     photo = await asset_with_web(services, "photo.jpg", "image/jpeg")
     r = await direct.get(
-        ROUTES[-1].url(photo), headers={**adobe(tokens.read), "Accept": "image/jpeg"}
+        WEB_RENDITION.url(photo), headers={**adobe(tokens.read), "Accept": "image/jpeg"}
     )
     got = await store_client.get(assert_redirect(r, s3_server))
     assert got.content == DATA and got.headers["content-type"] == "image/jpeg"
@@ -171,7 +180,7 @@ async def test_documents_are_streamed_under_the_sandbox(
 ) -> None:
     page = b"<html><script>alert(document.domain)</script></html>"
     node = await asset_with_web(services, "page.jpg", mime, page)
-    for route in ROUTES[:-1]:
+    for route in ANY_TYPE:
         r = await direct.get(route.url(node), headers=auth(route, tokens))
         where = (route.url(node), mime)
         assert r.status_code == 200 and r.content == page, where
@@ -185,7 +194,7 @@ async def test_redirects_off_streams_from_the_api(
     direct: httpx.AsyncClient, tokens: Tokens, services: Services, settings_overrides: Any
 ) -> None:
     node = await asset_with_web(services, "data.bin", "image/png")
-    for route in ROUTES[:-1]:
+    for route in ANY_TYPE:
         r = await direct.get(route.url(node), headers=auth(route, tokens))
         assert r.status_code == 200 and r.content == DATA, route.url(node)
         assert r.headers["x-content-type-options"] == "nosniff"
