@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from assetvault.adapters.blobs.s3 import S3Location
 from assetvault.app import create_app
 from assetvault.processing.ports import MediaTools
 from assetvault.services import Services, build_services
 from tests.databases import make_sqlite_template, migrated_database
 from tests.factories import make_settings
 from tests.pg import TEMPLATE, create_template, database_pool, drop_named, postgres_server
-from tests.s3 import S3Server, credentials, rgw_server
+from tests.s3 import FollowToStore, S3Server, credentials, rgw_server
 
 # Assetvault's pytest plugin, used by tests/plugin_example: an installed package loads it
 # by its entry point already (then this finds it loaded); a checkout installed before the
@@ -117,7 +118,14 @@ async def tokens(services: Services) -> Tokens:
 
 @pytest.fixture
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI. With blobs on S3, a download's redirect to the store is followed
+    (over the network, as a client does): tests see the store's answer."""
     app = create_app(services=services)
-    transport = httpx.ASGITransport(app=app)
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+    blobs_url = services.settings.blobs_url
+    if blobs_url is not None and blobs_url.startswith("s3://"):
+        endpoint = S3Location.parse(blobs_url).endpoint
+        if endpoint is not None:
+            transport = FollowToStore(transport, endpoint)
     async with httpx.AsyncClient(transport=transport, base_url="http://assetvault.test") as c:
         yield c

@@ -112,6 +112,17 @@ class FakeBlobStore:
     async def served_file(self, key: str) -> Path | None:
         return None  # in memory: responses stream ``read``
 
+    async def download_url(
+        self,
+        key: str,
+        *,
+        expires_seconds: int,
+        content_type: str,
+        content_disposition: str | None,
+        cache_control: str,
+    ) -> str | None:
+        return None  # no place a client could fetch from
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         data = self.blobs[key]
         yield data[start : None if end is None else end + 1]

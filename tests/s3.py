@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from assetvault.adapters.blobs.s3 import S3Location
@@ -94,3 +95,36 @@ def rgw_server() -> Iterator[S3Server]:
         yield server
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop", scratch], check=False)
+
+
+class FollowToStore(httpx.AsyncBaseTransport):
+    """The app's transport, with a 302 to the object store followed over the network as
+    a client does: the request's headers (Range, conditions) are resent, not its
+    credentials. Other redirects are answered as they are."""
+
+    def __init__(self, app: httpx.AsyncBaseTransport, store_endpoint: str) -> None:
+        self.app = app
+        self.store = httpx.AsyncHTTPTransport()
+        self.origin = httpx.URL(store_endpoint)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.app.handle_async_request(request)
+        if response.status_code != 302:
+            return response
+        location = httpx.URL(response.headers["location"])
+        if (location.scheme, location.host, location.port) != (
+            self.origin.scheme,
+            self.origin.host,
+            self.origin.port,
+        ):
+            return response
+        await response.aclose()
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        headers["host"] = location.netloc.decode()
+        return await self.store.handle_async_request(
+            httpx.Request(request.method, location, headers=headers)
+        )
+
+    async def aclose(self) -> None:
+        await self.store.aclose()
+        await self.app.aclose()

@@ -60,3 +60,16 @@ def servable(value: str | None) -> str:
     """The ``Content-Type`` to serve for a stored type: the type itself if it is a media
     type, ``application/octet-stream`` otherwise."""
     return value if value is not None and is_media_type(value) else OCTET_STREAM
+
+
+# Types a browser shows as a document that can run scripts (HTML, XHTML, SVG, XML with
+# XSLT) rather than in a media viewer or as a download.
+_DOCUMENTS = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "text/xsl"})
+
+
+def is_document(media_type: str) -> bool:
+    """Whether a browser would render the type as a scripted document: HTML, XHTML, SVG
+    and any XML (``*/xml``, ``*+xml``). The binary responses never hand these to a
+    server that cannot add ``Content-Security-Policy: sandbox`` (docs/deploy.md)."""
+    essence = media_type.split(";", 1)[0].strip().lower()
+    return essence in _DOCUMENTS or essence.endswith(("/xml", "+xml"))

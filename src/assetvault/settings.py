@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
     blobs_url: str | None = None
+    # With blobs in an S3 store, a GET of an original or a rendition is answered with a
+    # 302 to a presigned GET of the object, valid this long, so the bytes never pass
+    # through the API process (docs/deploy.md); off, the API streams them as it does
+    # from the local directory. The local directory ignores both.
+    blobs_redirect: bool = True
+    blobs_redirect_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     # Public base URL used in absolute links (Siren hrefs, upload URIs). When unset the
     # request's own scheme and host are used, which is what clients on loopback expect.
     public_url: str | None = None

@@ -76,3 +76,27 @@ def test_values_that_are_no_strings_are_refused(value: object) -> None:
     with pytest.raises(InvalidInput, match="must be a media type"):
         mediatypes.check(value, "mimeType")
     assert mediatypes.or_none(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "document"),
+    [
+        ("text/html", True),
+        ("TEXT/HTML; charset=utf-8", True),
+        ("application/xhtml+xml", True),
+        ("image/svg+xml", True),
+        ("image/svg+xml; charset=utf-8", True),
+        ("text/xml", True),
+        ("application/xml", True),
+        ("application/rss+xml", True),
+        ("text/xsl", True),
+        ("image/jpeg", False),
+        ("application/pdf", False),
+        ("application/octet-stream", False),
+        ("text/plain", False),
+        ("application/javascript", False),
+        ("video/mp4+html", False),  # not HTML: shown (if at all) as a video
+    ],
+)
+def test_documents_are_the_types_a_browser_runs_as_a_page(value: str, document: bool) -> None:
+    assert mediatypes.is_document(value) is document

@@ -6,6 +6,14 @@ are served inline; any other type is an attachment with ``Content-Security-Polic
 sandbox``, so an uploaded HTML page or scripted SVG never runs in Assetvault's origin
 with the viewer's credentials (as AEM's content-disposition filter does).
 
+With blobs in an S3 store and ``blobs_redirect`` on, a GET that would send bytes is
+answered with a 302 to a presigned GET of the object instead (as AEM as a Cloud Service
+redirects to its signed blob URLs), after authentication, the 304 and the 416 have been
+decided here. The store sets ``Content-Type``, ``Content-Disposition`` and
+``Cache-Control`` from the signed URL, but cannot add ``Content-Security-Policy`` or
+``nosniff``, so documents (HTML, SVG, XML: ``mediatypes.is_document``) are still
+streamed through the API. HEAD is answered here (a presigned GET cannot answer a HEAD).
+
 ``Content-Type`` is built only from a valid media type (``mediatypes.servable``): a
 stored type that is none (a row older than the checks of what is stored) is served as
 ``application/octet-stream``, never put into a header verbatim.
@@ -74,7 +82,7 @@ def is_passive(request: Request, media_type: str) -> bool:
     return essence in {t.strip().lower() for t in allowed}
 
 
-def binary_response(
+async def binary_response(
     request: Request,
     blobs: BlobStore,
     *,
@@ -125,7 +133,39 @@ def binary_response(
     headers["Content-Type"] = media_type
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
+    url = await _download_url(request, blobs, key, media_type, headers)
+    if url is not None:
+        # Not cached by anyone: the URL expires, and stands for this client's access.
+        return Response(
+            status_code=302, headers={"Location": url, "Cache-Control": "private, no-store"}
+        )
     return BlobResponse(blobs, key, start, length, status_code=status, headers=headers)
+
+
+async def _download_url(
+    request: Request,
+    blobs: BlobStore,
+    key: str,
+    media_type: str,
+    headers: dict[str, str],
+) -> str | None:
+    """The presigned URL to redirect a GET to, or None to stream it from here."""
+    settings = services(request).settings
+    if not settings.blobs_redirect or mediatypes.is_document(media_type):
+        return None
+    if "if-range" in request.headers or "if-match" in request.headers:
+        # The client resends these to the store, which would judge them by its own ETag,
+        # not ours (Ceph RGW ignores If-Range: a stale copy would get a range of the new).
+        return None
+    seconds = settings.blobs_redirect_seconds
+    return await blobs.download_url(
+        key,
+        expires_seconds=seconds,
+        content_type=media_type,
+        content_disposition=headers.get("Content-Disposition"),
+        # A blob key's content never changes; the URL itself is the credential.
+        cache_control=f"private, max-age={seconds}",
+    )
 
 
 class BlobResponse(Response):
@@ -171,7 +211,7 @@ class BlobResponse(Response):
             os.close(fd)
 
 
-def original_response(
+async def original_response(
     request: Request,
     blobs: BlobStore,
     node: Node,
@@ -182,7 +222,7 @@ def original_response(
     """An asset's original (404 when it has none, e.g. after its deletion)."""
     if node.blob_key is None:
         raise NotFound(f"{node.path} has no original binary")
-    return binary_response(
+    return await binary_response(
         request,
         blobs,
         key=node.blob_key,
@@ -195,7 +235,7 @@ def original_response(
     )
 
 
-def rendition_response(
+async def rendition_response(
     request: Request,
     blobs: BlobStore,
     rendition: Rendition,
@@ -203,7 +243,7 @@ def rendition_response(
     filename: str | None = None,
     attachment: bool = False,
 ) -> Response:
-    return binary_response(
+    return await binary_response(
         request,
         blobs,
         key=rendition.blob_key,

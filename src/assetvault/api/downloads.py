@@ -1,6 +1,7 @@
 """Downloads are events: a response that sends an original's or a rendition's bytes
-(a GET answered 200 or 206, whatever the interface) leaves an ``asset.downloaded``
-outbox row, committed before the first byte goes out."""
+(a GET answered 200 or 206, whatever the interface, or 302 to the object store that
+sends them instead) leaves an ``asset.downloaded`` outbox row, committed before the first
+byte goes out."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from assetvault.tree.models import Node
 
 
 async def counted(request: Request, response: Response, node: Node, rendition: str) -> Response:
-    if request.method == "GET" and response.status_code in (200, 206):
+    if request.method == "GET" and response.status_code in (200, 206, 302):
         principal = getattr(request.state, "principal", None)
         await services(request).tree.record_download(
             node, rendition, user=principal.name if principal else None

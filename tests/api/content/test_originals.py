@@ -24,7 +24,9 @@ async def asset(client: httpx.AsyncClient, tokens: Tokens) -> str:
 
 
 @ON_S3_TOO
-async def test_get_and_head(client: httpx.AsyncClient, tokens: Tokens, asset: str) -> None:
+async def test_get_and_head(
+    client: httpx.AsyncClient, tokens: Tokens, asset: str, blobs_backend: str
+) -> None:
     got = await client.get(asset, headers=bearer(tokens.read))
     assert got.status_code == 200 and got.content == DATA
     assert got.headers["content-length"] == str(len(DATA))
@@ -34,7 +36,9 @@ async def test_get_and_head(client: httpx.AsyncClient, tokens: Tokens, asset: st
     head = await client.head(asset, headers=bearer(tokens.read))
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == str(len(DATA))
-    assert head.headers["etag"] == got.headers["etag"]
+    if blobs_backend == "local":
+        assert head.headers["etag"] == got.headers["etag"]
+    # else the GET was redirected to the object store, whose ETag is its own (docs/deploy.md)
 
 
 @ON_S3_TOO
@@ -78,7 +82,8 @@ async def test_ranges_this_server_does_not_serve_get_the_whole_body(
 
 @ON_S3_TOO
 async def test_conditional_requests(client: httpx.AsyncClient, tokens: Tokens, asset: str) -> None:
-    etag = (await client.get(asset, headers=bearer(tokens.read))).headers["etag"]
+    # The API's validator (a GET redirected to S3 answers with the store's ETag).
+    etag = (await client.head(asset, headers=bearer(tokens.read))).headers["etag"]
     for value in (etag, "*", f'"other", {etag}', f"W/{etag}"):
         r = await client.get(asset, headers={**bearer(tokens.read), "If-None-Match": value})
         assert r.status_code == 304 and r.content == b""

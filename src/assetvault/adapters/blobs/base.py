@@ -5,7 +5,8 @@ Nothing here requires a local path of a stored blob, so a store on another machi
 implements the same protocol: code that needs a file asks for ``local_copy(key)`` (the
 local store lends its own file, an object store downloads one); responses that can send
 a file without reading it through Python ask ``served_file(key)``, which a store
-elsewhere answers with None (they stream ``read`` then); and code that makes
+elsewhere answers with None (they stream ``read`` then, or redirect the client to
+``download_url``, which only a store elsewhere answers); and code that makes
 files for the store writes them in a ``scratch()`` directory and hands them over with
 ``put_file`` (only the write path, tree/writes.py, stores blobs).
 
@@ -72,6 +73,20 @@ class BlobStore(Protocol):
         """The blob's own file when the store keeps it on this machine's disk, for a
         response to send as it is (sendfile), to read only; None for a store elsewhere
         or a blob not stored. Nothing is copied to make one."""
+
+    async def download_url(
+        self,
+        key: str,
+        *,
+        expires_seconds: int,
+        content_type: str,
+        content_disposition: str | None,
+        cache_control: str,
+    ) -> str | None:
+        """A URL from which a client GETs the blob straight from the store, valid for
+        ``expires_seconds`` and answered with these headers (and the client's Range);
+        None for a store whose bytes the API serves itself. Only signed: whether the
+        blob exists is not asked."""
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes ``start`` up to and including ``end``."""

@@ -144,6 +144,18 @@ class LocalBlobStore:
         """The blob's own file (content-addressed files never change)."""
         return await asyncio.to_thread(self.local_path, key)
 
+    async def download_url(
+        self,
+        key: str,
+        *,
+        expires_seconds: int,
+        content_type: str,
+        content_disposition: str | None,
+        cache_control: str,
+    ) -> str | None:
+        """None: the API serves the files of this machine itself (sendfile)."""
+        return None
+
     async def size(self, key: str) -> int | None:
         try:
             return self._path(key).stat().st_size

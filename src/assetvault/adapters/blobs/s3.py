@@ -452,6 +452,35 @@ class S3BlobStore:
         """None: the blobs are in the object store, not on this machine's disk."""
         return None
 
+    async def download_url(
+        self,
+        key: str,
+        *,
+        expires_seconds: int,
+        content_type: str,
+        content_disposition: str | None,
+        cache_control: str,
+    ) -> str | None:
+        """A presigned GetObject whose ``response-*`` parameters make the store answer
+        with our headers (S3 lets a signed request set these, never others such as CSP
+        or nosniff). Signing is local work, but credentials from an instance role may be
+        refreshed over the network: on the store's threads."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self._blob_key(key),
+            "ResponseContentType": content_type,
+            "ResponseCacheControl": cache_control,
+        }
+        if content_disposition is not None:
+            params["ResponseContentDisposition"] = content_disposition
+        url: str = await self._call(
+            self.client.generate_presigned_url,
+            "get_object",
+            Params=params,
+            ExpiresIn=expires_seconds,
+        )
+        return url
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._blob_key(key)}
         if start > 0 or end is not None:

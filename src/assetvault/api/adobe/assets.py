@@ -51,7 +51,7 @@ async def get_asset(
     if not offered:
         raise NotFound(f"asset {assetId} has no web-optimized rendition (it is {node.asset_state})")
     rendition = available[WEB_RENDITIONS[negotiate(request, offered)]]
-    return await counted(request, serve_rendition(request, rendition), node, rendition.name)
+    return await counted(request, await serve_rendition(request, rendition), node, rendition.name)
 
 
 @router.delete(
@@ -106,5 +106,5 @@ async def get_original(
 ) -> Response:
     node = await asset_node(request, assetId)
     negotiate(request, [mediatypes.servable(node.mime_type)])
-    response = original_response(request, services(request).blobs, node, filename=seoName)
+    response = await original_response(request, services(request).blobs, node, filename=seoName)
     return await counted(request, response, node, "original")

@@ -29,7 +29,7 @@ from assetvault.tree.models import Rendition
 router = APIRouter(prefix="/adobe/assets", tags=["Assets"])
 
 
-def serve_rendition(
+async def serve_rendition(
     request: Request,
     rendition: Rendition,
     *,
@@ -37,7 +37,7 @@ def serve_rendition(
     attachment: bool = False,
 ) -> Response:
     negotiate(request, [mediatypes.servable(rendition.mime_type)])
-    return rendition_response(
+    return await rendition_response(
         request, services(request).blobs, rendition, filename=filename, attachment=attachment
     )
 
@@ -110,14 +110,14 @@ async def get_rendition(
     as_attachment = bool_param(attachment, "attachment")
     if renditionName == "original":
         negotiate(request, [mediatypes.servable(node.mime_type)])
-        response = original_response(
+        response = await original_response(
             request, services(request).blobs, node, filename=seoName, attachment=as_attachment
         )
         return await counted(request, response, node, "original")
     found = {r.name: r for r in await services(request).tree.renditions(node)}
     if renditionName not in found:
         raise NotFound(f"asset {assetId} has no rendition {renditionName!r}")
-    response = serve_rendition(
+    response = await serve_rendition(
         request, found[renditionName], filename=seoName, attachment=as_attachment
     )
     return await counted(request, response, node, renditionName)

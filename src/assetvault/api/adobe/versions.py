@@ -94,7 +94,7 @@ async def get_version_binary(
     version = await services(request).tree.version(node, versionName)
     media_type = mediatypes.servable(version.mime_type)
     negotiate(request, [media_type])
-    response = binary_response(
+    response = await binary_response(
         request,
         services(request).blobs,
         key=version.blob_key,

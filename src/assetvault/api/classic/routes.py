@@ -217,11 +217,15 @@ async def read(request: Request, raw: str) -> Response:
         raise NotFound(f"{request.url.path} does not exist; listings end in .json")
     node = await _visible(request, sub[0])
     if sub[2] == "original":
-        return await counted(request, original_response(request, svc.blobs, node), node, "original")
+        return await counted(
+            request, await original_response(request, svc.blobs, node), node, "original"
+        )
     found = {r.name: r for r in await svc.tree.renditions(node)}.get(sub[2])
     if found is None:
         raise NotFound(f"{node.path} has no rendition {sub[2]!r}")
-    return await counted(request, rendition_response(request, svc.blobs, found), node, found.name)
+    return await counted(
+        request, await rendition_response(request, svc.blobs, found), node, found.name
+    )
 
 
 async def _file_chunks(upload: UploadFile) -> AsyncIterator[bytes]:

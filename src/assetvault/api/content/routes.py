@@ -232,4 +232,6 @@ async def content_get(request: Request) -> Response:
         raise NotFound(f"{node.path} does not exist")
     if node.kind != "asset":
         raise NotFound(f"{node.path} is a folder; only assets have a binary")
-    return await counted(request, original_response(request, svc.blobs, node), node, "original")
+    return await counted(
+        request, await original_response(request, svc.blobs, node), node, "original"
+    )

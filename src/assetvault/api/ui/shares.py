@@ -233,7 +233,7 @@ async def _asset(request: Request, secret: str, kind: str) -> tuple[SharedTarget
 async def share_original(request: Request, secret: str, rest: str) -> Response:
     shared, node = await _asset(request, secret, "original")
     # Always an attachment: a link's page offers downloads, it never shows the original.
-    response = original_response(
+    response = await original_response(
         request, services(request).blobs, node, filename=node.name, attachment=True
     )
     return await _counted(request, response, shared, node, "original")
@@ -244,7 +244,7 @@ async def _rendition(request: Request, secret: str, kind: str, names: tuple[str,
     available = {r.name: r for r in await services(request).tree.renditions(node)}
     for name in names:
         if name in available:
-            response = rendition_response(request, services(request).blobs, available[name])
+            response = await rendition_response(request, services(request).blobs, available[name])
             return await _counted(request, response, shared, node, name)
     raise NotFound(f"{node.name} has no such rendition (it is {node.asset_state})")
 
