@@ -112,6 +112,9 @@ class FakeBlobStore:
     async def served_file(self, key: str) -> Path | None:
         return None  # in memory: responses stream ``read``
 
+    def cached_bytes(self, key: str, start: int, length: int) -> bytes | None:
+        return None  # as a store elsewhere: responses stream ``read``
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         data = self.blobs[key]
         yield data[start : None if end is None else end + 1]
