@@ -189,9 +189,11 @@ async def migrate_down_and_up(services: Any, down_to: str) -> None:
 
 
 async def outbox_events(services: Any, after: int = 0) -> list[Any]:
-    """The outbox rows past ``after``, in commit order."""
+    """The outbox rows past ``after``, in commit order (the download events noted so
+    far written first: they follow their responses, tree/downloads.py)."""
     from assetvault.tree import repository
 
+    await services.tree.downloads.flush()
     found: list[Any] = []
     async with services.db.reader() as r:
         while batch := await repository.outbox_after(r, after):

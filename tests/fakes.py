@@ -123,6 +123,9 @@ class FakeBlobStore:
     ) -> str | None:
         return None  # no place a client could fetch from
 
+    def cached_bytes(self, key: str, start: int, length: int) -> bytes | None:
+        return None  # as a store elsewhere: responses stream ``read``
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         data = self.blobs[key]
         yield data[start : None if end is None else end + 1]

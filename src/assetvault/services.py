@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -46,6 +47,8 @@ from assetvault.snapshots.service import SnapshotService
 from assetvault.tree.service import TreeChanges, TreeService
 from assetvault.tree.writes import Writes
 from assetvault.uploads.service import UploadService
+
+log = logging.getLogger("assetvault.services")
 
 
 @dataclass
@@ -97,6 +100,10 @@ class Services:
         self.gate.caught_up()
 
     async def close(self) -> None:
+        try:  # the download events noted and not yet written
+            await self.tree.downloads.flush()
+        except Exception:
+            log.exception("the events of %d downloads were lost", self.tree.downloads.pending)
         self.gate.close()
         self.processing.close()
         close_blobs = getattr(self.blobs, "close", None)  # the S3 store's threads

@@ -3,8 +3,11 @@ one leaves none); every binary sent is a download event."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -175,4 +178,35 @@ async def test_author_api_writes(
     ]
     assert await box.after(lambda: client.delete(f"/adobe/assets/{b.urn}", headers=w), 204) == [
         ("asset.deleted", b.path, "writer")
+    ]
+
+
+async def test_a_download_is_sent_without_waiting_for_its_event_to_be_written(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    assert (await make_folder(client, tokens.write, "lib")).status_code == 201
+    assert (await upload(client, tokens.write, "/content/dam/lib", "a.txt", b"abc")).is_success
+    start = (await outbox_events(services))[-1].seq
+    writes = services.tree.downloads._writes
+    held = asyncio.Event()
+
+    class Held:
+        @asynccontextmanager
+        async def change(self, user: str | None) -> AsyncIterator[Any]:
+            await held.wait()  # the write path is slow (a long commit, the write turn)
+            async with writes.change(user) as ch:
+                yield ch
+
+    services.tree.downloads._writes = Held()  # type: ignore[assignment]
+    try:
+        r = await asyncio.wait_for(
+            client.get("/content/dam/lib/a.txt", headers=bearer(tokens.read)), 30
+        )
+        assert r.status_code == 200 and r.content == b"abc"
+    finally:
+        held.set()
+        services.tree.downloads._writes = writes
+    rows = await outbox_events(services, start)
+    assert [(e.type, e.path, e.user) for e in rows] == [
+        ("asset.downloaded", "/content/dam/lib/a.txt", "reader")
     ]

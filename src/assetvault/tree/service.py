@@ -17,6 +17,7 @@ from assetvault.adapters.database.engine import Database
 from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, PreconditionFailed
 from assetvault.metadata import limits
 from assetvault.tree import repository as repo
+from assetvault.tree.downloads import DownloadRecorder
 from assetvault.tree.models import AssetVersion, Node, Rendition
 from assetvault.tree.paths import ROOT, check_name, join
 from assetvault.tree.writes import Change, NewRendition, Original, VersionNote, Writes
@@ -68,6 +69,8 @@ class TreeService:
     def __init__(self, db: Database, writes: Writes) -> None:
         self.db = db
         self.writes = writes
+        # Downloads served by the API: their events are written beside the responses.
+        self.downloads = DownloadRecorder(writes)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -267,7 +270,8 @@ class TreeService:
             raise Conflict(f"{folder_path} was changed concurrently; try again") from exc
 
     async def record_download(self, node: Node, rendition: str, *, user: str | None) -> None:
-        """An original or rendition binary is being sent: an event of its own."""
+        """An original or rendition binary is being sent: an event of its own, committed
+        before this returns (the API's downloads go through ``downloads.note``)."""
         async with self.writes.change(user) as ch:
             ch.downloaded(node, rendition)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,9 @@ class _Pending:
     type: str
     node_id: str | None
     path: str | None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any]
+    user: str | None  # who acted
+    at: datetime  # when
 
 
 def _now() -> datetime:
@@ -273,7 +275,12 @@ class Change:
         """Append a domain event to this change (written when it commits)."""
         self._pending.append(
             _Pending(
-                type_, node.id if node else None, node.path if node else None, dict(data or {})
+                type_,
+                node.id if node else None,
+                node.path if node else None,
+                dict(data or {}),
+                self.user,
+                self.now,
             )
         )
 
@@ -293,9 +300,9 @@ class Change:
                     "type": p.type,
                     "node_id": p.node_id,
                     "path": p.path,
-                    "user": self.user,
+                    "user": p.user,
                     "data": p.data,
-                    "created_at": self.now,
+                    "created_at": p.at,
                 }
                 for p in self._pending
             ],
@@ -939,3 +946,12 @@ class Change:
     def downloaded(self, node: Node, rendition: str) -> None:
         """An original or rendition binary was read (a GET that sends its bytes)."""
         self.record(events.DOWNLOADED, node, {"rendition": rendition})
+
+    def downloaded_earlier(
+        self, node: Node, rendition: str, user: str | None, at: datetime
+    ) -> None:
+        """A download by ``user`` at ``at``, written now with others (tree/downloads.py):
+        the row names who downloaded and when, not this change's user and time."""
+        self._pending.append(
+            _Pending(events.DOWNLOADED, node.id, node.path, {"rendition": rendition}, user, at)
+        )

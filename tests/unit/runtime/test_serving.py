@@ -111,3 +111,23 @@ def test_reading_the_ready_line_gives_up_at_the_deadline() -> None:
         process.kill()
         process.wait()
         process.stdout.close()
+
+
+def test_the_api_processes_run_asyncios_loop_not_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvloop drained the shared socket's accept queue a few connections a second while
+    # the processes were busy: 200 clients connecting at once waited seconds.
+    import uvicorn
+
+    seen: list[uvicorn.Config] = []
+
+    class Server:
+        def __init__(self, config: uvicorn.Config) -> None:
+            seen.append(config)
+
+        def run(self, sockets: list[socket.socket]) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    with socket.socket() as sock:
+        serving.run_uvicorn(sock, 1, "assetvault.app:app_from_environment", access_log=False)
+    assert [c.loop for c in seen] == ["asyncio"]

@@ -88,6 +88,12 @@ class BlobStore(Protocol):
         None for a store whose bytes the API serves itself. Only signed: whether the
         blob exists is not asked."""
 
+    def cached_bytes(self, key: str, start: int, length: int) -> bytes | None:
+        """``length`` bytes of the blob from ``start`` when they can be had at once,
+        without blocking (the store keeps the blob on this machine's disk and the page
+        cache holds those bytes); None otherwise, and the caller reads as usual. For
+        small responses, read in the event loop instead of a thread hop."""
+
     def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         """Bytes ``start`` up to and including ``end``."""
 

@@ -481,6 +481,10 @@ class S3BlobStore:
         )
         return url
 
+    def cached_bytes(self, key: str, start: int, length: int) -> bytes | None:
+        """None: the blobs are in the object store, not on this machine's disk."""
+        return None
+
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._blob_key(key)}
         if start > 0 or end is not None:

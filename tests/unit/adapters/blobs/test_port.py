@@ -149,6 +149,20 @@ async def test_download_url_answers_the_bytes_with_the_given_headers_where_there
         assert ranged.status_code == 206 and ranged.content == b"5678901234"
 
 
+async def test_cached_bytes_are_a_local_blobs_cached_bytes_and_none_elsewhere(
+    store: BlobBackend,
+) -> None:
+    info = await store.put(chunks(b"small bytes to send"))
+    await read_all(store, info.key)  # now in the page cache
+    if isinstance(store, LocalBlobStore):
+        assert store.cached_bytes(info.key, 0, 19) == b"small bytes to send"
+        assert store.cached_bytes(info.key, 6, 5) == b"bytes"
+        assert store.cached_bytes(info.key, 6, 50) is None  # fewer there than asked
+        assert store.cached_bytes("f" * 64, 0, 1) is None  # no such blob
+    else:  # an object store, or the fake's memory: nothing on this machine's disk
+        assert store.cached_bytes(info.key, 0, 19) is None
+
+
 async def test_local_copy_is_the_blob_and_gone_after_the_block_where_it_is_a_copy(
     real: BlobBackend,
 ) -> None:
