@@ -62,6 +62,7 @@ async def kill_one(server: LiveServer, victim: str, rng: random.Random) -> str:
     return victim
 
 
+@pytest.mark.timeout(300 + 60 * KILLS)  # each kill and restart takes its time on a loaded machine
 def test_every_acknowledged_change_survives_kill_9_under_mixed_load(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     images = make_images(6)
