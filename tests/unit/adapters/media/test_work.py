@@ -68,6 +68,20 @@ def test_cmyk_becomes_srgb(tmp_path: Path, out: Path) -> None:
         assert (image.bands, image.interpretation, image.format) == (3, "srgb", "uchar"), name
 
 
+def test_an_embedded_profile_is_converted_to_srgb(tmp_path: Path, out: Path) -> None:
+    # Pure sRGB red stored in Display P3 (its numbers there are about 234, 51, 35):
+    # the renditions show it as sRGB red again, while untagged images skip the transform.
+    red = pyvips.Image.black(64, 64, bands=3).new_from_image([255, 0, 0])
+    src = tmp_path / "p3.jpg"
+    red.copy(interpretation="srgb").icc_transform("p3", input_profile="srgb").jpegsave(
+        str(src), Q=95
+    )
+    result = work.image(str(src), str(out), SPECS, LIMITS)
+    for name in sizes(result):
+        r, g, b = loaded(result, name).getpoint(10, 10)[:3]
+        assert r >= 250 and g <= 8 and b <= 8, (name, r, g, b)
+
+
 def test_png16_alpha_is_kept_in_pngs(tmp_path: Path, out: Path) -> None:
     src = media.png16_with_alpha(tmp_path / "p.png", 500, 250)
     assert pyvips.Image.new_from_file(str(src)).format == "ushort"
