@@ -79,17 +79,29 @@ def _box(specs: Specs) -> tuple[int, int]:
 
 def _renditions_from(source: pyvips.Image, specs: Specs, out_dir: Path) -> list[dict[str, Any]]:
     """Each spec from ``source`` (already shrunk into the largest box): the specs of that
-    box are saved as they are, the smaller ones shrunk from it."""
+    box are saved as they are, the smaller ones shrunk from it, each from the smallest
+    one made so far that gives the very size shrinking ``source`` would (a 319 thumbnail
+    is a sixteenth of a 1280 one to shrink from)."""
     base = _to_srgb8(source).copy_memory()
     box = _box(specs)
-    made = []
-    for spec in specs:
+    made: dict[int, dict[str, Any]] = {}
+    smaller: list[pyvips.Image] = []  # thumbnails made, in memory, the smallest last
+    for i in sorted(range(len(specs)), key=lambda i: -specs[i].width * specs[i].height):
+        spec = specs[i]
         if (spec.width, spec.height) == box:
-            made.append(_save(base, spec, out_dir))
-        else:
-            thumb = base.thumbnail_image(spec.width, height=spec.height, size="down")
-            made.append(_save(thumb, spec, out_dir))
-    return made
+            made[i] = _save(base, spec, out_dir)
+            continue
+        # Lazy: the size is known without computing a pixel.
+        thumb = base.thumbnail_image(spec.width, height=spec.height, size="down")
+        for start in reversed(smaller):
+            quick = start.thumbnail_image(spec.width, height=spec.height, size="down")
+            if (quick.width, quick.height) == (thumb.width, thumb.height):
+                thumb = quick
+                break
+        thumb = thumb.copy_memory()
+        smaller.append(thumb)
+        made[i] = _save(thumb, spec, out_dir)
+    return [made[i] for i in range(len(specs))]
 
 
 def image(
