@@ -59,6 +59,34 @@ def test_large_images_shrink_to_the_box(tmp_path: Path, out: Path) -> None:
     assert sizes(result)["cq5dam.web.1280.1280.jpeg"] == (1280, 960)
 
 
+def test_a_large_jpeg_is_decoded_once_at_a_reduced_scale(
+    tmp_path: Path, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 4000x2700 shown upright as 2700x4000 (orientation 6): libjpeg decodes it at half
+    # scale, which still covers the 1280 box, and every rendition is made from that.
+    src = media.jpeg_with_metadata(tmp_path / "big.jpg", 4000, 2700)
+    decodes: list[int] = []
+    new_from_file = pyvips.Image.new_from_file
+
+    def spy(name: str, **kwargs: object) -> pyvips.Image:
+        decodes.append(int(kwargs.get("shrink", 1)))  # type: ignore[call-overload]
+        return new_from_file(name, **kwargs)
+
+    monkeypatch.setattr(pyvips.Image, "new_from_file", staticmethod(spy))
+    result = work.image(str(src), str(out), SPECS, LIMITS)
+    assert 2 in decodes
+    assert sizes(result) == {
+        "cq5dam.web.1280.1280.jpeg": (864, 1280),
+        "cq5dam.web.1280.1280.webp": (864, 1280),
+        "cq5dam.thumbnail.48.48.png": (32, 48),
+        "cq5dam.thumbnail.140.100.png": (68, 100),
+        "cq5dam.thumbnail.319.319.png": (215, 319),
+    }
+    web = loaded(result, "cq5dam.web.1280.1280.jpeg")
+    # The gradient runs along the stored width, which is the shown height once turned.
+    assert abs(web.getpoint(432, 10)[0] - web.getpoint(432, 1270)[0]) > 100
+
+
 def test_cmyk_becomes_srgb(tmp_path: Path, out: Path) -> None:
     src = media.cmyk_jpeg(tmp_path / "c.jpg", 300, 200)
     assert pyvips.Image.new_from_file(str(src)).interpretation == "cmyk"
@@ -66,6 +94,20 @@ def test_cmyk_becomes_srgb(tmp_path: Path, out: Path) -> None:
     for name in sizes(result):
         image = loaded(result, name)
         assert (image.bands, image.interpretation, image.format) == (3, "srgb", "uchar"), name
+
+
+def test_an_embedded_profile_is_converted_to_srgb(tmp_path: Path, out: Path) -> None:
+    # Pure sRGB red stored in Display P3 (its numbers there are about 234, 51, 35):
+    # the renditions show it as sRGB red again, while untagged images skip the transform.
+    red = pyvips.Image.black(64, 64, bands=3).new_from_image([255, 0, 0])
+    src = tmp_path / "p3.jpg"
+    red.copy(interpretation="srgb").icc_transform("p3", input_profile="srgb").jpegsave(
+        str(src), Q=95
+    )
+    result = work.image(str(src), str(out), SPECS, LIMITS)
+    for name in sizes(result):
+        r, g, b = loaded(result, name).getpoint(10, 10)[:3]
+        assert r >= 250 and g <= 8 and b <= 8, (name, r, g, b)
 
 
 def test_png16_alpha_is_kept_in_pngs(tmp_path: Path, out: Path) -> None:
