@@ -70,8 +70,8 @@ def sweep(data_dir: Path) -> None:
 
 
 def orphans(data_dir: Path) -> list[str]:
-    """Blobs no row references, staged uploads, temporary files, and rows whose owner is
-    gone."""
+    """Blobs that neither a row nor a pending upload references, temporary files, and
+    rows whose owner is gone."""
     stored = {p.name for p in (data_dir / "blobs").glob("??/??/*") if p.is_file()}
     referenced = {
         str(k)
@@ -82,7 +82,13 @@ def orphans(data_dir: Path) -> list[str]:
         )
         for (k,) in query(data_dir, sql)
     }
-    found = [f"blob {k}" for k in sorted(stored - referenced)]
+    # An upload assembled but not completed (its complete cut off by a kill) owns its blob
+    # for as long as its token lets the client complete it: not an orphan.
+    staged = {
+        json.loads(p.read_text())["key"]
+        for p in (data_dir / "blobs" / ".uploads").glob("*/assembled.json")
+    }
+    found = [f"blob {k}" for k in sorted(stored - referenced - staged)]
     tmp = data_dir / "blobs" / ".tmp"
     found += [f"temporary {p.name}" for p in tmp.iterdir()] if tmp.exists() else []
     for table, column in (
