@@ -152,6 +152,7 @@ def test_openapi_lists_the_seed_operations(server: LiveServer) -> None:
     assert published == SEED_OPERATIONS | others | {("get", "/adobe/assets/jobs/{jobId}/result")}
 
 
+@pytest.mark.timeout(max(300, 12 * EXAMPLES))  # make soak's thousands of cases take time
 def test_schemathesis_finds_no_5xx_and_no_schema_breaks(server: LiveServer, tmp_path: Path) -> None:
     token = create_token(server.data_dir, "contract", "admin")
     headers = {"Authorization": f"Bearer {token}", "X-Api-Key": "contract"}
