@@ -127,6 +127,73 @@ CASES = [
         admin=True,
     ),
     JsonCase(
+        "event registration patch",
+        ("PATCH", "/adobe/events/registrations/{registrationId}"),
+        "PATCH",
+        lambda a: "/adobe/events/registrations/0b5c4f34-3b0e-4a39-9d0e-1d2a3c4b5e6f",
+        lambda v: b'[{"op": "add", "path": "/name", "value": ' + v + b"}]",
+        2,
+        "/0/value",
+        ctype="application/json-patch+json",
+        adobe=True,
+        admin=True,
+    ),
+    JsonCase(
+        "event registration at Adobe's path",
+        ("POST", "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations"),
+        "POST",
+        lambda a: "/events/o/p/w/registrations",
+        lambda v: b'{"name": "n", "delivery_type": "journal", "events_of_interest": [' + v + b"]}",
+        2,
+        "/events_of_interest/0",
+        adobe=True,
+        admin=True,
+    ),
+    JsonCase(
+        "event registration update at Adobe's path",
+        ("PUT", "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations/{registrationId}"),
+        "PUT",
+        lambda a: "/events/o/p/w/registrations/0b5c4f34-3b0e-4a39-9d0e-1d2a3c4b5e6f",
+        lambda v: b'{"name": "n", "delivery_type": "journal", "events_of_interest": [' + v + b"]}",
+        2,
+        "/events_of_interest/0",
+        adobe=True,
+        admin=True,
+    ),
+    JsonCase(
+        "event registration patch at Adobe's path",
+        (
+            "PATCH",
+            "/events/{consumerOrgId}/{projectId}/{workspaceId}/registrations/{registrationId}",
+        ),
+        "PATCH",
+        lambda a: "/events/o/p/w/registrations/0b5c4f34-3b0e-4a39-9d0e-1d2a3c4b5e6f",
+        lambda v: b'[{"op": "add", "path": "/name", "value": ' + v + b"}]",
+        2,
+        "/0/value",
+        ctype="application/json-patch+json",
+        adobe=True,
+        admin=True,
+    ),
+    JsonCase(
+        "share link",
+        ("POST", "/share-links"),
+        "POST",
+        lambda a: "/share-links",
+        lambda v: b'{"target": ' + v + b"}",
+        1,
+        "/target",
+    ),
+    JsonCase(
+        "ZIP of many originals",
+        ("POST", "/adobe/assets/archive"),
+        "POST",
+        lambda a: "/adobe/assets/archive",
+        lambda v: b'{"paths": [' + v + b"]}",
+        2,
+        "/paths/0",
+    ),
+    JsonCase(
         "classic metadata",
         ("PUT", "/api/assets{rest:path}"),
         "PUT",
@@ -211,7 +278,12 @@ CASES += [
 
 # Write routes that take no JSON at all: direct-upload forms and raw part bytes. A new
 # write route must be added to CASES or here, or test_every_write_route_is_covered fails.
-NOT_JSON = {("POST", "/content/{rest:path}"), ("PUT", "/binary-upload/{upload_id}/{number}")}
+NOT_JSON = {
+    ("POST", "/content/{rest:path}"),
+    ("PUT", "/binary-upload/{upload_id}/{number}"),
+    # A version restore takes no body: the version is named by its path.
+    ("POST", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
+}
 
 
 def app_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
@@ -268,7 +340,7 @@ def refusal(r: httpx.Response, status: int) -> str:
     """The error message, checked to be in the route's own format."""
     assert r.status_code == status, r.text
     body = r.json()
-    if r.url.path.startswith(("/adobe", "/_assetvault")):
+    if r.url.path.startswith(("/adobe", "/_assetvault", "/events", "/share-links")):
         assert r.headers["content-type"] == "application/problem+json"
         assert body["status"] == status
         return str(body["detail"])

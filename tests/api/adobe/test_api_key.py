@@ -30,6 +30,8 @@ BEARER_ONLY = {
     ("GET", "/adobe/assets/{assetId}/relations/{relationType}"),
     ("DELETE", "/adobe/assets/{assetId}/relations/{relationType}"),
     ("DELETE", "/adobe/assets/{assetId}/relations/{relationType}/{relatedAssetId}"),
+    # Assetvault's ZIP of many originals is a download: a download's auth (docs/author-api.md).
+    ("POST", "/adobe/assets/archive"),
 }
 # The provider's redirect back to Assetvault comes from the user's browser: its state
 # names the source, no credentials are sent.

@@ -326,9 +326,12 @@ async function run(label, viewport) {
     await page.waitForFunction(() => document.title === "many – Assetvault");
     await card(page, "item-30.txt").scrollIntoViewIfNeeded();
     await page.waitForTimeout(200);
+    // Opened from the keyboard: a click may scroll the page a little further first (to
+    // clear a sticky bar at phone width), and the position to keep is the one left from.
+    await card(page, "item-30.txt").focus();
     const before = await page.evaluate(() => scrollY);
     expect(before > 200, `the folder scrolled (${before})`);
-    await card(page, "item-30.txt").click();
+    await page.keyboard.press("Enter");
     await page.locator(".asset-head h1", { hasText: "item-30.txt" }).waitFor();
     await page.waitForFunction(() => document.title === "item-30.txt – Assetvault");
     await page.goBack();

@@ -293,9 +293,9 @@ async def _update(request: Request, registration_id: str, spec: RegistrationSpec
 
 
 async def _patch(request: Request, registration_id: str) -> Registration:
-    events = services(request).events
-    current = await events.get(registration_id)
-    spec = _patched(current, await _patch_body(request))
+    body = await _patch_body(request)  # bounded and well-formed first, as on every route
+    current = await services(request).events.get(registration_id)
+    spec = _patched(current, body)
     return await _update(request, registration_id, spec)
 
 
