@@ -364,9 +364,7 @@ async function main() {
     await shot(page, "desktop-07-search-facet");
     // The folder filter keeps what is below the folder; the date range, what changed in it.
     const totalOf = async (hash) => {
-      // A new page, not a hash change: the last query's total must not be read as this one's.
       await page.goto(URL_ + "/" + hash);
-      await page.reload();
       await page.locator("[data-testid=total]").waitFor();
       return Number((await page.locator("[data-testid=total]").textContent()).split(" ")[0]);
     };
