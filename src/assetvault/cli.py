@@ -559,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     from assetvault.commands.snapshots import add_parser as add_snapshot_commands
 
     add_snapshot_commands(sub)
+    from assetvault.commands.migrate_storage import add_parser as add_migrate_storage
+
+    add_migrate_storage(sub)
     add_client_commands(sub)
     _add_index_commands(sub)
     return parser
