@@ -288,6 +288,14 @@ async def _create(request: Request, principal: Principal) -> Registration:
     )
 
 
+async def _ours(request: Request, registration: Registration, media_type: str) -> Response:
+    """A registration in Assetvault's own shape, with its delivery attempts."""
+    attempts = await services(request).events.attempts(registration.id)
+    return FastJSONResponse(
+        registration_view(request, registration, attempts), media_type=media_type
+    )
+
+
 async def _update(request: Request, registration_id: str, spec: RegistrationSpec) -> Registration:
     return await services(request).events.update(registration_id, spec, base_url=base_url(request))
 
@@ -359,10 +367,7 @@ async def update_registration(
 ) -> Response:
     media_type = negotiate(request, OURS)
     registration = await _update(request, registrationId, _spec(await _json_object(request)))
-    attempts = await services(request).events.attempts(registrationId)
-    return FastJSONResponse(
-        registration_view(request, registration, attempts), media_type=media_type
-    )
+    return await _ours(request, registration, media_type)
 
 
 @router.patch(
@@ -377,10 +382,7 @@ async def patch_registration(
 ) -> Response:
     media_type = negotiate(request, OURS)
     registration = await _patch(request, registrationId)
-    attempts = await services(request).events.attempts(registrationId)
-    return FastJSONResponse(
-        registration_view(request, registration, attempts), media_type=media_type
-    )
+    return await _ours(request, registration, media_type)
 
 
 @router.delete(
@@ -406,6 +408,18 @@ async def delete_registration(
 WORKSPACE = "/{consumerOrgId}/{projectId}/{workspaceId}/registrations"
 
 
+def _workspace(consumerOrgId: str, projectId: str, workspaceId: str) -> Workspace:
+    """The workspace a path names (its three segments are path parameters)."""
+    return Workspace(consumerOrgId, projectId, workspaceId)
+
+
+def _hal(
+    request: Request, registration: Registration, where: Workspace, media_type: str
+) -> Response:
+    """A registration in Adobe's HAL shape."""
+    return FastJSONResponse(adobe_view(request, registration, where), media_type=media_type)
+
+
 @adobe_paths.post(
     WORKSPACE,
     operation_id="createRegistration",
@@ -416,13 +430,10 @@ WORKSPACE = "/{consumerOrgId}/{projectId}/{workspaceId}/registrations"
 )
 async def adobe_create(
     request: Request,
-    consumerOrgId: str,
-    projectId: str,
-    workspaceId: str,
+    where: Workspace = Depends(_workspace),
     principal: Principal = Depends(admin),
 ) -> Response:
     media_type = negotiate(request, ADOBE)
-    where = Workspace(consumerOrgId, projectId, workspaceId)
     view = adobe_view(request, await _create(request, principal), where)
     return FastJSONResponse(
         view,
@@ -440,12 +451,9 @@ async def adobe_create(
 )
 async def adobe_list(
     request: Request,
-    consumerOrgId: str,
-    projectId: str,
-    workspaceId: str,
+    where: Workspace = Depends(_workspace),
     _: Principal = Depends(admin),
 ) -> Response:
-    where = Workspace(consumerOrgId, projectId, workspaceId)
     found = await services(request).events.all()
     body = {
         "_links": {"self": {"href": where.registrations(request)}},
@@ -462,13 +470,10 @@ async def adobe_list(
 )
 async def adobe_get(
     request: Request,
-    consumerOrgId: str,
-    projectId: str,
-    workspaceId: str,
     registrationId: str,
+    where: Workspace = Depends(_workspace),
     _: Principal = Depends(admin),
 ) -> Response:
-    where = Workspace(consumerOrgId, projectId, workspaceId)
     registration = await services(request).events.get(registrationId)
     return json_response(request, adobe_view(request, registration, where), types=ADOBE)
 
@@ -482,16 +487,13 @@ async def adobe_get(
 )
 async def adobe_update(
     request: Request,
-    consumerOrgId: str,
-    projectId: str,
-    workspaceId: str,
     registrationId: str,
+    where: Workspace = Depends(_workspace),
     _: Principal = Depends(admin),
 ) -> Response:
     media_type = negotiate(request, ADOBE)
-    where = Workspace(consumerOrgId, projectId, workspaceId)
     registration = await _update(request, registrationId, _spec(await _json_object(request)))
-    return FastJSONResponse(adobe_view(request, registration, where), media_type=media_type)
+    return _hal(request, registration, where, media_type)
 
 
 @adobe_paths.patch(
@@ -503,16 +505,13 @@ async def adobe_update(
 )
 async def adobe_patch(
     request: Request,
-    consumerOrgId: str,
-    projectId: str,
-    workspaceId: str,
     registrationId: str,
+    where: Workspace = Depends(_workspace),
     _: Principal = Depends(admin),
 ) -> Response:
     media_type = negotiate(request, ADOBE)
-    where = Workspace(consumerOrgId, projectId, workspaceId)
     registration = await _patch(request, registrationId)
-    return FastJSONResponse(adobe_view(request, registration, where), media_type=media_type)
+    return _hal(request, registration, where, media_type)
 
 
 @adobe_paths.delete(
@@ -524,10 +523,8 @@ async def adobe_patch(
 )
 async def adobe_delete(
     request: Request,
-    consumerOrgId: str,
-    projectId: str,
-    workspaceId: str,
     registrationId: str,
+    where: Workspace = Depends(_workspace),
     _: Principal = Depends(admin),
 ) -> Response:
     await services(request).events.delete(registrationId)
