@@ -3,18 +3,27 @@ upload protocol, then processing to ``processed`` by the server's workers. Repor
 assets/s and as a ratio to running ``vipsthumbnail`` for the same four renditions on the
 same files with the same number of processes, in the same run.
 
+Two columns, each in every pair: the embedded default (SQLite and a blob directory) and
+the scale-out engines (PostgreSQL and Ceph RGW, started here as the tests start them);
+BENCH_INGEST_COLUMNS=embedded leaves the second out.
+
 Then the peak memory of a worker (and its sandbox child) on a 10000x10000 JPEG.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import sqlite3
 import subprocess
 import tempfile
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +31,7 @@ import httpx
 import psutil
 import pyvips
 from tests.live import ASSETVAULT, LiveServer, create_token
+from tests.s3 import S3Server
 
 from bench.common import summary, write_result
 
@@ -31,6 +41,32 @@ PROCESSES = int(os.environ.get("BENCH_INGEST_PROCESSES", str(os.cpu_count() or 1
 # alternates), so load that comes and goes on a shared machine falls on both alike.
 PAIRS = int(os.environ.get("BENCH_INGEST_PAIRS", "3"))
 RENDITIONS = ["48x48", "140x100", "319x319", "1280x1280"]
+COLUMNS = os.environ.get("BENCH_INGEST_COLUMNS", "embedded,scaleout").split(",")
+
+
+@dataclass
+class Column:
+    """The engines of one column: none for the embedded default; a PostgreSQL server's
+    admin URL and an S3 server for the scale-out one (each run gets a fresh database and
+    a fresh prefix in the bucket)."""
+
+    name: str
+    postgres_admin: str | None = None
+    s3: S3Server | None = None
+
+
+@contextlib.contextmanager
+def columns() -> Iterator[list[Column]]:
+    """The columns asked for, their engines running for the whole benchmark."""
+    with contextlib.ExitStack() as stack:
+        found = [Column("embedded")] if "embedded" in COLUMNS else []
+        if "scaleout" in COLUMNS:
+            from tests.pg import postgres_server
+            from tests.s3 import rgw_server
+
+            admin = stack.enter_context(postgres_server())
+            found.append(Column("scaleout", admin, stack.enter_context(rgw_server())))
+        yield found
 
 
 def photo_like(width: int, height: int) -> pyvips.Image:
@@ -117,11 +153,69 @@ def states(data_dir: Path) -> dict[str, int]:
         db.close()
 
 
-def ours(files: list[Path], work: Path) -> float:
-    server = LiveServer(data_dir=work / "data", extra_args=["--workers", str(PROCESSES)])
+@contextlib.contextmanager
+def engines(
+    column: Column, work: Path
+) -> Iterator[tuple[dict[str, str], Callable[[], dict[str, int]]]]:
+    """A server's environment for one run of ``column`` on fresh storage, and how to
+    count its assets by state."""
+    if column.postgres_admin is None or column.s3 is None:
+        yield {}, lambda: states(work / "data")
+        return
+    from tests.pg import with_database
+
+    name = f"assetvault_bench_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_sql(column.postgres_admin, f'CREATE DATABASE "{name}"'))
+    url = with_database(column.postgres_admin, name)
+    env = {
+        **column.s3.env(),
+        "ASSETVAULT_DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://"),
+        "ASSETVAULT_BLOBS_URL": column.s3.blobs_url(column.s3.bucket, f"bench-{name}"),
+    }
+    try:
+        yield env, lambda: asyncio.run(_pg_states(url))
+    finally:
+        asyncio.run(_sql(column.postgres_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _sql(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _pg_states(url: str) -> dict[str, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT asset_state, count(*) FROM nodes WHERE kind='asset' GROUP BY 1"
+        )
+    finally:
+        await conn.close()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def ours(files: list[Path], work: Path, column: Column) -> float:
+    with engines(column, work) as (env, count_states):
+        return _ours(files, work, env, count_states)
+
+
+def _ours(
+    files: list[Path],
+    work: Path,
+    env: dict[str, str],
+    count_states: Callable[[], dict[str, int]],
+) -> float:
+    server = LiveServer(data_dir=work / "data", extra_args=["--workers", str(PROCESSES)], env=env)
     server.start()
     try:
-        token = create_token(server.data_dir, "bench")
+        token = create_token(server.data_dir, "bench", env=env)
         auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=server.url, headers=auth, timeout=120) as http:
             http.post("/api/assets/ingest", json={"class": "assetFolder"}).raise_for_status()
@@ -130,7 +224,7 @@ def ours(files: list[Path], work: Path) -> float:
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(lambda p: upload(http, p), files))
             while True:
-                counts = states(server.data_dir)
+                counts = count_states()
                 if counts.get("processing", 0) == 0:
                     break
                 time.sleep(0.1)
@@ -182,25 +276,31 @@ def worker_peak_rss(work: Path) -> dict[str, float]:
         server.stop()
 
 
-def pairs(files: list[Path], work: Path) -> list[tuple[float, float]]:
-    """(reference seconds, Assetvault seconds) for each pair, the order alternating."""
+def pairs(files: list[Path], work: Path, cols: list[Column]) -> list[dict[str, float]]:
+    """Each pair: the reference's seconds and each column's, the reference first in even
+    pairs and last in odd ones, so load that comes and goes falls on all alike."""
     timed = []
     for i in range(PAIRS):
         run = work / f"pair{i}"
         run.mkdir()
+        seconds: dict[str, float] = {}
         if i % 2 == 0:
-            ref = reference(files, run / "ref")
-            mine = ours(files, run)
-        else:
-            mine = ours(files, run)
-            ref = reference(files, run / "ref")
+            seconds["reference"] = reference(files, run / "ref")
+        for col in cols:
+            seconds[col.name] = ours(files, run / col.name, col)
+        if i % 2 == 1:
+            seconds["reference"] = reference(files, run / "ref")
         shutil.rmtree(run, ignore_errors=True)
+        ref = seconds["reference"]
         print(
-            f"pair {i + 1}: vipsthumbnail {ref:.2f} s, Assetvault {mine:.2f} s, "
-            f"ratio {ref / mine:.2f}",
+            f"pair {i + 1}: vipsthumbnail {ref:.2f} s, "
+            + ", ".join(
+                f"{c.name} {seconds[c.name]:.2f} s (ratio {ref / seconds[c.name]:.2f})"
+                for c in cols
+            ),
             flush=True,
         )
-        timed.append((ref, mine))
+        timed.append(seconds)
     return timed
 
 
@@ -208,28 +308,37 @@ def main() -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="assetvault-bench-ingest-"))
     try:
         files = make_files(work, COUNT)
-        timed = pairs(files, work)
+        with columns() as cols:
+            timed = pairs(files, work, cols)
         rss = worker_peak_rss(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    ratios = [ref / mine for ref, mine in timed]
-    result = {
+    result: dict[str, Any] = {
         "assets": COUNT,
         "processes": PROCESSES,
-        "pairs": [{"reference_s": ref, "assetvault_s": mine} for ref, mine in timed],
-        "reference_assets_per_s": summary([COUNT / ref for ref, _ in timed]),
-        "assetvault_assets_per_s": summary([COUNT / mine for _, mine in timed]),
-        "ratio": summary(ratios),
+        "pairs": timed,
+        "reference_assets_per_s": summary([COUNT / t["reference"] for t in timed]),
         **rss,
         "targets": {"ratio": ">= 1.2 (median of pairs)", "worker_peak_rss_MB": "<= 150"},
     }
+    lines = []
+    for col in cols:
+        ratio = summary([t["reference"] / t[col.name] for t in timed])
+        speed = summary([COUNT / t[col.name] for t in timed])
+        # The embedded default's figures keep their old keys (the issue's target is on it).
+        prefix = "" if col.name == "embedded" else f"{col.name}_"
+        result[f"{prefix}assetvault_assets_per_s"] = speed
+        result[f"{prefix}ratio"] = ratio
+        lines.append(
+            f"{col.name} {speed['median']:.2f} assets/s, ratio {ratio['median']:.2f} "
+            f"(pairs {ratio['min']:.2f}-{ratio['max']:.2f})"
+        )
     write_result("ingest", result)
-    ratio = result["ratio"]
     print(
         f"ingest {COUNT} x 12 MP JPEG with {PROCESSES} processes, {PAIRS} pairs: "
-        f"vipsthumbnail {result['reference_assets_per_s']['median']:.2f} assets/s, Assetvault "
-        f"end to end {result['assetvault_assets_per_s']['median']:.2f} assets/s, ratio "
-        f"{ratio['median']:.2f} (pairs {ratio['min']:.2f}-{ratio['max']:.2f}; target >= 1.2); "
+        f"vipsthumbnail {result['reference_assets_per_s']['median']:.2f} assets/s; "
+        + "; ".join(lines)
+        + " (target >= 1.2 on the embedded default); "
         f"10000x10000 JPEG: worker {rss['worker_peak_rss_MB']:.0f} MB, "
         f"sandbox child {rss['sandbox_child_peak_rss_MB']:.0f} MB (target <= 150)"
     )

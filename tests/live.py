@@ -24,7 +24,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_token(data_dir: Path, name: str, scope: str = "admin") -> str:
+def create_token(
+    data_dir: Path, name: str, scope: str = "admin", env: dict[str, str] | None = None
+) -> str:
+    """``env``: the settings of a server on other engines (ASSETVAULT_DATABASE_URL...)."""
     out = subprocess.run(
         [
             ASSETVAULT,
@@ -40,6 +43,7 @@ def create_token(data_dir: Path, name: str, scope: str = "admin") -> str:
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     return out.stdout.strip().splitlines()[-1]
 
