@@ -299,7 +299,10 @@ class UploadService:
                 raise Conflict(
                     f"{folder_path}/{ticket.file_name} was changed concurrently; try again"
                 ) from exc
-        await self.staging.discard(ticket.upload_id)
+        if ticket.store_upload is not None and self.direct is not None:
+            await self.direct.finish_direct(ticket.upload_id)
+        else:
+            await self.staging.discard(ticket.upload_id)
         return stored
 
     async def _assemble(self, ticket: UploadTicket) -> BlobInfo:

@@ -162,6 +162,9 @@ class DirectUploads(Protocol):
 
     async def abort_direct(self, upload_id: str, store_upload_id: str) -> None: ...
 
+    async def finish_direct(self, upload_id: str) -> None:
+        """Forget what ``complete_direct`` recorded, once the asset's row has committed."""
+
 
 class BlobBackend(BlobStore, UploadStaging, Protocol):
     """What a blob store implementation provides: both halves."""

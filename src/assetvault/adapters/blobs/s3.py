@@ -742,53 +742,43 @@ class S3BlobStore:
         key = direct_blob_key(upload_id)
         object_key = self._blob_key(key)
         info = BlobInfo(key, expected_size, "", verified=False)
+        record_key = self._record_key(upload_id)
+        record = json.dumps({"key": key, "size": expected_size, "sha1": ""}).encode()
         with self._working_on(upload_id):
-            try:
-                parts = await self._list_direct_parts(object_key, store_upload_id)
-            except ClientError as exc:
-                if not _upload_gone(exc):
-                    raise
-                done = await self._assembled(upload_id)
-                if (
-                    done is not None
-                    and done.key == key
-                    and await self._head_size(object_key) == expected_size
-                ):
-                    return info  # completed before; its row did not commit
+            # The record goes first (the sweep keeps the object while it lasts, and it says
+            # the object is this upload's), while the parts are listed.
+            listed, _ = await asyncio.gather(
+                self._list_direct_parts(object_key, store_upload_id),
+                self._call(self.client.put_object, Bucket=self.bucket, Key=record_key, Body=record),
+                return_exceptions=True,
+            )
+            if isinstance(listed, BaseException):
+                if not isinstance(listed, ClientError) or not _upload_gone(listed):
+                    await self.finish_direct(upload_id)
+                    raise listed
+                # The key is this upload's alone: an object there is its completion by a
+                # complete whose row did not commit (or a racing one).
+                if await self._head_size(object_key) == expected_size:
+                    return info
+                await self.finish_direct(upload_id)
                 raise PartsIncomplete(
                     "the upload is gone from the object store (completed, aborted or "
                     "expired); initiate it again"
-                ) from exc
-            over = [p for p in parts if p.size > max_part_size]
-            total = sum(p.size for p in parts)
-            if over or total > expected_size:
-                await self.abort_direct(upload_id, store_upload_id)
-                if over:
-                    raise PartTooLarge(
-                        f"part {over[0].number} holds {over[0].size} bytes; a part may hold "
-                        f"at most {max_part_size}; the upload is aborted, initiate it again"
-                    )
-                raise PartTooLarge(
-                    f"the parts hold {total} bytes, more than the {expected_size} announced; "
-                    f"the upload is aborted, initiate it again"
+                ) from listed
+            parts = listed
+            try:
+                self._check_direct_parts(parts, expected_size, max_part_size)
+            except PartTooLarge:
+                await asyncio.gather(
+                    self.abort_direct(upload_id, store_upload_id), self.finish_direct(upload_id)
                 )
-            numbers = [p.number for p in parts]
-            if total != expected_size or numbers != list(range(1, len(parts) + 1)):
-                raise PartsIncomplete(
-                    f"received {len(parts)} part(s) ({numbers[:10]}) with {total} bytes of "
-                    f"{expected_size}"
-                )
-            # Recorded first: the sweep keeps the blob while the upload is staged, and a
-            # complete retried after a crash finds it.
-            record = json.dumps({"key": key, "size": expected_size, "sha1": ""})
-            await self._call(
-                self.client.put_object,
-                Bucket=self.bucket,
-                Key=f"{self._upload_prefix(upload_id)}assembled.json",
-                Body=record.encode(),
-            )
+                raise
+            except PartsIncomplete:
+                await self.finish_direct(upload_id)
+                raise
             try:
                 if parts:
+                    # The ETags pin the parts listed: one sent again since is refused.
                     await self._call(
                         self.client.complete_multipart_upload,
                         Bucket=self.bucket,
@@ -808,21 +798,49 @@ class S3BlobStore:
                     if await self._head_size(object_key) == expected_size:
                         return info
                     raise PartsIncomplete("the upload is gone from the object store") from exc
-                await self.discard(upload_id)
-                if _code(exc) in ("EntityTooSmall", "InvalidPart", "InvalidPartOrder"):
+                await self.finish_direct(upload_id)
+                if _code(exc) == "EntityTooSmall":
                     raise PartsIncomplete(
-                        f"the object store refused the parts ({_code(exc)}): every part but "
-                        f"the last must hold at least 5 MiB"
+                        "the object store refused the parts (EntityTooSmall): every part but "
+                        "the last must hold at least 5 MiB"
+                    ) from exc
+                if _code(exc) in ("InvalidPart", "InvalidPartOrder"):
+                    raise PartsIncomplete(
+                        f"the object store refused the parts ({_code(exc)}): a part was sent "
+                        f"again while completing; complete again"
                     ) from exc
                 raise
-            if await self._head_size(object_key) != expected_size:
-                # A part was sent again with another size while completing.
-                await self._call(self.client.delete_object, Bucket=self.bucket, Key=object_key)
-                await self.discard(upload_id)
-                raise PartTooLarge(
-                    "the parts changed while completing; the upload is aborted, initiate it again"
-                )
             return info
+
+    @staticmethod
+    def _check_direct_parts(parts: list[_Listed], expected_size: int, max_part_size: int) -> None:
+        over = [p for p in parts if p.size > max_part_size]
+        total = sum(p.size for p in parts)
+        if over:
+            raise PartTooLarge(
+                f"part {over[0].number} holds {over[0].size} bytes; a part may hold at most "
+                f"{max_part_size}; the upload is aborted, initiate it again"
+            )
+        if total > expected_size:
+            raise PartTooLarge(
+                f"the parts hold {total} bytes, more than the {expected_size} announced; "
+                f"the upload is aborted, initiate it again"
+            )
+        numbers = [p.number for p in parts]
+        if total != expected_size or numbers != list(range(1, len(parts) + 1)):
+            raise PartsIncomplete(
+                f"received {len(parts)} part(s) ({numbers[:10]}) with {total} bytes of "
+                f"{expected_size}"
+            )
+
+    def _record_key(self, upload_id: str) -> str:
+        return f"{self._upload_prefix(upload_id)}assembled.json"
+
+    async def finish_direct(self, upload_id: str) -> None:
+        with contextlib.suppress(ClientError):
+            await self._call(
+                self.client.delete_object, Bucket=self.bucket, Key=self._record_key(upload_id)
+            )
 
     async def discard(self, upload_id: str) -> None:
         keys = [obj["Key"] async for obj in self._list(self._upload_prefix(upload_id))]
