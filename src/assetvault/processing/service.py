@@ -179,10 +179,11 @@ class ProcessingService:
         """Processing failed, but the original was read: its SHA-1 is kept all the same."""
 
         async def apply(ch: Change) -> None:
-            await ch.original_verified(blob_key, sha1)
             current = await tree_repo.by_id(ch.reader, node_id)
             if current is not None and current.blob_key == blob_key:
-                await ch.processing_failed(current, reason)
+                await ch.processing_failed(current, reason, sha1)
+            else:
+                await ch.original_verified(blob_key, sha1)
 
         return apply
 

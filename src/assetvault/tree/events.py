@@ -14,7 +14,7 @@ PROCESSING_RESTARTED = "asset.processing_restarted"
 # renditions (names made), mimeType, and sha1 when processing was the first to read the
 # original (a direct upload to an object store, whose asset.created had sha1 null)
 PROCESSING_COMPLETED = "asset.processing_completed"
-PROCESSING_FAILED = "asset.processing_failed"  # reason
+PROCESSING_FAILED = "asset.processing_failed"  # reason, and sha1 as processing_completed
 RENDITION_STORED = "asset.rendition_stored"  # name, size, new
 RENDITION_DELETED = "asset.rendition_deleted"  # name ("original" for the original binary)
 COMMENT_ADDED = "asset.comment_added"  # commentId

@@ -823,9 +823,17 @@ class Change:
             .values(sha1=sha1)
         )
 
-    async def processing_failed(self, node: Node, reason: str) -> None:
+    async def processing_failed(self, node: Node, reason: str, sha1: str | None = None) -> None:
+        """The asset is ``failed``; ``sha1`` when processing read the original all the same
+        and was the first to (a direct upload to S3)."""
+        if sha1 is not None and node.blob_key is not None:
+            await self.original_verified(node.blob_key, sha1)
         await self._update(node.id, {"asset_state": "failed", "processing_error": reason[:2000]})
-        self.record(events.PROCESSING_FAILED, await self.reload(node.id), {"reason": reason[:2000]})
+        self.record(
+            events.PROCESSING_FAILED,
+            await self.reload(node.id),
+            {"reason": reason[:2000], **({"sha1": sha1} if sha1 is not None else {})},
+        )
 
     # -- renditions and the original's binary --------------------------------------------
 

@@ -259,3 +259,22 @@ async def test_the_sweep_aborts_abandoned_uploads_and_removes_unreferenced_objec
     assert await services.blobs.size(blob.key) is None
     got = await client.get(f"{folder}/kept.bin", headers=bearer(tokens.read))
     assert got.content == data
+
+
+async def test_processing_fails_an_object_that_is_not_the_size_announced(
+    client: httpx.AsyncClient, tokens: Tokens, folder: str, services: Services
+) -> None:
+    data = b"as announced" * 100
+    r = await initiate(client, tokens.write, folder, [("changed.bin", len(data))])
+    file = r.json()["files"][0]
+    await put_parts(client, file, data)
+    assert (await complete(client, tokens.write, folder, file, len(data))).status_code == 200
+    node = await services.tree.get(f"{folder}/changed.bin")
+    # Someone with write access to the bucket replaces the object before processing.
+    s = store(services)
+    assert node.blob_key is not None
+    s.client.put_object(Bucket=s.bucket, Key=s._blob_key(node.blob_key), Body=b"other")
+    await process_all(services)
+    node = await services.tree.get(f"{folder}/changed.bin")
+    assert node.asset_state == "failed" and node.sha1 is None
+    assert node.processing_error is not None and "holds 5 bytes" in node.processing_error
