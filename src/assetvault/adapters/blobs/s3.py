@@ -859,9 +859,12 @@ class S3BlobStore:
         return keys
 
     async def sweep(self, older_than_seconds: float) -> int:
-        """Remove the staged uploads untouched for that long, and abort the multipart
-        uploads of this store begun that long ago and at least ABANDONED_MULTIPART_SECONDS
-        ago (of part writes and puts whose process died)."""
+        """Remove the staged uploads untouched for that long (with the record of a direct
+        upload completed in the store whose row never came: its object is then an
+        unreferenced blob), abort the multipart uploads of direct binary uploads begun
+        that long ago (abandoned by their clients; their part URLs have expired), and the
+        other multipart uploads of this store begun that long ago and at least
+        ABANDONED_MULTIPART_SECONDS ago (of part writes and puts whose process died)."""
         cutoff = time.time() - older_than_seconds
         uploads = f"{self.prefix}uploads/"
         newest: dict[str, float] = {}
