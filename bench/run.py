@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BENCHMARKS = [
     "upload",
+    "upload_s3",
     "download",
     "ingest",
     "metadata",

@@ -76,7 +76,8 @@ async def upload(
     assert r.status_code == 201, r.text
     file = r.json()["files"][0]
     for part in await put_parts(client, file, data):
-        assert part.status_code == 201, part.text
+        # 201 from Assetvault's part URIs, 200 from an object store's presigned ones.
+        assert part.status_code in (200, 201), part.text
     return await complete(client, token, folder, file, len(data), **fields)
 
 

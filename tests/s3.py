@@ -100,23 +100,29 @@ def rgw_server() -> Iterator[S3Server]:
 class FollowToStore(httpx.AsyncBaseTransport):
     """The app's transport, with a 302 to the object store followed over the network as
     a client does: the request's headers (Range, conditions) are resent, not its
-    credentials. Other redirects are answered as they are."""
+    credentials. Other redirects are answered as they are. A request for the store
+    itself (a presigned part URL of a direct upload) goes there over the network."""
 
     def __init__(self, app: httpx.AsyncBaseTransport, store_endpoint: str) -> None:
         self.app = app
         self.store = httpx.AsyncHTTPTransport()
         self.origin = httpx.URL(store_endpoint)
 
+    def _to_store(self, url: httpx.URL) -> bool:
+        return (url.scheme, url.host, url.port) == (
+            self.origin.scheme,
+            self.origin.host,
+            self.origin.port,
+        )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._to_store(request.url):
+            return await self.store.handle_async_request(request)
         response = await self.app.handle_async_request(request)
         if response.status_code != 302:
             return response
         location = httpx.URL(response.headers["location"])
-        if (location.scheme, location.host, location.port) != (
-            self.origin.scheme,
-            self.origin.host,
-            self.origin.port,
-        ):
+        if not self._to_store(location):
             return response
         await response.aclose()
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}

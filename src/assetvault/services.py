@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from assetvault.adapters.blobs.base import BlobBackend
+from assetvault.adapters.blobs.base import BlobBackend, DirectUploads
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.fetch.client import GuardedClient
 from assetvault.adapters.fetch.download import UrlDownloader
@@ -255,7 +255,9 @@ def build_services(
         db=db,
         blobs=blobs,
         tree=tree,
-        uploads=UploadService(settings, tree, blobs, guard),
+        uploads=UploadService(
+            settings, tree, blobs, guard, blobs if isinstance(blobs, DirectUploads) else None
+        ),
         auth=AuthService(db),
         maintenance=MaintenanceService(db, blobs, guard, writes, outbox_consumers(embedded)),
         queue=queue,

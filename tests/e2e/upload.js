@@ -8,8 +8,8 @@
 //   options: {"createVersion": true, "versionLabel": "...", "versionComment": "...",
 //             "replace": true, "deep": true, "maxConcurrent": 5, "retryCount": 1}
 //
-// The summary also lists every HTTP exchange the client made (method, path without query,
-// status), seen through Node's http diagnostics channels, so the caller can check which
+// The summary also lists every HTTP exchange the client made (method, host, path without
+// query, status), seen through Node's http diagnostics channels, so the caller can check which
 // requests went out (e.g. how many part PUTs a large file took) and which answered >= 400.
 const diagnostics = require('diagnostics_channel');
 
@@ -23,7 +23,12 @@ const { FileSystemUpload, FileSystemUploadOptions } = require('@adobe/aem-upload
 const exchanges = [];
 const pending = new Map();
 diagnostics.subscribe('http.client.request.start', ({ request }) => {
-  const entry = { method: request.method, path: request.path.split('?')[0], status: null };
+  const entry = {
+    method: request.method,
+    host: request.getHeader('host'),
+    path: request.path.split('?')[0],
+    status: null,
+  };
   pending.set(request, entry);
   exchanges.push(entry);
 });

@@ -240,7 +240,7 @@ async def original_response(
         key=node.blob_key,
         size=node.size or 0,
         media_type=mediatypes.servable(node.mime_type),
-        etag=f'"{node.sha1}"',
+        etag=f'"{node.sha1 or node.blob_key}"',
         last_modified=node.modified_at,
         filename=filename,
         attachment=attachment,

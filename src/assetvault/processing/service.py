@@ -4,6 +4,10 @@ The service decides what to make (processing/renditions.py, AEM's policy) and as
 media tools (processing/ports.py) to make it; it reaches the original and stores what
 was made through the blob store port, so it runs the same on a local or remote store.
 
+An original uploaded straight to an object store was never read by the server: until its
+job has read it, its asset is ``processing`` with no SHA-1 (``dam:sha1`` absent), and the
+job records the SHA-1 it computed (and checks the size) with what it made.
+
 An asset is ``processing`` from the moment its original is stored (the job is queued in
 that very transaction) until the job commits ``processed`` or ``failed``. Failures are
 states with a reason, never lost jobs: media work runs in a sandbox, and a job whose
@@ -12,6 +16,8 @@ worker dies on every attempt is reaped as failed.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -72,7 +78,12 @@ class ProcessingService:
     async def enqueue(self, ch: Change, node: Node) -> None:
         await ch.enqueue(
             PROCESS_ASSET,
-            {"node_id": node.id, "blob_key": node.blob_key},
+            {
+                "node_id": node.id,
+                "blob_key": node.blob_key,
+                # Processing is the first to read this original: it records its SHA-1.
+                **({"verify": True} if node.sha1 is None else {}),
+            },
             max_attempts=self.settings.processing_max_attempts,
         )
 
@@ -98,16 +109,28 @@ class ProcessingService:
         async with self.db.reader() as r:
             node = await tree_repo.by_id(r, node_id)
         if node is None or node.blob_key != blob_key:
-            return _nothing  # deleted, or a newer original has its own job
+            # Deleted, or a newer original has its own job; a version kept of this one
+            # before it was read still gets its SHA-1.
+            return await self._verify_only(blob_key) if job.payload.get("verify") else _nothing
+        sha1: str | None = None
         try:
             async with self.blobs.local_copy(blob_key) as local, self.blobs.scratch() as out:
-                mime, made, extracted, rendered = await self._work(node, local, out)
+                if node.sha1 is None:
+                    sha1 = await self._verify(local, node.size)
+                try:
+                    mime, made, extracted, rendered = await self._work(node, local, out)
+                except ProcessingFailed as exc:
+                    if sha1 is None:
+                        raise
+                    return self._verified_but_failed(node_id, blob_key, sha1, str(exc))
         except BlobMissing as exc:
             raise ProcessingFailed("the original's binary is missing from the blob store") from exc
 
         async def apply(ch: Change) -> None:
             current = await tree_repo.by_id(ch.reader, node_id)
             if current is None or current.blob_key != blob_key:
+                if sha1 is not None:
+                    await ch.original_verified(blob_key, sha1)
                 return
             await ch.processing_completed(
                 current,
@@ -115,7 +138,52 @@ class ProcessingService:
                 extracted=extracted,
                 text_content=rendered.text or None,
                 mime_type=mime,
+                sha1=sha1,
             )
+
+        return apply
+
+    async def _verify(self, path: Path, size: int | None) -> str:
+        """The SHA-1 of an original the server had not read (a direct upload to an object
+        store), after checking it holds the size the upload announced."""
+
+        def digest() -> tuple[str, int]:
+            h = hashlib.sha1(usedforsecurity=False)
+            n = 0
+            with open(path, "rb") as fh:
+                while data := fh.read(1024 * 1024):
+                    h.update(data)
+                    n += len(data)
+            return h.hexdigest(), n
+
+        sha1, actual = await asyncio.to_thread(digest)
+        if size is not None and actual != size:
+            raise ProcessingFailed(
+                f"the stored binary holds {actual} bytes; the upload announced {size}"
+            )
+        return sha1
+
+    async def _verify_only(self, blob_key: str) -> Apply:
+        try:
+            async with self.blobs.local_copy(blob_key) as local:
+                sha1 = await self._verify(local, None)
+        except BlobMissing:
+            return _nothing
+
+        async def apply(ch: Change) -> None:
+            await ch.original_verified(blob_key, sha1)
+
+        return apply
+
+    def _verified_but_failed(self, node_id: str, blob_key: str, sha1: str, reason: str) -> Apply:
+        """Processing failed, but the original was read: its SHA-1 is kept all the same."""
+
+        async def apply(ch: Change) -> None:
+            current = await tree_repo.by_id(ch.reader, node_id)
+            if current is not None and current.blob_key == blob_key:
+                await ch.processing_failed(current, reason, sha1)
+            else:
+                await ch.original_verified(blob_key, sha1)
 
         return apply
 

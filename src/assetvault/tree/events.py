@@ -11,8 +11,10 @@ ASSET_CREATED = "asset.created"  # data: size, mimeType, sha1
 ORIGINAL_REPLACED = "asset.original_replaced"  # size, mimeType, sha1, previousSha1, versionKept,
 # and restoredFrom (a version name) when a kept version was restored
 PROCESSING_RESTARTED = "asset.processing_restarted"
-PROCESSING_COMPLETED = "asset.processing_completed"  # renditions (names made), mimeType
-PROCESSING_FAILED = "asset.processing_failed"  # reason
+# renditions (names made), mimeType, and sha1 when processing was the first to read the
+# original (a direct upload to an object store, whose asset.created had sha1 null)
+PROCESSING_COMPLETED = "asset.processing_completed"
+PROCESSING_FAILED = "asset.processing_failed"  # reason, and sha1 as processing_completed
 RENDITION_STORED = "asset.rendition_stored"  # name, size, new
 RENDITION_DELETED = "asset.rendition_deleted"  # name ("original" for the original binary)
 COMMENT_ADDED = "asset.comment_added"  # commentId

@@ -96,7 +96,7 @@ class AssetVersion:
     comment: str | None
     blob_key: str
     size: int
-    sha1: str
+    sha1: str | None  # None until processing has read a direct upload's object
     mime_type: str
     created_at: datetime
     created_by: str

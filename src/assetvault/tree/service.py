@@ -174,7 +174,12 @@ class TreeService:
             if version is None:
                 raise NotFound(f"{node.path} has no version {name!r}")
             original = Original(
-                BlobInfo(key=version.blob_key, size=version.size, sha1=version.sha1),
+                BlobInfo(
+                    key=version.blob_key,
+                    size=version.size,
+                    sha1=version.sha1 or "",
+                    verified=version.sha1 is not None,
+                ),
                 version.mime_type,
             )
             note = VersionNote(comment=f"kept when version {name} was restored")

@@ -81,7 +81,8 @@ class Original:
         return {
             "blob_key": self.blob.key,
             "size": self.blob.size,
-            "sha1": self.blob.sha1,
+            # Recorded by processing when the server has not read the bytes yet.
+            "sha1": self.blob.sha1 if self.blob.verified else None,
             "mime_type": self.mime_type,
             "asset_state": "processing",
             "processing_error": None,
@@ -755,10 +756,14 @@ class Change:
         extracted: dict[str, Any],
         text_content: str | None,
         mime_type: str,
+        sha1: str | None = None,
     ) -> None:
         """Swap the renditions processing made for new ones (uploaded ones stay) and store
-        what it read from the original."""
+        what it read from the original (its SHA-1 too, when the server had not read it
+        before: a direct upload to an object store)."""
         mediatypes.check(mime_type, "the sniffed type")
+        if sha1 is not None and node.blob_key is not None:
+            await self.original_verified(node.blob_key, sha1)
         await self.conn.execute(
             delete(renditions).where(
                 renditions.c.node_id == node.id, renditions.c.origin == "generated"
@@ -796,12 +801,39 @@ class Change:
         self.record(
             events.PROCESSING_COMPLETED,
             await self.reload(node.id),
-            {"renditions": sorted(r["name"] for r in rows), "mimeType": mime_type},
+            {
+                "renditions": sorted(r["name"] for r in rows),
+                "mimeType": mime_type,
+                **({"sha1": sha1} if sha1 is not None else {}),
+            },
         )
 
-    async def processing_failed(self, node: Node, reason: str) -> None:
+    async def original_verified(self, blob_key: str, sha1: str) -> None:
+        """Record the SHA-1 processing computed of a binary the server had not read (a
+        direct upload to an object store) on the asset and the versions that have it and
+        none yet. The asset's revision moves on and its processing event tells of it."""
+        await self.conn.execute(
+            update(nodes)
+            .where(nodes.c.blob_key == blob_key, nodes.c.sha1.is_(None))
+            .values(sha1=sha1, revision=nodes.c.revision + 1)
+        )
+        await self.conn.execute(
+            update(asset_versions)
+            .where(asset_versions.c.blob_key == blob_key, asset_versions.c.sha1.is_(None))
+            .values(sha1=sha1)
+        )
+
+    async def processing_failed(self, node: Node, reason: str, sha1: str | None = None) -> None:
+        """The asset is ``failed``; ``sha1`` when processing read the original all the same
+        and was the first to (a direct upload to S3)."""
+        if sha1 is not None and node.blob_key is not None:
+            await self.original_verified(node.blob_key, sha1)
         await self._update(node.id, {"asset_state": "failed", "processing_error": reason[:2000]})
-        self.record(events.PROCESSING_FAILED, await self.reload(node.id), {"reason": reason[:2000]})
+        self.record(
+            events.PROCESSING_FAILED,
+            await self.reload(node.id),
+            {"reason": reason[:2000], **({"sha1": sha1} if sha1 is not None else {})},
+        )
 
     # -- renditions and the original's binary --------------------------------------------
 

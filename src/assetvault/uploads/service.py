@@ -3,15 +3,22 @@
 Nothing of an upload is in the tree until complete succeeds; parts gather in the blob
 store's staging area, and a complete whose parts do not add up to the announced size
 is refused without creating anything.
+
+On a store elsewhere (S3) the parts do not pass through the API: initiate begins one
+multipart upload per file in the store and hands out its presigned part URLs, and
+complete completes it, refusing there what the store could not refuse as the parts
+arrived (a part too large, parts over the announced size). The bytes are not read on
+the way in: the asset's SHA-1 is recorded by processing, which reads the object anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import mimetypes
 import uuid
 from collections.abc import AsyncIterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
@@ -19,6 +26,8 @@ from sqlalchemy.exc import IntegrityError
 
 from assetvault import mediatypes
 from assetvault.adapters.blobs.base import (
+    BlobInfo,
+    DirectUploads,
     PartConflict,
     PartsIncomplete,
     PartTooLarge,
@@ -37,6 +46,8 @@ DEFAULT_MIME = "application/octet-stream"
 MAX_FILES_PER_INITIATE = 1000
 # Signing more part URIs than this moves to a worker thread (each takes some 15 µs).
 SIGN_INLINE_UP_TO = 64
+# S3 refuses to complete a multipart upload with a part under 5 MiB but the last.
+STORE_MIN_PART_SIZE = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,9 @@ class PlannedFile:
     part_tokens: list[str]
     min_part_size: int
     max_part_size: int
+    # Presigned URLs of the parts in the object store, when the parts go there directly;
+    # else the API's part URIs (made of ``part_tokens``) are handed out.
+    part_urls: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +80,19 @@ def guess_mime(file_name: str) -> str:
 
 class UploadService:
     def __init__(
-        self, settings: Settings, tree: TreeService, staging: UploadStaging, guard: BlobGuard
+        self,
+        settings: Settings,
+        tree: TreeService,
+        staging: UploadStaging,
+        guard: BlobGuard,
+        direct: DirectUploads | None = None,
     ) -> None:
         self.settings = settings
         self.tree = tree
         self.staging = staging
         self.guard = guard
+        # The store the clients send parts to directly (S3); None: parts come to the API.
+        self.direct = direct
         self.tokens = UploadTokens(settings.secret_key, settings.upload_token_ttl_seconds)
 
     def _plan_parts(self, size: int, floor: int) -> int:
@@ -136,8 +157,35 @@ class UploadService:
         counts = self._plan([size for _, size in files])
         await self.tree.get_folder(folder_path)
         if sum(counts) <= SIGN_INLINE_UP_TO:
-            return self._sign(folder_path, files, counts, user)
-        return await anyio.to_thread.run_sync(self._sign, folder_path, files, counts, user)
+            planned = self._sign(folder_path, files, counts, user)
+        else:
+            planned = await anyio.to_thread.run_sync(self._sign, folder_path, files, counts, user)
+        if self.direct is None:
+            return planned
+        return await self._begin_direct(self.direct, planned)
+
+    async def _begin_direct(
+        self, direct: DirectUploads, planned: list[PlannedFile]
+    ) -> list[PlannedFile]:
+        """One multipart upload in the store per file, its part URLs in the answer and its
+        id in the upload token (so initiate still writes no row)."""
+        ttl = self.settings.upload_token_ttl_seconds
+        limit = asyncio.Semaphore(16)
+
+        async def begin(p: PlannedFile) -> PlannedFile:
+            async with limit:
+                started = await direct.begin_direct(p.ticket.upload_id, p.ticket.part_count, ttl)
+            ticket = replace(p.ticket, store_upload=started.store_upload_id)
+            return replace(
+                p,
+                ticket=ticket,
+                upload_token=self.tokens.upload_token(ticket),
+                part_tokens=[],
+                part_urls=started.part_urls,
+                min_part_size=min(max(p.min_part_size, STORE_MIN_PART_SIZE), p.max_part_size),
+            )
+
+        return list(await asyncio.gather(*(begin(p) for p in planned)))
 
     def _sign(
         self, folder_path: str, files: list[tuple[str, int]], counts: list[int], user: str
@@ -162,7 +210,9 @@ class UploadService:
                     part_tokens=[
                         self.tokens.part_token(ticket.upload_id, n, s.upload_max_part_size, size)
                         for n in range(1, parts + 1)
-                    ],
+                    ]
+                    if self.direct is None
+                    else [],
                     min_part_size=min(s.upload_min_part_size, s.upload_max_part_size),
                     max_part_size=s.upload_max_part_size,
                 )
@@ -221,11 +271,13 @@ class UploadService:
             raise Conflict(used)
         async with self.guard.using():
             try:
-                blob = await self.staging.assemble(ticket.upload_id, ticket.file_size)
+                blob = await self._assemble(ticket)
             except PartsIncomplete as exc:
                 if await self._completed(ticket.upload_id):  # a racing complete won
                     raise Conflict(used) from exc
                 raise InvalidInput(f"the uploaded parts do not add up to fileSize: {exc}") from exc
+            except PartTooLarge as exc:
+                raise PayloadTooLarge(str(exc)) from exc
             try:
                 async with self.tree.writes.change(user) as ch:
                     stored = await self.tree.store_original_in(
@@ -247,8 +299,25 @@ class UploadService:
                 raise Conflict(
                     f"{folder_path}/{ticket.file_name} was changed concurrently; try again"
                 ) from exc
-        await self.staging.discard(ticket.upload_id)
+        if ticket.store_upload is not None and self.direct is not None:
+            await self.direct.finish_direct(ticket.upload_id)
+        else:
+            await self.staging.discard(ticket.upload_id)
         return stored
+
+    async def _assemble(self, ticket: UploadTicket) -> BlobInfo:
+        """The upload's blob: its parts joined in the staging area, or its multipart
+        upload completed in the store the parts went to."""
+        if ticket.store_upload is None:
+            return await self.staging.assemble(ticket.upload_id, ticket.file_size)
+        if self.direct is None:
+            raise InvalidInput(
+                "the upload token was issued for parts sent to an object store this server "
+                "does not use; initiate the upload again"
+            )
+        return await self.direct.complete_direct(
+            ticket.upload_id, ticket.store_upload, ticket.file_size, ticket.max_part_size
+        )
 
     async def _completed(self, upload_id: str) -> bool:
         async with self.tree.db.read() as conn:

@@ -25,6 +25,9 @@ class UploadTicket:
     part_count: int
     max_part_size: int
     user: str
+    # The object store's multipart upload the parts go to, when they go straight to the
+    # store (S3) rather than through the API; None for parts that come through the API.
+    store_upload: str | None = None
 
 
 @dataclass(frozen=True)

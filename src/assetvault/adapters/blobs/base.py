@@ -20,7 +20,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class BlobInfo:
     key: str  # the SHA-256 of the content, hex
     size: int
     sha1: str
+    # False for a blob whose bytes the server has not read yet (a direct upload into an
+    # object store): its key is the upload's, not a digest, and ``sha1`` is empty until
+    # processing reads the object and records the SHA-1 (docs/direct-binary-upload.md).
+    verified: bool = True
 
 
 class BlobError(Exception):
@@ -125,6 +129,41 @@ class UploadStaging(Protocol):
 
     async def staged_blob_keys(self) -> set[str]:
         """Blobs already assembled for uploads whose complete has not committed."""
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """One file's upload straight into the store: the store's own id of it (an S3
+    multipart upload id) and one presigned URL per part, for the client to PUT to."""
+
+    store_upload_id: str
+    part_urls: list[str]
+
+
+@runtime_checkable
+class DirectUploads(Protocol):
+    """What a store elsewhere (S3) offers so the parts of a direct binary upload go to it
+    without passing through the API: presigned part URLs of one multipart upload, and
+    its completion. The local store has none of it: its parts come through the API."""
+
+    async def begin_direct(
+        self, upload_id: str, parts: int, expires_seconds: int
+    ) -> DirectUpload: ...
+
+    async def complete_direct(
+        self, upload_id: str, store_upload_id: str, expected_size: int, max_part_size: int
+    ) -> BlobInfo:
+        """Complete the upload into a blob of ``expected_size`` bytes (unverified: its
+        bytes are not read). Raises PartTooLarge when a part is over ``max_part_size`` or
+        the parts hold more than ``expected_size`` (the upload is aborted then), and
+        PartsIncomplete when parts are missing (the upload stays, for the client to send
+        them and complete again) or the upload is gone. A complete that stored the blob
+        before but whose row did not commit finds it again."""
+
+    async def abort_direct(self, upload_id: str, store_upload_id: str) -> None: ...
+
+    async def finish_direct(self, upload_id: str) -> None:
+        """Forget what ``complete_direct`` recorded, once the asset's row has committed."""
 
 
 class BlobBackend(BlobStore, UploadStaging, Protocol):

@@ -13,6 +13,13 @@ prefix:
   of the same number goes once the new one is whole, and a replay of another size is
   refused. ``assemble`` streams the parts in order into a blob and records it in
   ``uploads/<upload id>/assembled.json`` until the upload is discarded.
+- Direct binary upload: ``initiateUpload.json`` begins one multipart upload per file at
+  ``blobs/<k>``, where ``k`` is derived from the upload id (not a digest: the server
+  never reads these bytes on the way in), and hands out a presigned ``UploadPart`` URL
+  per part; the client PUTs its parts there. ``complete_direct`` learns the parts'
+  sizes and ETags from ListParts, refuses what does not add up (aborting the upload
+  when a part is too large), records ``assembled.json`` and completes the multipart
+  upload. Processing reads the object and records its SHA-1.
 
 Memory stays constant: a few parts of a stream are in memory at once. Every call of
 boto3 (which blocks) runs on this store's own threads, never on the event loop. Nothing
@@ -47,6 +54,7 @@ from botocore.exceptions import ClientError
 from assetvault.adapters.blobs.base import (
     BlobInfo,
     BlobMissing,
+    DirectUpload,
     PartConflict,
     PartsIncomplete,
     PartTooLarge,
@@ -90,6 +98,15 @@ class _Part:
     size: int
     key: str
     modified: datetime
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """A part of a direct upload as ListParts tells it."""
+
+    number: int
+    size: int
+    etag: str
 
 
 @dataclass(frozen=True)
@@ -148,12 +165,23 @@ class S3Location:
         return client
 
 
+def direct_blob_key(upload_id: str) -> str:
+    """The blob key of a direct upload's object: 64 hex digits as a content key is, made
+    from the upload id, so a retried complete finds the object again."""
+    return hashlib.sha256(f"assetvault-direct-upload:{upload_id}".encode()).hexdigest()
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _missing(exc: ClientError) -> bool:
     return _code(exc) in _MISSING
+
+
+def _upload_gone(exc: ClientError) -> bool:
+    """A multipart upload completed or aborted (Ceph RGW says NoSuchKey, S3 NoSuchUpload)."""
+    return _code(exc) == "NoSuchUpload" or _missing(exc)
 
 
 class S3BlobStore:
@@ -655,6 +683,165 @@ class S3BlobStore:
             async for data in self._body(got):
                 yield data
 
+    # -- direct binary upload: parts go straight to the store -----------------------------
+
+    async def begin_direct(self, upload_id: str, parts: int, expires_seconds: int) -> DirectUpload:
+        if not 1 <= parts <= MAX_PARTS:
+            raise ValueError(f"a multipart upload has 1 to {MAX_PARTS} parts, not {parts}")
+        self._upload_prefix(upload_id)  # checks the id
+        object_key = self._blob_key(direct_blob_key(upload_id))
+        created = await self._call(
+            self.client.create_multipart_upload, Bucket=self.bucket, Key=object_key
+        )
+        store_upload_id = str(created["UploadId"])
+
+        def sign() -> list[str]:
+            return [
+                self.client.generate_presigned_url(
+                    "upload_part",
+                    Params={
+                        "Bucket": self.bucket,
+                        "Key": object_key,
+                        "UploadId": store_upload_id,
+                        "PartNumber": n,
+                    },
+                    ExpiresIn=expires_seconds,
+                )
+                for n in range(1, parts + 1)
+            ]
+
+        return DirectUpload(store_upload_id, await self._call(sign))
+
+    async def _list_direct_parts(self, object_key: str, store_upload_id: str) -> list[_Listed]:
+        found: list[_Listed] = []
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": object_key,
+            "UploadId": store_upload_id,
+        }
+        while True:
+            page = await self._call(self.client.list_parts, **kwargs)
+            for p in page.get("Parts", []):
+                found.append(_Listed(int(p["PartNumber"]), int(p["Size"]), str(p["ETag"])))
+            if not page.get("IsTruncated"):
+                return sorted(found, key=lambda p: p.number)
+            kwargs["PartNumberMarker"] = page["NextPartNumberMarker"]
+
+    async def abort_direct(self, upload_id: str, store_upload_id: str) -> None:
+        with contextlib.suppress(ClientError):
+            await self._call(
+                self.client.abort_multipart_upload,
+                Bucket=self.bucket,
+                Key=self._blob_key(direct_blob_key(upload_id)),
+                UploadId=store_upload_id,
+            )
+
+    async def complete_direct(
+        self, upload_id: str, store_upload_id: str, expected_size: int, max_part_size: int
+    ) -> BlobInfo:
+        key = direct_blob_key(upload_id)
+        object_key = self._blob_key(key)
+        info = BlobInfo(key, expected_size, "", verified=False)
+        record_key = self._record_key(upload_id)
+        record = json.dumps({"key": key, "size": expected_size, "sha1": ""}).encode()
+        with self._working_on(upload_id):
+            # The record goes first (the sweep keeps the object while it lasts, and it says
+            # the object is this upload's), while the parts are listed.
+            listed, _ = await asyncio.gather(
+                self._list_direct_parts(object_key, store_upload_id),
+                self._call(self.client.put_object, Bucket=self.bucket, Key=record_key, Body=record),
+                return_exceptions=True,
+            )
+            if isinstance(listed, BaseException):
+                if not isinstance(listed, ClientError) or not _upload_gone(listed):
+                    await self.finish_direct(upload_id)
+                    raise listed
+                # The key is this upload's alone: an object there is its completion by a
+                # complete whose row did not commit (or a racing one).
+                if await self._head_size(object_key) == expected_size:
+                    return info
+                await self.finish_direct(upload_id)
+                raise PartsIncomplete(
+                    "the upload is gone from the object store (completed, aborted or "
+                    "expired); initiate it again"
+                ) from listed
+            parts = listed
+            try:
+                self._check_direct_parts(parts, expected_size, max_part_size)
+            except PartTooLarge:
+                await asyncio.gather(
+                    self.abort_direct(upload_id, store_upload_id), self.finish_direct(upload_id)
+                )
+                raise
+            except PartsIncomplete:
+                await self.finish_direct(upload_id)
+                raise
+            try:
+                if parts:
+                    # The ETags pin the parts listed: one sent again since is refused.
+                    await self._call(
+                        self.client.complete_multipart_upload,
+                        Bucket=self.bucket,
+                        Key=object_key,
+                        UploadId=store_upload_id,
+                        MultipartUpload={
+                            "Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in parts]
+                        },
+                    )
+                else:  # an empty file: S3 completes no upload without parts
+                    await self.abort_direct(upload_id, store_upload_id)
+                    await self._call(
+                        self.client.put_object, Bucket=self.bucket, Key=object_key, Body=b""
+                    )
+            except ClientError as exc:
+                if _upload_gone(exc):  # a racing complete completed it
+                    if await self._head_size(object_key) == expected_size:
+                        return info
+                    raise PartsIncomplete("the upload is gone from the object store") from exc
+                await self.finish_direct(upload_id)
+                if _code(exc) == "EntityTooSmall":
+                    raise PartsIncomplete(
+                        "the object store refused the parts (EntityTooSmall): every part but "
+                        "the last must hold at least 5 MiB"
+                    ) from exc
+                if _code(exc) in ("InvalidPart", "InvalidPartOrder"):
+                    raise PartsIncomplete(
+                        f"the object store refused the parts ({_code(exc)}): a part was sent "
+                        f"again while completing; complete again"
+                    ) from exc
+                raise
+            return info
+
+    @staticmethod
+    def _check_direct_parts(parts: list[_Listed], expected_size: int, max_part_size: int) -> None:
+        over = [p for p in parts if p.size > max_part_size]
+        total = sum(p.size for p in parts)
+        if over:
+            raise PartTooLarge(
+                f"part {over[0].number} holds {over[0].size} bytes; a part may hold at most "
+                f"{max_part_size}; the upload is aborted, initiate it again"
+            )
+        if total > expected_size:
+            raise PartTooLarge(
+                f"the parts hold {total} bytes, more than the {expected_size} announced; "
+                f"the upload is aborted, initiate it again"
+            )
+        numbers = [p.number for p in parts]
+        if total != expected_size or numbers != list(range(1, len(parts) + 1)):
+            raise PartsIncomplete(
+                f"received {len(parts)} part(s) ({numbers[:10]}) with {total} bytes of "
+                f"{expected_size}"
+            )
+
+    def _record_key(self, upload_id: str) -> str:
+        return f"{self._upload_prefix(upload_id)}assembled.json"
+
+    async def finish_direct(self, upload_id: str) -> None:
+        with contextlib.suppress(ClientError):
+            await self._call(
+                self.client.delete_object, Bucket=self.bucket, Key=self._record_key(upload_id)
+            )
+
     async def discard(self, upload_id: str) -> None:
         keys = [obj["Key"] async for obj in self._list(self._upload_prefix(upload_id))]
         await self._delete_many(keys)
@@ -672,9 +859,12 @@ class S3BlobStore:
         return keys
 
     async def sweep(self, older_than_seconds: float) -> int:
-        """Remove the staged uploads untouched for that long, and abort the multipart
-        uploads of this store begun that long ago and at least ABANDONED_MULTIPART_SECONDS
-        ago (of part writes and puts whose process died)."""
+        """Remove the staged uploads untouched for that long (with the record of a direct
+        upload completed in the store whose row never came: its object is then an
+        unreferenced blob), abort the multipart uploads of direct binary uploads begun
+        that long ago (abandoned by their clients; their part URLs have expired), and the
+        other multipart uploads of this store begun that long ago and at least
+        ABANDONED_MULTIPART_SECONDS ago (of part writes and puts whose process died)."""
         cutoff = time.time() - older_than_seconds
         uploads = f"{self.prefix}uploads/"
         newest: dict[str, float] = {}
@@ -689,17 +879,22 @@ class S3BlobStore:
                     await self.discard(upload_id)
                     removed += 1
         removed += await self._abort_multipart_older_than(
-            min(cutoff, time.time() - self.abandoned_multipart_seconds)
+            min(cutoff, time.time() - self.abandoned_multipart_seconds), direct_cutoff=cutoff
         )
         return removed
 
-    async def _abort_multipart_older_than(self, cutoff: float) -> int:
+    async def _abort_multipart_older_than(self, cutoff: float, direct_cutoff: float) -> int:
+        """Abort the multipart uploads begun before ``cutoff``; those of direct binary
+        uploads (whose tokens, and so part URLs, last as long as a staged upload is kept)
+        before ``direct_cutoff``."""
+        blobs = f"{self.prefix}blobs/"
         aborted = 0
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
         while True:
             page = await self._call(self.client.list_multipart_uploads, **kwargs)
             for up in page.get("Uploads", []):
-                if up["Initiated"].timestamp() <= cutoff:
+                limit = direct_cutoff if str(up["Key"]).startswith(blobs) else cutoff
+                if up["Initiated"].timestamp() <= limit:
                     with contextlib.suppress(ClientError):
                         await self._call(
                             self.client.abort_multipart_upload,

@@ -125,7 +125,8 @@ asset_versions = Table(
     Column("comment", Text, nullable=True),
     Column("blob_key", String(80), nullable=False),
     Column("size", BigInteger, nullable=False),
-    Column("sha1", String(40), nullable=False),
+    # Null for an original kept before processing had read it (a direct upload to S3).
+    Column("sha1", String(40), nullable=True),
     Column("mime_type", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255), nullable=False),

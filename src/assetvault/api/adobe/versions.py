@@ -100,7 +100,7 @@ async def get_version_binary(
         key=version.blob_key,
         size=version.size,
         media_type=media_type,
-        etag=f'"{version.sha1}"',
+        etag=f'"{version.sha1 or version.blob_key}"',
         last_modified=version.created_at,
         filename=seoName,
         attachment=bool_param(attachment, "attachment"),

@@ -152,7 +152,9 @@ async def initiate_upload(request: Request) -> Response:
                     "fileName": p.ticket.file_name,
                     "mimeType": p.ticket.mime_type,
                     "uploadToken": p.upload_token,
-                    "uploadURIs": [
+                    "uploadURIs": p.part_urls
+                    if p.part_urls is not None
+                    else [
                         f"{base}/binary-upload/{p.ticket.upload_id}/{n}?token={t}"
                         for n, t in enumerate(p.part_tokens, start=1)
                     ],
@@ -164,7 +166,7 @@ async def initiate_upload(request: Request) -> Response:
         }
         return orjson.dumps(body)
 
-    uris = sum(len(p.part_tokens) for p in planned)
+    uris = sum(p.ticket.part_count for p in planned)
     content = render() if uris <= SIGN_INLINE_UP_TO else await anyio.to_thread.run_sync(render)
     return Response(content, status_code=201, media_type="application/json")
 
