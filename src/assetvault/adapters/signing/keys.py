@@ -137,7 +137,7 @@ class RsaKeyRing:
     async def signatures(self, body: bytes) -> list[tuple[str, str]]:
         """``sign`` off the event loop: each pair's signature on a thread of its own."""
         loop = asyncio.get_running_loop()
-        pairs = await loop.run_in_executor(_SIGNERS, self._load)
+        pairs = self._load()  # a stat of keys.json, the keys read again when it changed
         signed = await asyncio.gather(
             *(loop.run_in_executor(_SIGNERS, _signature, pair, body) for pair in pairs)
         )
