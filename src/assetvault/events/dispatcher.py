@@ -340,7 +340,10 @@ class Dispatcher:
         events: list[dict[str, Any]],
         body: bytes,
         retry_count: int,
+        signatures: list[tuple[str, str]] | None = None,
     ) -> dict[str, str]:
+        """A delivery's headers as AEM sends them; ``signatures`` of the body when they
+        were made already (off the loop), else they are made here."""
         first = events[0]
         headers = {
             "content-type": CONTENT_TYPE,
@@ -353,7 +356,9 @@ class Dispatcher:
             "x-adobe-provider": self.provider,
             "traceparent": traceparent(),
         }
-        for number, (signature, key_path) in enumerate(self.signer.sign(body), start=1):
+        if signatures is None:
+            signatures = self.signer.sign(body)
+        for number, (signature, key_path) in enumerate(signatures, start=1):
             headers[f"x-adobe-digital-signature-{number}"] = signature
             headers[f"x-adobe-public-key{number}-path"] = key_path
         if retry_count:
@@ -370,7 +375,10 @@ class Dispatcher:
         batched = registration.delivery_type == "webhook_batch"
         body = compact(events if batched else events[0])
         retry_count = max(int(d["attempts"]) for d in deliveries)
-        headers = self.headers_for(registration, events, body, retry_count)
+        # Both signatures on threads (OpenSSL releases the GIL): the loop sends and
+        # reads answers meanwhile.
+        signatures = await self.signer.signatures(body)
+        headers = self.headers_for(registration, events, body, retry_count, signatures)
         outcome = await self.sender.send(
             "POST", registration.webhook_url, headers=headers, body=body
         )

@@ -27,6 +27,10 @@ class Signer(Protocol):
         pairs, one per key pair in use."""
         ...
 
+    async def signatures(self, body: bytes) -> list[tuple[str, str]]:
+        """``sign``'s answer, computed off the event loop (the dispatcher's path)."""
+        ...
+
     def public_key(self, name: str) -> bytes | None:
         """The PEM (SPKI, LF line endings) of a key file name like pub-key-<id>.pem."""
         ...

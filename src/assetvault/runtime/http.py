@@ -5,6 +5,11 @@ two changes for large bodies (docs/runtime.md, "Bytes beside Python").
   uvicorn's 64 KiB: an upload's part then reaches the application in chunks of up to
   about a MiB instead of one per socket read, and reading does not stop and start again
   for every 64 KiB while the application hashes and writes on its threads.
+- **Request bodies are not copied on the way.** uvicorn appends each piece of a body
+  to a bytearray and hands the application a copy of it: two copies of every byte on
+  the event loop, besides the socket's own. Here the pieces (each a socket read, up to
+  256 KiB) are kept as they came and handed on as they are when one is waiting, joined
+  (one copy) only when several gathered while the application was busy.
 - **Files are sent with sendfile.** Each request's scope carries the ``SENDFILE``
   extension; a response that finds it sends ``{"type": SENDFILE, "file": <fd>,
   "offset": n, "count": n}`` after ``http.response.start`` instead of body messages, and
@@ -37,20 +42,61 @@ STALLED_SECONDS = 300.0
 _Send = Callable[[Any], Awaitable[None]]
 
 
+_PENDING = "assetvault_pending"  # the cycle's attribute: the body's pieces not yet received
+
+
+class _Pending:
+    """The pieces of a request body received from the socket and not yet handed to the
+    application."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.size = 0
+
+    def take(self) -> bytes:
+        pieces, self.pieces, self.size = self.pieces, [], 0
+        if len(pieces) == 1:
+            return pieces[0]
+        return b"".join(pieces)
+
+
+def _pending(cycle: RequestResponseCycle) -> _Pending:
+    found: _Pending | None = getattr(cycle, _PENDING, None)
+    if found is None:
+        found = _Pending()
+        setattr(cycle, _PENDING, found)
+    return found
+
+
 class Protocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
-        # As uvicorn's, with the larger high-water mark.
+        # As uvicorn's, with the larger high-water mark, and the pieces kept apart.
         if (
             self.parser.should_upgrade() and self._should_upgrade()
         ) or self.cycle.response_complete:
             return
-        self.cycle.body += body
-        if len(self.cycle.body) > BODY_HIGH_WATER:
+        pending = _pending(self.cycle)
+        pending.pieces.append(body)
+        pending.size += len(body)
+        if pending.size > BODY_HIGH_WATER:
             self.flow.pause_reading()
         self.cycle.message_event.set()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         cycle.scope.setdefault("extensions", {})[SENDFILE] = {}
+        plain_receive = cycle.receive
+
+        async def receive() -> Any:
+            # uvicorn's receive (100-continue, resuming reads, the wait, a disconnect)
+            # finds its own buffer empty; the body is what gathered here meanwhile.
+            message: Any = await plain_receive()
+            if message["type"] == "http.request":
+                message["body"] = _pending(cycle).take()
+            return message
+
+        cycle.receive = receive  # type: ignore[method-assign]
         plain: _Send = cycle.send
 
         async def send(message: Any) -> None:

@@ -6,6 +6,7 @@ idle, it sleeps until a commit wakes it or a retry becomes due."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -270,3 +271,64 @@ async def test_a_retry_is_sent_when_it_is_due(
     waited = answers.at[1] - answers.at[0]
     unit = services.settings.events_retry_unit_seconds
     assert unit * 0.9 <= waited < unit + 1.0
+
+
+class Recorder:
+    """A webhook that answers 200 and keeps each request's headers and body."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+
+    async def send(
+        self, method: str, url: str, *, headers: dict[str, str], body: bytes | None = None
+    ) -> Outcome:
+        self.requests.append((headers, body or b""))
+        return Outcome(200)
+
+    async def vet(self, url: str) -> str | None:
+        return None
+
+
+async def test_a_body_is_signed_off_the_event_loop_by_both_pairs(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two RSA signatures (a millisecond of CPU each) are made on threads, so the
+    dispatcher's loop goes on sending and recording meanwhile; both still verify."""
+    import threading
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    from assetvault.adapters.signing import keys
+
+    signed_on: list[int] = []
+    real = keys._signature
+
+    def recording(pair: Any, body: bytes) -> str:
+        signed_on.append(threading.get_ident())
+        return real(pair, body)
+
+    monkeypatch.setattr(keys, "_signature", recording)
+    await webhook_registration(services, "https://hooks.example/a")
+    await an_event(services)
+    sender = Recorder()
+    dispatcher = Dispatcher(
+        services.settings,
+        services.db,
+        services.metadata,
+        sender,
+        services.signer,
+        services.wakeups,
+    )
+    await dispatcher.run_once()
+    await dispatcher.drain()
+    ((headers, body),) = sender.requests
+    assert len(signed_on) == 2 and threading.get_ident() not in signed_on
+    for number in (1, 2):
+        name = headers[f"x-adobe-public-key{number}-path"].rsplit("/", 1)[1]
+        pem = services.signer.public_key(name)
+        assert pem is not None
+        public = serialization.load_pem_public_key(pem)
+        assert isinstance(public, rsa.RSAPublicKey)
+        signature = base64.b64decode(headers[f"x-adobe-digital-signature-{number}"])
+        public.verify(signature, body, padding.PKCS1v15(), hashes.SHA256())

@@ -108,3 +108,61 @@ def test_request_bodies_arrive_in_chunks_past_uvicorns_64_kib(
     # uvicorn's own protocol pauses reading past 64 KiB, so a chunk is at most that
     # plus one socket read; this one keeps reading up to BODY_HIGH_WATER.
     assert max(seen["chunks"]) > BODY_HIGH_WATER // 2
+
+
+async def test_a_body_piece_reaches_the_application_without_a_copy() -> None:
+    """Each piece httptools hands over is passed on as it is when it is the only one
+    waiting (uvicorn copies every byte twice: into a bytearray, then out of it); pieces
+    that gathered while the application was busy are joined once."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from assetvault.runtime.http import Protocol
+
+    given: list[bytes] = []
+    received: list[Any] = []
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            received.append(message["body"])
+            if not message.get("more_body"):
+                break
+            if len(received) == 1:
+                await asyncio.sleep(0.2)  # busy: the next pieces gather meanwhile
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        done.set()
+
+    class Recording(Protocol):
+        def on_body(self, body: bytes) -> None:
+            given.append(body)
+            super().on_body(body)
+
+    class Transport(asyncio.Transport):
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name)
+
+        def write(self, data: Any) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return False
+
+    config = Config(app, http="assetvault.runtime.http:Protocol", lifespan="off")
+    config.load()
+    protocol = Recording(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(Transport())
+    pieces = [os.urandom(100_000) for _ in range(4)]
+    protocol.data_received(
+        b"PUT / HTTP/1.1\r\nhost: x\r\ncontent-length: 400000\r\n\r\n" + pieces[0]
+    )
+    while not received:  # the application takes the first piece
+        await asyncio.sleep(0.001)
+    for piece in pieces[1:]:
+        protocol.data_received(piece)
+    await asyncio.wait_for(done.wait(), 10)
+    assert b"".join(received) == b"".join(pieces) and len(given) == 4
+    assert received[0] is given[0]  # alone: handed on as it came
+    assert len(received) == 2 and type(received[1]) is bytes

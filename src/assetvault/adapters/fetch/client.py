@@ -1,22 +1,32 @@
 """Outgoing HTTP through the SSRF guard: every hop (redirects included) is vetted and
 the connection goes to the address the guard approved, with the original host in the
 Host header and in TLS's SNI, so certificates are still checked against the name.
+
+Two ways out share the guard and the redirect rules: ``stream`` (httpx) for the
+providers' API calls, whose answers are small, and ``receive`` (aiohttp, whose parser
+and buffers are C) for the files an import fetches, where httpx's receive loop (h11 and
+anyio, in Python) cost several times the CPU of the bytes' own hashing and writing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import ssl
-from collections.abc import AsyncIterator
+import time
+import zlib
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpcore
 import httpx
+import yarl
 
-from assetvault.adapters.fetch.guard import FetchBlocked, Guard
+from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # httpcore reads a response 64 KiB at a time, each read a trip through anyio and h11
@@ -33,10 +43,14 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def declared_length(headers: httpx.Headers) -> int | None:
+def declared_length(headers: httpx.Headers | Mapping[str, str]) -> int | None:
     """The Content-Length an answer declares, or None when it declares none it can mean
     (absent, not plain digits, or several that differ)."""
-    value = headers.get("content-length", "").strip()
+    getall = getattr(headers, "getall", None)  # aiohttp's headers: each field apart
+    if getall is not None:
+        value = ",".join(getall("content-length", [])).strip()
+    else:
+        value = headers.get("content-length", "").strip()
     values = {v.strip() for v in value.split(",")}
     if len(values) != 1:
         return None
@@ -62,6 +76,116 @@ class ResponseTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the response is larger than {limit} bytes")
         self.limit = limit
+
+
+class ReceiveFailed(Exception):
+    """A ``receive`` exchange that failed on the way: the connection (refused, cut,
+    timed out), the answer's framing or its content coding. Worth another attempt."""
+
+    def __init__(self, cause: BaseException) -> None:
+        text = " ".join(f"{type(cause).__name__}: {cause}".split())[:500]
+        super().__init__(text)
+        self.timed_out = isinstance(cause, TimeoutError)
+
+
+# Content codings ``receive`` asks for and decodes, as httpx does without brotli.
+DECODERS = ("gzip", "deflate")
+DECODED_PIECE = 1024 * 1024  # a decoder's output at most per step (bombs stay small)
+# aiohttp stops reading the socket past twice this much unread; the event loop hands
+# over up to 256 KiB a read, so a batch of reads waits for the consumer at a time.
+RECEIVE_BUFFER = 1024 * 1024
+MAX_RECEIVERS = 64  # pools kept; past it, the ones idle longest are closed
+IDLE_SECONDS = 60.0  # a pool unused that long may be closed
+
+
+@dataclass
+class _Pool:
+    session: aiohttp.ClientSession
+    used: float = field(default_factory=time.monotonic)
+
+
+class _Inflate:
+    """One content coding's decoder: gzip, or deflate (zlib-wrapped, or raw as some
+    servers send it), its output in bounded pieces."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        wbits = zlib.MAX_WBITS | 16 if coding == "gzip" else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(wbits)
+        self._first = True
+
+    def feed(self, data: bytes) -> list[bytes]:
+        try:
+            out = [self._obj.decompress(data, DECODED_PIECE)]
+        except zlib.error:
+            if self.coding != "deflate" or not self._first:
+                raise
+            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = [self._obj.decompress(data, DECODED_PIECE)]
+        self._first = False
+        while self._obj.unconsumed_tail:
+            out.append(self._obj.decompress(self._obj.unconsumed_tail, DECODED_PIECE))
+        return out
+
+    def end(self) -> bytes:
+        return self._obj.flush()
+
+
+class Received:
+    """An answer of ``receive``: its status and headers, its body as it is received (or
+    decoded, under a Content-Encoding), and how many bytes came over the wire."""
+
+    def __init__(self, response: aiohttp.ClientResponse, url: httpx.URL) -> None:
+        self._response = response
+        self.url = url  # the URL it finally came from
+        self.status = response.status
+        self.headers = response.headers
+        self.wire_bytes = 0
+
+    def declared_length(self) -> int | None:
+        return declared_length(self.headers)
+
+    async def chunks(self, limit: int) -> AsyncIterator[bytes]:
+        """The body's bytes as they come, decoded; ResponseTooLarge past ``limit``
+        decoded bytes, ReceiveFailed when the connection or the coding fails."""
+        codings = [
+            c.strip().lower()
+            for value in self.headers.getall("content-encoding", [])
+            for c in value.split(",")
+        ]
+        # Applied in order, so decoded in the reverse order; codings it does not know
+        # (nor asked for) are left as they are, as httpx leaves them.
+        decoders = [_Inflate(c) for c in reversed(codings) if c in DECODERS]
+        received = 0
+        content = self._response.content
+        try:
+            while True:
+                data = await content.readany()
+                if not data:
+                    break
+                self.wire_bytes += len(data)
+                pieces = [data]
+                for decoder in decoders:
+                    pieces = [out for piece in pieces for out in decoder.feed(piece)]
+                for piece in pieces:
+                    if not piece:
+                        continue
+                    received += len(piece)
+                    if received > limit:
+                        raise ResponseTooLarge(limit)
+                    yield piece
+            for i, decoder in enumerate(decoders):
+                pieces = [decoder.end()]
+                for later in decoders[i + 1 :]:
+                    pieces = [out for piece in pieces for out in later.feed(piece)]
+                for piece in pieces:
+                    received += len(piece)
+                    if received > limit:
+                        raise ResponseTooLarge(limit)
+                    if piece:
+                        yield piece
+        except (aiohttp.ClientError, zlib.error) as exc:
+            raise ReceiveFailed(exc) from None
 
 
 @dataclass
@@ -95,9 +219,26 @@ class GuardedClient:
             limits=httpx.Limits(max_connections=max_connections),
             event_hooks={"response": [_set_location_aside]},
         )
+        # The same limits for ``receive`` (aiohttp): no deadline of the whole exchange
+        # (the caller has it), the connect and read time-outs of ``stream``.
+        t = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._receive_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=t.connect, sock_read=t.read
+        )
+        self._receive_headers = {
+            "user-agent": user_agent,
+            "accept": "*/*",
+            "accept-encoding": ", ".join(DECODERS),
+        }
+        self._max_connections = max_connections
+        self._pools: dict[tuple[str, str, int, str], _Pool] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.session.close()
 
     async def __aenter__(self) -> GuardedClient:
         return self
@@ -136,22 +277,9 @@ class GuardedClient:
                 await response.aclose()
                 if hop == hops:
                     break
-                try:
-                    url = target.url.join(location)
-                    elsewhere = _origin(url) != _origin(target.url)
-                except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
-                    # IDNA and port errors included: a clear refusal, never another type.
-                    raise FetchBlocked(
-                        f"the redirect's Location {location[:200]!r} is no valid URL"
-                    ) from None
-                if elsewhere and headers:
-                    # Credentials are for the origin that was asked, not where it points
-                    # (a OneDrive download redirects to a pre-authenticated URL elsewhere).
-                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-                if response.status_code == 303 or (
-                    response.status_code in (301, 302) and method == "POST"
-                ):
-                    method, content = "GET", None
+                url, method, content, headers = _next_hop(
+                    target, location, response.status_code, method, content, headers
+                )
                 continue
             try:
                 yield Fetch(response, target.url)
@@ -159,6 +287,116 @@ class GuardedClient:
                 await response.aclose()
             return
         raise FetchBlocked(f"more than {hops} redirects")
+
+    def _pool(self, target: Target) -> aiohttp.ClientSession:
+        """The kept-alive connections of one receiver: its scheme, name, port and the
+        address the guard approved. A connection made (and its certificate checked) for
+        one name is never used for another that resolves to the same address."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # sessions belong to the loop they were made in
+            self._pools, self._loop = {}, loop
+        key = (target.url.scheme, target.host, target.port, target.address)
+        pool = self._pools.get(key)
+        if pool is None or pool.session.closed:
+            self._evict()
+            connector = aiohttp.TCPConnector(
+                ssl=ssl_context() if target.url.scheme == "https" else False,
+                use_dns_cache=False,  # it is given addresses only, never names
+                limit=self._max_connections,
+            )
+            # No proxy from the environment (it would connect on the guard's behalf to
+            # wherever the name resolves then), no cookies kept from one import for the
+            # next, bodies as they came over the wire (``Received`` decodes them).
+            session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,
+                timeout=self._receive_timeout,
+                headers=self._receive_headers,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                read_bufsize=RECEIVE_BUFFER,
+            )
+            pool = self._pools[key] = _Pool(session)
+        pool.used = time.monotonic()
+        return pool.session
+
+    def _evict(self) -> None:
+        if len(self._pools) < MAX_RECEIVERS:
+            return
+        now = time.monotonic()
+        idle = sorted(
+            (p.used, key) for key, p in self._pools.items() if now - p.used > IDLE_SECONDS
+        )
+        for _, key in idle[: len(self._pools) - MAX_RECEIVERS + 1]:
+            asyncio.get_running_loop().create_task(self._pools.pop(key).session.close())
+
+    @asynccontextmanager
+    async def receive(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> AsyncIterator[Received]:
+        """Send a request for a file, following redirects as ``stream`` does (each hop
+        vetted, credentials kept for the origin asked). Raises guard.FetchBlocked before
+        connecting anywhere refused and ReceiveFailed when the exchange fails."""
+        hops = self.max_redirects
+        for hop in range(hops + 1):
+            target = await self.guard.vet(url)
+            pinned = target.url.copy_with(host=target.address)
+            https = target.url.scheme == "https"
+            session = self._pool(target)
+            try:
+                response = await session.request(
+                    method,
+                    yarl.URL(str(pinned), encoded=True),
+                    headers={**(headers or {}), "host": target.url.netloc.decode("ascii")},
+                    data=content,
+                    allow_redirects=False,
+                    server_hostname=target.host if https else None,
+                )
+            except (aiohttp.ClientError, ValueError) as exc:
+                raise ReceiveFailed(exc) from None
+            try:
+                location = response.headers.get("location")
+                if response.status in REDIRECT_STATUSES and location:
+                    if hop == hops:
+                        break
+                    url, method, content, headers = _next_hop(
+                        target, location, response.status, method, content, headers
+                    )
+                    continue
+                yield Received(response, target.url)
+                return
+            finally:
+                response.release()
+        raise FetchBlocked(f"more than {hops} redirects")
+
+
+def _next_hop(
+    target: Target,
+    location: str,
+    status: int,
+    method: str,
+    content: bytes | None,
+    headers: dict[str, str] | None,
+) -> tuple[httpx.URL, str, bytes | None, dict[str, str] | None]:
+    """Where a redirect points, and the request to send there."""
+    try:
+        url = target.url.join(location)
+        elsewhere = _origin(url) != _origin(target.url)
+    except (httpx.InvalidURL, TypeError, ValueError, UnicodeError):
+        # IDNA and port errors included: a clear refusal, never another type.
+        raise FetchBlocked(f"the redirect's Location {location[:200]!r} is no valid URL") from None
+    if elsewhere and headers:
+        # Credentials are for the origin that was asked, not where it points (a
+        # OneDrive download redirects to a pre-authenticated URL elsewhere).
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    if status == 303 or (status in (301, 302) and method == "POST"):
+        method, content = "GET", None
+    return url, method, content, headers
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -15,10 +15,9 @@ import time
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 
-import httpx
 import magic
 
-from assetvault.adapters.fetch.client import GuardedClient, ResponseTooLarge, declared_length
+from assetvault.adapters.fetch.client import GuardedClient, ReceiveFailed, ResponseTooLarge
 from assetvault.adapters.fetch.guard import FetchBlocked
 from assetvault.imports.ports import Downloaded, DownloadLimits, FetchFailed, Store
 
@@ -86,13 +85,12 @@ class UrlDownloader:
         """The large-file rule: ``Range: bytes=0-0`` must answer 206 with Content-Range."""
         why = None
         try:
-            async with self.client.stream(
+            async with self.client.receive(
                 "HEAD", url, headers={**(headers or {}), "range": "bytes=0-0"}
             ) as fetched:
-                response = fetched.response
-                found = CONTENT_RANGE.match(response.headers.get("content-range", ""))
-                if response.status_code != 206:
-                    why = f"answered {_phrase(response.status_code)}"
+                found = CONTENT_RANGE.match(fetched.headers.get("content-range", ""))
+                if fetched.status != 206:
+                    why = f"answered {_phrase(fetched.status)}"
                 elif found is None:
                     why = "answered 206 without a Content-Range of bytes 0-0/<size>"
                 elif int(found.group(1)) > limits.max_bytes:
@@ -103,8 +101,8 @@ class UrlDownloader:
                     )
         except FetchBlocked as exc:
             raise FetchFailed(f"the address is refused: {exc.reason}", 403) from None
-        except httpx.HTTPError as exc:
-            why = f"failed ({type(exc).__name__}: {exc})"
+        except ReceiveFailed as exc:
+            why = f"failed ({exc})"
         if why is not None:
             raise FetchFailed(
                 f"files of {limits.range_probe_bytes} bytes or more need a source that "
@@ -123,9 +121,8 @@ class UrlDownloader:
         method: str,
     ) -> Downloaded:
         try:
-            async with self.client.stream(method, url, headers=headers) as fetched:
-                response = fetched.response
-                status = response.status_code
+            async with self.client.receive(method, url, headers=headers) as fetched:
+                status = fetched.status
                 if status >= 500:
                     raise _Retry(f"the source answered {_phrase(status)}")
                 if status != 200:
@@ -135,7 +132,7 @@ class UrlDownloader:
                     )
                 # With a Content-Encoding the length counts the encoded bytes (RFC 9110
                 # section 8.6); the blob holds them decoded, as the representation.
-                size = declared_length(response.headers)
+                size = fetched.declared_length()
                 if size is not None and size > limits.max_bytes:
                     raise FetchFailed(
                         f"the file has {size} bytes, more than the limit of {limits.max_bytes}",
@@ -146,20 +143,16 @@ class UrlDownloader:
                 head = bytearray()
 
                 async def chunks() -> AsyncIterator[bytes]:
-                    received = 0
-                    async for chunk in response.aiter_bytes():
-                        received += len(chunk)
-                        if received > limits.max_bytes:
-                            raise ResponseTooLarge(limits.max_bytes)
+                    async for chunk in fetched.chunks(limits.max_bytes):
                         if len(head) < SNIFF_BYTES:
                             head.extend(chunk[: SNIFF_BYTES - len(head)])
                         yield chunk
 
                 blob = await store(chunks())
-                wire = response.num_bytes_downloaded
+                wire = fetched.wire_bytes
                 if size is not None and wire != size:
                     raise _Retry(f"the connection ended after {wire} of {size} bytes")
-                ctype = response.headers.get("content-type")
+                ctype = fetched.headers.get("content-type")
                 return Downloaded(
                     blob=blob,
                     sniffed=_sniff(bytes(head)),
@@ -171,10 +164,10 @@ class UrlDownloader:
             raise FetchFailed(
                 f"the file is larger than the limit of {exc.limit} bytes", 413
             ) from None
-        except httpx.TimeoutException as exc:
-            raise _Retry(f"the source timed out ({type(exc).__name__})") from None
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _Retry(f"the connection failed ({type(exc).__name__}: {exc})") from None
+        except ReceiveFailed as exc:
+            if exc.timed_out:
+                raise _Retry(f"the source timed out ({exc})") from None
+            raise _Retry(f"the connection failed ({exc})") from None
 
 
 class _ProbeFirst(Exception):

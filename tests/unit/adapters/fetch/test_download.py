@@ -171,3 +171,75 @@ async def test_a_bomb_is_cut_off_at_the_limit_of_decoded_bytes(store) -> None:  
                     f"{server.url}/x", store, limits(max_bytes=1_000_000)
                 )
     assert caught.value.status == 413
+
+
+async def test_a_large_compressed_answer_reaches_the_store_in_bounded_pieces(store) -> None:  # type: ignore[no-untyped-def]
+    """A small gzip body of 20 MB of zeros is decoded a bounded piece at a time, never
+    held whole, even when the limit lets it in."""
+    blobs = store
+    pieces: list[int] = []
+
+    async def put(chunks: AsyncIterable[bytes]) -> BlobInfo:
+        async def counted() -> AsyncIterable[bytes]:
+            async for chunk in chunks:
+                pieces.append(len(chunk))
+                yield chunk
+
+        return await blobs(counted())
+
+    bomb = gzip.compress(b"\x00" * 20_000_000)
+    with receiver(lambda r: Reply(200, bomb, {"content-encoding": "gzip"})) as server:
+        async with client() as c:
+            got = await UrlDownloader(c, retries=0).download(f"{server.url}/x", put, limits())
+    assert got.blob.size == 20_000_000
+    assert max(pieces) <= 1024 * 1024 and len(pieces) >= 19
+
+
+async def test_a_kept_alive_connection_serves_one_name_only(store) -> None:  # type: ignore[no-untyped-def]
+    """Two names that resolve to the same address each get their own connections: one
+    made (and, over TLS, checked) for a name is never reused for another."""
+    hosts: list[tuple[int, str]] = []  # (connection number, Host header) per request
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve_connection(conn: socket.socket, number: int) -> None:
+            with conn:
+                buffered = b""
+                while True:
+                    while b"\r\n\r\n" not in buffered:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        buffered += data
+                    head, _, buffered = buffered.partition(b"\r\n\r\n")
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"host":
+                            hosts.append((number, value.strip().decode()))
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+        def accept() -> None:
+            for number in range(3):
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve_connection, args=(conn, number), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+
+        async def resolve(host: str, port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+        guard = Guard(AllowList.parse("127.0.0.1"), resolver=resolve)
+        async with GuardedClient(guard, timeout=2.0) as c:
+            for name in ("a.example", "b.example", "a.example"):
+                got = await UrlDownloader(c, retries=0).download(
+                    f"http://{name}:{port}/f", store, limits()
+                )
+                assert got.blob.size == 2
+    (first, a), (second, b), (third, again) = hosts
+    assert (a, b, again) == (f"a.example:{port}", f"b.example:{port}", f"a.example:{port}")
+    assert first == third and second != first
