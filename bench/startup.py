@@ -93,17 +93,47 @@ def tree(pid: int) -> list[psutil.Process]:
     return [root, *root.children(recursive=True)]
 
 
+def pss_of(pid: int) -> int:
+    """One process's PSS in bytes (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass  # gone meanwhile
+    return 0
+
+
 def pss_bytes(processes: list[psutil.Process]) -> int:
-    total = 0
-    for p in processes:
-        try:
-            with open(f"/proc/{p.pid}/smaps_rollup") as fh:
-                for line in fh:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
-        except OSError:
-            pass  # gone meanwhile
-    return total
+    return sum(pss_of(p.pid) for p in processes)
+
+
+def role_of(process: psutil.Process, root: int) -> str:
+    """What a process of the tree is: serve, an API process, a role, or a helper."""
+    try:
+        if process.pid == root:
+            return "serve"
+        if process.name() == "assetvault-api" or any("spawn_main" in a for a in process.cmdline()):
+            return "api"
+        line = process.cmdline()
+    except psutil.Error:
+        return "gone"
+    for role in ("worker", "background"):
+        if role in line:
+            return role
+    joined = " ".join(line)
+    for helper in ("forkserver", "resource_tracker", "sandbox"):
+        if helper in joined:
+            return helper
+    return "other"
+
+
+def pss_by_process(processes: list[psutil.Process], root: int) -> list[dict[str, Any]]:
+    return [
+        {"pid": p.pid, "role": role_of(p, root), "pss_mib": round(pss_of(p.pid) / 2**20, 1)}
+        for p in processes
+    ]
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
@@ -137,6 +167,7 @@ def serve(data_dir: Path, *, idle: bool) -> dict[str, Any]:
             processes = tree(process.pid)
             found["processes"] = len(processes)
             found["pss_bytes"] = pss_bytes(processes)
+            found["pss_by_process"] = pss_by_process(processes, process.pid)
             before = cpu_seconds(processes)
             time.sleep(IDLE_SECONDS)
             after = cpu_seconds(tree(process.pid))
@@ -187,6 +218,11 @@ def main() -> None:
             f"{', '.join(f'{s:.2f}' for s in empty['health_seconds'])} s; "
             f"{empty['processes']} processes, {empty['pss_bytes'] / 2**20:.0f} MiB PSS, "
             f"{empty['idle_core_percent']:.2f} % of a core over {IDLE_SECONDS:g} s idle"
+        )
+        print(
+            "  PSS by process: "
+            + ", ".join(f"{p['role']} {p['pss_mib']:.0f}" for p in empty["pss_by_process"])
+            + " MiB"
         )
         full_dir = assets_data_dir(work)
         full_runs = [serve(full_dir, idle=False) for _ in range(RUNS)]

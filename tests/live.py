@@ -14,8 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
+
+from assetvault.runtime.api import API_PROCESS_NAME
 
 ASSETVAULT = str(Path(sys.executable).with_name("assetvault"))
+
+
+def is_api_process(process: psutil.Process) -> bool:
+    """Whether a child of ``serve`` is one of its API processes (forks of serve that name
+    themselves; runtime/api.py)."""
+    try:
+        return process.name() == API_PROCESS_NAME
+    except psutil.Error:
+        return False  # gone meanwhile
 
 
 def free_port() -> int:
