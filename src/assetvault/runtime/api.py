@@ -68,8 +68,7 @@ def name_process(name: str) -> None:
 
 def _api_process(config: Any, sockets: list[socket.socket], close: list[int]) -> None:
     """The body of one API process (a fork of serve)."""
-    from uvicorn import Server
-
+    from assetvault.runtime.http import Server
     from assetvault.runtime.supervisor import die_with_parent
 
     die_with_parent()

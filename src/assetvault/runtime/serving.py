@@ -154,11 +154,12 @@ def run_uvicorn(sock: socket.socket, processes: int, app: Any, **config: Any) ->
     """Serves ``sock`` with one API process (this one) or ``processes`` of them (uvicorn's
     manager, each process building the app from ``app``, an import string). ``serve``
     forks its API processes itself (runtime/api.py) and uses this for one process."""
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
+
+    from assetvault.runtime.http import Server
 
     settings = uvicorn_config(app, workers=processes, factory=processes > 1, **config)
     if processes == 1:
-        uvicorn.Server(settings).run(sockets=[sock])
+        Server(settings).run(sockets=[sock])
     else:
         Multiprocess(settings, sockets=[sock]).run()

@@ -60,3 +60,10 @@ def test_the_migration_beside_the_imports_reaches_head(tmp_path: Path) -> None:
     assert not sqlite_schema_current(data_dir / "assetvault.db")
     before_the_fork(data_dir)
     assert sqlite_schema_current(data_dir / "assetvault.db")
+
+
+def test_the_tests_know_the_api_processes_name() -> None:
+    from assetvault.runtime.api import API_PROCESS_NAME
+    from tests import live
+
+    assert live.API_PROCESS_NAME == API_PROCESS_NAME
