@@ -13,7 +13,8 @@ import pytest
 
 # serve's steps before its first fork, then one API process's app answering /health.
 BEFORE_THE_FORK = """
-import json, sys
+import json, os, sys
+os.environ["ASSETVAULT_SEARCH_INDEX_HERE"] = "false"  # as serve tells its API processes
 from pathlib import Path
 from assetvault.cli import _migrate_beside
 from assetvault.runtime import api
