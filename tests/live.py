@@ -14,8 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 ASSETVAULT = str(Path(sys.executable).with_name("assetvault"))
+
+
+# What serve's API processes call themselves (runtime/api.py; a unit test holds the two
+# equal): spelled out, so the benchmarks can drive an older server with these helpers.
+API_PROCESS_NAME = "assetvault-api"
+
+
+def is_api_process(process: psutil.Process) -> bool:
+    """Whether a child of ``serve`` is one of its API processes (forks of serve that name
+    themselves; runtime/api.py)."""
+    try:
+        return process.name() == API_PROCESS_NAME
+    except psutil.Error:
+        return False  # gone meanwhile
 
 
 def free_port() -> int:

@@ -81,6 +81,45 @@ async def _migrate(settings: Settings, *, admin_token: bool = False) -> str | No
         await db.dispose()
 
 
+def _migrate_beside(settings: Settings) -> Callable[[], None]:
+    """Start bringing the schema to the newest revision, beside whatever ``serve`` does
+    next; returns what waits for it (and ends ``serve`` if it failed).
+
+    A database already there costs one read with sqlite3 and nothing runs. Otherwise
+    the embedded database is migrated in a forked process while this one imports the
+    app for its API processes (both cores busy), and Alembic, which only a migration
+    needs, stays out of this process and so out of the API processes forked from it.
+    PostgreSQL is migrated here, before returning."""
+    if settings.database_url:
+        asyncio.run(_migrate(settings))
+        return lambda: None
+    from assetvault.adapters.database.engine import sqlite_schema_current
+
+    if sqlite_schema_current(settings.data_dir / "assetvault.db"):
+        return lambda: None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the migration
+        status = 1
+        try:
+            asyncio.run(_migrate(settings))
+            status = 0
+        except BaseException:
+            logging.getLogger("assetvault").exception("the migration failed")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+
+    def wait() -> None:
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit("assetvault: the database could not be migrated (see the log above)")
+
+    return wait
+
+
 def _load_snapshot(settings: Settings, snapshot: str) -> None:
     """``serve --snapshot NAME|FILE``: the snapshot restored before anything serves."""
 
@@ -143,7 +182,7 @@ def _serve(
     args: argparse.Namespace, started: float, data_dir: Path | None, ready_out: IO[str] | None
 ) -> int:
     from assetvault.processing.service import default_workers
-    from assetvault.runtime import serving
+    from assetvault.runtime import api, serving
     from assetvault.runtime.supervisor import Roles, answers
 
     settings = load_settings(data_dir=data_dir, strict=True if args.strict else None)
@@ -154,7 +193,14 @@ def _serve(
         )
     lock = _lock_data_dir(settings)
     _tune_malloc()
-    token = asyncio.run(_migrate(settings, admin_token=args.ephemeral and not args.snapshot))
+    migrated = _migrate_beside(settings)
+    # The app's imports, once, here, while the schema is brought up to date: the API
+    # processes are forks of this process (runtime/api.py).
+    api.preload()
+    migrated()
+    token = None
+    if args.ephemeral and not args.snapshot:
+        token = asyncio.run(_migrate(settings, admin_token=True))
     if args.snapshot:
         _load_snapshot(settings, args.snapshot)
         if args.ephemeral:  # made after the restore, which brings the snapshot's tokens
@@ -195,28 +241,37 @@ def _serve(
     # Each API process builds its own services from the environment; nothing they
     # share lives in a process (tokens, cursors, upload tokens are in the data dir).
     os.environ["ASSETVAULT_DATA_DIR"] = str(settings.data_dir)
+    forked: api.ApiProcesses | None = None
+    if processes > 1:
+        config = serving.uvicorn_config(
+            "assetvault.app:app_from_environment",
+            factory=True,
+            log_level=args.log_level,
+            access_log=False,
+            http=HTTP_PROTOCOL,
+        )
+        close = [lock.fileno()] + ([ready_out.fileno()] if ready_out is not None else [])
+        forked = api.ApiProcesses(processes, [sock], config, close_in_children=close)
+        forked.start()  # before any thread of this process starts: a fork copies one
     if ready_line is not None:
         ready_line.start()
     roles.start(started, ready=ready)
     try:
-        if processes == 1:
+        if forked is not None:
+            status = forked.watch()
+            if status:
+                return status
+        else:
             from assetvault.app import create_app
 
-            app: object = create_app(settings, migrate=False)
-        else:
-            app = "assetvault.app:app_from_environment"
-        serving.run_uvicorn(
-            sock,
-            processes,
-            app,
-            log_level=args.log_level,
-            access_log=False,
-            # How long an API process may take to answer its manager's ping before
-            # it is killed and started again: uvicorn's 5 s is less than a start
-            # takes on a loaded 2-core runner, where the restarts never end.
-            timeout_worker_healthcheck=60,
-            http=HTTP_PROTOCOL,
-        )
+            serving.run_uvicorn(
+                sock,
+                1,
+                create_app(settings, migrate=False),
+                log_level=args.log_level,
+                access_log=False,
+                http=HTTP_PROTOCOL,
+            )
     finally:
         serving.ignore_signals()
         if ready_line is not None:

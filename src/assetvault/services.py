@@ -39,7 +39,7 @@ from assetvault.relations.service import RelationService
 from assetvault.runtime.gate import Gate
 from assetvault.runtime.wake import Wakeups, wakeups_for
 from assetvault.search.indexer import EmbeddedSearch, embedded_position
-from assetvault.search.ports import SearchIndex
+from assetvault.search.ports import DocumentIndex, DocumentIndexes, SearchIndex
 from assetvault.search.service import SearchService
 from assetvault.settings import Settings
 from assetvault.shares.service import ShareService
@@ -145,6 +145,15 @@ def outbox_consumers(embedded: EmbeddedSearch | None) -> list[PositionReader]:
     return consumers
 
 
+def open_tantivy(directory: Path, *, create: bool) -> DocumentIndex:
+    """The embedded index at ``directory``; Tantivy (23 MiB) is imported by the first
+    search of a process that only reads the index (an API process under serve), not
+    by every process that might search."""
+    from assetvault.adapters.search.tantivy import open_tantivy as open_index
+
+    return open_index(directory, create=create)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -169,12 +178,15 @@ def build_services(
         if backend == "auto":
             backend = "tantivy" if db.is_sqlite else "database"
         if backend == "tantivy":
-            from assetvault.adapters.search.tantivy import open_tantivy
+            indexes: DocumentIndexes = open_tantivy  # imports Tantivy at the first search
+            if settings.search_index_here:  # it indexes here: it opens the index at once
+                from assetvault.adapters.search import tantivy
 
+                indexes = tantivy.open_tantivy
             embedded = EmbeddedSearch(
                 db,
                 settings.data_dir / "search",
-                open_tantivy,
+                indexes,
                 index_here=settings.search_index_here,
                 wait_seconds=settings.search_wait_seconds,
                 wakeups=wakeups,

@@ -18,7 +18,7 @@ import pytest
 
 from assetvault.runtime.ephemeral import start_ephemeral, start_serve
 from tests import media
-from tests.live import ASSETVAULT, create_token
+from tests.live import ASSETVAULT, create_token, is_api_process
 
 pytestmark = pytest.mark.e2e
 
@@ -82,12 +82,7 @@ def test_port_zero_is_one_port_shared_by_every_api_process(tmp_path: Path) -> No
         server = start_ephemeral(["--processes", "2", "--workers", "0"], stderr=log)
         try:
             port = int(server.url.rsplit(":", 1)[1])
-            api = [
-                c
-                for c in children_of(server.process.pid)
-                if any("spawn_main" in part for part in c.cmdline())
-                and "resource_tracker" not in " ".join(c.cmdline())
-            ]
+            api = [c for c in children_of(server.process.pid) if is_api_process(c)]
             assert len(api) == 2
             # Every request is answered, whichever API process accepts it.
             with httpx.Client(headers=server.headers) as http:

@@ -15,7 +15,7 @@ import pytest
 
 from tests import media
 from tests.e2e.test_worker_crash import states, upload
-from tests.live import LiveServer, create_token
+from tests.live import LiveServer, create_token, is_api_process
 from tests.receivers import Received, Reply, receiver
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +70,7 @@ def role_processes(server: LiveServer) -> dict[str, int]:
             continue
         if "assetvault.cli" in line:
             role = " ".join(line[line.index("assetvault.cli") + 1 :][:2])
-        elif any("spawn_main" in part for part in line):
+        elif is_api_process(child):
             role = "api"
         else:
             continue
@@ -140,11 +140,7 @@ def test_the_api_processes_do_not_load_the_media_tools(tmp_path: Path) -> None:
     server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"]).start(timeout=90)
     try:
         assert server.process is not None
-        apis = [
-            c
-            for c in psutil.Process(server.process.pid).children()
-            if any("spawn_main" in part for part in c.cmdline())
-        ]
+        apis = [c for c in psutil.Process(server.process.pid).children() if is_api_process(c)]
         assert len(apis) == 2
         for api in apis:
             maps = Path(f"/proc/{api.pid}/maps").read_text()
@@ -200,5 +196,63 @@ def test_a_kill_9_of_the_background_process_loses_nothing(tmp_path: Path) -> Non
                 break
             assert time.monotonic() < deadline, found.text
             time.sleep(0.2)
+    finally:
+        server.stop()
+
+
+def test_health_means_ready_the_requests_right_after_it_succeed(tmp_path: Path) -> None:
+    """The first 200 of /health on a fresh data directory (--ephemeral: the ready line is
+    written on it) means any request from then on is served, whichever API process
+    accepts it."""
+    from assetvault.runtime.ephemeral import start_ephemeral
+
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = start_ephemeral(["--processes", "2", "--workers", "0"], stderr=log)
+        try:
+            failures: list[str] = []
+
+            def ask() -> None:
+                try:
+                    r = httpx.get(
+                        server.url + "/api/assets.json",
+                        headers={**server.headers, "Connection": "close"},
+                        timeout=30,
+                    )
+                    if r.status_code != 200:
+                        failures.append(f"{r.status_code} {r.text[:200]}")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+            askers = [threading.Thread(target=ask) for _ in range(16)]
+            for t in askers:
+                t.start()
+            for t in askers:
+                t.join()
+            assert failures == []
+        finally:
+            server.stop()
+
+
+def test_a_kill_9_of_an_api_process_is_followed_by_another(tmp_path: Path) -> None:
+    """serve forks its API processes (runtime/api.py) and starts another when one dies;
+    requests are answered meanwhile by the other and afterwards by both."""
+    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "0"]).start(timeout=90)
+    try:
+        assert server.process is not None
+        apis = [c for c in psutil.Process(server.process.pid).children() if is_api_process(c)]
+        assert len(apis) == 2
+        apis[0].kill()
+        apis[0].wait(10)
+        deadline = time.monotonic() + 60
+        while True:
+            now = [c for c in psutil.Process(server.process.pid).children() if is_api_process(c)]
+            alive = [c for c in now if c.status() != psutil.STATUS_ZOMBIE]
+            if len(alive) == 2 and apis[0].pid not in {c.pid for c in alive}:
+                break
+            assert time.monotonic() < deadline, "no API process was started in its place"
+            time.sleep(0.1)
+        for _ in range(10):
+            r = httpx.get(server.url + "/health", headers={"Connection": "close"}, timeout=30)
+            assert r.status_code == 200
     finally:
         server.stop()

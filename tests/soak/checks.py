@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.live import ASSETVAULT, LiveServer
+from tests.live import ASSETVAULT, LiveServer, is_api_process
 
 
 def query(data_dir: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
@@ -122,8 +122,7 @@ def children(server: LiveServer, role: str) -> list[psutil.Process]:
             line = " ".join(child.cmdline())
         except psutil.NoSuchProcess:
             continue
-        mark = "spawn_main" if role == "api" else f"assetvault.cli {role}"
-        if mark in line:
+        if is_api_process(child) if role == "api" else f"assetvault.cli {role}" in line:
             out.append(child)
     return out
 

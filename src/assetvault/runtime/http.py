@@ -28,8 +28,10 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any
 
+from uvicorn import Server as UvicornServer
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 SENDFILE = "assetvault.sendfile"
@@ -68,6 +70,35 @@ def _pending(cycle: RequestResponseCycle) -> _Pending:
         found = _Pending()
         setattr(cycle, _PENDING, found)
     return found
+
+
+# How often an idle API process wakes: to refresh the Date header (uvicorn wakes ten
+# times a second for it and to look for an exit; a signal now wakes it at once).
+TICK_SECONDS = 1.0
+
+
+class Server(UvicornServer):
+    """uvicorn's server, woken once a second at rest instead of ten times."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            # uvicorn refreshes the Date header when the counter is a multiple of 10.
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+            should_exit = await self.on_tick(counter)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+                self._loop.call_soon_threadsafe(self._wake.set)
 
 
 class Protocol(HttpToolsProtocol):

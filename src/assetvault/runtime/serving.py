@@ -137,11 +137,9 @@ def ignore_signals() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def run_uvicorn(sock: socket.socket, processes: int, app: Any, **config: Any) -> None:
-    """Serves ``sock`` with one API process (this one) or ``processes`` of them (uvicorn's
-    manager, each process building the app from ``app``, an import string)."""
+def uvicorn_config(app: Any, **config: Any) -> Any:
+    """uvicorn's configuration of an API process serving ``app``."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
 
     # asyncio's own loop, not uvloop (which uvicorn picks when it is installed): with the
     # processes busy, uvloop took connections from the shared socket's accept queue a
@@ -149,8 +147,19 @@ def run_uvicorn(sock: socket.socket, processes: int, app: Any, **config: Any) ->
     # their first answer (p99 4-6 s against 0.8 s with asyncio's loop, which accepts all
     # that wait each time the socket is ready; docs/runtime.md).
     config.setdefault("loop", "asyncio")
-    settings = uvicorn.Config(app, workers=processes, factory=processes > 1, **config)
+    return uvicorn.Config(app, **config)
+
+
+def run_uvicorn(sock: socket.socket, processes: int, app: Any, **config: Any) -> None:
+    """Serves ``sock`` with one API process (this one) or ``processes`` of them (uvicorn's
+    manager, each process building the app from ``app``, an import string). ``serve``
+    forks its API processes itself (runtime/api.py) and uses this for one process."""
+    from uvicorn.supervisors import Multiprocess
+
+    from assetvault.runtime.http import Server
+
+    settings = uvicorn_config(app, workers=processes, factory=processes > 1, **config)
     if processes == 1:
-        uvicorn.Server(settings).run(sockets=[sock])
+        Server(settings).run(sockets=[sock])
     else:
         Multiprocess(settings, sockets=[sock]).run()

@@ -14,14 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-
-from stream_zip import ZIP_AUTO, AsyncMemberFile, async_stream_zip
+from typing import TYPE_CHECKING
 
 from assetvault.adapters.blobs.base import BlobStore
 from assetvault.errors import InvalidInput, NotFound, PayloadTooLarge
 from assetvault.tree.models import Node
 from assetvault.tree.paths import FORBIDDEN_NAME_CHARS, ROOT, check_name
 from assetvault.tree.service import TreeService
+
+if TYPE_CHECKING:  # imported by the first archive a process streams
+    from stream_zip import AsyncMemberFile
 
 MAX_PATHS = 1000  # entries of one request
 MAX_MEMBERS = 10_000  # files in one archive
@@ -148,6 +150,7 @@ async def plan(tree: TreeService, paths: Sequence[str]) -> list[Member]:
 
 def stream(blobs: BlobStore, members: Sequence[Member]) -> AsyncIterator[bytes]:
     """The ZIP's bytes, member after member, each read from the store as it goes."""
+    from stream_zip import ZIP_AUTO, async_stream_zip
 
     async def files() -> AsyncIterator[AsyncMemberFile]:
         for m in members:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assetvault.runtime import serving
+from assetvault.runtime import http, serving
 from assetvault.runtime.ephemeral import StartFailed, parse_ready_line, read_ready_line
 
 
@@ -127,7 +127,39 @@ def test_the_api_processes_run_asyncios_loop_not_uvloop(monkeypatch: pytest.Monk
         def run(self, sockets: list[socket.socket]) -> None:
             pass
 
-    monkeypatch.setattr(uvicorn, "Server", Server)
+    monkeypatch.setattr(http, "Server", Server)
     with socket.socket() as sock:
         serving.run_uvicorn(sock, 1, "assetvault.app:app_from_environment", access_log=False)
     assert [c.loop for c in seen] == ["asyncio"]
+
+
+async def test_an_idle_api_process_wakes_once_a_second_and_exits_at_once() -> None:
+    """uvicorn's server wakes ten times a second to refresh its Date header and look for
+    an exit; ours once a second, and a signal ends its wait at once."""
+    import asyncio
+    import signal
+
+    import uvicorn
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        pass
+
+    config = uvicorn.Config(app, lifespan="off")
+    config.load()
+    server = http.Server(config)
+    ticks: list[float] = []
+    real = server.on_tick
+
+    async def on_tick(counter: int) -> bool:
+        ticks.append(time.monotonic())
+        return await real(counter)
+
+    server.on_tick = on_tick  # type: ignore[method-assign]
+    loop = asyncio.create_task(server.main_loop())
+    await asyncio.sleep(2.5)
+    assert 2 <= len(ticks) <= 4, ticks  # uvicorn's own: 25
+    asked = time.monotonic()
+    server.handle_exit(signal.SIGTERM, None)
+    await asyncio.wait_for(loop, 5)
+    assert time.monotonic() - asked < 0.5
+    assert any(name == b"date" for name, _ in server.server_state.default_headers)

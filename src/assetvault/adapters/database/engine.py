@@ -9,6 +9,8 @@ the async engine is left for migrations and the other reads. PostgreSQL needs no
 from __future__ import annotations
 
 import functools
+import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection as SyncConnection
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
@@ -190,12 +193,29 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+_REVISION = re.compile(r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
+
+
 @functools.cache
 def head_revisions() -> frozenset[str]:
-    """The newest revisions of the migrations this code ships (read once per process)."""
-    from alembic.script import ScriptDirectory
+    """The newest revisions of the migrations this code ships (read once per process).
 
-    return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
+    Read from the migration files' ``revision`` and ``down_revision`` lines rather than
+    through Alembic, whose import is most of what a start on a current database would
+    cost (a test holds this equal to Alembic's own answer)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        found = _REVISION.search(text)
+        if found is None:
+            continue
+        revisions.add(found.group(1))
+        down = _DOWN_REVISION.search(text)
+        if down is not None:
+            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return frozenset(revisions - parents)
 
 
 def known_revision(revision: str) -> bool:
@@ -217,8 +237,37 @@ def current_revisions(sync_conn: SyncConnection) -> frozenset[str]:
     return frozenset(MigrationContext.configure(sync_conn).get_current_heads())
 
 
+def sqlite_schema_current(path: Path) -> bool:
+    """Whether the SQLite database at ``path`` is at the newest revision, read with
+    sqlite3 alone (no engine, no Alembic): what ``serve`` asks before it decides whether
+    a migration has to run at all. False when in doubt (no file, no table, an error)."""
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return False
+    try:
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return frozenset(str(row[0]) for row in rows) == head_revisions()
+
+
+def stored_revisions(sync_conn: SyncConnection) -> frozenset[str]:
+    """What ``current_revisions`` answers, read with one query and no Alembic import."""
+    try:
+        rows = sync_conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except DBAPIError:  # never migrated: no such table
+        sync_conn.rollback()
+        return frozenset()
+    return frozenset(str(row[0]) for row in rows)
+
+
 def _upgrade(sync_conn: SyncConnection, url: str) -> None:
-    at_head = current_revisions(sync_conn) == head_revisions()
+    at_head = stored_revisions(sync_conn) == head_revisions()
     sync_conn.rollback()  # end the read; the upgrade begins its own transaction
     if at_head:
         return

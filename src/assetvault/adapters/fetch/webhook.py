@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from assetvault.adapters.fetch.client import ssl_context
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
 from assetvault.events.models import Outcome
+
+if TYPE_CHECKING:  # imported where a request goes out: the API processes seldom send any
+    import aiohttp
 
 USER_AGENT = "Adobe/1.0"
 MAX_RECEIVERS = 64  # pools kept; past it, the ones idle longest are closed
@@ -65,6 +67,8 @@ class GuardedWebhookSender:
         key = (target.url.scheme, target.host, target.port, target.address)
         pool = self._pools.get(key)
         if pool is None or pool.session.closed:
+            import aiohttp
+
             self._evict()
             connector = aiohttp.TCPConnector(
                 ssl=ssl_context() if target.url.scheme == "https" else False,
@@ -135,6 +139,8 @@ class GuardedWebhookSender:
         headers: dict[str, str],
         body: bytes | None,
     ) -> tuple[int, bytes]:
+        import aiohttp
+
         https = target.url.scheme == "https"
         async with pool.session.request(
             method,

@@ -3,6 +3,8 @@ and can be undone."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -165,3 +167,34 @@ def _downgrade(conn: Connection, url: str, revision: str) -> None:
     cfg = engine.alembic_config(url)
     cfg.attributes["connection"] = conn
     command.downgrade(cfg, revision)
+
+
+def test_the_head_read_from_the_files_is_alembics() -> None:
+    """serve compares the stored revision with the head read from the migration files
+    (no Alembic import on a current database): the same answer as Alembic's."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(engine.alembic_config(""))
+    assert head_revisions() == frozenset(script.get_heads()) != frozenset()
+
+
+async def test_a_migrate_at_head_imports_no_alembic(tmp_path: Path) -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from assetvault.adapters.database.engine import Database\n"
+        "async def main():\n"
+        "    db = Database(sys.argv[1])\n"
+        "    await db.migrate()\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    url = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, url], capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    assert [r.stdout.split()[-1] for r in runs] == ["True", "False"]
+    assert engine.sqlite_schema_current(tmp_path / "a.db")
