@@ -19,14 +19,18 @@ import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import httpcore
 import httpx
 import yarl
 
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
+
+if TYPE_CHECKING:
+    # Imported where a file is first received: API processes that never import need
+    # not load it (tests/unit/runtime/test_api.py).
+    import aiohttp
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # httpcore reads a response 64 KiB at a time, each read a trip through anyio and h11
@@ -148,6 +152,8 @@ class Received:
     async def chunks(self, limit: int) -> AsyncIterator[bytes]:
         """The body's bytes as they come, decoded; ResponseTooLarge past ``limit``
         decoded bytes, ReceiveFailed when the connection or the coding fails."""
+        import aiohttp
+
         codings = [
             c.strip().lower()
             for value in self.headers.getall("content-encoding", [])
@@ -222,9 +228,7 @@ class GuardedClient:
         # The same limits for ``receive`` (aiohttp): no deadline of the whole exchange
         # (the caller has it), the connect and read time-outs of ``stream``.
         t = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._receive_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=t.connect, sock_read=t.read
-        )
+        self._receive_timeouts = (t.connect, t.read)
         self._receive_headers = {
             "user-agent": user_agent,
             "accept": "*/*",
@@ -292,6 +296,8 @@ class GuardedClient:
         """The kept-alive connections of one receiver: its scheme, name, port and the
         address the guard approved. A connection made (and its certificate checked) for
         one name is never used for another that resolves to the same address."""
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # sessions belong to the loop they were made in
             self._pools, self._loop = {}, loop
@@ -310,7 +316,11 @@ class GuardedClient:
             session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,
-                timeout=self._receive_timeout,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=self._receive_timeouts[0],
+                    sock_read=self._receive_timeouts[1],
+                ),
                 headers=self._receive_headers,
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
@@ -342,6 +352,8 @@ class GuardedClient:
         """Send a request for a file, following redirects as ``stream`` does (each hop
         vetted, credentials kept for the origin asked). Raises guard.FetchBlocked before
         connecting anywhere refused and ReceiveFailed when the exchange fails."""
+        import aiohttp
+
         hops = self.max_redirects
         for hop in range(hops + 1):
             target = await self.guard.vet(url)
