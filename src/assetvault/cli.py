@@ -191,6 +191,9 @@ def _serve(
             "assetvault: --ephemeral keeps everything in a temporary data directory; "
             "unset ASSETVAULT_DATABASE_URL and ASSETVAULT_BLOBS_URL"
         )
+    api_only = args.role == "api"
+    if api_only:
+        _require_shared_engines(settings, args)
     lock = _lock_data_dir(settings)
     _tune_malloc()
     migrated = _migrate_beside(settings)
@@ -220,7 +223,12 @@ def _serve(
     sock = serving.bind(args.host, args.port)
     port = int(sock.getsockname()[1])
     url = serving.client_url(args.host, port)
-    roles = Roles(settings.data_dir, jobs=default_workers() if count is None else count)
+    # --role api: no worker and no background process here; other machines run them.
+    roles = (
+        None
+        if api_only
+        else Roles(settings.data_dir, jobs=default_workers() if count is None else count)
+    )
     if ready_out is None:
         print(
             f"Assetvault on {url} (data in {settings.data_dir})\n"
@@ -255,7 +263,8 @@ def _serve(
         forked.start()  # before any thread of this process starts: a fork copies one
     if ready_line is not None:
         ready_line.start()
-    roles.start(started, ready=ready)
+    if roles is not None:
+        roles.start(started, ready=ready)
     try:
         if forked is not None:
             status = forked.watch()
@@ -276,10 +285,36 @@ def _serve(
         serving.ignore_signals()
         if ready_line is not None:
             ready_line.stop()
-        roles.stop()  # returns once the worker and background processes are gone
+        if roles is not None:
+            roles.stop()  # returns once the worker and background processes are gone
         sock.close()
         lock.close()
     return 0
+
+
+def _require_shared_engines(settings: Settings, args: argparse.Namespace) -> None:
+    """``serve --role api`` is one of several machines: everything they share must be on
+    shared engines, never in this machine's data directory."""
+    missing = []
+    if not settings.resolved_database_url.startswith("postgresql"):
+        missing.append("ASSETVAULT_DATABASE_URL=postgresql://... (the embedded SQLite file)")
+    if not settings.resolved_blobs_url.startswith("s3://"):
+        missing.append("ASSETVAULT_BLOBS_URL=s3://... (the local blob directory)")
+    if settings.search_backend == "tantivy":
+        missing.append("ASSETVAULT_SEARCH_BACKEND=auto or database (the embedded index)")
+    if missing:
+        sys.exit(
+            "assetvault: serve --role api runs the API alone, beside workers and a "
+            "background role on other machines, so it needs the shared engines; this "
+            "machine would keep its data to itself:\n  "
+            + "\n  ".join(missing)
+            + "\nOn one machine, run `assetvault serve` (all roles over one data directory)."
+        )
+    if args.ephemeral or args.seed is not None or args.snapshot or args.workers is not None:
+        sys.exit(
+            "assetvault: serve --role api takes no --ephemeral, --seed, --snapshot or "
+            "--workers (run `assetvault worker` for processing)"
+        )
 
 
 def _seed_before_serving(settings: Settings, source: Path) -> None:
@@ -534,6 +569,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="NAME|FILE",
         help="restore this snapshot before serving (a name in the data directory, or a file)",
+    )
+    serve.add_argument(
+        "--role",
+        choices=["all", "api"],
+        default="all",
+        help="all: the API with a worker and the background role on this machine (the "
+        "embedded default); api: the API alone, for one of several machines on PostgreSQL "
+        "and S3 that run `assetvault worker` and `assetvault background` elsewhere "
+        "(docs/deploy.md)",
     )
     _data_dir_arg(serve)
     serve.set_defaults(func=cmd_serve)

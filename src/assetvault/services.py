@@ -11,6 +11,7 @@ import httpx
 
 from assetvault.adapters.blobs.base import BlobBackend, DirectUploads
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.secrets import is_shared_database
 from assetvault.adapters.fetch.client import GuardedClient
 from assetvault.adapters.fetch.download import UrlDownloader
 from assetvault.adapters.fetch.dropbox import DropboxClient
@@ -20,7 +21,7 @@ from assetvault.adapters.fetch.webhook import GuardedWebhookSender
 from assetvault.adapters.media.tools import SandboxedMediaTools
 from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.adapters.search.sql import SqlSearchIndex
-from assetvault.adapters.signing.keys import RsaKeyRing
+from assetvault.adapters.signing.keys import DatabaseKeyRing, RsaKeyRing
 from assetvault.assets.service import AssetService
 from assetvault.auth.service import AuthService
 from assetvault.events import repository as events_repo
@@ -211,7 +212,12 @@ def build_services(
             timeout=settings.events_timeout_seconds,
             max_body=settings.events_response_max_bytes,
         )
-    signer = RsaKeyRing(settings.data_dir / "event-keys")
+    # On a shared database every machine signs with the same pairs, kept there.
+    signer: Signer = (
+        DatabaseKeyRing(settings.resolved_database_url)
+        if is_shared_database(settings.resolved_database_url)
+        else RsaKeyRing(settings.data_dir / "event-keys")
+    )
     # One guarded client for every outgoing request of imports (the SSRF guard).
     fetch_client = GuardedClient(
         Guard(AllowList.parse(settings.fetch_allow)),

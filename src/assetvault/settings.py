@@ -228,6 +228,14 @@ class Settings(BaseSettings):
     # /adobe/* requires an X-Api-Key as AEM does. Empty list: any non-empty key is accepted.
     api_keys: list[str] = Field(default_factory=list)
 
+    # The secret that signs upload tokens and part URIs, and from which the key that
+    # encrypts the import sources' OAuth tokens is derived. Unset: made once and kept in
+    # the database on PostgreSQL (shared by every machine), in <data dir>/secret.key on
+    # the embedded default. Set it (at least 32 random characters, the same on every
+    # machine) to keep it in your own secret store instead; changing it invalidates
+    # uploads in progress and the stored source tokens (docs/deploy.md).
+    installation_secret: str | None = Field(default=None, min_length=32)
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -269,7 +277,19 @@ class Settings(BaseSettings):
 
     @cached_property
     def secret_key(self) -> bytes:
-        """Key that signs upload tokens and part URIs; made once per data directory."""
+        """Key that signs upload tokens and part URIs (and from which the import sources'
+        token key is derived): ``installation_secret`` when set; else, on a shared
+        database (PostgreSQL), the one stored in the database, made by the first process
+        that needs it, so every machine signs and verifies alike; else made once per
+        data directory (``secret.key``)."""
+        if self.installation_secret:
+            return self.installation_secret.encode()
+        from assetvault.adapters.database.secrets import is_shared_database, shared_secret
+
+        if is_shared_database(self.resolved_database_url):
+            return shared_secret(
+                self.resolved_database_url, "upload-token-secret", lambda: secrets.token_urlsafe(48)
+            ).encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

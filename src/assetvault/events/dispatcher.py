@@ -128,7 +128,10 @@ class Dispatcher:
         """Take (or renew) the lease; False while another dispatcher holds it."""
         now = time.time()
         async with self.db.write() as conn:
-            current = await repo.get_state(conn, repo.LEASE)
+            # The row locked (PostgreSQL; SQLite's write transaction excludes the others
+            # already): two dispatchers that both found the lease expired would
+            # otherwise both take it, on machines of their own.
+            current = await repo.get_state(conn, repo.LEASE, lock=True)
             if current:
                 holder, _, expires = current.rpartition(" ")
                 if holder != self.holder and float(expires) > now:

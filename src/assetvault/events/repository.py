@@ -47,8 +47,10 @@ FLOOR = "journal_floor"  # journal entries up to this seq were removed by retent
 LEASE = "dispatcher_lease"  # "<holder> <expires, epoch seconds>"
 
 
-async def get_state(conn: Connection, key: str) -> str | None:
-    row = (await conn.execute(select(event_state.c.value).where(event_state.c.key == key))).first()
+async def get_state(conn: Connection, key: str, *, lock: bool = False) -> str | None:
+    """A state value; ``lock``: its row locked until the transaction ends (PostgreSQL)."""
+    query = select(event_state.c.value).where(event_state.c.key == key)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     return row[0] if row else None
 
 

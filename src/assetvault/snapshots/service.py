@@ -338,7 +338,8 @@ class SnapshotService:
         dest.mkdir()
         secret = self.settings.data_dir / "secret.key"
         _ = self.settings.secret_key  # made if it was not yet
-        files.replace_file(secret, dest / "secret.key")
+        if secret.is_file():  # else ASSETVAULT_INSTALLATION_SECRET is the secret
+            files.replace_file(secret, dest / "secret.key")
         ring = self.settings.data_dir / "event-keys"
         if ring.is_dir():
             (dest / "event-keys").mkdir()

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
@@ -93,7 +94,13 @@ class UploadService:
         self.guard = guard
         # The store the clients send parts to directly (S3); None: parts come to the API.
         self.direct = direct
-        self.tokens = UploadTokens(settings.secret_key, settings.upload_token_ttl_seconds)
+
+    @cached_property
+    def tokens(self) -> UploadTokens:
+        # Made on first use: on PostgreSQL the secret is read from the database (made
+        # there by the first process that needs it), which building the services must
+        # not wait for.
+        return UploadTokens(self.settings.secret_key, self.settings.upload_token_ttl_seconds)
 
     def _plan_parts(self, size: int, floor: int) -> int:
         """How many part URIs to hand out for a file, for parts of at least ``floor``."""

@@ -102,8 +102,16 @@ async def test_the_start_up_sweep_makes_the_signing_keys(services: Services) -> 
     """Made after ready now, not before serving: they exist once the sweep ran."""
     keys = services.settings.data_dir / "event-keys"
     assert not list(keys.glob("private-*.pem"))
+    made = "SELECT count(*) FROM shared_secrets WHERE name LIKE 'event-key-private/%'"
+    async with services.db.reader() as r:
+        assert (await r.fetch_one(made) or [None])[0] == 0
     await startup_sweep(services, None)
-    assert len(list(keys.glob("private-*.pem"))) == 2
+    async with services.db.reader() as r:
+        in_database = (await r.fetch_one(made) or [None])[0]
+    if services.db.is_sqlite:  # the embedded default: files in its data directory
+        assert len(list(keys.glob("private-*.pem"))) == 2 and in_database == 0
+    else:  # PostgreSQL: in the database, the same for every machine; no file
+        assert in_database == 2 and not keys.exists()
 
 
 def test_the_background_role_holds_the_indexer_only_with_embedded_search(

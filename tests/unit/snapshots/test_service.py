@@ -277,3 +277,17 @@ async def test_postgresql_is_refused_with_the_reason(
 
 def test_unauthorized_is_not_what_a_refusal_raises() -> None:
     assert not issubclass(Unsupported, Unauthorized)
+
+
+async def test_a_snapshot_is_saved_when_the_secret_comes_from_the_settings(
+    tmp_path: Path,
+) -> None:
+    svc = embedded(tmp_path / "data", installation_secret="s" * 40)
+    try:
+        await svc.db.migrate()
+        await seeded(svc)
+        await svc.snapshots.save("with-setting")
+        assert await names(svc)
+        assert not (svc.settings.data_dir / "secret.key").exists()
+    finally:
+        await svc.close()

@@ -266,11 +266,22 @@ def stored_revisions(sync_conn: SyncConnection) -> frozenset[str]:
     return frozenset(str(row[0]) for row in rows)
 
 
+# The advisory lock that keeps migrations of one PostgreSQL database one at a time.
+MIGRATION_LOCK = 0x61737476  # 'astv'
+
+
 def _upgrade(sync_conn: SyncConnection, url: str) -> None:
     at_head = stored_revisions(sync_conn) == head_revisions()
     sync_conn.rollback()  # end the read; the upgrade begins its own transaction
     if at_head:
         return
+    if sync_conn.dialect.name == "postgresql":
+        # Several machines may start at once on a new database: one migrates, the
+        # others wait for it (the lock ends with the transaction) and find it done.
+        sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        if current_revisions(sync_conn) == head_revisions():
+            sync_conn.commit()
+            return
     from alembic import command
 
     cfg = alembic_config(url)

@@ -390,6 +390,17 @@ event_state = Table(
     Column("value", Text, nullable=False),
 )
 
+# Secrets every machine of an installation on a shared database must agree on (the
+# upload-token secret, the event signing keys; adapters/database/secrets.py), each made
+# once by whichever process needs it first (insert-if-absent, then read back).
+shared_secrets = Table(
+    "shared_secrets",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 # Import jobs (URL imports and imports from a source) of both import interfaces, and the
 # state of each of their files, recorded durably so a job resumes after a crash without
 # importing a file twice (imports/service.py).

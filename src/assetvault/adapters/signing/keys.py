@@ -1,6 +1,7 @@
 """The two RSA-2048 key pairs that sign event deliveries, kept under the data directory
-(``event-keys/``), as Adobe I/O Events signs with two pairs so one can be rotated while
-the other still verifies.
+(``event-keys/``) on the embedded default and in the shared database on PostgreSQL
+(``DatabaseKeyRing``, at the end), as Adobe I/O Events signs with two pairs so one can
+be rotated while the other still verifies.
 
 ``keys.json`` names the pair of each slot and which slot the next rotation replaces;
 each pair is ``private-<id>.pem`` (mode 0600) beside ``pub-key-<id>.pem`` (SPKI, LF line
@@ -26,12 +27,20 @@ import re
 import secrets
 import string
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+if TYPE_CHECKING:
+    import asyncpg
+
+T = TypeVar("T")
 
 KEY_PATH_PREFIX = "/prod/keys/"  # as Adobe's key paths look
 PUBLIC_NAME = re.compile(r"^pub-key-[A-Za-z0-9_-]{10}\.pem$")
@@ -169,3 +178,163 @@ class RsaKeyRing:
             # The retired private key signs nothing any more.
             (self.directory / f"private-{retired}.pem").unlink(missing_ok=True)
         return f"{KEY_PATH_PREFIX}pub-key-{key_id}.pem"
+
+
+# -- the ring in the shared database -----------------------------------------------------
+
+INDEX_NAME = "event-keys"  # {"slots": [id, id], "next": 0 or 1}
+# How long a process signs with the pairs it read before it reads the index again (a
+# rotation on another machine is seen within this time; a public key it does not know
+# is looked up at once).
+REFRESH_SECONDS = 10.0
+
+
+def _private_name(key_id: str) -> str:
+    return f"event-key-private/{key_id}"
+
+
+def _public_name(key_id: str) -> str:
+    return f"event-key-public/{key_id}"
+
+
+def _generate() -> tuple[str, str, str]:
+    """A new pair: its id, its private PEM (PKCS#8) and its public PEM (SPKI, LF)."""
+    key_id = "".join(secrets.choice(ALPHABET) for _ in range(10))
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .replace(b"\r\n", b"\n")
+        .decode("ascii")
+    )
+    return key_id, private_pem, public_pem
+
+
+class DatabaseKeyRing:
+    """The two signing pairs kept in the shared database (``shared_secrets``: the index,
+    each pair's private and public PEM), so every machine's dispatcher signs with the
+    same keys and every API server serves their public halves. The first process that
+    needs them makes them (the index inserted if absent, in the same transaction as its
+    pairs); a rotation locks the index row. Retired pairs' public keys stay."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._lock = threading.Lock()
+        self._pairs: list[_Pair] = []
+        self._loaded_at: float | None = None
+        self._publics: dict[str, bytes] = {}
+
+    def _run(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        from assetvault.adapters.database.secrets import run_in_transaction
+
+        return run_in_transaction(self.database_url, work)
+
+    async def _read_or_make(self, conn: asyncpg.Connection) -> dict[str, Any]:
+        from assetvault.adapters.database import secrets as shared
+
+        text = await shared.read(conn, INDEX_NAME)
+        if text is None:
+            pairs = [_generate(), _generate()]
+            index = {"slots": [pairs[0][0], pairs[1][0]], "next": 0}
+            if await shared.insert_if_absent(conn, INDEX_NAME, json.dumps(index)):
+                for key_id, private_pem, public_pem in pairs:
+                    await shared.insert_if_absent(conn, _private_name(key_id), private_pem)
+                    await shared.insert_if_absent(conn, _public_name(key_id), public_pem)
+                return index
+            text = await shared.read(conn, INDEX_NAME)  # another process's, committed
+            assert text is not None
+        return dict(json.loads(text))
+
+    async def _read_ring(self, conn: asyncpg.Connection) -> list[tuple[str, str]]:
+        from assetvault.adapters.database import secrets as shared
+
+        index = await self._read_or_make(conn)
+        ring = []
+        for key_id in index["slots"]:
+            pem = await shared.read(conn, _private_name(key_id))
+            assert pem is not None, f"the private key of signing pair {key_id} is missing"
+            ring.append((key_id, pem))
+        return ring
+
+    def _load(self, *, force: bool = False) -> list[_Pair]:
+        with self._lock:
+            fresh = (
+                self._loaded_at is not None and time.monotonic() - self._loaded_at < REFRESH_SECONDS
+            )
+            if force or not fresh:
+                pairs = []
+                for key_id, pem in self._run(self._read_ring):
+                    private = serialization.load_pem_private_key(pem.encode(), password=None)
+                    assert isinstance(private, rsa.RSAPrivateKey)
+                    pairs.append(_Pair(key_id, private))
+                self._pairs, self._loaded_at = pairs, time.monotonic()
+            return self._pairs
+
+    def sign(self, body: bytes) -> list[tuple[str, str]]:
+        return [
+            (
+                base64.b64encode(
+                    pair.private.sign(body, padding.PKCS1v15(), hashes.SHA256())
+                ).decode("ascii"),
+                pair.path,
+            )
+            for pair in self._load()
+        ]
+
+    def public_key(self, name: str) -> bytes | None:
+        if not PUBLIC_NAME.match(name):
+            return None
+        key_id = name.removeprefix("pub-key-").removesuffix(".pem")
+        known = self._publics.get(key_id)
+        if known is not None:
+            return known
+        from assetvault.adapters.database import secrets as shared
+
+        async def look_up(conn: asyncpg.Connection) -> str | None:
+            await self._read_or_make(conn)  # the first request may come before any delivery
+            return await shared.read(conn, _public_name(key_id))
+
+        pem = self._run(look_up)
+        if pem is None:
+            return None
+        self._publics[key_id] = pem.encode("ascii")
+        return self._publics[key_id]
+
+    def paths(self) -> list[str]:
+        return [pair.path for pair in self._load()]
+
+    def rotate(self) -> str:
+        from assetvault.adapters.database import secrets as shared
+
+        new_id, private_pem, public_pem = _generate()
+
+        async def work(conn: asyncpg.Connection) -> None:
+            await self._read_or_make(conn)
+            text = await conn.fetchval(
+                f"SELECT value FROM {shared.TABLE} WHERE name = $1 FOR UPDATE", INDEX_NAME
+            )
+            index = json.loads(text)
+            slot = int(index["next"])
+            retired = index["slots"][slot]
+            await shared.insert_if_absent(conn, _private_name(new_id), private_pem)
+            await shared.insert_if_absent(conn, _public_name(new_id), public_pem)
+            index["slots"][slot] = new_id
+            index["next"] = 1 - slot
+            await conn.execute(
+                f"UPDATE {shared.TABLE} SET value = $2 WHERE name = $1",
+                INDEX_NAME,
+                json.dumps(index),
+            )
+            # The retired private key signs nothing any more.
+            await conn.execute(
+                f"DELETE FROM {shared.TABLE} WHERE name = $1", _private_name(retired)
+            )
+
+        self._run(work)
+        self._load(force=True)
+        return f"{KEY_PATH_PREFIX}pub-key-{new_id}.pem"
