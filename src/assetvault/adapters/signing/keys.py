@@ -276,15 +276,17 @@ class DatabaseKeyRing:
             return self._pairs
 
     def sign(self, body: bytes) -> list[tuple[str, str]]:
-        return [
-            (
-                base64.b64encode(
-                    pair.private.sign(body, padding.PKCS1v15(), hashes.SHA256())
-                ).decode("ascii"),
-                pair.path,
-            )
-            for pair in self._load()
-        ]
+        return [(_signature(pair, body), pair.path) for pair in self._load()]
+
+    async def signatures(self, body: bytes) -> list[tuple[str, str]]:
+        """``sign`` off the event loop: the ring read (a database round trip every
+        REFRESH_SECONDS) and each pair's signature on threads."""
+        loop = asyncio.get_running_loop()
+        pairs = await loop.run_in_executor(_SIGNERS, self._load)
+        signed = await asyncio.gather(
+            *(loop.run_in_executor(_SIGNERS, _signature, pair, body) for pair in pairs)
+        )
+        return [(signature, pair.path) for signature, pair in zip(signed, pairs, strict=True)]
 
     def public_key(self, name: str) -> bytes | None:
         if not PUBLIC_NAME.match(name):
