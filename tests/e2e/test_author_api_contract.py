@@ -107,6 +107,8 @@ SHARE_OPERATIONS = {
     ("post", "/share-links"),
     ("get", "/share-links"),
     ("delete", "/share-links/{linkId}"),
+    # Media URLs (docs/ui.md).
+    ("post", "/media-urls"),
 }
 # The admin API for test harnesses (docs/ci.md). Reset and restore are not fuzzed: each
 # replaces the whole state the other cases stand on (tests/api/admin covers them).

@@ -1,0 +1,96 @@
+"""``POST /media-urls``: a short-lived, signed URL of one binary, for what a browser loads
+by URL and cannot send a token with: a ``<video src>`` (which seeks with byte ranges),
+an ``<img src>``, a download by navigation (an Assetvault extension; docs/ui.md, "Media
+URLs"; the threat model is in docs/hostile-input.md).
+
+The URL is the binary's own API path with a ``media`` grant (auth/media_urls.py), so
+it is answered by the same route and the one download code as with a token: ranges and
+206, conditional requests, ``nosniff``, inline only for the passive types, ``sandbox``
+and an attachment for the rest, and the ``asset.downloaded`` event with the token's name.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from assetvault.api.adobe.common import problems
+from assetvault.api.body import json_body
+from assetvault.api.deps import base_url, require, services
+from assetvault.auth.models import Principal
+from assetvault.errors import InvalidInput
+from assetvault.metadata.service import iso
+from assetvault.tree.paths import decode_segments
+
+router = APIRouter(prefix="/media-urls", tags=["Media URLs"])
+
+# The binaries a media URL may name: an asset's original, a rendition, a kept version.
+# The path is kept raw (percent-encoded, as the browser will send it) and signed as such.
+BINARY_PATH = re.compile(
+    r"^/adobe/assets/[^/?#]+/(original/as/[^/?#]+|(renditions|versions)/[^/?#]+/as/[^/?#]+)$"
+)
+MAX_PATH = 2000
+
+
+class MediaUrlRequest(BaseModel):
+    path: str = Field(
+        description="the binary's path, percent-encoded as it will be requested: "
+        "/adobe/assets/{assetId}/original/as/{seoName}, "
+        "/adobe/assets/{assetId}/renditions/{renditionName}/as/{seoName} or "
+        "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}"
+    )
+
+
+class MediaUrl(BaseModel):
+    url: str = Field(description="the path with its media grant: opens it, read only")
+    expiresAt: str
+
+
+def _binary_path(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_PATH:
+        raise InvalidInput("path must be the path of a binary below /adobe/assets")
+    if not BINARY_PATH.match(value):
+        raise InvalidInput(
+            "path must be an asset's original, rendition or version binary: "
+            "/adobe/assets/{assetId}/original/as/{seoName}, "
+            ".../renditions/{name}/as/{seoName} or .../versions/{name}/as/{seoName}"
+        )
+    decode_segments(value)  # no encoded slash, no '.' or '..', valid UTF-8
+    return value
+
+
+@router.post(
+    "",
+    operation_id="createMediaUrl",
+    summary="Make a short-lived URL of one binary that needs no token "
+    "(for <video>, <img> and downloads; an Assetvault extension)",
+    response_model=MediaUrl,
+    responses=problems(400, 401, 403, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": MediaUrlRequest.model_json_schema()}},
+        }
+    },
+)
+async def create_media_url(
+    request: Request, principal: Principal = Depends(require("read"))
+) -> Response:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = set(body) - {"path"}
+    if unknown:
+        raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))}")
+    path = _binary_path(body.get("path"))
+    grant, expires = await services(request).media_urls.mint(principal, path)
+    item = {
+        "url": f"{base_url(request)}{path}?media={grant}",
+        "expiresAt": iso(datetime.fromtimestamp(expires, UTC)),
+    }
+    return JSONResponse(item, headers={"Cache-Control": "no-store"})
