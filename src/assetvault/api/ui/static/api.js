@@ -177,7 +177,7 @@ export async function folderUrn(assetPath) {
   return found.hits.results[0]?.repositoryMetadata?.["repo:parent"] || null;
 }
 
-/** Save a blob under a file name, as a download. */
+/** Save a blob: URL or a media URL under a file name, as a download. */
 export function saveAs(url, fileName) {
   const a = document.createElement("a");
   a.href = url;
@@ -185,7 +185,26 @@ export function saveAs(url, fileName) {
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  if (url.startsWith("blob:")) setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** POST /media-urls (an Assetvault extension): a URL of one binary (`path`, as
+ * renditionUrl, originalUrl or versionUrl make it) that opens it without the token, read
+ * only, for a few minutes. For what loads by URL and cannot send the token: a <video>
+ * (which seeks with byte ranges), a download by the browser itself (nothing held in the
+ * tab). The token never goes into it. */
+export async function mediaUrl(path) {
+  const made = await json("POST", "/media-urls", {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ path }),
+  });
+  return made.url;
+}
+
+/** Download a binary by the browser itself, through a media URL: the bytes go from the
+ * server to the disk, never through the tab's memory. */
+export async function download(path, fileName) {
+  saveAs(await mediaUrl(path), fileName);
 }
 
 // -- bulk actions: each item through the public APIs, one call each --------------------
