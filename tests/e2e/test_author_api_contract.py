@@ -84,6 +84,7 @@ IMPORT_OPERATIONS = {
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
     ("post", "/adobe/assets/archive"),
+    ("get", "/adobe/assets/archive"),  # through a media URL (docs/ui.md)
     ("get", "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}"),
     ("post", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
 }

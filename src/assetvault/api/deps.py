@@ -86,7 +86,7 @@ def require_or_media(
             return await authenticate(request, needed, api_key=api_key)
         if needed != "read" or request.method not in ("GET", "HEAD"):
             raise Forbidden("a media URL only reads")
-        principal = await services(request).media_urls.open(media, raw_path(request))
+        principal, _ = await services(request).media_urls.open(media, raw_path(request))
         request.state.principal = principal
         request.state.media_url = True
         return principal

@@ -22,7 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
+import zlib
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -30,21 +32,29 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from assetvault.auth.models import Principal
 from assetvault.auth.service import AuthService
-from assetvault.errors import Forbidden
+from assetvault.errors import Forbidden, PayloadTooLarge
 from assetvault.settings import Settings
 
 # The longest a grant may be (three fields, a UUID and a 43-character signature).
 MAX_GRANT = 120
+# The ZIP of a selection (GET /adobe/assets/archive): its grant carries the paths it
+# names (compressed, signed with the rest), so it may be longer, up to this; a selection
+# whose grant would be longer is POSTed as before.
+ARCHIVE_PATH = "/adobe/assets/archive"
+MAX_ARCHIVE_GRANT = 6000
+MAX_ARCHIVE_TEXT = 256 * 1024  # bytes of the paths' JSON, decompressed, at most
 
 
 @dataclass(frozen=True)
 class MediaGrant:
     """What a valid ``media`` parameter grants: reading ``path`` until ``expires``, as
-    the token ``token_id``."""
+    the token ``token_id``; for the ZIP, of these ``paths``, saved as ``name``."""
 
     token_id: str
     path: str
     expires: int
+    paths: tuple[str, ...] = ()
+    name: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -66,19 +76,68 @@ class MediaUrls:
         until ``expires`` (Unix seconds)."""
         return f"{expires}.{token_id}.{self._signature(token_id, path, expires)}"
 
+    def sign_archive(
+        self, token_id: str, paths: list[str], expires: int, name: str | None = None
+    ) -> str:
+        """The ``media`` parameter of ``GET /adobe/assets/archive`` for these paths (and
+        the file name to save it as): they travel in it (compressed), and the signature
+        covers them."""
+        text = json.dumps({"paths": paths, "name": name}, separators=(",", ":"), ensure_ascii=False)
+        packed = _b64(zlib.compress(text.encode(), 9))
+        signature = self._signature(token_id, f"{ARCHIVE_PATH}\n{text}", expires)
+        return f"{expires}.{token_id}.{signature}.{packed}"
+
     def check(self, grant: str, path: str, *, now: float | None = None) -> MediaGrant:
-        """The grant, if it was signed here for this raw ``path`` and has not expired;
-        otherwise :class:`Forbidden`, saying why (none of the reasons is a secret)."""
-        parts = grant.split(".") if len(grant) <= MAX_GRANT else []
-        if len(parts) != 3 or not parts[0].isdigit():
+        """The grant, if it was signed here for this raw ``path`` (and, for the ZIP, the
+        paths it carries) and has not expired; otherwise :class:`Forbidden`, saying why
+        (none of the reasons is a secret)."""
+        archive = path == ARCHIVE_PATH
+        parts = (
+            grant.split(".") if len(grant) <= (MAX_ARCHIVE_GRANT if archive else MAX_GRANT) else []
+        )
+        if len(parts) != (4 if archive else 3) or not parts[0].isdigit():
             raise Forbidden("the media URL is not valid")
         expires, token_id, signature = int(parts[0]), parts[1], parts[2]
-        expected = self._signature(token_id, path, expires)
+        paths: tuple[str, ...] = ()
+        name = None
+        resource = path
+        if archive:
+            text = _unpack(parts[3])
+            paths, name = _archive(text)
+            resource = f"{path}\n{text}"
+        expected = self._signature(token_id, resource, expires)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise Forbidden("the media URL is not valid for this path")
         if (time.time() if now is None else now) >= expires:
             raise Forbidden("the media URL has expired; ask for a new one")
-        return MediaGrant(token_id=token_id, path=path, expires=expires)
+        return MediaGrant(token_id=token_id, path=path, expires=expires, paths=paths, name=name)
+
+
+def _unpack(packed: str) -> str:
+    """The paths' JSON text from its compressed form, bounded before it is inflated."""
+    try:
+        data = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
+        inflate = zlib.decompressobj()
+        text = inflate.decompress(data, MAX_ARCHIVE_TEXT)
+        if inflate.unconsumed_tail or inflate.unused_data or not inflate.eof:
+            raise ValueError("too long, cut short or followed by more")
+        return text.decode("utf-8")
+    except (ValueError, zlib.error) as exc:  # binascii.Error and UnicodeError are ValueErrors
+        raise Forbidden("the media URL is not valid") from exc
+
+
+def _archive(text: str) -> tuple[tuple[str, ...], str | None]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise Forbidden("the media URL is not valid") from exc
+    paths = value.get("paths") if isinstance(value, dict) else None
+    name = value.get("name") if isinstance(value, dict) else None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise Forbidden("the media URL is not valid")
+    if name is not None and not isinstance(name, str):
+        raise Forbidden("the media URL is not valid")
+    return tuple(paths), name
 
 
 class MediaUrlService:
@@ -106,10 +165,27 @@ class MediaUrlService:
         expires = int(time.time()) + self.settings.media_url_seconds
         return self.urls.sign(token_id, path, expires), expires
 
-    async def open(self, grant: str, path: str) -> Principal:
-        """Who reads through this grant at this raw path: the token's principal, read now."""
+    async def mint_archive(
+        self, principal: Principal, paths: list[str], name: str | None = None
+    ) -> tuple[str, int]:
+        """The ``media`` parameter of the ZIP of ``paths`` (saved as ``name``), and its
+        expiry."""
+        token_id = await self.auth.token_id(principal.name)
+        if token_id is None:
+            raise Forbidden("media URLs are made for API tokens only")
+        expires = int(time.time()) + self.settings.media_url_seconds
+        grant = self.urls.sign_archive(token_id, paths, expires, name)
+        if len(grant) > MAX_ARCHIVE_GRANT:
+            raise PayloadTooLarge(
+                "these paths do not fit in a URL; POST them to /adobe/assets/archive instead"
+            )
+        return grant, expires
+
+    async def open(self, grant: str, path: str) -> tuple[Principal, MediaGrant]:
+        """Who reads through this grant at this raw path (the token's principal, read
+        now), and what the grant holds."""
         checked = self.urls.check(grant, path)
         principal = await self.auth.principal_by_id(checked.token_id)
         if principal is None or not principal.allows("read"):
             raise Forbidden("the token this media URL was made for is no longer active")
-        return principal
+        return principal, checked

@@ -5,7 +5,10 @@ is revoked, and for anything but reading."""
 
 from __future__ import annotations
 
+import io
+import secrets
 import time
+import zipfile
 from urllib.parse import quote
 
 import httpx
@@ -204,3 +207,74 @@ async def test_only_binary_paths_get_media_urls(
     # A token is needed to make one.
     r = await client.post("/media-urls", json={"path": _rendition_path(node)})
     assert r.status_code == 401
+
+
+async def test_the_zip_of_a_selection_through_a_media_url(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    await services.tree.create_folder("/content/dam", "pick", user="writer")
+    await make_asset(services, "a.txt", b"alpha", "text/plain", "/content/dam/pick")
+    await make_asset(services, "b.html", b"<script>1</script>", "text/html", "/content/dam/pick")
+    await make_asset(services, "c.txt", b"not chosen", "text/plain", "/content/dam/pick")
+    chosen = ["/content/dam/pick/a.txt", "/content/dam/pick/b.html"]
+    body = {"archive": chosen, "fileName": "pick-2.zip"}
+    r = await client.post("/media-urls", json=body, headers=bearer(tokens.read))
+    assert r.status_code == 200, r.text
+    url = r.json()["url"].removeprefix("http://assetvault.test")
+    assert url.startswith("/adobe/assets/archive?media=") and tokens.read not in url
+    got = await client.get(url)
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/zip"
+    assert got.headers["content-disposition"] == "attachment; filename*=UTF-8''pick-2.zip"
+    assert got.headers["content-security-policy"] == "sandbox"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["referrer-policy"] == "no-referrer"
+    assert got.headers["cache-control"] == "no-store"
+    with zipfile.ZipFile(io.BytesIO(got.content)) as z:
+        assert sorted(z.namelist()) == ["a.txt", "b.html"]
+        assert z.read("a.txt") == b"alpha"
+
+    # The paths travel in the grant, signed with it: changed paths, or a grant for one
+    # binary, open no ZIP; nor does the ZIP's grant open a binary.
+    grant = url.partition("?media=")[2]
+    expires, token_id, signature, _ = grant.split(".")
+    other = services.media_urls.urls.sign_archive(token_id, ["/content/dam/pick"], int(expires))
+    forged = ".".join([expires, token_id, signature, other.split(".")[3]])
+    for bad in (forged, f"{expires}.{token_id}.{signature}", grant + "x", grant[:-8]):
+        r = await client.get(f"/adobe/assets/archive?media={bad}")
+        assert r.status_code == 403, (bad, r.text)
+    c = await services.tree.get("/content/dam/pick/c.txt")
+    path = f"/adobe/assets/{quote(c.urn, safe='')}/original/as/c.txt"
+    assert (await client.get(f"{path}?media={grant}")).status_code == 403
+    # No token, no grant: nothing.
+    assert (await client.get("/adobe/assets/archive")).status_code == 400
+    # Expired and revoked as any grant.
+    stale = services.media_urls.urls.sign_archive(token_id, chosen, int(time.time()) - 1)
+    r = await client.get(f"/adobe/assets/archive?media={stale}")
+    assert r.status_code == 403 and "expired" in r.json()["detail"]
+    await services.auth.revoke("reader")
+    assert (await client.get(url)).status_code == 403
+
+
+async def test_a_zip_media_url_is_checked_when_it_is_made(
+    client: httpx.AsyncClient, services: Services, tokens: Tokens
+) -> None:
+    await make_asset(services, "a.txt", b"alpha", "text/plain")
+    post = lambda body: client.post("/media-urls", json=body, headers=bearer(tokens.read))  # noqa: E731
+    assert (await post({"archive": ["/content/dam/missing.txt"]})).status_code == 404
+    assert (await post({"archive": ["/etc/passwd"]})).status_code == 400
+    assert (await post({"archive": []})).status_code == 400
+    assert (await post({"archive": ["/content/dam/a.txt"], "path": "/x"})).status_code == 400
+    assert (await post({})).status_code == 400
+    assert (await post({"path": "/x", "fileName": "a.zip"})).status_code == 400
+    assert (await post({"archive": ["/content/dam/a.txt"], "fileName": 7})).status_code == 400
+    # A file name is made safe: no separator, no control character; it ends in .zip.
+    made = await post({"archive": ["/content/dam/a.txt"], "fileName": "../x\\y\r\n"})
+    got = await client.get(made.json()["url"].removeprefix("http://assetvault.test"))
+    assert got.headers["content-disposition"] == "attachment; filename*=UTF-8''.._x_y.zip"
+    # Paths that do not fit in a URL: the answer says to POST them instead.
+    many = [f"/content/dam/{secrets.token_hex(20)}.txt" for _ in range(300)]
+    for name in many:
+        await make_asset(services, name.rsplit("/", 1)[1], b"z", "text/plain")
+    r = await post({"archive": many})
+    assert r.status_code == 413 and "POST them" in r.json()["detail"]

@@ -33,6 +33,7 @@ const VIDEO_PATH = "/renditions/cq5dam.video.fullhd-bp.mp4/";
 const media = [];
 const aborted = [];
 
+
 async function browser(name, viewport) {
   const context = await chromium.launchPersistentContext(join(PROFILES, name), {
     executablePath: "/usr/bin/chromium",
@@ -211,6 +212,19 @@ async function run(label, viewport) {
     await box.waitFor({ state: "detached" });
     await page.waitForFunction(() => document.activeElement?.matches('a.card[data-name="a-red.png"]'));
     expect((await overflow()) <= 0, "no sideways scrolling on the grid");
+    // A selection's ZIP is the browser's own download, from a media URL that carries
+    // the paths: nothing held in the tab, no POST of the paths.
+    for (const name of ["a-red.png", "notes.txt"]) await grid.getByRole("checkbox", { name: `Select ${name}` }).click();
+    const downloading = page.waitForEvent("download");
+    await page.getByRole("toolbar", { name: "Selection" }).getByRole("button", { name: "Download ZIP", exact: true }).click();
+    const download = await downloading;
+    expect(download.suggestedFilename() === `view-${label}-2.zip`, `saved as ${download.suggestedFilename()}`);
+    const zip = readFileSync(await download.path());
+    expect(zip.subarray(0, 2).toString() === "PK" && zip.includes("a-red.png") && zip.includes("notes.txt") && !zip.includes("b-green.jpg"), "the two chosen, in a ZIP");
+    const from = new URL(download.url());
+    expect(from.origin + from.pathname === `${URL_}/adobe/assets/archive` && from.searchParams.has("media"), `by a media URL: ${download.url()}`);
+    expect(!report.requested.includes("POST /adobe/assets/archive") && !download.url().includes(TOKEN), "no POST of the paths, no token");
+    await page.getByRole("toolbar", { name: "Selection" }).getByRole("button", { name: "Clear", exact: true }).click();
   });
 
   await step(`${label}: a video plays from its web rendition`, page, async () => {
@@ -361,6 +375,9 @@ async function run(label, viewport) {
     const download = await downloading;
     expect(download.suggestedFilename() === "notes-1.0.txt", `saved as ${download.suggestedFilename()}`);
     expect(readFileSync(await download.path(), "utf8") === VIEW.texts.first, "the download is version 1.0");
+    const from = new URL(download.url());
+    const path = `/adobe/assets/${encodeURIComponent(id)}/versions/1.0/as/notes-1.0.txt`;
+    expect(from.origin + from.pathname === URL_ + path && from.searchParams.has("media"), `by a media URL: ${download.url()}`);
     await shot(page, `${label}-version-preview`);
     await page.getByRole("button", { name: "Restore version 1.0" }).click();
     const dialog = page.locator("dialog[open]");

@@ -224,9 +224,20 @@ export async function setField(assetId, key, value) {
   return patchMetadata(assetId, etag, [{ op: "add", path, value }]);
 }
 
-/** POST /adobe/assets/archive (an Assetvault extension): assets and folders as one ZIP,
- * streamed by the server. In the browser it passes through a blob: URL. */
+/** Assets and folders as one ZIP, streamed by the server (an Assetvault extension),
+ * downloaded by the browser itself from a media URL whose grant carries the paths, so
+ * the tab never holds it. A selection whose paths do not fit in a URL (413) is POSTed
+ * to /adobe/assets/archive instead and passes through a blob: URL. */
 export async function downloadArchive(paths, fileName) {
+  try {
+    const made = await json("POST", "/media-urls", {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ archive: paths, fileName }),
+    });
+    return saveAs(made.url, fileName);
+  } catch (err) {
+    if (err.status !== 413) throw err;
+  }
   const response = await call("POST", `${A}/archive`, {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ paths }),
