@@ -56,11 +56,6 @@ async function browser(name, viewport) {
   });
   context.on("response", (res) => {
     if (res.status() >= 400) report.failedRequests.push({ method: res.request().method(), url: res.url(), status: res.status() });
-    if (res.url().includes(VIDEO_PATH)) {
-      const got = res.headers();
-      const headers = { type: got["content-type"], nosniff: got["x-content-type-options"], referrer: got["referrer-policy"], range: got["content-range"] };
-      media.push(res.request().allHeaders().then((h) => ({ status: res.status(), range: h.range || null, url: res.url(), headers })));
-    }
   });
   const page = context.pages()[0] || (await context.newPage());
   page.on("console", (msg) => {
@@ -105,6 +100,12 @@ const zoomLevel = async (page) => (await page.getByTestId("zoom-level").textCont
 async function run(label, viewport) {
   const ids = VIEW[label];
   const { context, page } = await browser(label, viewport);
+  context.on("response", (res) => {
+    if (!res.url().includes(VIDEO_PATH)) return;
+    const got = res.headers();
+    const headers = { type: got["content-type"], nosniff: got["x-content-type-options"], referrer: got["referrer-policy"], range: got["content-range"] };
+    media.push(res.request().allHeaders().then((h) => ({ status: res.status(), range: h.range || null, url: res.url(), headers })));
+  });
   const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
   await step(`${label}: sign in`, page, async () => {
