@@ -34,6 +34,7 @@ from assetvault.api.errors import StorageFullAnswer, install_error_handlers
 from assetvault.api.events import routes as io_events
 from assetvault.api.gate import RestoreGate
 from assetvault.api.strict import StrictRequests
+from assetvault.api.ui import media as ui_media
 from assetvault.api.ui import routes as ui
 from assetvault.api.ui import shares as ui_shares
 from assetvault.runtime.supervisor import die_with_parent
@@ -202,6 +203,7 @@ def create_app(
     app.include_router(ui.router)
     app.include_router(ui_shares.manage)
     app.include_router(ui_shares.public)
+    app.include_router(ui_media.router)
     app.include_router(admin_faults.router)
     app.include_router(admin_journal.router)
     app.include_router(admin_snapshots.router)

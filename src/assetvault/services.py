@@ -23,6 +23,7 @@ from assetvault.adapters.queue.table import TableJobQueue
 from assetvault.adapters.search.sql import SqlSearchIndex
 from assetvault.adapters.signing.keys import DatabaseKeyRing, RsaKeyRing
 from assetvault.assets.service import AssetService
+from assetvault.auth.media_urls import MediaUrlService
 from assetvault.auth.service import AuthService
 from assetvault.events import repository as events_repo
 from assetvault.events.dispatcher import Dispatcher
@@ -60,6 +61,7 @@ class Services:
     tree: TreeService
     uploads: UploadService
     auth: AuthService
+    media_urls: MediaUrlService
     maintenance: MaintenanceService
     queue: TableJobQueue
     processing: ProcessingService
@@ -266,6 +268,7 @@ def build_services(
     snapshots = SnapshotService(
         settings, db, blob_root, gate, embedded.indexes if embedded is not None else None
     )
+    auth = AuthService(db)
     return Services(
         settings=settings,
         gate=gate,
@@ -276,7 +279,8 @@ def build_services(
         uploads=UploadService(
             settings, tree, blobs, guard, blobs if isinstance(blobs, DirectUploads) else None
         ),
-        auth=AuthService(db),
+        auth=auth,
+        media_urls=MediaUrlService(settings, auth),
         maintenance=MaintenanceService(db, blobs, guard, writes, outbox_consumers(embedded)),
         queue=queue,
         processing=processing,

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     # creator asks for less or more, and the most anyone may ask for.
     share_link_default_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     share_link_max_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Media URLs (docs/ui.md, "Media URLs"): how long a signed URL of one binary, made for
+    # a signed-in browser's <video>, <img> or download, opens it.
+    media_url_seconds: int = Field(default=300, ge=10, le=3600)
 
     # Asset events (docs/events.md). The source of every event is
     # acct:aem-p<program>-e<environment>@adobe.com; the journal lives under the org.

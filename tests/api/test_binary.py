@@ -115,6 +115,9 @@ ELSEWHERE = {
     "/s/{secret}/original{rest:path}",
     "/s/{secret}/preview{rest:path}",
     "/s/{secret}/thumbnail{rest:path}",
+    # The ZIP of a selection through a media URL: the POST's ZIP and headers
+    # (tests/api/ui/test_media_urls.py).
+    "/adobe/assets/archive",
 }
 
 ACTIVE = [

@@ -185,6 +185,15 @@ CASES = [
         "/target",
     ),
     JsonCase(
+        "media URL",
+        ("POST", "/media-urls"),
+        "POST",
+        lambda a: "/media-urls",
+        lambda v: b'{"path": ' + v + b"}",
+        1,
+        "/path",
+    ),
+    JsonCase(
         "ZIP of many originals",
         ("POST", "/adobe/assets/archive"),
         "POST",
@@ -340,7 +349,7 @@ def refusal(r: httpx.Response, status: int) -> str:
     """The error message, checked to be in the route's own format."""
     assert r.status_code == status, r.text
     body = r.json()
-    if r.url.path.startswith(("/adobe", "/_assetvault", "/events", "/share-links")):
+    if r.url.path.startswith(("/adobe", "/_assetvault", "/events", "/share-links", "/media-urls")):
         assert r.headers["content-type"] == "application/problem+json"
         assert body["status"] == status
         return str(body["detail"])

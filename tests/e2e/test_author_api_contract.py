@@ -84,6 +84,7 @@ IMPORT_OPERATIONS = {
 EXTENSION_OPERATIONS = {
     ("get", "/adobe/assets/{assetId}/versions"),
     ("post", "/adobe/assets/archive"),
+    ("get", "/adobe/assets/archive"),  # through a media URL (docs/ui.md)
     ("get", "/adobe/assets/{assetId}/versions/{versionName}/as/{seoName}"),
     ("post", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
 }
@@ -107,6 +108,8 @@ SHARE_OPERATIONS = {
     ("post", "/share-links"),
     ("get", "/share-links"),
     ("delete", "/share-links/{linkId}"),
+    # Media URLs (docs/ui.md).
+    ("post", "/media-urls"),
 }
 # The admin API for test harnesses (docs/ci.md). Reset and restore are not fuzzed: each
 # replaces the whole state the other cases stand on (tests/api/admin covers them).

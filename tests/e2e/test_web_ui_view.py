@@ -1,6 +1,7 @@
 """Viewing assets in the web UI (tests/e2e/browser/view.mjs), at desktop and phone width,
-on each database backend: the lightbox's zoom, fullscreen and keyboard navigation, a
-video played from its web rendition, a PDF's second page, safe text previews, the
+on each database backend: the lightbox's zoom, fullscreen and keyboard navigation, from
+the asset page and from the grid, a video played (and seeked, by byte ranges) from its
+web rendition through a media URL, a PDF's second page, safe text previews, the
 metadata form, relations by name, and a version previewed, downloaded and restored.
 Screenshots go to tests/artifacts/ui/<backend>-view/."""
 
@@ -137,7 +138,7 @@ def test_a_person_views_assets_edits_metadata_and_restores_a_version(
         assert report["foreign"] == [] and report["failedRequests"] == []
         assert report["consoleErrors"] == []
         assert done.returncode == 0, done.stderr
-        assert len(report["steps"]) == 16 and len(report["screenshots"]) == 16
+        assert len(report["steps"]) == 18 and len(report["screenshots"]) == 18
         assert all(Path(p).stat().st_size > 5_000 for p in report["screenshots"])
 
         # Seen from outside the browser: what the person saved and restored.

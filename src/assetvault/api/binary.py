@@ -105,6 +105,11 @@ async def binary_response(
         "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
     }
+    if getattr(request.state, "media_url", False):
+        # Through a media URL (auth/media_urls.py): the URL is a credential for minutes;
+        # no page hands it on, no cache keeps the bytes it opened.
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Cache-Control"] = "private, no-store"
     if not is_passive(request, media_type):
         attachment = True
         headers["Content-Security-Policy"] = "sandbox"

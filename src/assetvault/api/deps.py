@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from assetvault.auth.models import Principal, Scope
 from assetvault.errors import Forbidden, Unauthorized
@@ -60,6 +60,36 @@ def require(needed: Scope, *, api_key: bool = False) -> Callable[[Request], Awai
 
     async def dependency(request: Request) -> Principal:
         return await authenticate(request, needed, api_key=api_key)
+
+    return dependency
+
+
+MEDIA_PARAM = Query(
+    default=None,
+    max_length=200,
+    description="A media URL's grant, in place of the Authorization and X-Api-Key headers "
+    "(POST /media-urls makes it; an Assetvault extension, docs/ui.md). It opens this path "
+    "only, for reading, for a few minutes.",
+)
+
+
+def require_or_media(
+    needed: Scope, *, api_key: bool = False
+) -> Callable[..., Awaitable[Principal]]:
+    """The dependency of the routes that send a binary: a token of at least ``needed``,
+    or a ``media`` grant signed for this very raw path (auth/media_urls.py), which a
+    ``<video>`` or ``<img>`` can carry where it cannot carry a header. A grant only ever
+    reads (GET, HEAD); a request with both is judged by its grant."""
+
+    async def dependency(request: Request, media: str | None = MEDIA_PARAM) -> Principal:
+        if media is None:
+            return await authenticate(request, needed, api_key=api_key)
+        if needed != "read" or request.method not in ("GET", "HEAD"):
+            raise Forbidden("a media URL only reads")
+        principal, _ = await services(request).media_urls.open(media, raw_path(request))
+        request.state.principal = principal
+        request.state.media_url = True
+        return principal
 
     return dependency
 

@@ -92,3 +92,15 @@ class AuthService:
             self._cache.clear()
         self._cache[digest] = (now + CACHE_SECONDS, principal)
         return principal
+
+    async def token_id(self, name: str) -> str | None:
+        """The id of the active token named ``name`` (media URLs carry it, never the
+        token or its name)."""
+        async with self.db.reader() as r:
+            return await auth_repo.active_token_id(r, name)
+
+    async def principal_by_id(self, token_id: str) -> Principal | None:
+        """The principal of the active token with this id, read now (no cache: a revoked
+        token's media URLs stop at once)."""
+        async with self.db.reader() as r:
+            return await auth_repo.active_principal_by_id(r, token_id)

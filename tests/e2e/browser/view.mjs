@@ -1,6 +1,8 @@
 // Viewing assets, in Debian's chromium driven by playwright-core, at desktop and at phone
 // width: the lightbox (zoom by keys, buttons, wheel and pinch; fullscreen; previous and
-// next with the arrow keys; Escape), a video played from its web rendition, a PDF's
+// next with the arrow keys; Escape), the lightbox opened from the grid (Space on a
+// focused card, a card's Preview button; Escape back to the card), a video played from
+// its web rendition through a media URL (byte ranges, a seek to the middle), a PDF's
 // second page, text previews that show markup as text and never run it, the metadata
 // form (title, keywords as tags, status) checked through the API, relations shown by
 // name, and a version previewed, downloaded and restored with the history kept. Prints a
@@ -26,6 +28,11 @@ const TIMEOUT = 30_000;
 mkdirSync(ARTIFACTS, { recursive: true });
 
 const report = { steps: [], screenshots: [], foreign: [], failedRequests: [], consoleErrors: [], requested: [] };
+// The answers to the video's requests: {status, range, url} (the <video> loads by URL).
+const VIDEO_PATH = "/renditions/cq5dam.video.fullhd-bp.mp4/";
+const media = [];
+const aborted = [];
+
 
 async function browser(name, viewport) {
   const context = await chromium.launchPersistentContext(join(PROFILES, name), {
@@ -42,7 +49,10 @@ async function browser(name, viewport) {
     if (u.hostname === "127.0.0.1") report.requested.push(`${req.method()} ${u.pathname}`);
   });
   context.on("requestfailed", (req) => {
-    report.failedRequests.push({ method: req.method(), url: req.url(), error: req.failure()?.errorText });
+    const error = req.failure()?.errorText;
+    // A <video> drops a range it no longer needs (a seek, enough buffered): not a failure.
+    if (error === "net::ERR_ABORTED" && req.url().includes(VIDEO_PATH)) return aborted.push(req.url());
+    report.failedRequests.push({ method: req.method(), url: req.url(), error });
   });
   context.on("response", (res) => {
     if (res.status() >= 400) report.failedRequests.push({ method: res.request().method(), url: res.url(), status: res.status() });
@@ -90,6 +100,12 @@ const zoomLevel = async (page) => (await page.getByTestId("zoom-level").textCont
 async function run(label, viewport) {
   const ids = VIEW[label];
   const { context, page } = await browser(label, viewport);
+  context.on("response", (res) => {
+    if (!res.url().includes(VIDEO_PATH)) return;
+    const got = res.headers();
+    const headers = { type: got["content-type"], nosniff: got["x-content-type-options"], referrer: got["referrer-policy"], range: got["content-range"] };
+    media.push(res.request().allHeaders().then((h) => ({ status: res.status(), range: h.range || null, url: res.url(), headers })));
+  });
   const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
   await step(`${label}: sign in`, page, async () => {
@@ -160,25 +176,110 @@ async function run(label, viewport) {
     await page.getByRole("heading", { level: 1, name: "b-green.jpg" }).waitFor();
   });
 
+  await step(`${label}: the lightbox opens from the grid and goes back to the card`, page, async () => {
+    await page.goto(`${URL_}/#/browse/view-${label}`);
+    const grid = page.getByRole("list", { name: "Assets" });
+    const names = Object.keys(ids).sort(); // the grid's order: by name
+    const card = (name) => grid.locator(`a.card[data-name="${name}"]`);
+    await card(names[names.length - 1]).waitFor();
+    // Space on a focused card, as in a file manager.
+    await card("b-green.jpg").focus();
+    await page.keyboard.press(" ");
+    const box = page.locator("dialog.lightbox[open]");
+    await box.waitFor();
+    await box.getByTestId("lightbox-name").filter({ hasText: "b-green.jpg" }).waitFor();
+    const at = names.indexOf("b-green.jpg") + 1;
+    await box.getByTestId("lightbox-position").filter({ hasText: `${at} of ${names.length}` }).waitFor();
+    await box.locator('.zoom-stage img[alt="Preview of b-green.jpg"]').waitFor();
+    await page.keyboard.press("ArrowRight"); // the next card of the grid
+    await box.getByTestId("lightbox-name").filter({ hasText: names[at] }).waitFor();
+    await page.keyboard.press("ArrowRight");
+    await box.getByTestId("lightbox-name").filter({ hasText: names[at + 1] }).waitFor();
+    await box.getByTestId("lightbox-position").filter({ hasText: `${at + 2} of ${names.length}` }).waitFor();
+    await box.locator(`.zoom-stage img[alt="Preview of ${names[at + 1]}"]`).waitFor();
+    await shot(page, `${label}-grid-lightbox`);
+    await page.keyboard.press("Escape");
+    await box.waitFor({ state: "detached" });
+    // Back in the grid (no page left), the focus on the card of the asset shown last.
+    expect(page.url() === `${URL_}/#/browse/view-${label}`, `still the grid: ${page.url()}`);
+    await page.waitForFunction((name) => document.activeElement?.matches(`a.card[data-name="${name}"]`), names[at + 1]);
+    // The card's Preview button does the same, for a pointer or a finger.
+    await grid.getByRole("button", { name: "Preview a-red.png" }).click();
+    await box.waitFor();
+    await box.getByTestId("lightbox-position").filter({ hasText: `1 of ${names.length}` }).waitFor();
+    await box.locator('.zoom-stage img[alt="Preview of a-red.png"]').waitFor();
+    expect(await box.getByRole("button", { name: "Previous asset" }).isDisabled(), "nothing before the first");
+    await box.getByRole("button", { name: "Close" }).click();
+    await box.waitFor({ state: "detached" });
+    await page.waitForFunction(() => document.activeElement?.matches('a.card[data-name="a-red.png"]'));
+    expect((await overflow()) <= 0, "no sideways scrolling on the grid");
+    // A selection's ZIP is the browser's own download, from a media URL that carries
+    // the paths: nothing held in the tab, no POST of the paths.
+    for (const name of ["a-red.png", "notes.txt"]) await grid.getByRole("checkbox", { name: `Select ${name}` }).click();
+    const downloading = page.waitForEvent("download");
+    await page.getByRole("toolbar", { name: "Selection" }).getByRole("button", { name: "Download ZIP", exact: true }).click();
+    const download = await downloading;
+    expect(download.suggestedFilename() === `view-${label}-2.zip`, `saved as ${download.suggestedFilename()}`);
+    const zip = readFileSync(await download.path());
+    expect(zip.subarray(0, 2).toString() === "PK" && zip.includes("a-red.png") && zip.includes("notes.txt") && !zip.includes("b-green.jpg"), "the two chosen, in a ZIP");
+    const from = new URL(download.url());
+    expect(from.origin + from.pathname === `${URL_}/adobe/assets/archive` && from.searchParams.has("media"), `by a media URL: ${download.url()}`);
+    expect(!report.requested.includes("POST /adobe/assets/archive") && !download.url().includes(TOKEN), "no POST of the paths, no token");
+    await page.getByRole("toolbar", { name: "Selection" }).getByRole("button", { name: "Clear", exact: true }).click();
+  });
+
   await step(`${label}: a video plays from its web rendition`, page, async () => {
+    media.length = 0;
     await page.goto(assetUrl(ids["clip.avi"]));
+    // The page is this asset's, with its renditions in (the button depends on them).
+    await page.getByRole("heading", { level: 1, name: "clip.avi" }).waitFor();
     await page.getByRole("button", { name: "▶ Play video" }).click();
     const video = page.getByTestId("video");
     await video.waitFor();
+    // Played from a media URL (signed, minutes long, no token), not a blob held in the tab.
+    const src = new URL(await video.getAttribute("src"));
+    const path = `/adobe/assets/${encodeURIComponent(ids["clip.avi"])}/renditions/cq5dam.video.fullhd-bp.mp4/as/video.mp4`;
+    const grant = src.searchParams.get("media") || "";
+    expect(src.origin === URL_ && src.pathname === path && /^\d+\.[0-9a-f-]{36}\.[\w-]{43}$/.test(grant), `a media URL: ${src}`);
+    expect(!src.href.includes(TOKEN) && [...src.searchParams.keys()].join() === "media", `nothing else in it: ${src}`);
     await page.waitForFunction(() => {
       const v = document.querySelector("video[data-testid=video]");
-      return v && v.readyState >= 2 && v.duration > 0;
+      return v && v.readyState >= 1 && v.duration > 0;
     });
-    const state = await video.evaluate(async (v) => {
-      v.currentTime = 1.5; // seeking
-      await new Promise((resolve) => v.addEventListener("seeked", resolve, { once: true }));
-      return { duration: v.duration, readyState: v.readyState, width: v.videoWidth, height: v.videoHeight, at: v.currentTime };
+    // Seek to the middle; then it plays on from there.
+    const mid = await video.evaluate((v) => {
+      v.dataset.seeked = "";
+      v.addEventListener("seeked", () => (v.dataset.seeked = "yes"), { once: true });
+      v.currentTime = v.duration / 2;
+      return v.duration / 2;
     });
+    await page.waitForFunction(() => document.querySelector("video[data-testid=video]").dataset.seeked === "yes");
+    await video.evaluate((v) => v.play());
+    await page.waitForFunction((from) => {
+      const v = document.querySelector("video[data-testid=video]");
+      return (!v.paused && v.currentTime > from + 0.2) || v.ended;
+    }, mid);
+    const state = await video.evaluate((v) => ({ duration: v.duration, readyState: v.readyState, width: v.videoWidth, height: v.videoHeight, at: v.currentTime, error: v.error?.message || null }));
     expect(Math.abs(state.duration - 2) < 0.2, `the video lasts 2 s: ${JSON.stringify(state)}`);
-    expect(state.width === 320 && state.height === 240 && Math.abs(state.at - 1.5) < 0.2, `decoded and seeked: ${JSON.stringify(state)}`);
-    expect(report.requested.some((r) => r.includes("/renditions/cq5dam.video.fullhd-bp.mp4/")), "played from the web rendition");
+    expect(state.width === 320 && state.height === 240 && state.at > mid && !state.error, `decoded, seeked and playing: ${JSON.stringify(state)}`);
+    const answers = await Promise.all(media);
+    expect(answers.length > 0 && answers.every((a) => a.url.includes("?media=")), `loaded by its media URL: ${JSON.stringify(answers)}`);
+    expect(answers.some((a) => a.status === 206 && /^bytes=\d+-\d*$/.test(a.range || "")), `a range answered with 206: ${JSON.stringify(answers)}`);
+    expect(answers.every((a) => [200, 206].includes(a.status)), `nothing refused: ${JSON.stringify(answers)}`);
+    const h = answers[0].headers;
+    expect(h.type === "video/mp4" && h.nosniff === "nosniff" && h.referrer === "no-referrer", `the download headers: ${JSON.stringify(h)}`);
+    // A 2 s clip comes whole with the first range (bytes=0-), so the seek above was
+    // served from what the <video> holds; the same URL, from this page and without the
+    // token, answers a range from the middle as a longer video's seek asks for it.
+    const half = await page.evaluate(async (url) => {
+      const r = await fetch(url, { headers: { Range: "bytes=1000-" }, credentials: "omit" });
+      return { status: r.status, range: r.headers.get("content-range"), length: (await r.arrayBuffer()).byteLength };
+    }, src.href);
+    const total = Number(half.range?.split("/")[1]);
+    expect(half.status === 206 && half.range === `bytes 1000-${total - 1}/${total}` && half.length === total - 1000, `a range from the middle: ${JSON.stringify(half)}`);
+    expect(report.requested.some((r) => r.includes(VIDEO_PATH)), "played from the web rendition");
     await shot(page, `${label}-video`);
-    return state;
+    return { ...state, mid, answers: answers.map((a) => `${a.status} ${a.range}`), aborted: aborted.length };
   });
 
   await step(`${label}: a PDF shows its second page`, page, async () => {
@@ -275,6 +376,9 @@ async function run(label, viewport) {
     const download = await downloading;
     expect(download.suggestedFilename() === "notes-1.0.txt", `saved as ${download.suggestedFilename()}`);
     expect(readFileSync(await download.path(), "utf8") === VIEW.texts.first, "the download is version 1.0");
+    const from = new URL(download.url());
+    const path = `/adobe/assets/${encodeURIComponent(id)}/versions/1.0/as/notes-1.0.txt`;
+    expect(from.origin + from.pathname === URL_ + path && from.searchParams.has("media"), `by a media URL: ${download.url()}`);
     await shot(page, `${label}-version-preview`);
     await page.getByRole("button", { name: "Restore version 1.0" }).click();
     const dialog = page.locator("dialog[open]");

@@ -1,23 +1,26 @@
 """POST /adobe/assets/archive: many originals as one ZIP, streamed (an Assetvault
 extension; AEM's public APIs have no such call). docs/author-api.md describes it.
 
-Auth is a download's: a token of read scope, no X-Api-Key needed. The answer is an
-attachment with the headers every binary carries (nosniff, and ``sandbox`` as its CSP),
-so nothing in it can run in Assetvault's origin. Every path is checked before the first
-byte: a bad one is a 400, a missing one a 404, too many files a 413, in problem+json.
+Auth is a download's: a token of read scope, no X-Api-Key needed; or, for a browser's
+own download (GET), a media URL's grant that carries the paths (auth/media_urls.py).
+The answer is an attachment with the headers every binary carries (nosniff, and
+``sandbox`` as its CSP), so nothing in it can run in Assetvault's origin. Every path is
+checked before the first byte: a bad one is a 400, a missing one a 404, too many files a
+413, in problem+json.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from assetvault.api.adobe.common import problems, read_bearer
 from assetvault.api.adobe.events import json_request
 from assetvault.api.body import json_body
 from assetvault.api.deps import content_type, services
+from assetvault.auth.media_urls import ARCHIVE_PATH, MAX_ARCHIVE_GRANT
 from assetvault.auth.models import Principal
 from assetvault.errors import InvalidInput, UnsupportedMediaType
 from assetvault.tree import archive
@@ -53,7 +56,36 @@ async def download_archive(
     extra = sorted(set(body) - {"paths"})
     if extra:
         raise InvalidInput(f"{extra[0]}: no such field; the only field is paths")
-    paths = archive.parse_paths(body.get("paths"))
+    return await _archive(request, principal, archive.parse_paths(body.get("paths")))
+
+
+@router.get(
+    "/archive",
+    operation_id="downloadArchiveByUrl",
+    summary="Download assets and folders as one ZIP through a media URL (an Assetvault extension)",
+    description="The ZIP of POST /adobe/assets/archive, for a browser's own download: "
+    'POST /media-urls with {"archive": [paths]} makes the URL, whose media grant '
+    "carries the paths, signed, for a few minutes. No token.",
+    responses={
+        200: {"description": "The ZIP", "content": {"application/zip": {}}},
+        **problems(400, 403, 404, 413),
+    },
+)
+async def download_archive_by_url(
+    request: Request,
+    media: str = Query(max_length=MAX_ARCHIVE_GRANT, description="the grant POST /media-urls made"),
+) -> Response:
+    principal, grant = await services(request).media_urls.open(media, ARCHIVE_PATH)
+    request.state.principal = principal
+    paths = archive.parse_paths(list(grant.paths))
+    response = await _archive(request, principal, paths, name=grant.name)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def _archive(
+    request: Request, principal: Principal, paths: list[str], *, name: str | None = None
+) -> Response:
     svc = services(request)
     members = await archive.plan(svc.tree, paths)
     # Downloads are events (api/downloads.py): committed before the first byte goes out.
@@ -61,7 +93,7 @@ async def download_archive(
     single = paths[0] if len(paths) == 1 and paths[0] != ROOT else None
     stem = safe_component(single.rsplit("/", 1)[1]) if single else "assets"
     headers = {
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(stem + '.zip')}",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name or stem + '.zip')}",
         "Content-Security-Policy": "sandbox",
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "no-store",

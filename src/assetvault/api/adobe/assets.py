@@ -7,7 +7,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from assetvault import mediatypes
-from assetvault.api.adobe.common import READ_ERRORS, asset_node, bool_param, problems, read, write
+from assetvault.api.adobe.common import (
+    READ_ERRORS,
+    asset_node,
+    bool_param,
+    problems,
+    read,
+    read_binary,
+    write,
+)
 from assetvault.api.adobe.renditions import serve_rendition
 from assetvault.api.adobe.schemas import JobState
 from assetvault.api.binary import original_response
@@ -102,7 +110,7 @@ async def get_original(
     request: Request,
     assetId: str,
     seoName: str,
-    _: Principal = Depends(read),
+    _: Principal = Depends(read_binary),
 ) -> Response:
     node = await asset_node(request, assetId)
     negotiate(request, [mediatypes.servable(node.mime_type)])

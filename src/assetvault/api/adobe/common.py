@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from assetvault.api.binary import etag_matches
-from assetvault.api.deps import require, services
+from assetvault.api.deps import require, require_or_media, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.api.responses import FastJSONResponse
 from assetvault.errors import InvalidInput, NotFound
@@ -39,6 +39,8 @@ READ_ERRORS = problems(400, 401, 403, 404, 406)
 read = require("read", api_key=True)
 write = require("write", api_key=True)
 read_bearer = require("read")
+# The routes that send a binary: a token, or a media URL's grant for the path.
+read_binary = require_or_media("read", api_key=True)
 write_bearer = require("write")
 
 

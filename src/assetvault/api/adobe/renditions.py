@@ -14,8 +14,8 @@ from assetvault.api.adobe.common import (
     asset_node,
     bool_param,
     json_response,
-    read,
     read_bearer,
+    read_binary,
 )
 from assetvault.api.adobe.schemas import RenditionList
 from assetvault.api.binary import original_response, rendition_response
@@ -104,7 +104,7 @@ async def get_rendition(
     renditionName: str,
     seoName: str,
     attachment: str | None = Query(default=None, pattern="^(true|false|1|0)$"),
-    _: Principal = Depends(read),
+    _: Principal = Depends(read_binary),
 ) -> Response:
     node = await asset_node(request, assetId)
     as_attachment = bool_param(attachment, "attachment")

@@ -16,6 +16,7 @@ from assetvault.api.adobe.common import (
     json_response,
     problems,
     read,
+    read_binary,
     write,
 )
 from assetvault.api.adobe.schemas import VersionList
@@ -88,7 +89,7 @@ async def get_version_binary(
     versionName: str,
     seoName: str,
     attachment: str | None = Query(default=None, pattern="^(true|false|1|0)$"),
-    _: Principal = Depends(read),
+    _: Principal = Depends(read_binary),
 ) -> Response:
     node = await asset_node(request, assetId)
     version = await services(request).tree.version(node, versionName)

@@ -177,7 +177,7 @@ export async function folderUrn(assetPath) {
   return found.hits.results[0]?.repositoryMetadata?.["repo:parent"] || null;
 }
 
-/** Save a blob under a file name, as a download. */
+/** Save a blob: URL or a media URL under a file name, as a download. */
 export function saveAs(url, fileName) {
   const a = document.createElement("a");
   a.href = url;
@@ -185,7 +185,26 @@ export function saveAs(url, fileName) {
   document.body.append(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  if (url.startsWith("blob:")) setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/** POST /media-urls (an Assetvault extension): a URL of one binary (`path`, as
+ * renditionUrl, originalUrl or versionUrl make it) that opens it without the token, read
+ * only, for a few minutes. For what loads by URL and cannot send the token: a <video>
+ * (which seeks with byte ranges), a download by the browser itself (nothing held in the
+ * tab). The token never goes into it. */
+export async function mediaUrl(path) {
+  const made = await json("POST", "/media-urls", {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ path }),
+  });
+  return made.url;
+}
+
+/** Download a binary by the browser itself, through a media URL: the bytes go from the
+ * server to the disk, never through the tab's memory. */
+export async function download(path, fileName) {
+  saveAs(await mediaUrl(path), fileName);
 }
 
 // -- bulk actions: each item through the public APIs, one call each --------------------
@@ -205,9 +224,20 @@ export async function setField(assetId, key, value) {
   return patchMetadata(assetId, etag, [{ op: "add", path, value }]);
 }
 
-/** POST /adobe/assets/archive (an Assetvault extension): assets and folders as one ZIP,
- * streamed by the server. In the browser it passes through a blob: URL. */
+/** Assets and folders as one ZIP, streamed by the server (an Assetvault extension),
+ * downloaded by the browser itself from a media URL whose grant carries the paths, so
+ * the tab never holds it. A selection whose paths do not fit in a URL (413) is POSTed
+ * to /adobe/assets/archive instead and passes through a blob: URL. */
 export async function downloadArchive(paths, fileName) {
+  try {
+    const made = await json("POST", "/media-urls", {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ archive: paths, fileName }),
+    });
+    return saveAs(made.url, fileName);
+  } catch (err) {
+    if (err.status !== 413) throw err;
+  }
   const response = await call("POST", `${A}/archive`, {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ paths }),

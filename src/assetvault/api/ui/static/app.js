@@ -547,19 +547,29 @@ function SelectionBar({ sel, total, actions }) {
   </div>`;
 }
 
-/** One card of the grid: a checkbox to select it, its thumbnail, file name and title. */
-function AssetCard({ asset, index, sel }) {
+/** One card of the grid: a checkbox to select it, its thumbnail, file name and title, and
+ * a Preview button; Space on the focused card previews it too (as in a file manager). */
+function AssetCard({ asset, index, sel, onPreview }) {
   const name = asset.repositoryMetadata["repo:name"];
   const title = asset.assetMetadata?.["dc:title"];
   const picked = sel.has(asset.assetId);
+  const onKeyDown = (e) => {
+    if (e.key !== " " || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    e.preventDefault(); // not a scroll of the page
+    onPreview(asset);
+  };
   return html`<li class=${picked ? "picked" : ""}>
     <input type="checkbox" class="pick" checked=${picked} aria-label=${"Select " + name}
       onClick=${(e) => { if (e.shiftKey) { e.preventDefault(); sel.range(index); } else sel.toggle(index); }} />
-    <a class="card" href=${assetHash(asset.assetId)} data-name=${name} aria-current=${picked ? "true" : null} onClick=${(e) => sel.onClick(e, index)}>
+    <a class="card" href=${assetHash(asset.assetId)} data-name=${name} data-asset=${asset.assetId} aria-current=${picked ? "true" : null}
+      aria-keyshortcuts="Space" onClick=${(e) => sel.onClick(e, index)} onKeyDown=${onKeyDown}>
       <${Thumb} asset=${asset} />
       <span class="card-name">${name}</span>
       ${title && title !== name && html`<span class="card-title">${title}</span>`}
-    </a></li>`;
+    </a>
+    <button class="card-preview" onClick=${() => onPreview(asset)} aria-label=${"Preview " + name} title="Preview (Space)">
+      <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path d="M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5" fill="none" stroke="currentColor" stroke-width="2"/></svg>
+    </button></li>`;
 }
 
 const GRID_SORTS = [
@@ -607,6 +617,7 @@ function Browse({ path }) {
       return value;
     });
   const [bulkReport, setBulkReport] = useState(null);
+  const [preview, setPreview] = useState(null); // the asset the lightbox opened on
   const [uploads, setUploads] = useState([]);
   const [dragging, setDragging] = useState(false);
   const urnRef = useRef(null);
@@ -824,6 +835,12 @@ function Browse({ path }) {
   const hasAssets = !!listing?.entities?.some((e) => e.class.includes("assets/asset"));
   useScrollMemory(browseHash(path), !!listing && (!hasAssets || assets.items.length > 0));
   useEffect(() => setBulkReport(null), [path]);
+  useEffect(() => setPreview(null), [path]);
+  // Back in the grid, the focus is on the card of the asset the lightbox showed last.
+  const closePreview = (last) => {
+    setPreview(null);
+    requestAnimationFrame(() => document.querySelector(`a.card[data-asset="${CSS.escape(last)}"]`)?.focus());
+  };
   useEffect(() => {
     // Escape clears the selection; Ctrl/Cmd+A selects every asset shown (outside fields).
     const on = (e) => {
@@ -882,7 +899,7 @@ function Browse({ path }) {
     ${listing && !folders.length && !assets.items.length && html`<p class="empty">This folder is empty. Drop files here or use “Upload files”.</p>`}
     ${assets.items.length > 0 && (view === "grid"
       ? html`<ul class="grid" aria-label="Assets">
-          ${assets.items.map((a, i) => html`<${AssetCard} key=${a.assetId} asset=${a} index=${i} sel=${sel} />`)}
+          ${assets.items.map((a, i) => html`<${AssetCard} key=${a.assetId} asset=${a} index=${i} sel=${sel} onPreview=${setPreview} />`)}
         </ul>`
       : html`<div class="table-wrap"><table class="list">
           <thead><tr><th><span class="sr-only">Selected</span></th>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
@@ -893,6 +910,7 @@ function Browse({ path }) {
             <td>${formatSize(r["repo:size"])}</td><td>${formatDate(r["repo:modifyDate"])}</td><td>${r["aem:assetState"]}</td></tr>`; })}
           </tbody></table></div>`)}
     ${assets.cursor && html`<button class="more" onClick=${() => loadAssets(listing, assets.cursor)}>Show more (${assets.items.length} of ${assets.total})</button>`}
+    ${preview && html`<${Lightbox} start=${preview} list=${assets.items} onClose=${closePreview} />`}
   </main>`;
 }
 
@@ -991,6 +1009,10 @@ function AssetPage({ id }) {
   const [lightbox, setLightbox] = useState(false);
   const [raw, setRaw] = useState(sessionStorage.getItem("assetvault.raw") === "open");
   const ui = { ask, notify, format: { size: formatSize, date: formatDate } };
+  // The asset shown now: an answer about another (the page was left for another asset
+  // while it was on its way, e.g. after the lightbox) is dropped, never drawn here.
+  const shown = useRef(id);
+  shown.current = id;
 
   const loadExtras = async (m) => {
     const [r, rel, ver, classic] = await Promise.all([
@@ -999,6 +1021,7 @@ function AssetPage({ id }) {
       api.versions(id),
       api.classicAsset(m.repositoryMetadata["repo:path"]),
     ]);
+    if (shown.current !== id) return;
     setRends(r);
     setRels(rel);
     setVers(ver);
@@ -1007,14 +1030,18 @@ function AssetPage({ id }) {
   const load = async () => {
     try {
       const m = await api.metadata(id);
+      if (shown.current !== id) return;
       setMeta(m);
       await loadExtras(m);
     } catch (err) {
-      setError(err);
+      if (shown.current === id) setError(err);
     }
   };
   useEffect(() => {
     setMeta(null);
+    setRends(null);
+    setRels(null);
+    setVers(null);
     setError(null);
     load();
   }, [id]);
@@ -1026,6 +1053,7 @@ function AssetPage({ id }) {
     const t = setTimeout(async () => {
       try {
         const m = await api.metadata(id);
+        if (shown.current !== id) return;
         setMeta(m);
         if (m.repositoryMetadata["aem:assetState"] !== state) await loadExtras(m);
       } catch (err) {
@@ -1048,7 +1076,7 @@ function AssetPage({ id }) {
     });
   const download = guarded(async (r) => {
     const seo = r.name === "original" ? repo["repo:name"] : r.name;
-    api.saveAs(await api.blobUrl(api.renditionUrl(id, r.name, seo)), seo);
+    await api.download(api.renditionUrl(id, r.name, seo), seo);
   });
   const comment = guarded(async (e) => {
     e.preventDefault();

@@ -1,6 +1,8 @@
 // The lightbox: one asset at a time over the page, with zoom (wheel, pinch, buttons,
 // + - 0), fullscreen (F), previous and next through the assets of its folder (buttons,
-// arrow keys) and Escape to close. A native modal <dialog>: focus stays inside it.
+// arrow keys) and Escape to close. A native modal <dialog>: focus stays inside it. It
+// opens from an asset's page and from the grid (a card's Preview button, or Space on a
+// focused card, as in a file manager).
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
@@ -9,12 +11,15 @@ import { MediaView, clampScale } from "./preview.js";
 
 const html = htm.bind(h);
 
-/** `start`: the asset metadata shown first; `onClose(assetId)` gets the asset shown last. */
-export function Lightbox({ start, onClose }) {
+/** `start`: the asset shown first; `onClose(assetId)` gets the asset shown last.
+ * From the asset page, `start` is its metadata and the folder's assets are looked up;
+ * from the grid, `list` is the folder's assets as the grid shows them (its order) and
+ * `start` one of them, whose metadata is read when it comes up. */
+export function Lightbox({ start, list, onClose }) {
   const ref = useRef();
   const frame = useRef(); // what goes fullscreen (a modal <dialog> itself cannot)
-  const [items, setItems] = useState([{ assetId: start.assetId, repositoryMetadata: start.repositoryMetadata }]);
-  const [index, setIndex] = useState(0);
+  const [items, setItems] = useState(() => list || [{ assetId: start.assetId, repositoryMetadata: start.repositoryMetadata }]);
+  const [index, setIndex] = useState(() => (list ? Math.max(0, list.findIndex((a) => a.assetId === start.assetId)) : 0));
   const [shown, setShown] = useState({ meta: start, renditions: null });
   const [scale, setScale] = useState(1);
   const [error, setError] = useState(null);
@@ -23,7 +28,7 @@ export function Lightbox({ start, onClose }) {
   useEffect(() => {
     ref.current?.showModal();
     const parent = start.repositoryMetadata["repo:parent"];
-    if (!parent) return;
+    if (list || !parent) return;
     api.folderAssets(parent).then(
       (all) => {
         const at = all.findIndex((a) => a.assetId === start.assetId);
@@ -41,7 +46,7 @@ export function Lightbox({ start, onClose }) {
     let live = true;
     setScale(1);
     const id = current.assetId;
-    Promise.all([id === start.assetId ? Promise.resolve(start) : api.metadata(id), api.renditions(id)]).then(
+    Promise.all([id === start.assetId && !list ? Promise.resolve(start) : api.metadata(id), api.renditions(id)]).then(
       ([meta, renditions]) => live && setShown({ meta, renditions }),
       (err) => live && setError(err.message),
     );

@@ -259,7 +259,7 @@ export function Versions({ meta, vers, ui, onRestored }) {
   const fileName = (v) => (dot > 0 ? `${name.slice(0, dot)}-${v.name}${name.slice(dot)}` : `${name}-${v.name}`);
   const download = async (v) => {
     try {
-      api.saveAs(await api.blobUrl(api.versionUrl(meta.assetId, v.name, fileName(v))), fileName(v));
+      await api.download(api.versionUrl(meta.assetId, v.name, fileName(v)), fileName(v));
     } catch (err) {
       ui.notify(err.message, "error");
     }

@@ -1,7 +1,9 @@
 // What an asset looks like on its page and in the lightbox: the web rendition of an
 // image, a video played from its web rendition, a PDF page by page, the start of a text
-// file as text. Every binary is fetched with the token (an <img>, <video> or <a> cannot
-// send it) and shown through a blob: URL; text goes into a text node, never into HTML.
+// file as text. Images are fetched with the token (an <img> cannot send it) and shown
+// through a blob: URL; a video plays from a media URL (api.mediaUrl: signed, read only,
+// minutes long), which streams and seeks with byte ranges; text goes into a text node,
+// never into HTML.
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
@@ -112,17 +114,47 @@ const spread = (m) => {
 };
 export const clampScale = (s) => Math.min(8, Math.max(1, s));
 
-/** A video from its web rendition: the poster first, the video fetched when asked for. */
+/** A video from its web rendition: the poster first, the video when asked for. The
+ * <video> loads it by a media URL (it cannot send the token), so it streams and seeks
+ * with byte ranges instead of holding the whole file in the tab. A media URL lasts
+ * minutes: when a long video asks for more after that and is refused, a fresh URL goes
+ * on from where it stopped. */
 function Video({ meta, poster }) {
   const [want, setWant] = useState(false);
-  const id = meta.assetId;
-  const { url, error } = useBlobUrl(want ? api.renditionUrl(id, VIDEO, "video.mp4") : null);
+  const [src, setSrc] = useState(null);
+  const [error, setError] = useState(null);
   const ref = useRef();
+  const resume = useRef(null); // where to go on with a fresh URL
+  const renewed = useRef(0);
+  const id = meta.assetId;
+  const mint = () => api.mediaUrl(api.renditionUrl(id, VIDEO, "video.mp4")).then(setSrc, setError);
   useEffect(() => {
-    if (url && ref.current) ref.current.play().catch(() => {}); // the click was the gesture
-  }, [url]);
+    setSrc(null);
+    setError(null);
+    renewed.current = 0;
+    if (want) mint();
+  }, [want, id]);
+  useEffect(() => {
+    if (src && ref.current && resume.current === null) ref.current.play().catch(() => {}); // the click was the gesture
+  }, [src]);
+  const onError = () => {
+    const v = ref.current;
+    if (!v || renewed.current >= 3) return setError(new Error(`the video could not be played (${v?.error?.message || "no answer"})`));
+    renewed.current += 1;
+    resume.current = { at: v.currentTime, playing: !v.paused };
+    mint();
+  };
+  const onLoaded = () => {
+    const v = ref.current;
+    const at = resume.current;
+    if (!v || !at) return;
+    resume.current = null;
+    v.currentTime = at.at;
+    if (at.playing) v.play().catch(() => {});
+  };
   if (error) return html`<div class="preview placeholder">The video could not be loaded: ${error.message}</div>`;
-  if (url) return html`<video ref=${ref} class="preview" controls playsinline src=${url} poster=${poster || null} data-testid="video"></video>`;
+  if (src) return html`<video ref=${ref} class="preview" controls playsinline src=${src} poster=${poster || null}
+    data-testid="video" onError=${onError} onLoadedMetadata=${onLoaded}></video>`;
   return html`<div class="video-poster">
     ${poster ? html`<img class="preview" src=${poster} alt=${"Poster frame of " + meta.repositoryMetadata["repo:name"]} />` : html`<div class="preview placeholder">Video</div>`}
     <button class="primary play" onClick=${() => setWant(true)} disabled=${want}>${want ? "Loading the video…" : "▶ Play video"}</button>
