@@ -50,6 +50,19 @@ def _hold_stopped(data_dir: Path) -> IO[str]:
     return fh
 
 
+def file_secrets(settings: Settings) -> dict[str, str]:
+    """What the embedded default keeps as files and a PostgreSQL installation in its
+    database: the upload-token secret (unless the installation takes it from its
+    settings, as the new machines then will) and the event signing pairs."""
+    from assetvault.adapters.signing.keys import shared_entries
+
+    found = shared_entries(settings.data_dir / "event-keys")
+    secret = settings.data_dir / "secret.key"
+    if not settings.installation_secret and secret.is_file():
+        found["upload-token-secret"] = secret.read_text().strip()
+    return found
+
+
 def cmd_migrate_storage(args: argparse.Namespace) -> int:
     from assetvault.settings import load_settings
 
@@ -75,6 +88,11 @@ async def _move(settings: Settings, target_url: str, args: argparse.Namespace) -
     from assetvault.services import blob_store_from_url
 
     source_url = settings.resolved_database_url
+    if not settings.resolved_blobs_url.startswith("file://"):
+        raise AssetvaultError(
+            "the installation's blobs are not in its blob directory: migrate-storage moves "
+            "an embedded installation (SQLite and local blobs)"
+        )
     source = Database(source_url)
     target = Database(target_url)
     source_blobs = blob_store_from_url(settings.resolved_blobs_url, settings.data_dir / "blob-temp")
@@ -82,10 +100,11 @@ async def _move(settings: Settings, target_url: str, args: argparse.Namespace) -
     try:
         await source.migrate()
         move = Relocation(
-            source,
-            source_blobs,
-            target,
-            target_blobs,
+            secrets=file_secrets(settings),
+            source=source,
+            source_blobs=source_blobs,
+            target=target,
+            target_blobs=target_blobs,
             progress=lambda line: print(line, flush=True),
         )
         if args.verify_only:

@@ -19,6 +19,11 @@ the tree and does not go through the write path, which would append events of it
   continue past the highest number the source ever handed out, pruned ones included.
 - The embedded search index is not copied: its state row is left out and the target
   searches with its own backend (PostgreSQL's reads the nodes themselves).
+- Secrets that the embedded default keeps as files (the upload-token secret, the event
+  signing pairs) are written to the target's ``shared_secrets``, where every machine of
+  a PostgreSQL installation reads them: upload tokens in flight stay valid, receivers
+  keep verifying with the keys they know. The command reads them from the data
+  directory and hands them in as ``secrets``.
 - Verification reads both sides again: each table's row count and a digest of its rows
   in key order (values normalised: instants in UTC, JSON with sorted keys), and every
   named blob's size in the target store (its content too with ``verify_content``).
@@ -29,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +50,7 @@ from assetvault.adapters.database.tables import (
     nodes,
     renditions,
     search_index_state,
+    shared_secrets,
 )
 from assetvault.errors import InvalidInput
 
@@ -52,6 +58,8 @@ ROOT = "/content/dam"
 # Left behind on purpose: where the embedded search index stood (the target's search
 # backend works from the rows).
 SKIPPED_TABLES = frozenset({search_index_state.name})
+# Written from the files the embedded default keeps instead (``secrets``).
+FROM_FILES = frozenset({shared_secrets.name})
 BATCH_ROWS = 500
 BLOB_COPIES_AT_ONCE = 4
 
@@ -99,7 +107,7 @@ class RelocationReport:
 
 def copied_tables() -> list[Table]:
     """Every table of the schema, in an order that inserts what a row refers to first."""
-    return [t for t in metadata.sorted_tables if t.name not in SKIPPED_TABLES]
+    return [t for t in metadata.sorted_tables if t.name not in SKIPPED_TABLES | FROM_FILES]
 
 
 def _writable(table: Table) -> list[Column[Any]]:
@@ -144,6 +152,7 @@ class Relocation:
         *,
         progress: Callable[[str], None] | None = None,
         batch_rows: int = BATCH_ROWS,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         if source.url == target.url:
             raise InvalidInput("the target database is the source database")
@@ -153,6 +162,7 @@ class Relocation:
         self.target_blobs = target_blobs
         self.progress = progress or (lambda _line: None)
         self.batch_rows = batch_rows
+        self.secrets = dict(secrets or {})
 
     async def run(self, *, verify_content: bool = False) -> RelocationReport:
         started = asyncio.get_running_loop().time()
@@ -161,6 +171,7 @@ class Relocation:
         blobs = await self.copy_blobs()
         for table in copied_tables():
             await self.copy_table(table)
+        await self.carry_secrets()
         await self.continue_counters()
         report = await self.verify(verify_content=verify_content, blobs=blobs)
         report.seconds = asyncio.get_running_loop().time() - started
@@ -169,22 +180,50 @@ class Relocation:
     # -- the target's state before a write --------------------------------------------
 
     async def check_target(self) -> None:
-        """Refuse a target holding rows this installation does not have; remove the empty
-        root folder a fresh target's migration made (the source's own root replaces it)."""
+        """Refuse a target holding rows or secrets this installation does not have, before
+        any write; then remove the empty root folder a fresh target's migration made (the
+        source's own root replaces it)."""
+        await self._check_secrets()
+        fresh_root: list[Any] = []
         for table in copied_tables():
             foreign = await self._keys(self.target, table) - await self._keys(self.source, table)
             if not foreign:
                 continue
             if table is nodes and await self._is_fresh_root(foreign):
                 fresh_root = [key[0] for key in foreign]
-                async with self.target.write() as conn:
-                    await conn.execute(nodes.delete().where(nodes.c.id.in_(fresh_root)))
                 continue
             raise RelocationRefused(
                 f"the target database already holds data of another installation "
                 f"({len(foreign)} row(s) of {table.name} that the source does not have): "
                 "migrate into an empty database"
             )
+        if fresh_root:
+            async with self.target.write() as conn:
+                await conn.execute(nodes.delete().where(nodes.c.id.in_(fresh_root)))
+
+    async def _check_secrets(self) -> None:
+        """Only this installation's secrets (an earlier run's) may be there already."""
+        async with self.target.read() as conn:
+            stored = {r[0]: r[1] for r in await conn.execute(select(shared_secrets))}
+        foreign = sorted(n for n, v in stored.items() if self.secrets.get(n) != v)
+        if foreign:
+            raise RelocationRefused(
+                "the target database already holds secrets of another installation "
+                f"({', '.join(foreign[:3])}): migrate into an empty database"
+            )
+
+    async def carry_secrets(self) -> None:
+        if not self.secrets:
+            return
+        stmt = (postgresql if not self.target.is_sqlite else sqlite).insert(shared_secrets)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[shared_secrets.c.name], set_={"value": stmt.excluded.value}
+        )
+        now = datetime.now(UTC)
+        rows = [{"name": k, "value": v, "created_at": now} for k, v in self.secrets.items()]
+        async with self.target.write() as conn:
+            await conn.execute(stmt, rows)
+        self.progress(f"secrets: {len(rows)} carried over from the data directory")
 
     async def _is_fresh_root(self, foreign: set[tuple[Any, ...]]) -> bool:
         if len(foreign) != 1:
@@ -329,6 +368,7 @@ class Relocation:
         self, *, verify_content: bool = False, blobs: BlobOutcome | None = None
     ) -> RelocationReport:
         tables = [await self._compare(t) for t in copied_tables()]
+        tables.append(await self._compare_secrets())
         checked = BlobOutcome() if blobs is None else blobs
         named = await self.named_blobs()
         checked.named = len(named)
@@ -345,6 +385,21 @@ class Relocation:
         outcome.same = source_count == target_count and source_digest == target_digest
         if not outcome.same:
             outcome.difference = _first_difference(table, source_rows, target_rows)
+        return outcome
+
+    async def _compare_secrets(self) -> TableOutcome:
+        async with self.target.read() as conn:
+            found = dict(
+                (r[0], r[1])
+                for r in await conn.execute(select(shared_secrets.c.name, shared_secrets.c.value))
+            )
+        outcome = TableOutcome(shared_secrets.name, len(self.secrets), len(found))
+        missing = [n for n, v in self.secrets.items() if found.get(n) != v]
+        outcome.same = not missing and set(found) <= set(self.secrets)
+        if missing:
+            outcome.difference = f"secret {sorted(missing)[0]} is not the data directory's"
+        elif not outcome.same:
+            outcome.difference = "the target holds secrets the data directory does not"
         return outcome
 
     async def _digest(

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from assetvault.adapters.database.engine import Database
 from assetvault.adapters.database.tables import asset_versions, comments, nodes, outbox
 from assetvault.app import create_app
+from assetvault.commands.migrate_storage import file_secrets
 from assetvault.relocation.service import Relocation, RelocationRefused
 from assetvault.services import Services, blob_store_from_url, build_services
 from tests.api.adobe.conftest import adobe
@@ -85,6 +86,7 @@ async def source(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Install
             headers=adobe(writer),
         )
         assert r.status_code == 204, r.text
+    assert len(svc.signer.paths()) == 2  # the event signing pairs, made on first use
     try:
         yield Installation(svc, writer, admin, asset.urn)
     finally:
@@ -115,6 +117,7 @@ def _move(src: Installation, target: Database, blobs_url: str, **kwargs: Any) ->
         src.services.blobs,
         target,
         blob_store_from_url(blobs_url),
+        secrets=file_secrets(src.services.settings),
         **kwargs,
     )
 
@@ -179,6 +182,11 @@ async def test_everything_arrives_and_the_moved_installation_serves_it(
             assert regs.status_code == 200 and regs.json()
         async with moved.db.read() as conn:
             assert (await conn.execute(select(func.count()).select_from(comments))).scalar() == 1
+        # Every machine of the new installation signs and verifies as the old one did.
+        assert moved.settings.secret_key == source.services.settings.secret_key
+        assert moved.signer.paths() == source.services.signer.paths()
+        old = source.services.signer.sign(b"body")
+        assert [path for _, path in moved.signer.sign(b"body")] == [path for _, path in old]
     finally:
         await moved.close()
 
@@ -270,3 +278,22 @@ async def test_new_events_continue_after_every_number_the_source_handed_out(
         assert seqs and min(seqs) > last
     finally:
         await moved.close()
+
+
+async def test_a_target_with_secrets_of_its_own_is_refused(
+    source: Installation, target_url: str, target_blobs_url: str, tmp_path: Path
+) -> None:
+    """A server already started on the target made its own upload-token secret: moving
+    this installation there would mix two installations' secrets."""
+    other = build_services(make_settings(tmp_path / "other", database_url=target_url))
+    try:
+        assert other.settings.secret_key  # made in the target's shared_secrets
+    finally:
+        await other.close()
+    target = Database(target_url)
+    try:
+        with pytest.raises(RelocationRefused, match="secrets of another installation"):
+            await _move(source, target, target_blobs_url).run()
+        assert await _count(target, asset_versions) == 0
+    finally:
+        await target.dispose()

@@ -197,6 +197,26 @@ def _public_name(key_id: str) -> str:
     return f"event-key-public/{key_id}"
 
 
+def shared_entries(directory: Path) -> dict[str, str]:
+    """A file ring (``RsaKeyRing``'s directory) as the shared database keeps a ring: the
+    index and every pair's private and public PEM under ``DatabaseKeyRing``'s names, so
+    an installation moved to PostgreSQL signs with the keys its receivers know
+    (``assetvault migrate-storage``). Public keys of retired pairs still on disk go too:
+    receivers may still verify earlier deliveries with them. Empty for no ring."""
+    index_file = directory / "keys.json"
+    if not index_file.is_file():
+        return {}
+    index = json.loads(index_file.read_text())
+    entries = {INDEX_NAME: json.dumps({"slots": index["slots"], "next": index["next"]})}
+    for key_id in index["slots"]:
+        entries[_private_name(key_id)] = (directory / f"private-{key_id}.pem").read_text()
+    for public in sorted(directory.glob("pub-key-*.pem")):
+        if PUBLIC_NAME.match(public.name):
+            key_id = public.name.removeprefix("pub-key-").removesuffix(".pem")
+            entries[_public_name(key_id)] = public.read_text()
+    return entries
+
+
 def _generate() -> tuple[str, str, str]:
     """A new pair: its id, its private PEM (PKCS#8) and its public PEM (SPKI, LF)."""
     key_id = "".join(secrets.choice(ALPHABET) for _ in range(10))
