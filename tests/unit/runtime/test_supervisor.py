@@ -74,3 +74,28 @@ def test_a_process_that_ran_long_enough_is_restarted_after_the_first_delay(
     gaps = [b - a for a, b in zip(watched.spawned, watched.spawned[1:], strict=False)]
     assert len(gaps) >= 3 and all(gap < 1.0 for gap in gaps), gaps  # no growing back-off
     assert all(m.endswith(" in 0.1 s") for m in restarts(caplog)), restarts(caplog)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "2"), ("8", "8")])
+def test_the_roles_start_with_two_malloc_arenas_unless_the_operator_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+) -> None:
+    """glibc's arena per allocating thread grew the background process without bound
+    under a steady load (the soak); its processes get MALLOC_ARENA_MAX=2, and an
+    operator's own setting is kept."""
+    if given is None:
+        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_ARENA_MAX", given)
+    seen: list[dict[str, str]] = []
+
+    class Recorded:
+        def __init__(self, argv: list[str], **kwargs: object) -> None:
+            env = kwargs["env"]
+            assert isinstance(env, dict)
+            seen.append(env)
+
+    monkeypatch.setattr(supervisor.subprocess, "Popen", Recorded)
+    Supervisor(1, tmp_path, ("background",))._spawn()
+    assert seen[0]["MALLOC_ARENA_MAX"] == expected
+    assert seen[0]["PATH"] == supervisor.os.environ["PATH"]  # the rest as it was
