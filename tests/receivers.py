@@ -26,6 +26,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # written as it is instead of an HTTP answer (junk, cut short)
     delay: float = 0.0  # seconds to wait before answering
+    trickle: float = 0.0  # seconds between the body's bytes (0: all at once)
 
 
 Handler = Callable[[Received], Reply]
@@ -86,7 +87,15 @@ def _serving(address: tuple[str, int], handler: Handler | None) -> Iterator[Rece
             self.send_header("connection", "close")
             self.close_connection = True
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command != "HEAD" and reply.trickle:
+                for i in range(len(reply.body)):
+                    try:
+                        self.wfile.write(reply.body[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
+                    time.sleep(reply.trickle)
+            elif self.command != "HEAD":
                 self.wfile.write(reply.body)
 
         do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _serve

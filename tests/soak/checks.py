@@ -39,6 +39,22 @@ def jobs_terminal(data_dir: Path) -> bool:
     return busy[0][0] == 0 and imports[0][0] == 0
 
 
+def busy_jobs(data_dir: Path) -> list[tuple[object, ...]]:
+    """The jobs and import jobs not yet terminal (what ``jobs_terminal`` waits for), to
+    say which when it waits too long."""
+    jobs = query(
+        data_dir,
+        "SELECT kind, state, attempts, run_after, lease_until, last_error FROM jobs "
+        "WHERE state IN ('queued', 'running') LIMIT 20",
+    )
+    imports = query(
+        data_dir,
+        "SELECT 'import', step, id, NULL, NULL, NULL FROM import_jobs "
+        "WHERE step IN ('QUEUED', 'IMPORTING') LIMIT 20",
+    )
+    return jobs + imports
+
+
 def undelivered(data_dir: Path, registration: str, received: dict[str, int]) -> list[str]:
     """The journal's events of the registration's types that its webhook has not had, and
     its deliveries still pending."""

@@ -122,6 +122,15 @@ class Lane:
         self.doubts: list[Doubt] = []
         self.imports: list[tuple[str, list[tuple[str, str]]]] = []  # status url, files
         self.counter = 0
+        # Steady state: once set, the lane keeps about this many files (its uploads and its
+        # imported files), each step over it deleting one instead of its usual operation.
+        self.cap: int | None = None
+        self.trimmed = 0  # imports whose files this lane has deleted (oldest first)
+
+    @property
+    def population(self) -> int:
+        """The files this lane has in the tree: its live uploads and imported files."""
+        return len(self.assets) + sum(len(f) for _, f in self.imports[self.trimmed :])
 
     # -- the requests ----------------------------------------------------------------
 
@@ -155,6 +164,9 @@ class Lane:
         """One operation, chosen by weight among those that make sense now."""
         if self.doubts:
             await self.resolve()
+            return
+        if self.cap is not None and self.population > self.cap:
+            await self.trim()
             return
         alive = list(self.assets.values())
         choices: list[tuple[int, Callable[[], Any]]] = [(4, self.upload)]
@@ -291,6 +303,37 @@ class Lane:
             self.gone.add(a.name)
         else:
             self.stats.errors.append(f"delete {a.path}: {r.status_code} {r.text[:300]}")
+
+    async def trim(self) -> None:
+        """Delete one file to hold the lane at its cap: the oldest import's files once that
+        import has ended, or else an uploaded asset."""
+        if self.trimmed < len(self.imports):
+            url, files = self.imports[self.trimmed]
+            try:
+                r = await self._call("import-status", lambda: self.http.get(url, headers=self.auth))
+            except Unanswered:
+                return
+            if r.status_code == 200 and r.json().get("state") == "COMPLETED":
+                for name, _ in files:
+                    path = f"{self.folders[0]}/{name}"
+                    try:
+                        gone = await self._call(
+                            "delete",
+                            lambda p=path: self.http.delete(
+                                "/api/assets" + p.removeprefix("/content/dam"), headers=self.auth
+                            ),
+                        )
+                    except Unanswered:
+                        return
+                    if gone.status_code != 200:
+                        self.stats.errors.append(f"delete {path}: {gone.status_code}")
+                        return
+                self.trimmed += 1
+                return
+            if r.status_code != 200:
+                self.stats.errors.append(f"import-status {url}: {r.status_code} {r.text[:300]}")
+        if self.assets:
+            await self.delete(self.rng.choice(list(self.assets.values())))
 
     async def read(self, a: Asset) -> None:
         try:

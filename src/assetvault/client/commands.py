@@ -79,6 +79,12 @@ def _run(args: argparse.Namespace, main: Callable[[Connection], Coroutine[Any, A
         return 2
 
 
+def _deadline(args: argparse.Namespace) -> transfer.Deadline:
+    if args.min_rate <= 0 and args.file_timeout > 0:
+        raise ClientError("--min-rate must be above 0 (or --file-timeout 0: no deadline)")
+    return transfer.Deadline(base=args.file_timeout, min_rate=args.min_rate * 1024)
+
+
 def _journal_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(
@@ -122,6 +128,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
                     lambda n: bar.advance(task, n),
                     done,
                     args.on_conflict,
+                    _deadline(args),
                 )
         totals.outcomes[:0] = plan.refused
         return _summary("uploaded", totals)
@@ -153,6 +160,7 @@ def cmd_download(args: argparse.Namespace) -> int:
                     lambda n: bar.advance(task, n),
                     lambda total: bar.update(task, total=total),
                     done,
+                    _deadline(args),
                 )
         return _summary("downloaded", totals)
 

@@ -22,6 +22,24 @@ def _connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", help="an API token (default: $ASSETVAULT_TOKEN)")
 
 
+def _deadline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--file-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="each file must be done within this many seconds plus its size at --min-rate "
+        "(default 120; 0: no deadline): a server that trickles bytes fails that file",
+    )
+    p.add_argument(
+        "--min-rate",
+        type=float,
+        default=16.0,
+        metavar="KIB_PER_S",
+        help="the slowest average speed a file is given time for, in KiB/s (default 16)",
+    )
+
+
 def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Registers the client commands on the ``assetvault`` parser's subcommands."""
     up = sub.add_parser("upload", help="upload files and folders (resumable, skips same SHA-1)")
@@ -45,6 +63,7 @@ def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "skip it; or count it as failed. Never a silent overwrite",
     )
     up.add_argument("-v", "--verbose", action="store_true", help="name every file")
+    _deadline_args(up)
     _connection_args(up)
     up.set_defaults(func=_lazy("cmd_upload"))
 
@@ -53,6 +72,7 @@ def add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     down.add_argument("dest", metavar="DEST", help="local directory (or file, for one asset)")
     down.add_argument("--jobs", type=int, default=4, help="files in flight (default 4)")
     down.add_argument("-v", "--verbose", action="store_true", help="name every file")
+    _deadline_args(down)
     _connection_args(down)
     down.set_defaults(func=_lazy("cmd_download"))
 

@@ -11,10 +11,10 @@ import os
 import re
 import stat
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -43,6 +43,39 @@ ON_CONFLICT = ("version", "keep-both", "skip", "fail")
 # with "-" (as AEM's own file-system upload does), and keeps its name as the title.
 REFUSED_IN_FOLDER_NAMES = re.compile(r'[/\\:\[\]{}&?#|*%"<>\x00-\x1f\x7f]')
 Progress = Callable[[int], None]  # bytes moved since the last call (may be negative)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How long one file may take, whatever the server does: ``base`` seconds plus its
+    size at ``min_rate`` bytes a second. A server that trickles a byte now and then
+    never trips a read timeout; this ends the file instead (``base`` 0: no deadline)."""
+
+    base: float = 120.0
+    min_rate: float = 16 * 1024
+
+    def seconds(self, size: int) -> float | None:
+        if self.base <= 0:
+            return None
+        return self.base + (size / self.min_rate if self.min_rate > 0 else 0.0)
+
+    async def within(self, size: int, what: str, work: Awaitable[_T]) -> _T:
+        """``work``, or ClientError once this file's time is up."""
+        seconds = self.seconds(size)
+        if seconds is None:
+            return await work
+        limit = asyncio.timeout(seconds)
+        try:
+            async with limit:
+                return await work
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise ClientError(
+                f"{shown(what)}: not done within {seconds:.0f} s (--file-timeout "
+                f"{self.base:g} s plus its size at --min-rate {self.min_rate / 1024:g} KiB/s)"
+            ) from None
 
 
 @dataclass
@@ -437,6 +470,7 @@ async def upload(
     progress: Progress,
     on_done: Callable[[Outcome], None],
     on_conflict: str = "version",
+    deadline: Deadline = Deadline(),
 ) -> Totals:
     if on_conflict not in ON_CONFLICT:
         raise ClientError(f"--on-conflict is one of {', '.join(ON_CONFLICT)}")
@@ -514,8 +548,10 @@ async def upload(
                     mine(item.size)
                 else:
                     try:
-                        outcome.resumed_bytes = await upload_one(
-                            client, parts, target, journal, parts_in_flight, mine
+                        outcome.resumed_bytes = await deadline.within(
+                            item.size,
+                            str(item.local),
+                            upload_one(client, parts, target, journal, parts_in_flight, mine),
                         )
                     except ClientError as exc:
                         if exc.status not in (400, 403) or journal.load() is None:
@@ -523,8 +559,10 @@ async def upload(
                         # The journal's upload expired or was swept: start it afresh.
                         journal.forget()
                         mine(-moved)
-                        outcome.resumed_bytes = await upload_one(
-                            client, parts, target, journal, parts_in_flight, mine
+                        outcome.resumed_bytes = await deadline.within(
+                            item.size,
+                            str(item.local),
+                            upload_one(client, parts, target, journal, parts_in_flight, mine),
                         )
             except (ClientError, httpx.HTTPError, OSError) as exc:
                 outcome.status, outcome.detail = "failed", str(exc)
@@ -642,6 +680,7 @@ async def download(
     progress: Progress,
     on_start: Callable[[int], None],
     on_done: Callable[[Outcome], None],
+    deadline: Deadline = Deadline(),
 ) -> Totals:
     found = await assets_below(client, source)
     if not found:
@@ -666,7 +705,11 @@ async def download(
                             f"{shown(name + PART)}"
                         )
                     with root.file(name) as place:
-                        outcome = await download_one(client, asset, place, progress)
+                        outcome = await deadline.within(
+                            asset.size or 0,
+                            asset.path,
+                            download_one(client, asset, place, progress),
+                        )
                 except (ClientError, httpx.HTTPError, OSError) as exc:
                     outcome = Outcome(root.display(name), asset.path, "failed", str(exc))
                 totals.outcomes.append(outcome)

@@ -65,6 +65,9 @@ log = logging.getLogger("assetvault.imports")
 
 IMPORT_RUN = "import.run"  # the worker job that runs an import job
 COMMIT_ATTEMPTS = 3
+# How many levels below /content/dam an import may make folders down to: a source's
+# folder tree nested deeper (a hostile or runaway provider) fails its files one by one.
+MAX_FOLDER_DEPTH = 64
 
 # Types the content shows when it shows nothing particular: then a given type stands.
 GENERIC_TYPES = {
@@ -419,8 +422,15 @@ class ImportService:
     ) -> None:
         try:
             check_name(file.file_name)  # a source's names may hold what AEM refuses
-            for segment in file.rel_path.split("/") if file.rel_path else []:
+            segments = file.rel_path.split("/") if file.rel_path else []
+            for segment in segments:
                 check_name(segment)
+            depth = job.folder_path.removeprefix(ROOT).count("/") + len(segments)
+            if segments and depth > MAX_FOLDER_DEPTH:
+                raise InvalidInput(
+                    f"{file.file_name}: its folders would nest {depth} levels below {ROOT}; "
+                    f"an import makes folders at most {MAX_FOLDER_DEPTH} levels deep"
+                )
             # The gate holds the fetch only: while a file waits for its commit, the
             # next one is already coming in.
             async with gate:

@@ -19,6 +19,13 @@ again whatever it is handed, so a writer added later cannot store past them.
 A write is judged on what it adds or changes: properties it leaves as they were (say,
 extracted from a file) are not, so no asset becomes unwritable, and a group already
 over the total accepts writes that shrink it.
+
+Metadata extracted from a file (exiftool's reading of its XMP, IPTC, EXIF) is the
+file's author's, not the client's: ``fit_extracted`` holds it to the same limits by
+dropping what breaks them (a string value over ``MAX_VALUE_BYTES`` is cut to fit)
+rather than failing the asset, as AEM's extraction, which is best effort, keeps
+processing an asset whose embedded metadata it cannot take. A hostile file's 1 MB value
+or 10,000 properties cost at most ``MAX_METADATA_BYTES`` of the database.
 """
 
 from __future__ import annotations
@@ -40,6 +47,21 @@ MAX_DEPTH = 16
 MAX_IMPORT_METADATA_BYTES = 4 * 1024 * 1024
 
 MEDIA_TYPE_KEYS = frozenset({"dc:format"})
+# Extracted metadata over the total keeps these namespaces' properties first.
+STANDARD_NAMESPACES = frozenset(
+    {
+        "dc",
+        "xmp",
+        "xmpRights",
+        "tiff",
+        "exif",
+        "photoshop",
+        "Iptc4xmpCore",
+        "pdf",
+        "xmpDM",
+        "xmpTPg",
+    }
+)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -132,3 +154,63 @@ def check_import(common: Mapping[str, Any], files: Iterable[Mapping[str, Any]]) 
                 "assetMetadata in all (the request's assetMetadata counts once per file); "
                 "import fewer files at once or give them less metadata"
             )
+
+
+def _fits(key: str, value: Any) -> bool:
+    try:
+        check_value(key, value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _well_formed(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` as a JSON string (quotes and escapes
+    counted), on a character boundary."""
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits; JSON escapes make size non-linear
+        mid = (low + high + 1) // 2
+        if json_size(text[:mid]) <= max_bytes:
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low]
+
+
+def fit_extracted(extracted: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Metadata read from a file, held to the limits: each property that breaks one is
+    dropped, except a string over ``MAX_VALUE_BYTES``, which is cut to fit; properties
+    are then kept while the total stays within ``MAX_METADATA_BYTES``, those of the
+    standard namespaces (``STANDARD_NAMESPACES``) first, each group in the file's order.
+    Returns what is kept and the names of what was dropped or cut."""
+    kept: dict[str, Any] = {}
+    changed: list[str] = []
+    total = 2  # the braces
+    ordered = sorted(
+        extracted.items(),
+        key=lambda kv: str(kv[0]).partition(":")[0] not in STANDARD_NAMESPACES,
+    )
+    for key, value in ordered:
+        if not _fits(key, value):
+            changed.append(str(key)[:MAX_KEY_CHARS])
+            if not (isinstance(value, str) and _well_formed(value)):
+                continue
+            value = _cut(value, MAX_VALUE_BYTES)
+            if not _fits(key, value):
+                continue
+        size = json_size({key: value}) - 1  # the pair and its comma
+        if total + size > MAX_METADATA_BYTES:
+            if not changed or changed[-1] != key:
+                changed.append(key)
+            continue
+        kept[key] = value
+        total += size
+    return kept, changed

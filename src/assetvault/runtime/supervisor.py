@@ -1,7 +1,11 @@
 """The processes ``assetvault serve`` keeps besides its API processes (docs/runtime.md):
 one worker process and one background process, started once the server's own start is
 done, restarted when they die, and gone with the server (they receive SIGKILL when it
-dies, however)."""
+dies, however).
+
+A process that keeps dying soon after its start (a full disk, a database it cannot
+open) is restarted after a back-off that doubles with each such death up to a cap
+(``restart_delay``), not in a loop; the log says so once per step of the back-off."""
 
 from __future__ import annotations
 
@@ -22,6 +26,24 @@ log = logging.getLogger("assetvault.supervisor")
 
 PR_SET_PDEATHSIG = 1
 READY_WAIT_SECONDS = 30.0  # the roles start then even if the API never answered
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 60.0
+# A process that ran this long before it died is restarted after the first delay again.
+RESTART_HEALTHY_AFTER_SECONDS = 60.0
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core) and
+# keeps what it touched: the background process's index commits and merges, on ever
+# other threads, grew it by some 3 MiB a minute under a steady load that way (the soak,
+# tests/soak). Two arenas keep it flat; an operator's own setting wins.
+CHILD_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
+
+
+def restart_delay(
+    quick_deaths: int, first: float = RESTART_FIRST_SECONDS, cap: float = RESTART_MAX_SECONDS
+) -> float:
+    """How long to wait before starting a process again after its ``quick_deaths``-th
+    death in a row soon after its start (1 for a death after a healthy run): ``first``,
+    doubled with each further quick death, at most ``cap``."""
+    return min(cap, first * 2.0 ** max(0, min(quick_deaths - 1, 62)))
 
 
 def answers(host: str, port: int) -> Callable[[], bool]:
@@ -84,12 +106,28 @@ def hold_worker_lock(data_dir: Path) -> object:
 
 
 class Supervisor:
-    """Keeps ``count`` processes of ``assetvault <command> --data-dir D`` running."""
+    """Keeps ``count`` processes of ``assetvault <command> --data-dir D`` running,
+    restarting one that dies after ``restart_delay`` (``first``, ``cap``; a process that
+    lived ``healthy_after`` seconds starts the back-off over)."""
 
-    def __init__(self, count: int, data_dir: Path, command: tuple[str, ...] = ("worker",)) -> None:
+    TICK_SECONDS = 1.0
+
+    def __init__(
+        self,
+        count: int,
+        data_dir: Path,
+        command: tuple[str, ...] = ("worker",),
+        *,
+        first: float = RESTART_FIRST_SECONDS,
+        cap: float = RESTART_MAX_SECONDS,
+        healthy_after: float = RESTART_HEALTHY_AFTER_SECONDS,
+    ) -> None:
         self.count = count
         self.data_dir = data_dir
         self.command = command
+        self.first = first
+        self.cap = cap
+        self.healthy_after = healthy_after
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(
@@ -107,7 +145,7 @@ class Supervisor:
                 str(self.data_dir),
             ],
             preexec_fn=die_with_parent,
-            env=os.environ.copy(),
+            env={**CHILD_ENV_DEFAULTS, **os.environ},
         )
 
     def start(self) -> None:
@@ -119,16 +157,33 @@ class Supervisor:
         # thread that started it ends, not only when the process does.
         if not self._stopping.is_set():
             self.processes = [self._spawn() for _ in range(self.count)]
-        while not self._stopping.wait(1.0):
+        now = time.monotonic()
+        started = [now] * len(self.processes)
+        quick_deaths = [0] * len(self.processes)
+        due: list[float | None] = [None] * len(self.processes)  # when a dead one restarts
+        while not self._stopping.wait(self.TICK_SECONDS):
+            now = time.monotonic()
             for i, p in enumerate(self.processes):
-                if p.poll() is not None and not self._stopping.is_set():
-                    log.warning(
-                        "%s %d exited with %s; starting another",
-                        " ".join(self.command),
-                        p.pid,
-                        p.returncode,
-                    )
+                if due[i] is None and p.poll() is not None:
+                    quick = now - started[i] < self.healthy_after
+                    quick_deaths[i] = quick_deaths[i] + 1 if quick else 1
+                    delay = restart_delay(quick_deaths[i], self.first, self.cap)
+                    before = restart_delay(quick_deaths[i] - 1, self.first, self.cap)
+                    if quick_deaths[i] == 1 or delay != before:  # once per step
+                        log.warning(
+                            "%s %d exited with %s; starting another in %g s%s",
+                            " ".join(self.command),
+                            p.pid,
+                            p.returncode,
+                            delay,
+                            " (and so after each such exit)" if delay >= self.cap else "",
+                        )
+                    due[i] = now + delay
+                when = due[i]
+                if when is not None and now >= when and not self._stopping.is_set():
                     self.processes[i] = self._spawn()
+                    started[i] = now
+                    due[i] = None
         for p in self.processes:
             if p.poll() is None:
                 p.terminate()

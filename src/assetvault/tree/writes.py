@@ -23,6 +23,7 @@ has to remember to.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -56,6 +57,8 @@ from assetvault.tree import events
 from assetvault.tree import repository as repo
 from assetvault.tree.models import FRAGMENT_TYPE, Node
 from assetvault.tree.paths import ROOT, join
+
+log = logging.getLogger("assetvault.tree")
 
 # Called inside the transaction that gave an asset a new original, so whatever it
 # writes (a processing job) commits or rolls back with the change itself.
@@ -760,10 +763,19 @@ class Change:
     ) -> None:
         """Swap the renditions processing made for new ones (uploaded ones stay) and store
         what it read from the original (its SHA-1 too, when the server had not read it
-        before: a direct upload to an object store)."""
+        before: a direct upload to an object store), held to the metadata limits (what
+        breaks them is dropped, not refused: the file's author, not the caller, wrote it)."""
         mediatypes.check(mime_type, "the sniffed type")
         if sha1 is not None and node.blob_key is not None:
             await self.original_verified(node.blob_key, sha1)
+        extracted, dropped = limits.fit_extracted(extracted)
+        if dropped:
+            log.warning(
+                "%s: %d extracted metadata properties over the limits dropped or cut: %s",
+                node.path,
+                len(dropped),
+                ", ".join(d[:80] for d in dropped[:5]) + (", ..." if len(dropped) > 5 else ""),
+            )
         await self.conn.execute(
             delete(renditions).where(
                 renditions.c.node_id == node.id, renditions.c.origin == "generated"

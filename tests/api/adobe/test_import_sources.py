@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -606,3 +607,62 @@ async def test_a_listed_file_without_an_absolute_path_fails_the_start(
     assert refused(r, (502,)), r.text
     assert "absolute path" in r.json()["detail"]
     assert await run_imports(services) == 0
+
+
+def deep_chain(prefix: str, levels: int) -> list[Entry]:
+    """Folders d0/d1/.../d<levels-1> with a file at three depths: 11 levels down,
+    63 levels down (the deepest an import into a folder one level down may fill) and at
+    the bottom."""
+    chain = [Entry(f"{prefix}D0", "d0", None)]
+    chain += [Entry(f"{prefix}D{n}", f"d{n}", f"{prefix}D{n - 1}") for n in range(1, levels)]
+    return [
+        *chain,
+        Entry(f"{prefix}S", "shallow.txt", f"{prefix}D10", b"s"),
+        Entry(f"{prefix}E", "edge.txt", f"{prefix}D62", b"e"),
+        Entry(f"{prefix}Z", "deep.txt", f"{prefix}D{levels - 1}", b"z"),
+    ]
+
+
+@pytest.fixture
+def deep_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The providers also hold a folder tree 200 levels deep."""
+    shallow = entries
+    monkeypatch.setattr(
+        sys.modules[__name__],
+        "entries",
+        lambda prefix, photo: shallow(prefix, photo) + deep_chain(prefix, 200),
+    )
+
+
+async def test_a_source_folder_tree_deeper_than_the_bound_fails_its_files_one_by_one(
+    deep_source: None, client: Any, tokens: Tokens, services: Services, provider: Provider
+) -> None:
+    """A source may list folders nested to any depth: an import makes folders down to
+    MAX_FOLDER_DEPTH levels below /content/dam, and a file deeper fails alone (400,
+    saying why) while the others are imported."""
+    from assetvault.imports.service import MAX_FOLDER_DEPTH
+
+    await ready(client, tokens, provider)
+    prefix = provider.ids["F1"].removesuffix("F1")
+    r = await client.post(
+        f"{SOURCES}/mine/start",
+        json={"folder": "/content/dam/deep", "items": [f"{prefix}D0"]},
+        headers=adobe(tokens.write),
+    )
+    assert r.status_code == 202, r.text
+    await run_imports(services)
+    items = await all_results(
+        client, tokens.write, r.headers["location"].replace("status", "result")
+    )
+    by_name = {i["fileName"]: i for i in items}
+    assert {n: i["status"] for n, i in by_name.items()} == {
+        "shallow.txt": "imported",
+        "edge.txt": "imported",
+        "deep.txt": "failed",
+    }
+    assert by_name["deep.txt"]["error"]["status"] == 400
+    assert f"at most {MAX_FOLDER_DEPTH} levels" in by_name["deep.txt"]["error"]["detail"]
+    edge = by_name["edge.txt"]["assetPath"]
+    assert edge.removeprefix("/content/dam").count("/") - 1 == MAX_FOLDER_DEPTH
+    deepest = "/content/dam/deep/" + "/".join(f"d{n}" for n in range(MAX_FOLDER_DEPTH))
+    assert await services.tree.find(deepest) is None  # no folder past the bound was made

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -405,3 +406,75 @@ def test_the_completion_and_its_token_never_go_to_another_server(
         assert evil.received == []
         done = [r for r in server.received if r.path == "/c.json"]
         assert len(done) == 1 and done[0].headers["authorization"] == "Bearer t"
+
+
+def test_a_server_trickling_a_download_fails_that_file_at_its_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A byte every half second never trips a read timeout (the real attack: a byte every
+    59 s, under the client's 60 s); the file's own deadline (--file-timeout plus its
+    size at --min-rate) ends it, and the others are downloaded."""
+    dest = tmp_path / "dest"
+    slow, fast = b"0123456789" * 2, b"fast"
+    bodies = {"slow.bin": Reply(200, slow, trickle=0.5), "fast.txt": Reply(200, fast)}
+    with receiver(serving(lambda _r: listing({"slow.bin": slow, "fast.txt": fast}), bodies)) as s:
+        started = time.monotonic()
+        code = cli(s, "download", SOURCE, str(dest), "--file-timeout", "1", "--min-rate", "1")
+        took = time.monotonic() - started
+    assert code == 1
+    assert took < 6, took  # the trickle would take 10 s
+    assert (dest / "fast.txt").read_bytes() == fast and not (dest / "slow.bin").exists()
+    err = capsys.readouterr().err
+    assert "slow.bin: not done within 1 s" in err and "downloaded 1, skipped 0, failed 1" in err
+
+
+def test_a_server_trickling_its_answers_to_an_upload_fails_that_file_at_its_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same deadline holds each file of an upload: an initiate answer trickled a byte
+    at a time fails that file."""
+    (tmp_path / "a.txt").write_bytes(b"a" * 100)
+    initiate = json.dumps(
+        {
+            "completeURI": "/content/dam/x.completeUpload.json",
+            "folderPath": SOURCE,
+            "files": [
+                {
+                    "fileName": "a.txt",
+                    "mimeType": "text/plain",
+                    "uploadToken": "t",
+                    "uploadURIs": ["/part"],
+                    "minPartSize": 1,
+                    "maxPartSize": 1000,
+                }
+            ],
+        }
+    ).encode()
+
+    def answer(r: Received) -> Reply:
+        if r.path.startswith("/adobe/assets/search"):
+            return Reply(200, json.dumps({"hits": {"results": []}}).encode())
+        if r.path.startswith("/api/assets") and r.method == "GET":
+            return Reply(200, b'{"properties": {}}')
+        if r.path.endswith(".initiateUpload.json"):
+            return Reply(200, initiate, {"content-type": "application/json"}, trickle=0.05)
+        return Reply(404)
+
+    with receiver(answer) as s:
+        started = time.monotonic()
+        code = cli(
+            s,
+            "upload",
+            str(tmp_path / "a.txt"),
+            "--folder",
+            SOURCE,
+            "--file-timeout",
+            "1",
+            "--min-rate",
+            "1",
+            "--journal",
+            str(tmp_path / "journal"),
+        )
+        took = time.monotonic() - started
+    assert code == 1 and took < 8, took  # the trickle would take about 20 s
+    assert "not done within 1 s" in capsys.readouterr().err

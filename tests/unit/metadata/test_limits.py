@@ -118,3 +118,31 @@ async def test_the_write_path_refuses_hostile_metadata(services: Services) -> No
         with pytest.raises(InvalidInput):
             await services.changes.set_properties(asset.path, metadata, user="writer")
         assert (await snapshot(services))["nodes"] == before["nodes"], name
+
+
+@pytest.mark.parametrize(
+    "metadata", [m for _, m in HOSTILE + NOT_JSON], ids=HOSTILE_IDS + [n for n, _ in NOT_JSON]
+)
+def test_hostile_extracted_metadata_is_dropped_not_refused(metadata: dict[str, Any]) -> None:
+    fitted, dropped = limits.fit_extracted({"dc:title": "kept", **metadata})
+    limits.check_new(fitted)  # what is kept passes the one check
+    assert fitted["dc:title"] == "kept" and dropped
+
+
+def test_an_extracted_string_over_the_value_limit_is_cut_to_fit() -> None:
+    value = "é\n" * limits.MAX_VALUE_BYTES  # escapes and multi-byte characters
+    fitted, dropped = limits.fit_extracted({"dc:description": value, "dc:title": "t"})
+    assert dropped == ["dc:description"] and fitted["dc:title"] == "t"
+    cut = fitted["dc:description"]
+    assert value.startswith(cut)
+    assert limits.MAX_VALUE_BYTES - 8 <= limits.json_size(cut) <= limits.MAX_VALUE_BYTES
+
+
+def test_extracted_metadata_is_held_to_the_total_in_order() -> None:
+    many = {f"h:P{i}": "x" * 200 for i in range(10_000)}  # about 2.3 MB in all
+    fitted, dropped = limits.fit_extracted({**many, "dc:title": "t"})
+    assert limits.json_size(fitted) <= limits.MAX_METADATA_BYTES
+    assert len(fitted) + len(dropped) == 10_001 and len(fitted) > 4_000
+    assert fitted["dc:title"] == "t"  # a standard namespace's first
+    assert [k for k in fitted if k != "dc:title"] == [f"h:P{i}" for i in range(len(fitted) - 1)]
+    limits.check_new(fitted)

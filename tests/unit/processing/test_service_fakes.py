@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from assetvault.adapters.database.tables import jobs
+from assetvault.metadata import limits
 from assetvault.processing.renditions import renditions_for
 from tests.factories import make_asset, one_chunk
 from tests.factories import process_all as drain
@@ -198,3 +199,21 @@ async def test_closing_the_services_closes_the_tools(
     async with faked_services(request, tmp_path, "sqlite") as f:
         assert not f.media.closed
     assert f.media.closed
+
+
+async def test_a_files_hostile_metadata_is_stored_within_the_limits(faked: Faked) -> None:
+    """A file whose XMP carries a 1 MB value and 10,000 properties is processed; what is
+    stored of them is cut and dropped to the metadata limits, not the database's cost."""
+    f = faked
+    tags: dict[str, object] = {f"XMP-h:P{i}": f"value {i} " * 20 for i in range(10_000)}
+    tags["XMP-dc:Description"] = "A" * 2**20
+    tags["XMP-dc:Title"] = "Sunset"
+    content = f.media.file(b"hostile", mime="image/jpeg", tags=tags, width=60, height=40)
+    await make_asset(f.services, "hostile.jpg", content, "image/jpeg")
+    assert await drain(f.services) == 1
+    node = await f.services.tree.get("/content/dam/hostile.jpg")
+    assert (node.asset_state, node.processing_error) == ("processed", None)
+    assert limits.json_size(node.extracted) <= limits.MAX_METADATA_BYTES
+    assert node.extracted["dc:title"] == "Sunset"
+    assert 0 < limits.json_size(node.extracted["dc:description"]) <= limits.MAX_VALUE_BYTES
+    assert node.extracted["dc:format"] == "image/jpeg"

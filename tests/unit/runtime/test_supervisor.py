@@ -1,0 +1,101 @@
+"""serve's supervisor of its worker and background processes: one that keeps dying soon
+after its start (a full disk, say) is restarted after a growing back-off with a cap, not
+in a loop, and the log says so once per step."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from assetvault.runtime import supervisor
+from assetvault.runtime.supervisor import Supervisor, restart_delay
+
+
+def test_the_restart_delay_doubles_up_to_its_cap() -> None:
+    delays = [restart_delay(n, first=1.0, cap=60.0) for n in range(1, 10)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    assert restart_delay(10_000, first=1.0, cap=60.0) == 60.0  # no overflow
+    assert restart_delay(supervisor.RESTART_MAX_SECONDS) <= supervisor.RESTART_MAX_SECONDS
+
+
+class Dying(Supervisor):
+    """A supervisor of a process that exits at once (or after ``lives`` seconds)."""
+
+    TICK_SECONDS = 0.02
+
+    def __init__(self, tmp: Path, lives: float = 0.0, **backoff: float) -> None:
+        super().__init__(1, tmp, ("background",), **backoff)
+        self.lives = lives
+        self.spawned: list[float] = []
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.spawned.append(time.monotonic())
+        return subprocess.Popen(["sleep", str(self.lives)])
+
+
+def restarts(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "starting another" in r.getMessage()]
+
+
+def test_a_process_that_keeps_dying_is_restarted_after_a_growing_back_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "assetvault.supervisor")
+    watched = Dying(tmp_path, first=0.2, cap=0.8, healthy_after=60.0)
+    watched.start()
+    time.sleep(4.0)
+    watched.stop()
+    gaps = [b - a for a, b in zip(watched.spawned, watched.spawned[1:], strict=False)]
+    # 0.2, 0.4, 0.8, 0.8, ... s after each death: a loop would restart every tick.
+    assert 5 <= len(watched.spawned) <= 8, gaps
+    for gap, delay in zip(gaps, [0.2, 0.4, 0.8, 0.8, 0.8, 0.8, 0.8], strict=False):
+        assert gap >= delay, gaps
+    # Once per step of the back-off, however many deaths: 0.2, 0.4 and the cap.
+    logged = restarts(caplog)
+    assert [m.split(" in ")[-1] for m in logged] == [
+        "0.2 s",
+        "0.4 s",
+        "0.8 s (and so after each such exit)",
+    ], logged
+
+
+def test_a_process_that_ran_long_enough_is_restarted_after_the_first_delay(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "assetvault.supervisor")
+    watched = Dying(tmp_path, lives=0.3, first=0.1, cap=10.0, healthy_after=0.2)
+    watched.start()
+    time.sleep(2.0)
+    watched.stop()
+    gaps = [b - a for a, b in zip(watched.spawned, watched.spawned[1:], strict=False)]
+    assert len(gaps) >= 3 and all(gap < 1.0 for gap in gaps), gaps  # no growing back-off
+    assert all(m.endswith(" in 0.1 s") for m in restarts(caplog)), restarts(caplog)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "2"), ("8", "8")])
+def test_the_roles_start_with_two_malloc_arenas_unless_the_operator_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+) -> None:
+    """glibc's arena per allocating thread grew the background process without bound
+    under a steady load (the soak); its processes get MALLOC_ARENA_MAX=2, and an
+    operator's own setting is kept."""
+    if given is None:
+        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_ARENA_MAX", given)
+    seen: list[dict[str, str]] = []
+
+    class Recorded:
+        def __init__(self, argv: list[str], **kwargs: object) -> None:
+            env = kwargs["env"]
+            assert isinstance(env, dict)
+            seen.append(env)
+
+    monkeypatch.setattr(supervisor.subprocess, "Popen", Recorded)
+    Supervisor(1, tmp_path, ("background",))._spawn()
+    assert seen[0]["MALLOC_ARENA_MAX"] == expected
+    assert seen[0]["PATH"] == supervisor.os.environ["PATH"]  # the rest as it was
