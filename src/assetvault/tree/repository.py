@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -33,10 +34,18 @@ VERSION_COLUMNS = (
 )
 
 
-def instant(value: Any) -> datetime:
-    """A stored timestamp: a datetime from PostgreSQL, ISO text from SQLite."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+@lru_cache(maxsize=8192)
+def _instant_text(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def instant(value: Any) -> datetime:
+    """A stored timestamp: a datetime from PostgreSQL, ISO text from SQLite (the same
+    texts come back read after read: parsed once, the datetimes are immutable)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return _instant_text(value)
 
 
 def document(value: Any) -> Any:
@@ -44,8 +53,15 @@ def document(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+_new_node = object.__new__
+
+
 def node_from(row: Row) -> Node:
-    return Node(
+    # Node is a frozen dataclass, whose __init__ sets each of its 21 fields through
+    # object.__setattr__: for listings of many nodes that was a third of a row's cost.
+    # Its fields are filled directly instead, every one of them (the same values).
+    node = _new_node(Node)
+    node.__dict__.update(
         id=row[0],
         parent_id=row[1],
         name=row[2],
@@ -68,6 +84,7 @@ def node_from(row: Row) -> Node:
         published=bool(row[19]),
         published_at=instant(row[20]) if row[20] is not None else None,
     )
+    return node
 
 
 def _created_at_10th(row: Row) -> list[Any]:
