@@ -8,8 +8,9 @@ debug mode slows every callback, so the count errs high). Then GET metadata agai
 API processes (``serve``'s default on two cores).
 
 Then PATCH metadata while the server is busy with what a real one does beside it (issue
-23: p99 <= 100 ms at 32 connections): three webhook registrations of metadata_updated
-delivering to a local receiver (its own process), alone, and with an ingest of
+23: p99 <= 100 ms at 32 connections), each PATCH writing a new value (so each announces
+a metadata_updated event): three webhook registrations of it delivering to a local
+receiver (its own process), alone, and with an ingest of
 BENCH_BUSY_ASSETS (200) small JPEGs uploaded four at a time and processed by the worker
 running beside the PATCHes; each round measures the constant route first, so every
 figure has the same round's reference.
@@ -124,6 +125,20 @@ class Target:
             'wrk.headers["Content-Type"] = "application/json-patch+json"\n'
             'wrk.headers["If-Match"] = "*"\n'
         )
+        # Each PATCH a new value, so that each is a change with its event (a PATCH that
+        # writes the value already there changes nothing and announces nothing).
+        self.changing_script = work / "patch-changing.lua"
+        self.changing_script.write_text(
+            'wrk.method = "PATCH"\n'
+            'wrk.headers["Content-Type"] = "application/json-patch+json"\n'
+            'wrk.headers["If-Match"] = "*"\n'
+            "counter = 0\n"
+            "request = function()\n"
+            "  counter = counter + 1\n"
+            '  return wrk.format(nil, nil, nil, \'[{"op":"add","path":"/bench:counter","value":\' '
+            "..  counter .. '}]')\n"
+            "end\n"
+        )
         for check in (self.metadata, self.listing):
             assert httpx.get(check, headers=self.read).status_code == 200
         self._settle(made)
@@ -236,18 +251,27 @@ def busy(work: Path) -> dict[str, Any]:
         photo = media.jpeg_with_metadata(work / "busy.jpg", 320, 240).read_bytes()
         for n in range(ROUNDS):
             live = wrk(target.live, {})
-            hooks = wrk(target.metadata, target.write, target.patch_script)
+            hooks = wrk(target.metadata, target.write, target.changing_script)
             with Ingest(target, photo, f"busy{n}") as ingest:
-                both = wrk(target.metadata, target.write, target.patch_script)
+                both = wrk(target.metadata, target.write, target.changing_script)
             ingest.wait()
             settle(hook)  # the next round starts with nothing left to deliver
-            rounds.append({"live": live, "hooks": hooks, "hooks_ingest": both, **ingest.during})
+            received = hook.count()
+            rounds.append(
+                {
+                    "live": live,
+                    "hooks": hooks,
+                    "hooks_ingest": both,
+                    **ingest.during,
+                    "events_received_so_far": received,
+                }
+            )
             print(
                 f"  busy round {n + 1}/{ROUNDS}: constant {live['rps']:.0f} req/s; PATCH with "
                 f"{HOOKS} webhooks {hooks['rps']:.0f} req/s p99 {hooks['p99_ms']:.1f} ms; "
                 f"with an ingest too {both['rps']:.0f} req/s p99 {both['p99_ms']:.1f} ms "
                 f"({ingest.during['uploaded']} uploaded, {ingest.during['processed']} "
-                "processed meanwhile)",
+                f"processed meanwhile; {received} events received so far)",
                 flush=True,
             )
         delivered = hook.count()

@@ -26,6 +26,10 @@ NODE_COLUMNS = (
 )
 # Listings leave the extracted text (which can be large) behind.
 NODE_COLUMNS_NO_TEXT = NODE_COLUMNS.replace("extracted_text", "NULL")
+# A page of a folder's children as the classic API lists them (name, kind, type, the
+# users' layer for titles): the extracted layer (a photo's is kilobytes of JSON, parsed
+# for each child) stays behind too.
+NODE_COLUMNS_LISTED = NODE_COLUMNS_NO_TEXT.replace("extracted,", "NULL,")
 RENDITION_COLUMNS = (
     "id, node_id, name, origin, blob_key, size, mime_type, width, height, created_at"
 )
@@ -142,9 +146,13 @@ async def ids_at(r: Reader, paths: list[str]) -> dict[str, str]:
 
 
 async def children(
-    r: Reader, parent_id: str, *, offset: int = 0, limit: int | None = None
+    r: Reader, parent_id: str, *, offset: int = 0, limit: int | None = None, listed: bool = False
 ) -> list[Node]:
-    sql = f"SELECT {NODE_COLUMNS_NO_TEXT} FROM nodes WHERE parent_id = ? ORDER BY name"
+    """A page of a folder's children by name, without their extracted text; ``listed``:
+    without their extracted layer either (``extracted`` is empty: for listings that
+    show no extracted value)."""
+    columns = NODE_COLUMNS_LISTED if listed else NODE_COLUMNS_NO_TEXT
+    sql = f"SELECT {columns} FROM nodes WHERE parent_id = ? ORDER BY name"
     params: list[Any] = [parent_id]
     # SQLite wants a LIMIT before an OFFSET; -1 / NULL mean no limit in either database.
     sql += " LIMIT ? OFFSET ?"
