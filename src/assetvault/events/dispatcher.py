@@ -157,9 +157,10 @@ class Dispatcher:
         database's write lock for tens of milliseconds of Python while every API
         request's change waited in line behind it."""
         now = datetime.now(UTC)
-        async with self.db.read() as conn:  # most rounds find nothing: no write lock then
-            r = self.db.reader_of(conn)
-            after = await repo.int_state(conn, repo.POSITION)
+        # Most rounds find nothing: no write lock then. Read on the driver itself (in
+        # the loop on SQLite, asyncpg on PostgreSQL): no thread hop per statement.
+        async with self.db.reader() as r:
+            after = await repo.dispatch_position(r)
             # The head counts the pruned floor: past it, rows wait or some were pruned.
             if await tree_repo.outbox_head(r) <= after:
                 return 0
