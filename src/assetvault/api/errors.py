@@ -76,6 +76,12 @@ def error_response(
     )
 
 
+def http_error_response(request: Request, exc: StarletteHTTPException) -> Response:
+    """An HTTPException (raised by the framework or a library) in the interface's format."""
+    detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
+    return error_response(request, exc.status_code, detail, dict(exc.headers or {}))
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -123,8 +129,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = exc.detail if isinstance(exc.detail, str) else _title(exc.status_code)
-        return error_response(request, exc.status_code, detail, dict(exc.headers or {}))
+        return http_error_response(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -40,6 +40,7 @@ from typing import Any
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
+from assetvault.adapters.database.reader import Reader
 from assetvault.events import models
 from assetvault.events import repository as repo
 from assetvault.events.envelope import (
@@ -54,6 +55,7 @@ from assetvault.metadata.service import MetadataService
 from assetvault.runtime.wake import OUTBOX, Listener, Wakeups
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
+from assetvault.tree.models import OutboxEvent
 
 log = logging.getLogger("assetvault.events")
 
@@ -148,50 +150,34 @@ class Dispatcher:
 
     # -- outbox -> journal + deliveries ----------------------------------------------------
 
-    async def materialize(self, batch: int = 500) -> int:
+    async def materialize(self, batch: int = 200) -> int:
         """Turn the next outbox rows into journal entries and deliveries; returns how
-        many outbox rows were consumed."""
+        many outbox rows were consumed.
+
+        The events (each with its asset's envelope: the costly part) are built from a
+        read transaction; the write transaction only checks that the position is still
+        where the read found it, and appends them. Built inside it, a batch held the
+        database's write lock for tens of milliseconds of Python while every API
+        request's change waited in line behind it."""
         now = datetime.now(UTC)
-        async with self.db.read() as conn:  # most rounds find nothing: no write lock then
-            after = await repo.int_state(conn, repo.POSITION)
+        # Most rounds find nothing: no write lock then. Read on the driver itself (in
+        # the loop on SQLite, asyncpg on PostgreSQL): no thread hop per statement.
+        async with self.db.reader() as r:
+            after = await repo.dispatch_position(r)
             # The head counts the pruned floor: past it, rows wait or some were pruned.
-            if await tree_repo.outbox_head(self.db.reader_of(conn)) <= after:
+            if await tree_repo.outbox_head(r) <= after:
                 return 0
+            built = None
+            if after >= await tree_repo.outbox_floor(r):
+                built = await self._events_after(r, after, batch)
         async with self.db.write() as conn:
-            r = self.db.reader_of(conn)
-            after = await repo.int_state(conn, repo.POSITION)
-            floor = await tree_repo.outbox_floor(r)
-            if after < floor:
-                # The outbox rows after this position are gone (the sweep prunes only
-                # what the dispatcher has read, so its position was reset or the
-                # database restored from an older copy): their events cannot be made
-                # any more. Said loudly, and the dispatcher goes on from the floor
-                # rather than stop every later event.
-                log.warning(
-                    "event dispatcher at outbox position %d, but the outbox is pruned up "
-                    "to %d: the events between are lost; going on from %d",
-                    after,
-                    floor,
-                    floor,
-                )
-                after = floor
-                await repo.set_state(conn, repo.POSITION, str(floor))
-            rows = await tree_repo.outbox_after(r, after, batch)
-            if not rows:
+            if built is None or await repo.int_state(conn, repo.POSITION) != after:
+                # Below the floor, or the position moved meanwhile: all of it here.
+                built = await self._materialize_position(conn, batch)
+            if built is None or not built[0]:
                 return 0
-            announced = [row for row in rows if row.type in models.AEM_TYPES]
-            nodes = await tree_repo.by_ids(
-                r, sorted({row.node_id for row in announced if row.node_id})
-            )
-            envelopes = dict(
-                zip(nodes, await self.metadata.envelopes(r, list(nodes.values())), strict=True)
-            )
+            rows, events = built
             receivers = [reg for reg in await repo.registrations(conn) if reg.receives_deliveries]
-            events = []
-            for row in announced:
-                node = nodes.get(row.node_id or "")
-                data = event_data(row, node, envelopes.get(row.node_id or ""))
-                events.append((row.seq, cloud_event(row, data, self.source), row.created_at))
             # One insert for the whole batch of entries (a statement each would be a
             # round each on the dispatcher's loop).
             seqs = await repo.append_journal_many(conn, events)
@@ -212,6 +198,49 @@ class Dispatcher:
             await repo.add_deliveries(conn, deliveries)
             await repo.set_state(conn, repo.POSITION, str(rows[-1].seq))
         return len(rows)
+
+    async def _materialize_position(
+        self, conn: Connection, batch: int
+    ) -> tuple[list[OutboxEvent], list[tuple[int, dict[str, Any], datetime]]] | None:
+        """The position and the events after it, read in the write transaction."""
+        r = self.db.reader_of(conn)
+        after = await repo.int_state(conn, repo.POSITION)
+        floor = await tree_repo.outbox_floor(r)
+        if after < floor:
+            # The outbox rows after this position are gone (the sweep prunes only
+            # what the dispatcher has read, so its position was reset or the
+            # database restored from an older copy): their events cannot be made
+            # any more. Said loudly, and the dispatcher goes on from the floor
+            # rather than stop every later event.
+            log.warning(
+                "event dispatcher at outbox position %d, but the outbox is pruned up "
+                "to %d: the events between are lost; going on from %d",
+                after,
+                floor,
+                floor,
+            )
+            after = floor
+            await repo.set_state(conn, repo.POSITION, str(floor))
+        return await self._events_after(r, after, batch)
+
+    async def _events_after(
+        self, r: Reader, after: int, batch: int
+    ) -> tuple[list[OutboxEvent], list[tuple[int, dict[str, Any], datetime]]]:
+        """The next outbox rows after ``after`` and the events they announce."""
+        rows = await tree_repo.outbox_after(r, after, batch)
+        if not rows:
+            return [], []
+        announced = [row for row in rows if row.type in models.AEM_TYPES]
+        nodes = await tree_repo.by_ids(r, sorted({row.node_id for row in announced if row.node_id}))
+        envelopes = dict(
+            zip(nodes, await self.metadata.envelopes(r, list(nodes.values())), strict=True)
+        )
+        events = []
+        for row in announced:
+            node = nodes.get(row.node_id or "")
+            data = event_data(row, node, envelopes.get(row.node_id or ""))
+            events.append((row.seq, cloud_event(row, data, self.source), row.created_at))
+        return rows, events
 
     # -- deliveries ------------------------------------------------------------------------
 

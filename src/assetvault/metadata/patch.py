@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonpatch
 import jsonpointer
+import orjson
 
 from assetvault.errors import InvalidInput
 from assetvault.metadata import limits
@@ -95,11 +96,22 @@ def _apply_aem(doc: dict[str, Any], op: dict[str, Any]) -> None:
                 current[:] = [v for v in current if v != value]
 
 
+def _copy(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):  # not plain JSON after all
+        return copy.deepcopy(value)
+    return copied if copied == value else copy.deepcopy(value)
+
+
 def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
     """The metadata after the patch; raises InvalidInput (nothing applied) on any fault."""
     if not isinstance(operations, list):
         raise InvalidInput("the body must be a JSON Patch array")
-    doc: dict[str, Any] = {GROUP: copy.deepcopy(asset_metadata)}
+    # The patch works on a copy of its own (read from the database as JSON, so a JSON
+    # round trip copies it, several times faster than deepcopy), changed in place: an
+    # operation that fails fails the whole patch, and the copy is dropped.
+    doc: dict[str, Any] = {GROUP: _copy(asset_metadata)}
     for index, raw in enumerate(operations):
         if not isinstance(raw, dict):
             raise InvalidInput(f"operation {index} is not an object")
@@ -114,7 +126,7 @@ def apply(asset_metadata: dict[str, Any], operations: Any) -> dict[str, Any]:
             if name in AEM_OPS:
                 _apply_aem(doc, op)
             else:
-                doc = jsonpatch.apply_patch(doc, [op], in_place=False)
+                doc = jsonpatch.apply_patch(doc, [op], in_place=True)
         except InvalidInput as exc:
             raise InvalidInput(f"operation {index} ({name}): {exc.detail}") from exc
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:

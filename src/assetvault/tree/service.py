@@ -42,7 +42,8 @@ class StoredOriginal:
 @dataclass(frozen=True)
 class NodeView:
     """A node with what a listing shows of it, read in one transaction: a folder's page
-    of children and their total, or an asset's renditions and comments."""
+    of children (without their extracted layer: a listing shows none of it) and their
+    total, or an asset's renditions and comments."""
 
     node: Node
     children: list[Node] = field(default_factory=list)
@@ -106,7 +107,7 @@ class TreeService:
             if node is None:
                 return None
             if node.kind == "folder":
-                children = await repo.children(r, node.id, offset=offset, limit=limit)
+                children = await repo.children(r, node.id, offset=offset, limit=limit, listed=True)
                 return NodeView(node, children, await repo.count_children(r, node.id))
             return NodeView(
                 node,

@@ -84,3 +84,86 @@ async def test_measuring_names_each_request_after_its_route(
     monkeypatch.setenv("ASSETVAULT_SLOW_CALLBACK_MS", "10")
     measured = create_app(services=services)
     assert await _name_after_request(measured, url, tokens.read) == f"GET {url}"
+
+
+def _without_revision(r: httpx.Response) -> tuple[int, list[str], dict[str, object]]:
+    """A successful PATCH's answer, less what each PATCH changes (ETag, revision, time)."""
+    body = r.json()
+    for key in ("repo:etag", "repo:version", "repo:modifyDate"):
+        body["repositoryMetadata"].pop(key, None)
+    return r.status_code, sorted(k for k in r.headers if k.lower() != "date"), body
+
+
+async def test_patch_ahead_of_the_router_answers_as_the_router_does(
+    services: Services, tokens: Tokens, photo: Node
+) -> None:
+    url = f"/adobe/assets/{photo.urn}/metadata"
+    write = {**adobe(tokens.write), "Content-Type": "application/json-patch+json"}
+    ok = b'[{"op":"add","path":"/dc:title","value":"t"}]'
+    folder = await services.tree.get("/content/dam")
+    refused: list[tuple[str, dict[str, str], bytes]] = [
+        (url, {**write, "If-Match": '"stale"'}, ok),  # 412
+        (url, write, ok),  # no If-Match: 428
+        (url, {**write, "If-Match": "*", "Content-Type": "application/json"}, ok),  # 415
+        (url, {**write, "If-Match": "*", "Accept": "text/html"}, ok),  # 406
+        (url, {**write, "If-Match": "*"}, b"[{"),  # 400
+        (url, {**write, "If-Match": "*"}, b'[{"op":"nope","path":"/a"}]'),  # 400
+        (url, {**write, "If-Match": "*"}, b"[" + b'"x",' * 400_000 + b'"x"]'),  # 413
+        (url, {**adobe(tokens.read), "If-Match": "*"}, ok),  # 403: a read token
+        (url, {"Authorization": f"Bearer {tokens.write}", "If-Match": "*"}, ok),  # 403
+        (url, {"If-Match": "*"}, ok),  # 401
+        ("/adobe/assets/not-a-urn/metadata", {**write, "If-Match": "*"}, ok),  # 400
+        (f"/adobe/assets/{folder.urn}/metadata", {**write, "If-Match": "*"}, ok),  # 404
+    ]
+    answers = []
+    done = []
+    apps = [create_app(services=services, hot_routes=hot) for hot in (True, False)]
+    for app in apps:  # the refused ones first: they change nothing
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answers.append(
+                [comparable(await client.patch(u, headers=h, content=b)) for u, h, b in refused]
+            )
+    for app in apps:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            done.append(await client.patch(url, headers={**write, "If-Match": "*"}, content=ok))
+    fast, routed = answers
+    for case, a, b in zip(refused, fast, routed, strict=True):
+        assert a == b, case[:2]
+    assert {a[0] for a in fast} >= {400, 401, 403, 404, 406, 412, 413, 415, 428}
+    assert _without_revision(done[0]) == _without_revision(done[1])
+    assert done[0].status_code == 200
+    assert int(done[1].json()["repositoryMetadata"]["repo:version"]) == (
+        int(done[0].json()["repositoryMetadata"]["repo:version"]) + 1
+    )
+
+
+async def test_classic_views_ahead_of_the_router_answer_as_the_router_does(
+    services: Services, tokens: Tokens, photo: Node
+) -> None:
+    name = photo.path.rsplit("/", 1)[1]
+    read = {"Authorization": f"Bearer {tokens.read}"}
+    cases: list[tuple[str, str, dict[str, str]]] = [
+        ("GET", "/api/assets.json", read),
+        ("HEAD", "/api/assets.json", read),
+        ("GET", f"/api/assets/{name}.json", read),
+        ("GET", f"/api/assets/{name}.json?showProperty=dc:title", read),
+        ("GET", "/api/assets.json?limit=1&offset=0", read),
+        ("GET", "/api/assets.json?limit=x", read),
+        ("GET", "/api/assets/missing.json", read),
+        ("GET", "/api/assets/a%2Fb.json", read),
+        ("GET", "/api/assets.json", {}),
+        ("GET", "/api/assets.json", {"Authorization": "Bearer nope"}),
+        ("GET", "/api/assets.json", {**read, "Accept": "text/html"}),
+    ]
+    answers = []
+    for hot in (True, False):
+        app = create_app(services=services, hot_routes=hot)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answers.append([comparable(await client.request(m, u, headers=h)) for m, u, h in cases])
+    fast, routed = answers
+    for case, a, b in zip(cases, fast, routed, strict=True):
+        assert a == b, case
+    assert {a[0] for a in fast} >= {200, 400, 401, 404}

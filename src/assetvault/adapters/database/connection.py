@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection as SyncConnection
@@ -56,7 +58,10 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class LoopConnection:
-    """SQLAlchemy Core statements on a sync sqlite3 connection, run in the event loop."""
+    """SQLAlchemy Core statements on a sync sqlite3 connection, run in the event loop.
+    It is also the transaction's ``Reader`` (reader.py): SQL on the driver itself."""
+
+    dialect = "sqlite"
 
     def __init__(self, sync: SyncConnection) -> None:
         self._sync = sync
@@ -97,6 +102,42 @@ class LoopConnection:
         self, statement: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None
     ) -> Result:
         return await self._run(self._sync.exec_driver_sql, statement, parameters)
+
+    # The driver itself, without SQLAlchemy's result and type machinery (a statement
+    # through it costs several times the statement's own work): SQL with ``?``
+    # placeholders and values as SQLite stores them (sqlite_value).
+
+    def _driver(self) -> sqlite3.Connection:
+        raw = self._sync.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return raw
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one statement (a read, or a write with RETURNING)."""
+        return await self._run(lambda: self._driver().execute(sql, tuple(params)).fetchall())
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for each of ``rows``, in their order."""
+        await self._run(lambda: self._driver().executemany(sql, rows))
+
+
+def sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types store it, for statements on the driver: a
+    datetime as its wall-clock text with microseconds (the zone left out, as SQLAlchemy
+    does: the write path's times are UTC), a dict or list as JSON text (``json.dumps``,
+    as the JSON type writes it)."""
+    if isinstance(value, datetime):
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:"
+            f"{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+        )
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
 
 
 async def _settled(future: asyncio.Future[Any]) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 if TYPE_CHECKING:
     from alembic.config import Config
 
-from assetvault.adapters.database.connection import Connection, SqliteWriter
+from assetvault.adapters.database.connection import Connection, LoopConnection, SqliteWriter
 from assetvault.adapters.database.reader import (
     AlchemyReader,
     PostgresReaders,
@@ -114,7 +114,10 @@ class Database:
                 yield pg
 
     def reader_of(self, conn: Connection) -> Reader:
-        """The same SQL on an open SQLAlchemy connection (inside a write transaction)."""
+        """The same SQL inside a write transaction: on SQLite on the driver itself (the
+        loop connection), on PostgreSQL through the SQLAlchemy connection."""
+        if isinstance(conn, LoopConnection):
+            return conn
         return AlchemyReader(conn, self.dialect)
 
     @asynccontextmanager

@@ -6,6 +6,7 @@ children links its ``next`` and ``prev`` pages."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,8 +30,14 @@ def api_path(node_path: str) -> str:
     return API_ROOT + node_path[len(ROOT) :]
 
 
+@lru_cache(maxsize=16384)
+def _quoted(path: str) -> str:
+    # The same paths are listed again and again; quote() is pure Python.
+    return quote(path, safe="/:*")
+
+
 def href(base: str, node_path: str, suffix: str = ".json") -> str:
-    return base + quote(api_path(node_path) + suffix, safe="/:*")
+    return base + _quoted(api_path(node_path) + suffix)
 
 
 def link(rel: str, url: str) -> dict[str, Any]:
