@@ -824,19 +824,25 @@ function Browse({ path }) {
   const hasAssets = !!listing?.entities?.some((e) => e.class.includes("assets/asset"));
   useScrollMemory(browseHash(path), !!listing && (!hasAssets || assets.items.length > 0));
   useEffect(() => setBulkReport(null), [path]);
+  // Escape clears the selection; Ctrl/Cmd+A selects every asset shown (outside fields).
+  // The listener reads the selection of the last render through a ref: an effect that
+  // re-registers it runs only after the next paint, and a key pressed before then (right
+  // after "Select all") would otherwise meet the previous render's empty selection.
+  const keyState = useRef();
+  keyState.current = { sel, count: assets.items.length };
   useEffect(() => {
-    // Escape clears the selection; Ctrl/Cmd+A selects every asset shown (outside fields).
     const on = (e) => {
       if (e.target.closest?.("input, textarea, select, dialog")) return;
+      const { sel, count } = keyState.current;
       if (e.key === "Escape" && sel.size) sel.clear();
-      else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && assets.items.length) {
+      else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && count) {
         e.preventDefault();
         sel.all();
       }
     };
     addEventListener("keydown", on);
     return () => removeEventListener("keydown", on);
-  });
+  }, []);
 
   if (error) {
     return html`<main><${Breadcrumbs} path=${path} /><p class="error" role="alert">${error.status === 404 ? `There is no folder ${path}.` : error.message}</p></main>`;
