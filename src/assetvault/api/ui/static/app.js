@@ -851,6 +851,7 @@ function Browse({ path }) {
   const isRoot = path === ROOT;
   return html`<main
     class=${"browse" + (dragging ? " dragging" : "")}
+    data-path=${path}
     onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
     onDragLeave=${(e) => { if (e.target === e.currentTarget) setDragging(false); }}
     onDrop=${onDrop}
@@ -1066,7 +1067,7 @@ function AssetPage({ id }) {
     await loadExtras(meta);
   });
 
-  return html`<main class="asset">
+  return html`<main class="asset" data-asset-id=${id}>
     <${Breadcrumbs} path=${parentOf(path)} last=${repo["repo:name"]} />
     <div class="asset-head">
       <h1>${meta.assetMetadata?.["dc:title"] || repo["repo:name"]}</h1>
@@ -1149,7 +1150,12 @@ function App() {
     setSignedIn(false);
   };
   let page;
-  if (path.startsWith("/asset/")) page = html`<${AssetPage} id=${decodeURIComponent(path.slice(7))} />`;
+  if (path.startsWith("/asset/")) {
+    // One page per asset: another asset's page starts empty, never showing (and acting
+    // on) the last asset's metadata, renditions and versions until its own arrive.
+    const id = decodeURIComponent(path.slice(7));
+    page = html`<${AssetPage} key=${id} id=${id} />`;
+  }
   else if (path === "/search") page = html`<${Search} params=${params} />`;
   else if (path === "/shares") page = html`<${SharesPage} ask=${ask} browseHref=${(l) => (l.assetId ? assetHash(l.assetId) : browseHash(l.path))} />`;
   else {
