@@ -17,6 +17,10 @@ const THUMB = "cq5dam.thumbnail.319.319.png";
 
 // -- small helpers ----------------------------------------------------------------------
 
+/** The attributes of a box a wide table may scroll sideways in (on a phone): it takes the
+ * focus, so that it scrolls from the keyboard too, and is a region named by aria-label. */
+export const SCROLLS = { tabindex: "0", role: "region" };
+
 function formatSize(n) {
   if (n == null) return "—";
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -857,6 +861,7 @@ function Browse({ path }) {
     onDrop=${onDrop}
     data-testid="dropzone"
   >
+    <h1 class="sr-only">${isRoot ? "Assets" : nameOf(path)}</h1>
     <${Breadcrumbs} path=${path} />
     <div class="toolbar" role="toolbar" aria-label="Folder actions">
       <button onClick=${newFolder}>New folder</button>
@@ -891,7 +896,7 @@ function Browse({ path }) {
       ? html`<ul class="grid" aria-label="Assets">
           ${assets.items.map((a, i) => html`<${AssetCard} key=${a.assetId} asset=${a} index=${i} sel=${sel} />`)}
         </ul>`
-      : html`<div class="table-wrap"><table class="list">
+      : html`<div class="table-wrap" ...${SCROLLS} aria-label="Assets"><table class="list">
           <thead><tr><th><span class="sr-only">Selected</span></th>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
             <button class="sort" onClick=${() => sortBy(field)}>${label}${sort.field === field ? (sort.order === "ASC" ? " ▲" : " ▼") : ""}</button></th>`)}</tr></thead>
           <tbody>${assets.items.map((a, i) => { const r = a.repositoryMetadata; return html`<tr key=${a.assetId} class=${sel.has(a.assetId) ? "picked" : ""}>
@@ -958,7 +963,7 @@ function MetadataEditor({ meta, onSaved }) {
         <button onClick=${() => { setConflict(null); setEditing(null); }}>Keep the current values</button>
       </div>
     </div>`}
-    <div class="table-wrap"><table class="kv">
+    <div class="table-wrap" ...${SCROLLS} aria-label="Editable metadata"><table class="kv">
       <tbody>
         ${fields.map(([key, value]) => html`<tr key=${key} data-key=${key}>
           <th scope="row">${key}</th>
@@ -982,8 +987,8 @@ function MetadataEditor({ meta, onSaved }) {
   </section>`;
 }
 
-function KeyValues({ data }) {
-  return html`<div class="table-wrap"><table class="kv"><tbody>
+function KeyValues({ data, label }) {
+  return html`<div class="table-wrap" ...${SCROLLS} aria-label=${label}><table class="kv"><tbody>
     ${Object.entries(data || {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => html`<tr key=${k} data-key=${k}><th scope="row">${k}</th><td>${show(v)}</td></tr>`)}
   </tbody></table></div>`;
 }
@@ -1086,7 +1091,7 @@ function AssetPage({ id }) {
         ${lightbox && html`<${Lightbox} start=${meta} onClose=${(last) => { setLightbox(false); if (last !== id) go(assetHash(last)); }} />`}
         <section aria-labelledby="rend-h">
           <h2 id="rend-h">Renditions</h2>
-          <div class="table-wrap"><table class="list">
+          <div class="table-wrap" ...${SCROLLS} aria-label="Renditions"><table class="list">
             <thead><tr><th>Name</th><th>Format</th><th>Size</th><th>Dimensions</th><th><span class="sr-only">Download</span></th></tr></thead>
             <tbody>${(rends?.items || []).map((r) => html`<tr key=${r.name}>
               <td>${r.name}</td><td>${r.format}</td><td>${formatSize(r.size)}</td>
@@ -1100,7 +1105,7 @@ function AssetPage({ id }) {
         <details class="raw" open=${raw} onToggle=${(e) => { setRaw(e.target.open); sessionStorage.setItem("assetvault.raw", e.target.open ? "open" : ""); }}>
           <summary>All metadata (raw)</summary>
           <${MetadataEditor} meta=${meta} onSaved=${(m) => setMeta(m)} />
-          <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} /></section>
+          <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} label="repositoryMetadata" /></section>
         </details>
         <section aria-labelledby="rel-h"><h2 id="rel-h">Relations</h2><${Relations} rels=${rels} assetHash=${assetHash} /></section>
         <section aria-labelledby="ver-h"><h2 id="ver-h">Versions</h2>
