@@ -18,7 +18,8 @@ const THUMB = "cq5dam.thumbnail.319.319.png";
 // -- small helpers ----------------------------------------------------------------------
 
 /** The attributes of a box a wide table may scroll sideways in (on a phone): it takes the
- * focus, so that it scrolls from the keyboard too, and is a region named by aria-label. */
+ * focus, so that it scrolls from the keyboard too, and is a region named by its aria-label
+ * ("… table": not its section's name, as landmarks' names must differ). */
 export const SCROLLS = { tabindex: "0", role: "region" };
 
 function formatSize(n) {
@@ -896,7 +897,7 @@ function Browse({ path }) {
       ? html`<ul class="grid" aria-label="Assets">
           ${assets.items.map((a, i) => html`<${AssetCard} key=${a.assetId} asset=${a} index=${i} sel=${sel} />`)}
         </ul>`
-      : html`<div class="table-wrap" ...${SCROLLS} aria-label="Assets"><table class="list">
+      : html`<div class="table-wrap" ...${SCROLLS} aria-label="Assets table"><table class="list">
           <thead><tr><th><span class="sr-only">Selected</span></th>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
             <button class="sort" onClick=${() => sortBy(field)}>${label}${sort.field === field ? (sort.order === "ASC" ? " ▲" : " ▼") : ""}</button></th>`)}</tr></thead>
           <tbody>${assets.items.map((a, i) => { const r = a.repositoryMetadata; return html`<tr key=${a.assetId} class=${sel.has(a.assetId) ? "picked" : ""}>
@@ -963,7 +964,7 @@ function MetadataEditor({ meta, onSaved }) {
         <button onClick=${() => { setConflict(null); setEditing(null); }}>Keep the current values</button>
       </div>
     </div>`}
-    <div class="table-wrap" ...${SCROLLS} aria-label="Editable metadata"><table class="kv">
+    <div class="table-wrap" ...${SCROLLS} aria-label="Editable metadata table"><table class="kv">
       <tbody>
         ${fields.map(([key, value]) => html`<tr key=${key} data-key=${key}>
           <th scope="row">${key}</th>
@@ -988,7 +989,7 @@ function MetadataEditor({ meta, onSaved }) {
 }
 
 function KeyValues({ data, label }) {
-  return html`<div class="table-wrap" ...${SCROLLS} aria-label=${label}><table class="kv"><tbody>
+  return html`<div class="table-wrap" ...${SCROLLS} aria-label=${label + " table"}><table class="kv"><tbody>
     ${Object.entries(data || {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => html`<tr key=${k} data-key=${k}><th scope="row">${k}</th><td>${show(v)}</td></tr>`)}
   </tbody></table></div>`;
 }
@@ -1091,7 +1092,7 @@ function AssetPage({ id }) {
         ${lightbox && html`<${Lightbox} start=${meta} onClose=${(last) => { setLightbox(false); if (last !== id) go(assetHash(last)); }} />`}
         <section aria-labelledby="rend-h">
           <h2 id="rend-h">Renditions</h2>
-          <div class="table-wrap" ...${SCROLLS} aria-label="Renditions"><table class="list">
+          <div class="table-wrap" ...${SCROLLS} aria-label="Renditions table"><table class="list">
             <thead><tr><th>Name</th><th>Format</th><th>Size</th><th>Dimensions</th><th><span class="sr-only">Download</span></th></tr></thead>
             <tbody>${(rends?.items || []).map((r) => html`<tr key=${r.name}>
               <td>${r.name}</td><td>${r.format}</td><td>${formatSize(r.size)}</td>
