@@ -24,6 +24,10 @@ import pyvips
 from tests.live import ASSETVAULT, LiveServer
 from tests.pg import create_test_database, drop_database
 
+# The marks of a browser test: it seeds, processes, then runs a script (up to 600 s, see
+# run_script); on two shared cores under load that takes longer than the suite's 300 s.
+BROWSER_MARKS = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
 HERE = Path(__file__).parent / "browser"
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "ui"
 CHROMIUM = "/usr/bin/chromium"
@@ -59,7 +63,7 @@ def serve(tmp_path: Path, database_env: dict[str, str], workers: int = 0) -> Ite
     live = LiveServer(
         data_dir=tmp_path / "data", env=database_env, extra_args=["--workers", str(workers)]
     )
-    live.start(timeout=120)  # two cores shared: a loaded machine starts slowly
+    live.start(timeout=240)  # two cores shared: a loaded machine starts slowly
     try:
         yield live
     finally:
@@ -148,7 +152,7 @@ def run_script(
     profiles: Path,
     env: dict[str, str] | None = None,
     *,
-    timeout: float = 300,
+    timeout: float = 600,
     min_shot_bytes: int = 5_000,
 ) -> dict[str, Any]:
     """Runs tests/e2e/browser/`script` against `server` and returns its report, once the

@@ -17,11 +17,11 @@ import zipfile
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests import media
 from tests.e2e.browser_runner import (
     ARTIFACTS,
+    BROWSER_MARKS,
     backend,
     image_file,
     make_token,
@@ -34,7 +34,7 @@ from tests.e2e.browser_runner import database_env as database_env  # the fixture
 from tests.e2e.browser_runner import server as server
 from tests.live import ASSETVAULT, LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = BROWSER_MARKS
 
 
 def test_a_person_browses_uploads_edits_searches_and_moves(
@@ -108,7 +108,6 @@ def test_a_person_browses_uploads_edits_searches_and_moves(
                 ]
             ),
         },
-        timeout=240,
         min_shot_bytes=10_000,
     )
     # The only failures were the ones caused on purpose: the 503 part and the 412.

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import pyvips
 
 from tests.e2e.browser_runner import (
     ARTIFACTS,
+    BROWSER_MARKS,
     backend,
     make_token,
     process,
@@ -36,7 +36,7 @@ from tests.e2e.browser_runner import database_env as database_env  # the fixture
 from tests.e2e.browser_runner import server as server
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = BROWSER_MARKS
 
 
 def _encoded(name: str, rgb: tuple[int, int, int]) -> bytes:

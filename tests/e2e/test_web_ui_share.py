@@ -20,6 +20,7 @@ import pyvips
 
 from tests.e2e.browser_runner import (
     ARTIFACTS,
+    BROWSER_MARKS,
     backend,
     make_token,
     run_script,
@@ -29,7 +30,7 @@ from tests.e2e.browser_runner import (
 from tests.e2e.browser_runner import database_env as database_env  # the fixtures, shared
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = BROWSER_MARKS
 
 FOLDER = "/content/dam/shared-e2e"
 

@@ -11,11 +11,11 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests import media
 from tests.e2e.browser_runner import (
     ARTIFACTS,
+    BROWSER_MARKS,
     backend,
     image_file,
     make_token,
@@ -27,7 +27,7 @@ from tests.e2e.browser_runner import database_env as database_env  # the fixture
 from tests.e2e.browser_runner import server as server
 from tests.live import LiveServer
 
-pytestmark = pytest.mark.e2e
+pytestmark = BROWSER_MARKS
 
 NOTES = (
     "Launch notes\n<script>window.__pwned = 1</script>\n"
