@@ -61,6 +61,8 @@ async function chooseFolder(page, path, verb) {
     here = name;
     await dialog.getByRole("button", { name: `${verb} into “${here}”` }).waitFor();
   }
+  // Listed: a folder deleted from here on is one the picker had shown as there.
+  await dialog.locator(".loading").waitFor({ state: "detached" });
   return dialog.getByRole("button", { name: `${verb} into “${here}”` });
 }
 

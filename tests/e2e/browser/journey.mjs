@@ -328,6 +328,7 @@ async function main() {
     expect(copyId !== assetId, "a copy has its own id");
     await page.goto(URL_ + "/" + `#/asset/${encodeURIComponent(copyId)}`);
     await assetShown(page, copyId); // not the original's page still: its Delete would delete the original
+    await page.locator("[data-testid=versions] tbody tr").first().waitFor(); // loaded: no request outlives the copy
     await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Delete" }).click();
     await answerDialog(page, undefined, "Delete");
     await page.locator(".crumbs [aria-current=page]", { hasText: "seeded" }).waitFor();

@@ -358,8 +358,11 @@ export const pickFolder = (options) => new Promise((resolve) => openPicker({ ...
 function FolderPicker() {
   const [opts, setOpts] = useState(null);
   const [at, setAt] = useState(ROOT);
-  const [folders, setFolders] = useState(null);
-  const [error, setError] = useState(null);
+  // What the listing of a folder found, and which folder (at) it was: a folder just
+  // entered shows "Loading…" until its own answer, never the last folder's.
+  const [listed, setListed] = useState(null); // {at, folders} or {at, error}
+  const folders = listed?.at === at ? listed.folders || null : null;
+  const error = listed?.at === at ? listed.error || null : null;
   const ref = useRef();
   openPicker = (o) => {
     setAt(o.start || ROOT);
@@ -374,11 +377,9 @@ function FolderPicker() {
   useEffect(() => {
     if (!opts) return;
     let gone = false;
-    setFolders(null);
-    setError(null);
     api.subfolders(at).then(
-      (found) => !gone && setFolders(found),
-      (err) => !gone && setError(err.status === 404 ? `The folder ${at} does not exist (any more).` : err.message),
+      (found) => !gone && setListed({ at, folders: found }),
+      (err) => !gone && setListed({ at, error: err.status === 404 ? `The folder ${at} does not exist (any more).` : err.message }),
     );
     return () => {
       gone = true;
