@@ -17,66 +17,26 @@ Screenshots go to tests/artifacts/ui/<backend>-search/ and <backend>-merge/."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import pyvips
 
-from tests.live import ASSETVAULT, LiveServer
-from tests.pg import create_test_database, drop_database
+from tests.e2e.browser_runner import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    backend,
+    make_token,
+    process,
+    run_script,
+)
+from tests.e2e.browser_runner import database_env as database_env  # the fixtures, shared
+from tests.e2e.browser_runner import server as server
+from tests.live import LiveServer
 
-pytestmark = pytest.mark.e2e
-
-HERE = Path(__file__).parent / "browser"
-ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "ui"
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    if request.param == "sqlite":
-        yield {}
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    url = asyncio.run(create_test_database(admin_url))
-    yield {"ASSETVAULT_DATABASE_URL": url}
-    asyncio.run(drop_database(admin_url, url))
-
-
-@pytest.fixture
-def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[LiveServer]:
-    assert Path(CHROMIUM).exists() and (HERE / "node_modules" / "playwright-core").exists()
-    live = LiveServer(data_dir=tmp_path / "data", env=database_env, extra_args=["--workers", "0"])
-    live.start(timeout=120)
-    try:
-        yield live
-    finally:
-        live.stop()
-
-
-def _token(server: LiveServer, env: dict[str, str]) -> str:
-    argv = ["token", "create", "--data-dir", str(server.data_dir), "--name", "ui"]
-    made = subprocess.run(
-        [ASSETVAULT, *argv, "--scope", "write"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-    )
-    return made.stdout.strip().splitlines()[-1]
-
-
-def _process(server: LiveServer, env: dict[str, str]) -> None:
-    worker = [ASSETVAULT, "worker", "--burst", "--data-dir", str(server.data_dir)]
-    subprocess.run(worker, check=True, capture_output=True, timeout=300, env={**os.environ, **env})
+pytestmark = BROWSER_MARKS
 
 
 def _encoded(name: str, rgb: tuple[int, int, int]) -> bytes:
@@ -128,40 +88,10 @@ class Seeder:
         assert r.status_code == 200, r.text
 
 
-def _run(script: str, server: LiveServer, token: str, artifacts: Path, **env: str) -> Any:
-    if artifacts.exists():
-        shutil.rmtree(artifacts)
-    done = subprocess.run(
-        ["node", str(HERE / script)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={
-            **os.environ,
-            "ASSETVAULT_URL": server.url,
-            "ASSETVAULT_TOKEN": token,
-            "UI_ARTIFACTS": str(artifacts),
-            **env,
-        },
-    )
-    try:
-        report = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"{script} printed no report: {done.stdout}\n{done.stderr}")
-    failed = [s for s in report["steps"] if not s["ok"]]
-    assert not failed and "error" not in report, json.dumps(report, indent=1) + done.stderr
-    assert report["foreign"] == [], "requests that left 127.0.0.1"
-    assert report["failedRequests"] == [], "requests that failed"
-    assert report["consoleErrors"] == [], "console or page errors"
-    assert done.returncode == 0, done.stderr
-    assert all(Path(p).stat().st_size > 5_000 for p in report["screenshots"])
-    return report
-
-
 def test_search_finds_prefixes_and_formats_checks_ranges_and_shows_results_first(
     server: LiveServer, database_env: dict[str, str], tmp_path: Path
 ) -> None:
-    token = _token(server, database_env)
+    token = make_token(server, database_env, "ui")
     seed = Seeder(server, token)
     campaign = seed.folder("campaign")
     made = {
@@ -179,11 +109,10 @@ def test_search_finds_prefixes_and_formats_checks_ranges_and_shows_results_first
     fillers = seed.folder("fillers")
     for i in range(14):
         seed.asset(fillers, f"filler-{i:02}.png", _encoded("x.png", (i * 15, 40, 90)))
-    _process(server, database_env)
+    process(server, database_env)
 
-    backend = "postgresql" if database_env else "sqlite"
-    report = _run(
-        "search.mjs", server, token, ARTIFACTS / f"{backend}-search", UI_PROFILES=str(tmp_path)
+    report = run_script(
+        "search.mjs", server, token, ARTIFACTS / f"{backend(database_env)}-search", tmp_path
     )
     # Nothing failed on purpose here: every request answered 2xx or 3xx.
     assert report["allowed"] == []
@@ -195,7 +124,7 @@ def test_search_finds_prefixes_and_formats_checks_ranges_and_shows_results_first
 def test_saves_of_different_fields_merge_and_of_the_same_field_conflict(
     server: LiveServer, database_env: dict[str, str], tmp_path: Path
 ) -> None:
-    token = _token(server, database_env)
+    token = make_token(server, database_env, "ui")
     seed = Seeder(server, token)
     folder = seed.folder("edits")
     ids = {
@@ -209,15 +138,14 @@ def test_saves_of_different_fields_merge_and_of_the_same_field_conflict(
     }
     # Processed, so that the pages do not poll: each tab sees the other's change only
     # through its own saves.
-    _process(server, database_env)
-    backend = "postgresql" if database_env else "sqlite"
-    report = _run(
+    process(server, database_env)
+    report = run_script(
         "merge.mjs",
         server,
         token,
-        ARTIFACTS / f"{backend}-merge",
-        UI_PROFILES=str(tmp_path),
-        UI_ASSETS=json.dumps(ids),
+        ARTIFACTS / f"{backend(database_env)}-merge",
+        tmp_path,
+        {"UI_ASSETS": json.dumps(ids)},
     )
     assert len(report["steps"]) == 6 and len(report["screenshots"]) == 6
     # The only failures were the 412s met on purpose, per width: tab A's merged save, tab

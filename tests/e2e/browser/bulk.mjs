@@ -7,92 +7,19 @@
 // back from an asset keeps the scroll; the tab's title names the folder or asset. Prints a
 // JSON report on stdout (the saved ZIPs among it); exits 1 when a step fails.
 //
-//   node bulk.mjs   (reads its inputs from the environment)
-//     ASSETVAULT_URL   the server, http://127.0.0.1:<port>
-//     ASSETVAULT_TOKEN a write token
-//     UI_ARTIFACTS     where screenshots and the downloaded ZIPs go
-//     UI_PROFILES      a fresh directory for the browsers' user data dirs
+//   node bulk.mjs   (inputs: see harness.mjs; UI_ARTIFACTS holds the downloaded ZIPs too)
 //     UI_WORKER        JSON argv of a worker run that processes what is queued, then exits
-import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
+import { ARTIFACTS, DESKTOP, PHONE, TOKEN, URL_, allow, api, browser, expect, finish, report, shot, signIn, step } from "./harness.mjs";
 
-const URL_ = process.env.ASSETVAULT_URL;
-const TOKEN = process.env.ASSETVAULT_TOKEN;
-const ARTIFACTS = process.env.UI_ARTIFACTS;
-const PROFILES = process.env.UI_PROFILES;
 const WORKER = JSON.parse(process.env.UI_WORKER);
-const TIMEOUT = 30_000;
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const report = { steps: [], screenshots: [], foreign: [], failedRequests: [], consoleErrors: [], allowed: [] };
-const allowed = [
-  { method: "MOVE", pattern: /\/api\/assets\//, status: 412 }, // the name that is taken, on purpose
-  { method: "MOVE", pattern: /\/api\/assets\//, status: 500 }, // the folder deleted meanwhile (AEM's status)
-];
-const isAllowed = (method, url, status) => allowed.some((a) => a.method === method && a.pattern.test(url) && a.status === status);
-
-async function browser(name, viewport) {
-  const context = await chromium.launchPersistentContext(join(PROFILES, name), {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking"],
-    viewport,
-    acceptDownloads: true,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  context.on("request", (req) => {
-    const u = new URL(req.url());
-    if (!["data:", "blob:"].includes(u.protocol) && u.hostname !== "127.0.0.1") report.foreign.push(req.url());
-  });
-  context.on("requestfailed", (req) => report.failedRequests.push({ method: req.method(), url: req.url(), error: req.failure()?.errorText }));
-  context.on("response", (res) => {
-    if (res.status() < 400) return;
-    const entry = { method: res.request().method(), url: res.url(), status: res.status() };
-    (isAllowed(entry.method, entry.url, entry.status) ? report.allowed : report.failedRequests).push(entry);
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const m = /status of (\d+)/.exec(msg.text());
-    if (m && allowed.some((a) => a.pattern.test(msg.location()?.url || "") && a.status === Number(m[1]))) return;
-    report.consoleErrors.push({ text: msg.text(), url: msg.location()?.url });
-  });
-  page.on("pageerror", (err) => report.consoleErrors.push({ text: String(err) }));
-  return { context, page };
-}
-
-async function step(name, page, fn) {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    report.steps.push({ name, ok: true, ms: Date.now() - started, ...(detail ? { detail } : {}) });
-  } catch (err) {
-    report.steps.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack || err) });
-    await page.screenshot({ path: join(ARTIFACTS, "failed.png"), fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-async function shot(page, name) {
-  const path = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path });
-  report.screenshots.push(path);
-}
+allow("MOVE", /\/api\/assets\//, 412); // the name that is taken, on purpose
+allow("MOVE", /\/api\/assets\//, 500); // the folder deleted meanwhile (AEM's status)
 
 const auth = { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "bulk" };
 const enc = (path) => path.split("/").map(encodeURIComponent).join("/");
-
-async function api(method, path, body, headers = {}) {
-  const r = await fetch(URL_ + path, { method, body, headers: { ...auth, ...headers } });
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-  return r;
-}
 
 const folderOf = (path) => api("POST", "/api/assets" + enc(path.slice("/content/dam".length)), JSON.stringify({ class: "assetFolder", properties: { title: path.split("/").pop() } }), { "Content-Type": "application/json" });
 
@@ -134,6 +61,8 @@ async function chooseFolder(page, path, verb) {
     here = name;
     await dialog.getByRole("button", { name: `${verb} into “${here}”` }).waitFor();
   }
+  // Listed: a folder deleted from here on is one the picker had shown as there.
+  await dialog.locator(".loading").waitFor({ state: "detached" });
   return dialog.getByRole("button", { name: `${verb} into “${here}”` });
 }
 
@@ -177,11 +106,8 @@ async function run(label, viewport) {
   const { context, page } = await browser(label, viewport);
   const result = {};
 
-  await step(`${label}: cards show file names and titles; the tab names the folder`, page, async () => {
-    await page.goto(URL_ + "/");
-    await page.getByLabel("Token").fill(TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("link", { name: "Assetvault" }).waitFor();
+  await step(`${label}: cards show file names and titles; the tab names the folder`, async () => {
+    await signIn(page);
     await page.evaluate(() => sessionStorage.removeItem("assetvault.sort"));
     await page.goto(`${URL_}/#/browse/${name}`);
     await card(page, "f.txt").waitFor();
@@ -193,7 +119,7 @@ async function run(label, viewport) {
     expect((await card(page, "c.txt").locator(".card-title").count()) === 0, "no title line when there is no title");
   });
 
-  await step(`${label}: the sort menu orders the grid by the server`, page, async () => {
+  await step(`${label}: the sort menu orders the grid by the server`, async () => {
     const menu = page.getByLabel("Sort");
     await menu.selectOption({ label: "Name Z–A" });
     await page.waitForFunction(() => document.querySelector(".grid .card")?.dataset.name === "f.txt");
@@ -203,12 +129,12 @@ async function run(label, viewport) {
     expect(JSON.stringify(await shown(page)) === JSON.stringify(["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"]), `by size: ${await shown(page)}`);
     await menu.selectOption({ label: "Largest first" });
     await page.waitForFunction(() => document.querySelector(".grid .card")?.dataset.name === "f.txt");
-    await shot(page, `${label}-sort`);
+    await shot(page, `${label}-sort`, false);
     await menu.selectOption({ label: "Name A–Z" });
     await page.waitForFunction(() => document.querySelector(".grid .card")?.dataset.name === "a.txt");
   });
 
-  await step(`${label}: click, shift-click and ctrl-click select; a count and Clear`, page, async () => {
+  await step(`${label}: click, shift-click and ctrl-click select; a count and Clear`, async () => {
     const ctrl = process.platform === "darwin" ? "Meta" : "Control";
     await card(page, "a.txt").click({ modifiers: [ctrl] });
     await count(page).filter({ hasText: "1 selected" }).waitFor();
@@ -220,7 +146,7 @@ async function run(label, viewport) {
     await card(page, "f.txt").click(); // with a selection, a plain click toggles too
     expect(JSON.stringify(await selectedNames(page)) === JSON.stringify(["a.txt", "c.txt", "d.txt", "f.txt"]), `ctrl and plain clicks toggle: ${await selectedNames(page)}`);
     expect(page.url().includes(`#/browse/${name}`), "no asset was opened");
-    await shot(page, `${label}-selection`);
+    await shot(page, `${label}-selection`, false);
     await page.getByRole("toolbar", { name: "Selection" }).getByRole("button", { name: "Clear" }).click();
     await count(page).waitFor({ state: "detached" });
     await page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Select all" }).click();
@@ -233,7 +159,7 @@ async function run(label, viewport) {
     await count(page).waitFor({ state: "detached" });
   });
 
-  await step(`${label}: set a field and publish on several, checked through the API`, page, async () => {
+  await step(`${label}: set a field and publish on several, checked through the API`, async () => {
     for (const k of ["a", "b", "c"]) await page.getByRole("checkbox", { name: `Select ${k}.txt` }).click();
     await selectionBar(page, "Set field…");
     await answer(page, "dc:description", "Next");
@@ -256,11 +182,11 @@ async function run(label, viewport) {
     expect((await metadataOf(ids.b)).repositoryMetadata["aem:published"] === false, "b is unpublished");
   });
 
-  await step(`${label}: move several through the folder picker; one taken name fails alone`, page, async () => {
+  await step(`${label}: move several through the folder picker; one taken name fails alone`, async () => {
     for (const k of ["a", "b", "c"]) await page.getByRole("checkbox", { name: `Select ${k}.txt` }).click();
     await selectionBar(page, "Move…");
     const choose = await chooseFolder(page, target, "Move");
-    await shot(page, `${label}-picker`);
+    await shot(page, `${label}-picker`, false);
     await choose.click();
     const rows = page.locator(".bulk-report li");
     await page.locator('.bulk-report li[data-file="b.txt"][data-state=failed]').waitFor();
@@ -268,7 +194,7 @@ async function run(label, viewport) {
     expect((await rows.count()) === 3, "one row per asset");
     const reason = await page.locator('.bulk-report li[data-file="b.txt"] .state').textContent();
     expect(reason.includes("a file of this name is already there"), `b says why: ${reason}`);
-    await shot(page, `${label}-bulk-report`);
+    await shot(page, `${label}-bulk-report`, false);
     expect(await exists(`${target}/a.txt`) && await exists(`${target}/c.txt`), "a and c moved");
     expect(await exists(`${folder}/b.txt`), "b stayed");
     expect((await metadataOf(ids.a)).repositoryMetadata["repo:path"] === `${target}/a.txt`, "a kept its id");
@@ -277,7 +203,7 @@ async function run(label, viewport) {
     await page.getByRole("toolbar", { name: "Selection" }).getByRole("button", { name: "Clear" }).click();
   });
 
-  await step(`${label}: copy several, then download them as one ZIP`, page, async () => {
+  await step(`${label}: copy several, then download them as one ZIP`, async () => {
     for (const k of ["d", "e"]) await page.getByRole("checkbox", { name: `Select ${k}.txt` }).click();
     await selectionBar(page, "Copy…");
     await (await chooseFolder(page, dest, "Copy")).click();
@@ -295,7 +221,7 @@ async function run(label, viewport) {
     result.zip = { path: saved, name: download.suggestedFilename(), expected: { "d.txt": texts.d, "e.txt": texts.e, "f.txt": texts.f } };
   });
 
-  await step(`${label}: delete several after confirming, checked through the API`, page, async () => {
+  await step(`${label}: delete several after confirming, checked through the API`, async () => {
     await selectionBar(page, "Delete…");
     await page.locator("dialog[open]", { hasText: "Delete 3 assets?" }).waitFor();
     await answer(page, undefined, "Delete");
@@ -307,7 +233,7 @@ async function run(label, viewport) {
     expect(await exists(`${dest}/d.txt`), "its copy is not");
   });
 
-  await step(`${label}: a folder deleted while it is picked is refused with its reason, not a status code`, page, async () => {
+  await step(`${label}: a folder deleted while it is picked is refused with its reason, not a status code`, async () => {
     await page.goto(`${URL_}/#/asset/${encodeURIComponent(ids.b)}`);
     await page.waitForFunction((t) => document.title === t, "Spring launch hero shot – Assetvault");
     await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Move" }).click();
@@ -320,7 +246,7 @@ async function run(label, viewport) {
     expect(await exists(`${folder}/b.txt`), "b did not move");
   });
 
-  await step(`${label}: back from an asset keeps the scroll position`, page, async () => {
+  await step(`${label}: back from an asset keeps the scroll position`, async () => {
     await page.goto(`${URL_}/#/browse/${name}/many`);
     await card(page, "item-35.txt").waitFor();
     await page.waitForFunction(() => document.title === "many – Assetvault");
@@ -340,27 +266,14 @@ async function run(label, viewport) {
       const now = await page.evaluate(() => [scrollY, sessionStorage.getItem("assetvault.scroll"), document.documentElement.scrollHeight]);
       throw new Error(`back at ${JSON.stringify(now)}, not ${before}`);
     });
-    await shot(page, `${label}-back-scrolled`);
+    await shot(page, `${label}-back-scrolled`, false);
   });
 
   await context.close();
   return result;
 }
 
-async function main() {
-  report.desktop = await run("desktop", { width: 1280, height: 860 });
-  report.phone = await run("phone", { width: 390, height: 844 });
-}
-
-main()
-  .then(() => {
-    report.ok = !report.foreign.length && !report.failedRequests.length && !report.consoleErrors.length;
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(report.ok ? 0 : 1);
-  })
-  .catch((err) => {
-    report.ok = false;
-    report.error = String(err?.stack || err);
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(1);
-  });
+finish(async () => {
+  report.desktop = await run("desktop", DESKTOP);
+  report.phone = await run("phone", PHONE);
+});

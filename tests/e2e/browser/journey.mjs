@@ -1,12 +1,8 @@
 // A person's way through the Assetvault web UI, in Debian's chromium driven by
 // playwright-core. Prints a JSON report on stdout; exits 1 when a step fails.
 //
-//   node journey.mjs   (reads its inputs from the environment)
-//     ASSETVAULT_URL        the server, http://127.0.0.1:<port>
-//     ASSETVAULT_TOKEN      a write token
+//   node journey.mjs   (inputs: see harness.mjs, and)
 //     UI_IMAGES             JSON list of local image files to drop into a new folder
-//     UI_ARTIFACTS          where screenshots go
-//     UI_PROFILES           a fresh directory for the browsers' user data dirs
 //     UI_DOCUMENTS          JSON list of a PDF and a video, chosen with "Upload files"
 //     UI_WORKER             JSON argv that processes every queued job and exits: the
 //                           server runs no worker, so the test decides when processing
@@ -19,116 +15,19 @@
 // Every request the browsers make is recorded: none may leave 127.0.0.1, none may fail
 // (but the 412 of the conflict and the part this script fails on purpose), and no
 // console error or page error may appear.
-import { chromium } from "playwright-core";
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
+import { PHONE, TOKEN, URL_, allow, api, assetShown, browser, expect, finish, folderShown, searchTotal, shot, signIn, step } from "./harness.mjs";
 
-const URL_ = process.env.ASSETVAULT_URL;
-const TOKEN = process.env.ASSETVAULT_TOKEN;
 const IMAGES = JSON.parse(process.env.UI_IMAGES);
-const ARTIFACTS = process.env.UI_ARTIFACTS;
-const PROFILES = process.env.UI_PROFILES;
 const DOCUMENTS = JSON.parse(process.env.UI_DOCUMENTS);
 const WORKER = JSON.parse(process.env.UI_WORKER);
 const REVOKE = JSON.parse(process.env.UI_REVOKE);
 const VERSIONED = JSON.parse(process.env.UI_VERSIONED);
-const TIMEOUT = 30_000;
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const report = { steps: [], screenshots: [], requests: 0, foreign: [], failedRequests: [], consoleErrors: [], allowed: [] };
-const allowedFailures = []; // {method, pattern, status}: failures a step causes on purpose
-const allow = (method, pattern, status) => allowedFailures.push({ method, pattern, status });
-const isAllowed = (method, url, status) =>
-  allowedFailures.some((a) => a.method === method && a.pattern.test(url) && a.status === status);
-
-const openPages = []; // screenshotted when a step fails
-const DESKTOP = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
-
-async function browser(name, viewport = DESKTOP) {
-  const context = await chromium.launchPersistentContext(join(PROFILES, name), {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking"],
-    viewport,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  context.on("request", (req) => {
-    report.requests++;
-    const u = new URL(req.url());
-    if (!["data:", "blob:"].includes(u.protocol) && u.hostname !== "127.0.0.1") report.foreign.push(req.url());
-  });
-  context.on("requestfailed", (req) => report.failedRequests.push({ method: req.method(), url: req.url(), error: req.failure()?.errorText }));
-  context.on("response", (res) => {
-    const req = res.request();
-    if (res.status() < 400) return;
-    const entry = { method: req.method(), url: res.url(), status: res.status() };
-    (isAllowed(entry.method, entry.url, entry.status) ? report.allowed : report.failedRequests).push(entry);
-  });
-  const watch = (page) => {
-    page.on("console", (msg) => {
-      if (msg.type() !== "error") return;
-      const text = msg.text();
-      // Chromium logs every 4xx/5xx answer to a fetch as a console error; the allowed
-      // ones (checked above by method, URL and status) are not the page's errors.
-      const m = /status of (\d+)/.exec(text);
-      const url = msg.location()?.url || "";
-      if (m && allowedFailures.some((a) => a.pattern.test(url) && a.status === Number(m[1]))) return;
-      report.consoleErrors.push({ text, url });
-    });
-    page.on("pageerror", (err) => report.consoleErrors.push({ text: String(err) }));
-  };
-  context.pages().forEach(watch);
-  context.pages().forEach((p) => openPages.push(p));
-  context.on("page", watch);
-  const page = context.pages()[0] || (await context.newPage());
-  return { context, page };
-}
-
-async function shot(page, name) {
-  const file = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  report.screenshots.push(file);
-}
-
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    report.steps.push({ name, ok: true, ms: Date.now() - started, ...(detail ? { detail } : {}) });
-  } catch (err) {
-    report.steps.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack || err) });
-    for (const [i, p] of openPages.entries()) {
-      await p.screenshot({ path: join(ARTIFACTS, `failed-${i}.png`), fullPage: true }).catch(() => {});
-    }
-    throw err;
-  }
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-async function api(method, path, body, headers = {}) {
-  const r = await fetch(URL_ + path, {
-    method,
-    body,
-    headers: { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "journey", ...headers },
-  });
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-  return r;
-}
 
 const processQueuedJobs = () => promisify(execFile)(WORKER[0], WORKER.slice(1), { timeout: 120_000 });
-
-async function signIn(page) {
-  await page.goto(URL_ + "/");
-  await page.getByLabel("Token").fill(TOKEN);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("link", { name: "Assetvault" }).waitFor();
-}
 
 async function answerDialog(page, value, confirm) {
   const dialog = page.locator("dialog[open]");
@@ -284,6 +183,7 @@ async function main() {
     await page.keyboard.press("Enter");
     await page.locator("img.preview").waitFor();
     await page.getByRole("heading", { name: "Renditions" }).waitFor();
+    await page.locator("section[aria-labelledby=rend-h] tbody tr").first().waitFor(); // they load after the metadata
     const rends = await page.locator("section[aria-labelledby=rend-h] tbody tr td:first-child").allTextContents();
     expect(rends[0] === "original" && rends.some((r) => r.startsWith("cq5dam.web.")), `renditions listed: ${rends}`);
     await page.locator("[data-testid=asset-state]", { hasText: "processed" }).waitFor();
@@ -352,37 +252,37 @@ async function main() {
   await step("search with a facet", async () => {
     await page.getByLabel("Search assets").fill("*");
     await page.getByLabel("Search assets").press("Enter");
-    await page.locator("[data-testid=total]").waitFor();
+    await searchTotal(page, "q=*");
     const png = page.locator('button.facet[data-facet=format][data-value="image/png"]');
     await png.waitFor();
     const count = Number(await png.locator(".count").textContent());
     await png.click();
-    await page.locator("[data-testid=total]", { hasText: `${count} result` }).waitFor();
+    expect((await searchTotal(page, "q=*&format=image/png")) === count, `the facet's count is its total (${count})`);
     await page.locator(".results .card .thumb img").first().waitFor();
     const shown = await page.locator(".results .grid .card").count();
     expect(shown === Math.min(count, 12), `${shown} hits shown for a facet of ${count}`);
     await shot(page, "desktop-07-search-facet");
     // The folder filter keeps what is below the folder; the date range, what changed in it.
-    const totalOf = async (hash) => {
-      await page.goto(URL_ + "/" + hash);
-      await page.locator("[data-testid=total]").waitFor();
-      return Number((await page.locator("[data-testid=total]").textContent()).split(" ")[0]);
+    // A hash-only navigation resolves before the page has re-rendered: the last query's
+    // total may still be shown, so the total read is the one that carries this query.
+    const totalOf = async (query) => {
+      await page.goto(`${URL_}/#/search?${query}`);
+      return searchTotal(page, query);
     };
-    const inJourney = await totalOf("#/search?q=*&folder=/content/dam/journey");
+    const inJourney = await totalOf("q=*&folder=/content/dam/journey");
     expect(inJourney === IMAGES.length + DOCUMENTS.length, `${inJourney} assets below /content/dam/journey`);
     const today = new Date().toISOString().slice(0, 10);
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    const changedToday = await totalOf(`#/search?q=*&folder=/content/dam/journey&from=${today}&to=${today}`);
+    const changedToday = await totalOf(`q=*&folder=/content/dam/journey&from=${today}&to=${today}`);
     expect(changedToday === inJourney, `${changedToday} changed today`);
-    const before = await totalOf(`#/search?q=*&to=${yesterday}`);
+    const before = await totalOf(`q=*&to=${yesterday}`);
     expect(before === 0, `${before} changed before today`);
     return { pngCount: count };
   });
 
   await step("page through results with the cursor", async () => {
     await page.goto(URL_ + "/#/search?q=*&sort=name-asc");
-    await page.locator("[data-testid=total]").waitFor();
-    const total = Number((await page.locator("[data-testid=total]").textContent()).split(" ")[0]);
+    const total = await searchTotal(page, "q=*&sort=name-asc");
     expect(total > 12, `enough results to page (${total})`);
     const seen = [];
     for (let p = 1; ; p++) {
@@ -405,6 +305,7 @@ async function main() {
 
   await step("move an asset into another folder", async () => {
     await page.goto(assetUrl);
+    await assetShown(page, assetId);
     await page.getByRole("button", { name: "Move" }).click();
     await chooseFolder(page, "/content/dam/journey/archive", "Move");
     await page.locator(".crumbs a", { hasText: "archive" }).waitFor();
@@ -416,6 +317,7 @@ async function main() {
 
   await step("copy an asset, then delete the copy after confirming", async () => {
     await page.goto(assetUrl);
+    await assetShown(page, assetId);
     await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Copy" }).click();
     await chooseFolder(page, "/content/dam/seeded", "Copy");
     await page.locator(".notice", { hasText: `Copied to /content/dam/seeded/${first}` }).waitFor();
@@ -425,6 +327,8 @@ async function main() {
     const copyId = copy.hits.results[0].assetId;
     expect(copyId !== assetId, "a copy has its own id");
     await page.goto(URL_ + "/" + `#/asset/${encodeURIComponent(copyId)}`);
+    await assetShown(page, copyId); // not the original's page still: its Delete would delete the original
+    await page.locator("[data-testid=versions] tbody tr").first().waitFor(); // loaded: no request outlives the copy
     await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Delete" }).click();
     await answerDialog(page, undefined, "Delete");
     await page.locator(".crumbs [aria-current=page]", { hasText: "seeded" }).waitFor();
@@ -443,6 +347,7 @@ async function main() {
     await page.locator(".notice", { hasText: "Copied to /content/dam/seeded/kept" }).waitFor();
     await api("GET", `/api/assets/seeded/kept/${encodeURIComponent(first)}.json`);
     await page.goto(URL_ + "/#/browse/seeded/kept");
+    await folderShown(page, "/content/dam/seeded/kept"); // not /content/dam/journey/kept, still shown
     const del = page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Delete" });
     await del.click();
     await page.locator("dialog[open]", { hasText: "Everything inside it is deleted too" }).waitFor();
@@ -458,6 +363,7 @@ async function main() {
 
   await step("comment on an asset", async () => {
     await page.goto(assetUrl);
+    await assetShown(page, assetId);
     await page.getByLabel("New comment").fill("Looks good to me");
     await page.getByRole("button", { name: "Comment", exact: true }).click();
     await page.locator(".comments li", { hasText: "Looks good to me" }).waitFor();
@@ -469,6 +375,7 @@ async function main() {
 
   await step("the asset page lists the versions kept, then the current original", async () => {
     await page.goto(URL_ + "/#/asset/" + encodeURIComponent(VERSIONED.assetId));
+    await assetShown(page, VERSIONED.assetId);
     const rows = page.locator("[data-testid=versions] tbody tr");
     await rows.nth(VERSIONED.rows.length - 1).waitFor();
     const seen = [];
@@ -519,6 +426,7 @@ async function main() {
     expect((await overflow()) <= 0, "no sideways scrolling in the folder");
     await shot(p.page, "phone-01-folder");
     await p.page.goto(assetUrl);
+    await assetShown(p.page, assetId);
     await p.page.locator("img.preview").waitFor();
     expect((await overflow()) <= 0, "no sideways scrolling on the asset page");
     await shot(p.page, "phone-02-asset");
@@ -547,16 +455,4 @@ async function main() {
   });
 }
 
-main()
-  .then(() => {
-    const ok = !report.foreign.length && !report.failedRequests.length && !report.consoleErrors.length;
-    report.ok = ok;
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(ok ? 0 : 1);
-  })
-  .catch((err) => {
-    report.ok = false;
-    report.error = String(err?.stack || err);
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(1);
-  });
+finish(main);

@@ -1,126 +1,25 @@
 // Share links, /docs' Authorize control and the dark theme, in Debian's chromium driven by
 // playwright-core. Prints a JSON report on stdout; exits 1 when a step fails.
 //
-//   node share_docs_theme.mjs   (reads its inputs from the environment)
-//     ASSETVAULT_URL   the server, http://127.0.0.1:<port>
-//     ASSETVAULT_TOKEN a write token
+//   node share_docs_theme.mjs   (inputs: see harness.mjs, and)
 //     UI_FOLDER        a folder holding the seeded images, e.g. /content/dam/shared-e2e
 //     UI_FILES         JSON {name: sha1} of the seeded images
-//     UI_ARTIFACTS     where screenshots go
-//     UI_PROFILES      a fresh directory for the browsers' user data dirs
 //
 // A link made in the UI opens in a fresh browser without any token, shows thumbnails and
 // a preview, and downloads byte for byte; revoked on the Share links page, it says so.
 // /docs shows no token anywhere (page text, curl snippet), Authorize takes one and "Try it
 // out" succeeds. In dark mode the background is dark. axe-core finds no serious or
-// critical violation on any of these screens, light and dark. No request may leave
+// critical violation on any of these screens, light and dark (harness.mjs checks each
+// screen shot; the few screens not shot are checked by name). No request may leave
 // 127.0.0.1 or fail (but the refused revoked link); no console error may appear.
-import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { URL_, accessible, allow, browser, expect, finish, shot, signIn, step, TOKEN } from "./harness.mjs";
 
-const URL_ = process.env.ASSETVAULT_URL;
-const TOKEN = process.env.ASSETVAULT_TOKEN;
 const FOLDER = process.env.UI_FOLDER;
 const FILES = JSON.parse(process.env.UI_FILES);
-const ARTIFACTS = process.env.UI_ARTIFACTS;
-const PROFILES = process.env.UI_PROFILES;
-const TIMEOUT = 30_000;
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const report = { steps: [], screenshots: [], foreign: [], failedRequests: [], consoleErrors: [], allowed: [], axe: [] };
-// The revoked link's info answers 410, on purpose.
-const allowed = [{ method: "GET", pattern: /\/s\/avs_[^/]+\/info$/, status: 410 }];
-const isAllowed = (method, url, status) => allowed.some((a) => a.method === method && a.pattern.test(url) && a.status === status);
-const contexts = [];
-
-async function browser(name, options = {}) {
-  const context = await chromium.launchPersistentContext(join(PROFILES, name), {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking"],
-    viewport: { width: 1280, height: 900 },
-    acceptDownloads: true,
-    ...options,
-  });
-  contexts.push(context);
-  context.setDefaultTimeout(TIMEOUT);
-  context.on("request", (req) => {
-    const u = new URL(req.url());
-    if (!["data:", "blob:"].includes(u.protocol) && u.hostname !== "127.0.0.1") report.foreign.push(req.url());
-  });
-  context.on("requestfailed", (req) => {
-    report.failedRequests.push({ method: req.method(), url: req.url(), error: req.failure()?.errorText });
-  });
-  context.on("response", (res) => {
-    if (res.status() < 400) return;
-    const entry = { method: res.request().method(), url: res.url(), status: res.status() };
-    (isAllowed(entry.method, entry.url, entry.status) ? report.allowed : report.failedRequests).push(entry);
-  });
-  const watch = (page) => {
-    page.on("console", (msg) => {
-      if (msg.type() !== "error") return;
-      const m = /status of (\d+)/.exec(msg.text());
-      if (m && isAllowed("GET", msg.location()?.url || "", Number(m[1]))) return;
-      report.consoleErrors.push({ text: msg.text(), url: msg.location()?.url });
-    });
-    page.on("pageerror", (err) => report.consoleErrors.push({ text: String(err) }));
-  };
-  context.pages().forEach(watch);
-  context.on("page", watch);
-  const page = context.pages()[0] || (await context.newPage());
-  return { context, page };
-}
-
-async function shot(page, name) {
-  const file = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  report.screenshots.push(file);
-}
-
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    report.steps.push({ name, ok: true, ms: Date.now() - started, ...(detail ? { detail } : {}) });
-  } catch (err) {
-    report.steps.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack || err) });
-    for (const [i, c] of contexts.entries()) {
-      for (const [j, p] of c.pages().entries()) {
-        await p.screenshot({ path: join(ARTIFACTS, `failed-${i}-${j}.png`), fullPage: true }).catch(() => {});
-      }
-    }
-    throw err;
-  }
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-/** axe-core on the page as it is: no serious or critical violation. The script is run
- * through the DevTools protocol (page.evaluate), which the pages' CSP does not govern. */
-async function accessible(page, screen) {
-  await page.evaluate(AXE);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, { resultTypes: ["violations"] }).then((r) =>
-      r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help, where: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) })),
-    ),
-  );
-  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
-  report.axe.push({ screen, violations: result.length, serious: bad.length });
-  expect(bad.length === 0, `axe on ${screen}: ${JSON.stringify(bad)}`);
-}
-
-async function signIn(page) {
-  await page.goto(URL_ + "/");
-  await page.getByLabel("Token").fill(TOKEN);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("link", { name: "Assetvault" }).waitFor();
-}
+const WIDE = { width: 1280, height: 900 };
+allow("GET", /\/s\/avs_[^/]+\/info$/, 410); // the revoked link's info, on purpose
 
 const browseUrl = (path) => `${URL_}/#/browse${path.slice("/content/dam".length).split("/").map(encodeURIComponent).join("/")}`;
 const folderName = FOLDER.split("/").pop();
@@ -146,7 +45,7 @@ const luminance = (page) =>
   });
 
 async function main() {
-  const a = await browser("owner");
+  const a = await browser("owner", WIDE);
   const page = a.page;
   let folderLink;
   let assetLink;
@@ -158,7 +57,6 @@ async function main() {
     const { dialog, url } = await makeLink(page, "1 day");
     await dialog.getByText(/^Expires /).waitFor();
     await shot(page, "light-01-share-dialog");
-    await accessible(page, "share dialog (light)");
     await dialog.getByRole("button", { name: "Done" }).click();
     folderLink = url;
   });
@@ -174,7 +72,7 @@ async function main() {
     return { asset: first };
   });
 
-  const guest = await browser("guest"); // a fresh browser: no token, no session
+  const guest = await browser("guest", WIDE); // a fresh browser: no token, no session
   await step("the folder link opens without a token: thumbnails, preview, downloads", async () => {
     const p = guest.page;
     const sent = [];
@@ -191,7 +89,6 @@ async function main() {
     expect(await p.evaluate(() => sessionStorage.length === 0 && localStorage.length === 0), "no token anywhere");
     expect(sent.every((h) => !h.authorization), "no request carries credentials");
     await shot(p, "light-02-shared-folder");
-    await accessible(p, "shared folder page (light)");
     const names = Object.keys(FILES).sort();
     const downloaded = {};
     for (const name of names) {
@@ -221,7 +118,6 @@ async function main() {
     const [download] = await Promise.all([p.waitForEvent("download"), p.getByRole("link", { name: "Download" }).click()]);
     expect(sha1(readFileSync(await download.path())) === FILES[first], "the asset's original, byte for byte");
     await shot(p, "light-04-shared-asset");
-    await accessible(p, "shared asset page (light)");
   });
 
   await step("the Share links page lists both and revokes one", async () => {
@@ -245,10 +141,9 @@ async function main() {
     await error.waitFor();
     expect((await error.textContent()) === "this share link was revoked", `error: ${await error.textContent()}`);
     await shot(p, "light-06-revoked-link");
-    await accessible(p, "revoked link page (light)");
   });
 
-  const docs = await browser("docs"); // not signed in: /docs alone
+  const docs = await browser("docs", WIDE); // not signed in: /docs alone
   await step("/docs: no token shown; Authorize, then Try it out succeeds", async () => {
     const p = docs.page;
     await p.goto(URL_ + "/docs");
@@ -269,7 +164,6 @@ async function main() {
     await status.waitFor();
     const code = (await status.textContent()).trim();
     expect(code === "200", `Try it out answered ${code}`);
-    await accessible(p, "API docs try it out (light)");
     const curl = await op.locator(".curl-command").textContent();
     expect(curl.includes("$ASSETVAULT_TOKEN") && !curl.includes(TOKEN), `curl: ${curl}`);
     const text = await p.evaluate(() => document.body.innerText + [...document.querySelectorAll("input")].map((i) => i.value).join(" "));
@@ -295,7 +189,7 @@ async function main() {
   await guest.context.close();
   await docs.context.close();
 
-  const dark = await browser("dark", { colorScheme: "dark" });
+  const dark = await browser("dark", WIDE, { colorScheme: "dark" });
   await step("dark theme: the system setting darkens every screen, and they stay readable", async () => {
     const p = dark.page;
     await signIn(p);
@@ -305,41 +199,28 @@ async function main() {
     const level = await luminance(p);
     expect(level < 0.05, `the background is dark (luminance ${level})`);
     await shot(p, "dark-01-folder");
-    await accessible(p, "folder (dark)");
     await p.getByRole("link", { name: /\.png/ }).first().click();
     await p.locator(".asset-head h1").waitFor();
-    await accessible(p, "asset page (dark)");
     await shot(p, "dark-02-asset");
     const { dialog } = await makeLink(p, "1 day");
-    await accessible(p, "share dialog (dark)");
     await shot(p, "dark-03-share-dialog");
     const url = await dialog.getByTestId("share-url").inputValue();
     await dialog.getByRole("button", { name: "Done" }).click();
     await p.goto(URL_ + "/#/shares");
     await p.getByTestId("share-row").first().waitFor();
-    await accessible(p, "share links page (dark)");
     await shot(p, "dark-04-share-links");
     await p.goto(url);
     await p.locator(".share-facts").waitFor();
     expect((await luminance(p)) < 0.05, "the shared page is dark too");
-    await accessible(p, "shared asset page (dark)");
     await shot(p, "dark-05-shared-asset");
     await p.goto(folderLink);
     await p.getByTestId("share-error").waitFor();
     await accessible(p, "revoked link page (dark)");
     await p.goto(URL_ + "/docs");
     await p.locator(".swagger-ui .opblock").first().waitFor();
-    await accessible(p, "API docs (dark)");
     await shot(p, "dark-06-docs");
   });
   await dark.context.close();
 }
 
-try {
-  await main();
-} catch (err) {
-  report.error = String(err?.stack || err);
-}
-for (const c of contexts) await c.close().catch(() => {});
-process.stdout.write(JSON.stringify(report));
-process.exit(report.error || report.steps.some((s) => !s.ok) ? 1 : 0);
+finish(main);

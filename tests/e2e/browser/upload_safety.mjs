@@ -4,88 +4,17 @@
 // own with its own reason, Cancel and Retry. Prints a JSON report on stdout; exits 1 when
 // a step fails.
 //
-//   node upload_safety.mjs   (reads its inputs from the environment)
-//     ASSETVAULT_URL   the server, http://127.0.0.1:<port>
-//     ASSETVAULT_TOKEN a write token
-//     UI_ARTIFACTS     where screenshots go
-//     UI_PROFILES      a fresh directory for the browsers' user data dirs
+//   node upload_safety.mjs   (inputs: see harness.mjs)
 //
 // No request may leave 127.0.0.1 or fail, but the refused bad name (400 on its initiate)
 // and the part cancelled on purpose; no console error may appear.
-import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { DESKTOP, PHONE, TOKEN, URL_, aborted, allow, api, browser, expect, finish, report, shot, signIn, step } from "./harness.mjs";
 
-const URL_ = process.env.ASSETVAULT_URL;
-const TOKEN = process.env.ASSETVAULT_TOKEN;
-const ARTIFACTS = process.env.UI_ARTIFACTS;
-const PROFILES = process.env.UI_PROFILES;
-const TIMEOUT = 30_000;
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const report = { steps: [], screenshots: [], foreign: [], failedRequests: [], consoleErrors: [], allowed: [] };
-const allowed = [
-  { method: "POST", pattern: /\.initiateUpload\.json$/, status: 400 }, // the bad name
-];
-const cancelled = []; // URLs of parts cancelled on purpose
-const isAllowed = (method, url, status) => allowed.some((a) => a.method === method && a.pattern.test(url) && a.status === status);
-
-async function browser(name, viewport) {
-  const context = await chromium.launchPersistentContext(join(PROFILES, name), {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking"],
-    viewport,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  context.on("request", (req) => {
-    const u = new URL(req.url());
-    if (!["data:", "blob:"].includes(u.protocol) && u.hostname !== "127.0.0.1") report.foreign.push(req.url());
-  });
-  context.on("requestfailed", (req) => {
-    if (!cancelled.includes(req.url())) report.failedRequests.push({ method: req.method(), url: req.url(), error: req.failure()?.errorText });
-  });
-  context.on("response", (res) => {
-    if (res.status() < 400) return;
-    const entry = { method: res.request().method(), url: res.url(), status: res.status() };
-    (isAllowed(entry.method, entry.url, entry.status) ? report.allowed : report.failedRequests).push(entry);
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const m = /status of (\d+)/.exec(msg.text());
-    if (m && allowed.some((a) => a.pattern.test(msg.location()?.url || "") && a.status === Number(m[1]))) return;
-    report.consoleErrors.push({ text: msg.text(), url: msg.location()?.url });
-  });
-  page.on("pageerror", (err) => report.consoleErrors.push({ text: String(err) }));
-  return { context, page };
-}
-
-async function step(name, page, fn) {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    report.steps.push({ name, ok: true, ms: Date.now() - started, ...(detail ? { detail } : {}) });
-  } catch (err) {
-    report.steps.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack || err) });
-    await page.screenshot({ path: join(ARTIFACTS, "failed.png"), fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
+allow("POST", /\.initiateUpload\.json$/, 400); // the bad name
 
 const sha1 = (text) => createHash("sha1").update(text).digest("hex");
 const auth = { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "upload-safety" };
-
-async function api(method, path, body, headers = {}) {
-  const r = await fetch(URL_ + path, { method, body, headers: { ...auth, ...headers } });
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-  return r;
-}
 
 /** The text of an asset's original, or null when there is none. */
 async function original(path) {
@@ -141,16 +70,13 @@ async function run(label, viewport) {
   for (const k of Object.keys(old)) ids[k] = await seed(folder, `${k}.txt`, old[k]);
   const { context, page } = await browser(label, viewport);
 
-  await step(`${label}: sign in and open the folder`, page, async () => {
-    await page.goto(URL_ + "/");
-    await page.getByLabel("Token").fill(TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("link", { name: "Assetvault" }).waitFor();
+  await step(`${label}: sign in and open the folder`, async () => {
+    await signIn(page);
     await page.goto(`${URL_}/#/browse/${name}`);
     await page.locator('.grid .card[data-name="d.txt"]').waitFor();
   });
 
-  await step(`${label}: names that exist ask; one bad name fails alone`, page, async () => {
+  await step(`${label}: names that exist ask; one bad name fails alone`, async () => {
     const fresh = `fresh at ${label} width`;
     await dropFiles(page, [
       ["a.txt", "new a"],
@@ -162,8 +88,7 @@ async function run(label, viewport) {
     await choose(page, "a.txt", "New version");
     const keep = page.locator("dialog[open]", { hasText: "Keep both uploads this file as “b1.txt”" });
     await keep.waitFor();
-    await page.screenshot({ path: join(ARTIFACTS, `${label}-conflict.png`) });
-    report.screenshots.push(join(ARTIFACTS, `${label}-conflict.png`));
+    await shot(page, `${label}-conflict`, false);
     await choose(page, "b.txt", "Keep both");
     await choose(page, "c.txt", "Skip");
     for (const f of ["a.txt", "b.txt", "fresh.txt"]) await waitState(page, f, "done");
@@ -179,8 +104,7 @@ async function run(label, viewport) {
     await page.locator(".uploads .overall", { hasText: "All files (3/4), 1 skipped" }).waitFor();
     const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(over <= 0, `no sideways scrolling with the upload rows (${over} px)`);
-    await page.screenshot({ path: join(ARTIFACTS, `${label}-uploads.png`), fullPage: true });
-    report.screenshots.push(join(ARTIFACTS, `${label}-uploads.png`));
+    await shot(page, `${label}-uploads`);
 
     // New version: the same asset, the new bytes, and the old original kept as a version.
     expect((await original(`${folder}/a.txt`)) === "new a", "a.txt holds the new bytes");
@@ -199,7 +123,7 @@ async function run(label, viewport) {
     return { versions: versions.map((v) => v.name) };
   });
 
-  await step(`${label}: the refused file is renamed and retried`, page, async () => {
+  await step(`${label}: the refused file is renamed and retried`, async () => {
     await row(page, "bad|name.txt").getByRole("button", { name: "Rename bad|name.txt" }).click();
     const dialog = page.locator("dialog[open]");
     await dialog.locator("input").fill("bad-name.txt");
@@ -208,7 +132,7 @@ async function run(label, viewport) {
     expect((await original(`${folder}/bad-name.txt`)) === "bad name's bytes", "bad-name.txt arrived");
   });
 
-  await step(`${label}: "apply to all" answers every name that exists at once`, page, async () => {
+  await step(`${label}: "apply to all" answers every name that exists at once`, async () => {
     await dropFiles(page, [
       ["c.txt", "new c, again"],
       ["d.txt", "new d"],
@@ -222,12 +146,12 @@ async function run(label, viewport) {
     expect((await original(`${folder}/e.txt`)) === "new e", "the new name uploaded as it is");
   });
 
-  await step(`${label}: a file is cancelled while it uploads, then retried`, page, async () => {
+  await step(`${label}: a file is cancelled while it uploads, then retried`, async () => {
     let held = null;
     await page.route("**/binary-upload/**", (route) => {
       if (held) return route.continue();
       held = route; // never answered: the part hangs until the person cancels
-      cancelled.push(route.request().url());
+      aborted.push(route.request().url());
     });
     await dropFiles(page, [["slow.txt", "slow bytes"]]);
     for (let i = 0; i < 100 && !held; i++) await page.waitForTimeout(100);
@@ -245,20 +169,7 @@ async function run(label, viewport) {
   return { folder, versioned: ids.a };
 }
 
-async function main() {
-  report.desktop = await run("desktop", { width: 1280, height: 860 });
-  report.phone = await run("phone", { width: 390, height: 844 });
-}
-
-main()
-  .then(() => {
-    report.ok = !report.foreign.length && !report.failedRequests.length && !report.consoleErrors.length;
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(report.ok ? 0 : 1);
-  })
-  .catch((err) => {
-    report.ok = false;
-    report.error = String(err?.stack || err);
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(1);
-  });
+finish(async () => {
+  report.desktop = await run("desktop", DESKTOP);
+  report.phone = await run("phone", PHONE);
+});

@@ -8,84 +8,24 @@
 // name, and a version previewed, downloaded and restored with the history kept. Prints a
 // JSON report on stdout; exits 1 when a step fails.
 //
-//   node view.mjs   (reads its inputs from the environment)
-//     ASSETVAULT_URL   the server, http://127.0.0.1:<port>
-//     ASSETVAULT_TOKEN a write token
-//     UI_ARTIFACTS     where screenshots go
-//     UI_PROFILES      a fresh directory for the browsers' user data dirs
+//   node view.mjs   (inputs: see harness.mjs, and)
 //     UI_VIEW          {"desktop": {name: assetId, ...}, "phone": {...}, "texts": {...}}
-import { chromium } from "playwright-core";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import * as harness from "./harness.mjs";
+import { DESKTOP, PHONE, TOKEN, URL_, assetShown, browser, expect, finish, requested, signIn } from "./harness.mjs";
 
-const URL_ = process.env.ASSETVAULT_URL;
-const TOKEN = process.env.ASSETVAULT_TOKEN;
-const ARTIFACTS = process.env.UI_ARTIFACTS;
-const PROFILES = process.env.UI_PROFILES;
 const VIEW = JSON.parse(process.env.UI_VIEW);
-const TIMEOUT = 30_000;
-mkdirSync(ARTIFACTS, { recursive: true });
-
-const report = { steps: [], screenshots: [], foreign: [], failedRequests: [], consoleErrors: [], requested: [] };
+// This script's steps name their page, and its screenshots are of the window.
+const step = (name, _page, fn) => harness.step(name, fn);
+const shot = (page, name, fullPage = false) => harness.shot(page, name, fullPage);
+const report = { requested };
 // The answers to the video's requests: {status, range, url} (the <video> loads by URL).
 const VIDEO_PATH = "/renditions/cq5dam.video.fullhd-bp.mp4/";
 const media = [];
-const aborted = [];
-
-
-async function browser(name, viewport) {
-  const context = await chromium.launchPersistentContext(join(PROFILES, name), {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking", "--autoplay-policy=no-user-gesture-required"],
-    viewport,
-    acceptDownloads: true,
-  });
-  context.setDefaultTimeout(TIMEOUT);
-  context.on("request", (req) => {
-    const u = new URL(req.url());
-    if (!["data:", "blob:"].includes(u.protocol) && u.hostname !== "127.0.0.1") report.foreign.push(req.url());
-    if (u.hostname === "127.0.0.1") report.requested.push(`${req.method()} ${u.pathname}`);
-  });
-  context.on("requestfailed", (req) => {
-    const error = req.failure()?.errorText;
-    // A <video> drops a range it no longer needs (a seek, enough buffered): not a failure.
-    if (error === "net::ERR_ABORTED" && req.url().includes(VIDEO_PATH)) return aborted.push(req.url());
-    report.failedRequests.push({ method: req.method(), url: req.url(), error });
-  });
-  context.on("response", (res) => {
-    if (res.status() >= 400) report.failedRequests.push({ method: res.request().method(), url: res.url(), status: res.status() });
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.on("console", (msg) => {
-    if (msg.type() === "error") report.consoleErrors.push({ text: msg.text(), url: msg.location()?.url });
-  });
-  page.on("pageerror", (err) => report.consoleErrors.push({ text: String(err) }));
-  return { context, page };
-}
-
-async function step(name, page, fn) {
-  const started = Date.now();
-  try {
-    const detail = await fn();
-    report.steps.push({ name, ok: true, ms: Date.now() - started, ...(detail ? { detail } : {}) });
-  } catch (err) {
-    report.steps.push({ name, ok: false, ms: Date.now() - started, error: String(err?.stack || err) });
-    await page.screenshot({ path: join(ARTIFACTS, "failed.png"), fullPage: true }).catch(() => {});
-    throw err;
-  }
-}
-
-function expect(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-async function shot(page, name, fullPage = false) {
-  const path = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path, fullPage });
-  report.screenshots.push(path);
-}
+const { aborted } = harness;
+// A <video> drops a range it no longer needs (a seek, enough buffered): not a failure.
+harness.mayAbort(VIDEO_PATH);
 
 const sha1 = (data) => createHash("sha1").update(data).digest("hex");
 const auth = { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "view-test" };
@@ -96,10 +36,18 @@ async function api(method, path) {
 }
 const assetUrl = (id) => `${URL_}/#/asset/${encodeURIComponent(id)}`;
 const zoomLevel = async (page) => (await page.getByTestId("zoom-level").textContent()).trim();
+/** The zoom shown becomes `level` (a key or a click re-renders after it returns). */
+const zoomIs = (page, level) => page.getByTestId("zoom-level").filter({ hasText: new RegExp(`^\\s*${level}\\s*$`) }).waitFor();
+/** Opens the page of asset `id` and waits until it shows that asset, not the last one. */
+async function openAsset(page, id) {
+  await page.goto(assetUrl(id));
+  await assetShown(page, id);
+}
 
 async function run(label, viewport) {
   const ids = VIEW[label];
-  const { context, page } = await browser(label, viewport);
+  // Played without a gesture: the video step starts it from the script.
+  const { context, page } = await browser(label, viewport, { args: ["--autoplay-policy=no-user-gesture-required"] });
   context.on("response", (res) => {
     if (!res.url().includes(VIDEO_PATH)) return;
     const got = res.headers();
@@ -109,14 +57,11 @@ async function run(label, viewport) {
   const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
   await step(`${label}: sign in`, page, async () => {
-    await page.goto(URL_ + "/");
-    await page.getByLabel("Token").fill(TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("link", { name: "Assetvault" }).waitFor();
+    await signIn(page);
   });
 
   await step(`${label}: the lightbox zooms, goes full screen, and steps through the folder`, page, async () => {
-    await page.goto(assetUrl(ids["a-red.png"]));
+    await openAsset(page, ids["a-red.png"]);
     await page.locator("img.preview").waitFor();
     await page.getByRole("button", { name: "Open in the lightbox" }).click();
     const box = page.locator("dialog.lightbox[open]");
@@ -127,12 +72,13 @@ async function run(label, viewport) {
     expect((await box.getByTestId("lightbox-name").textContent()) === "a-red.png", "opens on the asset");
     expect((await zoomLevel(page)) === "100%", "starts fitted");
     await page.keyboard.press("+");
-    expect((await zoomLevel(page)) === "150%", `+ zooms in: ${await zoomLevel(page)}`);
+    await zoomIs(page, "150%"); // + zooms in
     await box.getByRole("button", { name: "Zoom in" }).click();
-    expect((await zoomLevel(page)) === "225%", "the button zooms in");
+    await zoomIs(page, "225%"); // the button zooms in
     await box.getByRole("button", { name: "Zoom out" }).click();
+    await zoomIs(page, "150%");
     await page.keyboard.press("0");
-    expect((await zoomLevel(page)) === "100%", "0 fits again");
+    await zoomIs(page, "100%"); // 0 fits again
     const stage = box.locator(".zoom-stage");
     const at = await stage.boundingBox();
     await page.mouse.move(at.x + at.width / 2, at.y + at.height / 2);
@@ -142,6 +88,7 @@ async function run(label, viewport) {
     expect(transform.includes("scale(1.2)"), `the image is scaled: ${transform}`);
     // Pinch: two pointers move apart to twice their distance.
     await page.keyboard.press("0");
+    await zoomIs(page, "100%");
     await stage.evaluate((el) => {
       const r = el.getBoundingClientRect();
       const y = r.top + r.height / 2;
@@ -283,7 +230,7 @@ async function run(label, viewport) {
   });
 
   await step(`${label}: a PDF shows its second page`, page, async () => {
-    await page.goto(assetUrl(ids["report.pdf"]));
+    await openAsset(page, ids["report.pdf"]);
     await page.getByTestId("page-number").filter({ hasText: "Page 1 of 3" }).waitFor();
     await page.getByRole("button", { name: "Next page" }).click();
     await page.getByTestId("page-number").filter({ hasText: "Page 2 of 3" }).waitFor();
@@ -295,7 +242,7 @@ async function run(label, viewport) {
   });
 
   await step(`${label}: text, CSV and JSON show as text, markup never runs`, page, async () => {
-    await page.goto(assetUrl(ids["notes.txt"]));
+    await openAsset(page, ids["notes.txt"]);
     const pre = page.getByTestId("text-preview");
     await pre.waitFor();
     const text = await pre.textContent();
@@ -306,12 +253,12 @@ async function run(label, viewport) {
     }));
     expect(safe.pwned && safe.elements === 0, `nothing in the file ran or became an element: ${JSON.stringify(safe)}`);
     await shot(page, `${label}-text`);
-    await page.goto(assetUrl(ids["data.json"]));
+    await openAsset(page, ids["data.json"]);
     await page.getByTestId("text-preview").filter({ hasText: '"title": "Spring launch"' }).waitFor();
-    await page.goto(assetUrl(ids["table.csv"]));
+    await openAsset(page, ids["table.csv"]);
     await page.getByTestId("text-preview").filter({ hasText: "name,size\nhero.jpg,1200" }).waitFor();
     // The large one: only its start is read (a range), and the page says so.
-    await page.goto(assetUrl(ids["big.txt"]));
+    await openAsset(page, ids["big.txt"]);
     await page.getByText(/Showing the first 256 KB of/).waitFor();
     expect((await page.getByTestId("text-preview").textContent()).length === 256 * 1024, "256 KB shown");
     const csp = await (await fetch(URL_ + "/")).headers.get("content-security-policy");
@@ -319,7 +266,7 @@ async function run(label, viewport) {
   });
 
   await step(`${label}: the metadata form edits the title, keywords and status`, page, async () => {
-    await page.goto(assetUrl(ids["a-red.png"]));
+    await openAsset(page, ids["a-red.png"]);
     const form = page.locator("form.metadata-form");
     await form.waitFor();
     expect((await form.locator("[data-fact=Width]").textContent()) === "800", "width shown, read only");
@@ -366,7 +313,7 @@ async function run(label, viewport) {
 
   await step(`${label}: a version is previewed, downloaded and restored, the history kept`, page, async () => {
     const id = ids["notes.txt"];
-    await page.goto(assetUrl(id));
+    await openAsset(page, id);
     const rows = page.locator("[data-testid=versions] tbody tr");
     await rows.nth(1).waitFor();
     await page.getByRole("button", { name: "Preview version 1.0" }).click();
@@ -395,22 +342,7 @@ async function run(label, viewport) {
   await context.close();
 }
 
-async function main() {
-  await run("desktop", { width: 1280, height: 860 });
-  await run("phone", { width: 390, height: 844 });
-}
-
-main()
-  .then(() => {
-    report.ok = !report.foreign.length && !report.failedRequests.length && !report.consoleErrors.length;
-    delete report.requested;
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(report.ok ? 0 : 1);
-  })
-  .catch((err) => {
-    report.ok = false;
-    report.error = String(err?.stack || err);
-    delete report.requested;
-    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
-    process.exit(1);
-  });
+finish(async () => {
+  await run("desktop", DESKTOP);
+  await run("phone", PHONE);
+});

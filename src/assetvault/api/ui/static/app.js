@@ -17,6 +17,11 @@ const THUMB = "cq5dam.thumbnail.319.319.png";
 
 // -- small helpers ----------------------------------------------------------------------
 
+/** The attributes of a box a wide table may scroll sideways in (on a phone): it takes the
+ * focus, so that it scrolls from the keyboard too, and is a region named by its aria-label
+ * ("… table": not its section's name, as landmarks' names must differ). */
+export const SCROLLS = { tabindex: "0", role: "region" };
+
 function formatSize(n) {
   if (n == null) return "—";
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -353,8 +358,11 @@ export const pickFolder = (options) => new Promise((resolve) => openPicker({ ...
 function FolderPicker() {
   const [opts, setOpts] = useState(null);
   const [at, setAt] = useState(ROOT);
-  const [folders, setFolders] = useState(null);
-  const [error, setError] = useState(null);
+  // What the listing of a folder found, and which folder (at) it was: a folder just
+  // entered shows "Loading…" until its own answer, never the last folder's.
+  const [listed, setListed] = useState(null); // {at, folders} or {at, error}
+  const folders = listed?.at === at ? listed.folders || null : null;
+  const error = listed?.at === at ? listed.error || null : null;
   const ref = useRef();
   openPicker = (o) => {
     setAt(o.start || ROOT);
@@ -369,11 +377,9 @@ function FolderPicker() {
   useEffect(() => {
     if (!opts) return;
     let gone = false;
-    setFolders(null);
-    setError(null);
     api.subfolders(at).then(
-      (found) => !gone && setFolders(found),
-      (err) => !gone && setError(err.status === 404 ? `The folder ${at} does not exist (any more).` : err.message),
+      (found) => !gone && setListed({ at, folders: found }),
+      (err) => !gone && setListed({ at, error: err.status === 404 ? `The folder ${at} does not exist (any more).` : err.message }),
     );
     return () => {
       gone = true;
@@ -841,19 +847,25 @@ function Browse({ path }) {
     setPreview(null);
     requestAnimationFrame(() => document.querySelector(`a.card[data-asset="${CSS.escape(last)}"]`)?.focus());
   };
+  // Escape clears the selection; Ctrl/Cmd+A selects every asset shown (outside fields).
+  // The listener reads the selection of the last render through a ref: an effect that
+  // re-registers it runs only after the next paint, and a key pressed before then (right
+  // after "Select all") would otherwise meet the previous render's empty selection.
+  const keyState = useRef();
+  keyState.current = { sel, count: assets.items.length };
   useEffect(() => {
-    // Escape clears the selection; Ctrl/Cmd+A selects every asset shown (outside fields).
     const on = (e) => {
       if (e.target.closest?.("input, textarea, select, dialog")) return;
+      const { sel, count } = keyState.current;
       if (e.key === "Escape" && sel.size) sel.clear();
-      else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && assets.items.length) {
+      else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "a" && count) {
         e.preventDefault();
         sel.all();
       }
     };
     addEventListener("keydown", on);
     return () => removeEventListener("keydown", on);
-  });
+  }, []);
 
   if (error) {
     return html`<main><${Breadcrumbs} path=${path} /><p class="error" role="alert">${error.status === 404 ? `There is no folder ${path}.` : error.message}</p></main>`;
@@ -862,11 +874,13 @@ function Browse({ path }) {
   const isRoot = path === ROOT;
   return html`<main
     class=${"browse" + (dragging ? " dragging" : "")}
+    data-path=${path}
     onDragOver=${(e) => { e.preventDefault(); setDragging(true); }}
     onDragLeave=${(e) => { if (e.target === e.currentTarget) setDragging(false); }}
     onDrop=${onDrop}
     data-testid="dropzone"
   >
+    <h1 class="sr-only">${isRoot ? "Assets" : nameOf(path)}</h1>
     <${Breadcrumbs} path=${path} />
     <div class="toolbar" role="toolbar" aria-label="Folder actions">
       <button onClick=${newFolder}>New folder</button>
@@ -901,7 +915,7 @@ function Browse({ path }) {
       ? html`<ul class="grid" aria-label="Assets">
           ${assets.items.map((a, i) => html`<${AssetCard} key=${a.assetId} asset=${a} index=${i} sel=${sel} onPreview=${setPreview} />`)}
         </ul>`
-      : html`<div class="table-wrap"><table class="list">
+      : html`<div class="table-wrap" ...${SCROLLS} aria-label="Assets table"><table class="list">
           <thead><tr><th><span class="sr-only">Selected</span></th>${COLUMNS.map(([label, field]) => html`<th aria-sort=${sort.field === field ? (sort.order === "ASC" ? "ascending" : "descending") : "none"}>
             <button class="sort" onClick=${() => sortBy(field)}>${label}${sort.field === field ? (sort.order === "ASC" ? " ▲" : " ▼") : ""}</button></th>`)}</tr></thead>
           <tbody>${assets.items.map((a, i) => { const r = a.repositoryMetadata; return html`<tr key=${a.assetId} class=${sel.has(a.assetId) ? "picked" : ""}>
@@ -969,7 +983,7 @@ function MetadataEditor({ meta, onSaved }) {
         <button onClick=${() => { setConflict(null); setEditing(null); }}>Keep the current values</button>
       </div>
     </div>`}
-    <div class="table-wrap"><table class="kv">
+    <div class="table-wrap" ...${SCROLLS} aria-label="Editable metadata table"><table class="kv">
       <tbody>
         ${fields.map(([key, value]) => html`<tr key=${key} data-key=${key}>
           <th scope="row">${key}</th>
@@ -993,8 +1007,8 @@ function MetadataEditor({ meta, onSaved }) {
   </section>`;
 }
 
-function KeyValues({ data }) {
-  return html`<div class="table-wrap"><table class="kv"><tbody>
+function KeyValues({ data, label }) {
+  return html`<div class="table-wrap" ...${SCROLLS} aria-label=${label + " table"}><table class="kv"><tbody>
     ${Object.entries(data || {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => html`<tr key=${k} data-key=${k}><th scope="row">${k}</th><td>${show(v)}</td></tr>`)}
   </tbody></table></div>`;
 }
@@ -1088,7 +1102,7 @@ function AssetPage({ id }) {
     await loadExtras(meta);
   });
 
-  return html`<main class="asset">
+  return html`<main class="asset" data-asset-id=${id}>
     <${Breadcrumbs} path=${parentOf(path)} last=${repo["repo:name"]} />
     <div class="asset-head">
       <h1>${meta.assetMetadata?.["dc:title"] || repo["repo:name"]}</h1>
@@ -1107,7 +1121,7 @@ function AssetPage({ id }) {
         ${lightbox && html`<${Lightbox} start=${meta} onClose=${(last) => { setLightbox(false); if (last !== id) go(assetHash(last)); }} />`}
         <section aria-labelledby="rend-h">
           <h2 id="rend-h">Renditions</h2>
-          <div class="table-wrap"><table class="list">
+          <div class="table-wrap" ...${SCROLLS} aria-label="Renditions table"><table class="list">
             <thead><tr><th>Name</th><th>Format</th><th>Size</th><th>Dimensions</th><th><span class="sr-only">Download</span></th></tr></thead>
             <tbody>${(rends?.items || []).map((r) => html`<tr key=${r.name}>
               <td>${r.name}</td><td>${r.format}</td><td>${formatSize(r.size)}</td>
@@ -1121,7 +1135,7 @@ function AssetPage({ id }) {
         <details class="raw" open=${raw} onToggle=${(e) => { setRaw(e.target.open); sessionStorage.setItem("assetvault.raw", e.target.open ? "open" : ""); }}>
           <summary>All metadata (raw)</summary>
           <${MetadataEditor} meta=${meta} onSaved=${(m) => setMeta(m)} />
-          <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} /></section>
+          <section aria-labelledby="repo-h"><h2 id="repo-h">repositoryMetadata</h2><${KeyValues} data=${repo} label="repositoryMetadata" /></section>
         </details>
         <section aria-labelledby="rel-h"><h2 id="rel-h">Relations</h2><${Relations} rels=${rels} assetHash=${assetHash} /></section>
         <section aria-labelledby="ver-h"><h2 id="ver-h">Versions</h2>
@@ -1171,7 +1185,12 @@ function App() {
     setSignedIn(false);
   };
   let page;
-  if (path.startsWith("/asset/")) page = html`<${AssetPage} id=${decodeURIComponent(path.slice(7))} />`;
+  if (path.startsWith("/asset/")) {
+    // One page per asset: another asset's page starts empty, never showing (and acting
+    // on) the last asset's metadata, renditions and versions until its own arrive.
+    const id = decodeURIComponent(path.slice(7));
+    page = html`<${AssetPage} key=${id} id=${id} />`;
+  }
   else if (path === "/search") page = html`<${Search} params=${params} />`;
   else if (path === "/shares") page = html`<${SharesPage} ask=${ask} browseHref=${(l) => (l.assetId ? assetHash(l.assetId) : browseHash(l.path))} />`;
   else {

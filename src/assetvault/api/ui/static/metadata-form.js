@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import htm from "htm";
 import * as api from "./api.js";
 import { SmallThumb, TextPreview, isText, useBlobUrl } from "./preview.js";
+import { SCROLLS } from "./app.js";
 
 const html = htm.bind(h);
 
@@ -285,7 +286,7 @@ export function Versions({ meta, vers, ui, onRestored }) {
   return html`<div>
     <p>Revision <strong>${repo["repo:version"]}</strong>, last changed ${ui.format.date(repo["repo:modifyDate"])} by ${repo["repo:modifiedBy"]}.</p>
     ${vers && items.length < 2 ? html`<p class="hint">No earlier versions.</p>` : null}
-    <div class="table-wrap"><table class="list versions" data-testid="versions">
+    <div class="table-wrap" ...${SCROLLS} aria-label="Versions table"><table class="list versions" data-testid="versions">
       <thead><tr><th>Version</th><th>Label / comment</th><th>Size</th><th>Date</th><th>By</th><th><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${items.map((v) => html`<tr key=${v.name} class=${v.current ? "current" : ""} aria-current=${v.current ? "true" : null} data-version=${v.name}>
         <td>${v.current ? html`<strong>Current</strong>` : v.name}</td>

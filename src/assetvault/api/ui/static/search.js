@@ -30,6 +30,8 @@ export const SORTS = {
 const SORT_LABELS = { relevance: "Relevance", "name-asc": "Name", "modified-desc": "Newest", "size-desc": "Largest" };
 
 export const readForm = (params) => Object.fromEntries(FIELDS.map((k) => [k, params.get(k) || ""]));
+/** The form as the URL's query string (the fields that are set, in their order). */
+export const queryOf = (form) => new URLSearchParams(FIELDS.filter((k) => form[k]).map((k) => [k, form[k]])).toString();
 
 // -- checking the form ------------------------------------------------------------------
 
@@ -210,7 +212,9 @@ export function Search({ params }) {
   const applied = readForm(params);
   const key = FIELDS.map((k) => applied[k]).join("\n");
   const [draft, setDraft] = useState(applied);
-  const [result, setResult] = useState(null);
+  // The answer and the form it answers (its key): the page shows only its own query's
+  // answer, never the last one's while the next is on its way.
+  const [answer, setAnswer] = useState(null);
   const [choices, setChoices] = useState({}); // facet id -> values without its own filter
   const [withoutFilters, setWithoutFilters] = useState(null);
   const [error, setError] = useState(null);
@@ -235,7 +239,7 @@ export function Search({ params }) {
         // A later page: the choices and suggestions of the first one stand.
         const found = await api.search({ ...body, cursor });
         if (mine !== latest.current) return;
-        setResult(found);
+        setAnswer({ key, found });
         setCursors(stack);
         setError(null);
         return;
@@ -252,7 +256,7 @@ export function Search({ params }) {
         wider = (await api.search(countOnly(textQuery(applied.q).nodes))).search_metadata.totalCount.total;
       }
       if (mine !== latest.current) return;
-      setResult(found);
+      setAnswer({ key, found });
       setCursors(stack);
       setChoices(Object.fromEntries(chosen.map((id, i) => [id, others[i].facets?.[0]?.values || []])));
       setWithoutFilters(wider);
@@ -267,7 +271,7 @@ export function Search({ params }) {
   useEffect(() => {
     if (pushed.current !== key) setDraft(applied); // come from elsewhere: the form follows
     pushed.current = null;
-    setResult(null); // never show the last query's hits under the new one
+    setAnswer(null);
     setWithoutFilters(null);
     if (Object.keys(errors).length) {
       latest.current++;
@@ -281,8 +285,7 @@ export function Search({ params }) {
   /** Puts changes in the URL; `replace` for typing, so Back skips the keystrokes. */
   const set = (changes, replace = false) => {
     const f = { ...applied, ...changes };
-    const p = new URLSearchParams();
-    for (const k of FIELDS) if (f[k]) p.set(k, f[k]);
+    const p = queryOf(f);
     pushed.current = FIELDS.map((k) => f[k] || "").join("\n");
     setDraft((d) => ({ ...d, ...changes }));
     if (replace) {
@@ -311,6 +314,7 @@ export function Search({ params }) {
     set(Object.fromEntries(FIELDS.map((k) => [k, draft[k]])));
     setOpen(false);
   };
+  const result = answer?.key === key ? answer.found : null;
   const next = () => run([...cursors, result.cursor]);
   const prev = () => run(cursors.slice(0, -1));
   const facet = (id) => choices[id] || result?.facets?.find((f) => f.id === id)?.values || [];
@@ -377,7 +381,7 @@ export function Search({ params }) {
           ${error && html`<p class="error" role="alert">${error}</p>`}
           ${blocked && html`<div class="empty-state" data-testid="invalid"><h2>Not searched</h2>
             <p>${blocked}</p><p>Fix the filter to see results.</p></div>`}
-          ${ok && html`<p class="total" data-testid="total">${total.total}${total.relation === "gte" ? "+" : ""} result${total.total === 1 ? "" : "s"}${total.total
+          ${ok && html`<p class="total" data-testid="total" data-query=${queryOf(applied)}>${total.total}${total.relation === "gte" ? "+" : ""} result${total.total === 1 ? "" : "s"}${total.total
             ? ` · page ${page + 1} of ${pages}${total.relation === "gte" ? " or more" : ""}`
             : ""}</p>`}
           ${ok && !total.total && html`<${EmptyState} form=${applied} withoutFilters=${withoutFilters} set=${set} />`}

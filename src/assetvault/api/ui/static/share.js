@@ -5,6 +5,7 @@ import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import * as api from "./api.js";
+import { SCROLLS } from "./app.js";
 
 const html = htm.bind(h);
 const DAY = 24 * 3600;
@@ -130,7 +131,7 @@ export function SharesPage({ browseHref, ask }) {
       ? html`<p class="loading">Loading…</p>`
       : items.length === 0
         ? html`<p class="empty">No share links yet.</p>`
-        : html`<div class="table-wrap"><table class="share-links">
+        : html`<div class="table-wrap" ...${SCROLLS} aria-label="Share links table"><table class="share-links">
             <thead><tr><th scope="col">Shared</th><th scope="col">Created by</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
             <tbody>
               ${items.map((l) => html`<tr key=${l.id} data-testid="share-row">
