@@ -288,8 +288,11 @@ async def one_asset_through_both(
         assert init.status_code == 201, init.text
         file = init.json()["files"][0]
         for uri in file["uploadURIs"]:
+            # Blobs on S3: a presigned part URL of the bucket (which answers 200), not the
+            # API's; the token minted by one machine is then completed on the other.
+            direct = not uri.startswith(one.url)
             put = await b.put(uri.replace(one.url, two.url), content=data + b"x")
-            assert put.status_code == 201, put.text
+            assert put.status_code == (200 if direct else 201), put.text
         crossed = await complete(b, token, "/content/dam", file, len(data) + 1)
         assert crossed.status_code == 200, crossed.text
         assert (await a.get("/content/dam/crossed.jpg", headers=bearer(token))).content == (
