@@ -54,14 +54,20 @@ class RssSampler:
             self._thread.join()
 
 
-def api_processes(server_pid: int, marker: str = "multiprocessing.spawn") -> list[int]:
-    """The API processes under a ``serve`` process (uvicorn's spawned workers), or the
-    serve process itself when it runs a single API process in its own; with another
-    ``marker``, the children whose command line holds it (nginx's workers)."""
+API_PROCESS_NAME = "assetvault-api"  # runtime/api.py names the processes it forks so
+
+
+def api_processes(server_pid: int, marker: str | None = None) -> list[int]:
+    """The API processes under a ``serve`` process (forked and named by runtime/api.py),
+    or the serve process itself when it has none of its own; with a ``marker``, the
+    children whose command line holds it (nginx's workers)."""
     import psutil
 
     children = psutil.Process(server_pid).children(recursive=True)
-    api = [c.pid for c in children if marker in " ".join(c.cmdline())]
+    if marker is None:
+        api = [c.pid for c in children if c.name() == API_PROCESS_NAME]
+    else:
+        api = [c.pid for c in children if marker in " ".join(c.cmdline())]
     return api or [server_pid]
 
 
@@ -89,3 +95,53 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+class UploadServer:
+    """A server for the upload benchmarks: processing workers off (they measure the upload
+    path alone), a client with an admin token, and the folder the files go to."""
+
+    FOLDER = "/content/dam/bench"
+
+    def __init__(
+        self,
+        work: Path,
+        size: int,
+        *,
+        env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        import httpx
+        from tests.live import LiveServer, create_token
+
+        self.size = size
+        self.env = dict(env or {})
+        self.server = LiveServer(
+            data_dir=work / "data", env=self.env, extra_args=["--workers", "0", *extra_args]
+        ).start()
+        assert self.server.process is not None
+        self.pids = api_processes(self.server.process.pid)
+        token = create_token(self.server.data_dir, "bench", env=self.env)
+        self.http = httpx.Client(
+            base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+        )
+        self.http.post(
+            "/api/assets/bench",
+            json={"class": "assetFolder", "properties": {"jcr:title": "bench"}},
+        ).raise_for_status()
+
+    def initiate(self, name: str) -> dict[str, Any]:
+        r = self.http.post(
+            self.FOLDER + ".initiateUpload.json",
+            data={"fileName": name, "fileSize": str(self.size)},
+        )
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
+
+    def part_size(self) -> tuple[int, int]:
+        """(parts, part size) for the file, as a client works it out from initiate's answer."""
+        f = self.initiate("probe.bin")["files"][0]
+        count = len(f["uploadURIs"])
+        size = min(max(-(-self.size // count), f["minPartSize"]), f["maxPartSize"])
+        return count, size

@@ -48,10 +48,11 @@ if str(ROOT) not in sys.path:  # also runnable as ``python bench/upload.py``
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from tests.live import ASSETVAULT, LiveServer, create_token, free_port  # noqa: E402
+from tests.live import ASSETVAULT, free_port  # noqa: E402
 
 from bench.common import (  # noqa: E402
     RssSampler,
+    UploadServer,
     api_processes,
     cpu_seconds,
     rss_bytes,
@@ -194,35 +195,9 @@ class Nginx:
         self.process.wait()
 
 
-class Assetvault:
+class Assetvault(UploadServer):
     def __init__(self, work: Path) -> None:
-        # Processing workers off: this measures the upload path alone.
-        self.server = LiveServer(data_dir=work / "data", extra_args=["--workers", "0"]).start()
-        assert self.server.process is not None
-        self.pids = api_processes(self.server.process.pid)
-        token = create_token(self.server.data_dir, "bench")
-        self.http = httpx.Client(
-            base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
-        )
-        self.http.post(
-            "/api/assets/bench",
-            json={"class": "assetFolder", "properties": {"jcr:title": "bench"}},
-        ).raise_for_status()
-
-    def initiate(self, name: str) -> dict[str, Any]:
-        r = self.http.post(
-            FOLDER + ".initiateUpload.json", data={"fileName": name, "fileSize": str(SIZE)}
-        )
-        r.raise_for_status()
-        body: dict[str, Any] = r.json()
-        return body
-
-    def part_size(self) -> tuple[int, int]:
-        """(parts, part size) for SIZE, as a client works it out from initiate's answer."""
-        f = self.initiate("probe.bin")["files"][0]
-        count = len(f["uploadURIs"])
-        size = min(max(-(-SIZE // count), f["minPartSize"]), f["maxPartSize"])
-        return count, size
+        super().__init__(work, SIZE)
 
     def upload(self, parts: list[Path], name: str) -> tuple[dict[str, float], dict[str, Any]]:
         """The whole protocol, timed: initiate, the part PUTs in order, complete."""

@@ -36,12 +36,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # also runnable as ``python bench/upload_s3.py``
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from tests.live import ASSETVAULT, LiveServer, create_token  # noqa: E402
+from tests.live import ASSETVAULT  # noqa: E402
 from tests.s3 import S3Server, credentials, rgw_server  # noqa: E402
 
 from assetvault.adapters.blobs.s3 import S3Location  # noqa: E402
-from bench.common import api_processes, cpu_seconds, summary, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    UploadServer,
+    cpu_seconds,
+    summary,
+    write_result,
+)
 
 CHUNK = 16 * 1024 * 1024
 SIZE = int(os.environ.get("BENCH_UPLOAD_S3_MIB", "256")) * 1024 * 1024
@@ -104,40 +108,14 @@ class Reference:
         return elapsed
 
 
-class Assetvault:
+class Assetvault(UploadServer):
     def __init__(self, work: Path, s3: S3Server) -> None:
-        self.env = {"ASSETVAULT_BLOBS_URL": s3.fresh_url(), **s3.env()}
-        # Processing workers off: this measures the upload path alone.
-        self.server = LiveServer(
-            data_dir=work / "data",
-            env=self.env,
-            extra_args=["--workers", "0", "--journal", "100000"],
-        ).start()
-        assert self.server.process is not None
-        self.pids = api_processes(self.server.process.pid)
-        token = create_token(self.server.data_dir, "bench")
-        self.http = httpx.Client(
-            base_url=self.server.url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+        super().__init__(
+            work,
+            SIZE,
+            env={"ASSETVAULT_BLOBS_URL": s3.fresh_url(), **s3.env()},
+            extra_args=("--journal", "100000"),
         )
-        self.http.post(
-            "/api/assets/bench",
-            json={"class": "assetFolder", "properties": {"jcr:title": "bench"}},
-        ).raise_for_status()
-
-    def initiate(self, name: str) -> dict[str, Any]:
-        r = self.http.post(
-            FOLDER + ".initiateUpload.json", data={"fileName": name, "fileSize": str(SIZE)}
-        )
-        r.raise_for_status()
-        body: dict[str, Any] = r.json()
-        return body
-
-    def part_size(self) -> tuple[int, int]:
-        """(parts, part size) for SIZE, as a client works it out from initiate's answer."""
-        f = self.initiate("probe.bin")["files"][0]
-        count = len(f["uploadURIs"])
-        size = min(max(-(-SIZE // count), f["minPartSize"]), f["maxPartSize"])
-        return count, size
 
     def received(self) -> int:
         """Request body bytes the API processes have received so far (the journal)."""
