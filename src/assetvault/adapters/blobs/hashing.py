@@ -34,6 +34,17 @@ IOV_MAX = 1024
 _HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
 
 
+def _new_pool_after_fork() -> None:
+    """A forked process (serve forks its API processes) inherits the pool's bookkeeping
+    but none of its threads: the pool would count idle threads that do not exist and
+    queue work nobody runs. The child gets a pool of its own."""
+    global _HASHERS
+    _HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blob-hash")
+
+
+os.register_at_fork(after_in_child=_new_pool_after_fork)
+
+
 class StreamTooLarge(Exception):
     """The stream went past the ``max_size`` given to ``pump``."""
 

@@ -49,6 +49,16 @@ ALPHABET = string.ascii_letters + string.digits + "_-"
 _SIGNERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="event-sign")
 
 
+def _new_signers_after_fork() -> None:
+    """A forked process inherits the pool's bookkeeping but none of its threads (see
+    adapters/blobs/hashing.py): it gets a pool of its own."""
+    global _SIGNERS
+    _SIGNERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="event-sign")
+
+
+os.register_at_fork(after_in_child=_new_signers_after_fork)
+
+
 @dataclass(frozen=True)
 class _Pair:
     key_id: str
