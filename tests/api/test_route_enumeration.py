@@ -35,8 +35,9 @@ PUBLIC = {
     ("GET", "/s/{secret}/preview{rest:path}"): "a share link: its secret is the credential",
 }
 # A read token may run these although they are POSTs: they change nothing.
-# POSTs that only read: a search, and a ZIP of originals (a download).
-READ_POSTS = {"/adobe/assets/search", "/adobe/assets/archive"}
+# POSTs that only read: a search, a ZIP of originals (a download), and a media URL (a
+# read-only grant for a binary the token may read already).
+READ_POSTS = {"/adobe/assets/search", "/adobe/assets/archive", "/media-urls"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE", "COPY", "MOVE"}
 
 ASSET = "urn:aaid:aem:0f8e3b4e-0000-4000-8000-000000000000"

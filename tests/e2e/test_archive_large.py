@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.browser_runner import upload
 from tests.e2e.test_import_large import tree_rss
-from tests.e2e.test_web_ui import _upload
 from tests.live import LiveServer, create_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -47,7 +47,7 @@ def test_a_2_gib_archive_streams_in_bounded_memory(tmp_path: Path) -> None:
         http = httpx.Client(base_url=server.url, headers=auth, timeout=60)
         r = http.post("/api/assets/big", json={"class": "assetFolder", "properties": {}})
         assert r.status_code == 201, r.text
-        _upload(server, token, "/content/dam/big", "part-00.bin", bytes(PART))
+        upload(server, token, "/content/dam/big", "part-00.bin", bytes(PART))
         for i in range(1, COPIES):
             r = http.request(
                 "COPY",

@@ -22,7 +22,7 @@ from assetvault.api.body import json_body
 from assetvault.api.deps import content_type, services
 from assetvault.auth.media_urls import ARCHIVE_PATH, MAX_ARCHIVE_GRANT
 from assetvault.auth.models import Principal
-from assetvault.errors import InvalidInput, UnsupportedMediaType
+from assetvault.errors import InvalidInput, Unauthorized, UnsupportedMediaType
 from assetvault.tree import archive
 from assetvault.tree.archive import safe_component
 from assetvault.tree.paths import ROOT
@@ -68,13 +68,17 @@ async def download_archive(
     "carries the paths, signed, for a few minutes. No token.",
     responses={
         200: {"description": "The ZIP", "content": {"application/zip": {}}},
-        **problems(400, 403, 404, 413),
+        **problems(400, 401, 403, 404, 413),
     },
 )
 async def download_archive_by_url(
     request: Request,
-    media: str = Query(max_length=MAX_ARCHIVE_GRANT, description="the grant POST /media-urls made"),
+    media: str | None = Query(
+        None, max_length=MAX_ARCHIVE_GRANT, description="the grant POST /media-urls made"
+    ),
 ) -> Response:
+    if media is None:  # no grant is no credential: as every route without one answers
+        raise Unauthorized("this download needs the media grant of a URL POST /media-urls made")
     principal, grant = await services(request).media_urls.open(media, ARCHIVE_PATH)
     request.state.principal = principal
     paths = archive.parse_paths(list(grant.paths))
