@@ -1172,6 +1172,8 @@ function App() {
   const { path, params } = useRoute();
   useEffect(() => {
     const expired = () => {
+      // Requests in flight together all fail alike: the first signs out, and says so once.
+      if (!api.session.token) return;
       api.session.signOut();
       setSignedIn(false);
       notify("The token is no longer valid: sign in again.", "error");
