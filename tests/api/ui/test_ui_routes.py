@@ -13,6 +13,8 @@ import pytest
 
 from assetvault.api.ui import routes
 from assetvault.api.ui.routes import STATIC, VENDOR
+from assetvault.services import Services
+from tests.s3 import ON_S3_TOO
 
 
 def _inline_scripts(html: str) -> list[str]:
@@ -89,3 +91,26 @@ async def test_without_its_libraries_the_ui_says_what_to_do(
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
     assert "make install" in r.json()["detail"]
+
+
+@ON_S3_TOO
+async def test_the_pages_allow_the_object_store_the_browser_is_sent_to(
+    client: httpx.AsyncClient, services: Services, blobs_backend: str
+) -> None:
+    """With blobs on S3, previews, videos and downloads are redirected to the bucket and
+    upload parts go straight to it: the pages' policy lets the browser reach that origin
+    (and no other); on the local store, only the server itself."""
+    settings = services.settings
+    endpoint = settings.resolved_blobs_url.split("endpoint=", 1)[-1].split("&", 1)[0]
+    for path in ("/", "/docs"):
+        csp = (await client.get(path)).headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if d.strip())
+        for name in ("img-src", "media-src", "connect-src"):
+            sources = directives[name].split()
+            if blobs_backend == "s3":
+                assert endpoint.rstrip("/") in sources, (name, csp)
+            assert [s for s in sources if "://" in s] == (
+                [endpoint.rstrip("/")] if blobs_backend == "s3" else []
+            ), (name, csp)
+        assert directives["script-src"].split()[0] == "'self'"
+        assert all("://" not in s for s in directives["script-src"].split())

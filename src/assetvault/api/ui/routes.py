@@ -5,7 +5,8 @@ when it navigates. Everything they show comes from the public APIs, called from 
 with the token the person signed in with, so the server's auth rules stay as they are.
 Every script, style and font ships with the project (the libraries are copied from npm
 packages into ``static/vendor`` by scripts/bootstrap.sh); the Content-Security-Policy
-forbids anything else.
+forbids anything else, except the object store's own address when binaries are
+fetched from it (presigned redirects) and parts are sent straight to it (direct upload).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import os
 from functools import cache
 from os import PathLike
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from assetvault.api.deps import services
 from assetvault.errors import NotFound
 
 STATIC = Path(__file__).with_name("static")
@@ -42,14 +45,17 @@ IMPORT_MAP = json.dumps(
 _MAP_HASH = base64.b64encode(hashlib.sha256(IMPORT_MAP.encode()).digest()).decode()
 
 
-def _csp(script_extra: str = "") -> str:
+def _csp(script_extra: str = "", store: str = "") -> str:
+    """``store``: the object store's origin, which previews, videos and downloads are
+    redirected to and upload parts are sent to (S3); empty when the API serves them."""
+    elsewhere = f" {store}" if store else ""
     return (
         "default-src 'self'; "
         f"script-src 'self'{script_extra}; "
         # Swagger UI sets inline styles on its elements.
         "style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: blob:; media-src 'self' blob:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        f"img-src 'self' data: blob:{elsewhere}; media-src 'self' blob:{elsewhere}; "
+        f"connect-src 'self'{elsewhere}; object-src 'none'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )
 
@@ -60,7 +66,8 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": _csp(f" 'sha256-{_MAP_HASH}'")}
+PAGE_SCRIPTS = f" 'sha256-{_MAP_HASH}'"  # the page's inline import map
+PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": _csp(PAGE_SCRIPTS)}
 
 
 class UiFiles(StaticFiles):
@@ -87,20 +94,46 @@ def _html(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8").replace("{{IMPORT_MAP}}", IMPORT_MAP)
 
 
-def page(name: str) -> HTMLResponse:
+_store_origins: dict[int, str] = {}  # per service container: the store's origin, or ""
+
+
+async def store_origin(request: Request) -> str:
+    """The origin of the URLs the blob store hands browsers (a presigned GET's scheme,
+    host and port: path-style endpoint or virtual-host bucket alike), asked once."""
+    svc = services(request)
+    found = _store_origins.get(id(svc))
+    if found is None:
+        url = await svc.blobs.download_url(
+            "0" * 64,
+            expires_seconds=60,
+            content_type="application/octet-stream",
+            content_disposition=None,
+            cache_control="no-store",
+        )
+        parts = urlsplit(url) if url else None
+        found = f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else ""
+        _store_origins[id(svc)] = found
+    return found
+
+
+async def page(request: Request, name: str) -> HTMLResponse:
     if not VENDOR.is_dir():
         raise NotFound("the UI's libraries are not installed: run make install")
-    return HTMLResponse(_html(name), headers=PAGE_HEADERS)
+    store = await store_origin(request)
+    headers = PAGE_HEADERS
+    if store:
+        headers = {**PAGE_HEADERS, "Content-Security-Policy": _csp(PAGE_SCRIPTS, store)}
+    return HTMLResponse(_html(name), headers=headers)
 
 
 @router.get("/", include_in_schema=False)
-async def index() -> HTMLResponse:
-    return page("index.html")
+async def index(request: Request) -> HTMLResponse:
+    return await page(request, "index.html")
 
 
 @router.get("/docs", include_in_schema=False)
-async def docs() -> HTMLResponse:
-    return page("docs.html")
+async def docs(request: Request) -> HTMLResponse:
+    return await page(request, "docs.html")
 
 
 def static_files() -> UiFiles:

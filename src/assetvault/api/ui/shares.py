@@ -186,9 +186,9 @@ async def _counted(
 
 
 @public.get("/{secret}")
-async def share_page(secret: str) -> HTMLResponse:
+async def share_page(request: Request, secret: str) -> HTMLResponse:
     # The page holds no data, whatever the secret: it asks /s/{secret}/info.
-    response = page("share.html")
+    response = await page(request, "share.html")
     response.headers.update(SHARE_HEADERS)
     return response
 
