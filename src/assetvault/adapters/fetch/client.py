@@ -10,15 +10,13 @@ anyio, in Python) cost several times the CPU of the bytes' own hashing and writi
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import ssl
-import time
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -26,6 +24,7 @@ import httpx
 import yarl
 
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
+from assetvault.adapters.fetch.pools import ReceiverPools
 
 if TYPE_CHECKING:
     # Imported where a file is first received: API processes that never import need
@@ -98,14 +97,6 @@ DECODED_PIECE = 1024 * 1024  # a decoder's output at most per step (bombs stay s
 # aiohttp stops reading the socket past twice this much unread; the event loop hands
 # over up to 256 KiB a read, so a batch of reads waits for the consumer at a time.
 RECEIVE_BUFFER = 1024 * 1024
-MAX_RECEIVERS = 64  # pools kept; past it, the ones idle longest are closed
-IDLE_SECONDS = 60.0  # a pool unused that long may be closed
-
-
-@dataclass
-class _Pool:
-    session: aiohttp.ClientSession
-    used: float = field(default_factory=time.monotonic)
 
 
 class _Inflate:
@@ -235,14 +226,11 @@ class GuardedClient:
             "accept-encoding": ", ".join(DECODERS),
         }
         self._max_connections = max_connections
-        self._pools: dict[tuple[str, str, int, str], _Pool] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pools = ReceiverPools(self._new_session)
 
     async def aclose(self) -> None:
         await self._client.aclose()
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            await pool.session.close()
+        await self._pools.aclose()
 
     async def __aenter__(self) -> GuardedClient:
         return self
@@ -292,53 +280,31 @@ class GuardedClient:
             return
         raise FetchBlocked(f"more than {hops} redirects")
 
-    def _pool(self, target: Target) -> aiohttp.ClientSession:
-        """The kept-alive connections of one receiver: its scheme, name, port and the
-        address the guard approved. A connection made (and its certificate checked) for
-        one name is never used for another that resolves to the same address."""
+    def _new_session(self, target: Target) -> aiohttp.ClientSession:
+        """A receiver's session (pools.py keeps one per receiver): no proxy from the
+        environment (it would connect on the guard's behalf to wherever the name resolves
+        then), no cookies kept from one import for the next, bodies as they came over the
+        wire (``Received`` decodes them)."""
         import aiohttp
 
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # sessions belong to the loop they were made in
-            self._pools, self._loop = {}, loop
-        key = (target.url.scheme, target.host, target.port, target.address)
-        pool = self._pools.get(key)
-        if pool is None or pool.session.closed:
-            self._evict()
-            connector = aiohttp.TCPConnector(
-                ssl=ssl_context() if target.url.scheme == "https" else False,
-                use_dns_cache=False,  # it is given addresses only, never names
-                limit=self._max_connections,
-            )
-            # No proxy from the environment (it would connect on the guard's behalf to
-            # wherever the name resolves then), no cookies kept from one import for the
-            # next, bodies as they came over the wire (``Received`` decodes them).
-            session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=self._receive_timeouts[0],
-                    sock_read=self._receive_timeouts[1],
-                ),
-                headers=self._receive_headers,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
-                read_bufsize=RECEIVE_BUFFER,
-            )
-            pool = self._pools[key] = _Pool(session)
-        pool.used = time.monotonic()
-        return pool.session
-
-    def _evict(self) -> None:
-        if len(self._pools) < MAX_RECEIVERS:
-            return
-        now = time.monotonic()
-        idle = sorted(
-            (p.used, key) for key, p in self._pools.items() if now - p.used > IDLE_SECONDS
+        connector = aiohttp.TCPConnector(
+            ssl=ssl_context() if target.url.scheme == "https" else False,
+            use_dns_cache=False,  # it is given addresses only, never names
+            limit=self._max_connections,
         )
-        for _, key in idle[: len(self._pools) - MAX_RECEIVERS + 1]:
-            asyncio.get_running_loop().create_task(self._pools.pop(key).session.close())
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self._receive_timeouts[0],
+                sock_read=self._receive_timeouts[1],
+            ),
+            headers=self._receive_headers,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            read_bufsize=RECEIVE_BUFFER,
+        )
 
     @asynccontextmanager
     async def receive(
@@ -359,7 +325,7 @@ class GuardedClient:
             target = await self.guard.vet(url)
             pinned = target.url.copy_with(host=target.address)
             https = target.url.scheme == "https"
-            session = self._pool(target)
+            session = self._pools.get(target).session
             try:
                 response = await session.request(
                     method,

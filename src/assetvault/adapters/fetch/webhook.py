@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from assetvault.adapters.fetch.client import ssl_context
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
+from assetvault.adapters.fetch.pools import Pool, ReceiverPools
 from assetvault.events.models import Outcome
 
 if TYPE_CHECKING:  # imported where a request goes out: the API processes seldom send any
     import aiohttp
 
 USER_AGENT = "Adobe/1.0"
-MAX_RECEIVERS = 64  # pools kept; past it, the ones idle longest are closed
-IDLE_SECONDS = 60.0  # a pool unused that long may be closed
 
 
 def describe(exc: BaseException) -> str:
@@ -44,11 +42,23 @@ class _TooLarge(Exception):
     pass
 
 
-@dataclass
-class _Pool:
-    session: aiohttp.ClientSession
-    busy: int = 0
-    used: float = field(default_factory=time.monotonic)
+def _new_session(target: Target) -> aiohttp.ClientSession:
+    """A receiver's session: no proxy from the environment (it would connect on the
+    guard's behalf to wherever the name resolves then), no cookies, no deadline of its
+    own (``send`` has it)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(
+        ssl=ssl_context() if target.url.scheme == "https" else False,
+        use_dns_cache=False,  # it is given addresses only, never names
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None),
+        headers={"user-agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
 
 
 class GuardedWebhookSender:
@@ -56,48 +66,7 @@ class GuardedWebhookSender:
         self.guard = guard
         self.timeout = timeout
         self.max_body = max_body
-        self._pools: dict[tuple[str, str, int, str], _Pool] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _pool(self, target: Target) -> _Pool:
-        # Sessions belong to the loop they were made in (the dispatcher's or the API's).
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._pools, self._loop = {}, loop
-        key = (target.url.scheme, target.host, target.port, target.address)
-        pool = self._pools.get(key)
-        if pool is None or pool.session.closed:
-            import aiohttp
-
-            self._evict()
-            connector = aiohttp.TCPConnector(
-                ssl=ssl_context() if target.url.scheme == "https" else False,
-                use_dns_cache=False,  # it is given addresses only, never names
-            )
-            # No proxy from the environment (it would connect on the guard's behalf to
-            # wherever the name resolves then); no deadline of its own (``send`` has it).
-            session = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,
-                timeout=aiohttp.ClientTimeout(total=None),
-                headers={"user-agent": USER_AGENT},
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-            pool = self._pools[key] = _Pool(session)
-        pool.used = time.monotonic()
-        return pool
-
-    def _evict(self) -> None:
-        if len(self._pools) < MAX_RECEIVERS:
-            return
-        now = time.monotonic()
-        idle = sorted(
-            (p.used, key)
-            for key, p in self._pools.items()
-            if p.busy == 0 and now - p.used > IDLE_SECONDS
-        )
-        for _, key in idle[: len(self._pools) - MAX_RECEIVERS + 1]:
-            asyncio.get_running_loop().create_task(self._pools.pop(key).session.close())
+        self._pools = ReceiverPools(_new_session)
 
     async def vet(self, url: str) -> str | None:
         try:
@@ -117,7 +86,7 @@ class GuardedWebhookSender:
         try:
             async with asyncio.timeout(self.timeout):
                 target = await self.guard.vet(url)
-                pool = self._pool(target)
+                pool = self._pools.get(target)
                 pool.busy += 1
                 try:
                     status, answer = await self._request(pool, target, method, headers, body)
@@ -133,7 +102,7 @@ class GuardedWebhookSender:
 
     async def _request(
         self,
-        pool: _Pool,
+        pool: Pool,
         target: Target,
         method: str,
         headers: dict[str, str],
@@ -171,6 +140,4 @@ class GuardedWebhookSender:
         return b"".join(chunks)
 
     async def aclose(self) -> None:
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            await pool.session.close()
+        await self._pools.aclose()
