@@ -32,26 +32,28 @@ export function previewKind(meta, renditions) {
 
 /** A blob: URL of `url` (fetched with the token), revoked when the component goes. */
 export function useBlobUrl(url, headers) {
-  const [state, setState] = useState({ url: null, error: null });
+  // Each state names the URL it answers: in the render that follows a change of `url`, before
+  // the effect runs, the previous URL's image must not show under the new one's caption.
+  const [state, setState] = useState({ for: null, url: null, error: null });
   useEffect(() => {
-    if (!url) return setState({ url: null, error: null });
+    if (!url) return setState({ for: url, url: null, error: null });
     let made = null;
     let live = true;
-    setState({ url: null, error: null });
+    setState({ for: url, url: null, error: null });
     api.call("GET", url, { headers }).then(
       async (r) => {
         made = URL.createObjectURL(await r.blob());
-        if (live) setState({ url: made, error: null });
+        if (live) setState({ for: url, url: made, error: null });
         else URL.revokeObjectURL(made);
       },
-      (error) => live && setState({ url: null, error }),
+      (error) => live && setState({ for: url, url: null, error }),
     );
     return () => {
       live = false;
       if (made) URL.revokeObjectURL(made);
     };
   }, [url]);
-  return state;
+  return state.for === url ? state : { url: null, error: null };
 }
 
 const WEB = { Accept: "image/webp, image/jpeg;q=0.9" };
