@@ -259,7 +259,13 @@ def _serve(
             http=HTTP_PROTOCOL,
         )
         close = [lock.fileno()] + ([ready_out.fileno()] if ready_out is not None else [])
-        forked = api.ApiProcesses(processes, [sock], config, close_in_children=close)
+        forked = api.ApiProcesses(
+            processes,
+            [sock],
+            config,
+            close_in_children=close,
+            hang_seconds=settings.api_hang_seconds,
+        )
         forked.start()  # before any thread of this process starts: a fork copies one
     if ready_line is not None:
         ready_line.start()

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # API processes `serve` runs over the same data directory (SQLite WAL across
     # processes); default: two on a machine with two cores or more, so both answer.
     api_processes: int | None = None
+    # An API process whose event loop has not turned for this long (blocked, deadlocked,
+    # stopped) is killed and replaced by serve.
+    api_hang_seconds: float = Field(default=60.0, gt=0)
 
     # Processing (renditions, metadata extraction) in worker processes.
     workers: int | None = None  # jobs `serve`'s worker runs at once; default: one per core

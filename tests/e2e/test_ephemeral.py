@@ -4,7 +4,9 @@ token used, the server stopped, its data directory and children gone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -98,6 +100,42 @@ def test_port_zero_is_one_port_shared_by_every_api_process(tmp_path: Path) -> No
             assert listening == {port}
         finally:
             assert server.stop() == 0
+
+
+def test_an_api_process_that_hangs_is_killed_and_replaced(tmp_path: Path) -> None:
+    """A process stopped (SIGSTOP: no exit, no answer, as a loop blocked forever) is
+    seen silent by serve within its hang bound, killed and replaced; requests go on."""
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = start_ephemeral(
+            ["--processes", "2", "--workers", "0"],
+            stderr=log,
+            env={**os.environ, "ASSETVAULT_API_HANG_SECONDS": "8"},
+        )
+        try:
+            api = [c for c in children_of(server.process.pid) if is_api_process(c)]
+            assert len(api) == 2
+            hung = api[0]
+            hung.send_signal(signal.SIGSTOP)
+            stopped = time.monotonic()
+            replaced: list[psutil.Process] = []
+            while time.monotonic() - stopped < 40:
+                alive = [c for c in children_of(server.process.pid) if is_api_process(c)]
+                replaced = [c for c in alive if c.pid not in {p.pid for p in api}]
+                if replaced and not hung.is_running():
+                    break
+                time.sleep(0.2)
+            took = time.monotonic() - stopped
+            assert replaced and not hung.is_running(), "the stopped process was left in place"
+            assert 8 <= took < 30, took  # not before its bound, and soon after it
+            with httpx.Client(headers=server.headers) as http:
+                for _ in range(20):
+                    r = http.get(server.url + "/api/assets.json", headers={"Connection": "close"})
+                    assert r.status_code == 200
+        finally:
+            with contextlib.suppress(psutil.Error):
+                hung.send_signal(signal.SIGCONT)
+            assert server.stop() == 0
+    assert "has not turned its loop" in (tmp_path / "serve.log").read_text()
 
 
 def test_ready_line_without_ephemeral_has_no_token_and_keeps_the_data(tmp_path: Path) -> None:

@@ -11,7 +11,11 @@ starting a fresh interpreter that imports it again.
   connections from it only once its start is done, so the first ``/health`` that
   answers 200 means every request from then on meets a process that can serve it.
 - **At rest**: the serve process sleeps until one of them exits (their sentinels), then
-  starts another; no health pings every half second as uvicorn's manager sends.
+  starts another; no health pings every half second as uvicorn's manager sends. Each
+  process writes a byte to a pipe of its own every few seconds while its event loop
+  turns (``Server.heartbeat_fd``); one silent for ``hang_seconds`` (a loop blocked, a
+  deadlock, a stopped process) is killed and replaced like one that exited. Serve
+  wakes for those bytes, a few times a minute.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ STARTUP_FAILURE = 3
 # not forked again in a tight loop.
 RESTART_SECONDS = 1.0
 STOP_SECONDS = 15.0
+# An API process whose loop has not turned for this long is killed and replaced (what
+# uvicorn's manager allowed its pings); its start counts, so it is far above a start.
+HANG_SECONDS = 60.0
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -66,8 +73,10 @@ def name_process(name: str) -> None:
         libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def _api_process(config: Any, sockets: list[socket.socket], close: list[int]) -> None:
-    """The body of one API process (a fork of serve)."""
+def _api_process(
+    config: Any, sockets: list[socket.socket], close: list[int], heartbeat: int
+) -> None:
+    """The body of one API process (a fork of serve); ``heartbeat``: its pipe to serve."""
     from assetvault.runtime.http import Server
     from assetvault.runtime.supervisor import die_with_parent
 
@@ -82,7 +91,9 @@ def _api_process(config: Any, sockets: list[socket.socket], close: list[int]) ->
     # serve's handlers raise into its own clean-up; uvicorn installs its own once it runs.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
-    Server(config).run(sockets=sockets)
+    server = Server(config)
+    server.heartbeat_fd = heartbeat
+    server.run(sockets=sockets)
 
 
 class ApiProcesses:
@@ -97,27 +108,43 @@ class ApiProcesses:
         config: Any,
         *,
         close_in_children: list[int] | None = None,
+        hang_seconds: float = HANG_SECONDS,
     ) -> None:
         self.count = count
         self.sockets = sockets
         self.config = config
         self.close_in_children = list(close_in_children or [])
+        self.hang_seconds = hang_seconds
         self.processes: list[BaseProcess] = []
+        self._heard: list[float] = []  # when each slot's process last beat (or started)
+        self._beats: list[int] = []  # the read end of each slot's heartbeat pipe
         self._started: list[float] = []
 
-    def _start(self) -> BaseProcess:
+    def _start(self, slot: int) -> BaseProcess:
+        """Fork the process of ``slot`` with a fresh heartbeat pipe."""
+        read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         process = _FORK.Process(
             target=_api_process,
-            args=(self.config, self.sockets, self.close_in_children),
+            args=(self.config, self.sockets, [*self.close_in_children, *self._beats, read], write),
             name=API_PROCESS_NAME,
         )
-        process.start()
+        try:
+            process.start()
+        finally:
+            os.close(write)  # the child's end
+        if slot < len(self._beats):
+            os.close(self._beats[slot])
+            self._beats[slot] = read
+            self._heard[slot] = time.monotonic()
+        else:
+            self._beats.append(read)
+            self._heard.append(time.monotonic())
         return process
 
     def start(self) -> None:
         """Fork the processes (before serve starts any thread of its own)."""
-        for _ in range(self.count):
-            self.processes.append(self._start())
+        for slot in range(self.count):
+            self.processes.append(self._start(slot))
         self._started = [time.monotonic()] * len(self.processes)
 
     def watch(self) -> int:
@@ -127,7 +154,10 @@ class ApiProcesses:
         try:
             while True:
                 sentinels = [p.sentinel for p in self.processes]
-                multiprocessing.connection.wait(sentinels)
+                woke = multiprocessing.connection.wait(
+                    [*sentinels, *self._beats], timeout=self.hang_seconds / 4
+                )
+                self._listen(woke)
                 for i, process in enumerate(self.processes):
                     if process.exitcode is None:
                         continue
@@ -141,13 +171,38 @@ class ApiProcesses:
                     )
                     process.close()
                     time.sleep(max(0.0, started[i] + RESTART_SECONDS - time.monotonic()))
-                    self.processes[i] = self._start()
+                    self.processes[i] = self._start(i)
                     started[i] = time.monotonic()
         finally:
             self.stop()
 
+    def _listen(self, woke: list[Any]) -> None:
+        """Take the beats that arrived; kill each process silent for ``hang_seconds``
+        (its sentinel then wakes the watch, which starts another)."""
+        now = time.monotonic()
+        for slot, fd in enumerate(self._beats):
+            if fd in woke:
+                with contextlib.suppress(OSError):
+                    while os.read(fd, 4096):
+                        pass
+                self._heard[slot] = now
+        for slot, process in enumerate(self.processes):
+            if process.exitcode is None and now - self._heard[slot] > self.hang_seconds:
+                log.error(
+                    "API process %d has not turned its loop for %.0f s; killing it",
+                    process.pid,
+                    now - self._heard[slot],
+                )
+                with contextlib.suppress(OSError):
+                    process.kill()
+                self._heard[slot] = now  # one kill; the exit starts its successor
+
     def stop(self) -> None:
         """SIGTERM to each process still running; SIGKILL to those not gone in 15 s."""
+        for fd in self._beats:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._beats = []
         for process in self.processes:
             with contextlib.suppress(ValueError, OSError):
                 if process.exitcode is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
@@ -75,24 +76,43 @@ def _pending(cycle: RequestResponseCycle) -> _Pending:
 # How often an idle API process wakes: to refresh the Date header (uvicorn wakes ten
 # times a second for it and to look for an exit; a signal now wakes it at once).
 TICK_SECONDS = 1.0
+# How often an API process tells serve that its loop turns (runtime/api.py).
+BEAT_SECONDS = 5.0
 
 
 class Server(UvicornServer):
-    """uvicorn's server, woken once a second at rest instead of ten times."""
+    """uvicorn's server, woken once a second at rest instead of ten times. With a
+    ``heartbeat_fd`` (a pipe to ``serve``), it writes a byte there every
+    ``BEAT_SECONDS`` while its event loop turns, so ``serve`` can tell a process that
+    hangs from one that is merely idle."""
 
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+    heartbeat_fd: int | None = None
 
     async def main_loop(self) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         counter = 0
         should_exit = await self.on_tick(counter)
+        beat = self._beat(None)
         while not should_exit:
             # uvicorn refreshes the Date header when the counter is a multiple of 10.
             counter = (counter + 10) % 864000
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
             should_exit = await self.on_tick(counter)
+            beat = self._beat(beat)
+
+    def _beat(self, last: float | None) -> float | None:
+        """A byte to ``serve`` if the last went ``BEAT_SECONDS`` ago; when it went."""
+        if self.heartbeat_fd is None:
+            return None
+        now = time.monotonic()
+        if last is not None and now - last < BEAT_SECONDS:
+            return last
+        with contextlib.suppress(OSError):  # a full pipe (serve reads late) or serve gone
+            os.write(self.heartbeat_fd, b".")
+        return now
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
