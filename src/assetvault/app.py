@@ -24,6 +24,7 @@ from assetvault.api.admin import snapshots as admin_snapshots
 from assetvault.api.adobe import archive as adobe_archive
 from assetvault.api.adobe import events as adobe_events
 from assetvault.api.adobe import imports as adobe_imports
+from assetvault.api.adobe import publish as adobe_publish
 from assetvault.api.adobe import routes as adobe
 from assetvault.api.adobe import search as adobe_search
 from assetvault.api.adobe.hot import HotRoutes
@@ -190,7 +191,7 @@ def create_app(
         app.add_middleware(NamedRequests)  # outermost: it names the task first
     app.include_router(health.router)
     app.include_router(adobe_search.router)
-    app.include_router(adobe_events.publishing)
+    app.include_router(adobe_publish.router)
     app.include_router(adobe_archive.router)
     app.include_router(adobe_events.router)
     app.include_router(adobe_imports.author)

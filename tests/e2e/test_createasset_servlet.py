@@ -1,9 +1,10 @@
 """@adobe/httptransfer's own create-asset servlet e2e suite (e2e/createassetservletupload
 .test.js, as its npm package ships it) against a server started with direct binary
-upload off: the client finds no completeURI in the initiate answer, falls back to
-``<folder>.createasset.html`` by itself, and sends a 282,584-byte JPEG in one request
-and two more in 200,000-byte chunks. The suite is run unchanged with mocha; what the
-client sent is then checked from outside (its HTTP exchanges, the stored bytes)."""
+upload off, on each database: the client finds no completeURI in the initiate answer,
+falls back to ``<folder>.createasset.html`` by itself, and sends a 282,584-byte JPEG in
+one request and two more in 200,000-byte chunks. The suite is run unchanged with mocha;
+what the client sent is then checked from outside (its HTTP exchanges, the stored
+bytes)."""
 
 from __future__ import annotations
 
@@ -36,15 +37,17 @@ if shutil.which("node") is None or not SUITE.is_file() or not MOCHA.is_file():
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(data_dir=tmp_path / "data", extra_args=["--no-direct-binary-upload"])
+def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[LiveServer]:
+    live = LiveServer(
+        data_dir=tmp_path / "data", env=database_env, extra_args=["--no-direct-binary-upload"]
+    )
     live.start()
     yield live
     live.stop()
 
 
 def test_httptransfers_own_servlet_suite_passes(server: LiveServer, tmp_path: Path) -> None:
-    token = create_token(server.data_dir, "httptransfer-e2e", "write")
+    token = create_token(server.data_dir, "httptransfer-e2e", "write", env=server.env)
     exchanges_file = tmp_path / "exchanges.jsonl"
     env = {
         **os.environ,
@@ -103,7 +106,7 @@ def test_httptransfers_own_servlet_suite_passes(server: LiveServer, tmp_path: Pa
 def test_aem_upload_falls_back_by_itself(server: LiveServer, tmp_path: Path) -> None:
     """@adobe/aem-upload's FileSystemUpload (folders created first, then the files) on the
     same server: a file larger than the client's 10 MiB part goes in two chunks."""
-    token = create_token(server.data_dir, "aem-upload-e2e", "write")
+    token = create_token(server.data_dir, "aem-upload-e2e", "write", env=server.env)
     local = tmp_path / "shoot"
     local.mkdir()
     files = {"big.bin": os.urandom(12 * 2**20 + 7), "small.txt": b"hello" * 100}

@@ -159,12 +159,12 @@ def test_a_delivery_in_flight_at_a_kill_9_is_delivered_after_the_restart(tmp_pat
 
 
 def test_after_an_update_without_client_id_the_adobe_sdk_verifies_the_next_delivery(
-    tmp_path: Path,
+    tmp_path: Path, database_env: dict[str, str]
 ) -> None:
     """A registration updated without ``client_id`` keeps its client, so the next
     delivery still names it in ``recipient_client_id``, which Adobe's SDK checks before
     the signatures (verified here with Assetvault's public keys, handed to the SDK
-    through a state service as docs/events.md describes)."""
+    through a state service as docs/events.md describes). On each database."""
 
     def hook_answer(r: Received) -> Reply:
         if r.method == "GET":
@@ -181,9 +181,9 @@ def test_after_an_update_without_client_id_the_adobe_sdk_verifies_the_next_deliv
         return Reply(200, pem.content, {"x-key-expires-ms": expires})
 
     with receiver(hook_answer) as hook, receiver(state_answer) as state:
-        server = LiveServer(data_dir=tmp_path / "data", env=ENV).start()
+        server = LiveServer(data_dir=tmp_path / "data", env={**ENV, **database_env}).start()
         try:
-            token = create_token(server.data_dir, "e2e-admin", "admin")
+            token = create_token(server.data_dir, "e2e-admin", "admin", env=server.env)
             registration = {
                 "name": "hook",
                 "client_id": "e2e-client",

@@ -51,14 +51,17 @@ def _where(row: OutboxEvent) -> dict[str, Any]:
 
 
 def _repository(row: OutboxEvent, shown: dict[str, Any]) -> dict[str, Any]:
-    """``repositoryMetadata`` as AEM's events carry it: ``repo:size`` a string and
-    ``repo:state`` ``ACTIVE`` (the Author API's envelope has a number and leaves an
-    active state out), at the path the event speaks of (a move's unpublish)."""
+    """``repositoryMetadata`` as AEM's events carry it: ``repo:size`` a string, left out
+    when there is no size (a content fragment has no binary), and ``repo:state``
+    ``ACTIVE`` (the Author API's envelope has a number, or null, and leaves an active
+    state out), at the path the event speaks of (a move's unpublish)."""
     repository = dict(shown)
     repository.update(_where(row))
     size = repository.get("repo:size")
     if isinstance(size, int) and not isinstance(size, bool):
         repository["repo:size"] = str(size)
+    elif size is None:
+        repository.pop("repo:size", None)
     repository.setdefault("repo:state", ACTIVE_STATE)
     return repository
 

@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from tests.api.adobe.conftest import adobe
+from tests.api.events.conftest import dispatch_all, journal_headers, register
 from tests.conftest import Tokens
 from tests.factories import bearer, make_folder, outbox_events, snapshot
 
+from assetvault.events import models
 from assetvault.services import Services
 
 MODEL_PATH = "/conf/wknd/settings/dam/cfm/models/adventure"
@@ -523,3 +525,55 @@ async def test_the_author_api_and_search_see_a_fragment(
     assert r.status_code == 200, r.text
     hits = r.json()["hits"]["results"]
     assert [h["repositoryMetadata"]["repo:name"] for h in hits] == ["surf"]
+
+
+async def test_the_asset_events_a_fragment_s_changes_announce(
+    client: httpx.AsyncClient, tokens: Tokens, services: Services, model: str, folder: str
+) -> None:
+    """What a receiver of AEM's asset events hears of a fragment, read from a journal:
+    a change of its title, description or metadata is ``aem.assets.asset.metadata_updated``
+    naming the keys as for any asset, the fragment described as one (``repo:assetClass``
+    ``contentFragment``); a change of elements or variations announces nothing (AEM's
+    asset events cover metadata; it stays in the outbox for search); a delete is
+    ``aem.assets.asset.deleted``."""
+    made = await register(client, tokens.admin, types=[models.METADATA_UPDATED, models.DELETED])
+    journal = made.json()["_links"]["rel:events"]["href"].removeprefix("http://assetvault.test")
+    assert (await create(client, tokens)).status_code == 201
+    node = await services.tree.get("/content/dam/adventures/surf")
+    variation = {"s": {"value": "S"}}
+    changes = [
+        {"title": "Surf Camp 2024", "metadata": {"dc:subject": ["surf"]}},
+        {"elements": {"groupSize": {"value": 8}, "headline": {"variations": variation}}},
+    ]
+    for change in changes:
+        r = await client.put(
+            "/api/assets/adventures/surf",
+            json={"properties": change},
+            headers=bearer(tokens.write),
+        )
+        assert r.status_code == 200, r.text
+    await dispatch_all(services)  # the events describe the fragment as the dispatcher finds it
+    r = await client.delete("/api/assets/adventures/surf", headers=bearer(tokens.write))
+    assert r.status_code == 200, r.text
+    await dispatch_all(services)
+    r = await client.get(journal, headers=journal_headers(tokens.read))
+    assert r.status_code == 200, r.text
+    events = [e["event"] for e in r.json()["events"]]
+    assert [e["type"] for e in events] == [models.METADATA_UPDATED, models.DELETED]
+    updated = events[0]["data"]
+    assert updated["assetId"] == node.urn
+    assert updated["assetMetadata"] == {
+        "dc:title": "Surf Camp 2024",
+        "dc:subject": ["surf"],
+        "event:created": ["dc:subject"],
+        "event:updated": {"dc:title": "Surf Camp"},
+    }
+    repository = updated["repositoryMetadata"]
+    assert repository["repo:assetClass"] == "contentFragment"
+    assert repository["dc:format"] == "application/vnd.adobe.contentfragment"
+    assert repository["repo:path"] == "/content/dam/adventures/surf"
+    assert repository["repo:state"] == "ACTIVE"
+    # No binary, so no size: never a null where AEM's events give a string.
+    assert "repo:size" not in repository
+    assert updated["user"]["principalId"] == "writer"
+    assert events[1]["data"]["assetId"] == node.urn

@@ -16,8 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from assetvault.api.adobe.common import problems, read_bearer
-from assetvault.api.adobe.events import json_request
+from assetvault.api.adobe.common import json_request, problems, read_bearer
 from assetvault.api.body import json_body
 from assetvault.api.deps import content_type, services
 from assetvault.auth.media_urls import ARCHIVE_PATH, MAX_ARCHIVE_GRANT

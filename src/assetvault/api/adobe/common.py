@@ -1,6 +1,6 @@
 """What the Author API's resource modules share: the problem responses of the OpenAPI
-document, the guards, JSON answers with ETags, and the parsing of an asset id and of a
-boolean parameter."""
+document, the guards, JSON request bodies read by a route itself, JSON answers with
+ETags, and the parsing of an asset id and of a boolean parameter."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from assetvault.api.binary import etag_matches
-from assetvault.api.deps import require, require_or_media, services
+from assetvault.api.body import json_body
+from assetvault.api.deps import content_type, require, require_or_media, services
 from assetvault.api.negotiation import JSON_TYPES, negotiate
 from assetvault.api.responses import FastJSONResponse
-from assetvault.errors import InvalidInput, NotFound
+from assetvault.errors import InvalidInput, NotFound, UnsupportedMediaType
 from assetvault.relations.service import parse_urn
 from assetvault.tree.models import Node
 
@@ -42,6 +43,22 @@ read_bearer = require("read")
 # The routes that send a binary: a token, or a media URL's grant for the path.
 read_binary = require_or_media("read", api_key=True)
 write_bearer = require("write")
+
+
+def json_request(schema: str, media_type: str = "application/json") -> dict[str, Any]:
+    """The request body of a route that reads its JSON itself (api/body.py), for the
+    OpenAPI document."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": ref}}}}
+
+
+async def json_object(request: Request) -> Any:
+    """The request's JSON body, read through the one bounded reader; 415 unless it is
+    sent as application/json."""
+    ctype = content_type(request)
+    if ctype != "application/json":
+        raise UnsupportedMediaType(f"send application/json, not {ctype or 'nothing'}")
+    return await json_body(request)
 
 
 def json_response(

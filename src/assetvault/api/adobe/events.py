@@ -1,6 +1,7 @@
 """/adobe/events/registrations: the admin API of event registrations (shaped as Adobe
-I/O Events' registration API), and /adobe/assets/publish|unpublish, which set the
-publish state that the published and unpublished events announce."""
+I/O Events' registration API), at Assetvault's paths and at Adobe's own
+(/events/{org}/{project}/{workspace}/registrations). Publishing, whose state the
+published and unpublished events announce, is api/adobe/publish.py."""
 
 from __future__ import annotations
 
@@ -14,23 +15,26 @@ import jsonpointer
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from assetvault.api.adobe.common import PATCH_TYPE, json_response, problems
+from assetvault.api.adobe.common import (
+    PATCH_TYPE,
+    json_object,
+    json_request,
+    json_response,
+    problems,
+)
 from assetvault.api.body import json_body
 from assetvault.api.deps import base_url, content_type, require, services
-from assetvault.api.negotiation import JSON_TYPES, negotiate
+from assetvault.api.negotiation import negotiate
 from assetvault.api.responses import FastJSONResponse
 from assetvault.auth.models import Principal
 from assetvault.errors import InvalidInput, UnsupportedMediaType
 from assetvault.events.models import Attempt, Registration
 from assetvault.events.service import RegistrationSpec
 from assetvault.metadata.service import iso
-from assetvault.relations.service import parse_urn
-from assetvault.tree.models import Node
 
 router = APIRouter(prefix="/adobe/events", tags=["Events"])
 # Adobe I/O Events' own paths for the same registrations (see below).
 adobe_paths = APIRouter(prefix="/events", tags=["Events"])
-publishing = APIRouter(prefix="/adobe/assets", tags=["Assets"])
 admin = require("admin", api_key=True)
 write = require("write", api_key=True)
 PROVIDER_ID = "aem-assets"
@@ -234,13 +238,6 @@ def _patched(registration: Registration, operations: Any) -> RegistrationSpec:
     return _spec(doc)
 
 
-async def _json_object(request: Request) -> Any:
-    ctype = content_type(request)
-    if ctype != "application/json":
-        raise UnsupportedMediaType(f"send application/json, not {ctype or 'nothing'}")
-    return await json_body(request)
-
-
 async def _patch_body(request: Request) -> Any:
     ctype = content_type(request)
     if ctype != PATCH_TYPE:
@@ -249,12 +246,6 @@ async def _patch_body(request: Request) -> Any:
 
 
 REGISTRATION_ERRORS = problems(400, 401, 403, 406, 413, 415)
-
-
-def json_request(schema: str, media_type: str = "application/json") -> dict[str, Any]:
-    """The request body of a route that reads its JSON itself (api/body.py)."""
-    ref = {"$ref": f"#/components/schemas/{schema}"}
-    return {"requestBody": {"required": True, "content": {media_type: {"schema": ref}}}}
 
 
 PATCH_REQUEST: dict[str, Any] = {
@@ -282,7 +273,7 @@ PATCH_REQUEST: dict[str, Any] = {
 
 
 async def _create(request: Request, principal: Principal) -> Registration:
-    spec = _spec(await _json_object(request))
+    spec = _spec(await json_object(request))
     return await services(request).events.create(
         spec, user=principal.name, base_url=base_url(request)
     )
@@ -366,7 +357,7 @@ async def update_registration(
     request: Request, registrationId: str, _: Principal = Depends(admin)
 ) -> Response:
     media_type = negotiate(request, OURS)
-    registration = await _update(request, registrationId, _spec(await _json_object(request)))
+    registration = await _update(request, registrationId, _spec(await json_object(request)))
     return await _ours(request, registration, media_type)
 
 
@@ -492,7 +483,7 @@ async def adobe_update(
     _: Principal = Depends(admin),
 ) -> Response:
     media_type = negotiate(request, ADOBE)
-    registration = await _update(request, registrationId, _spec(await _json_object(request)))
+    registration = await _update(request, registrationId, _spec(await json_object(request)))
     return _hal(request, registration, where, media_type)
 
 
@@ -587,66 +578,3 @@ async def adobe_list_for_org(
         "_embedded": {"registrations": [adobe_view(request, r, where) for r in items]},
     }
     return json_response(request, body, types=ADOBE)
-
-
-# -- publishing ----------------------------------------------------------------------------
-
-
-def _published_view(node: Node) -> dict[str, Any]:
-    return {
-        "assetId": node.urn,
-        "isPublishedToAemPublish": node.published,
-        "lastPublishedToAemPublish": _iso(node.published_at),
-    }
-
-
-async def _publish(request: Request, principal: Principal, publish: bool) -> Response:
-    negotiate(request, JSON_TYPES)
-    body = await _json_object(request)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object")
-    extra = sorted(set(body) - {"assets", "target"})
-    if extra:
-        raise InvalidInput(f"{extra[0]}: no such field; the fields are assets and target")
-    assets = body.get("assets")
-    if not isinstance(assets, list):
-        raise InvalidInput("assets: an array of asset ids (urn:aaid:aem:...) is required")
-    target = body.get("target", "AEM_PUBLISH")
-    if not isinstance(target, str):
-        raise InvalidInput("target must be AEM_PUBLISH or DYNAMIC_MEDIA")
-    ids = [parse_urn(a, "assets: asset id") for a in assets]
-    done = await services(request).assets.publish(
-        ids, target=target, user=principal.name, publish=publish
-    )
-    return FastJSONResponse(
-        {
-            "target": target,
-            "state": "COMPLETED",
-            "assets": [_published_view(n) for n in done],
-        }
-    )
-
-
-PUBLISH_ERRORS = problems(400, 401, 403, 404, 406, 413, 415)
-
-
-@publishing.post(
-    "/publish",
-    operation_id="publishAssets",
-    summary="Publish up to 10 assets to AEM_PUBLISH",
-    responses=PUBLISH_ERRORS,
-    openapi_extra=json_request("PublishRequest"),
-)
-async def publish_assets(request: Request, principal: Principal = Depends(write)) -> Response:
-    return await _publish(request, principal, True)
-
-
-@publishing.post(
-    "/unpublish",
-    operation_id="unpublishAssets",
-    summary="Unpublish up to 10 assets from AEM_PUBLISH",
-    responses=PUBLISH_ERRORS,
-    openapi_extra=json_request("PublishRequest"),
-)
-async def unpublish_assets(request: Request, principal: Principal = Depends(write)) -> Response:
-    return await _publish(request, principal, False)
