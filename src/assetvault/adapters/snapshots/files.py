@@ -11,8 +11,10 @@ import errno
 import os
 import shutil
 import sqlite3
+import stat
 import tarfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 # Errors of os.link that mean "not here" rather than "something is wrong": another file
@@ -131,6 +133,59 @@ def pack(directory: Path, file: Path) -> None:
         os.replace(staged, file)
     finally:
         staged.unlink(missing_ok=True)
+
+
+_BLOCK = 512
+_CHUNK = 1024 * 1024
+
+
+class Archive:
+    """A snapshot directory as the bytes of one tar file, made while they are sent (no
+    file of its own on the disk): what ``pack`` writes, read by ``unpack``. ``size`` is
+    known before the first byte, so a receiver can tell a cut-off transfer. The files
+    are a snapshot's, which never change once it is made; one that does is an error
+    (OSError) rather than a wrong archive."""
+
+    def __init__(self, directory: Path) -> None:
+        self._entries: list[tuple[Path, bytes, int]] = []
+        for path, arcname in _walk(directory, ""):
+            st = path.lstat()
+            info = tarfile.TarInfo(arcname)
+            info.mtime = int(st.st_mtime)
+            info.mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISREG(st.st_mode):
+                info.size = st.st_size
+            else:
+                continue  # a snapshot holds files and directories only
+            self._entries.append((path, info.tobuf(tarfile.PAX_FORMAT), info.size))
+        self.size = sum(len(h) + n + (-n % _BLOCK) for _, h, n in self._entries) + 2 * _BLOCK
+
+    def __iter__(self) -> Iterator[bytes]:
+        for path, header, size in self._entries:
+            yield header
+            if not size:  # a directory, or an empty file
+                continue
+            with path.open("rb") as fh:
+                left = size
+                while left:
+                    chunk = fh.read(min(_CHUNK, left))
+                    if not chunk:
+                        raise OSError(f"{path} became shorter while it was sent")
+                    left -= len(chunk)
+                    yield chunk
+            if size % _BLOCK:
+                yield bytes(_BLOCK - size % _BLOCK)
+        yield bytes(2 * _BLOCK)  # the end of the archive
+
+
+def _walk(directory: Path, prefix: str) -> Iterator[tuple[Path, str]]:
+    for entry in sorted(directory.iterdir()):
+        arcname = prefix + entry.name
+        yield entry, arcname
+        if entry.is_dir() and not entry.is_symlink():
+            yield from _walk(entry, arcname + "/")
 
 
 class BadArchive(ValueError):
