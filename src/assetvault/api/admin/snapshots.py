@@ -93,7 +93,11 @@ async def download(request: Request, name: str) -> StreamingResponse:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+            # A tar file; any Content-Type is taken (the CLI sends application/x-tar).
+            "description": "a snapshot file (tar), as GET .../archive sends it",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     responses=problems(400, 401, 403, 404, 409, 501),
