@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import sqlite3
 import stat
+import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -57,9 +59,11 @@ def load_database(source: Path, live: Path) -> None:
 
 
 def link_or_copy(source: Path, dest: Path) -> bool:
-    """``dest`` as a hard link of ``source`` (True), or as a copy where the file system
-    allows no link (another device; False). The copy is written beside and renamed, so
-    ``dest`` is never a half-written file."""
+    """``dest`` as a hard link of ``source``; where the file system allows no link
+    (another device, a btrfs subvolume), a reflink (a clone sharing the data blocks, on
+    btrfs, XFS, bcachefs); True for either, as no data was copied. Else a copy (False).
+    A clone or copy is written beside and renamed, so ``dest`` is never a half-written
+    file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, dest)
@@ -71,11 +75,29 @@ def link_or_copy(source: Path, dest: Path) -> bool:
             raise
     staged = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
     try:
-        shutil.copyfile(source, staged)
+        shared = _clone(source, staged)
+        if not shared:
+            shutil.copyfile(source, staged)
         os.replace(staged, dest)
     finally:
         staged.unlink(missing_ok=True)
-    return False
+    return shared
+
+
+# linux/fs.h: FICLONE, the whole file as a reflink of another.
+_FICLONE = 0x40049409
+
+
+def _clone(source: Path, dest: Path) -> bool:
+    """``dest`` (new) as a reflink of ``source``, where the file system has them."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with source.open("rb") as src, dest.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        return True
+    except OSError:  # no reflinks here (EOPNOTSUPP, EINVAL) or across devices (EXDEV)
+        return False
 
 
 def link_tree(source: Path, dest: Path) -> tuple[int, int]:
