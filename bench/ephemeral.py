@@ -42,6 +42,8 @@ def main() -> None:
             "ready_line_seconds": summary(ready),
             "stop_seconds": summary(stop),
             "python_c_pass_seconds": summary(bare),
+            # The machine's speed and load at the time, measured beside each run.
+            "ready_over_python_c_pass": min(ready) / min(bare),
             "runs": RUNS,
         },
     )

@@ -122,14 +122,20 @@ def main() -> None:
         "reference_cp_r_seconds": plain,
         "restore_over_cp_al": min(restores) / hardlinks,
         "restore_over_cp_r": min(restores) / plain,
+        "save_over_cp_r": min(saves) / plain,
+        "reset_over_cp_al": min(resets) / hardlinks,
         "targets": {"restore_seconds": 3.0, "reset_seconds": 1.0},
+        "load_average": os.getloadavg()[0],
     }
     print(
         f"save {summary(saves)['median']:.2f} s, restore {summary(restores)['median']:.2f} s "
         f"(min {min(restores):.2f}), reset {summary(resets)['median']:.2f} s; "
         f"cp -al {hardlinks:.2f} s, cp -r {plain:.2f} s; "
         f"restore/cp -al {result['restore_over_cp_al']:.2f}, "
-        f"restore/cp -r {result['restore_over_cp_r']:.2f}"
+        f"restore/cp -r {result['restore_over_cp_r']:.2f}, "
+        f"save/cp -r {result['save_over_cp_r']:.2f}, "
+        f"reset/cp -al {result['reset_over_cp_al']:.2f}; "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     write_result("snapshot", result)
 

@@ -292,6 +292,8 @@ NOT_JSON = {
     ("PUT", "/binary-upload/{upload_id}/{number}"),
     # A version restore takes no body: the version is named by its path.
     ("POST", "/adobe/assets/{assetId}/versions/{versionName}/restore"),
+    # A snapshot file (a tar) sent to the admin API; tests/api/admin/test_snapshots.py.
+    ("PUT", "/_assetvault/snapshots/{name}/archive"),
 }
 
 

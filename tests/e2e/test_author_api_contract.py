@@ -117,6 +117,8 @@ ADMIN_OPERATIONS = {
     ("get", "/_assetvault/snapshots"),
     ("post", "/_assetvault/snapshots"),
     ("delete", "/_assetvault/snapshots/{name}"),
+    ("get", "/_assetvault/snapshots/{name}/archive"),
+    ("put", "/_assetvault/snapshots/{name}/archive"),
 }
 NOT_FUZZED = {
     ("post", "/_assetvault/reset"),

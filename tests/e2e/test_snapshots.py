@@ -208,3 +208,128 @@ def test_save_change_restore_and_reset(
             assert names(elsewhere) == ["basalt.txt", "granite.txt"]
     finally:
         other.stop()
+
+
+def test_the_commands_find_a_running_server_in_the_environment(
+    live_server: LiveServer, admin_token: str, tmp_path: Path
+) -> None:
+    """ASSETVAULT_URL/ASSETVAULT_TOKEN instead of --url/--token; a snapshot file saved
+    from and restored to the running server (sent over HTTP); --data-dir refused while it
+    runs; reset asks first."""
+    import os
+
+    env = {**os.environ, "ASSETVAULT_URL": live_server.url, "ASSETVAULT_TOKEN": admin_token}
+
+    def av(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ASSETVAULT, *args], capture_output=True, text=True, timeout=300, env=env
+        )
+
+    http = httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
+    )
+    upload(http, "granite.txt", b"granite")
+    file = tmp_path / "state.tar"
+    saved = av("snapshot", "save", str(file))
+    assert saved.returncode == 0, saved.stderr
+    assert "saved state.tar: 1 asset(s)" in saved.stdout
+    assert file.is_file()
+    by_name = av("snapshot", "save", "named")
+    assert by_name.returncode == 0, by_name.stderr
+
+    upload(http, "marble.txt", b"marble")
+    restored = av("snapshot", "restore", str(file))
+    assert restored.returncode == 0, restored.stderr
+    assert names(http) == ["granite.txt"]
+
+    upload(http, "slate.txt", b"slate")
+    restored = av("snapshot", "restore", "named")
+    assert restored.returncode == 0, restored.stderr
+    assert names(http) == ["granite.txt"]
+    # The file went over HTTP both ways: nothing of the transfer stays on the server.
+    listed = av("snapshot", "list", "--json")
+    assert [s["name"] for s in json.loads(listed.stdout)] == ["named"]
+    missing = av("snapshot", "restore", str(tmp_path / "missing.tar"))
+    assert missing.returncode == 2 and "no snapshot file" in missing.stderr
+
+    # The running server's data directory is not for --data-dir (nor is any change made).
+    local = av("snapshot", "restore", "named", "--data-dir", str(live_server.data_dir))
+    assert local.returncode == 2 and "reach it with --url/--token" in local.stderr
+    local = av("reset", "--yes", "--data-dir", str(live_server.data_dir))
+    assert local.returncode == 2 and "reach it with --url/--token" in local.stderr
+    assert names(http) == ["granite.txt"]
+
+    # reset asks first: with no terminal to ask on, nothing happens without --yes.
+    asked = av("reset")
+    assert asked.returncode == 2 and "pass --yes" in asked.stderr
+    assert names(http) == ["granite.txt"]
+    reset = av("reset", "--yes")
+    assert reset.returncode == 0, reset.stderr
+    assert names(http) == []
+
+    # A wrong token is refused with the server's reason, and changes nothing.
+    upload(http, "basalt.txt", b"basalt")
+    env["ASSETVAULT_TOKEN"] = "av_not_a_token"
+    refused = av("reset", "--yes")
+    assert refused.returncode == 2 and "401" in refused.stderr
+    assert names(http) == ["basalt.txt"]
+
+
+def _private_mounts() -> bool:
+    """Whether this machine lets a process have mounts of its own (root, or user
+    namespaces): how a test shows a file system the server does not see."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs none /mnt"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _private_mounts(), reason="needs unshare -m (mounts of its own)")
+def test_a_snapshot_file_is_where_the_command_runs_not_where_the_server_runs(
+    live_server: LiveServer, admin_token: str, tmp_path: Path
+) -> None:
+    """The CLI runs with a directory of its own (a tmpfs mounted in its own mount
+    namespace, which the server cannot see, as on another machine or outside the
+    server's container): the file it saves lands there, and the file it restores is
+    read from there."""
+    import os
+
+    http = httpx.Client(
+        base_url=live_server.url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60
+    )
+    upload(http, "granite.txt", b"granite")
+    own, out = tmp_path / "own", tmp_path / "out"
+    own.mkdir()
+    out.mkdir()
+    env = {**os.environ, "ASSETVAULT_URL": live_server.url, "ASSETVAULT_TOKEN": admin_token}
+
+    def in_own_directory(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "unshare",
+                "-m",
+                "sh",
+                "-ec",
+                'mount -t tmpfs none "$1"\n' + script,
+                "sh",
+                str(own),
+                str(out),
+                ASSETVAULT,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+
+    saved = in_own_directory('"$3" snapshot save "$1/state.tar"\ncp "$1/state.tar" "$2/"')
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    assert (out / "state.tar").is_file()
+    assert list(own.iterdir()) == []  # nothing was written on the server's side
+
+    upload(http, "marble.txt", b"marble")
+    restored = in_own_directory('cp "$2/state.tar" "$1/"\n"$3" snapshot restore "$1/state.tar"')
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert names(http) == ["granite.txt"]

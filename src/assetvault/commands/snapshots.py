@@ -2,6 +2,10 @@
 stopped server (``--data-dir``) or a running one (``--url``/``--token``, or
 ASSETVAULT_URL/ASSETVAULT_TOKEN, through the admin API under /_assetvault/).
 
+A FILE is always where the command runs: with a running server it is sent over HTTP
+(``GET``/``PUT /_assetvault/snapshots/{name}/archive``), so the server may be on another
+machine or in a container.
+
     assetvault snapshot save NAME|FILE      (FILE: a path, or a name ending in .tar/.avsnap)
     assetvault snapshot restore NAME|FILE
     assetvault snapshot list
@@ -15,15 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    import httpx
+
     from assetvault.services import Services
 
 _T = TypeVar("_T")
@@ -85,6 +93,18 @@ def _run_local(args: argparse.Namespace, fn: Callable[[Services], Awaitable[_T]]
 
 
 def _remote(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    response = _send(args, method, path, json=body)
+    return response.json() if response.content else None
+
+
+def _send(
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """The admin API's answer; CommandError with the server's reason if it refused."""
     import httpx
 
     from assetvault.client.http import Connection
@@ -94,19 +114,100 @@ def _remote(args: argparse.Namespace, method: str, path: str, body: Any = None) 
         response = httpx.request(
             method,
             conn.url + path,
-            json=body,
-            headers={"Authorization": f"Bearer {conn.token}"},
-            timeout=httpx.Timeout(600.0, connect=10.0),
+            headers={"Authorization": f"Bearer {conn.token}", **(headers or {})},
+            timeout=_timeout(),
+            **kwargs,
         )
     except httpx.HTTPError as exc:
         raise CommandError(f"{conn.url} cannot be reached: {exc}") from exc
+    _check(response)
+    return response
+
+
+def _check(response: httpx.Response) -> None:
     if response.status_code >= 400:
         try:
             detail = response.json().get("detail") or response.text
         except ValueError:
             detail = response.text
         raise CommandError(f"{response.status_code}: {detail}")
-    return response.json() if response.content else None
+
+
+def _timeout() -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(600.0, connect=10.0)
+
+
+def _temporary_name() -> str:
+    """The name a snapshot file goes by on the server while the CLI sends or fetches it."""
+    return f"cli-transfer-{uuid.uuid4().hex[:16]}"
+
+
+def _drop(args: argparse.Namespace, name: str) -> None:
+    with contextlib.suppress(CommandError):
+        _remote(args, "DELETE", f"/_assetvault/snapshots/{name}")
+
+
+def _save_remote_file(args: argparse.Namespace, dest: Path) -> dict[str, Any]:
+    """A running server's state into the local file ``dest``: saved on the server under a
+    temporary name, sent here as one tar file, then deleted there. The file is written
+    beside ``dest`` and renamed once whole, so ``dest`` is never half a snapshot."""
+    import httpx
+
+    from assetvault.client.http import Connection
+
+    if not dest.parent.is_dir():
+        raise CommandError(f"{dest.parent} is no directory")
+    name = _temporary_name()
+    outcome: dict[str, Any] = _remote(args, "POST", "/_assetvault/snapshots", {"name": name})
+    staged = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        conn = Connection.from_options(args.url, args.token)
+        try:
+            with httpx.stream(
+                "GET",
+                f"{conn.url}/_assetvault/snapshots/{name}/archive",
+                headers={"Authorization": f"Bearer {conn.token}"},
+                timeout=_timeout(),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _check(response)
+                with staged.open("wb") as fh:
+                    for chunk in response.iter_raw(1024 * 1024):
+                        fh.write(chunk)
+        except httpx.HTTPError as exc:
+            raise CommandError(f"the snapshot file was not received whole: {exc}") from exc
+        os.replace(staged, dest)
+    finally:
+        staged.unlink(missing_ok=True)
+        _drop(args, name)
+    outcome["name"] = dest.name
+    return outcome
+
+
+def _restore_remote_file(args: argparse.Namespace, source: Path) -> dict[str, Any]:
+    """The local snapshot file ``source`` restored on a running server: sent to it under a
+    temporary name (refused there if it is no snapshot this server can restore), restored,
+    then deleted there."""
+    if not source.is_file():
+        raise CommandError(f"no snapshot file {source}")
+    name = _temporary_name()
+    try:
+        with source.open("rb") as fh:
+            _send(
+                args,
+                "PUT",
+                f"/_assetvault/snapshots/{name}/archive",
+                headers={"Content-Type": "application/x-tar"},
+                content=fh,
+            )
+        outcome: dict[str, Any] = _remote(args, "POST", f"/_assetvault/snapshots/{name}/restore")
+    finally:
+        _drop(args, name)
+    outcome["name"] = source.name
+    return outcome
 
 
 def _print(outcome: dict[str, Any], verb: str) -> None:
@@ -117,9 +218,11 @@ def _print(outcome: dict[str, Any], verb: str) -> None:
 
 
 def cmd_save(args: argparse.Namespace) -> int:
-    target, _ = _target(args)
+    target, file = _target(args)
     if _local(args):
         outcome = _run_local(args, lambda svc: svc.snapshots.save(target)).as_json()
+    elif file is not None:
+        outcome = _save_remote_file(args, Path(file))
     else:
         outcome = _remote(args, "POST", "/_assetvault/snapshots", {"name": target})
     _print(outcome, "saved")
@@ -130,16 +233,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     target, file = _target(args)
     if _local(args):
         outcome = _run_local(args, lambda svc: svc.snapshots.restore(target)).as_json()
+    elif file is not None:
+        outcome = _restore_remote_file(args, Path(file))
     else:
         from urllib.parse import quote
 
-        name = Path(file).name if file else target
-        outcome = _remote(
-            args,
-            "POST",
-            f"/_assetvault/snapshots/{quote(name, safe='')}/restore",
-            {"file": file} if file else None,
-        )
+        outcome = _remote(args, "POST", f"/_assetvault/snapshots/{quote(target, safe='')}/restore")
     _print(outcome, "restored")
     return 0
 

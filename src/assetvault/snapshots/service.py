@@ -33,7 +33,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -215,6 +215,48 @@ class SnapshotService:
         trash = self.root / f".trash-{uuid.uuid4().hex[:12]}"
         where.rename(trash)
         files.remove_tree(trash)
+
+    # -- export, import ------------------------------------------------------------------
+
+    def archive(self, name: str) -> files.Archive:
+        """The snapshot ``name`` as one tar file, to be sent as it is read (the file a
+        save to a path writes): how a client on another machine gets a portable copy."""
+        self._supported()
+        where = self._dir_of(name)
+        if not (where / MANIFEST).is_file():
+            raise NotFound(f"no snapshot named {name!r}")
+        return files.Archive(where)
+
+    async def receive(self, name: str, chunks: AsyncIterable[bytes]) -> SnapshotInfo:
+        """A snapshot file sent as ``chunks`` kept as the snapshot ``name`` (replacing one
+        of that name), once it is known to be one this version can restore: a file that
+        is none, or one of a newer or unknown version, is refused and nothing is kept."""
+        self._supported()
+        check_name(name)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:12]
+        incoming = self.root / f".incoming-{tag}.tar"
+        staging = self.root / f".new-{tag}"
+        try:
+            await _write(incoming, chunks)
+            try:
+                await asyncio.to_thread(files.unpack, incoming, staging)
+            except files.BadArchive as exc:
+                raise InvalidInput(str(exc)) from exc
+            incoming.unlink()
+            manifest = self._compatible(staging)
+            final = self._dir_of(name)
+            trash = self.root / f".trash-{tag}"
+            if final.exists():
+                final.rename(trash)
+            staging.rename(final)
+            await asyncio.to_thread(files.remove_tree, trash)
+        finally:
+            incoming.unlink(missing_ok=True)
+            if staging.exists():
+                await asyncio.to_thread(files.remove_tree, staging)
+        log.info("snapshot %s received", name)
+        return self._info(name, manifest)
 
     @staticmethod
     def _info(name: str, manifest: dict[str, Any]) -> SnapshotInfo:
@@ -601,6 +643,21 @@ class SnapshotService:
 
 def _resolved(path: str) -> Path:
     return Path(path).expanduser().resolve()
+
+
+async def _write(path: Path, chunks: AsyncIterable[bytes], batch: int = 1024 * 1024) -> None:
+    """``chunks`` into the new file ``path``, written on a thread a batch at a time."""
+    pending: list[bytes] = []
+    size = 0
+    with path.open("xb") as fh:
+        async for chunk in chunks:
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= batch:
+                await asyncio.to_thread(fh.write, b"".join(pending))
+                pending, size = [], 0
+        if pending:
+            await asyncio.to_thread(fh.write, b"".join(pending))
 
 
 def _remove_database(path: Path) -> None:

@@ -256,6 +256,41 @@ class TestServer:
     def delete_snapshot(self, name: str) -> None:
         _checked(self.client.delete(f"{ADMIN}/snapshots/{name}"), 204)
 
+    def download_snapshot(self, name: str, file: str | os.PathLike[str]) -> Path:
+        """The snapshot ``name`` as one portable tar file at ``file`` (here, wherever the
+        server runs); returns its path."""
+        dest = Path(file)
+        staged = dest.with_name(f".{dest.name}.partial")
+        try:
+            with self.client.stream(
+                "GET", f"{ADMIN}/snapshots/{name}/archive", timeout=ADMIN_TIMEOUT_SECONDS
+            ) as r:
+                if r.status_code != 200:
+                    r.read()
+                    _checked(r, 200)
+                with staged.open("wb") as fh:
+                    for chunk in r.iter_raw(1024 * 1024):
+                        fh.write(chunk)
+            staged.replace(dest)
+        finally:
+            staged.unlink(missing_ok=True)
+        return dest
+
+    def upload_snapshot(self, file: str | os.PathLike[str], name: str) -> dict[str, Any]:
+        """The snapshot file ``file`` (from here) kept on the server as ``name``, ready for
+        ``restore_snapshot(name)``; returns its description."""
+        with Path(file).open("rb") as fh:
+            kept: dict[str, Any] = _checked(
+                self.client.put(
+                    f"{ADMIN}/snapshots/{name}/archive",
+                    content=fh,
+                    headers={"Content-Type": "application/x-tar"},
+                    timeout=ADMIN_TIMEOUT_SECONDS,
+                ),
+                201,
+            ).json()
+        return kept
+
     def reset(self, *, keep_tokens: bool = True, keep_registrations: bool = False) -> None:
         """Back to an empty DAM (the ``/content/dam`` root alone)."""
         _checked(

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import sqlite3
+import stat
+import sys
 import tarfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 # Errors of os.link that mean "not here" rather than "something is wrong": another file
@@ -55,9 +59,11 @@ def load_database(source: Path, live: Path) -> None:
 
 
 def link_or_copy(source: Path, dest: Path) -> bool:
-    """``dest`` as a hard link of ``source`` (True), or as a copy where the file system
-    allows no link (another device; False). The copy is written beside and renamed, so
-    ``dest`` is never a half-written file."""
+    """``dest`` as a hard link of ``source``; where the file system allows no link
+    (another device, a btrfs subvolume), a reflink (a clone sharing the data blocks, on
+    btrfs, XFS, bcachefs); True for either, as no data was copied. Else a copy (False).
+    A clone or copy is written beside and renamed, so ``dest`` is never a half-written
+    file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, dest)
@@ -69,11 +75,29 @@ def link_or_copy(source: Path, dest: Path) -> bool:
             raise
     staged = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}")
     try:
-        shutil.copyfile(source, staged)
+        shared = _clone(source, staged)
+        if not shared:
+            shutil.copyfile(source, staged)
         os.replace(staged, dest)
     finally:
         staged.unlink(missing_ok=True)
-    return False
+    return shared
+
+
+# linux/fs.h: FICLONE, the whole file as a reflink of another.
+_FICLONE = 0x40049409
+
+
+def _clone(source: Path, dest: Path) -> bool:
+    """``dest`` (new) as a reflink of ``source``, where the file system has them."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with source.open("rb") as src, dest.open("wb") as dst:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+        return True
+    except OSError:  # no reflinks here (EOPNOTSUPP, EINVAL) or across devices (EXDEV)
+        return False
 
 
 def link_tree(source: Path, dest: Path) -> tuple[int, int]:
@@ -131,6 +155,59 @@ def pack(directory: Path, file: Path) -> None:
         os.replace(staged, file)
     finally:
         staged.unlink(missing_ok=True)
+
+
+_BLOCK = 512
+_CHUNK = 1024 * 1024
+
+
+class Archive:
+    """A snapshot directory as the bytes of one tar file, made while they are sent (no
+    file of its own on the disk): what ``pack`` writes, read by ``unpack``. ``size`` is
+    known before the first byte, so a receiver can tell a cut-off transfer. The files
+    are a snapshot's, which never change once it is made; one that does is an error
+    (OSError) rather than a wrong archive."""
+
+    def __init__(self, directory: Path) -> None:
+        self._entries: list[tuple[Path, bytes, int]] = []
+        for path, arcname in _walk(directory, ""):
+            st = path.lstat()
+            info = tarfile.TarInfo(arcname)
+            info.mtime = int(st.st_mtime)
+            info.mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISREG(st.st_mode):
+                info.size = st.st_size
+            else:
+                continue  # a snapshot holds files and directories only
+            self._entries.append((path, info.tobuf(tarfile.PAX_FORMAT), info.size))
+        self.size = sum(len(h) + n + (-n % _BLOCK) for _, h, n in self._entries) + 2 * _BLOCK
+
+    def __iter__(self) -> Iterator[bytes]:
+        for path, header, size in self._entries:
+            yield header
+            if not size:  # a directory, or an empty file
+                continue
+            with path.open("rb") as fh:
+                left = size
+                while left:
+                    chunk = fh.read(min(_CHUNK, left))
+                    if not chunk:
+                        raise OSError(f"{path} became shorter while it was sent")
+                    left -= len(chunk)
+                    yield chunk
+            if size % _BLOCK:
+                yield bytes(_BLOCK - size % _BLOCK)
+        yield bytes(2 * _BLOCK)  # the end of the archive
+
+
+def _walk(directory: Path, prefix: str) -> Iterator[tuple[Path, str]]:
+    for entry in sorted(directory.iterdir()):
+        arcname = prefix + entry.name
+        yield entry, arcname
+        if entry.is_dir() and not entry.is_symlink():
+            yield from _walk(entry, arcname + "/")
 
 
 class BadArchive(ValueError):
