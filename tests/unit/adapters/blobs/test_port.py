@@ -184,6 +184,18 @@ async def test_keys_older_than_lists_only_old_blobs(real: BlobBackend) -> None:
     assert [k async for k in real.keys_older_than(1.5)] == []  # freshly referenced
 
 
+async def test_a_blob_stored_after_an_instant_is_not_older_than_it(real: BlobBackend) -> None:
+    """What the start-up sweep asks: is a blob older than the server's start? One stored
+    just after it, in the same second, is not, though an object store tells its time to
+    the second (AWS and moto list whole seconds)."""
+    await asyncio.sleep(1.05 - time.time() % 1)  # early in a second: the put ends in it
+    before = time.time()
+    info = await real.put(chunks(b"stored after the instant"))
+    assert time.time() - before < 0.9, "the put took too long for this test to tell"
+    assert [k async for k in real.keys_older_than(time.time() - before)] == []
+    assert [k async for k in real.keys_older_than(0)] == [info.key]  # nothing is younger
+
+
 async def test_keys_and_upload_ids_are_validated(real: BlobBackend) -> None:
     for key in ("../../etc/passwd", "a" * 63 + "/", "A" * 64):
         with pytest.raises(ValueError):
