@@ -18,11 +18,21 @@ at a million assets stays under 15 minutes this way. The data directory is kept 
 bench/.cache/search-<N>/ with a marker of what was loaded; a later run with the same N,
 generator and schema reuses it (BENCH_SEARCH_RELOAD=1 loads again). The report says
 whether the load figures were measured in this run or read from the cache.
+
+Beside it, the scale-out column: the same corpus and the same workload on PostgreSQL
+(its full-text search in the database, the "database" backend) with the blobs on Ceph
+RGW, both started as the tests start them (tests/pg.py, tests/s3.py), the server given
+them by its settings only. Its corpus goes in through the write path
+(``import_originals``, BATCH assets a transaction) into a fresh database each run, so
+its load figures are those of the write path, not of a bulk path; freshness is a search
+right after each commit (the index is the data: nothing applies it later).
+BENCH_SEARCH_COLUMNS=embedded leaves the scale-out column out (=scaleout, the embedded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import itertools
 import json
@@ -32,9 +42,10 @@ import random
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +54,7 @@ from typing import Any
 import httpx
 from alembic.script import ScriptDirectory
 from tests.live import ASSETVAULT, LiveServer, create_token
+from tests.s3 import S3Server
 
 from assetvault.adapters.blobs.base import BlobInfo
 from assetvault.adapters.database.engine import alembic_config
@@ -67,6 +79,7 @@ FRESHNESS_PROBES = int(os.environ.get("BENCH_SEARCH_FRESHNESS", "200"))
 # 100 ms): well above what uploads with processing reach (bench/ingest.py).
 INGEST_RATE = int(os.environ.get("BENCH_SEARCH_INGEST_RATE", "200"))
 WARMUP = 20
+COLUMNS = os.environ.get("BENCH_SEARCH_COLUMNS", "embedded,scaleout").split(",")
 TARGET_P95_MS = 50.0
 TARGET_MIXED_P95_MS = 30.0
 TARGET_FRESH_P99_MS = 250.0
@@ -214,6 +227,69 @@ def batch_assets(
             metadata["dam:assetStatus"] = statuses[i]
         assets.append(NewAsset(f"asset-{number:07d}.{ext}", blob, mime, metadata))
     return assets
+
+
+# -- the columns ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Engines:
+    """Where a server keeps its data besides its data directory: nothing on the embedded
+    default; a PostgreSQL database and a prefix on S3 on the scale-out (``env``, the
+    settings and credentials a server is given)."""
+
+    env: dict[str, str]
+
+    @property
+    def scale_out(self) -> bool:
+        return "ASSETVAULT_DATABASE_URL" in self.env
+
+    def settings(self, data_dir: Path, **overrides: Any) -> Settings:
+        return Settings(
+            data_dir=data_dir,
+            database_url=self.env.get("ASSETVAULT_DATABASE_URL"),
+            blobs_url=self.env.get("ASSETVAULT_BLOBS_URL"),
+            **overrides,
+        )
+
+
+EMBEDDED = Engines({})
+
+
+@contextlib.contextmanager
+def scale_out_engines() -> Iterator[Engines]:
+    """PostgreSQL (127.0.0.1:5432 where it answers, else a throwaway cluster) with a fresh
+    database, and a throwaway Ceph RGW with a fresh prefix: dropped and stopped after."""
+    from tests.pg import postgres_server, with_database
+    from tests.s3 import credentials, rgw_server
+
+    with postgres_server() as admin, rgw_server() as s3, credentials(s3):
+        name = f"assetvault_bench_search_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_sql(admin, f'CREATE DATABASE "{name}"'))
+        try:
+            yield Engines(_scale_out_env(with_database(admin, name), s3, name))
+        finally:
+            asyncio.run(_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _scale_out_env(url: str, s3: S3Server, name: str) -> dict[str, str]:
+    return {
+        **s3.env(),
+        "ASSETVAULT_DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://"),
+        "ASSETVAULT_BLOBS_URL": s3.blobs_url(s3.bucket, f"bench-{name}"),
+    }
+
+
+async def _sql(url: str, statement: str, *args: Any) -> Any:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        if statement.startswith("SELECT"):
+            return await conn.fetch(statement, *args)
+        return await conn.execute(statement, *args)  # CREATE/DROP DATABASE: not prepared
+    finally:
+        await conn.close()
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -452,6 +528,50 @@ async def load(data_dir: Path, count: int) -> dict[str, Any]:
             "db_bytes": await database_bytes(svc),
             "blob_bytes": tree_bytes(data_dir / "blobs"),
             "blobs": len(blobs),
+        }
+    finally:
+        await svc.close()
+
+
+async def load_through_writes(data_dir: Path, count: int, engines: Engines) -> dict[str, Any]:
+    """The corpus through the write path (the scale-out column): the same folders, blobs
+    and assets as ``load``, each folder's assets in one ``import_originals``."""
+    svc = build_services(engines.settings(data_dir))
+    try:
+        await svc.db.migrate()
+        rng = random.Random(SEED)
+        corpus = Corpus.make(SEED)
+        blobs = [
+            await svc.blobs.put(_repeated(i % 256, size)) for i, size in enumerate(blob_sizes(rng))
+        ]
+        started = time.perf_counter()
+        await svc.tree.create_folder("/content/dam", BENCH_FOLDER.rsplit("/", 1)[1], user=USER)
+        folders_s = 0.0
+        for first in range(0, count, BATCH):
+            t0 = time.perf_counter()
+            folder = await svc.tree.create_folder(BENCH_FOLDER, f"f{first // BATCH:04d}", user=USER)
+            folders_s += time.perf_counter() - t0
+            assets = batch_assets(rng, corpus, blobs, first, min(BATCH, count - first))
+            await svc.tree.import_originals(folder.path, assets, user=USER)
+            done = first + len(assets)
+            if done % PROGRESS_EVERY == 0 or done == count:
+                elapsed = time.perf_counter() - started
+                print(
+                    f"  loaded {done:,} assets in {elapsed:.0f} s ({done / elapsed:,.0f}/s)",
+                    flush=True,
+                )
+        wall = time.perf_counter() - started
+        async with svc.db.reader() as r:
+            row = await r.fetch_one("SELECT pg_database_size(current_database())")
+        return {
+            "assets": count,
+            "load_seconds": wall,
+            "assets_per_s": count / wall,
+            "folders_seconds": folders_s,
+            "db_bytes": int(row[0]) if row else 0,
+            "blob_bytes": sum(b.size for b in blobs),
+            "blobs": len(blobs),
+            "loaded_by": "the write path (import_originals), this run",
         }
     finally:
         await svc.close()
@@ -699,7 +819,18 @@ def grouped(timed: Iterable[Timed], key: str) -> dict[str, dict[str, float]]:
     }
 
 
-def date_span(data_dir: Path) -> tuple[str, str]:
+def date_span(data_dir: Path, engines: Engines = EMBEDDED) -> tuple[str, str]:
+    if engines.scale_out:
+        [(lo, hi)] = asyncio.run(
+            _sql(
+                engines.env["ASSETVAULT_DATABASE_URL"],
+                "SELECT min(modified_at), max(modified_at) FROM nodes WHERE kind = 'asset'",
+            )
+        )
+        # As SQLite keeps them: UTC without its offset.
+        return tuple(  # type: ignore[return-value]
+            t.astimezone(UTC).replace(tzinfo=None).isoformat() for t in (lo, hi)
+        )
     import sqlite3
 
     db = sqlite3.connect(f"file:{data_dir / 'assetvault.db'}?mode=ro", uri=True)
@@ -726,10 +857,11 @@ def processes_of(server_pid: int) -> tuple[list[int], int | None]:
     return api, indexer
 
 
-def freshness(data_dir: Path, client: Client) -> dict[str, Any]:
+def freshness(data_dir: Path, client: Client, engines: Engines = EMBEDDED) -> dict[str, Any]:
     """While a thread imports INGEST_RATE assets a second, probes commit one asset each
     with a word of its own: how long until the indexer has applied it, and how long a
-    search sent right after the commit takes to return it."""
+    search sent right after the commit takes to return it. On the scale-out column
+    every probe is a search (no indexer applies anything there)."""
     import threading
 
     stop = threading.Event()
@@ -737,7 +869,7 @@ def freshness(data_dir: Path, client: Client) -> dict[str, Any]:
     missed: list[str] = []
 
     async def ingest() -> None:
-        svc = build_services(Settings(data_dir=data_dir, search_index_here=False))
+        svc = build_services(engines.settings(data_dir, search_index_here=False))
         tree = TreeService(svc.db, Writes(svc.db, svc.blobs))
         rng = random.Random(SEED + 9)
         corpus = Corpus.make(SEED)
@@ -763,7 +895,7 @@ def freshness(data_dir: Path, client: Client) -> dict[str, Any]:
     thread = threading.Thread(target=lambda: asyncio.run(ingest()), daemon=True)
 
     async def probe() -> tuple[list[float], list[float]]:
-        svc = build_services(Settings(data_dir=data_dir, search_index_here=False))
+        svc = build_services(engines.settings(data_dir, search_index_here=False))
         tree = TreeService(svc.db, Writes(svc.db, svc.blobs))
         blob = await svc.blobs.put(_repeated(9, 1024))
         folder = await svc.tree.create_folder(
@@ -779,7 +911,7 @@ def freshness(data_dir: Path, client: Client) -> dict[str, Any]:
                     folder.path, [NewAsset(name, blob, "image/jpeg", {"dc:title": word})], user=USER
                 )
                 t0 = time.perf_counter()
-                if i % 2 == 0:  # how long until the indexer has applied it
+                if i % 2 == 0 and not engines.scale_out:  # until the indexer applied it
                     async with svc.db.reader() as r:
                         head = await outbox_head(r)
                     while True:
@@ -814,24 +946,25 @@ def freshness(data_dir: Path, client: Client) -> dict[str, Any]:
         stop.set()
         thread.join(60)
     return {
-        "applied_after_commit": stats(applied),
+        "applied_after_commit": stats(applied) if applied else None,
         "search_after_commit": stats(visible),
         "searches_that_missed_the_commit": len(missed),
         "ingested_meanwhile": ingested[0],
         "ingest_rate_per_s": INGEST_RATE,
         "target_p99_ms": TARGET_FRESH_P99_MS,
-        "within_target": percentile(applied, 99) <= TARGET_FRESH_P99_MS,
+        "within_target": percentile(applied or visible, 99) <= TARGET_FRESH_P99_MS,
     }
 
 
-def measure(data_dir: Path) -> dict[str, Any]:
+def measure(data_dir: Path, engines: Engines = EMBEDDED) -> dict[str, Any]:
     # --workers 0: no processing worker, so the loaded assets are never processed and
     # nothing but the searches (and the indexer) runs on the server.
-    server = LiveServer(data_dir=data_dir, extra_args=["--workers", "0"]).start(timeout=300)
+    server = LiveServer(data_dir=data_dir, extra_args=["--workers", "0"], env=engines.env)
+    server.start(timeout=300)
     token_name = f"bench-search-{uuid.uuid4().hex[:8]}"
     try:
         assert server.process is not None
-        client = Client(server.url, create_token(data_dir, token_name, "read"))
+        client = Client(server.url, create_token(data_dir, token_name, "read", env=engines.env))
         api_pids, indexer_pid = processes_of(server.process.pid)
         samplers = [RssSampler(pid, interval=0.2) for pid in api_pids]
         indexer_rss = RssSampler(indexer_pid or server.process.pid, interval=0.2)
@@ -851,7 +984,7 @@ def measure(data_dir: Path) -> dict[str, Any]:
             classes: dict[str, Any] = {}
             health: list[float] = []
             for name, queries in class_queries(
-                SEED + 3, CLASS_QUERIES, date_span(data_dir)
+                SEED + 3, CLASS_QUERIES, date_span(data_dir, engines)
             ).items():
                 timed, h = run_workload(client, queries)
                 health += h
@@ -871,7 +1004,7 @@ def measure(data_dir: Path) -> dict[str, Any]:
                 middle += pages
                 deep.append((start, ms))
                 health.append(client.health())
-            fresh = freshness(data_dir, client)
+            fresh = freshness(data_dir, client, engines)
         finally:
             for sampler in [*samplers, indexer_rss]:
                 sampler.__exit__()
@@ -880,6 +1013,7 @@ def measure(data_dir: Path) -> dict[str, Any]:
             [ASSETVAULT, "token", "revoke", "--data-dir", str(data_dir), "--name", token_name],
             check=True,
             capture_output=True,
+            env={**os.environ, **engines.env},
         )
     finally:
         server.stop()
@@ -924,6 +1058,20 @@ def _line(name: str, s: dict[str, float], extra: str = "") -> str:
 
 def report(load_figures: dict[str, Any], measured: bool, result: dict[str, Any]) -> None:
     mib = 1024 * 1024
+    if "loaded_by" in load_figures:  # the scale-out column: no index of its own to build
+        print(
+            f"load of {load_figures['assets']:,} assets through {load_figures['loaded_by']}: "
+            f"{load_figures['load_seconds']:.1f} s ({load_figures['assets_per_s']:,.0f} "
+            f"assets/s); database {load_figures['db_bytes'] / mib:,.1f} MiB with its "
+            f"full-text index, blobs {load_figures['blob_bytes'] / mib:,.1f} MiB in the bucket"
+        )
+    else:
+        _load_line(load_figures, measured)
+    _report_queries(result)
+
+
+def _load_line(load_figures: dict[str, Any], measured: bool) -> None:
+    mib = 1024 * 1024
     source = "measured in this run" if measured else f"from the cache ({load_figures['loaded_at']})"
     print(
         f"load of {load_figures['assets']:,} assets, {source}: "
@@ -935,6 +1083,10 @@ def report(load_figures: dict[str, Any], measured: bool, result: dict[str, Any])
         f"{load_figures['index_build_peak_rss_bytes'] / mib:,.0f} MiB), "
         f"{load_figures['index_bytes'] / mib:,.1f} MiB on disk"
     )
+
+
+def _report_queries(result: dict[str, Any]) -> None:
+    mib = 1024 * 1024
     print("query classes (first pages):")
     for name, s in result["classes"].items():
         print(_line(name, s, f"  median total {s['median_total']:,.0f}"))
@@ -946,10 +1098,11 @@ def report(load_figures: dict[str, Any], measured: bool, result: dict[str, Any])
         print(_line("pages 2-19", result["pages_2_to_19"]))
     print(_line("GET /health", result["health"]))
     fresh = result["freshness"]
-    print(
-        _line("indexed after a commit", fresh["applied_after_commit"]),
-        f"(p99 {fresh['applied_after_commit']['p99_ms']:.1f} ms)",
-    )
+    if fresh["applied_after_commit"] is not None:
+        print(
+            _line("indexed after a commit", fresh["applied_after_commit"]),
+            f"(p99 {fresh['applied_after_commit']['p99_ms']:.1f} ms)",
+        )
     print(
         _line("search right after a commit", fresh["search_after_commit"]),
         f"(p99 {fresh['search_after_commit']['p99_ms']:.1f} ms; "
@@ -968,19 +1121,38 @@ def report(load_figures: dict[str, Any], measured: bool, result: dict[str, Any])
     )
 
 
+def scale_out_column() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The corpus loaded and measured on PostgreSQL + Ceph RGW: (load figures, result)."""
+    work = Path(tempfile.mkdtemp(prefix="assetvault-bench-search-"))
+    try:
+        with scale_out_engines() as engines:
+            print(f"loading {COUNT:,} assets into PostgreSQL + Ceph RGW", flush=True)
+            figures = asyncio.run(load_through_writes(work / "data", COUNT, engines))
+            return figures, measure(work / "data", engines)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> dict[str, Any]:
     started = time.perf_counter()
-    data_dir, load_figures, measured = prepared_data(COUNT)
-    result = measure(data_dir)
-    result = {
+    result: dict[str, Any] = {
         "assets": COUNT,
         "queries": {"mixed": QUERIES, "per_class": CLASS_QUERIES},
-        "load": {**load_figures, "measured_in_this_run": measured},
-        **result,
-        "bench_seconds": time.perf_counter() - started,
     }
+    if "embedded" in COLUMNS:
+        data_dir, load_figures, measured = prepared_data(COUNT)
+        embedded = measure(data_dir)
+        # The embedded default's figures keep their keys (the targets are on it).
+        result.update({"load": {**load_figures, "measured_in_this_run": measured}, **embedded})
+        print("== embedded default (SQLite + Tantivy, blobs in the data directory)")
+        report(load_figures, measured, embedded)
+    if "scaleout" in COLUMNS:
+        load_figures, scale_out = scale_out_column()
+        result["scaleout"] = {"load": load_figures, **scale_out}
+        print("== scale-out (PostgreSQL full text, blobs on Ceph RGW)")
+        report(load_figures, True, scale_out)
+    result["bench_seconds"] = time.perf_counter() - started
     write_result("search", result)
-    report(load_figures, measured, result)
     print(f"benchmark took {result['bench_seconds']:.0f} s")
     return result
 
