@@ -65,8 +65,7 @@ from assetvault.services import Services, build_services
 from assetvault.settings import Settings
 from assetvault.tree import repository as tree_repo
 from assetvault.tree.models import Node
-from assetvault.tree.service import NewAsset, TreeService
-from assetvault.tree.writes import Writes
+from assetvault.tree.service import NewAsset
 from bench.common import ROOT, RssSampler, write_result
 
 COUNT = int(os.environ.get("BENCH_SEARCH_ASSETS", "1000000"))
@@ -870,7 +869,7 @@ def freshness(data_dir: Path, client: Client, engines: Engines = EMBEDDED) -> di
 
     async def ingest() -> None:
         svc = build_services(engines.settings(data_dir, search_index_here=False))
-        tree = TreeService(svc.db, Writes(svc.db, svc.blobs))
+        tree = svc.tree
         rng = random.Random(SEED + 9)
         corpus = Corpus.make(SEED)
         blob = await svc.blobs.put(_repeated(7, 4096))
@@ -896,7 +895,7 @@ def freshness(data_dir: Path, client: Client, engines: Engines = EMBEDDED) -> di
 
     async def probe() -> tuple[list[float], list[float]]:
         svc = build_services(engines.settings(data_dir, search_index_here=False))
-        tree = TreeService(svc.db, Writes(svc.db, svc.blobs))
+        tree = svc.tree
         blob = await svc.blobs.put(_repeated(9, 1024))
         folder = await svc.tree.create_folder(
             BENCH_FOLDER, f"probe-{uuid.uuid4().hex[:6]}", user=USER
