@@ -121,6 +121,7 @@ async def binary_response(
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     start, end, status = 0, size - 1, 200
+    range_ignored = False  # a Range this server does not serve: the whole body instead
     range_header = request.headers.get("range")
     if_range = request.headers.get("if-range")
     if range_header and (if_range is None or if_range.strip() in (etag, headers["Last-Modified"])):
@@ -136,13 +137,15 @@ async def binary_response(
             start, end = parsed
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        else:
+            range_ignored = True
     length = max(0, end - start + 1)
     headers["Content-Length"] = str(length)
     # Set verbatim: Starlette would add a charset to text/* types the original never had.
     headers["Content-Type"] = media_type
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
-    url = await _download_url(request, blobs, key, media_type, headers)
+    url = None if range_ignored else await _download_url(request, blobs, key, media_type, headers)
     if url is not None:
         # Not cached by anyone: the URL expires, and stands for this client's access.
         return Response(
@@ -158,7 +161,10 @@ async def _download_url(
     media_type: str,
     headers: dict[str, str],
 ) -> str | None:
-    """The presigned URL to redirect a GET to, or None to stream it from here."""
+    """The presigned URL to redirect a GET to, or None to stream it from here. (A Range
+    this server ignores is not redirected either: the client would resend it to the store,
+    which serves multiple ranges or refuses a reversed one where this server answers the
+    whole body.)"""
     settings = services(request).settings
     if not settings.blobs_redirect or mediatypes.is_document(media_type):
         return None
