@@ -227,7 +227,11 @@ def _serve(
     roles = (
         None
         if api_only
-        else Roles(settings.data_dir, jobs=default_workers() if count is None else count)
+        else Roles(
+            settings.data_dir,
+            jobs=default_workers() if count is None else count,
+            nice=settings.roles_nice,
+        )
     )
     if ready_out is None:
         print(

@@ -197,7 +197,7 @@ def build_services(
             )
             search_index = embedded
         elif backend == "database":
-            search_index = SqlSearchIndex.for_database(db.is_sqlite)
+            search_index = SqlSearchIndex.for_database(db)
         else:
             raise ValueError(f"unknown search backend {backend!r}: tantivy, database or auto")
     queue = TableJobQueue(db)

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     # stopped) is killed and replaced by serve.
     api_hang_seconds: float = Field(default=60.0, gt=0)
 
+    # serve's worker and background processes run at a lower CPU priority than its API
+    # processes: this much niceness added, and Linux's SCHED_BATCH (no wake-up
+    # preemption), so requests win the cores while events are delivered, the index
+    # written and an ingest processed beside them (docs/runtime.md). 0: as the API
+    # processes run.
+    roles_nice: int = Field(default=10, ge=0, le=19)
+
     # Processing (renditions, metadata extraction) in worker processes.
     workers: int | None = None  # jobs `serve`'s worker runs at once; default: one per core
     processing_max_pixels: int = 200_000_000  # larger images are refused, not decoded

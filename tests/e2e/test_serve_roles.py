@@ -78,8 +78,33 @@ def role_processes(server: LiveServer) -> dict[str, int]:
     return found
 
 
-def test_serve_runs_one_worker_and_one_background_process(tmp_path: Path) -> None:
-    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "2"]).start(timeout=90)
+def role_priorities(server: LiveServer) -> dict[str, set[tuple[int, int]]]:
+    """The niceness and scheduling policy of serve's children, by role."""
+    assert server.process is not None
+    found: dict[str, set[tuple[int, int]]] = {}
+    for child in psutil.Process(server.process.pid).children():
+        try:
+            line = child.cmdline()
+            seen = (os.getpriority(os.PRIO_PROCESS, child.pid), os.sched_getscheduler(child.pid))
+        except (psutil.Error, OSError):
+            continue
+        if "assetvault.cli" in line:
+            role = line[line.index("assetvault.cli") + 1]
+        elif is_api_process(child):
+            role = "api"
+        else:
+            continue
+        found.setdefault(role, set()).add(seen)
+    return found
+
+
+@pytest.mark.parametrize("nice", [None, "0"])
+def test_serve_runs_one_worker_and_one_background_process(tmp_path: Path, nice: str | None) -> None:
+    """And both below the API processes' CPU priority (nice 10 more, SCHED_BATCH), so
+    the requests win the cores; ASSETVAULT_ROLES_NICE=0 runs them as the API processes."""
+    env = {} if nice is None else {"ASSETVAULT_ROLES_NICE": nice}
+    server = LiveServer(data_dir=tmp_path / "data", extra_args=["--workers", "2"], env=env)
+    server.start(timeout=90)
     try:
         deadline = time.monotonic() + 60
         while (found := role_processes(server)) != {
@@ -91,6 +116,15 @@ def test_serve_runs_one_worker_and_one_background_process(tmp_path: Path) -> Non
             time.sleep(0.2)
         time.sleep(2)  # and it stays so: nothing else is started later
         assert role_processes(server) == {"api": 2, "worker": 1, "background": 1}
+        assert server.process is not None
+        pid = server.process.pid
+        serve = (os.getpriority(os.PRIO_PROCESS, pid), os.sched_getscheduler(pid))
+        lowered = (min(19, serve[0] + 10), os.SCHED_BATCH) if nice is None else serve
+        assert role_priorities(server) == {
+            "api": {serve},
+            "worker": {lowered},
+            "background": {lowered},
+        }
     finally:
         server.stop()
 

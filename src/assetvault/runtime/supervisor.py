@@ -5,7 +5,12 @@ dies, however).
 
 A process that keeps dying soon after its start (a full disk, a database it cannot
 open) is restarted after a back-off that doubles with each such death up to a cap
-(``restart_delay``), not in a loop; the log says so once per step of the back-off."""
+(``restart_delay``), not in a loop; the log says so once per step of the back-off.
+
+Both run below the API processes' CPU priority (``lower_priority``; the setting
+``roles_nice``): on two cores the event dispatcher's signing and sending, the indexer and
+an ingest's renditions would otherwise take the cores from the requests, and a PATCH
+would wait for a core behind them."""
 
 from __future__ import annotations
 
@@ -72,6 +77,18 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def lower_priority(nice: int) -> None:
+    """This process, and every process it starts, below the others' CPU priority:
+    ``nice`` more niceness (nice 10 weighs a tenth of nice 0 when the cores are
+    contended) and, on Linux, SCHED_BATCH (it does not preempt a woken request's
+    process). Idle cores are still all theirs. 0 leaves the process as it is."""
+    if nice <= 0:
+        return
+    os.nice(nice)
+    with contextlib.suppress(AttributeError, OSError):  # SCHED_BATCH is Linux's own
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
 def workers_lock_path(data_dir: Path) -> Path:
     return data_dir / "workers.lock"
 
@@ -108,7 +125,8 @@ def hold_worker_lock(data_dir: Path) -> object:
 class Supervisor:
     """Keeps ``count`` processes of ``assetvault <command> --data-dir D`` running,
     restarting one that dies after ``restart_delay`` (``first``, ``cap``; a process that
-    lived ``healthy_after`` seconds starts the back-off over)."""
+    lived ``healthy_after`` seconds starts the back-off over); each at ``nice``
+    (``lower_priority``)."""
 
     TICK_SECONDS = 1.0
 
@@ -121,8 +139,10 @@ class Supervisor:
         first: float = RESTART_FIRST_SECONDS,
         cap: float = RESTART_MAX_SECONDS,
         healthy_after: float = RESTART_HEALTHY_AFTER_SECONDS,
+        nice: int = 0,
     ) -> None:
         self.count = count
+        self.nice = nice
         self.data_dir = data_dir
         self.command = command
         self.first = first
@@ -134,18 +154,25 @@ class Supervisor:
             target=self._watch, name=f"{'-'.join(command)}-supervisor", daemon=True
         )
 
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "assetvault.cli",
+            *self.command,
+            "--data-dir",
+            str(self.data_dir),
+        ]
+
     def _spawn(self) -> subprocess.Popen[bytes]:
+        nice = self.nice
+
+        def in_child() -> None:
+            die_with_parent()
+            lower_priority(nice)
+
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "assetvault.cli",
-                *self.command,
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            preexec_fn=die_with_parent,
-            env={**CHILD_ENV_DEFAULTS, **os.environ},
+            self.argv(), preexec_fn=in_child, env={**CHILD_ENV_DEFAULTS, **os.environ}
         )
 
     def start(self) -> None:
@@ -203,7 +230,8 @@ class Supervisor:
 
 class Roles:
     """The worker role (one process running up to ``jobs`` processing jobs at once; none
-    when ``jobs`` is 0) and the background role (one process) of one ``serve``.
+    when ``jobs`` is 0) and the background role (one process) of one ``serve``, both at
+    ``nice`` (``lower_priority``: the API processes win the cores).
 
     ``start`` returns at once: a thread first makes sure no worker of another process is
     running (such a worker may hold a blob it has stored and not yet committed), then
@@ -213,9 +241,12 @@ class Roles:
     another process still runs after ``wait_seconds``, the sweep keeps the usual grace.
     """
 
-    def __init__(self, data_dir: Path, *, jobs: int, wait_seconds: float = 15.0) -> None:
+    def __init__(
+        self, data_dir: Path, *, jobs: int, wait_seconds: float = 15.0, nice: int = 0
+    ) -> None:
         self.data_dir = data_dir
         self.jobs = jobs
+        self.nice = nice
         self.wait_seconds = wait_seconds
         self.supervisors: list[Supervisor] = []
         self._lock = threading.Lock()
@@ -243,10 +274,10 @@ class Roles:
             if self._stopping:
                 return
             if self.jobs > 0:
-                self.supervisors.append(
-                    Supervisor(1, self.data_dir, command=("worker", "--jobs", str(self.jobs)))
-                )
-            self.supervisors.append(Supervisor(1, self.data_dir, command=("background", *sweep)))
+                worker = ("worker", "--jobs", str(self.jobs))
+                self.supervisors.append(Supervisor(1, self.data_dir, worker, nice=self.nice))
+            background = ("background", *sweep)
+            self.supervisors.append(Supervisor(1, self.data_dir, background, nice=self.nice))
             for supervisor in self.supervisors:
                 supervisor.start()
 

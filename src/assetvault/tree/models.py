@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from assetvault.tree.paths import urn
 
@@ -80,6 +80,28 @@ class Node:
     def etag(self) -> str:
         """Strong ETag of the node: changes with every revision."""
         return f'"{self.id[:8]}-{self.revision}"'
+
+    @property
+    def title(self) -> str | None:
+        value = self.properties.get("jcr:title")
+        return value if isinstance(value, str) else None
+
+
+class Listed(NamedTuple):
+    """A folder's child as a listing shows it: its name, path, kind and type, and the
+    users' layer of a folder or content fragment (their titles); an asset's is left
+    behind (a listing shows none of it, and parsing it per child was most of a row's
+    cost)."""
+
+    name: str
+    path: str
+    kind: str
+    mime_type: str | None
+    properties: dict[str, Any]
+
+    @property
+    def is_fragment(self) -> bool:
+        return self.kind == "asset" and self.mime_type == FRAGMENT_TYPE
 
     @property
     def title(self) -> str | None:

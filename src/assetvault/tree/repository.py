@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from assetvault.adapters.database.reader import Reader, Row
-from assetvault.tree.models import AssetVersion, Node, OutboxEvent, Rendition
+from assetvault.tree.models import FRAGMENT_TYPE, AssetVersion, Listed, Node, OutboxEvent, Rendition
 from assetvault.tree.paths import ROOT
 
 PARAMETER_BATCH = 500  # bound the number of SQL parameters per statement
@@ -26,10 +26,6 @@ NODE_COLUMNS = (
 )
 # Listings leave the extracted text (which can be large) behind.
 NODE_COLUMNS_NO_TEXT = NODE_COLUMNS.replace("extracted_text", "NULL")
-# A page of a folder's children as the classic API lists them (name, kind, type, the
-# users' layer for titles): the extracted layer (a photo's is kilobytes of JSON, parsed
-# for each child) stays behind too.
-NODE_COLUMNS_LISTED = NODE_COLUMNS_NO_TEXT.replace("extracted,", "NULL,")
 RENDITION_COLUMNS = (
     "id, node_id, name, origin, blob_key, size, mime_type, width, height, created_at"
 )
@@ -145,14 +141,31 @@ async def ids_at(r: Reader, paths: list[str]) -> dict[str, str]:
     return found
 
 
+# A page of a folder's children as the classic API lists them: the users' layer only of
+# folders and content fragments (their titles). Neither the extracted layer (a photo's is
+# kilobytes of JSON) nor an asset's own is read and parsed for each child.
+LISTED_SQL = (
+    "SELECT name, path, kind, mime_type, CASE WHEN kind = 'folder' OR mime_type = ? "
+    "THEN properties END FROM nodes WHERE parent_id = ? ORDER BY name LIMIT ? OFFSET ?"
+)
+
+
+async def listed_children(
+    r: Reader, parent_id: str, *, offset: int = 0, limit: int | None = None
+) -> list[Listed]:
+    """A page of a folder's children by name, as a listing shows them."""
+    no_limit = -1 if r.dialect == "sqlite" else None
+    rows = await r.fetch_all(
+        LISTED_SQL, (FRAGMENT_TYPE, parent_id, limit if limit is not None else no_limit, offset)
+    )
+    return [Listed(a, b, c, d, dict(document(e) or {})) for a, b, c, d, e in rows]
+
+
 async def children(
-    r: Reader, parent_id: str, *, offset: int = 0, limit: int | None = None, listed: bool = False
+    r: Reader, parent_id: str, *, offset: int = 0, limit: int | None = None
 ) -> list[Node]:
-    """A page of a folder's children by name, without their extracted text; ``listed``:
-    without their extracted layer either (``extracted`` is empty: for listings that
-    show no extracted value)."""
-    columns = NODE_COLUMNS_LISTED if listed else NODE_COLUMNS_NO_TEXT
-    sql = f"SELECT {columns} FROM nodes WHERE parent_id = ? ORDER BY name"
+    """A page of a folder's children by name, without their extracted text."""
+    sql = f"SELECT {NODE_COLUMNS_NO_TEXT} FROM nodes WHERE parent_id = ? ORDER BY name"
     params: list[Any] = [parent_id]
     # SQLite wants a LIMIT before an OFFSET; -1 / NULL mean no limit in either database.
     sql += " LIMIT ? OFFSET ?"

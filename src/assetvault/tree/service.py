@@ -18,7 +18,7 @@ from assetvault.errors import AlreadyExists, Conflict, InvalidInput, NotFound, P
 from assetvault.metadata import limits
 from assetvault.tree import repository as repo
 from assetvault.tree.downloads import DownloadRecorder
-from assetvault.tree.models import AssetVersion, Node, Rendition
+from assetvault.tree.models import AssetVersion, Listed, Node, Rendition
 from assetvault.tree.paths import ROOT, check_name, join
 from assetvault.tree.writes import Change, NewRendition, Original, VersionNote, Writes
 
@@ -42,11 +42,11 @@ class StoredOriginal:
 @dataclass(frozen=True)
 class NodeView:
     """A node with what a listing shows of it, read in one transaction: a folder's page
-    of children (without their extracted layer: a listing shows none of it) and their
-    total, or an asset's renditions and comments."""
+    of children (as a listing shows them: ``Listed``) and their total, or an asset's
+    renditions and comments."""
 
     node: Node
-    children: list[Node] = field(default_factory=list)
+    children: list[Listed] = field(default_factory=list)
     total: int = 0
     renditions: list[Rendition] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
@@ -107,7 +107,14 @@ class TreeService:
             if node is None:
                 return None
             if node.kind == "folder":
-                children = await repo.children(r, node.id, offset=offset, limit=limit, listed=True)
+                # One child more than the page: when it is not there, the page is the
+                # last and the total is known without counting (most folders fit).
+                more = None if limit is None else limit + 1
+                children = await repo.listed_children(r, node.id, offset=offset, limit=more)
+                if more is not None and len(children) == more:
+                    children.pop()
+                elif children or offset == 0:
+                    return NodeView(node, children, offset + len(children))
                 return NodeView(node, children, await repo.count_children(r, node.id))
             return NodeView(
                 node,

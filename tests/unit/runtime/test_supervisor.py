@@ -1,10 +1,12 @@
 """serve's supervisor of its worker and background processes: one that keeps dying soon
 after its start (a full disk, say) is restarted after a growing back-off with a cap, not
-in a loop, and the log says so once per step."""
+in a loop, and the log says so once per step. They run below the API processes' CPU
+priority, unless the operator turns that off."""
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -99,3 +101,59 @@ def test_the_roles_start_with_two_malloc_arenas_unless_the_operator_says(
     Supervisor(1, tmp_path, ("background",))._spawn()
     assert seen[0]["MALLOC_ARENA_MAX"] == expected
     assert seen[0]["PATH"] == supervisor.os.environ["PATH"]  # the rest as it was
+
+
+class Sleeping(Supervisor):
+    """A supervisor of a process that sleeps (its priority is what is looked at)."""
+
+    def argv(self) -> list[str]:
+        return ["sleep", "30"]
+
+
+def priority(pid: int) -> tuple[int, int]:
+    return os.getpriority(os.PRIO_PROCESS, pid), os.sched_getscheduler(pid)
+
+
+@pytest.mark.parametrize("nice", [0, 5])
+def test_the_roles_run_below_the_api_processes_priority_unless_turned_off(
+    tmp_path: Path, nice: int
+) -> None:
+    """The event dispatcher's signing and sending, the indexer and an ingest's renditions
+    would otherwise take the two cores from the requests: the processes the supervisor
+    starts run ``nice`` steps nicer, as SCHED_BATCH; 0 starts them as this process."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    watched = Sleeping(1, tmp_path, ("background",), nice=nice)
+    watched.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not watched.processes:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        found = priority(watched.processes[0].pid)
+    finally:
+        watched.stop()
+    if nice:
+        assert found == (min(19, ours + nice), os.SCHED_BATCH)
+    else:
+        assert found == (ours, os.sched_getscheduler(0))
+
+
+def test_the_roles_pass_their_priority_to_the_worker_and_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[tuple[str, ...], int]] = []
+
+    class Recorded(Supervisor):
+        def start(self) -> None:
+            started.append((self.command, self.nice))
+
+    monkeypatch.setattr(supervisor, "Supervisor", Recorded)
+    roles = supervisor.Roles(tmp_path, jobs=2, wait_seconds=0.1, nice=7)
+    roles.start(time.time())
+    assert roles._starter is not None
+    roles._starter.join(10)
+    roles.stop()
+    assert sorted((command[0], nice) for command, nice in started) == [
+        ("background", 7),
+        ("worker", 7),
+    ]

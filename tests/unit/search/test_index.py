@@ -1,15 +1,22 @@
-"""The full-text index follows the tree in the same transaction, through every kind of
-change, and is built for assets that existed before the search migration."""
+"""The database search backend's full-text index follows the tree in the same
+transaction, through every kind of change, and is built for assets that existed before
+the search migration (SQLite's search_fts, PostgreSQL's search_tsv)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from assetvault.search.query import parse_request
 from assetvault.services import Services
 from tests.factories import make_assets, migrate_down_and_up
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {"search_backend": "database"}
 
 
 async def hits(services: Services, words: str) -> list[str]:

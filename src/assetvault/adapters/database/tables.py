@@ -26,7 +26,8 @@ from sqlalchemy import (
 Sequence64 = BigInteger().with_variant(Integer, "sqlite")
 
 # What only the SQLite schema has, made by migrations in SQL, which autogenerate must not
-# read as objects to drop: the full-text index (search_fts and its shadow tables), and
+# read as objects to drop: the full-text index (search_fts, its shadow tables and
+# search_fts_state, which says whether its triggers keep it: migration 0017), and
 # the generated dc:title column of nodes with its sort indexes. And what only the
 # PostgreSQL schema has (migration 0010): the search_tsv column and its GIN index, and
 # the GIN indexes of the metadata.

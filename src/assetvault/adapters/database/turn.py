@@ -100,6 +100,10 @@ class WriteTurn:
     passes the turn on; ``abandon(ticket)`` gives up a ticket not yet served."""
 
     def __init__(self, database_path: str) -> None:
+        # flock excludes other processes only (a lock is the open file's, and this
+        # process's threads share it): a commit's thread passes the turn on while the
+        # loop may take a ticket.
+        self._threads = threading.Lock()
         directory = Path(f"{database_path}-turn")
         directory.mkdir(exist_ok=True)
         self._path = directory / "tickets"
@@ -117,11 +121,12 @@ class WriteTurn:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        with self._threads:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _get(self, offset: int) -> int:
         return int(self._words[offset // 4])

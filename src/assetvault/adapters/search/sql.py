@@ -4,8 +4,11 @@ The scale-out backend (several API machines share it); the embedded default sear
 the Tantivy index instead (tantivy.py), and SQLite's dialect stays for
 ``ASSETVAULT_SEARCH_BACKEND=database``.
 
-SQLite: full text through the FTS5 table ``search_fts`` (kept by triggers on ``nodes``)
-and metadata through JSON1. PostgreSQL: the ``search_tsv`` column (kept by a trigger,
+SQLite: full text through the FTS5 table ``search_fts`` and metadata through JSON1. The
+table is kept by triggers on ``nodes`` only while this backend uses it (migration 0017):
+the first search on SQLite fills it from the tree and turns the triggers on
+(``FullTextKeeper``), so the embedded default, which searches Tantivy, pays nothing for
+it on its writes. PostgreSQL: the ``search_tsv`` column (kept by a trigger,
 accents folded by ``unaccent``, GIN-indexed; weights A title, B name and subject, C
 description, D the document's text), json operators for metadata, narrowed first by
 jsonb containment on GIN indexes for terms, and facets grouped in SQL.
@@ -27,6 +30,7 @@ from typing import Any
 from sqlalchemy import text
 
 from assetvault.adapters.database.connection import Connection
+from assetvault.adapters.database.engine import Database
 from assetvault.errors import InvalidInput
 from assetvault.search.fields import NODE_URN_PREFIX, TEXT_KEYS, Field
 from assetvault.search.query import (
@@ -386,19 +390,70 @@ class PostgresDialect(Dialect):
         return Scored("nodes AS n", TRUE, "(" + " + ".join(ranks) + ") DESC", False)
 
 
+def _view(key: str) -> str:
+    """SQL for the metadata view's value of ``key`` in a row of nodes (as the triggers
+    of migrations 0005 and 0017 compute it): the users' layer over the extracted one."""
+    path = f"'$.\"{key}\"'"
+    return (
+        f"(CASE WHEN json_type(properties, {path}) IS NULL "
+        f"THEN json_extract(extracted, {path}) ELSE json_extract(properties, {path}) END)"
+    )
+
+
+FTS_FILL = (
+    "INSERT INTO search_fts(rowid, name, title, description, subject, body) "
+    f"SELECT doc_id, name, {_view('dc:title')}, {_view('dc:description')}, "
+    f"{_view('dc:subject')}, extracted_text FROM nodes WHERE doc_id IS NOT NULL"
+)
+FTS_KEPT = "SELECT kept FROM search_fts_state"
+
+
+class FullTextKeeper:
+    """SQLite's full-text table, kept by its triggers only while ``search_fts_state``
+    says so (migration 0017: nothing keeps it on the embedded default). ``ensure``
+    before a search's read transaction begins: a table not kept is filled from the tree
+    as it is, and kept from then on, in one write transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.fills = 0  # tables filled by this process (what a test counts)
+
+    async def ensure(self) -> None:
+        async with self.db.reader() as r:
+            row = await r.fetch_one(FTS_KEPT)
+        if row is not None and row[0]:
+            return
+        async with self.db.write() as conn:
+            kept = (await conn.exec_driver_sql(FTS_KEPT)).scalar()
+            if kept:  # another process filled it meanwhile
+                return
+            await conn.exec_driver_sql("DELETE FROM search_fts")
+            await conn.exec_driver_sql(FTS_FILL)
+            await conn.exec_driver_sql("UPDATE search_fts_state SET kept = 1")
+        self.fills += 1
+
+
 class SqlSearchIndex:
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, keeper: FullTextKeeper | None = None) -> None:
         self.dialect = dialect
+        self.keeper = keeper
 
     @classmethod
-    def for_database(cls, is_sqlite: bool) -> SqlSearchIndex:
-        return cls(SqliteDialect() if is_sqlite else PostgresDialect())
+    def for_database(cls, db: Database) -> SqlSearchIndex:
+        if db.is_sqlite:
+            return cls(SqliteDialect(), FullTextKeeper(db))
+        return cls(PostgresDialect())
 
     async def prepare(
         self, conn: Connection, query: And, scopes: tuple[QueryNode, ...] = ()
     ) -> PreparedSql:
         """The query planned once for all the statements of one search: the folders its
-        repo:ancestors terms name, and whether a full-text match drives the join."""
+        repo:ancestors terms name, and whether a full-text match drives the join.
+
+        On SQLite the full-text table is made current first, before this transaction
+        reads anything (its snapshot begins with its first read)."""
+        if self.keeper is not None:
+            await self.keeper.ensure()
         folders = await _folder_paths(conn, [query, *scopes])
         driver = await self.dialect.driver(conn, positive_matches(query))
         return PreparedSql(self, conn, query, folders, driver)

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from assetvault.tree.models import Node, Rendition
+from assetvault.tree.models import Listed, Node, Rendition
 from assetvault.tree.paths import ROOT
 
 API_ROOT = "/api/assets"
@@ -129,7 +129,7 @@ def properties(node: Node, show: list[str]) -> dict[str, Any]:
     return props
 
 
-def child_entity(base: str, node: Node) -> dict[str, Any]:
+def child_entity(base: str, node: Listed) -> dict[str, Any]:
     if node.kind == "folder":
         props = {"name": node.name}
         if node.title:
@@ -155,7 +155,7 @@ def child_entity(base: str, node: Node) -> dict[str, Any]:
 def folder(
     base: str,
     node: Node,
-    children: list[Node],
+    children: list[Listed],
     total: int,
     offset: int,
     limit: int,

@@ -294,3 +294,33 @@ async def test_a_transaction_sqlite_ended_is_never_acknowledged(writer: SqliteWr
     assert isinstance(results[1], sqlite3.OperationalError)
     assert results[2] is None
     assert names(writer) == ["n3"]
+
+
+async def test_the_commit_passes_the_turn_on_before_the_loop_runs_again(
+    writer: SqliteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next writer (another process, often) waits for the commit, not also for this
+    process's loop to come round again: on a busy or lower-priority process (serve's
+    roles) that was milliseconds more of holding the write turn."""
+    turn = writer._turn
+    assert turn is not None
+    passed: list[tuple[int, bool]] = []  # (thread, committed by then)
+    give = turn.give
+
+    def recorded(ticket: int) -> None:
+        with sqlite3.connect(writer._engine.url.database or "") as c:
+            committed = c.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+        passed.append((threading.get_ident(), committed))
+        give(ticket)
+
+    monkeypatch.setattr(turn, "give", recorded)
+    async with writer.transaction() as conn:
+        await conn.execute(insert(items).values(id=1, name="one"))
+    assert len(passed) == 1
+    thread, committed = passed[0]
+    assert committed  # after COMMIT, never before
+    assert thread != threading.get_ident()  # on the commit's thread, not the loop's
+    # The line goes on: the next transaction gets the turn at once.
+    async with writer.transaction() as conn:
+        await conn.execute(insert(items).values(id=2, name="two"))
+    assert names(writer) == ["one", "two"]
