@@ -136,8 +136,13 @@ class RsaKeyRing:
 
     def _load(self) -> list[_Pair]:
         with self._lock:
-            self._ensure()
-            stat = self._index.stat()
+            # One stat a delivery (it runs for every body signed); the pairs are made on
+            # first use only.
+            try:
+                stat = self._index.stat()
+            except FileNotFoundError:
+                self._ensure()
+                stat = self._index.stat()
             stamp = (stat.st_mtime_ns, stat.st_ino)
             if stamp != self._stamp:
                 index = json.loads(self._index.read_text())

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -55,3 +57,24 @@ def test_only_key_file_names_are_served(tmp_path: Path) -> None:
     ring = RsaKeyRing(tmp_path / "keys")
     for name in ("keys.json", "../secret.key", "private-abcdefghij.pem", "pub-key-x.pem"):
         assert ring.public_key(name) is None
+
+
+async def test_a_body_signed_looks_at_the_index_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every delivery is signed: its look at keys.json (does it still name the same
+    pairs?) is one stat, not a look whether it exists and then a stat."""
+    ring = RsaKeyRing(tmp_path / "keys")
+    ring.sign(b"{}")  # the pairs are made on first use
+    looks: list[Path] = []
+    real = Path.stat
+
+    def stat(self: Path, *args: Any, **kwargs: Any) -> os.stat_result:
+        if self.name == "keys.json":
+            looks.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    signed = await ring.signatures(b'{"a":1}')
+    assert len(looks) == 1
+    assert all(verifies(ring, b'{"a":1}', s, p) for s, p in signed)
