@@ -498,14 +498,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grace = settings.sweep_grace_seconds if args.grace is None else args.grace
     ttl = settings.upload_token_ttl_seconds
 
-    async def sweep(svc: Services) -> tuple[SweepReport, int]:
+    async def sweep(svc: Services) -> tuple[SweepReport, int, int]:
         report = await svc.maintenance.sweep(grace, ttl)
-        return report, await svc.maintenance.prune_outbox(settings.outbox_retention_seconds)
+        pruned = await svc.maintenance.prune_outbox(settings.outbox_retention_seconds)
+        jobs = await svc.maintenance.forget_finished_jobs(settings.finished_jobs_retention_seconds)
+        return report, pruned, jobs
 
-    report, pruned = _run(sweep, settings)
+    report, pruned, jobs = _run(sweep, settings)
     print(
         f"removed {report.blobs_removed} blob(s), {report.uploads_removed} upload(s), "
-        f"{pruned} outbox row(s)"
+        f"{jobs} finished job(s), {pruned} outbox row(s)"
     )
     return 0
 

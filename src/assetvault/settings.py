@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     # deployment (the event dispatcher; the embedded search indexer when search is
     # embedded) has read them; the sweep then removes them (docs/write-path.md).
     outbox_retention_seconds: float = 24 * 3600.0
+    # Finished jobs (an asset's processing, the Author API's asset jobs, import jobs and
+    # their files) stay readable this long after they ended, then the periodic sweep
+    # removes them (docs/runtime.md, "What the periodic sweep removes"); queued and running jobs
+    # are never removed.
+    finished_jobs_retention_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
 
     # Consumers (the search indexer, the event dispatcher, the workers, a search waiting
     # for its own write) are woken by the commits that concern them; they also look on

@@ -27,7 +27,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.live import LiveServer, create_token
+from tests.live import LiveServer, create_token, is_api_process
 from tests.receivers import receiver
 from tests.soak import checks
 from tests.soak.load import (
@@ -65,13 +65,13 @@ def role_of(process: psutil.Process, root: int) -> str:
     parent's: ``media`` is anything under the worker (its fork server and sandboxes)."""
     if process.pid == root:
         return "server"
+    if is_api_process(process):  # forks of serve that name themselves (runtime/api.py)
+        return "api"
     line = " ".join(process.cmdline())
     if "assetvault.cli worker" in line:
         return "worker"
     if "assetvault.cli background" in line:
         return "background"
-    if "spawn_main" in line:
-        return "api"
     parent = process.parent()
     if parent is None:
         return "other"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import ColumnElement, Row, and_, func, select
+from sqlalchemy import ColumnElement, Row, and_, delete, func, select
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.tables import import_files, import_jobs
@@ -15,6 +15,7 @@ from assetvault.imports.models import (
     FILE_FAILED,
     IMPORTED,
     PENDING,
+    TERMINAL,
     Counts,
     ImportFile,
     ImportJob,
@@ -174,3 +175,22 @@ async def jobs_page(
             | and_(import_jobs.c.created_at == at, import_jobs.c.id < last_id)
         )
     return [job_from(r) for r in await conn.execute(query.limit(limit))]
+
+
+async def forget_finished(conn: Connection, before: datetime, most: int) -> int:
+    """Remove at most ``most`` import jobs that ended before ``before``, with their
+    files; returns how many jobs went. A job not yet terminal is never touched."""
+    ids = [
+        str(r[0])
+        for r in await conn.execute(
+            select(import_jobs.c.id)
+            .where(import_jobs.c.step.in_(TERMINAL), import_jobs.c.finished_at < before)
+            .limit(most)
+        )
+    ]
+    if not ids:
+        return 0
+    # The files first (the foreign key cascades too, where it is enforced).
+    await conn.execute(delete(import_files).where(import_files.c.job_id.in_(ids)))
+    await conn.execute(delete(import_jobs).where(import_jobs.c.id.in_(ids)))
+    return len(ids)

@@ -248,6 +248,12 @@ class ImportService:
 
     # -- reading --------------------------------------------------------------------------
 
+    async def forget_finished(self, before: datetime, most: int) -> int:
+        """Remove at most ``most`` import jobs that ended before ``before``, with their
+        files (the sweep's retention of finished jobs); returns how many jobs went."""
+        async with self.db.write() as conn:
+            return await imports_repo.forget_finished(conn, before, most)
+
     async def job(self, job_id: str) -> ImportJob:
         async with self.db.read() as conn:
             found = await imports_repo.job(conn, job_id)

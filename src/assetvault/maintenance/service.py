@@ -10,6 +10,11 @@ server sweeps blobs with no grace at all.
 Outbox rows are pruned once older than the retention and read by every consumer of the
 deployment; which consumers there are is the wiring's to say (services.py): each is a
 reader of its position, and the smallest position is as far as pruning may go.
+
+Finished jobs (processing jobs, public asset jobs, import jobs with their files) are
+forgotten once they ended longer ago than ``finished_jobs_retention_seconds``: their
+status stays readable that long, and a deployment that runs for months at a steady load
+keeps a bounded number of them. A job queued or running is never touched.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ PRUNE_BATCH = 5000  # outbox rows removed per transaction
 
 # How far one consumer has read the outbox (0 when it has not begun: keep everything).
 PositionReader = Callable[[Reader], Awaitable[int]]
+# Removes at most ``most`` finished jobs of one kind that ended before the instant, in
+# one transaction; returns how many went (TableJobQueue and ImportService.forget_finished).
+FinishedJobs = Callable[[datetime, int], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -45,12 +53,14 @@ class MaintenanceService:
         guard: BlobGuard,
         writes: Writes,
         outbox_consumers: Sequence[PositionReader],
+        finished_jobs: Sequence[FinishedJobs] = (),
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.guard = guard
         self.writes = writes
         self.outbox_consumers = list(outbox_consumers)
+        self.finished_jobs = list(finished_jobs)
 
     async def outbox_read_by_all(self) -> int:
         """The outbox position every consumer has read up to (0 with none: nothing is
@@ -73,6 +83,19 @@ class MaintenanceService:
             removed += went
             if went < PRUNE_BATCH:
                 return removed
+
+    async def forget_finished_jobs(self, retention_seconds: float) -> int:
+        """Remove the jobs of every kind that ended longer ago than the retention;
+        returns how many went."""
+        before = datetime.now(UTC) - timedelta(seconds=retention_seconds)
+        removed = 0
+        for forget in self.finished_jobs:
+            while True:  # in short transactions, as the outbox
+                went = await forget(before, PRUNE_BATCH)
+                removed += went
+                if went < PRUNE_BATCH:
+                    break
+        return removed
 
     async def sweep(self, grace_seconds: float, upload_ttl_seconds: float) -> SweepReport:
         uploads_removed = await self.blobs.sweep(upload_ttl_seconds)

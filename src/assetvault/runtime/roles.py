@@ -129,6 +129,11 @@ async def sweep_once(svc: Services) -> None:
     pruned = await svc.maintenance.prune_outbox(svc.settings.outbox_retention_seconds)
     if pruned:
         log.info("periodic sweep pruned %d outbox row(s)", pruned)
+    forgotten = await svc.maintenance.forget_finished_jobs(
+        svc.settings.finished_jobs_retention_seconds
+    )
+    if forgotten:
+        log.info("periodic sweep removed %d finished job(s)", forgotten)
     await svc.db.optimize()
 
 

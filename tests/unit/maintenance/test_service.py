@@ -1,6 +1,7 @@
 """Pruning the outbox, on each database backend: only rows older than the retention that
 every consumer of the deployment has read go; which consumers count depends on the
-search backend."""
+search backend. Forgetting finished jobs: only those that ended longer ago than their
+retention go, import jobs with their files."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
-from assetvault.adapters.database.tables import search_index_state
+from assetvault.adapters.database.tables import import_files, import_jobs, jobs, search_index_state
+from assetvault.errors import NotFound
 from assetvault.maintenance import service as maintenance_service
+from assetvault.runtime.roles import sweep_once
 from assetvault.search.indexer import STATE
 from assetvault.services import Services
 from assetvault.tree import repository as tree_repo
@@ -152,3 +155,114 @@ async def test_on_the_database_search_backend_the_indexer_holds_nothing_back(
     assert await services.maintenance.prune_outbox(DAY) == 2
     assert await seqs_left(services) == []
     assert await floor(services) == head
+
+
+# -- finished jobs --------------------------------------------------------------------
+
+
+async def add_job(services: Services, job_id: str, state: str, ended: datetime | None) -> None:
+    now = datetime.now(UTC)
+    async with services.db.write() as conn:
+        await conn.execute(
+            insert(jobs).values(
+                id=job_id,
+                kind="process",
+                payload={},
+                state=state,
+                run_after=now - timedelta(days=30),
+                created_at=now - timedelta(days=30),
+                finished_at=ended,
+            )
+        )
+
+
+async def add_import(services: Services, job_id: str, step: str, ended: datetime | None) -> None:
+    now = datetime.now(UTC)
+    async with services.db.write() as conn:
+        await conn.execute(
+            insert(import_jobs).values(
+                id=job_id,
+                operation="aem.assets.import.fromurl",
+                user="u",
+                folder_id="f",
+                folder_path="/content/dam/f",
+                config={},
+                step=step,
+                total=2,
+                created_at=now - timedelta(days=30),
+                updated_at=now - timedelta(days=30),
+                finished_at=ended,
+            )
+        )
+        for idx in range(2):
+            await conn.execute(
+                insert(import_files).values(
+                    job_id=job_id,
+                    idx=idx,
+                    file_name=f"{idx}.jpg",
+                    metadata={},
+                    state="imported" if ended else "pending",
+                    warnings=[],
+                    updated_at=now,
+                )
+            )
+
+
+async def job_ids(services: Services) -> tuple[set[str], set[str], set[str]]:
+    async with services.db.read() as conn:
+        found = {str(r[0]) for r in await conn.execute(select(jobs.c.id))}
+        imports = {str(r[0]) for r in await conn.execute(select(import_jobs.c.id))}
+        files = {str(r[0]) for r in await conn.execute(select(import_files.c.job_id))}
+    return found, imports, files
+
+
+async def test_jobs_that_ended_before_the_retention_are_forgotten_with_their_files(
+    services: Services,
+) -> None:
+    # A steady load adds jobs without end: those long finished go, whatever their kind
+    # and outcome; recent ones and those not yet finished stay, however old.
+    old = datetime.now(UTC) - timedelta(days=8)
+    recent = datetime.now(UTC) - timedelta(days=6)
+    await add_job(services, "ok-old", "succeeded", old)
+    await add_job(services, "failed-old", "failed", old)
+    await add_job(services, "ok-recent", "succeeded", recent)
+    await add_job(services, "queued-old", "queued", None)
+    await add_job(services, "running-old", "running", None)
+    await add_import(services, "import-old", "COMPLETED", old)
+    await add_import(services, "import-errors-old", "COMPLETED_WITH_ERRORS", old)
+    await add_import(services, "import-failed-old", "FAILED", old)
+    await add_import(services, "import-recent", "COMPLETED", recent)
+    await add_import(services, "import-running", "IMPORTING", None)
+
+    assert await services.maintenance.forget_finished_jobs(7 * DAY) == 5
+
+    found, imports, files = await job_ids(services)
+    assert found == {"ok-recent", "queued-old", "running-old"}
+    assert imports == {"import-recent", "import-running"}
+    assert files == {"import-recent", "import-running"}
+    # What is left reads as before; what went is unknown.
+    assert (await services.imports.job("import-recent")).counts.imported == 2
+    with pytest.raises(NotFound):
+        await services.imports.job("import-old")
+
+
+async def test_finished_jobs_go_in_short_transactions(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(maintenance_service, "PRUNE_BATCH", 2)
+    old = datetime.now(UTC) - timedelta(days=8)
+    for i in range(5):
+        await add_job(services, f"j{i}", "succeeded", old)
+    for i in range(3):
+        await add_import(services, f"i{i}", "COMPLETED", old)
+    assert await services.maintenance.forget_finished_jobs(7 * DAY) == 8
+    assert await job_ids(services) == (set(), set(), set())
+
+
+async def test_the_periodic_sweep_forgets_finished_jobs(services: Services) -> None:
+    old = datetime.now(UTC) - timedelta(days=8)
+    await add_job(services, "ok-old", "succeeded", old)
+    await add_import(services, "import-old", "COMPLETED", old)
+    await add_job(services, "ok-now", "succeeded", datetime.now(UTC))
+    await sweep_once(services)
+    assert await job_ids(services) == ({"ok-now"}, set(), set())

@@ -78,17 +78,32 @@ def test_a_process_that_ran_long_enough_is_restarted_after_the_first_delay(
     assert all(m.endswith(" in 0.1 s") for m in restarts(caplog)), restarts(caplog)
 
 
-@pytest.mark.parametrize(("given", "expected"), [(None, "2"), ("8", "8")])
-def test_the_roles_start_with_two_malloc_arenas_unless_the_operator_says(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+@pytest.mark.parametrize(
+    ("name", "given", "expected"),
+    [
+        ("MALLOC_ARENA_MAX", None, "2"),
+        ("MALLOC_ARENA_MAX", "8", "8"),
+        ("MALLOC_MMAP_THRESHOLD_", None, "262144"),
+        ("MALLOC_MMAP_THRESHOLD_", "131072", "131072"),
+        ("MALLOC_TRIM_THRESHOLD_", None, "1048576"),
+        ("MALLOC_TRIM_THRESHOLD_", "0", "0"),
+    ],
+)
+def test_the_roles_start_with_fixed_malloc_settings_unless_the_operator_says(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    given: str | None,
+    expected: str,
 ) -> None:
-    """glibc's arena per allocating thread grew the background process without bound
-    under a steady load (the soak); its processes get MALLOC_ARENA_MAX=2, and an
-    operator's own setting is kept."""
-    if given is None:
-        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    else:
-        monkeypatch.setenv("MALLOC_ARENA_MAX", given)
+    """glibc's arena per allocating thread, and its mmap and trim thresholds that rise
+    with every large block freed, grew the background process under a steady load (the
+    soak); its processes get two arenas and fixed thresholds, and an operator's own
+    setting is kept."""
+    for each in supervisor.CHILD_ENV_DEFAULTS:
+        monkeypatch.delenv(each, raising=False)
+    if given is not None:
+        monkeypatch.setenv(name, given)
     seen: list[dict[str, str]] = []
 
     class Recorded:
@@ -99,7 +114,7 @@ def test_the_roles_start_with_two_malloc_arenas_unless_the_operator_says(
 
     monkeypatch.setattr(supervisor.subprocess, "Popen", Recorded)
     Supervisor(1, tmp_path, ("background",))._spawn()
-    assert seen[0]["MALLOC_ARENA_MAX"] == expected
+    assert seen[0][name] == expected
     assert seen[0]["PATH"] == supervisor.os.environ["PATH"]  # the rest as it was
 
 

@@ -57,3 +57,7 @@ class JobQueue(Protocol):
         """Finally fail jobs (of ``kinds``; None: any) whose lease ran out on their last
         attempt (the worker died each time); returns them so their owners can record
         the failure."""
+
+    async def forget_finished(self, before: datetime, most: int) -> int:
+        """Remove at most ``most`` jobs that ended before ``before`` (the sweep's
+        retention of finished jobs); returns how many went."""

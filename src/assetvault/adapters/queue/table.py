@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, insert, or_, select, update
 
 from assetvault.adapters.database.connection import Connection
 from assetvault.adapters.database.engine import Database
@@ -22,6 +22,7 @@ from assetvault.adapters.queue.base import Job
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 300.0
+FINISHED = ("succeeded", "failed")
 
 
 def _now() -> datetime:
@@ -204,3 +205,17 @@ class TableJobQueue:
         async with self.db.read() as conn:
             rows = await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
             return {state: int(n) for state, n in rows}
+
+    async def forget_finished(self, before: datetime, most: int) -> int:
+        """Remove at most ``most`` jobs that ended (succeeded or failed) before
+        ``before``, in one transaction; returns how many went. A job queued or running
+        is never touched, whatever its age."""
+        async with self.db.write() as conn:
+            ids = (
+                select(jobs.c.id)
+                .where(jobs.c.state.in_(FINISHED), jobs.c.finished_at < before)
+                .limit(most)
+                .scalar_subquery()
+            )
+            result = await conn.execute(delete(jobs).where(jobs.c.id.in_(ids)))
+        return int(result.rowcount or 0)
