@@ -193,6 +193,7 @@ async def straight_posts(url: str, body: bytes, n: int) -> float:
 
 
 def main() -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="assetvault-bench-events-"))
     server = LiveServer(data_dir=work / "data", env=ENV, extra_args=["--workers", "1"])
     with Receiver() as hook:
@@ -238,6 +239,7 @@ def main() -> dict[str, Any]:
                 "ratio": statistics.median(ratios),
                 "ratio_spread": [min(ratios), max(ratios)],
                 "target_ratio": 0.8,
+                "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
             }
             unregister(server, admin, registration)
 
@@ -284,7 +286,9 @@ def main() -> dict[str, Any]:
         f"{d['events_per_s_median']:.0f} events/s; straight POSTs "
         f"{d['reference_posts_per_s_median']:.0f}/s; ratio per pair "
         f"{', '.join(f'{x:.2f}' for x in d['ratio_per_pair'])}, median {d['ratio']:.2f} "
-        f"({ok} target >= 0.8)"
+        f"({ok} target >= 0.8); spread {d['ratio_spread'][0]:.2f}-{d['ratio_spread'][1]:.2f}; "
+        f"1-minute load {d['loadavg_1min']['before']:.1f} before, "
+        f"{d['loadavg_1min']['after']:.1f} after"
     )
     if rounds:
         print(

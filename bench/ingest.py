@@ -305,6 +305,7 @@ def pairs(files: list[Path], work: Path, cols: list[Column]) -> list[dict[str, f
 
 
 def main() -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="assetvault-bench-ingest-"))
     try:
         files = make_files(work, COUNT)
@@ -319,6 +320,7 @@ def main() -> dict[str, Any]:
         "pairs": timed,
         "reference_assets_per_s": summary([COUNT / t["reference"] for t in timed]),
         **rss,
+        "loadavg_1min": {"before": load_before, "after": os.getloadavg()[0]},
         "targets": {"ratio": ">= 1.2 (median of pairs)", "worker_peak_rss_MB": "<= 150"},
     }
     lines = []
@@ -340,7 +342,8 @@ def main() -> dict[str, Any]:
         + "; ".join(lines)
         + " (target >= 1.2 on the embedded default); "
         f"10000x10000 JPEG: worker {rss['worker_peak_rss_MB']:.0f} MB, "
-        f"sandbox child {rss['sandbox_child_peak_rss_MB']:.0f} MB (target <= 150)"
+        f"sandbox child {rss['sandbox_child_peak_rss_MB']:.0f} MB (target <= 150); "
+        f"1-minute load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     return result
 

@@ -118,6 +118,8 @@ class Dispatcher:
         self._busy: dict[str, int] = {}  # requests in flight, by registration
         self._tasks: set[asyncio.Task[None]] = set()
         self._records: list[_Sent | _Expired] = []
+        # The answers being written down meanwhile (``_record_behind``), if any.
+        self._recording: asyncio.Task[int] | None = None
         self._last_housekeeping = 0.0
         self._lease_expires = 0.0  # another holder's lease, as last seen (time.time())
         self._listener: Listener | None = None  # the running loop's, woken by answers
@@ -260,12 +262,14 @@ class Dispatcher:
         per_request = self.settings.events_batch_max_events
         now = datetime.now(UTC)
         batches: list[Batch] = []
-        async with self.db.read() as conn:
-            waiting = await repo.due_registrations(conn, now)
+        # One read on the driver (no thread hop per statement): a busy dispatcher runs a
+        # round per answer, and these reads were most of a round.
+        async with self.db.reader() as r:
+            waiting = await repo.due_registrations(r, now)
             if not waiting:
                 return 0
-            registrations = {r.id: r for r in await repo.registrations(conn)}
-            senders = [r for r in waiting if r in registrations and registrations[r].is_webhook]
+            registrations = {reg.id: reg for reg in await repo.registrations_read(r)}
+            senders = [w for w in waiting if w in registrations and registrations[w].is_webhook]
             most = self.share if len(senders) > 1 else self.settings.events_concurrency - self.share
             for registration_id in waiting:
                 registration = registrations.get(registration_id)
@@ -276,25 +280,19 @@ class Dispatcher:
                 if registration is None or not registration.is_webhook or slots <= 0:
                     continue
                 size = per_request if registration.delivery_type == "webhook_batch" else 1
+                # Each with its journal entry, in the same statement.
                 due = await repo.due_deliveries(
-                    conn,
-                    now,
-                    slots * size,
-                    sorted(self._in_flight),
-                    registration_id=registration_id,
+                    r, now, slots * size, sorted(self._in_flight), registration_id
                 )
                 batches.extend(
                     Batch(registration, due[i : i + size]) for i in range(0, len(due), size)
                 )
                 if len(batches) >= capacity:
                     break
-            if not batches:
-                return 0
-            wanted = [d["journal_seq"] for one in batches for d in one.deliveries]
-            entries = await repo.journal_entries(conn, wanted)
+        if not batches:
+            return 0
         for one in batches:
             for delivery in one.deliveries:
-                delivery["entry"] = entries.get(delivery["journal_seq"])
                 self._in_flight.add(delivery["id"])
             registration_id = one.registration.id
             self._busy[registration_id] = self._busy.get(registration_id, 0) + 1
@@ -500,6 +498,33 @@ class Dispatcher:
                     self._in_flight.discard(delivery["id"])
         return len(records)
 
+    def _record_behind(self) -> bool:
+        """Start writing down the answers in hand on a task of its own, one such task at
+        a time; True when one started. The round goes on meanwhile: while that commit is
+        on its way to the disk, the next requests are already out (awaited in the round,
+        each commit held every new request back for its fsync). The deliveries stay in
+        flight until their record has committed, so none is taken again before; a
+        record that failed is raised by the next round, which backs off as a failed
+        round does, and its deliveries are sent again (at least once)."""
+        recording = self._recording
+        if recording is not None:
+            if not recording.done():
+                return False
+            self._recording = None
+            if not recording.cancelled():
+                recording.result()
+        if not self._records:
+            return False
+        self._recording = asyncio.create_task(self.record())
+        self._recording.add_done_callback(self._recorded)
+        return True
+
+    def _recorded(self, task: asyncio.Task[int]) -> None:
+        # Recorded deliveries are no longer in flight: a retry among them may be the
+        # next timer, which the round after this one works out.
+        if self._listener is not None:
+            self._listener.kick()
+
     # -- health, retention, validation -----------------------------------------------------
 
     async def _judge(self, conn: Connection, registration_id: str, now: datetime) -> None:
@@ -553,7 +578,7 @@ class Dispatcher:
     async def run_once(self) -> bool:
         """One round: consume the outbox, start due deliveries, housekeeping now and
         then. True when it found work."""
-        recorded = await self.record()
+        recorded = self._record_behind()
         moved = await self.materialize()
         started = await self.deliver_due()
         if time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_SECONDS:
@@ -566,6 +591,9 @@ class Dispatcher:
         stop)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=seconds)
+        if self._recording is not None:
+            recording, self._recording = self._recording, None
+            await recording
         await self.record()
 
     async def idle_seconds(self, renewed: float) -> float:
@@ -579,8 +607,8 @@ class Dispatcher:
             self._last_housekeeping + HOUSEKEEPING_SECONDS - now,
         ]
         if len(self._tasks) < self.settings.events_concurrency:
-            async with self.db.read() as conn:
-                due = await repo.next_due(conn, sorted(self._in_flight))
+            async with self.db.reader() as r:
+                due = await repo.next_due(r, sorted(self._in_flight))
             if due is not None:
                 timers.append((due - datetime.now(UTC)).total_seconds())
         # Never shorter than the busy pace (a timer already due was just served).

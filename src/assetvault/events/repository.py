@@ -22,8 +22,9 @@ from sqlalchemy import (
     update,
 )
 
-from assetvault.adapters.database.connection import Connection
+from assetvault.adapters.database.connection import Connection, sqlite_value
 from assetvault.adapters.database.reader import Reader
+from assetvault.adapters.database.reader import Row as ReaderRow
 from assetvault.adapters.database.tables import (
     event_attempts,
     event_deliveries,
@@ -38,7 +39,7 @@ from assetvault.events.models import (
     JournalEntry,
     Registration,
 )
-from assetvault.tree.repository import instant
+from assetvault.tree.repository import document, instant
 
 # -- state ---------------------------------------------------------------------------------
 
@@ -249,61 +250,6 @@ async def add_deliveries(conn: Connection, rows: list[dict[str, Any]]) -> None:
         await conn.execute(insert(event_deliveries), rows)
 
 
-async def due_registrations(conn: Connection, now: datetime) -> list[str]:
-    """The registrations with deliveries due, the one due longest first."""
-    first = func.min(event_deliveries.c.next_attempt_at)
-    q = (
-        select(event_deliveries.c.registration_id)
-        .where(
-            and_(event_deliveries.c.state == "pending", event_deliveries.c.next_attempt_at <= now)
-        )
-        .group_by(event_deliveries.c.registration_id)
-        .order_by(first, event_deliveries.c.registration_id)
-    )
-    return [str(r[0]) for r in await conn.execute(q)]
-
-
-async def due_deliveries(
-    conn: Connection,
-    now: datetime,
-    limit: int,
-    exclude: Sequence[int] = (),
-    *,
-    registration_id: str | None = None,
-) -> list[dict[str, Any]]:
-    q = select(event_deliveries).where(
-        and_(event_deliveries.c.state == "pending", event_deliveries.c.next_attempt_at <= now)
-    )
-    if registration_id is not None:
-        q = q.where(event_deliveries.c.registration_id == registration_id)
-    if exclude:
-        q = q.where(event_deliveries.c.id.not_in(list(exclude)))
-    q = q.order_by(event_deliveries.c.next_attempt_at, event_deliveries.c.id).limit(limit)
-    return [dict(r._mapping) for r in await conn.execute(q)]
-
-
-async def next_due(conn: Connection, exclude: Sequence[int] = ()) -> datetime | None:
-    """When the next delivery that can be sent (to a webhook registration, not one of
-    ``exclude``, those in flight) is due; None when none waits."""
-    q = (
-        select(func.min(event_deliveries.c.next_attempt_at))
-        .select_from(
-            event_deliveries.join(
-                event_registrations,
-                event_registrations.c.id == event_deliveries.c.registration_id,
-            )
-        )
-        .where(
-            event_deliveries.c.state == "pending",
-            event_registrations.c.delivery_type.in_(("webhook", "webhook_batch")),
-        )
-    )
-    if exclude:
-        q = q.where(event_deliveries.c.id.not_in(list(exclude)))
-    value = (await conn.execute(q)).scalar()
-    return instant(value) if value else None
-
-
 async def update_delivery(conn: Connection, delivery_id: int, values: dict[str, Any]) -> None:
     await conn.execute(
         update(event_deliveries).where(event_deliveries.c.id == delivery_id).values(**values)
@@ -410,3 +356,151 @@ async def attempt_counts(
 
 async def forget_attempts_before(conn: Connection, when: datetime) -> None:
     await conn.execute(delete(event_attempts).where(event_attempts.c.at < when))
+
+
+# -- the dispatcher's round on the driver ----------------------------------------------------
+# What ``deliver_due`` and the idle wait read each round, as plain SQL on a ``Reader``
+# (reader.py): on SQLite in the loop, with no thread hop per statement (through the
+# async engine, each statement was a hop to aiosqlite's thread and back, and a busy
+# dispatcher reads a round per answer); on PostgreSQL on asyncpg.
+
+
+def _at(r: Reader, value: datetime) -> Any:
+    """A time as the column stores it (text on SQLite, as SQLAlchemy writes it)."""
+    return sqlite_value(value) if r.dialect == "sqlite" else value
+
+
+_REGISTRATION_COLUMNS = (
+    "id, name, description, client_id, delivery_type, webhook_url, event_types, enabled, "
+    "webhook_status, state, unstable_since, validation_token, validation_expires_at, "
+    "journal_start, created_by, created_at, updated_at"
+)
+
+
+def _registration_of(row: ReaderRow) -> Registration:
+    (
+        id_,
+        name,
+        description,
+        client_id,
+        delivery_type,
+        webhook_url,
+        event_types,
+        enabled,
+        webhook_status,
+        state,
+        unstable_since,
+        validation_token,
+        validation_expires_at,
+        journal_start,
+        created_by,
+        created_at,
+        updated_at,
+    ) = row
+    return Registration(
+        id=id_,
+        name=name,
+        description=description,
+        client_id=client_id,
+        delivery_type=delivery_type,
+        webhook_url=webhook_url,
+        event_types=tuple(document(event_types) or ()),
+        enabled=bool(enabled),
+        webhook_status=webhook_status,
+        state=state,
+        unstable_since=instant(unstable_since) if unstable_since else None,
+        validation_token=validation_token,
+        validation_expires_at=instant(validation_expires_at) if validation_expires_at else None,
+        journal_start=int(journal_start),
+        created_by=created_by,
+        created_at=instant(created_at),
+        updated_at=instant(updated_at),
+    )
+
+
+async def registrations_read(r: Reader) -> list[Registration]:
+    """``registrations`` on the driver."""
+    rows = await r.fetch_all(
+        f"SELECT {_REGISTRATION_COLUMNS} FROM event_registrations ORDER BY created_at"
+    )
+    return [_registration_of(row) for row in rows]
+
+
+async def due_registrations(r: Reader, now: datetime) -> list[str]:
+    """The registrations with deliveries due, the one due longest first."""
+    rows = await r.fetch_all(
+        "SELECT registration_id FROM event_deliveries "
+        "WHERE state = 'pending' AND next_attempt_at <= ? "
+        "GROUP BY registration_id ORDER BY min(next_attempt_at), registration_id",
+        (_at(r, now),),
+    )
+    return [str(row[0]) for row in rows]
+
+
+_DELIVERY_COLUMNS = (
+    "id",
+    "registration_id",
+    "journal_seq",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "last_status",
+    "last_error",
+)
+
+
+async def due_deliveries(
+    r: Reader,
+    now: datetime,
+    limit: int,
+    exclude: Sequence[int],
+    registration_id: str,
+) -> list[dict[str, Any]]:
+    """A registration's deliveries due, first due first (those of ``exclude``, in
+    flight, left out), each with its journal entry under ``entry`` (None when retention
+    removed it), in one statement."""
+    columns = ", ".join(f"d.{c}" for c in _DELIVERY_COLUMNS)
+    params: list[Any] = [_at(r, now), registration_id]
+    excluded = ""
+    if exclude:
+        excluded = f" AND d.id NOT IN ({', '.join('?' for _ in exclude)})"
+        params.extend(exclude)
+    params.append(limit)
+    rows = await r.fetch_all(
+        f"SELECT {columns}, j.seq, j.id, j.type, j.time, j.event "
+        "FROM event_deliveries d LEFT JOIN event_journal j ON j.seq = d.journal_seq "
+        "WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND d.registration_id = ?"
+        f"{excluded} ORDER BY d.next_attempt_at, d.id LIMIT ?",
+        params,
+    )
+    width = len(_DELIVERY_COLUMNS)
+    due = []
+    for row in rows:
+        delivery = dict(zip(_DELIVERY_COLUMNS, row[:width], strict=True))
+        seq, event_id, type_, time, event = row[width:]
+        delivery["entry"] = (
+            None
+            if seq is None
+            else JournalEntry(int(seq), event_id, type_, instant(time), dict(document(event)))
+        )
+        due.append(delivery)
+    return due
+
+
+async def next_due(r: Reader, exclude: Sequence[int] = ()) -> datetime | None:
+    """When the next delivery that can be sent (to a webhook registration, not one of
+    ``exclude``, those in flight) is due; None when none waits."""
+    params: list[Any] = []
+    excluded = ""
+    if exclude:
+        excluded = f" AND d.id NOT IN ({', '.join('?' for _ in exclude)})"
+        params.extend(exclude)
+    row = await r.fetch_one(
+        "SELECT min(d.next_attempt_at) FROM event_deliveries d "
+        "JOIN event_registrations g ON g.id = d.registration_id "
+        "WHERE d.state = 'pending' AND g.delivery_type IN ('webhook', 'webhook_batch')"
+        f"{excluded}",
+        params,
+    )
+    return instant(row[0]) if row and row[0] else None

@@ -332,3 +332,87 @@ async def test_a_body_is_signed_off_the_event_loop_by_both_pairs(
         assert isinstance(public, rsa.RSAPublicKey)
         signature = base64.b64decode(headers[f"x-adobe-digital-signature-{number}"])
         public.verify(signature, body, padding.PKCS1v15(), hashes.SHA256())
+
+
+async def test_the_next_requests_go_out_while_the_answers_before_are_written_down(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round does not wait for the answers it writes down to be committed: it starts
+    the next requests meanwhile (each commit's fsync held every new request back)."""
+    registration_id = await webhook_registration(services, "https://hooks.example/a")
+    sender = Recorder()
+    one_at_a_time = services.settings.model_copy(update={"events_concurrency": 1})
+    dispatcher = Dispatcher(
+        one_at_a_time,
+        services.db,
+        services.metadata,
+        sender,
+        services.signer,
+        services.wakeups,
+    )
+    gate = asyncio.Event()
+    real = events_repo.update_deliveries
+
+    async def held(conn: Any, changes: Any) -> None:
+        await gate.wait()  # a record that takes its time
+        await real(conn, changes)
+
+    monkeypatch.setattr(events_repo, "update_deliveries", held)
+    await an_event(services)
+    await an_event(services)
+    await dispatcher.run_once()  # both journaled; one request out (one at a time)
+    await until(lambda: asyncio.sleep(0, len(sender.requests) == 1 and not dispatcher._tasks))
+    # The first answer's record waits at the gate; the second event goes out anyway.
+    await asyncio.wait_for(dispatcher.run_once(), 5)
+    await until(lambda: asyncio.sleep(0, len(sender.requests) == 2))
+    assert not gate.is_set() and dispatcher._recording is not None
+    assert sender.requests[0][1] != sender.requests[1][1]
+    gate.set()
+    await dispatcher.drain()
+    async with services.db.read() as conn:
+        deliveries = await events_repo.deliveries_of(conn, registration_id)
+        attempts = await events_repo.attempts_of(conn, registration_id)
+    assert [d["state"] for d in deliveries] == ["delivered", "delivered"]
+    assert len(attempts) == 2 and dispatcher._in_flight == set()
+
+
+async def test_a_record_that_failed_fails_the_next_round_and_its_events_go_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written down on its own task, a record that fails still fails a round (which
+    backs off), and its deliveries are sent again: at least once."""
+    registration_id = await webhook_registration(services, "https://hooks.example/a")
+    sender = Recorder()
+    dispatcher = Dispatcher(
+        services.settings,
+        services.db,
+        services.metadata,
+        sender,
+        services.signer,
+        services.wakeups,
+    )
+    real = events_repo.add_attempts
+    failures = [RuntimeError("the disk is full")]
+
+    async def failing_once(conn: Any, attempts: Any) -> None:
+        if failures:
+            raise failures.pop()
+        await real(conn, attempts)
+
+    monkeypatch.setattr(events_repo, "add_attempts", failing_once)
+    await an_event(services)
+    await dispatcher.run_once()
+    await until(lambda: asyncio.sleep(0, len(sender.requests) == 1 and not dispatcher._tasks))
+    await dispatcher.run_once()  # the record starts on its task, and fails
+    recording = dispatcher._recording
+    assert recording is not None
+    await asyncio.wait({recording})
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        await dispatcher.run_once()
+    await dispatcher.run_once()  # not recorded: sent again
+    await dispatcher.drain()
+    assert len(sender.requests) == 2
+    assert sender.requests[0][1] == sender.requests[1][1]  # the same event, the same body
+    async with services.db.read() as conn:
+        (delivery,) = await events_repo.deliveries_of(conn, registration_id)
+    assert delivery["state"] == "delivered"
