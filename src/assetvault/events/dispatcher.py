@@ -262,6 +262,10 @@ class Dispatcher:
         per_request = self.settings.events_batch_max_events
         now = datetime.now(UTC)
         batches: list[Batch] = []
+        # What is in flight as of before the read: a record that commits while the read
+        # is under way (it runs on its own task) leaves its deliveries due in the read's
+        # snapshot, so they must stay left out even once that record lets them go.
+        in_flight = sorted(self._in_flight)
         # One read on the driver (no thread hop per statement): a busy dispatcher runs a
         # round per answer, and these reads were most of a round.
         async with self.db.reader() as r:
@@ -281,9 +285,7 @@ class Dispatcher:
                     continue
                 size = per_request if registration.delivery_type == "webhook_batch" else 1
                 # Each with its journal entry, in the same statement.
-                due = await repo.due_deliveries(
-                    r, now, slots * size, sorted(self._in_flight), registration_id
-                )
+                due = await repo.due_deliveries(r, now, slots * size, in_flight, registration_id)
                 batches.extend(
                     Batch(registration, due[i : i + size]) for i in range(0, len(due), size)
                 )
