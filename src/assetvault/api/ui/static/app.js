@@ -93,7 +93,9 @@ function Dialog() {
       <h2>${opts.title}</h2>
       ${opts.message && html`<p>${opts.message}</p>`}
       ${opts.input !== undefined &&
-      html`<label>${opts.label || "Name"}<input ref=${inputRef} name="value" value=${opts.input} required /></label>`}
+      // The start value only (defaultValue): a later drawing of the dialog never puts it
+      // back over what the person typed.
+      html`<label>${opts.label || "Name"}<input ref=${inputRef} name="value" defaultValue=${opts.input} required /></label>`}
       ${opts.choices
         ? html`${opts.applyAll && html`<label class="check"><input type="checkbox" ref=${allRef} /> ${opts.applyAll}</label>`}
           <div class="row end choices">
@@ -990,7 +992,10 @@ function MetadataEditor({ meta, onSaved }) {
           <th scope="row">${key}</th>
           <td>${editing?.key === key
             ? html`<form class="inline" onSubmit=${submit}>
-                <input name="value" value=${editing.value} aria-label=${"New value of " + key} autofocus />
+                <input name="value" value=${editing.value} aria-label=${"New value of " + key} autofocus
+                  /* what is typed is kept in the state: a drawing of the page meanwhile (its
+                     renditions arriving) never puts the old value back before Save */
+                  onInput=${(e) => { const value = e.target.value; setEditing((ed) => ed && { ...ed, value }); }} />
                 <button class="primary" disabled=${busy}>Save</button>
                 <button type="button" onClick=${() => setEditing(null)}>Cancel</button></form>`
             : html`<span class="value">${show(value)}</span>
@@ -1077,12 +1082,17 @@ function AssetPage({ id }) {
   // The processing state updates by itself: poll the metadata until processing ends
   // (and never while the asset is being deleted).
   const state = meta?.repositoryMetadata?.["aem:assetState"];
+  const metaNow = useRef(null); // the metadata drawn last: a poll's answer older than it is dropped
+  metaNow.current = meta;
   useEffect(() => {
     if ((state !== "processing" && state !== "new") || deleting) return;
     const t = setTimeout(async () => {
       try {
+        const asked = metaNow.current;
         const m = await api.metadata(id);
-        if (shown.current !== id) return;
+        // A save (or a reload) that came in while this was on its way is newer: the
+        // poll's answer never puts the page back to before it.
+        if (shown.current !== id || metaNow.current !== asked) return;
         setMeta(m);
         if (m.repositoryMetadata["aem:assetState"] !== state) await loadExtras(m);
       } catch (err) {
