@@ -79,10 +79,14 @@ def test_share_links_docs_authorize_and_dark_theme(
     )
     # The one refusal was the revoked link's, on purpose.
     assert {(a["method"], a["status"]) for a in report["allowed"]} == {("GET", 410)}
-    assert len(report["steps"]) == 9 and len(report["screenshots"]) == 13
+    assert len(report["steps"]) == 10 and len(report["screenshots"]) == 14
     # Each screen shot, and four more: the Share links page before the revocation,
     # /docs before and in Authorize, the revoked link in the dark.
-    assert len({a["screen"] for a in report["axe"]}) == 17
+    assert len({a["screen"] for a in report["axe"]}) == 19
+    # /docs (light, dark, at phone width, before and after Authorize and Try it out):
+    # no violation of any impact.
+    docs = [a for a in report["axe"] if "docs" in a["screen"]]
+    assert len(docs) == 6 and all(a["strict"] and a["violations"] == 0 for a in docs), docs
 
     # Seen from outside the browser: the revoked link is refused in every process.
     listed = httpx.get(f"{server.url}/share-links", headers=auth).json()["items"]

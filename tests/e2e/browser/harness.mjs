@@ -3,7 +3,7 @@
 // console error, screenshots, an axe-core check of every screen shot (and of any other
 // screen a script names), and one JSON report on stdout: exit 1 when a step fails, a
 // request or the console says something went wrong, or axe finds a serious or critical
-// violation.
+// violation (on a screen checked strictly, such as /docs: any violation).
 //
 // Inputs from the environment: ASSETVAULT_URL (the server), ASSETVAULT_TOKEN (a write
 // token), UI_ARTIFACTS (where screenshots and downloads go), UI_PROFILES (a fresh
@@ -86,10 +86,11 @@ export async function browser(name, viewport = DESKTOP, options = {}) {
 
 /**
  * axe-core on the screen as it is now; its violations are recorded in report.axe, and a
- * serious or critical one fails the run (finish). The script is run through the DevTools
- * protocol (page.evaluate), which the pages' CSP does not govern.
+ * serious or critical one fails the run (finish); with `strict`, a violation of any
+ * impact does. The script is run through the DevTools protocol (page.evaluate), which
+ * the pages' CSP does not govern.
  */
-export async function accessible(page, screen) {
+export async function accessible(page, screen, { strict = false } = {}) {
   if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(AXE);
   const violations = await page.evaluate(() =>
     window.axe.run(document, { resultTypes: ["violations"] }).then((r) =>
@@ -104,15 +105,25 @@ export async function accessible(page, screen) {
     ),
   );
   const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  report.axe.push({ screen, violations: violations.length, serious: serious.length, ...(violations.length ? { found: violations } : {}) });
+  report.axe.push({
+    screen,
+    violations: violations.length,
+    serious: serious.length,
+    ...(strict ? { strict } : {}),
+    ...(violations.length ? { found: violations } : {}),
+  });
 }
 
-/** A screenshot of the screen (the whole page, or the window), and axe on it. */
-export async function shot(page, name, fullPage = true) {
+/** Did axe find what fails a run on this screen (see accessible)? */
+export const axeFails = (a) => a.serious > 0 || (a.strict && a.violations > 0);
+
+/** A screenshot of the screen (the whole page, or the window), and axe on it (`axe`:
+ * accessible's options). */
+export async function shot(page, name, fullPage = true, axe = {}) {
   const file = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage });
   report.screenshots.push(file);
-  await accessible(page, name);
+  await accessible(page, name, axe);
 }
 
 export async function step(name, fn) {
@@ -189,7 +200,7 @@ export function finish(main) {
       !report.foreign.length &&
       !report.failedRequests.length &&
       !report.consoleErrors.length &&
-      report.axe.every((a) => !a.serious);
+      !report.axe.some(axeFails);
     process.stdout.write(JSON.stringify(report, null, 2) + "\n");
     process.exit(report.ok ? 0 : 1);
   };

@@ -19,13 +19,16 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { basename } from "node:path";
-import { PHONE, TOKEN, URL_, allow, api, assetShown, browser, expect, finish, folderShown, searchTotal, shot, signIn, step } from "./harness.mjs";
+import { PHONE, TOKEN, URL_, allow, api, assetShown, browser, expect, finish, folderShown, requested, searchTotal, shot, signIn, step } from "./harness.mjs";
 
 const IMAGES = JSON.parse(process.env.UI_IMAGES);
 const DOCUMENTS = JSON.parse(process.env.UI_DOCUMENTS);
 const WORKER = JSON.parse(process.env.UI_WORKER);
 const REVOKE = JSON.parse(process.env.UI_REVOKE);
 const VERSIONED = JSON.parse(process.env.UI_VERSIONED);
+
+/** A pattern of the URLs that end with `text`, taken literally. */
+const urlEnding = (text) => new RegExp(text.replace(/[.*+?^$()|[\]\\{}]/g, "\\$&") + "$");
 
 const processQueuedJobs = () => promisify(execFile)(WORKER[0], WORKER.slice(1), { timeout: 120_000 });
 
@@ -326,14 +329,67 @@ async function main() {
     }), { "Content-Type": "application/json" })).json();
     const copyId = copy.hits.results[0].assetId;
     expect(copyId !== assetId, "a copy has its own id");
-    await page.goto(URL_ + "/" + `#/asset/${encodeURIComponent(copyId)}`);
+    // Delete is clicked while the page still reads the copy: its versions are held on
+    // their way until the confirmation is given. The DELETE waits for them (a read that
+    // reached the server after it would answer 404), and after it nothing asks about the
+    // copy any more: no request of the whole run answers 404 but the one asked for below.
+    const copyKey = encodeURIComponent(copyId);
+    const copyPath = `/api/assets/seeded/${encodeURIComponent(first)}`;
+    const aboutCopy = (r) => r.includes(`/adobe/assets/${copyKey}`) || r.includes(copyPath);
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    const versionsOfCopy = (url) => url.pathname === `/adobe/assets/${copyKey}/versions`;
+    await page.route(versionsOfCopy, async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(URL_ + "/" + `#/asset/${copyKey}`);
     await assetShown(page, copyId); // not the original's page still: its Delete would delete the original
-    await page.locator("[data-testid=versions] tbody tr").first().waitFor(); // loaded: no request outlives the copy
     await page.getByRole("toolbar", { name: "Asset actions" }).getByRole("button", { name: "Delete" }).click();
     await answerDialog(page, undefined, "Delete");
+    await page.getByText("Deleting…").waitFor();
+    await page.waitForTimeout(500);
+    expect(!requested.includes(`DELETE ${copyPath}`), "no DELETE while a read of the copy is on its way");
+    release();
     await page.locator(".crumbs [aria-current=page]", { hasText: "seeded" }).waitFor();
-    const gone = await fetch(`${URL_}/adobe/assets/${encodeURIComponent(copyId)}/metadata`, { headers: { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "journey" } });
+    await page.unroute(versionsOfCopy);
+    const deleted = requested.indexOf(`DELETE ${copyPath}`);
+    expect(deleted > requested.indexOf(`GET /adobe/assets/${copyKey}/versions`), "the DELETE went after the versions were asked for");
+    await page.locator(`.grid .card[data-name="seed-01.png"] .thumb img`).waitFor(); // the folder is in
+    const after = requested.slice(deleted + 1).filter(aboutCopy);
+    expect(after.length === 0, `nothing asked about the deleted copy: ${after}`);
+    const gone = await fetch(`${URL_}/adobe/assets/${copyKey}/metadata`, { headers: { Authorization: `Bearer ${TOKEN}`, "X-Api-Key": "journey" } });
     expect(gone.status === 404, `the deleted copy is gone (${gone.status})`);
+
+    // Back on its page: it says the asset was deleted, without asking the server.
+    const before = requested.length;
+    await page.goBack();
+    await page.locator(`main.asset-gone[data-asset-id="${copyId}"]`, { hasText: "This asset was deleted" }).waitFor();
+    await page.getByRole("link", { name: "Go to seeded" }).waitFor();
+    await shot(page, "desktop-10-asset-deleted");
+    const asked = requested.slice(before).filter(aboutCopy);
+    expect(asked.length === 0, `its page asked nothing about it: ${asked}`);
+  });
+
+  await step("the page of an asset deleted elsewhere says it is not found, after one request", async () => {
+    // Deleted through the API, not in this tab: one read finds it gone (its 404 is the
+    // answer that says so), and the page asks nothing more about it.
+    const path = "/content/dam/seeded/seed-11.png";
+    const found = await (await api("POST", "/adobe/assets/search?allowUnsafeSearch=true", JSON.stringify({
+      query: [{ term: { "repositoryMetadata.repo:path": [path] } }],
+    }), { "Content-Type": "application/json" })).json();
+    const id = found.hits.results[0].assetId;
+    await api("DELETE", "/api/assets/seeded/seed-11.png");
+    const key = encodeURIComponent(id);
+    allow("GET", urlEnding(`/adobe/assets/${key}/metadata`), 404);
+    const before = requested.length;
+    await page.goto(`${URL_}/#/asset/${key}`);
+    await page.locator(`main.asset-gone[data-asset-id="${id}"]`, { hasText: "Asset not found" }).waitFor();
+    await page.waitForTimeout(500); // a request, if one were sent after the answer, would be seen by now
+    const asked = requested.slice(before).filter((r) => r.includes(key));
+    expect(JSON.stringify(asked) === JSON.stringify([`GET /adobe/assets/${key}/metadata`]), `one request about it: ${asked}`);
+    expect((await page.title()) === "Not found – Assetvault", `the tab says so: ${await page.title()}`);
+    await shot(page, "desktop-11-asset-not-found");
   });
 
   await step("rename, copy and delete folders; deleting asks first", async () => {
@@ -346,7 +402,23 @@ async function main() {
     await chooseFolder(page, "/content/dam/seeded", "Copy");
     await page.locator(".notice", { hasText: "Copied to /content/dam/seeded/kept" }).waitFor();
     await api("GET", `/api/assets/seeded/kept/${encodeURIComponent(first)}.json`);
+    // The first drawing of the next folder shows none of the last one's cards (it starts
+    // empty: "Loading…"), not even for one frame.
+    await page.evaluate((want) => {
+      window.__firstDraw = new Promise((resolve) => {
+        const look = () => {
+          const main = document.querySelector(`main.browse[data-path="${want}"]`);
+          if (!main) return;
+          seen.disconnect();
+          resolve(main.querySelectorAll(".grid .card").length);
+        };
+        const seen = new MutationObserver(look);
+        seen.observe(document.body, { subtree: true, childList: true, attributes: true });
+      });
+    }, "/content/dam/seeded/kept");
     await page.goto(URL_ + "/#/browse/seeded/kept");
+    const carried = await page.evaluate(() => window.__firstDraw);
+    expect(carried === 0, `the folder's first drawing showed ${carried} card(s) of the last folder`);
     await folderShown(page, "/content/dam/seeded/kept"); // not /content/dam/journey/kept, still shown
     const del = page.getByRole("toolbar", { name: "Folder actions" }).getByRole("button", { name: "Delete" });
     await del.click();
@@ -400,7 +472,7 @@ async function main() {
     await page.locator(".swagger-ui .opblock").first().waitFor();
     const ops = await page.locator(".swagger-ui .opblock").count();
     expect(ops > 5, `operations rendered: ${ops}`);
-    await shot(page, "desktop-08-docs");
+    await shot(page, "desktop-08-docs", true, { strict: true }); // no axe violation of any impact
     return { operations: ops };
   });
   await a.context.close();

@@ -14,7 +14,7 @@
 // 127.0.0.1 or fail (but the refused revoked link); no console error may appear.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { URL_, accessible, allow, browser, expect, finish, shot, signIn, step, TOKEN } from "./harness.mjs";
+import { PHONE, URL_, accessible, allow, browser, expect, finish, shot, signIn, step, TOKEN } from "./harness.mjs";
 
 const FOLDER = process.env.UI_FOLDER;
 const FILES = JSON.parse(process.env.UI_FILES);
@@ -148,13 +148,13 @@ async function main() {
     const p = docs.page;
     await p.goto(URL_ + "/docs");
     await p.locator(".swagger-ui .opblock").first().waitFor();
-    await accessible(p, "API docs (light)");
+    await accessible(p, "API docs (light)", { strict: true }); // none at all: see docs.html
     await p.getByRole("button", { name: /Authorize/ }).first().click();
     const modal = p.locator(".modal-ux");
     await modal.locator("#auth-bearer-value").fill(TOKEN);
     await modal.getByRole("button", { name: "Authorize", exact: true }).first().click();
     await modal.getByRole("button", { name: "Logout" }).waitFor();
-    await accessible(p, "API docs authorize dialog (light)");
+    await accessible(p, "API docs authorize dialog (light)", { strict: true });
     await modal.getByRole("button", { name: "Close", exact: true }).first().click();
     const op = p.locator(".opblock", { has: p.locator('[data-path="/share-links"]') }).filter({ hasText: "GET" });
     await op.locator(".opblock-summary").first().click();
@@ -168,7 +168,7 @@ async function main() {
     expect(curl.includes("$ASSETVAULT_TOKEN") && !curl.includes(TOKEN), `curl: ${curl}`);
     const text = await p.evaluate(() => document.body.innerText + [...document.querySelectorAll("input")].map((i) => i.value).join(" "));
     expect(!text.includes(TOKEN), "the token is nowhere in the page");
-    await shot(p, "light-07-docs-authorized");
+    await shot(p, "light-07-docs-authorized", true, { strict: true });
     return { curl: curl.slice(0, 200) };
   });
 
@@ -188,6 +188,33 @@ async function main() {
   await a.context.close();
   await guest.context.close();
   await docs.context.close();
+
+  const phoneDocs = await browser("docs-phone", PHONE);
+  await step("/docs at phone width: Authorize within reach, no token shown, no axe finding", async () => {
+    const p = phoneDocs.page;
+    await p.goto(URL_ + "/docs");
+    await p.locator(".swagger-ui .opblock").first().waitFor();
+    await p.getByRole("button", { name: /Authorize/ }).first().click();
+    const modal = p.locator(".modal-ux");
+    await modal.locator("#auth-bearer-value").fill(TOKEN);
+    await modal.getByRole("button", { name: "Authorize", exact: true }).first().click();
+    await modal.getByRole("button", { name: "Logout" }).waitFor();
+    await shot(p, "phone-01-docs-authorize", false, { strict: true });
+    await modal.getByRole("button", { name: "Close", exact: true }).first().click();
+    // Try it out: its curl snippet, wider than the screen, scrolls in its own box.
+    const op = p.locator(".opblock", { has: p.locator('[data-path="/share-links"]') }).filter({ hasText: "GET" });
+    await op.locator(".opblock-summary").first().click();
+    await op.getByRole("button", { name: "Try it out" }).click();
+    await op.getByRole("button", { name: "Execute" }).click();
+    const status = op.locator(".live-responses-table tbody .response-col_status").first();
+    await status.waitFor();
+    expect((await status.textContent()).trim() === "200", "Try it out at phone width");
+    await op.locator(".curl").scrollIntoViewIfNeeded();
+    await accessible(p, "phone docs after Try it out", { strict: true });
+    const text = await p.evaluate(() => document.body.innerText + [...document.querySelectorAll("input")].map((i) => i.value).join(" "));
+    expect(!text.includes(TOKEN), "the token is nowhere in the page");
+  });
+  await phoneDocs.context.close();
 
   const dark = await browser("dark", WIDE, { colorScheme: "dark" });
   await step("dark theme: the system setting darkens every screen, and they stay readable", async () => {
@@ -218,7 +245,8 @@ async function main() {
     await accessible(p, "revoked link page (dark)");
     await p.goto(URL_ + "/docs");
     await p.locator(".swagger-ui .opblock").first().waitFor();
-    await shot(p, "dark-06-docs");
+    await shot(p, "dark-06-docs", true, { strict: true });
+    expect((await luminance(p)) < 0.05, "/docs is dark too");
   });
   await dark.context.close();
 }

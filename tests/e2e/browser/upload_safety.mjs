@@ -148,13 +148,19 @@ async function run(label, viewport) {
 
   await step(`${label}: a file is cancelled while it uploads, then retried`, async () => {
     let held = null;
+    let holding;
+    const partHeld = new Promise((resolve) => (holding = resolve));
     await page.route("**/binary-upload/**", (route) => {
       if (held) return route.continue();
       held = route; // never answered: the part hangs until the person cancels
       aborted.push(route.request().url());
+      holding();
     });
     await dropFiles(page, [["slow.txt", "slow bytes"]]);
-    for (let i = 0; i < 100 && !held; i++) await page.waitForTimeout(100);
+    // Waited for as it happens, not for a fixed while: on a loaded machine the listing and
+    // the initiate before the part took more than the 10 s this step once allowed.
+    await waitState(page, "slow.txt", "uploading");
+    await Promise.race([partHeld, page.waitForTimeout(30_000)]);
     expect(held, "the part was sent");
     await row(page, "slow.txt").getByRole("button", { name: "Cancel slow.txt" }).click();
     await waitState(page, "slow.txt", "cancelled");

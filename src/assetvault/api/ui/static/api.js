@@ -44,8 +44,25 @@ async function errorOf(response) {
   return new ApiError(response.status, message, body);
 }
 
+// The requests on their way (until their answer's status is in), by URL: a page that is
+// about to delete an asset lets its reads of that asset be answered first (settled).
+const inflight = new Map(); // promise -> url
+
+/** Resolves once no request whose URL passes `test` is on its way (those that start
+ * meanwhile included). */
+export async function settled(test) {
+  for (;;) {
+    const pending = [...inflight].filter(([, url]) => test(url)).map(([p]) => p);
+    if (!pending.length) return;
+    await Promise.allSettled(pending);
+  }
+}
+
 export async function call(method, url, { headers = {}, body, token, signal } = {}) {
-  const response = await fetch(url, {
+  // A read of an asset this tab is deleting or has deleted could only answer 404: it is
+  // not sent (deleteAsset). The caller meets the 404 it would have met.
+  if (method === "GET" && goneHere(url)) throw new ApiError(404, "This asset was deleted.", null);
+  const sent = fetch(url, {
     method,
     body,
     signal,
@@ -55,6 +72,13 @@ export async function call(method, url, { headers = {}, body, token, signal } = 
       ...headers,
     },
   });
+  inflight.set(sent, url);
+  let response;
+  try {
+    response = await sent;
+  } finally {
+    inflight.delete(sent);
+  }
   if (response.status === 401 && !token) {
     // The tab's token was revoked or the server forgot it: back to the sign-in page.
     dispatchEvent(new CustomEvent("assetvault:unauthorized"));
@@ -116,6 +140,48 @@ export async function copyOrMove(method, path, destination, overwrite = false) {
 }
 
 export const remove = (path) => call("DELETE", classicPath(path));
+
+// The assets this tab is deleting (id -> path), and those it deleted (id -> their path
+// then), kept for the tab: their page, opened again (Back), says so without asking the
+// server, and no read of them is sent (an id never comes back; a path may, so only the
+// ids of deleted assets are remembered for that).
+const going = new Map();
+const DELETED = "assetvault.deleted";
+const DELETED_KEPT = 500;
+let deleted = null;
+const deletedHere = () => (deleted ??= JSON.parse(sessionStorage.getItem(DELETED) || "{}"));
+
+/** Is `url` about the asset `assetId` at `path` (the Author API's routes of its id, or the
+ * classic API's of its path)? */
+function about(url, assetId, path) {
+  const own = [`${A}/${id(assetId)}`, path ? classicPath(path) : null];
+  return own.some((p) => p && (url === p || ["/", ".", "?"].some((c) => url.startsWith(p + c))));
+}
+
+function goneHere(url) {
+  for (const [assetId, path] of going) if (about(url, assetId, path)) return true;
+  const m = /^\/adobe\/assets\/([^/?]+)/.exec(url);
+  return !!m && Object.hasOwn(deletedHere(), decodeURIComponent(m[1]));
+}
+
+/** Deletes the asset `assetId` at `path`. From the start no read of it is sent, and the
+ * reads on their way are answered before the DELETE goes: one that reached the server
+ * after it would answer 404. The tab remembers the asset as deleted. */
+export async function deleteAsset(assetId, path) {
+  going.set(assetId, path);
+  try {
+    await settled((url) => about(url, assetId, path));
+    await remove(path);
+    const kept = Object.entries({ ...deletedHere(), [assetId]: path }).slice(-DELETED_KEPT);
+    deleted = Object.fromEntries(kept);
+    sessionStorage.setItem(DELETED, JSON.stringify(deleted));
+  } finally {
+    going.delete(assetId);
+  }
+}
+
+/** The path an asset had when this tab deleted it, or null. */
+export const deletedPath = (assetId) => (Object.hasOwn(deletedHere(), assetId) ? deletedHere()[assetId] : null);
 
 export async function addComment(path, message) {
   return call("POST", `${classicPath(path)}/comments/*`, {

@@ -8,7 +8,7 @@ import { FILES_IN_FLIGHT, freeName, uploadFile } from "./upload.js";
 import { ShareButton, SharesPage } from "./share.js";
 import { AssetPreview } from "./preview.js";
 import { Lightbox } from "./lightbox.js";
-import { MetadataForm, Relations, Versions } from "./metadata-form.js";
+import { MetadataForm, Relations, Versions, isTechnical } from "./metadata-form.js";
 import { saveFields } from "./merge.js";
 import { Search } from "./search.js";
 
@@ -93,7 +93,9 @@ function Dialog() {
       <h2>${opts.title}</h2>
       ${opts.message && html`<p>${opts.message}</p>`}
       ${opts.input !== undefined &&
-      html`<label>${opts.label || "Name"}<input ref=${inputRef} name="value" value=${opts.input} required /></label>`}
+      // The start value only (defaultValue): a later drawing of the dialog never puts it
+      // back over what the person typed.
+      html`<label>${opts.label || "Name"}<input ref=${inputRef} name="value" defaultValue=${opts.input} required /></label>`}
       ${opts.choices
         ? html`${opts.applyAll && html`<label class="check"><input type="checkbox" ref=${allRef} /> ${opts.applyAll}</label>`}
           <div class="row end choices">
@@ -179,9 +181,11 @@ export function Thumb({ asset }) {
       io.disconnect();
       try {
         const list = await api.renditions(id);
+        if (cancelled) return; // the card is gone: its image is not asked for
         if (!list.items.some((r) => r.name === THUMB)) throw new Error("no thumbnail");
         const u = await api.blobUrl(api.renditionUrl(id, THUMB, "thumbnail.png"));
-        if (!cancelled) setUrl(u);
+        if (cancelled) URL.revokeObjectURL(u);
+        else setUrl(u);
       } catch {
         if (!cancelled) setFailed(true);
       }
@@ -366,6 +370,7 @@ function FolderPicker() {
   const ref = useRef();
   openPicker = (o) => {
     setAt(o.start || ROOT);
+    setListed(null); // a new opening lists afresh, never showing the last one's answer
     setOpts(o);
   };
   useEffect(() => {
@@ -518,13 +523,14 @@ function bulkActions(path, sel, setReport, reload) {
     });
   const remove = guarded(async () => {
     const sure = await ask({ title: `Delete ${label}?`, message: "This cannot be undone.", confirm: "Delete", danger: true });
-    if (sure) finish(await runBulk("Delete", chosen, (a) => api.remove(a.repositoryMetadata["repo:path"]), setReport));
+    if (sure) finish(await runBulk("Delete", chosen, (a) => api.deleteAsset(a.assetId, a.repositoryMetadata["repo:path"]), setReport));
   });
   const publish = (on) =>
     guarded(async () => finish(await runBulk(on ? "Publish" : "Unpublish", chosen, (a) => api.setPublished(a.assetId, on), setReport)));
   const setField = guarded(async () => {
     const key = await ask({ title: `Set a metadata field on ${label}`, label: "Field name (e.g. dc:subject)", input: "", confirm: "Next" });
     if (!key) return;
+    if (isTechnical(key)) return notify(`${key} is read from the file by processing: it cannot be set here.`, "error");
     const value = await ask({ title: `Set ${key} on ${label}`, label: "Value", input: "", confirm: "Set" });
     if (value === null) return;
     finish(await runBulk(`Set ${key}`, chosen, (a) => api.setField(a.assetId, key, value), setReport));
@@ -629,8 +635,10 @@ function Browse({ path }) {
   const urnRef = useRef(null);
   const fileInput = useRef();
 
+  const asked = useRef(0); // the last listing asked for: an answer to an earlier one (another sort) is dropped
   const loadAssets = useCallback(
     async (folders, cursor = null) => {
+      const mine = ++asked.current;
       const names = folders.entities?.filter((e) => e.class.includes("assets/asset")) || [];
       if (!names.length) return setAssets({ items: [], cursor: null, total: 0 });
       if (!urnRef.current) urnRef.current = await api.folderUrn(`${path}/${names[0].properties.name}`);
@@ -641,6 +649,7 @@ function Browse({ path }) {
         limit: 50,
         ...(cursor ? { cursor } : {}),
       });
+      if (mine !== asked.current) return;
       setAssets((prev) => ({
         items: cursor ? [...prev.items, ...found.hits.results] : found.hits.results,
         cursor: found.cursor || null,
@@ -661,12 +670,6 @@ function Browse({ path }) {
     }
   }, [path, loadAssets]);
 
-  useEffect(() => {
-    urnRef.current = null;
-    setListing(null);
-    setAssets({ items: [], cursor: null, total: 0 });
-    setUploads([]);
-  }, [path]);
   useEffect(() => {
     load();
   }, [load]);
@@ -840,8 +843,6 @@ function Browse({ path }) {
   useTitle(path === ROOT ? "Assets" : nameOf(path));
   const hasAssets = !!listing?.entities?.some((e) => e.class.includes("assets/asset"));
   useScrollMemory(browseHash(path), !!listing && (!hasAssets || assets.items.length > 0));
-  useEffect(() => setBulkReport(null), [path]);
-  useEffect(() => setPreview(null), [path]);
   // Back in the grid, the focus is on the card of the asset the lightbox showed last.
   const closePreview = (last) => {
     setPreview(null);
@@ -935,7 +936,8 @@ function MetadataEditor({ meta, onSaved }) {
   const [conflict, setConflict] = useState(null); // {mine: {key, value}, current: meta}
   const [busy, setBusy] = useState(false);
   const fields = Object.entries(meta.assetMetadata || {}).sort(([a], [b]) => a.localeCompare(b));
-  const editable = (v) => typeof v === "string" || typeof v === "number" || v === undefined;
+  // Technical facts (read from the file) are read only here too, as in the form.
+  const editable = (key, v) => !isTechnical(key) && (typeof v === "string" || typeof v === "number" || v === undefined);
 
   // `base`: the metadata the value was typed over. Another change to a different field is
   // merged (merge.js); to the same field, it is a conflict for the person to decide.
@@ -968,6 +970,7 @@ function MetadataEditor({ meta, onSaved }) {
   };
   const addField = async () => {
     const key = await ask({ title: "Add a metadata field", label: "Field name (e.g. dc:subject)", input: "", confirm: "Add" });
+    if (key && isTechnical(key)) return notify(`${key} is read from the file by processing: it cannot be set here.`, "error");
     if (key) setEditing({ key, value: "", base: meta });
   };
 
@@ -989,11 +992,14 @@ function MetadataEditor({ meta, onSaved }) {
           <th scope="row">${key}</th>
           <td>${editing?.key === key
             ? html`<form class="inline" onSubmit=${submit}>
-                <input name="value" value=${editing.value} aria-label=${"New value of " + key} autofocus />
+                <input name="value" value=${editing.value} aria-label=${"New value of " + key} autofocus
+                  /* what is typed is kept in the state: a drawing of the page meanwhile (its
+                     renditions arriving) never puts the old value back before Save */
+                  onInput=${(e) => { const value = e.target.value; setEditing((ed) => ed && { ...ed, value }); }} />
                 <button class="primary" disabled=${busy}>Save</button>
                 <button type="button" onClick=${() => setEditing(null)}>Cancel</button></form>`
             : html`<span class="value">${show(value)}</span>
-                ${editable(value) && html` <button class="link" aria-label=${"Edit " + key} onClick=${() => setEditing({ key, value: String(value), base: meta })}>Edit</button>`}`}
+                ${editable(key, value) && html` <button class="link" aria-label=${"Edit " + key} onClick=${() => setEditing({ key, value: String(value), base: meta })}>Edit</button>`}`}
           </td></tr>`)}
         ${editing && !(editing.key in (meta.assetMetadata || {})) && html`<tr><th scope="row">${editing.key}</th><td>
           <form class="inline" onSubmit=${submit}><input name="value" aria-label=${"Value of " + editing.key} autofocus />
@@ -1013,13 +1019,30 @@ function KeyValues({ data, label }) {
   </tbody></table></div>`;
 }
 
+/** The page of an asset that is not there: deleted in this tab (`deletedAt`: its path
+ * then; nothing is asked of the server about it), or answered 404. */
+function AssetGone({ id, deletedAt }) {
+  const folder = deletedAt ? parentOf(deletedAt) : null;
+  return html`<main class="asset-gone" data-asset-id=${id}>
+    ${deletedAt && html`<${Breadcrumbs} path=${folder} last=${nameOf(deletedAt)} />`}
+    <h1>${deletedAt ? "This asset was deleted" : "Asset not found"}</h1>
+    <p role="status">${deletedAt
+      ? html`<strong>${nameOf(deletedAt)}</strong> was deleted from ${folder} in this tab. It cannot be opened any more.`
+      : "There is no asset with this id: it was deleted, or the link is wrong."}</p>
+    <p><a href=${folder ? browseHash(folder) : "#/browse"}>${folder ? `Go to ${folder === ROOT ? "Assets" : nameOf(folder)}` : "Go to the assets"}</a></p>
+  </main>`;
+}
+
 function AssetPage({ id }) {
+  // An asset this tab deleted: its page says so, and asks nothing about it.
+  const [deletedAt] = useState(() => api.deletedPath(id));
   const [meta, setMeta] = useState(null);
   const [rends, setRends] = useState(null);
   const [rels, setRels] = useState(null);
   const [vers, setVers] = useState(null);
   const [comments, setComments] = useState([]);
   const [error, setError] = useState(null);
+  const [deleting, setDeleting] = useState(false);
   const [lightbox, setLightbox] = useState(false);
   const [raw, setRaw] = useState(sessionStorage.getItem("assetvault.raw") === "open");
   const ui = { ask, notify, format: { size: formatSize, date: formatDate } };
@@ -1027,6 +1050,7 @@ function AssetPage({ id }) {
   // while it was on its way, e.g. after the lightbox) is dropped, never drawn here.
   const shown = useRef(id);
   shown.current = id;
+  const leaving = useRef(false); // being deleted: what its reads meet is no news
 
   const loadExtras = async (m) => {
     const [r, rel, ver, classic] = await Promise.all([
@@ -1048,46 +1072,76 @@ function AssetPage({ id }) {
       setMeta(m);
       await loadExtras(m);
     } catch (err) {
-      if (shown.current === id) setError(err);
+      if (shown.current === id && !leaving.current) setError(err);
     }
   };
   useEffect(() => {
-    setMeta(null);
-    setRends(null);
-    setRels(null);
-    setVers(null);
-    setError(null);
-    load();
+    if (!deletedAt) load();
   }, [id]);
 
-  // The processing state updates by itself: poll the metadata until processing ends.
+  // The processing state updates by itself: poll the metadata until processing ends
+  // (and never while the asset is being deleted).
   const state = meta?.repositoryMetadata?.["aem:assetState"];
+  const metaNow = useRef(null); // the metadata drawn last: a poll's answer older than it is dropped
+  metaNow.current = meta;
   useEffect(() => {
-    if (state !== "processing" && state !== "new") return;
+    if ((state !== "processing" && state !== "new") || deleting) return;
     const t = setTimeout(async () => {
       try {
+        const asked = metaNow.current;
         const m = await api.metadata(id);
-        if (shown.current !== id) return;
+        // A save (or a reload) that came in while this was on its way is newer: the
+        // poll's answer never puts the page back to before it.
+        if (shown.current !== id || metaNow.current !== asked) return;
         setMeta(m);
         if (m.repositoryMetadata["aem:assetState"] !== state) await loadExtras(m);
       } catch (err) {
-        setError(err);
+        if (shown.current === id && !leaving.current) setError(err);
       }
     }, 1500);
     return () => clearTimeout(t);
-  }, [meta]);
+  }, [meta, deleting]);
 
-  useTitle(meta ? meta.assetMetadata?.["dc:title"] || meta.repositoryMetadata["repo:name"] : error ? "Not found" : "Loading…");
-  if (error) return html`<main><p class="error" role="alert">${error.status === 404 ? "This asset does not exist (any more)." : error.message}</p><a href="#/browse">Back to the assets</a></main>`;
+  const gone = deletedAt || error?.status === 404;
+  useTitle(deletedAt ? "Deleted" : gone ? "Not found" : meta ? meta.assetMetadata?.["dc:title"] || meta.repositoryMetadata["repo:name"] : error ? "Not loaded" : "Loading…");
+  if (gone) return html`<${AssetGone} id=${id} deletedAt=${deletedAt} />`;
+  if (error) {
+    return html`<main class="asset-error" data-asset-id=${id}><h1>The asset could not be loaded</h1>
+      <p class="error" role="alert">${error.message}</p>
+      <p><button onClick=${() => { setError(null); load(); }}>Try again</button> <a href="#/browse">Go to the assets</a></p></main>`;
+  }
   if (!meta) return html`<main><p class="loading">Loading…</p></main>`;
   const repo = meta.repositoryMetadata;
   const path = repo["repo:path"];
+  // An action that finds the asset gone (deleted elsewhere meanwhile) shows the page as such.
   const act = (fn, ...rest) =>
     guarded(async () => {
-      const result = await fn(path, ...rest);
-      if (result === true) go(browseHash(parentOf(path)));
-      else if (typeof result === "string") load();
+      try {
+        const result = await fn(path, ...rest);
+        if (typeof result === "string") load();
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        setError(err);
+      }
     });
+  const remove = guarded(async () => {
+    const sure = await ask({ title: `Delete asset “${repo["repo:name"]}”?`, message: "This cannot be undone.", confirm: "Delete", danger: true });
+    if (!sure) return;
+    // The page stops showing (and so reading) the asset, and its poll stops; the reads it
+    // sent are answered before the DELETE goes, and none starts after (api.deleteAsset).
+    leaving.current = true;
+    setDeleting(true);
+    try {
+      await api.deleteAsset(id, path);
+    } catch (err) {
+      leaving.current = false;
+      setDeleting(false);
+      if (err.status === 404) return setError(err);
+      throw err;
+    }
+    notify(`Deleted ${repo["repo:name"]}`);
+    go(browseHash(parentOf(path)));
+  });
   const download = guarded(async (r) => {
     const seo = r.name === "original" ? repo["repo:name"] : r.name;
     await api.download(api.renditionUrl(id, r.name, seo), seo);
@@ -1101,7 +1155,13 @@ function AssetPage({ id }) {
     form.reset();
     await loadExtras(meta);
   });
-
+  if (deleting) {
+    return html`<main class="asset" data-asset-id=${id}>
+      <${Breadcrumbs} path=${parentOf(path)} last=${repo["repo:name"]} />
+      <h1>${meta.assetMetadata?.["dc:title"] || repo["repo:name"]}</h1>
+      <p class="loading" role="status">Deleting…</p>
+    </main>`;
+  }
   return html`<main class="asset" data-asset-id=${id}>
     <${Breadcrumbs} path=${parentOf(path)} last=${repo["repo:name"]} />
     <div class="asset-head">
@@ -1112,7 +1172,7 @@ function AssetPage({ id }) {
       <button onClick=${act(renameNode, "asset")}>Rename</button>
       <button onClick=${act(moveOrCopy, "MOVE", "asset")}>Move</button>
       <button onClick=${act(moveOrCopy, "COPY", "asset")}>Copy</button>
-      <button class="danger" onClick=${act(deleteNode, "asset")}>Delete</button>
+      <button class="danger" onClick=${remove}>Delete</button>
       <${ShareButton} target=${id} kind="asset" />
     </div>
     <div class="asset-body">
@@ -1198,7 +1258,10 @@ function App() {
   else {
     const rest = path.replace(/^\/browse/, "");
     const folder = ROOT + rest.split("/").map(decodeURIComponent).join("/").replace(/\/+$/, "");
-    page = html`<${Browse} path=${folder} />`;
+    // One page per folder, as for assets: another folder's page starts empty, never
+    // showing (and acting on) the last folder's listing and selection, and an answer
+    // about the last folder cannot land on it.
+    page = html`<${Browse} key=${folder} path=${folder} />`;
   }
   return html`<${Header} onSignOut=${signOut} q=${path === "/search" ? params.get("q") || "" : ""} />${page}<${Dialog} /><${FolderPicker} /><${Notices} />`;
 }

@@ -22,7 +22,7 @@ export function Lightbox({ start, list, onClose }) {
   const [index, setIndex] = useState(() => (list ? Math.max(0, list.findIndex((a) => a.assetId === start.assetId)) : 0));
   const [shown, setShown] = useState({ meta: start, renditions: null });
   const [scale, setScale] = useState(1);
-  const [error, setError] = useState(null);
+  const [error, setError] = useState(null); // {for: the asset id it is about (null: the folder), message}
   const current = items[index];
 
   useEffect(() => {
@@ -37,7 +37,7 @@ export function Lightbox({ start, list, onClose }) {
           setIndex(at);
         }
       },
-      (err) => setError(err.message),
+      (err) => setError({ for: null, message: err.message }),
     );
   }, []);
 
@@ -48,7 +48,7 @@ export function Lightbox({ start, list, onClose }) {
     const id = current.assetId;
     Promise.all([id === start.assetId && !list ? Promise.resolve(start) : api.metadata(id), api.renditions(id)]).then(
       ([meta, renditions]) => live && setShown({ meta, renditions }),
-      (err) => live && setError(err.message),
+      (err) => live && setError({ for: id, message: err.message }),
     );
     return () => {
       live = false;
@@ -113,7 +113,7 @@ export function Lightbox({ start, list, onClose }) {
     <div class="lightbox-body">
       <button class="nav prev" onClick=${() => go(-1)} disabled=${index === 0} aria-label="Previous asset">‹</button>
       <div class="lightbox-media">
-        ${error && html`<p class="error" role="alert">${error}</p>`}
+        ${error && (error.for === null || error.for === current.assetId) && html`<p class="error" role="alert">${error.message}</p>`}
         ${ready ? html`<${MediaView} key=${meta.assetId} meta=${meta} renditions=${shown.renditions} zoom=${{ scale, setScale }} />`
           : html`<div class="preview placeholder busy">Loading…</div>`}
       </div>

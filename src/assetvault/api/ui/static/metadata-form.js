@@ -50,6 +50,9 @@ function initial(meta) {
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
+/** The form of a revision: its values, as typed so far and as loaded, and its ETag. */
+const fresh = (meta) => ({ etag: meta.etag, values: initial(meta), loaded: initial(meta) });
+
 /** The JSON Patch from the values loaded to the values in the form: add or remove. */
 function operations(before, after, meta) {
   const ops = [];
@@ -116,16 +119,20 @@ const TECHNICAL = [
 
 /** The form. `ui` brings the page's ask/notify and formatters; `onSaved(meta)` after a save. */
 export function MetadataForm({ meta, onSaved, ui }) {
-  const [values, setValues] = useState(() => initial(meta));
-  const [loaded, setLoaded] = useState(() => initial(meta));
+  // The values typed and the values they started from, with the revision (ETag) they
+  // belong to. A newer revision (saved here, or reloaded) starts the form afresh in the
+  // very render that brings it: an edit (a tag removed, a click) in the next instant acts
+  // on the new revision's values, never on the last one's to be overwritten after.
+  const [form, setForm] = useState(() => fresh(meta));
   const [conflict, setConflict] = useState(null); // the asset as it is now, after a 412
   const [busy, setBusy] = useState(false);
-  useEffect(() => {
-    // A newer revision came in (saved here, or reloaded): start from it.
-    if (conflict) return;
-    setValues(initial(meta));
-    setLoaded(initial(meta));
-  }, [meta.etag]);
+  let current = form;
+  if (form.etag !== meta.etag && !conflict) {
+    current = fresh(meta);
+    setForm(current);
+  }
+  const { values, loaded } = current;
+  const setValues = (next) => setForm((f) => ({ ...f, values: typeof next === "function" ? next(f.values) : next }));
   const ops = operations(loaded, values, meta);
 
   // On a 412 (the asset changed elsewhere), as merge.js does for the other editors: when
@@ -164,11 +171,10 @@ export function MetadataForm({ meta, onSaved, ui }) {
     save(meta, meta.etag);
   };
   const keepCurrent = () => {
-    const current = conflict;
+    const now = conflict;
     setConflict(null);
-    setValues(initial(current));
-    setLoaded(initial(current));
-    onSaved(current);
+    setForm(fresh(now));
+    onSaved(now);
   };
   const set = (key) => (v) => setValues((vs) => ({ ...vs, [key]: v }));
   const fmt = ui.format;
@@ -307,3 +313,9 @@ export function Versions({ meta, vers, ui, onRestored }) {
 
 /** Is the field shown by the form (so the raw view can say which ones are elsewhere)? */
 export const inForm = (key) => FORM_KEYS.has(key);
+
+/** Is the field a fact read from the file by processing (pixel sizes, EXIF, duration,
+ * pages, the PDF's producer...)? It is shown, never edited: the next processing would
+ * write it again, and a wrong width misleads whoever reads it. */
+const TECHNICAL_KEYS = new Set(["pdf:PDFVersion", "pdf:Producer", "xmp:CreatorTool"]);
+export const isTechnical = (key) => /^(tiff|exif|exifEX|xmpDM|xmpTPg|aux):/.test(key) || TECHNICAL_KEYS.has(key);

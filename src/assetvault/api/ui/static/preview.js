@@ -131,11 +131,8 @@ function Video({ meta, poster }) {
   const id = meta.assetId;
   const mint = () => api.mediaUrl(api.renditionUrl(id, VIDEO, "video.mp4")).then(setSrc, setError);
   useEffect(() => {
-    setSrc(null);
-    setError(null);
-    renewed.current = 0;
     if (want) mint();
-  }, [want, id]);
+  }, [want]); // one asset's: MediaView keys Video by the asset
   useEffect(() => {
     if (src && ref.current && resume.current === null) ref.current.play().catch(() => {}); // the click was the gesture
   }, [src]);
@@ -172,8 +169,7 @@ function Pages({ meta, renditions, zoom }) {
   }
   const count = pages.filter((p, i) => i === 0 || p).length;
   const total = Number(meta.assetMetadata?.["xmpTPg:NPages"]) || count;
-  const [page, setPage] = useState(0);
-  useEffect(() => setPage(0), [meta.assetId]);
+  const [page, setPage] = useState(0); // one asset's: MediaView keys Pages by the asset
   const id = meta.assetId;
   const url = page === 0 ? `/adobe/assets/${encodeURIComponent(id)}` : api.renditionUrl(id, pages[page], `page-${page + 1}.jpeg`);
   return html`<div class="pages">
@@ -189,18 +185,20 @@ function Pages({ meta, renditions, zoom }) {
 
 /** The start of a text file, as text (a <pre>'s text node: markup in it is never run). */
 export function TextPreview({ url, mime }) {
-  const [state, setState] = useState(null);
+  // The answer names the URL it is for (as useBlobUrl's): in the render after `url`
+  // changes, the last file's text is never shown as this one's.
+  const [got, setGot] = useState({ for: null });
   useEffect(() => {
     let live = true;
-    setState(null);
     api.textStart(url, TEXT_CAP).then(
-      (got) => live && setState(got),
-      (error) => live && setState({ error }),
+      (text) => live && setGot({ for: url, ...text }),
+      (error) => live && setGot({ for: url, error }),
     );
     return () => {
       live = false;
     };
   }, [url]);
+  const state = got.for === url ? got : null;
   if (!state) return html`<div class="preview placeholder busy">Loading…</div>`;
   if (state.error) return html`<div class="preview placeholder">The text could not be loaded: ${state.error.message}</div>`;
   let text = state.text;
@@ -225,10 +223,12 @@ export function MediaView({ meta, renditions, zoom }) {
   const id = meta.assetId;
   const name = meta.repositoryMetadata["repo:name"];
   const poster = useBlobUrl(kind === "video" ? `/adobe/assets/${encodeURIComponent(id)}` : null, WEB).url;
-  if (kind === "video") return html`<${Video} meta=${meta} poster=${poster} />`;
-  if (kind === "pdf") return html`<${Pages} meta=${meta} renditions=${renditions} zoom=${zoom} />`;
-  if (kind === "text") return html`<${TextPreview} url=${api.originalUrl(id, name)} mime=${meta.repositoryMetadata["dc:format"]} />`;
-  if (kind === "image") return html`<${Still} url=${`/adobe/assets/${encodeURIComponent(id)}`} headers=${WEB} alt=${"Preview of " + name} zoom=${zoom} />`;
+  // Each keyed by the asset: what one shows (a page number, a playing video) never
+  // carries over to the next asset shown in its place.
+  if (kind === "video") return html`<${Video} key=${id} meta=${meta} poster=${poster} />`;
+  if (kind === "pdf") return html`<${Pages} key=${id} meta=${meta} renditions=${renditions} zoom=${zoom} />`;
+  if (kind === "text") return html`<${TextPreview} key=${id} url=${api.originalUrl(id, name)} mime=${meta.repositoryMetadata["dc:format"]} />`;
+  if (kind === "image") return html`<${Still} key=${id} url=${`/adobe/assets/${encodeURIComponent(id)}`} headers=${WEB} alt=${"Preview of " + name} zoom=${zoom} />`;
   return html`<div class="preview placeholder">No preview for this type. Download the original to open it.</div>`;
 }
 

@@ -213,12 +213,11 @@ export function Search({ params }) {
   const key = FIELDS.map((k) => applied[k]).join("\n");
   const [draft, setDraft] = useState(applied);
   // The answer and the form it answers (its key): the page shows only its own query's
-  // answer, never the last one's while the next is on its way.
-  const [answer, setAnswer] = useState(null);
-  const [choices, setChoices] = useState({}); // facet id -> values without its own filter
-  const [withoutFilters, setWithoutFilters] = useState(null);
+  // answer, never the last one's while the next is on its way. With it: `cursors`, the
+  // cursor of each page shown so far; `choices`, facet id -> values without its own
+  // filter; `wider`, the count without the filters when nothing matched.
+  const [answer, setAnswer] = useState(null); // {key, found, cursors, choices, wider}
   const [error, setError] = useState(null);
-  const [cursors, setCursors] = useState([null]); // the cursor of each page shown so far
   const [busy, setBusy] = useState(false);
   const [open, setOpen] = useState(false); // the filters, at phone width
   const pushed = useRef(null); // the form this page put in the URL itself
@@ -226,6 +225,10 @@ export function Search({ params }) {
   const typing = useRef(null);
   const errors = validate(applied);
   const draftErrors = validate(draft);
+  const own = answer?.key === key ? answer : null; // the answer to the query in the URL
+  const cursors = own?.cursors || [null];
+  const choices = own?.choices || {};
+  const withoutFilters = own ? own.wider : null;
   const page = cursors.length - 1;
   useTitle(applied.q && applied.q !== "*" ? `Search “${applied.q}”` : "Search");
 
@@ -239,8 +242,7 @@ export function Search({ params }) {
         // A later page: the choices and suggestions of the first one stand.
         const found = await api.search({ ...body, cursor });
         if (mine !== latest.current) return;
-        setAnswer({ key, found });
-        setCursors(stack);
+        setAnswer((a) => ({ key, found, cursors: stack, choices: a?.key === key ? a.choices : {}, wider: null }));
         setError(null);
         return;
       }
@@ -256,10 +258,8 @@ export function Search({ params }) {
         wider = (await api.search(countOnly(textQuery(applied.q).nodes))).search_metadata.totalCount.total;
       }
       if (mine !== latest.current) return;
-      setAnswer({ key, found });
-      setCursors(stack);
-      setChoices(Object.fromEntries(chosen.map((id, i) => [id, others[i].facets?.[0]?.values || []])));
-      setWithoutFilters(wider);
+      const choices = Object.fromEntries(chosen.map((id, i) => [id, others[i].facets?.[0]?.values || []]));
+      setAnswer({ key, found, cursors: stack, choices, wider });
       setError(null);
     } catch (err) {
       if (mine === latest.current) setError(err.message);
@@ -272,7 +272,6 @@ export function Search({ params }) {
     if (pushed.current !== key) setDraft(applied); // come from elsewhere: the form follows
     pushed.current = null;
     setAnswer(null);
-    setWithoutFilters(null);
     if (Object.keys(errors).length) {
       latest.current++;
       setBusy(false);
@@ -314,7 +313,7 @@ export function Search({ params }) {
     set(Object.fromEntries(FIELDS.map((k) => [k, draft[k]])));
     setOpen(false);
   };
-  const result = answer?.key === key ? answer.found : null;
+  const result = own ? own.found : null;
   const next = () => run([...cursors, result.cursor]);
   const prev = () => run(cursors.slice(0, -1));
   const facet = (id) => choices[id] || result?.facets?.find((f) => f.id === id)?.values || [];

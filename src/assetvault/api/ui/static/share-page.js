@@ -120,14 +120,18 @@ function folderView(info, rel) {
   return out;
 }
 
+let asked = 0; // the last place asked for: an answer about an earlier one is dropped
+
 async function show() {
   const rel = currentRel();
+  const mine = ++asked;
   let response;
   try {
     response = await fetch(below("info", rel), { credentials: "omit", referrerPolicy: "no-referrer" });
   } catch {
-    return showError(0, "The server could not be reached.");
+    return mine === asked && showError(0, "The server could not be reached.");
   }
+  if (mine !== asked) return;
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
     try {
@@ -135,9 +139,10 @@ async function show() {
     } catch {
       /* keep the status line */
     }
-    return showError(response.status, detail);
+    return mine === asked && showError(response.status, detail);
   }
   const info = await response.json();
+  if (mine !== asked) return;
   const view = info.item.kind === "asset" ? assetView(info, rel) : folderView(info, rel);
   if (info.item.kind === "asset" && info.kind === "folder") {
     view.unshift(crumbs(info, rel));
