@@ -272,6 +272,25 @@ class LocalBlobStore:
                     else:
                         tmp.unlink()
 
+    async def clear(self) -> int:
+        def remove() -> int:
+            removed = 0
+            for first in self.root.iterdir():
+                if first.name.startswith(".") or not first.is_dir():
+                    continue
+                removed += sum(len(os.listdir(second)) for second in first.iterdir())
+                shutil.rmtree(first, ignore_errors=True)
+            for staging in (self.tmp_dir, self.uploads_dir):
+                for entry in staging.iterdir():
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+            self._uploads.clear()
+            return removed
+
+        return await asyncio.to_thread(remove)
+
     # -- upload staging ------------------------------------------------------------------
 
     def _upload_dir(self, upload_id: str) -> Path:
