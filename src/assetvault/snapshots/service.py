@@ -23,6 +23,9 @@ Neither writes the tree through the write path, and that is on purpose: they rep
 whole state, they do not change it. No outbox row is appended (a reset of a test server
 does not send its webhooks a delete event per asset); consumers start from the restored
 positions.
+
+On PostgreSQL there are no snapshots (501, with the reason); a reset there empties the
+database in one transaction and the blob store through its port (``_reset_shared``).
 """
 
 from __future__ import annotations
