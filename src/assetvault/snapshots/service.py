@@ -35,6 +35,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
@@ -47,8 +48,7 @@ from sqlalchemy import delete, update
 
 from assetvault.adapters.blobs.base import BlobStore
 from assetvault.adapters.database.engine import Database, head_revisions, known_revision
-from assetvault.adapters.database.reset import empty_dam
-from assetvault.adapters.database.secrets import run_in_transaction
+from assetvault.adapters.database.reset import reset_database
 from assetvault.adapters.database.tables import event_state, jobs, search_index_state
 from assetvault.adapters.snapshots import files
 from assetvault.errors import AssetvaultError, Conflict, InvalidInput, NotFound
@@ -639,22 +639,31 @@ class SnapshotService:
         url = self.db.url
         blobs = self.blobs
 
-        def swap() -> tuple[int, int]:
+        def swap() -> tuple[int, int, float, float]:
+            clock = time.monotonic
+            asked = clock()
             with self.gate.closed_for_restore(DRAIN_SECONDS):
-                assets = run_in_transaction(
-                    url,
-                    lambda conn: empty_dam(
-                        conn, keep_tokens=keep_tokens, keep_registrations=keep_registrations
-                    ),
+                drained = clock()
+                assets = reset_database(
+                    url, keep_tokens=keep_tokens, keep_registrations=keep_registrations
                 )
+                emptied = clock()
                 removed = asyncio.run(blobs.clear()) if blobs is not None else 0
-                return assets, removed
+                return assets, removed, drained - asked, emptied - drained
 
-        assets, removed = await asyncio.to_thread(swap)
+        assets, removed, drain, database = await asyncio.to_thread(swap)
         if self.on_restored is not None:
             self.on_restored()
         seconds = asyncio.get_running_loop().time() - started
-        log.info("data reset in %.2f s: %d asset(s), %d blob(s) removed", seconds, assets, removed)
+        log.info(
+            "data reset in %.2f s (%.2f s draining requests, %.2f s the database): "
+            "%d asset(s), %d blob(s) removed",
+            seconds,
+            drain,
+            database,
+            assets,
+            removed,
+        )
         return Outcome("reset", seconds, 0, 0)  # what there is now, as on SQLite
 
     async def _fresh_database(self) -> Path:

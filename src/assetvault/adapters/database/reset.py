@@ -28,6 +28,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from assetvault.adapters.database.secrets import run_in_transaction
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -85,8 +87,30 @@ async def _seed(conn: asyncpg.Connection) -> None:
     await conn.execute("INSERT INTO event_state (key, value) VALUES ('dispatcher_lease', '')")
 
 
+def reset_database(
+    database_url: str, *, keep_tokens: bool, keep_registrations: bool, attempts: int = 3
+) -> int:
+    """``empty_dam`` in a transaction of its own (blocking: run it on a thread), tried
+    again when PostgreSQL aborts it to break a deadlock (a transaction of another process
+    that holds one of the tables and waits for another the reset holds already)."""
+    import asyncpg
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return run_in_transaction(
+                database_url,
+                lambda conn: empty_dam(
+                    conn, keep_tokens=keep_tokens, keep_registrations=keep_registrations
+                ),
+            )
+        except asyncpg.exceptions.DeadlockDetectedError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-__all__ = ["KEPT_ALWAYS", "RESET_LOCK", "empty_dam"]
+__all__ = ["KEPT_ALWAYS", "RESET_LOCK", "empty_dam", "reset_database"]
