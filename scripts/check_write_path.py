@@ -41,6 +41,9 @@ QUEUE_WRITES = {"enqueue", "fail"}
 QUEUE_NAMES = {"queue", "_queue"}
 WRITE_PATH = {"tree/writes.py"}
 COPIES_WHOLE_INSTALLATIONS = {"relocation/service.py"}
+# A reset replaces the whole state with a fresh database's (the seed rows a migration
+# inserts, put back after the tables are emptied): no change to send events for.
+COPIES_WHOLE_INSTALLATIONS |= {"adapters/database/reset.py"}
 BLOB_DELETERS = {"maintenance/service.py"}
 EXEMPT_DIRS = ("adapters/database/migrations/", "adapters/blobs/")
 SQL_WRITE = re.compile(

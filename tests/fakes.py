@@ -144,6 +144,13 @@ class FakeBlobStore:
             if self.stored_at[key] <= cutoff:
                 yield key
 
+    async def clear(self) -> int:
+        removed = len(self.blobs)
+        self.blobs.clear()
+        self.stored_at.clear()
+        self.uploads.clear()
+        return removed
+
     # -- upload staging ------------------------------------------------------------------
 
     async def write_part(

@@ -266,7 +266,12 @@ def build_services(
         else None
     )
     snapshots = SnapshotService(
-        settings, db, blob_root, gate, embedded.indexes if embedded is not None else None
+        settings,
+        db,
+        blob_root,
+        gate,
+        embedded.indexes if embedded is not None else None,
+        blobs=blobs,
     )
     auth = AuthService(db)
     return Services(

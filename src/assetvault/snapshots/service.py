@@ -23,6 +23,9 @@ Neither writes the tree through the write path, and that is on purpose: they rep
 whole state, they do not change it. No outbox row is appended (a reset of a test server
 does not send its webhooks a delete event per asset); consumers start from the restored
 positions.
+
+On PostgreSQL there are no snapshots (501, with the reason); a reset there empties the
+database in one transaction and the blob store through its port (``_reset_shared``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
@@ -42,7 +46,9 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
+from assetvault.adapters.blobs.base import BlobStore
 from assetvault.adapters.database.engine import Database, head_revisions, known_revision
+from assetvault.adapters.database.reset import reset_database
 from assetvault.adapters.database.tables import event_state, jobs, search_index_state
 from assetvault.adapters.snapshots import files
 from assetvault.errors import AssetvaultError, Conflict, InvalidInput, NotFound
@@ -163,8 +169,10 @@ class SnapshotService:
         gate: Gate,
         indexes: DocumentIndexes | None,
         on_restored: Callable[[], None] | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.settings = settings
+        self.blobs = blobs  # the blob port (a reset on PostgreSQL empties the store)
         self.db = db
         self.blob_root = blob_root
         self.gate = gate
@@ -593,7 +601,10 @@ class SnapshotService:
         """An empty DAM, as on a fresh start: the root folder alone, an empty index, no
         jobs, no outbox, no journal; the tokens kept unless ``keep_tokens`` is off, the
         event registrations dropped unless ``keep_registrations``. The binaries are left
-        to the sweep (a snapshot may share them)."""
+        to the sweep (a snapshot may share them); on PostgreSQL, where there are no
+        snapshots, the blob store is emptied (``_reset_shared``)."""
+        if not self.db.is_sqlite:
+            return await self._reset_shared(keep_tokens, keep_registrations)
         live = self._supported()
         started = asyncio.get_running_loop().time()
         fresh = await self._fresh_database()
@@ -610,6 +621,50 @@ class SnapshotService:
         seconds = asyncio.get_running_loop().time() - started
         log.info("data reset in %.2f s", seconds)
         return Outcome("reset", seconds, 0, 0)
+
+    async def _reset_shared(self, keep_tokens: bool, keep_registrations: bool) -> Outcome:
+        """Reset on PostgreSQL: behind this data directory's closed gate, the database
+        emptied in one transaction (adapters/database/reset.py: every table but the
+        schema's version, the shared secrets and what is kept; the seed rows put back;
+        the search, which lives in the tables, with it), then every blob removed through
+        the blob port. Other machines' statements see the state before or after, never a
+        mix (the transaction's locks); docs/ci.md says what a multi-machine reset holds."""
+        if self.indexes is not None:
+            raise Unsupported(
+                "reset on PostgreSQL needs the database search backend (search_backend "
+                "'database', the default there): an embedded index on each machine cannot "
+                "be emptied with the database's transaction"
+            )
+        started = asyncio.get_running_loop().time()
+        url = self.db.url
+        blobs = self.blobs
+
+        def swap() -> tuple[int, int, float, float]:
+            clock = time.monotonic
+            asked = clock()
+            with self.gate.closed_for_restore(DRAIN_SECONDS):
+                drained = clock()
+                assets = reset_database(
+                    url, keep_tokens=keep_tokens, keep_registrations=keep_registrations
+                )
+                emptied = clock()
+                removed = asyncio.run(blobs.clear()) if blobs is not None else 0
+                return assets, removed, drained - asked, emptied - drained
+
+        assets, removed, drain, database = await asyncio.to_thread(swap)
+        if self.on_restored is not None:
+            self.on_restored()
+        seconds = asyncio.get_running_loop().time() - started
+        log.info(
+            "data reset in %.2f s (%.2f s draining requests, %.2f s the database): "
+            "%d asset(s), %d blob(s) removed",
+            seconds,
+            drain,
+            database,
+            assets,
+            removed,
+        )
+        return Outcome("reset", seconds, 0, 0)  # what there is now, as on SQLite
 
     async def _fresh_database(self) -> Path:
         """A database as migrations make it on a fresh start, made once per schema and

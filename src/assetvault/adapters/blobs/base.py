@@ -108,6 +108,10 @@ class BlobStore(Protocol):
 
     def keys_older_than(self, seconds: float) -> AsyncIterator[str]: ...
 
+    async def clear(self) -> int:
+        """Remove every blob and every staged upload of the store (a reset: nothing refers
+        to them any more); returns how many blobs were removed."""
+
 
 class UploadStaging(Protocol):
     async def write_part(

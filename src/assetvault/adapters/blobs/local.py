@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -271,6 +272,32 @@ class LocalBlobStore:
                         shutil.rmtree(tmp, ignore_errors=True)
                     else:
                         tmp.unlink()
+
+    async def clear(self) -> int:
+        """Every shard directory and staged upload moved into one trash directory under
+        ``.tmp`` (a rename each: the store is empty when this returns), then the trash
+        removed on a thread of its own, after the caller has gone on; what a crash leaves
+        of it the sweep removes with the rest of ``.tmp``."""
+
+        def move() -> tuple[int, Path]:
+            trash = self.tmp_dir / f"cleared-{uuid.uuid4().hex[:12]}"
+            trash.mkdir()
+            removed = 0
+            for first in self.root.iterdir():
+                if first.name.startswith(".") or not first.is_dir():
+                    continue
+                removed += sum(len(os.listdir(second)) for second in first.iterdir())
+                first.rename(trash / first.name)
+            for entry in self.uploads_dir.iterdir():
+                entry.rename(trash / f"upload-{entry.name}")
+            self._uploads.clear()
+            return removed, trash
+
+        removed, trash = await asyncio.to_thread(move)
+        threading.Thread(
+            target=shutil.rmtree, args=(trash,), kwargs={"ignore_errors": True}, daemon=True
+        ).start()
+        return removed
 
     # -- upload staging ------------------------------------------------------------------
 

@@ -580,6 +580,26 @@ class S3BlobStore:
         with contextlib.suppress(ClientError):
             await self._copy(object_key, object_key, size)
 
+    async def clear(self) -> int:
+        """Every object under the prefix deleted, listed a page at a time and deleted in
+        batches of 1,000 (one DeleteObjects each); the multipart uploads begun under it
+        aborted."""
+        removed = 0
+        batch: list[str] = []
+        async for obj in self._list(self.prefix):
+            key = str(obj["Key"])
+            if key.startswith(f"{self.prefix}blobs/"):
+                removed += 1
+            batch.append(key)
+            if len(batch) == 1000:
+                await self._delete_many(batch)
+                batch = []
+        if batch:
+            await self._delete_many(batch)
+        await self._abort_multipart_older_than(float("inf"), float("inf"))
+        self._busy.clear()
+        return removed
+
     async def keys_older_than(self, seconds: float) -> AsyncIterator[str]:
         cutoff = time.time() - seconds
 

@@ -325,3 +325,21 @@ async def test_sweep_removes_only_stale_uploads(real: BlobBackend) -> None:
     assert time.monotonic() - started < 1  # else "new" may have aged too
     assert await real.received(UPLOAD) == {}
     assert await real.received(other) == {1: 3}
+
+
+async def test_clear_removes_every_blob_and_staged_upload(store: BlobBackend) -> None:
+    """What a reset on PostgreSQL asks of the store: nothing left, and the store still
+    takes new blobs afterwards."""
+    keys = [(await store.put(chunks(b"rock %d" % i))).key for i in range(5)]
+    await store.write_part(UPLOAD, 1, chunks(b"part"), MIB)
+    assert await store.received(UPLOAD) == {1: 4}
+
+    assert await store.clear() == 5
+
+    for key in keys:
+        assert await store.size(key) is None
+    assert [k async for k in store.keys_older_than(-3600)] == []
+    assert await store.received(UPLOAD) == {}
+    again = await store.put(chunks(b"rock 0"))
+    assert again.key == keys[0]
+    assert await read_all(store, again.key) == b"rock 0"
