@@ -136,9 +136,10 @@ class Settings(BaseSettings):
     # serve's worker and background processes run at a lower CPU priority than its API
     # processes: this much niceness added, and Linux's SCHED_BATCH (no wake-up
     # preemption), so requests win the cores while events are delivered, the index
-    # written and an ingest processed beside them (docs/runtime.md). 0: as the API
-    # processes run.
-    roles_nice: int = Field(default=10, ge=0, le=19)
+    # written and an ingest processed beside them (docs/runtime.md). 0 (the default
+    # until a quiet measurement shows the gain): as the API processes run. Mind that a
+    # starved background builds the search index late (searches answer 503 meanwhile).
+    roles_nice: int = Field(default=0, ge=0, le=19)
 
     # Processing (renditions, metadata extraction) in worker processes.
     workers: int | None = None  # jobs `serve`'s worker runs at once; default: one per core

@@ -118,6 +118,9 @@ ELSEWHERE = {
     # The ZIP of a selection through a media URL: the POST's ZIP and headers
     # (tests/api/ui/test_media_urls.py).
     "/adobe/assets/archive",
+    # A snapshot as one tar file, for an admin token only, always an attachment
+    # (tests/api/admin/test_snapshots.py).
+    "/_assetvault/snapshots/{name}/archive",
 }
 
 ACTIVE = [

@@ -67,7 +67,13 @@ def test_reset_on_postgresql(tmp_path: Path, postgres_env: dict[str, str]) -> No
         return Reply(200)
 
     with receiver(hook_answer) as before_hook, receiver(hook_answer) as after_hook:
-        server = LiveServer(data_dir=tmp_path / "data", env={**ENV, **postgres_env}).start()
+        # No worker: a rendition a job in flight stores after the reset is an orphan the
+        # sweep removes (docs/ci.md), and would make the count of blobs left a race.
+        server = LiveServer(
+            data_dir=tmp_path / "data",
+            env={**ENV, **postgres_env},
+            extra_args=["--workers", "0"],
+        ).start()
         try:
             token = create_token(server.data_dir, "e2e-admin", "admin", env=server.env)
             http = httpx.Client(base_url=server.url, headers=adobe(token), timeout=60)
@@ -91,7 +97,7 @@ def test_reset_on_postgresql(tmp_path: Path, postgres_env: dict[str, str]) -> No
             assert listed.json()["properties"]["srn:paging"]["total"] == ASSETS, listed.text
             assert found(http, "rock7.txt") == ["rock7.txt"]
             stored = blob_files(server.data_dir)
-            assert len(stored) >= ASSETS  # the originals, and renditions made meanwhile
+            assert len(stored) >= ASSETS  # the originals
 
             # The admin API: a few hundred assets gone within a second, the token kept.
             started = time.monotonic()

@@ -7,10 +7,10 @@ A process that keeps dying soon after its start (a full disk, a database it cann
 open) is restarted after a back-off that doubles with each such death up to a cap
 (``restart_delay``), not in a loop; the log says so once per step of the back-off.
 
-Both run below the API processes' CPU priority (``lower_priority``; the setting
-``roles_nice``): on two cores the event dispatcher's signing and sending, the indexer and
-an ingest's renditions would otherwise take the cores from the requests, and a PATCH
-would wait for a core behind them."""
+Both can run below the API processes' CPU priority (``lower_priority``; the setting
+``roles_nice``, off by default): on two cores the event dispatcher's signing and sending,
+the indexer and an ingest's renditions would otherwise take the cores from the requests,
+and a PATCH would wait for a core behind them."""
 
 from __future__ import annotations
 

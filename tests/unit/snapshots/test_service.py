@@ -269,7 +269,7 @@ async def test_postgresql_is_refused_with_the_reason(
         with pytest.raises(Unsupported, match="pg_dump"):
             await svc.snapshots.save("x")
         with pytest.raises(Unsupported, match="pg_dump"):
-            await svc.snapshots.reset()
+            await svc.snapshots.restore("x")
     finally:
         await svc.close()
         await drop_database(postgres_admin_url, url)
