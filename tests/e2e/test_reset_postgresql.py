@@ -52,12 +52,13 @@ def fill(server: LiveServer, token: str, n: int) -> None:
 
 def blob_files(data_dir: Path) -> list[Path]:
     root = data_dir / "blobs"
-    # What the store holds (a cleared store's trash under .tmp is on its way out).
-    return [
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    ]
+    found: list[Path] = []
+    # What the store holds; a cleared store's trash under .tmp is on its way out (being
+    # removed while this walks, so it is not entered).
+    for here, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(here) / f for f in files if not f.startswith("."))
+    return found
 
 
 def test_reset_on_postgresql(tmp_path: Path, postgres_env: dict[str, str]) -> None:

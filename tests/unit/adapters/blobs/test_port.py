@@ -176,7 +176,10 @@ async def test_local_copy_is_the_blob_and_gone_after_the_block_where_it_is_a_cop
 
 async def test_keys_older_than_lists_only_old_blobs(real: BlobBackend) -> None:
     old = await real.put(chunks(b"old"))
-    await asyncio.sleep(2.1)  # S3 keeps modification times to the second
+    # S3 keeps modification times to the second, and the store takes a whole second to
+    # stand for any instant up to a second later: old is "stored by" at most 1 s after
+    # its put, so 1.5 s before now needs more than 2.5 s between the two puts.
+    await asyncio.sleep(3.1)
     new = await real.put(chunks(b"new"))
     assert [k async for k in real.keys_older_than(1.5)] == [old.key]
     assert sorted([k async for k in real.keys_older_than(0)]) == sorted([old.key, new.key])
