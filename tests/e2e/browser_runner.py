@@ -9,7 +9,6 @@ Screenshots go to tests/artifacts/ui/."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -23,7 +22,6 @@ import pytest
 import pyvips
 
 from tests.live import ASSETVAULT, LiveServer
-from tests.pg import create_test_database, drop_database
 
 # The marks of a browser test: it seeds, processes, then runs a script (up to 600 s, see
 # run_script); on two shared cores under load that takes longer than the suite's 300 s.
@@ -43,18 +41,6 @@ def require_browser() -> None:
     )
     missing = [p for p in wanted if not Path(p).exists()]
     assert not missing, f"run make install (scripts/bootstrap.sh): missing {missing}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Each test on each database backend (search, facets and cursors differ most)."""
-    if request.param == "sqlite":
-        yield {}
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    url = asyncio.run(create_test_database(admin_url))
-    yield {"ASSETVAULT_DATABASE_URL": url}
-    asyncio.run(drop_database(admin_url, url))
 
 
 def serve(tmp_path: Path, database_env: dict[str, str], workers: int = 0) -> Iterator[LiveServer]:

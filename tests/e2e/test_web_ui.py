@@ -32,7 +32,6 @@ from tests.e2e.browser_runner import (
     upload,
     worker_argv,
 )
-from tests.e2e.browser_runner import database_env as database_env  # the fixtures, shared
 from tests.e2e.browser_runner import server as server
 from tests.live import ASSETVAULT, LiveServer
 

@@ -32,7 +32,6 @@ from tests.e2e.browser_runner import (
     process,
     run_script,
 )
-from tests.e2e.browser_runner import database_env as database_env  # the fixtures, shared
 from tests.e2e.browser_runner import server as server
 from tests.live import LiveServer
 

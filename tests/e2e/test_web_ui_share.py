@@ -27,7 +27,6 @@ from tests.e2e.browser_runner import (
     serve,
     upload,
 )
-from tests.e2e.browser_runner import database_env as database_env  # the fixtures, shared
 from tests.live import LiveServer
 
 pytestmark = BROWSER_MARKS

@@ -24,7 +24,6 @@ from tests.e2e.browser_runner import (
     run_script,
     upload,
 )
-from tests.e2e.browser_runner import database_env as database_env  # the fixtures, shared
 from tests.e2e.browser_runner import server as server
 from tests.live import LiveServer
 
