@@ -192,6 +192,7 @@ def build_services(
                 indexes,
                 index_here=settings.search_index_here,
                 wait_seconds=settings.search_wait_seconds,
+                first_wait_seconds=settings.search_first_wait_seconds,
                 wakeups=wakeups,
                 safety_seconds=settings.wake_safety_seconds,
             )

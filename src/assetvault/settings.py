@@ -162,6 +162,10 @@ class Settings(BaseSettings):
     # How long a search waits for the embedded index to apply the changes committed
     # before it (then it answers from what the index has).
     search_wait_seconds: float = 2.0
+    # How long a search waits for the first embedded index when there is none yet (the
+    # background role builds it after serve is ready; on a loaded machine that can take
+    # seconds), then it answers 503.
+    search_first_wait_seconds: float = Field(default=30.0, ge=0)
 
     # Binaries of these passive types are served inline; every other type (HTML, XHTML,
     # SVG, XML, JavaScript, anything unknown) as an attachment with CSP sandbox, so an

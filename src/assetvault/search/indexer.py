@@ -366,6 +366,8 @@ class Indexer:
         finally:
             await asyncio.to_thread(writer.close)
         previous = await self._swap(directory, head)
+        # Readers waiting for an index (the first one, after a start) load it now.
+        self.wakeups.notify([INDEXED])
         await self.close()
         self.directory = None
         if previous and previous != directory:
@@ -427,7 +429,9 @@ class Indexer:
 class EmbeddedSearch:
     """The SearchIndex port over a DocumentIndex fed by the indexer: a search first
     waits (up to ``wait_seconds``) until the index has applied the outbox as its own
-    transaction sees it, then runs on the index's last reload.
+    transaction sees it, then runs on the index's last reload. While there is no index
+    at all (another process builds the first one after serve is ready) it waits up to
+    ``first_wait_seconds`` for it before answering Unavailable.
 
     ``index_here``: this process may be the writer (it indexes when it takes the lock);
     under ``serve`` the API processes only read."""
@@ -442,6 +446,7 @@ class EmbeddedSearch:
         wait_seconds: float,
         wakeups: Wakeups,
         safety_seconds: float,
+        first_wait_seconds: float = 0.0,
     ) -> None:
         self.db = db
         # Its own connections for its bookkeeping (and for indexing, when it indexes
@@ -454,6 +459,7 @@ class EmbeddedSearch:
         self.root = root
         self.indexes = indexes
         self.wait_seconds = wait_seconds
+        self.first_wait_seconds = max(first_wait_seconds, wait_seconds)
         self.wakeups = wakeups
         self.safety_seconds = safety_seconds
         self.indexer: Indexer | None = self.new_indexer() if index_here else None
@@ -508,7 +514,8 @@ class EmbeddedSearch:
         passes: then the last loaded state answers). Unavailable if there is none."""
         if self.index is not None and self.position >= head:
             return
-        deadline = time.monotonic() + self.wait_seconds
+        started = time.monotonic()
+        deadline = started + self.wait_seconds
         async with self._lock:
             if self._indexed is None:
                 self._indexed = await self.wakeups.listen(INDEXED)
@@ -521,9 +528,10 @@ class EmbeddedSearch:
                 await self._load()
                 if self.index is not None and self.position >= head:
                     return
-                if self.index is None and self.indexer is None:
-                    break  # no index yet, and building it is another process's work
-                left = deadline - time.monotonic()
+                # No index yet: building it is the indexer's first work after a start,
+                # which a search made right after ready waits for rather than failing.
+                end = started + self.first_wait_seconds if self.index is None else deadline
+                left = end - time.monotonic()
                 if left <= 0:
                     break
                 # Until the indexer publishes a position (then the position is read again).

@@ -137,11 +137,15 @@ async def test_an_api_process_without_an_index_answers_503(
 
     from assetvault.app import create_app
 
-    reader = embedded(tmp_path / "data", database_url, search_index_here=False)
+    reader = embedded(
+        tmp_path / "data", database_url, search_index_here=False, search_first_wait_seconds=0.3
+    )
     await reader.db.migrate()
     try:
+        began = time.monotonic()
         with pytest.raises(Unavailable):
             await reader.search.search(parse_request({"query": [{"match": {"text": "x"}}]}))
+        assert time.monotonic() - began >= 0.3  # it waited for a first index first
         token = await reader.auth.create_token("r", "read")
         app = create_app(services=reader)
         async with httpx.AsyncClient(
@@ -155,6 +159,34 @@ async def test_an_api_process_without_an_index_answers_503(
         assert response.status_code == 503, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
         assert "being built" in response.json()["detail"]
+    finally:
+        await reader.close()
+
+
+async def test_a_search_waits_for_the_first_index_another_process_builds(
+    writer: Services,
+) -> None:
+    # As right after serve is ready: the API process has no index until the background
+    # role's indexer has built it, and a search made meanwhile answers once it has.
+    await make_assets(writer, [("w.jpg", {"dc:title": "feldspar"})])
+    reader = embedded(
+        writer.settings.data_dir,
+        writer.settings.database_url,
+        search_index_here=False,
+        search_first_wait_seconds=60,
+        wake_safety_seconds=60,
+    )
+    try:
+        waiting = asyncio.create_task(titles(reader, "feldspar"))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        indexer = index_of(writer).indexer
+        assert indexer is not None
+        built = time.monotonic()
+        await indexer.catch_up()
+        # Woken by the build itself, not by the safety net's poll a minute later.
+        assert await asyncio.wait_for(waiting, 20) == ["feldspar"]
+        assert time.monotonic() - built < 10
     finally:
         await reader.close()
 
