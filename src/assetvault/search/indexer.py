@@ -70,6 +70,12 @@ log = logging.getLogger("assetvault.search.indexer")
 STATE = "embedded"
 BATCH = 1000  # outbox events per commit at most
 REBUILD_CHUNK = 2000
+# The indexer opens its index afresh after this many commits. Tantivy's directory keeps
+# a path and a pointer for every file it ever opened, for as long as its Index object
+# lives, and each commit writes new segment files: over a day of steady changes that
+# grew the background process by some 0.3 MiB a minute (the soak, tests/soak). A new
+# Index object (and writer) starts with none; it costs a few milliseconds.
+RENEW_AFTER_COMMITS = 1000
 PUBLISHED = "assetvault-position"  # in an index's directory: the position it committed
 # Events that change nothing a search reads.
 IGNORED = {events.DOWNLOADED, events.COMMENT_ADDED, events.RELATION_ADDED}
@@ -213,6 +219,7 @@ class Indexer:
         self.directory: str | None = None
         self._writer: IndexWriter | None = None
         self._recording: asyncio.Future[bool] | None = None  # the last position's record
+        self.commits = 0  # since the index was opened
 
     async def close(self) -> None:
         await self._settle_record()
@@ -228,6 +235,7 @@ class Indexer:
         index = await asyncio.to_thread(self.indexes, self.root / directory, create=False)
         self._writer = await asyncio.to_thread(index.writer)
         self.index, self.directory = index, directory
+        self.commits = 0
 
     async def catch_up(self) -> int:
         """Apply the outbox up to its head; the position reached. Builds the index
@@ -248,7 +256,8 @@ class Indexer:
                 floor,
             )
             return await self.rebuild()
-        if self.directory != state.directory or self._writer is None:
+        renew = self.commits >= RENEW_AFTER_COMMITS
+        if self.directory != state.directory or self._writer is None or renew:
             try:
                 await self._open(state.directory)
             except IndexBroken as exc:
@@ -277,6 +286,7 @@ class Indexer:
                 return position
             position = batch[-1].seq
             await asyncio.to_thread(self._apply, under, assets, gone, position)
+            self.commits += 1
             self.wakeups.notify([INDEXED])
             if not await self._settle_record():
                 return position  # another build swapped the index in: reopen next time

@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from assetvault.adapters.database.tables import search_index_state
 from assetvault.errors import Unavailable
+from assetvault.search import indexer as indexer_module
 from assetvault.search.indexer import (
     PUBLISHED,
     STATE,
@@ -111,6 +112,29 @@ async def test_a_replay_from_an_earlier_position_changes_nothing(writer: Service
     assert await titles(writer, "opal") == before
     assert await titles(writer, "garnet") == ["garnet"]
     assert index.index is not None and index.index.count() == await asset_count(writer) == 29
+
+
+async def test_the_indexer_opens_its_index_afresh_every_so_many_commits(
+    writer: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tantivy's directory remembers every file its Index object ever opened, and every
+    # commit writes new ones: the indexer takes a new Index object (and writer) now and
+    # then, without a change lost or applied twice.
+    monkeypatch.setattr(indexer_module, "RENEW_AFTER_COMMITS", 2)
+    indexer = index_of(writer).indexer
+    assert indexer is not None
+    await indexer.catch_up()
+    opened = []
+    for i in range(5):
+        await make_assets(writer, [(f"f{i}.jpg", {"dc:title": f"flint {i}"})])
+        await indexer.catch_up()
+        if not opened or indexer.index is not opened[-1]:
+            opened.append(indexer.index)
+        assert indexer.commits <= 2
+    assert len(opened) >= 3
+    assert len(await titles(writer, "flint")) == 5
+    assert index_of(writer).index is not None
+    assert index_of(writer).index.count() == await asset_count(writer) == 5  # type: ignore[union-attr]
 
 
 async def test_a_missing_index_is_rebuilt(writer: Services) -> None:

@@ -103,6 +103,7 @@ WINDOW_CAP = 20_000  # assets a window may hold
 BOUNDS_SECONDS = 30.0  # how long an index reuses its estimate of a sort key's value range
 AGG_SIZE = 65_000  # buckets per facet: more than any real number of formats or statuses
 WRITER_HEAP = 64_000_000
+RENEW_AFTER_RELOADS = 1000  # TantivyIndex.reload
 BULK_HEAP = 512_000_000
 
 
@@ -368,11 +369,8 @@ class TantivyIndex:
             elif orjson.loads(marker.read_bytes()).get("schema") != SCHEMA_VERSION:
                 raise IndexBroken(f"the search index in {directory} has another schema")
             self.schema = _schema()
-            self.index = tantivy.Index(self.schema, path=str(directory), reuse=not create)
-            self.index.register_tokenizer(
-                "words", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
-            )
-            self.index.config_reader("Manual")
+            self.index = self._open(create=create)
+            self.reloads = 0  # since self.index was opened
             if create:
                 marker.write_bytes(orjson.dumps({"schema": SCHEMA_VERSION}))
             self.searcher = self.index.searcher()
@@ -381,8 +379,24 @@ class TantivyIndex:
         except (ValueError, OSError, orjson.JSONDecodeError) as exc:
             raise IndexBroken(f"the search index in {directory} cannot be opened: {exc}") from exc
 
+    def _open(self, *, create: bool) -> tantivy.Index:
+        index = tantivy.Index(self.schema, path=str(self.directory), reuse=not create)
+        index.register_tokenizer(
+            "words", tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+        )
+        index.config_reader("Manual")
+        return index
+
     def reload(self) -> None:
-        self.index.reload()
+        self.reloads += 1
+        if self.reloads >= RENEW_AFTER_RELOADS:
+            # Tantivy's directory keeps a path and a pointer for every file it ever opened
+            # while its Index object lives, and every reload after a commit opens new
+            # segment files: a fresh Index object starts with none. Searches still
+            # running keep the old one until they end.
+            self.index, self.reloads = self._open(create=False), 0
+        else:
+            self.index.reload()
         searcher = self.index.searcher()
         self.searcher, self.codes = searcher, FacetCodes.read(searcher)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from assetvault.adapters.search import tantivy as tantivy_adapter
 from assetvault.adapters.search.tantivy import (
     KeyBounds,
     PreparedTantivy,
@@ -170,6 +171,29 @@ def _build(tmp_path: Path, assets: list[IndexedAsset]) -> TantivyIndex:
     writer.close()
     index.reload()
     return index
+
+
+async def test_a_reader_opens_its_index_afresh_now_and_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tantivy's directory remembers every file an Index object ever opened: a reader
+    # that reloads after each commit takes a new Index object every so many reloads.
+    monkeypatch.setattr(tantivy_adapter, "RENEW_AFTER_RELOADS", 3)
+    index = _build(tmp_path, [_asset(0, "image/jpeg", None, "lamp")])
+    writer_side = TantivyIndex(tmp_path / "index", create=False)
+    writer = writer_side.writer()
+    opened = [index.index]
+    for i in range(1, 7):
+        writer.upsert([_asset(i, "image/jpeg", None, "lamp")])
+        writer.commit()
+        index.reload()
+        if index.index is not opened[-1]:
+            opened.append(index.index)
+        # Every reload sees every commit, on the old Index object or a new one.
+        assert index.count() == i + 1
+        assert len(await (await index.prepare(None, _match("lamp"))).ranked(50)) == i + 1
+    writer.close()
+    assert len(opened) == 3  # renewed at the 3rd and the 6th reload since the build's
 
 
 async def test_facets_from_the_combined_code_are_exact(tmp_path: Path) -> None:
