@@ -78,10 +78,9 @@ def _api_process(
 ) -> None:
     """The body of one API process (a fork of serve); ``heartbeat``: its pipe to serve."""
     from assetvault.runtime.http import Server
-    from assetvault.runtime.supervisor import die_with_parent, tune_malloc
+    from assetvault.runtime.supervisor import die_with_parent
 
     die_with_parent()
-    tune_malloc()  # as the other roles' processes get it through their environment
     parent = multiprocessing.parent_process()
     if parent is None or os.getppid() != parent.pid:
         os._exit(1)  # serve died before this process could follow it

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("assetvault.supervisor")
@@ -53,29 +53,6 @@ CHILD_ENV_DEFAULTS = {
     "MALLOC_MMAP_THRESHOLD_": str(256 * 1024),
     "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024),
 }
-
-
-# mallopt's numbers for the settings above (malloc.h).
-_MALLOPT_PARAMS = {
-    "MALLOC_ARENA_MAX": -8,
-    "MALLOC_MMAP_THRESHOLD_": -3,
-    "MALLOC_TRIM_THRESHOLD_": -1,
-}
-
-
-def tune_malloc(environ: Mapping[str, str] | None = None) -> None:
-    """Apply ``CHILD_ENV_DEFAULTS`` to this running process through ``mallopt``: for an
-    API process, a fork of serve whose malloc read its environment at serve's start.
-    Each one the operator set in the environment is left as set (glibc read it then).
-    Nothing where the C library has no ``mallopt`` (not glibc)."""
-    environ = os.environ if environ is None else environ
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    for name, param in _MALLOPT_PARAMS.items():
-        if name not in environ:
-            mallopt(param, int(CHILD_ENV_DEFAULTS[name]))
 
 
 def restart_delay(

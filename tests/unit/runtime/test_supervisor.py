@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -117,60 +116,6 @@ def test_the_roles_start_with_fixed_malloc_settings_unless_the_operator_says(
     Supervisor(1, tmp_path, ("background",))._spawn()
     assert seen[0][name] == expected
     assert seen[0]["PATH"] == supervisor.os.environ["PATH"]  # the rest as it was
-
-
-# Run in a fresh interpreter: frees a mapped 4 MiB block (which raises glibc's dynamic
-# mmap threshold above 512 KiB), then counts the mapped blocks a 512 KiB allocation adds.
-MAPPED_AFTER_A_LARGE_FREE = """
-import ctypes, sys
-from assetvault.runtime.supervisor import tune_malloc
-
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-        "uordblks", "fordblks", "keepcost")]
-
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = Info
-libc.malloc.restype = ctypes.c_void_p
-libc.malloc.argtypes = [ctypes.c_size_t]
-libc.free.argtypes = [ctypes.c_void_p]
-if sys.argv[1] == "tuned":
-    tune_malloc()
-libc.free(libc.malloc(4 << 20))
-before = libc.mallinfo2().hblks
-block = libc.malloc(512 << 10)
-print(libc.mallinfo2().hblks - before)
-"""
-
-
-@pytest.mark.parametrize(("mode", "mapped"), [("tuned", 1), ("untuned", 0)])
-def test_a_running_process_gets_the_fixed_mmap_threshold(mode: str, mapped: int) -> None:
-    """API processes, forks of serve, get the roles' malloc settings through mallopt:
-    after a large block is freed, a 512 KiB block is still mapped on its own (and given
-    back when freed) instead of carved out of an arena."""
-    env = {k: v for k, v in os.environ.items() if k not in supervisor.CHILD_ENV_DEFAULTS}
-    out = subprocess.run(
-        [sys.executable, "-c", MAPPED_AFTER_A_LARGE_FREE, mode],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert int(out.stdout) == mapped, out.stderr
-
-
-def test_tune_malloc_keeps_the_operators_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[int, int]] = []
-
-    class Libc:
-        def mallopt(self, param: int, value: int) -> int:
-            calls.append((param, value))
-            return 1
-
-    monkeypatch.setattr(supervisor.ctypes, "CDLL", lambda name: Libc())
-    supervisor.tune_malloc({"MALLOC_ARENA_MAX": "4"})
-    assert calls == [(-3, 256 * 1024), (-1, 1024 * 1024)]
 
 
 class Sleeping(Supervisor):
