@@ -29,7 +29,8 @@ from starlette.testclient import TestClient
 
 with TestClient(create_app(settings, migrate=False)) as client:
     status = client.get("/health").status_code
-heavy = ["alembic", "pyvips", "tantivy", "aiohttp", "boto3", "stream_zip", "mako", "cryptography"]
+heavy = ["alembic", "pyvips", "tantivy", "aiohttp", "yarl", "boto3", "stream_zip", "mako"]
+heavy.append("cryptography")
 print(json.dumps({"status": status, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpcore
 import httpx
-import yarl
 
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
 from assetvault.adapters.fetch.pools import ReceiverPools
@@ -330,6 +329,7 @@ class GuardedClient:
         vetted, credentials kept for the origin asked). Raises guard.FetchBlocked before
         connecting anywhere refused and ReceiveFailed when the exchange fails."""
         import aiohttp
+        import yarl  # aiohttp's URLs: with it, where a file is first received
 
         hops = self.max_redirects
         for hop in range(hops + 1):
