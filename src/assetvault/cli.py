@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import ctypes
 import fcntl
+import gc
 import logging
 import os
 import sys
@@ -101,6 +102,7 @@ def _migrate_beside(settings: Settings) -> Callable[[], None]:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the migration
+        gc.enable()  # off in serve until its imports are frozen (main)
         status = 1
         try:
             asyncio.run(_migrate(settings))
@@ -195,6 +197,10 @@ def _serve(
     if api_only:
         _require_shared_engines(settings, args)
     lock = _lock_data_dir(settings)
+    # Listening before the start's work: a client that connects meanwhile is answered
+    # once an API process can serve it, not refused (serving.bind).
+    sock = serving.bind(args.host, args.port)
+    port = int(sock.getsockname()[1])
     _tune_malloc()
     migrated = _migrate_beside(settings)
     # The app's imports, once, here, while the schema is brought up to date: the API
@@ -220,8 +226,6 @@ def _serve(
         os.environ["ASSETVAULT_STRICT"] = "true"  # the API processes read the environment
     if args.seed is not None:
         _seed_before_serving(settings, args.seed)
-    sock = serving.bind(args.host, args.port)
-    port = int(sock.getsockname()[1])
     url = serving.client_url(args.host, port)
     # --role api: no worker and no background process here; other machines run them.
     roles = (
@@ -704,7 +708,16 @@ def _add_index_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    args = build_parser().parse_args(argv)
+    # serve imports the app once and forks its API processes from it: the collector
+    # stays off until it has frozen what the imports built (runtime/api.py, preload).
+    gc.disable()
+    try:
+        args = build_parser().parse_args(argv)
+    except BaseException:
+        gc.enable()
+        raise
+    if args.func is not cmd_serve:
+        gc.enable()
     try:
         return int(args.func(args))
     except AssetvaultError as exc:

@@ -5,6 +5,8 @@ jobs that never hold the capacity processing needs."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 
 from tests import media
 from tests.e2e.test_worker_crash import states, upload
-from tests.live import LiveServer, create_token, is_api_process
+from tests.live import ASSETVAULT, LiveServer, create_token, free_port, is_api_process
 from tests.receivers import Received, Reply, receiver
 
 pytestmark = pytest.mark.e2e
@@ -290,3 +292,54 @@ def test_a_kill_9_of_an_api_process_is_followed_by_another(tmp_path: Path) -> No
             assert r.status_code == 200
     finally:
         server.stop()
+
+
+def test_a_client_that_connects_during_the_start_waits_and_is_answered_once_ready(
+    tmp_path: Path,
+) -> None:
+    """serve listens before its imports and its API processes' start: a client that
+    connects meanwhile is not refused, and its request is answered by the first API
+    process that can serve it (200), never before."""
+    port = free_port()
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                ASSETVAULT,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--workers",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, (tmp_path / "serve.log").read_text()
+                # Looked at before each attempt: API processes never go away meanwhile.
+                apis = [c for c in psutil.Process(process.pid).children() if is_api_process(c)]
+                try:
+                    client = socket.create_connection(("127.0.0.1", port), timeout=1)
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "serve never listened"
+                    time.sleep(0.002)
+            with client:
+                client.settimeout(120)
+                client.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while chunk := client.recv(65536):
+                    answer += chunk
+            assert apis == [], "the connection was refused until an API process listened"
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        finally:
+            process.terminate()
+            process.wait(30)

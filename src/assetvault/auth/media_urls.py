@@ -27,9 +27,6 @@ import time
 import zlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from assetvault.auth.models import Principal
 from assetvault.auth.service import AuthService
 from assetvault.errors import Forbidden, PayloadTooLarge
@@ -61,11 +58,21 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def hkdf_sha256(secret: bytes, info: bytes, length: int = 32) -> bytes:
+    """HKDF (RFC 5869) with SHA-256 and no salt, from the standard library: what
+    cryptography's ``HKDF(SHA256(), length, salt=None, info)`` derives (a test holds the
+    two equal), without importing cryptography into every API process for one key."""
+    prk = hmac.new(b"\0" * hashlib.sha256().digest_size, secret, hashlib.sha256).digest()
+    out, block = b"", b""
+    for counter in range(1, -(-length // len(prk)) + 1):
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+    return out[:length]
+
+
 class MediaUrls:
     def __init__(self, secret: bytes) -> None:
-        self._key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"assetvault media urls"
-        ).derive(secret)
+        self._key = hkdf_sha256(secret, b"assetvault media urls")
 
     def _signature(self, token_id: str, path: str, expires: int) -> str:
         message = f"read\n{path}\n{expires}\n{token_id}".encode()

@@ -15,11 +15,8 @@ import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -41,6 +38,9 @@ from assetvault.imports.repository import aware
 from assetvault.imports.requests import SourceImport
 from assetvault.imports.service import ImportService
 from assetvault.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 NAME = re.compile(r"^(?!(authentication|import|items)).*$")
 TYPES = ("dropbox", "onedrive")
@@ -112,6 +112,11 @@ class SourceService:
     @property
     def fernet(self) -> Fernet:
         if self._fernet is None:
+            # Imported here: only a process that keeps a source's tokens loads it.
+            from cryptography.fernet import Fernet
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
             key = HKDF(
                 algorithm=hashes.SHA256(),
                 length=32,
@@ -127,6 +132,8 @@ class SourceService:
     def _open(self, value: str | None) -> str | None:
         if value is None:
             return None
+        from cryptography.fernet import InvalidToken
+
         try:
             return self.fernet.decrypt(value.encode()).decode()
         except InvalidToken:

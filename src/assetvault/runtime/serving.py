@@ -24,6 +24,7 @@ from typing import IO, Any
 log = logging.getLogger("assetvault.serve")
 
 READY_POLL_SECONDS = 0.01
+LISTEN_BACKLOG = 2048  # uvicorn's own default
 EPHEMERAL_PREFIX = "assetvault-ephemeral-"
 
 
@@ -40,6 +41,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         sys.exit(f"assetvault: cannot listen on {host}:{port}: {exc.strerror or exc}")
     sock.set_inheritable(True)
+    # Listening at once: a client that connects while serve starts waits in the queue
+    # and is answered by the first API process ready to serve, instead of being refused
+    # and trying again later (a process takes connections only once its start is done).
+    sock.listen(LISTEN_BACKLOG)
     return sock
 
 
@@ -147,6 +152,9 @@ def uvicorn_config(app: Any, **config: Any) -> Any:
     # their first answer (p99 4-6 s against 0.8 s with asyncio's loop, which accepts all
     # that wait each time the socket is ready; docs/runtime.md).
     config.setdefault("loop", "asyncio")
+    # No WebSocket route: each API process would otherwise import a WebSocket library
+    # (uvicorn's "auto") at its start, before it serves.
+    config.setdefault("ws", "none")
     return uvicorn.Config(app, **config)
 
 

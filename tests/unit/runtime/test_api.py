@@ -1,6 +1,6 @@
 """What ``serve`` does before it forks its API processes (runtime/api.py): the app's
 imports once, the schema brought up to date beside them, and nothing an API process
-does not need (Alembic, the media tools, Tantivy, aiohttp, boto3) imported."""
+does not need (Alembic, the media tools, Tantivy, aiohttp, boto3, cryptography) imported."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from starlette.testclient import TestClient
 
 with TestClient(create_app(settings, migrate=False)) as client:
     status = client.get("/health").status_code
-heavy = ["alembic", "pyvips", "tantivy", "aiohttp", "boto3", "stream_zip", "mako"]
+heavy = ["alembic", "pyvips", "tantivy", "aiohttp", "yarl", "boto3", "stream_zip", "mako"]
+heavy.append("cryptography")
 print(json.dumps({"status": status, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 

@@ -28,6 +28,21 @@ def test_port_zero_binds_a_free_port() -> None:
         sock.close()
 
 
+def test_the_socket_listens_from_the_start_and_a_client_waits_instead_of_being_refused() -> None:
+    """serve binds before its imports and its API processes' start: a client that
+    connects meanwhile is queued, and answered once a process takes it (never refused,
+    never answered by something that cannot serve it)."""
+    sock = serving.bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5) as client:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            served, _ = sock.accept()  # what an API process does once it can serve
+            with served:
+                assert served.recv(1024).startswith(b"GET /health ")
+    finally:
+        sock.close()
+
+
 def test_a_taken_port_stops_the_start_with_a_reason() -> None:
     sock = serving.bind("127.0.0.1", 0)
     sock.listen()  # another server, serving
@@ -131,6 +146,26 @@ def test_the_api_processes_run_asyncios_loop_not_uvloop(monkeypatch: pytest.Monk
     with socket.socket() as sock:
         serving.run_uvicorn(sock, 1, "assetvault.app:app_from_environment", access_log=False)
     assert [c.loop for c in seen] == ["asyncio"]
+
+
+def test_the_api_processes_load_no_websocket_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app has no WebSocket route; uvicorn's "auto" imported one in each API process
+    # at its start, before it served.
+    import uvicorn
+
+    seen: list[uvicorn.Config] = []
+
+    class Server:
+        def __init__(self, config: uvicorn.Config) -> None:
+            seen.append(config)
+
+        def run(self, sockets: list[socket.socket]) -> None:
+            pass
+
+    monkeypatch.setattr(http, "Server", Server)
+    with socket.socket() as sock:
+        serving.run_uvicorn(sock, 1, "assetvault.app:app_from_environment", access_log=False)
+    assert [c.ws for c in seen] == ["none"]
 
 
 async def test_an_idle_api_process_wakes_once_a_second_and_exits_at_once() -> None:

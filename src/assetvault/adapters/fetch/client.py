@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpcore
 import httpx
-import yarl
 
 from assetvault.adapters.fetch.guard import FetchBlocked, Guard, Target
 from assetvault.adapters.fetch.pools import ReceiverPools
@@ -205,17 +204,11 @@ class GuardedClient:
     ) -> None:
         self.guard = guard
         self.max_redirects = max_redirects
-        # trust_env=False: a proxy from the environment would connect on the guard's behalf
-        # to wherever the name resolves then, undoing the pinning.
-        self._client = httpx.AsyncClient(
-            timeout=timeout,
-            verify=ssl_context(),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"user-agent": user_agent},
-            limits=httpx.Limits(max_connections=max_connections),
-            event_hooks={"response": [_set_location_aside]},
-        )
+        self._timeout = timeout
+        self._user_agent = user_agent
+        # Made by the first request: its TLS context loads the CA bundle (tens of ms and
+        # about a MiB), which a process that never fetches (most API processes) skips.
+        self._http: httpx.AsyncClient | None = None
         # The same limits for ``receive`` (aiohttp): no deadline of the whole exchange
         # (the caller has it), the connect and read time-outs of ``stream``.
         t = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -228,8 +221,25 @@ class GuardedClient:
         self._max_connections = max_connections
         self._pools = ReceiverPools(self._new_session)
 
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            # trust_env=False: a proxy from the environment would connect on the guard's
+            # behalf to wherever the name resolves then, undoing the pinning.
+            self._http = httpx.AsyncClient(
+                timeout=self._timeout,
+                verify=ssl_context(),
+                follow_redirects=False,
+                trust_env=False,
+                headers={"user-agent": self._user_agent},
+                limits=httpx.Limits(max_connections=self._max_connections),
+                event_hooks={"response": [_set_location_aside]},
+            )
+        return self._http
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
         await self._pools.aclose()
 
     async def __aenter__(self) -> GuardedClient:
@@ -319,6 +329,7 @@ class GuardedClient:
         vetted, credentials kept for the origin asked). Raises guard.FetchBlocked before
         connecting anywhere refused and ReceiveFailed when the exchange fails."""
         import aiohttp
+        import yarl  # aiohttp's URLs: with it, where a file is first received
 
         hops = self.max_redirects
         for hop in range(hops + 1):

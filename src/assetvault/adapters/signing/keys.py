@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 if TYPE_CHECKING:
     import asyncpg
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography (some 40 ms of import, a few MiB) is imported where a key is made, read
+# or used: an API process imports it only if it serves a public key or signs.
 
 T = TypeVar("T")
 
@@ -70,6 +71,9 @@ class _Pair:
 
 
 def _signature(pair: _Pair, body: bytes) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     signed = pair.private.sign(body, padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(signed).decode("ascii")
 
@@ -105,6 +109,9 @@ class RsaKeyRing:
         return self.directory / "keys.json"
 
     def _new_pair(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         key_id = "".join(secrets.choice(ALPHABET) for _ in range(10))
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         _write_private(
@@ -135,6 +142,9 @@ class RsaKeyRing:
                 _write(self._index, json.dumps(index).encode())
 
     def _load(self) -> list[_Pair]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         with self._lock:
             # One stat a delivery (it runs for every body signed); the pairs are made on
             # first use only.
@@ -234,6 +244,9 @@ def shared_entries(directory: Path) -> dict[str, str]:
 
 def _generate() -> tuple[str, str, str]:
     """A new pair: its id, its private PEM (PKCS#8) and its public PEM (SPKI, LF)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key_id = "".join(secrets.choice(ALPHABET) for _ in range(10))
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = private.private_bytes(
@@ -297,6 +310,9 @@ class DatabaseKeyRing:
         return ring
 
     def _load(self, *, force: bool = False) -> list[_Pair]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         with self._lock:
             fresh = (
                 self._loaded_at is not None and time.monotonic() - self._loaded_at < REFRESH_SECONDS
