@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from assetvault.adapters.database.tables import nodes, outbox
 from assetvault.errors import PreconditionFailed
-from assetvault.runtime.wake import INDEXED, JOBS, OUTBOX
+from assetvault.runtime.wake import INDEXED, JOBS, OUTBOX, SocketWakeups
 from assetvault.services import Services
 from assetvault.tree import events
 from assetvault.tree import repository as repo
@@ -298,3 +299,29 @@ async def test_a_patch_and_a_metadata_read_leave_the_extracted_text_unread(
     async with services.db.reader() as r:
         stored = await repo.by_id(r, node.id)
     assert stored is not None and stored.extracted_text == "word " * 20_000
+
+
+async def test_a_group_of_changes_sends_its_wake_ups_once(services: Services) -> None:
+    """Changes that commit together (SQLite's group commit) wake each listener of their
+    topics once, not once per change."""
+    if not isinstance(services.wakeups, SocketWakeups):
+        pytest.skip("PostgreSQL notifies from inside each transaction")
+    listener = await services.wakeups.listen(OUTBOX)
+    assets = await make_assets(services, [(f"a{i}.jpg", {}) for i in range(5)])
+    await asyncio.sleep(0.1)
+    await listener.wait(0.0)
+    listeners = len(os.listdir(services.wakeups.directory / OUTBOX))
+    before = services.wakeups.sent
+    hops = services.db.write_hops
+    await asyncio.gather(
+        *(
+            services.metadata.patch(
+                a.id, [{"op": "add", "path": "/n", "value": 1}], if_match="*", user="u"
+            )
+            for a in assets
+        )
+    )
+    assert services.db.write_hops - hops <= 2  # they committed in one or two groups
+    await asyncio.sleep(0.05)
+    assert services.wakeups.sent - before == listeners * (services.db.write_hops - hops)
+    assert await listener.wait(1.0)
