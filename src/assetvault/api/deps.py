@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Query, Request
 
@@ -94,9 +95,32 @@ def require_or_media(
     return dependency
 
 
+# Base URLs by what they are made of (scheme, the Host header, the server's address, the
+# root path): Starlette builds a URL object for each request's (a twentieth of a classic
+# listing's time), while a server answers under a handful of names. Bounded, since the
+# Host header is the client's to choose.
+_BASE_URLS: dict[tuple[Any, ...], str] = {}
+_BASE_URLS_MAX = 256
+
+
 def base_url(request: Request) -> str:
     configured = services(request).settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    key = (
+        scope.get("scheme"),
+        host,
+        scope.get("server"),
+        scope.get("app_root_path", scope.get("root_path", "")),
+    )
+    found = _BASE_URLS.get(key)
+    if found is None:
+        if len(_BASE_URLS) >= _BASE_URLS_MAX:
+            _BASE_URLS.clear()
+        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+    return found
 
 
 def raw_path(request: Request) -> str:

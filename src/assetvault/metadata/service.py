@@ -144,7 +144,7 @@ class MetadataService:
     async def asset_envelope(self, node_id: str) -> tuple[Node, dict[str, Any]]:
         """An asset and its envelope, read in one transaction (the API's hot path)."""
         async with self.db.reader() as r:
-            node = await tree_repo.by_id(r, node_id)
+            node = await tree_repo.by_id(r, node_id, text=False)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
             (body,) = await self.envelopes(r, [node])
@@ -158,7 +158,8 @@ class MetadataService:
         the same UPDATE that writes). Returns the node and its new envelope, read in the
         same transaction."""
         async with self.writes.change(user) as ch:
-            node = await tree_repo.by_id(ch.reader, node_id, lock=True)
+            # Not its extracted text: a patch neither shows nor changes it.
+            node = await tree_repo.by_id(ch.reader, node_id, lock=True, text=False)
             if node is None or node.kind != "asset":
                 raise NotFound(f"asset {urn(node_id)} does not exist")
             if if_match.strip() != "*" and node.etag not in [

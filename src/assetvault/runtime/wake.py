@@ -181,6 +181,7 @@ class SocketWakeups:
         self._loop: asyncio.AbstractEventLoop | None = None
         # What notify has sent: what a test counts.
         self.sent = 0
+        self._committed: set[str] = set()  # topics of commits not yet announced
 
     def _topic_dir(self, topic: str) -> Path:
         return self.directory / _checked(topic)
@@ -242,6 +243,22 @@ class SocketWakeups:
         return None
 
     def after_commit(self, topics: Iterable[str]) -> None:
+        # The changes of one group commit (connection.py) resume in the same turn of the
+        # loop: their wake-ups go out once, right after them, not once per change (a
+        # directory listing and a datagram per listener each).
+        first = not self._committed
+        self._committed.update(topics)
+        if not first:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._notify_committed()
+            return
+        loop.call_soon(self._notify_committed)
+
+    def _notify_committed(self) -> None:
+        topics, self._committed = self._committed, set()
         self.notify(topics)
 
     def notify(self, topics: Iterable[str]) -> None:
@@ -277,6 +294,8 @@ class SocketWakeups:
                 log.debug("wake-up of %s/%s not sent: %s", topic, name, exc)
 
     async def close(self) -> None:
+        if self._committed:  # announced before the sockets go
+            self._notify_committed()
         for topic, (sock, path) in self._sockets.items():
             if self._loop is not None and not self._loop.is_closed():
                 with contextlib.suppress(Exception):

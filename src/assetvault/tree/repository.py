@@ -87,6 +87,14 @@ def node_from(row: Row) -> Node:
     return node
 
 
+def node_with(node: Node, **changes: Any) -> Node:
+    """``node`` with some of its fields changed: ``dataclasses.replace`` without the frozen
+    dataclass's ``__init__``, as ``node_from`` (on the hot write path of a PATCH)."""
+    changed = _new_node(Node)
+    changed.__dict__.update(node.__dict__, **changes)
+    return changed
+
+
 def _created_at_10th(row: Row) -> list[Any]:
     """A version's or rendition's row (both have created_at as their 10th column)."""
     values = list(row)
@@ -117,8 +125,11 @@ async def by_path(r: Reader, path: str, *, lock: bool = False) -> Node | None:
     return node_from(row) if row else None
 
 
-async def by_id(r: Reader, node_id: str, *, lock: bool = False) -> Node | None:
-    sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?" + _locking(r, lock)
+async def by_id(r: Reader, node_id: str, *, lock: bool = False, text: bool = True) -> Node | None:
+    """The node with this id; ``text=False`` leaves its extracted text (a document's
+    words, megabytes of them at times) unread."""
+    columns = NODE_COLUMNS if text else NODE_COLUMNS_NO_TEXT
+    sql = f"SELECT {columns} FROM nodes WHERE id = ?" + _locking(r, lock)
     row = await r.fetch_one(sql, (node_id,))
     return node_from(row) if row else None
 

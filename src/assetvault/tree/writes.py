@@ -745,8 +745,14 @@ class Change:
     ) -> Node:
         """Replace the users' layer of a node's metadata. With ``expected_revision``, the
         revision is compared in the same UPDATE that writes (safe against a concurrent
-        writer between the caller's read and this write). The UPDATE returns the row it
-        wrote: one statement, no read after it."""
+        writer between the caller's read and this write). The UPDATE returns the revision
+        it wrote: one statement, no read after it.
+
+        The node written is ``node`` with its new layer, revision and modifier: every
+        change of a node's row moves its revision on, so a row found at ``node``'s
+        revision when written holds ``node``'s other columns, and its metadata (a photo's
+        extracted layer, a document's text) is neither returned nor parsed again. Only a
+        ``node`` read before another change of the row is read again."""
         limits.check_changes(node.properties, properties)
         who = self._who()
         sql = (
@@ -754,9 +760,10 @@ class Change:
             + (", modified_by = ?" if "modified_by" in who else "")
             + " WHERE id = ?"
             + (" AND revision = ?" if expected_revision is not None else "")
-            + f" RETURNING {repo.NODE_COLUMNS}"
+            + " RETURNING revision"
         )
-        params: list[Any] = [self._value(properties), self._value(who["modified_at"])]
+        stored = self._value(properties)
+        params: list[Any] = [stored, self._value(who["modified_at"])]
         if "modified_by" in who:
             params.append(who["modified_by"])
         params.append(node.id)
@@ -765,7 +772,17 @@ class Change:
         rows = await self.reader.fetch_all(sql, params)
         if len(rows) != 1:
             raise PreconditionFailed("the asset was changed by another request")
-        updated = repo.node_from(rows[0])
+        (revision,) = rows[0]
+        if revision == node.revision + 1:
+            updated = repo.node_with(
+                node,
+                # As read back: the stored JSON text's own value, not the caller's dict.
+                properties=dict(repo.document(stored) or {}),
+                revision=revision,
+                **who,
+            )
+        else:  # ``node`` was read before another change of the row
+            updated = await self.reload(node.id)
         changed = metadata_changes(_view(node), _view(updated))
         if changed:
             self.record(

@@ -166,3 +166,112 @@ async def test_a_body_piece_reaches_the_application_without_a_copy() -> None:
     assert b"".join(received) == b"".join(pieces) and len(given) == 4
     assert received[0] is given[0]  # alone: handed on as it came
     assert len(received) == 2 and type(received[1]) is bytes
+
+
+class _RecordingTransport(asyncio.Transport):
+    """What the protocol writes to the connection, write by write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name)
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _answer(method: str, messages: list[dict[str, Any]]) -> _RecordingTransport:
+    """The writes of one request answered with ``messages``."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from assetvault.runtime.http import Protocol
+
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for message in messages:
+            await send(message)
+            await asyncio.sleep(0)
+        done.set()
+
+    config = Config(app, http="assetvault.runtime.http:Protocol", lifespan="off")
+    config.load()
+    protocol = Protocol(config=config, server_state=ServerState(), app_state={})
+    transport = _RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(f"{method} / HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    await asyncio.wait_for(done.wait(), 10)
+    return transport
+
+
+def _start(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {"type": "http.response.start", "status": 200, "headers": headers}
+
+
+async def test_a_response_of_known_length_goes_out_in_one_write() -> None:
+    """The status line and headers are written with the body, not before it: one send
+    on the socket and one wake-up of the client per answer."""
+    body = b'{"a":1}'
+    length = [(b"content-type", b"application/json"), (b"content-length", b"7")]
+    answer = [_start(length), {"type": "http.response.body", "body": body}]
+    transport = await _answer("GET", answer)
+    assert len(transport.writes) == 1
+    head, _, sent = transport.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"content-length: 7" in head
+    assert sent == body
+    # A HEAD's answer has no body to join: the headers go alone, once.
+    transport = await _answer("HEAD", answer)
+    assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\n")
+
+
+async def test_a_large_or_streamed_body_is_not_copied_onto_the_headers() -> None:
+    large = os.urandom(256 * 1024)
+    length = [(b"content-length", str(len(large)).encode())]
+    transport = await _answer(
+        "GET", [_start(length), {"type": "http.response.body", "body": large}]
+    )
+    assert len(transport.writes) == 2 and transport.writes[1] == large
+    # Of unknown length (chunked): the headers go first, as uvicorn writes them.
+    pieces = [
+        _start([]),
+        {"type": "http.response.body", "body": b"one", "more_body": True},
+        {"type": "http.response.body", "body": b"two"},
+    ]
+    transport = await _answer("GET", pieces)
+    assert len(transport.writes) == 3 and transport.writes[0].endswith(b"\r\n\r\n")
+
+
+async def test_held_headers_go_out_before_the_connection_closes() -> None:
+    """An application that starts a response of known length and fails before its body
+    (uvicorn then closes the connection) still sends the headers it started with."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from assetvault.runtime.http import Protocol
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(_start([(b"content-length", b"5")]))
+        raise RuntimeError("the body never comes")
+
+    config = Config(app, http="assetvault.runtime.http:Protocol", lifespan="off")
+    config.load()
+    protocol = Protocol(config=config, server_state=ServerState(), app_state={})
+    transport = _RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    for _ in range(100):
+        if transport.closed:
+            break
+        await asyncio.sleep(0.01)
+    assert transport.closed
+    assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 OK")

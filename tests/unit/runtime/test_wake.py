@@ -267,3 +267,29 @@ async def test_a_lost_listen_connection_wakes_its_listeners_and_comes_back(
             break
     else:
         pytest.fail("the listener was never woken after its connection came back")
+
+
+async def test_the_changes_of_one_group_commit_wake_each_listener_once(
+    sockets: SocketWakeups,
+) -> None:
+    """The changes a group commit made durable resume together and each announces its
+    topics: one datagram per listener goes out for all of them, right after them."""
+    where = sockets.directory / OUTBOX
+    where.mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(where / "one"))
+    listener.setblocking(False)
+    try:
+        for _ in range(5):  # five changes of one group, in one turn of the loop
+            sockets.after_commit([OUTBOX])
+        assert sockets.sent == 0  # not while the group's changes are still resuming
+        await asyncio.sleep(0)
+        assert sockets.sent == 1
+        assert listener.recv(8) == b"\0"
+        with pytest.raises(BlockingIOError):
+            listener.recv(8)
+        sockets.after_commit([OUTBOX, JOBS])  # a later commit: its own wake-up
+        await asyncio.sleep(0)
+        assert sockets.sent == 2
+    finally:
+        listener.close()

@@ -72,3 +72,11 @@ def test_a_timestamp_reads_as_utc_from_either_driver() -> None:
     assert repo.instant("2026-01-02T03:04:05+00:00") == aware
     assert repo.instant(datetime(2026, 1, 2, 3, 4, 5)) == aware
     assert repo.instant(aware) is aware
+
+
+def test_node_with_changes_some_fields_and_leaves_the_node_as_it_was() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    node = Node("i", "p", "a.jpg", "/content/dam/a.jpg", "asset", 3, at, "u", at, "u")
+    changed = repo.node_with(node, revision=4, properties={"dc:title": "t"})
+    assert changed == dataclasses.replace(node, revision=4, properties={"dc:title": "t"})
+    assert node.revision == 3 and node.properties == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,10 +11,11 @@ from sqlalchemy import func, select
 
 from assetvault.adapters.database.tables import nodes, outbox
 from assetvault.errors import PreconditionFailed
-from assetvault.runtime.wake import INDEXED, JOBS, OUTBOX
+from assetvault.runtime.wake import INDEXED, JOBS, OUTBOX, SocketWakeups
 from assetvault.services import Services
 from assetvault.tree import events
 from assetvault.tree import repository as repo
+from assetvault.tree.models import Node
 from tests.factories import backdate_outbox, make_asset, make_assets, outbox_events
 
 
@@ -231,3 +233,95 @@ async def test_a_commit_wakes_the_topics_of_what_it_appended(services: Services)
             await ch.enqueue("delete-asset", {"node_id": "none"})
             raise Boom
     assert await woken() == set()
+
+
+async def _with_text(services: Services, words: str) -> Node:
+    """A text asset as processing leaves it: an extracted layer and its words."""
+    asset = await make_asset(services, "a.txt", b"x", "text/plain")
+    async with services.writes.change(None) as ch:
+        node = await ch.reload(asset.id)
+        await ch.processing_completed(
+            node,
+            made=[],
+            extracted={"dc:title": "from the file", "xmp:Rating": 3},
+            text_content=words,
+            mime_type="text/plain",
+        )
+    async with services.db.reader() as r:
+        found = await repo.by_id(r, asset.id)
+    assert found is not None and found.extracted_text == words
+    return found
+
+
+async def test_set_properties_answers_the_row_as_stored(services: Services) -> None:
+    node = await _with_text(services, "some words")
+    async with services.writes.change("ann") as ch:
+        updated = await ch.set_properties(
+            node, {"dc:title": "mine", "n": [1, 2.5]}, expected_revision=node.revision
+        )
+    async with services.db.reader() as r:
+        stored = await repo.by_id(r, node.id)
+    assert updated == stored  # every column, the words and the extracted layer too
+    assert updated.revision == node.revision + 1
+    assert updated.modified_by == "ann"
+    assert updated.properties == {"dc:title": "mine", "n": [1, 2.5]}
+
+
+async def test_set_properties_on_a_node_read_before_another_change_answers_the_new_row(
+    services: Services,
+) -> None:
+    stale = await _with_text(services, "some words")
+    async with services.writes.change("bob") as ch:
+        await ch.publish(await ch.reload(stale.id))
+    async with services.writes.change("ann") as ch:
+        updated = await ch.set_properties(stale, {"dc:title": "mine"})
+    async with services.db.reader() as r:
+        stored = await repo.by_id(r, stale.id)
+    assert stored is not None and stored.published
+    assert updated == stored  # not the stale read's columns
+    assert updated.revision == stale.revision + 2
+
+
+async def test_a_patch_and_a_metadata_read_leave_the_extracted_text_unread(
+    services: Services,
+) -> None:
+    """A document's words (megabytes at times) are neither shown nor changed by the
+    metadata routes, so they are not read for them."""
+    node = await _with_text(services, "word " * 20_000)
+    patched, body = await services.metadata.patch(
+        node.id, [{"op": "add", "path": "/dc:title", "value": "mine"}], if_match="*", user="w"
+    )
+    assert patched.extracted_text is None
+    assert body["assetMetadata"] == {"dc:title": "mine", "xmp:Rating": 3}
+    read, envelope = await services.metadata.asset_envelope(node.id)
+    assert read.extracted_text is None
+    assert envelope == body
+    async with services.db.reader() as r:
+        stored = await repo.by_id(r, node.id)
+    assert stored is not None and stored.extracted_text == "word " * 20_000
+
+
+async def test_a_group_of_changes_sends_its_wake_ups_once(services: Services) -> None:
+    """Changes that commit together (SQLite's group commit) wake each listener of their
+    topics once, not once per change."""
+    if not isinstance(services.wakeups, SocketWakeups):
+        pytest.skip("PostgreSQL notifies from inside each transaction")
+    listener = await services.wakeups.listen(OUTBOX)
+    assets = await make_assets(services, [(f"a{i}.jpg", {}) for i in range(5)])
+    await asyncio.sleep(0.1)
+    await listener.wait(0.0)
+    listeners = len(os.listdir(services.wakeups.directory / OUTBOX))
+    before = services.wakeups.sent
+    hops = services.db.write_hops
+    await asyncio.gather(
+        *(
+            services.metadata.patch(
+                a.id, [{"op": "add", "path": "/n", "value": 1}], if_match="*", user="u"
+            )
+            for a in assets
+        )
+    )
+    assert services.db.write_hops - hops <= 2  # they committed in one or two groups
+    await asyncio.sleep(0.05)
+    assert services.wakeups.sent - before == listeners * (services.db.write_hops - hops)
+    assert await listener.wait(1.0)
