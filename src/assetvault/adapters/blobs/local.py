@@ -191,13 +191,22 @@ class LocalBlobStore:
         tmp = self.tmp_dir / uuid.uuid4().hex
         hashes = Hashes()
         fh = await asyncio.to_thread(open, tmp, "wb", buffering=0)
+        stored = False
         try:
             await _pump(chunks, HashingWriter(fh.fileno(), hashes))
-            await asyncio.to_thread(self._flush_close, fh)
-            return await asyncio.to_thread(self._adopt, tmp, hashes.digests())
+            digests = hashes.digests()
+
+            def finish() -> BlobInfo:
+                self._flush_close(fh)
+                return self._adopt(tmp, digests)
+
+            info = await asyncio.to_thread(finish)  # one hop: the fsync, then the rename
+            stored = True
+            return info
         finally:
             fh.close()
-            tmp.unlink(missing_ok=True)
+            if not stored:  # renamed into place when stored: nothing to remove then
+                tmp.unlink(missing_ok=True)
 
     async def put_file(self, path: Path) -> BlobInfo:
         """Adopt a finished file (moved, not copied): it must be on this file system,
