@@ -27,7 +27,8 @@ Server RSS is sampled in every API process (the one that receives a part is not 
 beforehand); growth is the largest rise of any of them over its idle figure.
 
 Environment: BENCH_UPLOAD_PAIRS (default 5), BENCH_UPLOAD_MEMORY (recycle or keep),
-BENCH_UPLOAD_MIB (the file's size, default 1024, for quicker runs).
+BENCH_UPLOAD_MIB (the file's size, default 1024, for quicker runs). BENCH_PROFILE=1
+records the last Assetvault upload with py-spy (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from bench.common import (  # noqa: E402
     summary,
     write_result,
 )
+from bench.profile import ENABLED, Profile  # noqa: E402
 
 SIZE = int(os.environ.get("BENCH_UPLOAD_MIB", "1024")) * 1024 * 1024
 CHUNK = 16 * 1024 * 1024
@@ -293,8 +295,13 @@ def measure(work: Path) -> dict[str, Any]:
                 samplers = [RssSampler(pid) for pid in av.pids]
                 for sampler in samplers:
                     sampler.__enter__()
+                assert av.server.process is not None
+                profile = Profile(
+                    "upload", av.server.process.pid, enabled=ENABLED and n == PAIRS - 1
+                )
                 try:
-                    phases, body = av.upload(parts, f"f{n}.bin")
+                    with profile:
+                        phases, body = av.upload(parts, f"f{n}.bin")
                 finally:
                     for sampler in samplers:
                         sampler.__exit__()

@@ -8,8 +8,8 @@ two changes for large bodies (docs/runtime.md, "Bytes beside Python").
 - **Request bodies are not copied on the way.** uvicorn appends each piece of a body
   to a bytearray and hands the application a copy of it: two copies of every byte on
   the event loop, besides the socket's own. Here the pieces (each a socket read, up to
-  256 KiB) are kept as they came and handed on as they are when one is waiting, joined
-  (one copy) only when several gathered while the application was busy.
+  256 KiB) are kept as they came and handed on as they are, one per message, also when
+  several gathered while the application was busy.
 - **Files are sent with sendfile.** Each request's scope carries the ``SENDFILE``
   extension; a response that finds it sends ``{"type": SENDFILE, "file": <fd>,
   "offset": n, "count": n}`` after ``http.response.start`` instead of body messages, and
@@ -112,10 +112,12 @@ class _Pending:
         self.size = 0
 
     def take(self) -> bytes:
-        pieces, self.pieces, self.size = self.pieces, [], 0
-        if len(pieces) == 1:
-            return pieces[0]
-        return b"".join(pieces)
+        """The oldest piece (an empty body when none is here)."""
+        if not self.pieces:
+            return b""
+        piece = self.pieces.pop(0)
+        self.size -= len(piece)
+        return piece
 
 
 def _pending(cycle: RequestResponseCycle) -> _Pending:
@@ -193,11 +195,23 @@ class Protocol(HttpToolsProtocol):
         plain_receive = cycle.receive
 
         async def receive() -> Any:
+            pending = _pending(cycle)
+            if pending.pieces and not (cycle.disconnected or cycle.response_complete):
+                # Pieces that gathered while the application was busy go on one per
+                # message, as they came: joining them would copy every byte again.
+                body = pending.take()
+                if not pending.pieces and cycle.more_body:
+                    cycle.message_event.clear()  # set for what this hands on
+                if pending.size <= BODY_HIGH_WATER:
+                    cycle.flow.resume_reading()
+                more = bool(pending.pieces) or cycle.more_body
+                return {"type": "http.request", "body": body, "more_body": more}
             # uvicorn's receive (100-continue, resuming reads, the wait, a disconnect)
             # finds its own buffer empty; the body is what gathered here meanwhile.
             message: Any = await plain_receive()
             if message["type"] == "http.request":
-                message["body"] = _pending(cycle).take()
+                message["body"] = pending.take()
+                message["more_body"] = message["more_body"] or bool(pending.pieces)
             return message
 
         cycle.receive = receive  # type: ignore[method-assign]

@@ -225,6 +225,14 @@ def background_tasks(
         await svc.dispatcher().run_forever(stop)
 
     tasks.append(Task("event dispatcher", dispatch))
+    if import_runners:
+
+        async def import_warm_up(stop: asyncio.Event) -> None:
+            from assetvault.adapters.fetch.download import warm_up
+
+            await asyncio.to_thread(warm_up)
+
+        tasks.append(Task("import warm-up", import_warm_up, once=True))
     for i in range(import_runners):
         tasks.append(Task(f"import runner {i}", _worker_loop(svc, IMPORT_KINDS, f"import-{i}")))
     tasks.append(periodic_sweep(svc))

@@ -105,21 +105,23 @@ def test_request_bodies_arrive_in_chunks_past_uvicorns_64_kib(
     url, seen = served
     assert httpx.put(url + "/", content=DATA).status_code == 201
     assert sum(seen["chunks"]) == len(DATA)
-    # uvicorn's own protocol pauses reading past 64 KiB, so a chunk is at most that
-    # plus one socket read; this one keeps reading up to BODY_HIGH_WATER.
-    assert max(seen["chunks"]) > BODY_HIGH_WATER // 2
+    # Each chunk is a socket read as it came (uvicorn's own protocol hands over what
+    # gathered, joined, up to its 64 KiB high water plus one read).
+    assert max(seen["chunks"]) > 64 * 1024
+    assert 0 not in seen["chunks"][:-1]  # no empty message before the last
 
 
 async def test_a_body_piece_reaches_the_application_without_a_copy() -> None:
-    """Each piece httptools hands over is passed on as it is when it is the only one
-    waiting (uvicorn copies every byte twice: into a bytearray, then out of it); pieces
-    that gathered while the application was busy are joined once."""
+    """Each piece httptools hands over is passed on as it is (uvicorn copies every byte
+    twice: into a bytearray, then out of it), also the pieces that gathered while the
+    application was busy: one message each, never joined into a copy."""
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
     from assetvault.runtime.http import Protocol
 
     given: list[bytes] = []
+    paused: list[int] = []  # bytes given when reading paused
     received: list[Any] = []
     done = asyncio.Event()
 
@@ -150,6 +152,9 @@ async def test_a_body_piece_reaches_the_application_without_a_copy() -> None:
         def is_closing(self) -> bool:
             return False
 
+        def pause_reading(self) -> None:
+            paused.append(sum(len(g) for g in given))
+
     config = Config(app, http="assetvault.runtime.http:Protocol", lifespan="off")
     config.load()
     protocol = Recording(config=config, server_state=ServerState(), app_state={})
@@ -164,8 +169,9 @@ async def test_a_body_piece_reaches_the_application_without_a_copy() -> None:
         protocol.data_received(piece)
     await asyncio.wait_for(done.wait(), 10)
     assert b"".join(received) == b"".join(pieces) and len(given) == 4
-    assert received[0] is given[0]  # alone: handed on as it came
-    assert len(received) == 2 and type(received[1]) is bytes
+    assert len(received) == 4
+    assert not paused and BODY_HIGH_WATER > 400_000  # past uvicorn's 64 KiB, not paused
+    assert all(r is g for r, g in zip(received, given, strict=True))  # as they came
 
 
 class _RecordingTransport(asyncio.Transport):

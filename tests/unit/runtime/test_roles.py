@@ -118,7 +118,13 @@ def test_the_background_role_holds_the_indexer_only_with_embedded_search(
     services: Services,
 ) -> None:
     names = [t.name for t in roles.background_tasks(services, import_runners=2)]
-    expected = ["start-up sweep", "event dispatcher", "import runner 0", "import runner 1"]
+    expected = [
+        "start-up sweep",
+        "event dispatcher",
+        "import warm-up",
+        "import runner 0",
+        "import runner 1",
+    ]
     if services.embedded_search is not None:
         expected.insert(1, "search indexer")
     assert names == [*expected, "periodic sweep"]

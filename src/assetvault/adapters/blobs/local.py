@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypedDict
@@ -58,7 +58,7 @@ class _UploadState(TypedDict):
 
 
 async def _pump(
-    chunks: AsyncIterable[bytes], sink: Callable[[list[bytes]], None], max_size: int | None = None
+    chunks: AsyncIterable[bytes], sink: HashingWriter, max_size: int | None = None
 ) -> int:
     try:
         return await pump(chunks, sink, max_size)
@@ -191,13 +191,22 @@ class LocalBlobStore:
         tmp = self.tmp_dir / uuid.uuid4().hex
         hashes = Hashes()
         fh = await asyncio.to_thread(open, tmp, "wb", buffering=0)
+        stored = False
         try:
             await _pump(chunks, HashingWriter(fh.fileno(), hashes))
-            await asyncio.to_thread(self._flush_close, fh)
-            return await asyncio.to_thread(self._adopt, tmp, hashes.digests())
+            digests = hashes.digests()
+
+            def finish() -> BlobInfo:
+                self._flush_close(fh)
+                return self._adopt(tmp, digests)
+
+            info = await asyncio.to_thread(finish)  # one hop: the fsync, then the rename
+            stored = True
+            return info
         finally:
             fh.close()
-            tmp.unlink(missing_ok=True)
+            if not stored:  # renamed into place when stored: nothing to remove then
+                tmp.unlink(missing_ok=True)
 
     async def put_file(self, path: Path) -> BlobInfo:
         """Adopt a finished file (moved, not copied): it must be on this file system,
@@ -350,8 +359,7 @@ class LocalBlobStore:
         self, upload_id: str, number: int, chunks: AsyncIterable[bytes], max_size: int
     ) -> int:
         d = self._upload_dir(upload_id)
-        await asyncio.to_thread(d.mkdir, exist_ok=True)
-        if await asyncio.to_thread((d / "assembled.json").exists):
+        if await asyncio.to_thread(self._make_staging, d):
             raise PartConflict("this upload has already been completed")
         try:
             return await self._write_part(d, upload_id, number, chunks, max_size)
@@ -360,6 +368,12 @@ class LocalBlobStore:
             if await asyncio.to_thread(self._is_empty, d):
                 await self.discard(upload_id)
             raise
+
+    @staticmethod
+    def _make_staging(d: Path) -> bool:
+        """Make the upload's staging directory if missing; whether it was completed."""
+        d.mkdir(exist_ok=True)
+        return (d / "assembled.json").exists()
 
     @staticmethod
     def _is_empty(d: Path) -> bool:
@@ -380,11 +394,9 @@ class LocalBlobStore:
         fd = await self._try_exclusive(d, up)
         if fd is not None:
             try:
-                state = await asyncio.to_thread(self._state, d)
-                if number == len(state["sizes"]) + 1:
-                    size = await self._append(d, up, state, chunks, max_size)
-                    await self._fold(d, up)
-                    return size
+                state, fh = await asyncio.to_thread(self._open_in_order, d, number)
+                if fh is not None:
+                    return await self._append(d, up, state, fh, chunks, max_size)
             finally:
                 os.close(fd)
                 up.lock.release()
@@ -393,33 +405,56 @@ class LocalBlobStore:
             await self._fold(d, up)
         return size
 
+    def _open_in_order(self, d: Path, number: int) -> tuple[_UploadState, IO[bytes] | None]:
+        """The upload's state and, if part ``number`` is next in line, ``data`` open to
+        append it, cut back to the whole parts the state records (whatever a crash left
+        after them goes). One thread hop for what a part needs before its bytes."""
+        state = self._state(d)
+        if number != len(state["sizes"]) + 1:
+            return state, None
+        fh = open(d / "data", "ab", buffering=0)  # noqa: SIM115 (closed by _append)
+        try:
+            fh.truncate(sum(state["sizes"]))
+        except BaseException:
+            fh.close()
+            raise
+        return state, fh
+
     async def _append(
         self,
         d: Path,
         up: _Upload,
         state: _UploadState,
+        fh: IO[bytes],
         chunks: AsyncIterable[bytes],
         max_size: int,
     ) -> int:
+        """Append the next part to ``data`` (open, from ``_open_in_order``; closed here),
+        then make it durable and record it, and fold in parts waiting after it."""
         start = sum(state["sizes"])
-        fh = await asyncio.to_thread(open, d / "data", "ab", buffering=0)
         try:
-            # Cut off whatever a crash left after the last whole part.
-            await asyncio.to_thread(fh.truncate, start)
             hashes = up.take_hashes(start)
             try:
                 size = await _pump(chunks, HashingWriter(fh.fileno(), hashes), max_size)
             except BaseException:
                 await asyncio.to_thread(fh.truncate, start)
                 raise
-            await asyncio.to_thread(self._flush_close, fh)
+            state["sizes"].append(size)
+            digests = hashes.digests() if hashes is not None else None
+
+            def finish() -> None:
+                # One thread hop after the bytes: the fsync, the state that counts the
+                # part (only then is it acknowledged), the digests, the parts waiting.
+                self._flush_close(fh)
+                self._save_state(d, state)
+                up.hashes = hashes
+                if digests is not None:
+                    self._save_digests(d, digests)
+                self._fold_waiting(d, up)
+
+            await asyncio.to_thread(finish)
         finally:
             fh.close()
-        state["sizes"].append(size)
-        await asyncio.to_thread(self._save_state, d, state)
-        up.hashes = hashes
-        if hashes is not None:
-            await asyncio.to_thread(self._save_digests, d, hashes.digests())
         return size
 
     async def _write_part_file(
@@ -459,32 +494,32 @@ class LocalBlobStore:
 
     async def _fold(self, d: Path, up: _Upload) -> None:
         """Append waiting part files that are next in line (caller holds the lock)."""
+        await asyncio.to_thread(self._fold_waiting, d, up)
 
-        def fold() -> None:
-            state = self._state(d)
-            while True:
-                nxt = d / f"part-{len(state['sizes']) + 1}"
-                if not nxt.exists():
-                    return
-                start = sum(state["sizes"])
-                hashes = up.take_hashes(start)
-                with open(d / "data", "ab") as out, open(nxt, "rb") as src:
-                    out.truncate(start)
-                    while data := src.read(READ_BYTES):
-                        out.write(data)
-                        if hashes is not None:
-                            hashes.update(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                    size = out.tell() - start
-                state["sizes"].append(size)
-                self._save_state(d, state)
-                up.hashes = hashes
-                if hashes is not None:
-                    self._save_digests(d, hashes.digests())
-                nxt.unlink()
-
-        await asyncio.to_thread(fold)
+    def _fold_waiting(self, d: Path, up: _Upload) -> None:
+        """``_fold`` on the calling thread."""
+        state = self._state(d)
+        while True:
+            nxt = d / f"part-{len(state['sizes']) + 1}"
+            if not nxt.exists():
+                return
+            start = sum(state["sizes"])
+            hashes = up.take_hashes(start)
+            with open(d / "data", "ab") as out, open(nxt, "rb") as src:
+                out.truncate(start)
+                while data := src.read(READ_BYTES):
+                    out.write(data)
+                    if hashes is not None:
+                        hashes.update(data)
+                out.flush()
+                os.fsync(out.fileno())
+                size = out.tell() - start
+            state["sizes"].append(size)
+            self._save_state(d, state)
+            up.hashes = hashes
+            if hashes is not None:
+                self._save_digests(d, hashes.digests())
+            nxt.unlink()
 
     async def received(self, upload_id: str) -> dict[int, int]:
         d = self._upload_dir(upload_id)

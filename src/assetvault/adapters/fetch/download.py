@@ -10,6 +10,7 @@ for large files), or they fail with that reason.
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import re
 import time
 from collections.abc import AsyncIterator
@@ -153,9 +154,12 @@ class UrlDownloader:
                 if size is not None and wire != size:
                     raise _Retry(f"the connection ended after {wire} of {size} bytes")
                 ctype = fetched.headers.get("content-type")
+                # libmagic takes milliseconds a file: on a thread (it runs without the
+                # GIL), not on the loop the other files are received on.
+                sniffed = await asyncio.to_thread(_sniff, bytes(head))
                 return Downloaded(
                     blob=blob,
-                    sniffed=_sniff(bytes(head)),
+                    sniffed=sniffed,
                     declared=ctype.split(";")[0].strip().lower() if ctype else None,
                 )
         except FetchBlocked as exc:
@@ -178,3 +182,14 @@ def _sniff(head: bytes) -> str:
     if not head:
         return "application/x-empty"
     return str(magic.from_buffer(head, mime=True))
+
+
+def warm_up() -> None:
+    """Load what the first file an import receives would otherwise load on the import's
+    clock, in the loop the files arrive on: aiohttp (its import builds its TLS contexts,
+    reading the CA bundle), libmagic's database and the system's media-type table. For
+    the process that runs imports, at its start; blocking (call it on a thread)."""
+    import aiohttp  # noqa: F401
+
+    _sniff(b"warm-up")
+    mimetypes.init()

@@ -48,6 +48,16 @@ async def test_put_is_content_addressed_and_deduplicated(store: LocalBlobStore) 
     assert not list(store.tmp_dir.iterdir())
 
 
+async def test_a_put_whose_stream_fails_leaves_no_temporary_file(store: LocalBlobStore) -> None:
+    async def cut() -> AsyncIterator[bytes]:
+        yield os.urandom(3 * 1024 * 1024)
+        raise ConnectionError("the source went away")
+
+    with pytest.raises(ConnectionError):
+        await store.put(cut())
+    assert not list(store.tmp_dir.iterdir())
+
+
 async def test_parts_in_order_assemble_without_rehashing(store: LocalBlobStore) -> None:
     parts = [os.urandom(1024 * 1024) for _ in range(3)] + [b"tail"]
     for n, part in enumerate(parts, start=1):

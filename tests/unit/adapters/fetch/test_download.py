@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -243,3 +245,17 @@ async def test_a_kept_alive_connection_serves_one_name_only(store) -> None:  # t
     (first, a), (second, b), (third, again) = hosts
     assert (a, b, again) == (f"a.example:{port}", f"b.example:{port}", f"a.example:{port}")
     assert first == third and second != first
+
+
+def test_the_warm_up_loads_what_the_first_file_would_load() -> None:
+    """aiohttp, libmagic's database and the media-type table are loaded by the warm-up the
+    process that runs imports starts with, not in the loop by the first file received."""
+    code = (
+        "import sys, mimetypes, magic\n"
+        "from assetvault.adapters.fetch.download import warm_up\n"
+        "assert 'aiohttp' not in sys.modules and not mimetypes.inited and not magic._instances\n"
+        "warm_up()\n"
+        "assert 'aiohttp' in sys.modules and mimetypes.inited and magic._instances\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
