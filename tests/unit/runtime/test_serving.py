@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,9 +129,8 @@ def test_reading_the_ready_line_gives_up_at_the_deadline() -> None:
         process.stdout.close()
 
 
-def test_the_api_processes_run_asyncios_loop_not_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
-    # uvloop drained the shared socket's accept queue a few connections a second while
-    # the processes were busy: 200 clients connecting at once waited seconds.
+def _api_configs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The uvicorn configs serve's API processes would run with (none is started)."""
     import uvicorn
 
     seen: list[uvicorn.Config] = []
@@ -145,27 +145,19 @@ def test_the_api_processes_run_asyncios_loop_not_uvloop(monkeypatch: pytest.Monk
     monkeypatch.setattr(http, "Server", Server)
     with socket.socket() as sock:
         serving.run_uvicorn(sock, 1, "assetvault.app:app_from_environment", access_log=False)
-    assert [c.loop for c in seen] == ["asyncio"]
+    return seen
+
+
+def test_the_api_processes_run_asyncios_loop_not_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvloop drained the shared socket's accept queue a few connections a second while
+    # the processes were busy: 200 clients connecting at once waited seconds.
+    assert [c.loop for c in _api_configs(monkeypatch)] == ["asyncio"]
 
 
 def test_the_api_processes_load_no_websocket_library(monkeypatch: pytest.MonkeyPatch) -> None:
     # The app has no WebSocket route; uvicorn's "auto" imported one in each API process
     # at its start, before it served.
-    import uvicorn
-
-    seen: list[uvicorn.Config] = []
-
-    class Server:
-        def __init__(self, config: uvicorn.Config) -> None:
-            seen.append(config)
-
-        def run(self, sockets: list[socket.socket]) -> None:
-            pass
-
-    monkeypatch.setattr(http, "Server", Server)
-    with socket.socket() as sock:
-        serving.run_uvicorn(sock, 1, "assetvault.app:app_from_environment", access_log=False)
-    assert [c.ws for c in seen] == ["none"]
+    assert [c.ws for c in _api_configs(monkeypatch)] == ["none"]
 
 
 async def test_an_idle_api_process_wakes_once_a_second_and_exits_at_once() -> None:
